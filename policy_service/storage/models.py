@@ -1,0 +1,278 @@
+"""Database schema. One module so the whole data model reads in one place.
+
+Constraints make bad states impossible: unique slugs per org, enum checks, and at most
+one live (pending or approved) approval per binding, enforced by a partial unique index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PERMISSIONS = ("always_allow", "needs_approval", "blocked")
+APPROVAL_STATUSES = ("pending", "approved", "denied", "expired", "consumed")
+VISIBILITIES = ("public", "private")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, so SQLite and Postgres behave alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public id, embedded in the key
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Toolkit(Base):
+    __tablename__ = "toolkits"
+    __table_args__ = (
+        UniqueConstraint("org_id", "slug"),
+        CheckConstraint(_in("visibility", VISIBILITIES), name="visibility"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    visibility: Mapped[str] = mapped_column(String(16), default="private")
+    backend_url: Mapped[str] = mapped_column(Text, default="")
+    backend_headers_json: Mapped[str] = mapped_column(Text, default="{}")
+    backend_timeout_seconds: Mapped[float] = mapped_column(Float, default=30.0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Tool(Base):
+    __tablename__ = "tools"
+    __table_args__ = (
+        UniqueConstraint("toolkit_id", "name"),
+        CheckConstraint(_in("default_permission", PERMISSIONS), name="default_permission"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    toolkit_id: Mapped[str] = mapped_column(ForeignKey("toolkits.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    input_schema_json: Mapped[str] = mapped_column(Text, default='{"type":"object"}')
+    output_schema_json: Mapped[str] = mapped_column(Text, default="")
+    annotations_json: Mapped[str] = mapped_column(Text, default="")
+    default_permission: Mapped[str] = mapped_column(String(16), default="always_allow")
+
+
+class OrgToolDefault(Base):
+    """An org's own default for a tool, overriding the owner's default for that org's callers."""
+
+    __tablename__ = "org_tool_defaults"
+    __table_args__ = (
+        UniqueConstraint("org_id", "tool_id"),
+        CheckConstraint(_in("permission", PERMISSIONS), name="permission"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    tool_id: Mapped[str] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    permission: Mapped[str] = mapped_column(String(16))
+
+
+class RoleOverride(Base):
+    __tablename__ = "role_overrides"
+    __table_args__ = (
+        UniqueConstraint("role_id", "tool_id"),
+        CheckConstraint(_in("permission", PERMISSIONS), name="permission"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+    tool_id: Mapped[str] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"), index=True)
+    permission: Mapped[str] = mapped_column(String(16))
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (
+        CheckConstraint(_in("status", APPROVAL_STATUSES), name="status"),
+        # One live approval per binding: re-calls find it instead of racing to insert another.
+        Index(
+            "uq_approvals_live_binding",
+            "org_id",
+            "principal_id",
+            "toolkit_id",
+            "tool",
+            "arguments_sha256",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'approved')"),
+            postgresql_where=text("status IN ('pending', 'approved')"),
+        ),
+        Index("ix_approvals_org_status_created", "org_id", "status", "created_at"),
+        Index("ix_approvals_updated_at", "updated_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    principal_display: Mapped[str] = mapped_column(String(320), default="")
+    principal_role: Mapped[str] = mapped_column(String(63), default="")
+    toolkit_id: Mapped[str] = mapped_column(ForeignKey("toolkits.id", ondelete="CASCADE"))
+    tool: Mapped[str] = mapped_column(String(128))
+    arguments_json: Mapped[str] = mapped_column(Text)
+    arguments_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    consumed_by_call_id: Mapped[str] = mapped_column(String(32), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditRequestLog(Base):
+    """One row per MCP request. Append-only: finished rows are never updated."""
+
+    __tablename__ = "audit_request_logs"
+    __table_args__ = (
+        Index("ix_audit_org_created", "org_slug", "created_at"),
+        Index("ix_audit_created", "created_at"),
+        Index("ix_audit_status_created", "status", "created_at"),
+        Index("ix_audit_approval", "approval_id"),
+    )
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    call_id: Mapped[str] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="mcp")
+    org_slug: Mapped[str] = mapped_column(String(63), default="")
+    toolkit_org_slug: Mapped[str] = mapped_column(String(63), default="")
+    toolkit_slug: Mapped[str] = mapped_column(String(63), default="")
+    tool: Mapped[str] = mapped_column(String(128), default="")
+    method: Mapped[str] = mapped_column(String(64), default="")
+    actor_type: Mapped[str] = mapped_column(String(16), default="")
+    actor_id: Mapped[str] = mapped_column(String(64), default="")
+    actor_display: Mapped[str] = mapped_column(String(320), default="")
+    permission: Mapped[str] = mapped_column(String(16), default="")
+    decision: Mapped[str] = mapped_column(String(24), default="")
+    approval_id: Mapped[str] = mapped_column(String(32), default="")
+    request_payload: Mapped[str] = mapped_column(Text, default="")
+    response_payload: Mapped[str] = mapped_column(Text, default="")
+    redacted_paths: Mapped[str] = mapped_column(Text, default="[]")
+    status: Mapped[str] = mapped_column(String(24))
+    error: Mapped[str] = mapped_column(Text, default="")
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(512), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuditDigest(Base):
+    """A hash over the audit rows finished since the previous digest, chained to it."""
+
+    __tablename__ = "audit_digests"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    row_count: Mapped[int] = mapped_column(Integer)
+    rows_sha256: Mapped[str] = mapped_column(String(64))
+    previous_digest: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
