@@ -273,6 +273,8 @@ class AuditDigest(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger)
     row_count: Mapped[int] = mapped_column(Integer)
     rows_sha256: Mapped[str] = mapped_column(String(64))
+    # JSON list of [seq, content hash] so verify can name the exact row that changed.
+    row_hashes: Mapped[str] = mapped_column(Text, default="[]")
     previous_digest: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

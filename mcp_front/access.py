@@ -1,0 +1,116 @@
+"""What a credential may see of a toolkit, from the policy service's ListTools.
+
+Cached per (credential hash, org, toolkit) for at most `ttl` seconds (≤1 s, DESIGN's
+revocation bound) so a tools/call costs only the authorize and complete round trips.
+Every call is still authorized by the policy service; this cache only answers 401/404
+early, lists tools and validates arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
+from policy_service.client import PERMISSION_NAMES, PolicyClient
+from policy_service.ttl_cache import TTLCache
+
+APPROVAL_STATUS_TOOL = "approval_status"
+_APPROVAL_STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"approval_id": {"type": "string", "minLength": 1, "maxLength": 64,
+                                   "description": "The approval id named in the result of the call that needs approval."}},
+    "required": ["approval_id"],
+    "additionalProperties": False,
+}
+APPROVAL_STATUS_WIRE: dict[str, Any] = {
+    "name": APPROVAL_STATUS_TOOL,
+    "title": "Approval status",
+    "description": "Report the progress of an approval request: status, reason, expiry, and the bound tool "
+                   "and arguments. Always allowed.",
+    "inputSchema": _APPROVAL_STATUS_SCHEMA,
+    "annotations": {"readOnlyHint": True, "openWorldHint": False},
+}
+
+_validators: dict[str, Validator] = {}
+
+
+def validator(schema_json: str, schema: dict[str, Any]) -> Validator:
+    found = _validators.get(schema_json)
+    if found is None:
+        cls = validator_for(schema, default=Draft202012Validator)
+        found = cls(schema)
+        if len(_validators) > 5000:
+            _validators.clear()
+        _validators[schema_json] = found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    name: str
+    permission: str
+    wire: dict[str, Any]
+    validator: Validator
+
+
+@dataclass(frozen=True, slots=True)
+class ToolkitAccess:
+    principal_id: str
+    principal_display: str
+    toolkit_name: str
+    toolkit_description: str
+    tools: dict[str, ToolEntry]
+    tools_wire: list[dict[str, Any]]
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        if name == APPROVAL_STATUS_TOOL:
+            return _APPROVAL_STATUS_SCHEMA
+        entry = self.tools.get(name)
+        return entry.wire["inputSchema"] if entry else None
+
+
+def _entry(tool: Any) -> ToolEntry:
+    schema = json.loads(tool.input_schema_json or '{"type":"object"}')
+    wire: dict[str, Any] = {"name": tool.name, "description": tool.description, "inputSchema": schema}
+    if tool.title:
+        wire["title"] = tool.title
+    if tool.output_schema_json:
+        wire["outputSchema"] = json.loads(tool.output_schema_json)
+    if tool.annotations_json:
+        wire["annotations"] = json.loads(tool.annotations_json)
+    permission = PERMISSION_NAMES.get(tool.permission, "blocked")
+    if permission == "needs_approval":
+        wire["description"] = (tool.description + "\n\n" if tool.description else "") + (
+            "Requires an admin's approval before it runs."
+        )
+    return ToolEntry(tool.name, permission, wire, validator(tool.input_schema_json, schema))
+
+
+class AccessCache:
+    def __init__(self, policy: PolicyClient, ttl: float) -> None:
+        self._policy = policy
+        self._cache: TTLCache[tuple[str, str, str], ToolkitAccess] = TTLCache(ttl)
+
+    async def get(self, credential: str, org: str, toolkit: str) -> ToolkitAccess:
+        """Raises the policy client's Unauthenticated, NotFound or PolicyUnavailable."""
+        key = (hashlib.sha256(credential.encode()).hexdigest(), org, toolkit)
+        access = self._cache.get(key)
+        if access is None:
+            response = await self._policy.list_tools(credential, org, toolkit)
+            entries = {t.name: _entry(t) for t in response.tools}
+            access = ToolkitAccess(
+                principal_id=response.principal.id,
+                principal_display=response.principal.display,
+                toolkit_name=response.toolkit_name,
+                toolkit_description=response.toolkit_description,
+                tools=entries,
+                tools_wire=[e.wire for e in entries.values()] + [APPROVAL_STATUS_WIRE],
+            )
+            self._cache.put(key, access)
+        return access

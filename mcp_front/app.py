@@ -1,0 +1,112 @@
+"""The front's ASGI application: routes toolkit endpoints to the MCP gateway, answers
+client probes, and mounts the admin REST API and console."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mcp_front.access import AccessCache
+from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.mcp.calls import ToolCaller
+from mcp_front.mcp.gateway import McpGateway, not_found
+from policy_service.client import PolicyClient
+from policy_service.config import Settings
+
+log = logging.getLogger("monomcp.front")
+
+_SLUG = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+TOOLKIT_PATH = re.compile(rf"^/({_SLUG})/({_SLUG})/mcp/?$")
+
+
+@dataclass
+class FrontApp:
+    """Holds the long-lived clients; `__call__` is the ASGI entry point."""
+
+    settings: Settings
+    policy: PolicyClient
+    upstreams: UpstreamPool
+    gateway: McpGateway
+    extra: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status_holder: list[int] = []
+
+        async def send_logged(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                status_holder.append(message["status"])
+            await send(message)
+
+        match = TOOLKIT_PATH.match(path)
+        if match:
+            await self.gateway.handle(scope, receive, send_logged, match.group(1), match.group(2))
+        elif path.startswith("/.well-known/"):
+            # No OAuth metadata: this deployment uses static bearer credentials, and clients that
+            # find metadata drop their Authorization header to start an OAuth flow.
+            await JSONResponse({"error": "not_found"}, status_code=404)(scope, receive, send_logged)
+        elif path in ("/healthz", "/readyz"):
+            await JSONResponse({"status": "ok"})(scope, receive, send_logged)
+        elif self.extra is not None and (path.startswith("/api/") or path.startswith("/console") or path in ("/docs", "/openapi.json")):
+            await self.extra(scope, receive, send_logged)
+        elif path.endswith("/mcp") or path.endswith("/mcp/"):
+            await not_found()(scope, receive, send_logged)
+        else:
+            await Response("Not Found", status_code=404)(scope, receive, send_logged)
+        log.info(
+            "http method=%s path=%s status=%s duration_ms=%.2f",
+            scope.get("method"), path, status_holder[0] if status_holder else 0, (time.perf_counter() - started) * 1000,
+        )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        message = await receive()
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                await stack.enter_async_context(self.gateway.run())
+            except Exception as exc:  # noqa: BLE001
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            message = await receive()
+            assert message["type"] == "lifespan.shutdown"
+        await self.upstreams.close()
+        await self.policy.close()
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def security_settings(settings: Settings) -> TransportSecuritySettings:
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=settings.allowed_host_list,
+        allowed_origins=settings.allowed_origin_list,
+    )
+
+
+def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
+    policy = PolicyClient(policy_addr or settings.policy_addr, timeout=settings.policy_timeout_seconds)
+    upstreams = UpstreamPool()
+    caller = ToolCaller(policy, upstreams, settings.public_url)
+    access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
+    gateway = McpGateway(policy, access, caller, security_settings(settings), settings.max_body_bytes)
+    return FrontApp(settings, policy, upstreams, gateway)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FrontApp) -> AsyncIterator[FrontApp]:
+    """For tests embedding the app without a lifespan-aware server."""
+    async with app.gateway.run():
+        yield app

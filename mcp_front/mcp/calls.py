@@ -1,0 +1,140 @@
+"""tools/call: validate → AuthorizeToolCall → run on the backend → CompleteToolCall.
+
+Nothing runs unless the policy service said ALLOW, and its audit row is committed
+before that answer arrives. Any policy failure is a JSON-RPC error: fail closed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import mcp_types as types
+from jsonschema.exceptions import best_match
+from mcp.shared.exceptions import MCPError
+
+from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
+from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
+from mcp_front.mcp import results
+from mcp_front.mcp.context import GatewayRequest
+from policy_service import errors
+from policy_service.client import (
+    DECISION_ALLOW,
+    DECISION_BLOCKED,
+    DECISION_PENDING_APPROVAL,
+    PolicyClient,
+    PolicyUnavailable,
+)
+
+log = logging.getLogger("monomcp.front")
+
+POLICY_UNAVAILABLE = "Policy service unavailable: the call was not run. Try again shortly."
+
+
+def validation_error(access: ToolkitAccess, name: str, arguments: dict[str, Any]) -> str | None:
+    entry = access.tools.get(name)
+    if entry is None:
+        return None
+    error = best_match(entry.validator.iter_errors(arguments))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"Invalid arguments for '{name}' at {where}: {error.message}"
+
+
+class ToolCaller:
+    def __init__(self, policy: PolicyClient, upstreams: UpstreamPool, public_url: str) -> None:
+        self._policy = policy
+        self._upstreams = upstreams
+        self._public_url = public_url
+
+    async def call(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if name == APPROVAL_STATUS_TOOL:
+                return await self._approval_status(req, arguments)
+            problem = validation_error(req.access, name, arguments)
+            if problem is not None:
+                await self._record(req, name, arguments, results.text_result(problem, is_error=True), "invalid", problem)
+                return results.text_result(problem, is_error=True)
+            return await self._authorized_call(req, name, arguments)
+        except PolicyUnavailable as exc:
+            log.warning("policy unavailable request_id=%s: %s", req.request_id, exc.message)
+            raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
+        except errors.Unauthenticated as exc:
+            raise MCPError(types.INVALID_REQUEST, f"Unauthenticated: {exc.message}") from None
+        except errors.NotFound:
+            raise MCPError(types.INVALID_PARAMS, "Not found") from None
+        except errors.PolicyError as exc:
+            log.warning("policy error request_id=%s: %s", req.request_id, exc.message)
+            raise MCPError(types.INTERNAL_ERROR, "Policy check failed: the call was not run.") from None
+
+    async def _authorized_call(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        decision = await self._policy.authorize_tool_call(
+            req.credential, req.org, req.toolkit, name, json.dumps(arguments, separators=(",", ":")),
+            request_id=req.request_id, client_address=req.client_address, user_agent=req.user_agent,
+            protocol_version=req.protocol_version,
+        )
+        if decision.decision == DECISION_ALLOW:
+            return await self._execute(decision, name, arguments)
+        if decision.decision == DECISION_PENDING_APPROVAL:
+            return results.pending_result(decision.approval, self._public_url)
+        if decision.decision == DECISION_BLOCKED:
+            if not decision.permission:
+                raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+            return results.text_result(decision.message or f"Tool '{name}' is blocked.", is_error=True)
+        if decision.HasField("approval"):
+            return results.denied_result(decision.approval, self._public_url, decision.message)
+        return results.text_result(decision.message or "Denied.", is_error=True)
+
+    async def _execute(self, decision: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        backend = decision.backend
+        started = time.perf_counter()
+        error = ""
+        try:
+            result = await self._upstreams.call_tool(
+                backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0
+            )
+            status = "tool_error" if result.get("isError") else "ok"
+        except UpstreamTimeout as exc:
+            status, error = "timeout", str(exc)
+            result = results.text_result(f"The toolkit backend timed out: {exc}", is_error=True)
+        except UpstreamError as exc:
+            status, error = "backend_error", str(exc)
+            result = results.text_result(f"The toolkit backend failed: {exc}", is_error=True)
+        duration_ms = (time.perf_counter() - started) * 1000
+        try:
+            await self._policy.complete_tool_call(
+                decision.call_id, status, json.dumps(result, separators=(",", ":")), error, duration_ms
+            )
+        except errors.PolicyError as exc:
+            # The call ran; its row stays `started` and the sweeper marks it abandoned.
+            log.error("complete failed call_id=%s: %s", decision.call_id, exc.message)
+        return result
+
+    async def _approval_status(self, req: GatewayRequest, arguments: dict[str, Any]) -> dict[str, Any]:
+        approval_id = arguments.get("approval_id")
+        if not isinstance(approval_id, str) or not approval_id or len(approval_id) > 64 or set(arguments) - {"approval_id"}:
+            result = results.text_result("approval_status takes one argument: approval_id (a string).", is_error=True)
+            await self._record(req, APPROVAL_STATUS_TOOL, arguments, result, "invalid", "bad arguments")
+            return result
+        try:
+            approval = await self._policy.get_approval_status(req.credential, approval_id)
+        except errors.NotFound:
+            result = results.text_result(f"No approval {approval_id} is visible to you.", is_error=True)
+            await self._record(req, APPROVAL_STATUS_TOOL, arguments, result, "invalid", "approval not found")
+            return result
+        result = results.status_report(approval, self._public_url)
+        await self._record(req, APPROVAL_STATUS_TOOL, arguments, result, "ok", "")
+        return result
+
+    async def _record(
+        self, req: GatewayRequest, tool: str, arguments: dict[str, Any], result: dict[str, Any], status: str, error: str
+    ) -> None:
+        await self._policy.record_request(
+            req.credential, req.org, req.toolkit, "tools/call", tool=tool,
+            request_json=json.dumps({"name": tool, "arguments": arguments}), response_json=json.dumps(result),
+            status=status, error=error, request_id=req.request_id, client_address=req.client_address,
+            user_agent=req.user_agent, protocol_version=req.protocol_version,
+        )

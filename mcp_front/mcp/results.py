@@ -1,0 +1,75 @@
+"""The tool results the gateway itself writes: approvals, refusals, backend failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policy_service.client import APPROVAL_STATUS_NAMES, Approval
+
+
+def text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None = None) -> dict[str, Any]:
+    result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
+    if structured is not None:
+        result["structuredContent"] = structured
+    return result
+
+
+def approval_url(public_url: str, approval_id: str) -> str:
+    return f"{public_url.rstrip('/')}/console/approvals/{approval_id}"
+
+
+def approval_facts(approval: Approval, public_url: str) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "id": approval.id,
+        "status": APPROVAL_STATUS_NAMES.get(approval.status, "unknown"),
+        "tool": approval.tool,
+        "toolkit": f"{approval.toolkit_org_slug}/{approval.toolkit_slug}",
+        "arguments": approval.arguments_json,
+        "arguments_sha256": approval.arguments_sha256,
+        "requested_by": approval.requester.display,
+        "created_at": approval.created_at.ToJsonString() if approval.HasField("created_at") else None,
+        "expires_at": approval.expires_at.ToJsonString() if approval.HasField("expires_at") else None,
+        "url": approval_url(public_url, approval.id),
+    }
+    if approval.reason:
+        facts["reason"] = approval.reason
+    if approval.decided_by:
+        facts["decided_by"] = approval.decided_by
+    return facts
+
+
+def pending_result(approval: Approval, public_url: str) -> dict[str, Any]:
+    facts = approval_facts(approval, public_url)
+    text = (
+        f"Approval required: '{approval.tool}' needs an admin of org '{approval.org_slug}' to approve this call "
+        f"before it runs. Nothing has run yet.\n"
+        f"Approval id: {approval.id} (status: {facts['status']}, expires {facts['expires_at']}).\n"
+        f"Approval page: {facts['url']}\n"
+        f"Next: check progress with the approval_status tool "
+        f'({{"approval_id": "{approval.id}"}}); once it is approved, call {approval.tool} again with exactly '
+        f"the same arguments and it will run once."
+    )
+    return text_result(text, is_error=True, structured={"approval": facts, "executed": False})
+
+
+def denied_result(approval: Approval, public_url: str, message: str) -> dict[str, Any]:
+    facts = approval_facts(approval, public_url)
+    status = facts["status"]
+    reason = approval.reason or message
+    text = f"Not run: approval {approval.id} for '{approval.tool}' was {status}"
+    text += f" by {approval.decided_by}: {reason}" if approval.decided_by else f". {reason}"
+    return text_result(text, is_error=True, structured={"approval": facts, "executed": False})
+
+
+def status_report(approval: Approval, public_url: str) -> dict[str, Any]:
+    facts = approval_facts(approval, public_url)
+    status = facts["status"]
+    advice = {
+        "pending": "Waiting for an admin. Check again later.",
+        "approved": f"Approved. Call {approval.tool} again with exactly the same arguments; it will run once.",
+        "denied": f"Denied: {approval.reason}",
+        "expired": "Expired before it was used. Call the tool again to request a new approval.",
+        "consumed": f"Already used by one call of {approval.tool}.",
+    }.get(status, "")
+    text = f"Approval {approval.id} for '{approval.tool}' is {status}. {advice}\nArguments: {approval.arguments_json}"
+    return text_result(text, is_error=False, structured={"approval": facts})

@@ -1,0 +1,112 @@
+"""The MCP server behind every toolkit endpoint: one SDK low-level Server whose handlers
+read the toolkit and caller from the request. This module is the only one that adapts
+to the `mcp` SDK's server API, so an SDK upgrade touches it and `gateway.py`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp.server.caching import CacheHint
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from mcp_front.mcp.calls import POLICY_UNAVAILABLE, ToolCaller
+from mcp_front.mcp.context import current_request, from_handler_context
+from policy_service import errors
+from policy_service.client import PolicyClient
+
+log = logging.getLogger("monomcp.front")
+
+SERVER_NAME = "monomcp-gateway"
+INSTRUCTIONS = (
+    "Tools served through the MonoMCP gateway. Some tools need an admin's approval: such a call returns an "
+    "approval id; follow it with the approval_status tool and call again with the same arguments once approved."
+)
+
+
+class AuditMiddleware:
+    """Records every MCP request except tools/call (which the call path audits itself)."""
+
+    def __init__(self, policy: PolicyClient) -> None:
+        self._policy = policy
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.request_id is None or ctx.method == "tools/call":
+            return await call_next(ctx)
+        started = time.perf_counter()
+        status, error, result = "ok", "", None
+        try:
+            result = await call_next(ctx)
+            return result
+        except MCPError as exc:
+            status, error = "error", exc.message
+            raise
+        finally:
+            await self._record(ctx, result, status, error, (time.perf_counter() - started) * 1000)
+
+    async def _record(
+        self, ctx: ServerRequestContext[Any, Any], result: Any, status: str, error: str, duration_ms: float
+    ) -> None:
+        try:
+            req = from_handler_context(ctx)
+        except RuntimeError:
+            return
+        if ctx.method == "tools/list":
+            response = {"tools": [t["name"] for t in req.access.tools_wire]}  # names suffice; schemas are in the catalogue
+        elif hasattr(result, "model_dump"):
+            response = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        else:
+            response = result
+        try:
+            await self._policy.record_request(
+                req.credential, req.org, req.toolkit, ctx.method,
+                request_json=json.dumps({"method": ctx.method, "params": dict(ctx.params or {})}, default=str),
+                response_json=json.dumps(response, default=str), status=status, error=error,
+                duration_ms=duration_ms, request_id=req.request_id, client_address=req.client_address,
+                user_agent=req.user_agent, protocol_version=ctx.protocol_version,
+            )
+        except errors.PolicyError as exc:
+            log.error("audit of %s failed request_id=%s: %s", ctx.method, req.request_id, exc.message)
+            raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
+
+
+def _input_schema(name: str) -> Mapping[str, Any] | None:
+    req = current_request.get()
+    return req.access.input_schema(name) if req is not None else None
+
+
+def _complete(ctx: ServerRequestContext[Any], result: dict[str, Any]) -> dict[str, Any]:
+    """2026-07-28 results must name their type; older eras must not carry it."""
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return {**result, "resultType": "complete"}
+    return result
+
+
+def build_server(caller: ToolCaller, policy: PolicyClient) -> Server[Any]:
+    async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
+        return _complete(ctx, {"tools": from_handler_context(ctx).access.tools_wire})
+
+    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
+        result = await caller.call(from_handler_context(ctx), params.name, dict(params.arguments or {}))
+        return _complete(ctx, result)
+
+    server: Server[Any] = Server(
+        SERVER_NAME,
+        version="0.1.0",
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        get_tool_input_schema=_input_schema,
+        # Permissions can change at any moment: clients must not reuse a tools/list result.
+        cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
+    )
+    # Our audit layer replaces the SDK's default OpenTelemetry middleware on the hot path.
+    server.middleware = [AuditMiddleware(policy)]
+    return server

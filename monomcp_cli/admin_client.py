@@ -1,0 +1,34 @@
+"""Runs one admin call against the policy service with MONOMCP_TOKEN, with clean errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import typer
+
+from monomcp_cli.output import console
+from policy_service.client import PolicyClient
+from policy_service.errors import PolicyError
+
+T = TypeVar("T")
+
+
+def call(fn: Callable[[PolicyClient], Awaitable[T]]) -> T:
+    address = os.environ.get("MONOMCP_POLICY_ADDR", "127.0.0.1:50051")
+    token = os.environ.get("MONOMCP_TOKEN", "")
+    if not token:
+        console.print("[red]MONOMCP_TOKEN is not set[/red] (an org admin's API key or JWT, or the operator token)")
+        raise typer.Exit(2)
+
+    async def run() -> T:
+        async with PolicyClient(address, token, timeout=30.0) as client:
+            return await fn(client)
+
+    try:
+        return asyncio.run(run())
+    except PolicyError as exc:
+        console.print(f"[red]error[/red] {exc.reason}: {exc.message}")
+        raise typer.Exit(1) from None

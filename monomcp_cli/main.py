@@ -1,0 +1,105 @@
+"""The `monomcp` command: serve the processes, migrate, seed, and administer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+
+from monomcp_cli import admin_commands, approval_commands
+from monomcp_cli.output import console
+from policy_service.config import Settings
+
+app = typer.Typer(help="MonoMCP Gateway: serve, migrate, seed and administer.", no_args_is_help=True)
+serve_app = typer.Typer(help="Run one process.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+admin_commands.register(app)
+approval_commands.register(app)
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@serve_app.command("policy")
+def serve_policy(listen: str = typer.Option(None, help="HOST:PORT (default MONOMCP_POLICY_LISTEN)")) -> None:
+    """Run the policy service (gRPC)."""
+    from policy_service.api.server import serve
+    from monomcp_cli.runtime import run_async
+
+    _logging()
+    run_async(serve(Settings(), listen))
+
+
+@serve_app.command("front")
+def serve_front(
+    listen: str = typer.Option(None, help="HOST:PORT (default MONOMCP_FRONT_LISTEN)"),
+    policy: str = typer.Option(None, help="policy service HOST:PORT (default MONOMCP_POLICY_ADDR)"),
+) -> None:
+    """Run the MCP front end (streamable HTTP)."""
+    from monomcp_cli.runtime import serve_front as run
+
+    _logging()
+    run(Settings(), listen, policy)
+
+
+@serve_app.command("demo-backend")
+def serve_demo_backend(listen: str = typer.Option("127.0.0.1:8766", help="HOST:PORT")) -> None:
+    """Run the demo SEO toolkit backend (an MCP server)."""
+    import uvicorn
+
+    from demo_backend.server import build_app
+
+    host, port = listen.rsplit(":", 1)
+    uvicorn.run(build_app(), host=host, port=int(port), log_level="warning")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to DATABASE_URL."""
+    from policy_service.storage.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    console.print("database is at the latest revision")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    as_json: bool = typer.Option(False, "--json", help="Print keys and endpoints as JSON."),
+    backend_url: str = typer.Option("http://127.0.0.1:8766/mcp", help="Demo backend URL stored on the toolkits."),
+) -> None:
+    """Create the demo data if missing and issue fresh demo API keys."""
+    from monomcp_cli.runtime import seed_demo
+
+    result = asyncio.run(seed_demo(Settings(), backend_url))
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    from monomcp_cli.output import print_demo
+
+    print_demo(result)
+
+
+@app.command("dev")
+def dev(
+    front: str = typer.Option("127.0.0.1:8765", help="front HOST:PORT"),
+    policy: str = typer.Option("127.0.0.1:50051", help="policy service HOST:PORT"),
+    backend: str = typer.Option("127.0.0.1:8766", help="demo backend HOST:PORT"),
+) -> None:
+    """Migrate, seed the demo, and run policy service, front and demo backend (Ctrl-C stops all)."""
+    from monomcp_cli.runtime import run_dev
+
+    _logging()
+    run_dev(Settings(), front, policy, backend)
+
+
+if __name__ == "__main__":
+    app()

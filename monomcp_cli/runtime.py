@@ -1,0 +1,119 @@
+"""Process wiring for the serve/dev/seed commands."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from policy_service.config import Settings
+
+
+def run_async(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(coro)
+
+
+def tune_gc() -> None:
+    """The SDK's stateless path leaves cycles; freezing startup objects and raising the
+    young-generation threshold removes the long full-GC pauses seen under load."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def serve_front(settings: Settings, listen: str | None, policy_addr: str | None) -> None:
+    import uvicorn
+
+    from mcp_front.app import build_app
+
+    host, port = (listen or settings.front_listen).rsplit(":", 1)
+    app = build_app(settings, policy_addr)
+    tune_gc()
+    uvicorn.run(
+        app, host=host, port=int(port), loop="uvloop", http="httptools", access_log=False, log_level="warning",
+        lifespan="on", timeout_graceful_shutdown=5,
+    )
+
+
+async def seed_demo(settings: Settings, backend_url: str) -> dict[str, Any]:
+    from policy_service.demo import seed
+    from policy_service.storage.database import create_engine, session_factory
+    from policy_service.storage.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        return await seed(session_factory(engine), backend_url, settings.public_url)
+    finally:
+        await engine.dispose()
+
+
+def _wait_port(host: str, port: int, timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {host}:{port} after {timeout:g} s")
+
+
+def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
+    """Seed, then run the three processes as children; Ctrl-C stops them all."""
+    from monomcp_cli.output import console, print_demo
+
+    env = dict(os.environ)
+    env.setdefault("MONOMCP_OPERATOR_TOKEN", "mmcp-operator-" + secrets.token_urlsafe(24))
+    env.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+    env.setdefault("MONOMCP_REQUEST_STATE_KEY", secrets.token_urlsafe(32))
+    env["MONOMCP_POLICY_ADDR"] = policy
+    env["MONOMCP_PUBLIC_URL"] = env.get("MONOMCP_PUBLIC_URL", f"http://{front}")
+    settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))})  # type: ignore[call-arg]
+    result = asyncio.run(seed_demo(settings, f"http://{backend}/mcp"))
+    cli = [sys.executable, "-m", "monomcp_cli.main", "serve"]
+    procs = [
+        subprocess.Popen([*cli, "demo-backend", "--listen", backend], env=env),
+        subprocess.Popen([*cli, "policy", "--listen", policy], env=env),
+    ]
+    try:
+        _wait_port(*_split(backend))
+        _wait_port(*_split(policy))
+        procs.append(subprocess.Popen([*cli, "front", "--listen", front, "--policy", policy], env=env))
+        _wait_port(*_split(front))
+        print_demo(result)
+        console.print(f"[bold]Operator token[/bold] {env['MONOMCP_OPERATOR_TOKEN']}")
+        console.print(f"[bold]Policy service[/bold] {policy} (gRPC, reflection on)")
+        console.print("MonoMCP is running. Press Ctrl-C to stop.")
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        raise SystemExit("a MonoMCP process exited; stopping the others")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, port = address.rsplit(":", 1)
+    return host, int(port)

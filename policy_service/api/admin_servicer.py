@@ -1,0 +1,12 @@
+"""AdminService: one servicer assembled from per-domain RPC groups."""
+
+from __future__ import annotations
+
+from policy_service._generated.monomcp.policy.v1 import admin_pb2_grpc
+from policy_service.api.approval_rpcs import ApprovalRpcs
+from policy_service.api.directory_rpcs import DirectoryRpcs
+from policy_service.api.toolkit_rpcs import ToolkitRpcs
+
+
+class AdminServicer(DirectoryRpcs, ToolkitRpcs, ApprovalRpcs, admin_pb2_grpc.AdminServiceServicer):
+    pass

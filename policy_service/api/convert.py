@@ -1,0 +1,94 @@
+"""Domain rows → protobuf messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
+from policy_service.approvals.store import ApprovalRecord
+from policy_service.identity.principal import Principal
+from policy_service.storage.models import AuditRequestLog
+
+PERMISSION_TO_PB = {
+    "always_allow": types_pb2.PERMISSION_ALWAYS_ALLOW,
+    "needs_approval": types_pb2.PERMISSION_NEEDS_APPROVAL,
+    "blocked": types_pb2.PERMISSION_BLOCKED,
+}
+PERMISSION_FROM_PB = {v: k for k, v in PERMISSION_TO_PB.items()}
+APPROVAL_STATUS_TO_PB = {
+    "pending": types_pb2.APPROVAL_STATUS_PENDING,
+    "approved": types_pb2.APPROVAL_STATUS_APPROVED,
+    "denied": types_pb2.APPROVAL_STATUS_DENIED,
+    "expired": types_pb2.APPROVAL_STATUS_EXPIRED,
+    "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
+}
+APPROVAL_STATUS_FROM_PB = {v: k for k, v in APPROVAL_STATUS_TO_PB.items()}
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def principal(p: Principal) -> types_pb2.Principal:
+    return types_pb2.Principal(kind=p.kind, id=p.id, org_slug=p.org_slug, role=p.role, display=p.display)
+
+
+def approval(record: ApprovalRecord) -> types_pb2.Approval:
+    row = record.row
+    return types_pb2.Approval(
+        id=row.id,
+        status=APPROVAL_STATUS_TO_PB[row.status],
+        org_slug=record.org_slug,
+        toolkit_org_slug=record.toolkit_org_slug,
+        toolkit_slug=record.toolkit_slug,
+        tool=row.tool,
+        arguments_json=row.arguments_json,
+        arguments_sha256=row.arguments_sha256,
+        requester=types_pb2.Principal(
+            kind=row.principal_kind, id=row.principal_id, org_slug=record.org_slug, role=row.principal_role,
+            display=row.principal_display,
+        ),
+        reason=row.reason,
+        decided_by=row.decided_by,
+        created_at=ts(row.created_at),
+        expires_at=ts(row.expires_at),
+        decided_at=ts(row.decided_at),
+        consumed_by_call_id=row.consumed_by_call_id,
+    )
+
+
+def audit_record(row: AuditRequestLog) -> admin_pb2.AuditRecord:
+    return admin_pb2.AuditRecord(
+        call_id=row.call_id,
+        seq=row.seq,
+        source=row.source,
+        org_slug=row.org_slug,
+        toolkit_org_slug=row.toolkit_org_slug,
+        toolkit_slug=row.toolkit_slug,
+        tool=row.tool,
+        method=row.method,
+        actor_type=row.actor_type,
+        actor_id=row.actor_id,
+        actor_display=row.actor_display,
+        permission=PERMISSION_TO_PB.get(row.permission, types_pb2.PERMISSION_UNSPECIFIED),
+        decision=row.decision,
+        approval_id=row.approval_id,
+        request_json=row.request_payload,
+        response_json=row.response_payload,
+        redacted_paths=json.loads(row.redacted_paths or "[]"),
+        status=row.status,
+        error=row.error,
+        duration_ms=row.duration_ms,
+        client_address=row.client_address,
+        user_agent=row.user_agent,
+        request_id=row.request_id,
+        created_at=ts(row.created_at),
+        completed_at=ts(row.completed_at),
+    )

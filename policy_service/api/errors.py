@@ -1,0 +1,67 @@
+"""Maps domain errors to gRPC status codes with a google.rpc ErrorInfo detail."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from policy_service import errors
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "monomcp.dev"
+
+_CODES: dict[type[errors.PolicyError], int] = {
+    errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
+    errors.NotFound: code_pb2.NOT_FOUND,
+    errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
+    errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
+    errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+}
+
+R = TypeVar("R")
+
+
+def _status(code: int, message: str, reason: str) -> grpc.Status:
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN))
+    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=[detail]))
+
+
+def translated(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Wraps a unary servicer method: domain errors become statuses, bugs become INTERNAL."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except errors.PolicyError as exc:
+            await context.abort_with_status(_status(_CODES.get(type(exc), code_pb2.UNKNOWN), exc.message, exc.reason))
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", method.__name__)
+            await context.abort_with_status(_status(code_pb2.INTERNAL, "internal error", "INTERNAL"))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason a client received, or ''."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if status is None:
+        return ""
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""

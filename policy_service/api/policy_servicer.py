@@ -1,0 +1,110 @@
+"""PolicyService: the hot-path RPCs. Translation only; the Gate decides."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+
+from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
+from policy_service.api import convert
+from policy_service.api.errors import translated
+from policy_service.gate import Gate, RequestFacts
+
+_DECISIONS = {
+    "allow": policy_pb2.DECISION_ALLOW,
+    "pending_approval": policy_pb2.DECISION_PENDING_APPROVAL,
+    "denied": policy_pb2.DECISION_DENIED,
+    "blocked": policy_pb2.DECISION_BLOCKED,
+}
+
+
+def _facts(meta: types_pb2.RequestMeta) -> RequestFacts:
+    return RequestFacts(meta.request_id, meta.client_address, meta.user_agent, meta.protocol_version)
+
+
+class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+
+    @translated
+    async def ListTools(
+        self, request: policy_pb2.ListToolsRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.ListToolsResponse:
+        principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
+        tools = [
+            types_pb2.ToolInfo(
+                name=t.name,
+                title=t.title,
+                description=t.description,
+                input_schema_json=t.input_schema_json,
+                output_schema_json=t.output_schema_json,
+                annotations_json=t.annotations_json,
+                permission=convert.PERMISSION_TO_PB[t.effective.permission],
+                permission_source=t.effective.source,
+            )
+            for t in view.tools.values()
+            if t.effective.permission != "blocked"
+        ]
+        return policy_pb2.ListToolsResponse(
+            principal=convert.principal(principal),
+            tools=tools,
+            toolkit_name=view.name,
+            toolkit_description=view.description,
+        )
+
+    @translated
+    async def AuthorizeToolCall(
+        self, request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.AuthorizeToolCallResponse:
+        result = await self._gate.authorize(
+            request.credential, request.org_slug, request.toolkit_slug, request.tool, request.arguments_json,
+            _facts(request.meta),
+        )
+        response = policy_pb2.AuthorizeToolCallResponse(
+            decision=_DECISIONS[result.decision],
+            call_id=result.call_id,
+            permission=convert.PERMISSION_TO_PB.get(result.permission, types_pb2.PERMISSION_UNSPECIFIED),
+            message=result.message,
+            principal=convert.principal(result.principal),
+        )
+        if result.approval is not None:
+            response.approval.CopyFrom(convert.approval(result.approval))
+        if result.decision == "allow" and result.view is not None:
+            view = result.view
+            response.backend.CopyFrom(
+                types_pb2.Backend(
+                    url=view.backend_url, headers=view.backend_headers, timeout_seconds=view.backend_timeout_seconds
+                )
+            )
+        return response
+
+    @translated
+    async def CompleteToolCall(
+        self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.CompleteToolCallResponse:
+        await self._gate.complete(
+            request.call_id, request.status, request.response_json, request.error, request.duration_ms
+        )
+        return policy_pb2.CompleteToolCallResponse()
+
+    @translated
+    async def GetApprovalStatus(
+        self, request: policy_pb2.GetApprovalStatusRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.GetApprovalStatusResponse:
+        record = await self._gate.approval_status(request.credential, request.approval_id)
+        return policy_pb2.GetApprovalStatusResponse(approval=convert.approval(record))
+
+    @translated
+    async def RecordRequest(
+        self, request: policy_pb2.RecordRequestRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.RecordRequestResponse:
+        try:
+            payload = json.loads(request.request_json) if request.request_json else None
+        except ValueError:
+            payload = request.request_json
+        call_id = await self._gate.record(
+            request.credential, request.org_slug, request.toolkit_slug, request.method, request.tool, payload,
+            request.response_json, request.status or "ok", request.error, request.duration_ms, _facts(request.meta),
+        )
+        return policy_pb2.RecordRequestResponse(call_id=call_id)

@@ -1,0 +1,116 @@
+"""Builds the policy service from Settings and runs it: gRPC, health, reflection,
+background jobs (audit digests, abandoned-row sweep) and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc
+from policy_service.api.admin_servicer import AdminServicer
+from policy_service.api.policy_servicer import PolicyServicer
+from policy_service.approvals.watch import ApprovalWatcher
+from policy_service.audit.digests import AuditDigester
+from policy_service.audit.redaction import Redactor
+from policy_service.audit.writer import AuditWriter
+from policy_service.config import Settings
+from policy_service.gate import Gate, approval_ttls
+from policy_service.identity.authenticator import Authenticator
+from policy_service.identity.jwt_tokens import JwtSettings
+from policy_service.permissions.catalogue import Catalogue
+from policy_service.storage.database import create_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+)
+
+
+@dataclass
+class PolicyServer:
+    server: grpc.aio.Server
+    port: int
+    engine: AsyncEngine
+    audit: AuditWriter
+    watcher: ApprovalWatcher
+    digester: AuditDigester
+    jobs: asyncio.Task[None]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking calls, let in-flight ones finish, flush audit rows, close the pool."""
+        await self.server.stop(grace)
+        self.jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.jobs
+        await self.watcher.stop()
+        await self.audit.stop()
+        await self.engine.dispose()
+
+
+async def _background_jobs(digester: AuditDigester, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await digester.sweep_abandoned()
+            await digester.write_digest()
+        except Exception:  # noqa: BLE001 - a failed round is retried next interval
+            log.exception("audit maintenance failed")
+
+
+async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    audit = AuditWriter(sessions)
+    audit.start()
+    ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
+    authenticator = Authenticator(
+        sessions,
+        JwtSettings(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience),
+        settings.operator_token,
+        settings.cache_ttl_seconds,
+    )
+    gate = Gate(
+        sessions, authenticator, Catalogue(sessions, settings.cache_ttl_seconds), audit,
+        Redactor(settings.redact_keys, settings.audit_max_payload_bytes), ttls,
+    )
+    watcher = ApprovalWatcher(sessions)
+    gate.on_approval_change = watcher.poke
+    digester = AuditDigester(sessions, timedelta(seconds=settings.audit_abandon_after_seconds))
+
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
+    policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(sessions, gate, ttls, watcher, digester), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(listen or settings.policy_listen)
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {listen or settings.policy_listen}")
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    jobs = asyncio.get_running_loop().create_task(_background_jobs(digester, settings.audit_digest_interval_seconds))
+    log.info("policy service listening on port %d", port)
+    return PolicyServer(server, port, engine, audit, watcher, digester, jobs)
+
+
+async def serve(settings: Settings, listen: str | None = None) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    running = await start(settings, listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()

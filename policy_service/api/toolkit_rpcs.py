@@ -1,0 +1,214 @@
+"""Admin RPCs for toolkits, their catalogue, org defaults and role overrides."""
+
+from __future__ import annotations
+
+import grpc
+from sqlalchemy import select
+
+from policy_service._generated.monomcp.policy.v1 import admin_pb2
+from policy_service.api import convert
+from policy_service.api.admin_base import AdminBase
+from policy_service.api.errors import translated
+from policy_service.errors import PermissionDenied
+from policy_service.permissions import rules
+from policy_service.permissions.admin_access import admin_org
+from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
+
+
+def _toolkit(t: Toolkit, org_slug: str, count: int) -> admin_pb2.Toolkit:
+    return admin_pb2.Toolkit(
+        org_slug=org_slug, slug=t.slug, name=t.name, description=t.description, visibility=t.visibility,
+        backend_url=t.backend_url, backend_timeout_seconds=t.backend_timeout_seconds, tool_count=count,
+    )
+
+
+def _tool(t: Tool) -> admin_pb2.CatalogueTool:
+    return admin_pb2.CatalogueTool(
+        name=t.name, title=t.title, description=t.description, input_schema_json=t.input_schema_json,
+        output_schema_json=t.output_schema_json, annotations_json=t.annotations_json,
+        default_permission=convert.PERMISSION_TO_PB[t.default_permission],
+    )
+
+
+def _permission(value: int) -> str:
+    return rules.check_permission(convert.PERMISSION_FROM_PB.get(value, ""))
+
+
+class ToolkitRpcs(AdminBase):
+    @translated
+    async def UpsertToolkit(
+        self, request: admin_pb2.UpsertToolkitRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.Toolkit:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            toolkit = await rules.upsert_toolkit(
+                session,
+                org.id,
+                {
+                    "slug": request.slug, "name": request.name, "description": request.description,
+                    "visibility": request.visibility, "backend_url": request.backend_url,
+                    "backend_headers": dict(request.backend_headers),
+                    "backend_timeout_seconds": request.backend_timeout_seconds,
+                },
+            )
+            count = (await rules.tool_counts(session, [toolkit.id])).get(toolkit.id, 0)
+            return _toolkit(toolkit, org.slug, count)
+
+    @translated
+    async def ListToolkits(
+        self, request: admin_pb2.ListToolkitsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListToolkitsResponse:
+        principal = await self._principal(context)
+        async with self._sessions() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            cond = Toolkit.org_id == org.id
+            if request.include_public:
+                cond = cond | (Toolkit.visibility == "public")
+            rows = (
+                await session.execute(
+                    select(Toolkit, Organization.slug).join(Organization, Organization.id == Toolkit.org_id)
+                    .where(cond).order_by(Organization.slug, Toolkit.slug)
+                )
+            ).tuples().all()
+            counts = await rules.tool_counts(session, [t.id for t, _ in rows])
+        return admin_pb2.ListToolkitsResponse(toolkits=[_toolkit(t, s, counts.get(t.id, 0)) for t, s in rows])
+
+    @translated
+    async def GetToolkit(self, request: admin_pb2.GetToolkitRequest, context: grpc.aio.ServicerContext) -> admin_pb2.Toolkit:
+        principal = await self._principal(context)
+        async with self._sessions() as session:
+            toolkit = await rules.visible_toolkit(session, principal, request.org_slug or principal.org_slug, request.slug)
+            count = (await rules.tool_counts(session, [toolkit.id])).get(toolkit.id, 0)
+            return _toolkit(toolkit, request.org_slug or principal.org_slug, count)
+
+    @translated
+    async def SyncTools(self, request: admin_pb2.SyncToolsRequest, context: grpc.aio.ServicerContext) -> admin_pb2.SyncToolsResponse:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
+            specs = [
+                {
+                    "name": t.name, "title": t.title, "description": t.description,
+                    "input_schema_json": t.input_schema_json, "output_schema_json": t.output_schema_json,
+                    "annotations_json": t.annotations_json,
+                    "default_permission": convert.PERMISSION_FROM_PB.get(t.default_permission, ""),
+                }
+                for t in request.tools
+            ]
+            result = await rules.sync_tools(session, toolkit, specs, request.prune)
+        return admin_pb2.SyncToolsResponse(added=result.added, updated=result.updated, removed=result.removed)
+
+    @translated
+    async def ListCatalogue(
+        self, request: admin_pb2.ListCatalogueRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListCatalogueResponse:
+        principal = await self._principal(context)
+        async with self._sessions() as session:
+            toolkit = await rules.visible_toolkit(session, principal, request.org_slug or principal.org_slug, request.toolkit_slug)
+            tools = (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id).order_by(Tool.name))).scalars()
+            return admin_pb2.ListCatalogueResponse(tools=[_tool(t) for t in tools])
+
+    @translated
+    async def SetToolDefault(
+        self, request: admin_pb2.SetToolDefaultRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.CatalogueTool:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
+            tool = await rules.find_tool(session, toolkit, request.tool)
+            tool.default_permission = _permission(request.permission)
+            return _tool(tool)
+
+    async def _rule_target(self, session: object, principal: object, org_slug: str, tk_org: str, tk_slug: str, tool: str):  # type: ignore[no-untyped-def]
+        org = await admin_org(session, principal, org_slug)  # type: ignore[arg-type]
+        toolkit = await rules.visible_toolkit(session, principal, tk_org or org.slug, tk_slug)  # type: ignore[arg-type]
+        return org, toolkit, await rules.find_tool(session, toolkit, tool)  # type: ignore[arg-type]
+
+    @translated
+    async def SetOrgDefault(
+        self, request: admin_pb2.SetOrgDefaultRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.PermissionRule:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org, _, tool = await self._rule_target(
+                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
+            )
+            await rules.set_org_default(session, org.id, tool, _permission(request.permission))
+        return admin_pb2.PermissionRule(
+            org_slug=org.slug, toolkit_org_slug=request.toolkit_org_slug or org.slug,
+            toolkit_slug=request.toolkit_slug, tool=request.tool, permission=request.permission,
+        )
+
+    @translated
+    async def ClearOrgDefault(
+        self, request: admin_pb2.ClearOrgDefaultRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ClearResponse:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org, _, tool = await self._rule_target(
+                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
+            )
+            return admin_pb2.ClearResponse(removed=await rules.clear_org_default(session, org.id, tool))
+
+    @translated
+    async def SetRoleOverride(
+        self, request: admin_pb2.SetRoleOverrideRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.PermissionRule:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org, _, tool = await self._rule_target(
+                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
+            )
+            await rules.set_role_override(session, org.id, request.role, tool, _permission(request.permission))
+        return admin_pb2.PermissionRule(
+            org_slug=org.slug, role=request.role, toolkit_org_slug=request.toolkit_org_slug or org.slug,
+            toolkit_slug=request.toolkit_slug, tool=request.tool, permission=request.permission,
+        )
+
+    @translated
+    async def ClearRoleOverride(
+        self, request: admin_pb2.ClearRoleOverrideRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ClearResponse:
+        principal = await self._principal(context)
+        async with self._tx() as session:
+            org, _, tool = await self._rule_target(
+                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
+            )
+            return admin_pb2.ClearResponse(removed=await rules.clear_role_override(session, org.id, request.role, tool))
+
+    @translated
+    async def ListPermissionRules(
+        self, request: admin_pb2.ListPermissionRulesRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListPermissionRulesResponse:
+        principal = await self._principal(context)
+        async with self._sessions() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            if not principal.is_admin:
+                raise PermissionDenied("this needs an org admin credential", "NOT_ADMIN")
+            tk_org = Organization.__table__.alias("tk_org")
+            base = (
+                select(Tool.name, Toolkit.slug, tk_org.c.slug)
+                .join(Toolkit, Toolkit.id == Tool.toolkit_id)
+                .join(tk_org, tk_org.c.id == Toolkit.org_id)
+            )
+            defaults = await session.execute(
+                base.add_columns(OrgToolDefault.permission).join(OrgToolDefault, OrgToolDefault.tool_id == Tool.id)
+                .where(OrgToolDefault.org_id == org.id)
+            )
+            overrides = await session.execute(
+                base.add_columns(RoleOverride.permission, Role.name).join(RoleOverride, RoleOverride.tool_id == Tool.id)
+                .join(Role, Role.id == RoleOverride.role_id).where(RoleOverride.org_id == org.id)
+            )
+            out = [
+                admin_pb2.PermissionRule(org_slug=org.slug, toolkit_org_slug=o, toolkit_slug=k, tool=t,
+                                         permission=convert.PERMISSION_TO_PB[p])
+                for t, k, o, p in defaults.tuples()
+            ] + [
+                admin_pb2.PermissionRule(org_slug=org.slug, role=r, toolkit_org_slug=o, toolkit_slug=k, tool=t,
+                                         permission=convert.PERMISSION_TO_PB[p])
+                for t, k, o, p, r in overrides.tuples()
+            ]
+        return admin_pb2.ListPermissionRulesResponse(rules=out)

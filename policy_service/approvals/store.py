@@ -1,0 +1,207 @@
+"""The approval queue: create-or-find, atomic consumption, decisions, expiry, listing.
+
+Correctness rests on the database: a partial unique index keeps one live approval per
+binding, and consumption is a conditional UPDATE, so N concurrent re-calls after one
+approval see exactly one winner on SQLite and Postgres alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from policy_service.identity.principal import Principal
+from policy_service.storage.models import Approval, Organization, Toolkit, new_id, utcnow
+
+LIVE = ("pending", "approved")
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    org_id: str
+    principal: Principal
+    toolkit_id: str
+    tool: str
+    arguments_json: str
+    arguments_sha256: str
+
+    def where(self) -> Any:
+        return and_(
+            Approval.org_id == self.org_id,
+            Approval.principal_id == self.principal.id,
+            Approval.toolkit_id == self.toolkit_id,
+            Approval.tool == self.tool,
+            Approval.arguments_sha256 == self.arguments_sha256,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    row: Approval
+    org_slug: str
+    toolkit_org_slug: str
+    toolkit_slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class TTLs:
+    pending: timedelta
+    approved: timedelta
+
+
+def _with_slugs() -> Select[tuple[Approval, str, str, str]]:
+    toolkit_org = Organization.__table__.alias("toolkit_org")
+    return (
+        select(Approval, Organization.slug, toolkit_org.c.slug, Toolkit.slug)
+        .join(Organization, Organization.id == Approval.org_id)
+        .join(Toolkit, Toolkit.id == Approval.toolkit_id)
+        .join(toolkit_org, toolkit_org.c.id == Toolkit.org_id)
+    )
+
+
+async def load(session: AsyncSession, approval_id: str) -> ApprovalRecord:
+    row = (await session.execute(_with_slugs().where(Approval.id == approval_id))).first()
+    if row is None:
+        raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
+    return ApprovalRecord(*row)
+
+
+async def expire_stale(session: AsyncSession, where: Any = True) -> None:
+    now = utcnow()
+    await session.execute(
+        update(Approval)
+        .where(where, Approval.status.in_(LIVE), Approval.expires_at <= now)
+        .values(status="expired", updated_at=now)
+    )
+
+
+async def try_consume(session: AsyncSession, binding: Binding, call_id: str) -> str | None:
+    """Consume the binding's approved approval for `call_id`; its id, or None if there is none."""
+    now = utcnow()
+    result = await session.execute(
+        update(Approval)
+        .where(binding.where(), Approval.status == "approved", Approval.expires_at > now)
+        .values(status="consumed", consumed_by_call_id=call_id, updated_at=now)
+        .returning(Approval.id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def find_live(session: AsyncSession, binding: Binding) -> Approval | None:
+    return (
+        await session.execute(select(Approval).where(binding.where(), Approval.status.in_(LIVE)))
+    ).scalar_one_or_none()
+
+
+async def latest_denial(session: AsyncSession, binding: Binding, since: datetime) -> Approval | None:
+    return (
+        await session.execute(
+            select(Approval)
+            .where(binding.where(), Approval.status == "denied", Approval.decided_at >= since)
+            .order_by(Approval.decided_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def create_pending(session: AsyncSession, binding: Binding, ttl: timedelta) -> tuple[Approval, bool]:
+    """Insert a pending approval, or return the one a concurrent caller just inserted."""
+    now = utcnow()
+    approval = Approval(
+        id=new_id(),
+        org_id=binding.org_id,
+        principal_kind=binding.principal.kind,
+        principal_id=binding.principal.id,
+        principal_display=binding.principal.display,
+        principal_role=binding.principal.role,
+        toolkit_id=binding.toolkit_id,
+        tool=binding.tool,
+        arguments_json=binding.arguments_json,
+        arguments_sha256=binding.arguments_sha256,
+        status="pending",
+        created_at=now,
+        updated_at=now,
+        expires_at=now + ttl,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(approval)
+        return approval, True
+    except IntegrityError:
+        existing = await find_live(session, binding)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def may_view(record: ApprovalRecord, principal: Principal) -> bool:
+    row = record.row
+    return principal.is_operator or (principal.org_id == row.org_id and principal.is_admin) or (
+        principal.id == row.principal_id and principal.kind == row.principal_kind
+    )
+
+
+async def decide(
+    session: AsyncSession, approval_id: str, admin: Principal, approve: bool, reason: str, ttls: TTLs
+) -> ApprovalRecord:
+    record = await load(session, approval_id)
+    row = record.row
+    if not admin.is_operator and (admin.org_id != row.org_id or not admin.is_admin):
+        # Not this org's admin: indistinguishable from a missing approval.
+        if admin.org_id != row.org_id:
+            raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
+        raise PermissionDenied("only org admins decide approvals", "NOT_ADMIN")
+    if admin.kind == row.principal_kind and admin.id == row.principal_id:
+        raise PermissionDenied("a principal cannot decide its own request", "SELF_APPROVAL")
+    if not approve and not reason.strip():
+        raise InvalidArgument("a denial needs a reason", "REASON_REQUIRED")
+    now = utcnow()
+    values: dict[str, Any] = {"decided_by": admin.display, "decided_at": now, "updated_at": now}
+    if approve:
+        values |= {"status": "approved", "expires_at": now + ttls.approved, "reason": reason.strip()}
+    else:
+        values |= {"status": "denied", "reason": reason.strip()}
+    result = await session.execute(
+        update(Approval)
+        .where(Approval.id == approval_id, Approval.status == "pending", Approval.expires_at > now)
+        .values(**values)
+        .returning(Approval.id)
+    )
+    if result.scalar_one_or_none() is None:
+        await expire_stale(session, Approval.id == approval_id)
+        await session.flush()
+        current = await load(session, approval_id)
+        raise FailedPrecondition(f"approval is {current.row.status}, not pending", "APPROVAL_NOT_PENDING")
+    session.expire_all()
+    return await load(session, approval_id)
+
+
+async def list_for_org(
+    session: AsyncSession, org_id: str | None, status: str | None, limit: int, before: tuple[datetime, str] | None
+) -> list[ApprovalRecord]:
+    query = _with_slugs()
+    if org_id is not None:
+        query = query.where(Approval.org_id == org_id)
+    if status:
+        query = query.where(Approval.status == status)
+    if before is not None:
+        created, ident = before
+        query = query.where(
+            (Approval.created_at < created) | ((Approval.created_at == created) & (Approval.id < ident))
+        )
+    rows = (await session.execute(query.order_by(Approval.created_at.desc(), Approval.id.desc()).limit(limit))).all()
+    return [ApprovalRecord(*r) for r in rows]
+
+
+async def changed_since(session: AsyncSession, org_id: str | None, since: datetime) -> list[ApprovalRecord]:
+    query = _with_slugs().where(Approval.updated_at > since)
+    if org_id is not None:
+        query = query.where(Approval.org_id == org_id)
+    rows = (await session.execute(query.order_by(Approval.updated_at).limit(500))).all()
+    return [ApprovalRecord(*r) for r in rows]

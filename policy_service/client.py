@@ -1,0 +1,332 @@
+"""The typed async client every other component uses (front, CLI, console, services).
+
+Callers get one method per RPC and domain exceptions; the generated stubs stay behind
+this module. Messages returned are the protobuf types, read-only by convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from policy_service import errors
+from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc, types_pb2
+from policy_service.api.errors import reason_of
+
+# Re-exported so callers never import generated modules.
+Approval = types_pb2.Approval
+AuditRecord = admin_pb2.AuditRecord
+Decision = policy_pb2.Decision
+DECISION_ALLOW = policy_pb2.DECISION_ALLOW
+DECISION_PENDING_APPROVAL = policy_pb2.DECISION_PENDING_APPROVAL
+DECISION_DENIED = policy_pb2.DECISION_DENIED
+DECISION_BLOCKED = policy_pb2.DECISION_BLOCKED
+PERMISSIONS = {
+    "always_allow": types_pb2.PERMISSION_ALWAYS_ALLOW,
+    "needs_approval": types_pb2.PERMISSION_NEEDS_APPROVAL,
+    "blocked": types_pb2.PERMISSION_BLOCKED,
+}
+PERMISSION_NAMES = {v: k for k, v in PERMISSIONS.items()}
+APPROVAL_STATUSES = {
+    "pending": types_pb2.APPROVAL_STATUS_PENDING,
+    "approved": types_pb2.APPROVAL_STATUS_APPROVED,
+    "denied": types_pb2.APPROVAL_STATUS_DENIED,
+    "expired": types_pb2.APPROVAL_STATUS_EXPIRED,
+    "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
+}
+APPROVAL_STATUS_NAMES = {v: k for k, v in APPROVAL_STATUSES.items()}
+
+
+class PolicyUnavailable(errors.PolicyError):
+    """The policy service could not be reached or did not answer in time."""
+
+    reason = "POLICY_UNAVAILABLE"
+
+
+_ERRORS: dict[grpc.StatusCode, type[errors.PolicyError]] = {
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.UNAVAILABLE: PolicyUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: PolicyUnavailable,
+}
+
+T = TypeVar("T")
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+class PolicyClient:
+    def __init__(self, address: str, credential: str = "", timeout: float = 5.0) -> None:
+        self._address = address
+        self._channel: grpc.aio.Channel | None = None
+        self._timeout = timeout
+        self._metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+
+    def _connect(self) -> grpc.aio.Channel:
+        # grpc.aio channels bind to the running event loop, so create on first use.
+        if self._channel is None:
+            self._channel = grpc.aio.insecure_channel(
+                self._address,
+                options=[
+                    ("grpc.keepalive_time_ms", 30_000),
+                    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+                ],
+            )
+            self._policy_stub = policy_pb2_grpc.PolicyServiceStub(self._channel)
+            self._admin_stub = admin_pb2_grpc.AdminServiceStub(self._channel)
+        return self._channel
+
+    @property
+    def _policy(self) -> policy_pb2_grpc.PolicyServiceStub:
+        self._connect()
+        return self._policy_stub
+
+    @property
+    def _admin(self) -> admin_pb2_grpc.AdminServiceStub:
+        self._connect()
+        return self._admin_stub
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def __aenter__(self) -> PolicyClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], request: Any, admin: bool = False) -> T:
+        try:
+            return await fn(request, timeout=self._timeout, metadata=self._metadata if admin else None)
+        except grpc.aio.AioRpcError as exc:
+            kind = _ERRORS.get(exc.code(), errors.PolicyError)
+            raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
+
+    # --- hot path -------------------------------------------------------------------
+    async def list_tools(self, credential: str, org: str, toolkit: str) -> policy_pb2.ListToolsResponse:
+        return await self._call(
+            self._policy.ListTools, policy_pb2.ListToolsRequest(credential=credential, org_slug=org, toolkit_slug=toolkit)
+        )
+
+    async def authorize_tool_call(
+        self, credential: str, org: str, toolkit: str, tool: str, arguments_json: str, *,
+        request_id: str = "", client_address: str = "", user_agent: str = "", protocol_version: str = "",
+    ) -> policy_pb2.AuthorizeToolCallResponse:
+        meta = types_pb2.RequestMeta(
+            request_id=request_id, client_address=client_address, user_agent=user_agent,
+            protocol_version=protocol_version,
+        )
+        return await self._call(
+            self._policy.AuthorizeToolCall,
+            policy_pb2.AuthorizeToolCallRequest(
+                credential=credential, org_slug=org, toolkit_slug=toolkit, tool=tool, arguments_json=arguments_json,
+                meta=meta,
+            ),
+        )
+
+    async def complete_tool_call(
+        self, call_id: str, status: str, response_json: str = "", error: str = "", duration_ms: float = 0.0
+    ) -> None:
+        await self._call(
+            self._policy.CompleteToolCall,
+            policy_pb2.CompleteToolCallRequest(
+                call_id=call_id, status=status, response_json=response_json, error=error, duration_ms=duration_ms
+            ),
+        )
+
+    async def get_approval_status(self, credential: str, approval_id: str) -> types_pb2.Approval:
+        response = await self._call(
+            self._policy.GetApprovalStatus,
+            policy_pb2.GetApprovalStatusRequest(credential=credential, approval_id=approval_id),
+        )
+        return response.approval
+
+    async def record_request(
+        self, credential: str, org: str, toolkit: str, method: str, *, tool: str = "", request_json: str = "",
+        response_json: str = "", status: str = "ok", error: str = "", duration_ms: float = 0.0,
+        request_id: str = "", client_address: str = "", user_agent: str = "", protocol_version: str = "",
+    ) -> str:
+        meta = types_pb2.RequestMeta(
+            request_id=request_id, client_address=client_address, user_agent=user_agent,
+            protocol_version=protocol_version,
+        )
+        response = await self._call(
+            self._policy.RecordRequest,
+            policy_pb2.RecordRequestRequest(
+                credential=credential, org_slug=org, toolkit_slug=toolkit, method=method, tool=tool,
+                request_json=request_json, response_json=response_json, status=status, error=error,
+                duration_ms=duration_ms, meta=meta,
+            ),
+        )
+        return response.call_id
+
+    # --- admin ----------------------------------------------------------------------
+    async def whoami(self) -> types_pb2.Principal:
+        return (await self._call(self._admin.WhoAmI, admin_pb2.WhoAmIRequest(), True)).principal
+
+    async def create_org(self, slug: str, name: str = "") -> admin_pb2.Org:
+        return await self._call(self._admin.CreateOrg, admin_pb2.CreateOrgRequest(slug=slug, name=name), True)
+
+    async def list_orgs(self) -> list[admin_pb2.Org]:
+        return list((await self._call(self._admin.ListOrgs, admin_pb2.ListOrgsRequest(), True)).orgs)
+
+    async def create_role(self, org: str, name: str) -> admin_pb2.Role:
+        return await self._call(self._admin.CreateRole, admin_pb2.CreateRoleRequest(org_slug=org, name=name), True)
+
+    async def list_roles(self, org: str = "") -> list[admin_pb2.Role]:
+        return list((await self._call(self._admin.ListRoles, admin_pb2.ListRolesRequest(org_slug=org), True)).roles)
+
+    async def add_member(self, org: str, email: str, role: str) -> admin_pb2.Member:
+        return await self._call(
+            self._admin.AddMember, admin_pb2.AddMemberRequest(org_slug=org, email=email, role=role), True
+        )
+
+    async def list_members(self, org: str = "") -> list[admin_pb2.Member]:
+        request = admin_pb2.ListMembersRequest(org_slug=org)
+        return list((await self._call(self._admin.ListMembers, request, True)).members)
+
+    async def create_api_key(
+        self, org: str, name: str, role: str, ttl_seconds: int = 0
+    ) -> admin_pb2.CreateApiKeyResponse:
+        request = admin_pb2.CreateApiKeyRequest(org_slug=org, name=name, role=role, ttl_seconds=ttl_seconds)
+        return await self._call(self._admin.CreateApiKey, request, True)
+
+    async def list_api_keys(self, org: str = "") -> list[admin_pb2.ApiKey]:
+        return list((await self._call(self._admin.ListApiKeys, admin_pb2.ListApiKeysRequest(org_slug=org), True)).keys)
+
+    async def revoke_api_key(self, org: str, key_id: str) -> admin_pb2.ApiKey:
+        return await self._call(self._admin.RevokeApiKey, admin_pb2.RevokeApiKeyRequest(org_slug=org, id=key_id), True)
+
+    async def upsert_toolkit(
+        self, org: str, slug: str, *, name: str = "", description: str = "", visibility: str = "",
+        backend_url: str = "", backend_headers: dict[str, str] | None = None, backend_timeout_seconds: float = 0.0,
+    ) -> admin_pb2.Toolkit:
+        request = admin_pb2.UpsertToolkitRequest(
+            org_slug=org, slug=slug, name=name, description=description, visibility=visibility,
+            backend_url=backend_url, backend_headers=backend_headers or {},
+            backend_timeout_seconds=backend_timeout_seconds,
+        )
+        return await self._call(self._admin.UpsertToolkit, request, True)
+
+    async def list_toolkits(self, org: str = "", include_public: bool = False) -> list[admin_pb2.Toolkit]:
+        request = admin_pb2.ListToolkitsRequest(org_slug=org, include_public=include_public)
+        return list((await self._call(self._admin.ListToolkits, request, True)).toolkits)
+
+    async def get_toolkit(self, org: str, slug: str) -> admin_pb2.Toolkit:
+        return await self._call(self._admin.GetToolkit, admin_pb2.GetToolkitRequest(org_slug=org, slug=slug), True)
+
+    async def sync_tools(
+        self, org: str, toolkit: str, tools: list[dict[str, Any]], prune: bool = False
+    ) -> admin_pb2.SyncToolsResponse:
+        specs = [
+            admin_pb2.CatalogueTool(
+                name=t["name"], title=t.get("title", ""), description=t.get("description", ""),
+                input_schema_json=t.get("input_schema_json", ""), output_schema_json=t.get("output_schema_json", ""),
+                annotations_json=t.get("annotations_json", ""),
+                default_permission=PERMISSIONS.get(t.get("default_permission", ""), 0),  # type: ignore[arg-type]
+            )
+            for t in tools
+        ]
+        request = admin_pb2.SyncToolsRequest(org_slug=org, toolkit_slug=toolkit, tools=specs, prune=prune)
+        return await self._call(self._admin.SyncTools, request, True)
+
+    async def list_catalogue(self, org: str, toolkit: str) -> list[admin_pb2.CatalogueTool]:
+        request = admin_pb2.ListCatalogueRequest(org_slug=org, toolkit_slug=toolkit)
+        return list((await self._call(self._admin.ListCatalogue, request, True)).tools)
+
+    async def set_tool_default(self, org: str, toolkit: str, tool: str, permission: str) -> admin_pb2.CatalogueTool:
+        request = admin_pb2.SetToolDefaultRequest(
+            org_slug=org, toolkit_slug=toolkit, tool=tool, permission=PERMISSIONS.get(permission, 0)  # type: ignore[arg-type]
+        )
+        return await self._call(self._admin.SetToolDefault, request, True)
+
+    async def set_org_default(
+        self, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = ""
+    ) -> admin_pb2.PermissionRule:
+        request = admin_pb2.SetOrgDefaultRequest(
+            org_slug=org, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool,
+            permission=PERMISSIONS.get(permission, 0),  # type: ignore[arg-type]
+        )
+        return await self._call(self._admin.SetOrgDefault, request, True)
+
+    async def clear_org_default(self, toolkit_org: str, toolkit: str, tool: str, org: str = "") -> bool:
+        request = admin_pb2.ClearOrgDefaultRequest(
+            org_slug=org, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool
+        )
+        return (await self._call(self._admin.ClearOrgDefault, request, True)).removed
+
+    async def set_role_override(
+        self, role: str, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = ""
+    ) -> admin_pb2.PermissionRule:
+        request = admin_pb2.SetRoleOverrideRequest(
+            org_slug=org, role=role, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool,
+            permission=PERMISSIONS.get(permission, 0),  # type: ignore[arg-type]
+        )
+        return await self._call(self._admin.SetRoleOverride, request, True)
+
+    async def clear_role_override(self, role: str, toolkit_org: str, toolkit: str, tool: str, org: str = "") -> bool:
+        request = admin_pb2.ClearRoleOverrideRequest(
+            org_slug=org, role=role, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool
+        )
+        return (await self._call(self._admin.ClearRoleOverride, request, True)).removed
+
+    async def list_permission_rules(self, org: str = "") -> list[admin_pb2.PermissionRule]:
+        request = admin_pb2.ListPermissionRulesRequest(org_slug=org)
+        return list((await self._call(self._admin.ListPermissionRules, request, True)).rules)
+
+    async def list_approvals(
+        self, org: str = "", status: str = "", page_size: int = 50, page_token: str = ""
+    ) -> admin_pb2.ListApprovalsResponse:
+        request = admin_pb2.ListApprovalsRequest(
+            org_slug=org, status=APPROVAL_STATUSES.get(status, 0), page_size=page_size, page_token=page_token  # type: ignore[arg-type]
+        )
+        return await self._call(self._admin.ListApprovals, request, True)
+
+    async def get_approval(self, approval_id: str) -> types_pb2.Approval:
+        return await self._call(self._admin.GetApproval, admin_pb2.GetApprovalRequest(id=approval_id), True)
+
+    async def decide_approval(self, approval_id: str, approve: bool, reason: str = "") -> types_pb2.Approval:
+        request = admin_pb2.DecideApprovalRequest(id=approval_id, approve=approve, reason=reason)
+        return await self._call(self._admin.DecideApproval, request, True)
+
+    async def watch_approvals(self, org: str = "") -> AsyncIterator[types_pb2.Approval]:
+        call = self._admin.WatchApprovals(admin_pb2.WatchApprovalsRequest(org_slug=org), metadata=self._metadata)
+        try:
+            async for approval in call:
+                yield approval
+        except grpc.aio.AioRpcError as exc:
+            kind = _ERRORS.get(exc.code(), errors.PolicyError)
+            raise kind(exc.details() or exc.code().name) from exc
+        finally:
+            call.cancel()
+
+    async def query_audit(
+        self, org: str = "", *, since: datetime | None = None, until: datetime | None = None, toolkit: str = "",
+        tool: str = "", actor_id: str = "", status: str = "", approval_id: str = "", call_id: str = "",
+        page_size: int = 50, page_token: str = "",
+    ) -> admin_pb2.QueryAuditResponse:
+        request = admin_pb2.QueryAuditRequest(
+            org_slug=org, since=timestamp(since), until=timestamp(until), toolkit_slug=toolkit, tool=tool,
+            actor_id=actor_id, status=status, approval_id=approval_id, call_id=call_id, page_size=page_size,
+            page_token=page_token,
+        )
+        return await self._call(self._admin.QueryAudit, request, True)
+
+    async def verify_audit(self) -> admin_pb2.VerifyAuditResponse:
+        return await self._call(self._admin.VerifyAudit, admin_pb2.VerifyAuditRequest(), True)

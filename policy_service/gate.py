@@ -1,0 +1,241 @@
+"""The one path that decides every MCP request: identity → visibility → permission →
+approval, with the audit row written before the answer. The gRPC layer only translates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policy_service.approvals import store as approvals
+from policy_service.approvals.binding import arguments_sha256, canonical_json
+from policy_service.audit.redaction import Redactor
+from policy_service.audit.writer import AuditWriter
+from policy_service.errors import InvalidArgument, NotFound, PolicyError, Unauthenticated
+from policy_service.identity.authenticator import Authenticator
+from policy_service.identity.principal import Principal
+from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
+from policy_service.storage.models import AuditRequestLog, new_id, utcnow
+
+FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    request_id: str = ""
+    client_address: str = ""
+    user_agent: str = ""
+    protocol_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    decision: str  # "allow" | "pending_approval" | "denied" | "blocked"
+    call_id: str
+    permission: str
+    principal: Principal
+    message: str
+    view: ToolkitView | None = None
+    approval: approvals.ApprovalRecord | None = None
+
+
+class Gate:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        authenticator: Authenticator,
+        catalogue: Catalogue,
+        audit: AuditWriter,
+        redactor: Redactor,
+        ttls: approvals.TTLs,
+    ) -> None:
+        self._sessions = sessions
+        self.authenticator = authenticator
+        self.catalogue = catalogue
+        self._audit = audit
+        self._redactor = redactor
+        self._ttls = ttls
+        # Set by the server so approval watchers hear about new requests at once.
+        self.on_approval_change: Callable[[], None] = lambda: None
+
+    async def list_tools(self, credential: str, org_slug: str, toolkit_slug: str) -> tuple[Principal, ToolkitView]:
+        principal = await self.authenticator.authenticate(credential)
+        return principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
+
+    async def authorize(
+        self, credential: str, org_slug: str, toolkit_slug: str, tool: str, arguments_json: str, facts: RequestFacts
+    ) -> Authorization:
+        call_id = new_id()
+        try:
+            arguments = json.loads(arguments_json) if arguments_json else {}
+        except ValueError as exc:
+            raise InvalidArgument("arguments are not valid JSON", "ARGUMENTS_JSON") from exc
+        if not isinstance(arguments, dict):
+            raise InvalidArgument("arguments must be a JSON object", "ARGUMENTS_TYPE")
+        request_payload = {"name": tool, "arguments": arguments}
+        base = self._row(call_id, facts, org_slug, toolkit_slug, tool, "tools/call", request_payload)
+        try:
+            principal = await self.authenticator.authenticate(credential)
+            view = await self.catalogue.view(principal, org_slug, toolkit_slug)
+        except (Unauthenticated, NotFound) as exc:
+            await self._audit.insert(self._finished(base, status=exc.reason.lower(), error=exc.message))
+            raise
+        base |= self._actor(principal)
+        resolved = view.tools.get(tool)
+        if resolved is None:
+            return await self._final(base, principal, "blocked", "", "invalid", f"Unknown tool: {tool}")
+        permission = resolved.effective.permission
+        base["permission"] = permission
+        if permission == "blocked":
+            msg = f"Tool '{tool}' is blocked for your role."
+            return await self._final(base, principal, "blocked", permission, "blocked", msg)
+        if permission == "always_allow":
+            await self._audit.insert(base | {"decision": "allow", "status": "started"})
+            return Authorization("allow", call_id, permission, principal, "", view=view)
+        return await self._needs_approval(base, principal, view, resolved, arguments)
+
+    async def _needs_approval(
+        self, base: dict[str, Any], principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: Any
+    ) -> Authorization:
+        canonical = canonical_json(arguments)
+        redacted_args, _ = self._redactor.to_stored_text(arguments)
+        binding = approvals.Binding(
+            org_id=principal.org_id,
+            principal=principal,
+            toolkit_id=view.toolkit_id,
+            tool=tool.name,
+            arguments_json=redacted_args,
+            arguments_sha256=arguments_sha256(canonical),
+        )
+        call_id = base["call_id"]
+        async with self._sessions() as session, session.begin():
+            await approvals.expire_stale(session, binding.where())
+            consumed = await approvals.try_consume(session, binding, call_id)
+            if consumed is not None:
+                # The approval and the audit row commit together: a consumed approval always has its row.
+                session.add(AuditRequestLog(**(base | {"decision": "allow", "status": "started", "approval_id": consumed})))
+                decision, status, message = "allow", "started", ""
+                approval_id = consumed
+            else:
+                denial = await approvals.latest_denial(session, binding, utcnow() - self._ttls.pending)
+                if denial is not None:
+                    approval_id, decision, status = denial.id, "denied", "denied"
+                    message = f"An admin denied this request: {denial.reason}"
+                else:
+                    approval, _created = await approvals.create_pending(session, binding, self._ttls.pending)
+                    approval_id, decision, status = approval.id, "pending_approval", "pending_approval"
+                    message = "This call needs an admin's approval."
+                if decision != "allow":
+                    session.add(
+                        AuditRequestLog(
+                            **self._finished(base | {"decision": decision, "approval_id": approval_id}, status=status)
+                        )
+                    )
+        self.on_approval_change()
+        async with self._sessions() as session:
+            record = await approvals.load(session, approval_id)
+        return Authorization(decision, call_id, "needs_approval", principal, message, view=view, approval=record)
+
+    async def complete(self, call_id: str, status: str, response_json: str, error: str, duration_ms: float) -> None:
+        if status not in FINAL_CALL_STATUSES:
+            raise InvalidArgument(f"unknown call status {status!r}", "STATUS")
+        response, paths = self._redactor.redact_json_text(response_json)
+        await self._audit.complete(
+            call_id,
+            {
+                "status": status,
+                "response_payload": response,
+                "error": error[:4000],
+                "duration_ms": duration_ms,
+                "completed_at": utcnow(),
+                **({"redacted_paths": json.dumps(paths)} if paths else {}),
+            },
+        )
+
+    async def approval_status(self, credential: str, approval_id: str) -> approvals.ApprovalRecord:
+        return await self.approval_status_for(await self.authenticator.authenticate(credential), approval_id)
+
+    async def approval_status_for(self, principal: Principal, approval_id: str) -> approvals.ApprovalRecord:
+        """The approval, if `principal` requested it or administers its org; else NotFound."""
+        async with self._sessions() as session, session.begin():
+            await approvals.expire_stale(session, approvals.Approval.id == approval_id)
+        async with self._sessions() as session:
+            try:
+                record = await approvals.load(session, approval_id)
+            except NotFound:
+                record = None
+        if record is None or not approvals.may_view(record, principal):
+            raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
+        return record
+
+    async def record(
+        self,
+        credential: str,
+        org_slug: str,
+        toolkit_slug: str,
+        method: str,
+        tool: str,
+        request: Any,
+        response_json: str,
+        status: str,
+        error: str,
+        duration_ms: float,
+        facts: RequestFacts,
+    ) -> str:
+        call_id = new_id()
+        row = self._row(call_id, facts, org_slug, toolkit_slug, tool, method, request)
+        try:
+            row |= self._actor(await self.authenticator.authenticate(credential))
+        except PolicyError:
+            pass
+        response, paths = self._redactor.redact_json_text(response_json)
+        prior = json.loads(row["redacted_paths"])
+        row |= {"response_payload": response, "redacted_paths": json.dumps(prior + paths)}
+        await self._audit.insert(self._finished(row, status=status, error=error, duration_ms=duration_ms))
+        return call_id
+
+    async def _final(
+        self, base: dict[str, Any], principal: Principal, decision: str, permission: str, status: str, message: str
+    ) -> Authorization:
+        await self._audit.insert(self._finished(base | {"decision": decision}, status=status, error=message))
+        return Authorization(decision, base["call_id"], permission, principal, message)
+
+    def _row(
+        self, call_id: str, facts: RequestFacts, org_slug: str, toolkit_slug: str, tool: str, method: str, request: Any
+    ) -> dict[str, Any]:
+        payload, paths = self._redactor.to_stored_text(request)
+        return {
+            "call_id": call_id,
+            "source": "mcp",
+            "toolkit_org_slug": org_slug[:63],
+            "toolkit_slug": toolkit_slug[:63],
+            "tool": tool[:128],
+            "method": method[:64],
+            "request_payload": payload,
+            "redacted_paths": json.dumps(paths),
+            "client_address": facts.client_address[:64],
+            "user_agent": facts.user_agent[:512],
+            "request_id": facts.request_id[:64],
+            "created_at": utcnow(),
+        }
+
+    @staticmethod
+    def _actor(principal: Principal) -> dict[str, Any]:
+        return {
+            "org_slug": principal.org_slug,
+            "actor_type": principal.kind,
+            "actor_id": principal.id,
+            "actor_display": principal.display[:320],
+        }
+
+    @staticmethod
+    def _finished(row: dict[str, Any], status: str, error: str = "", duration_ms: float = 0.0) -> dict[str, Any]:
+        return row | {"status": status, "error": error[:4000], "duration_ms": duration_ms, "completed_at": utcnow()}
+
+
+def approval_ttls(pending_seconds: int, approved_seconds: int) -> approvals.TTLs:
+    return approvals.TTLs(pending=timedelta(seconds=pending_seconds), approved=timedelta(seconds=approved_seconds))

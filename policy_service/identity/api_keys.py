@@ -1,0 +1,75 @@
+"""API key format: ``mmcp_`` + 16-char public id + 32-char secret + 6-char checksum.
+
+All base62, so a double-click selects the whole key. The CRC32 checksum lets secret
+scanners recognise a real key without a database. The id is looked up; the whole token's
+SHA-256 is what is stored (the secret has ~190 bits of entropy, so a slow hash adds nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import zlib
+from dataclasses import dataclass
+
+PREFIX = "mmcp_"
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID_LEN = 16
+_SECRET_LEN = 32
+_CHECK_LEN = 6
+TOKEN_LEN = len(PREFIX) + _ID_LEN + _SECRET_LEN + _CHECK_LEN
+
+
+def _random_base62(length: int) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def _base62(number: int, length: int) -> str:
+    digits = []
+    for _ in range(length):
+        number, rem = divmod(number, 62)
+        digits.append(_ALPHABET[rem])
+    return "".join(reversed(digits))
+
+
+def _checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode()), _CHECK_LEN)
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    key_id: str
+    token: str
+    token_hash: str
+
+
+def generate() -> NewKey:
+    key_id = _random_base62(_ID_LEN)
+    body = PREFIX + key_id + _random_base62(_SECRET_LEN)
+    token = body + _checksum(body)
+    return NewKey(key_id=key_id, token=token, token_hash=hash_token(token))
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(PREFIX)
+
+
+def parse_key_id(token: str) -> str | None:
+    """The public id of a well-formed key, or None (wrong length, alphabet or checksum)."""
+    if len(token) != TOKEN_LEN or not token.startswith(PREFIX):
+        return None
+    body, check = token[:-_CHECK_LEN], token[-_CHECK_LEN:]
+    if any(c not in _ALPHABET for c in token[len(PREFIX) :]):
+        return None
+    if not hmac.compare_digest(_checksum(body), check):
+        return None
+    return body[len(PREFIX) : len(PREFIX) + _ID_LEN]
+
+
+def matches(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_token(token), stored_hash)

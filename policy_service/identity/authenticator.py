@@ -1,0 +1,145 @@
+"""Turns a bearer credential into a Principal. The one place identity is decided."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policy_service.errors import Unauthenticated
+from policy_service.identity import api_keys, jwt_tokens
+from policy_service.identity.principal import OPERATOR, Principal
+from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
+from policy_service.ttl_cache import TTLCache
+
+_LAST_USED_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRecord:
+    token_hash: str
+    expires_at: datetime | None
+    revoked: bool
+    principal: Principal
+
+
+class Authenticator:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        jwt_settings: jwt_tokens.JwtSettings,
+        operator_token: str,
+        cache_ttl: float,
+    ) -> None:
+        self._sessions = sessions
+        self._jwt = jwt_settings
+        self._operator_token = operator_token
+        self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(cache_ttl)
+        self._users: TTLCache[tuple[str, str], Principal | None] = TTLCache(cache_ttl)
+        self._last_used_written: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def forget_cached(self) -> None:
+        """Drop cached lookups (after a local revocation or membership change)."""
+        self._keys.clear()
+        self._users.clear()
+
+    async def authenticate(self, token: str) -> Principal:
+        token = token.strip()
+        if not token:
+            raise Unauthenticated("missing credential", "MISSING_CREDENTIAL")
+        if self._operator_token and hmac.compare_digest(token.encode(), self._operator_token.encode()):
+            return OPERATOR
+        if api_keys.looks_like_api_key(token):
+            return await self._api_key(token)
+        if token.count(".") == 2:
+            return await self._jwt_user(token)
+        raise Unauthenticated("unrecognised credential", "UNKNOWN_CREDENTIAL")
+
+    async def _api_key(self, token: str) -> Principal:
+        key_id = api_keys.parse_key_id(token)
+        if key_id is None:
+            raise Unauthenticated("malformed API key", "KEY_MALFORMED")
+        record = self._keys.get(key_id)
+        if record is None:
+            record = await self._load_key(key_id)
+            self._keys.put(key_id, record)
+        if record is None or not api_keys.matches(token, record.token_hash):
+            raise Unauthenticated("invalid API key", "KEY_INVALID")
+        if record.revoked:
+            raise Unauthenticated("API key revoked", "KEY_REVOKED")
+        if record.expires_at is not None and record.expires_at <= utcnow():
+            raise Unauthenticated("API key expired", "KEY_EXPIRED")
+        self._touch(key_id)
+        return record.principal
+
+    async def _load_key(self, key_id: str) -> _KeyRecord | None:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey, Organization.slug, Role.name, Role.is_admin)
+                    .join(Organization, Organization.id == ApiKey.org_id)
+                    .join(Role, Role.id == ApiKey.role_id)
+                    .where(ApiKey.id == key_id)
+                )
+            ).first()
+        if row is None:
+            return None
+        key, org_slug, role_name, is_admin = row
+        principal = Principal(
+            kind="api_key", id=key.id, org_id=key.org_id, org_slug=org_slug, role_id=key.role_id,
+            role=role_name, is_admin=is_admin, display=key.name,
+        )
+        return _KeyRecord(key.secret_hash, key.expires_at, key.revoked_at is not None, principal)
+
+    def _touch(self, key_id: str) -> None:
+        """Record last use at most once a minute per key, off the request path."""
+        now = time.monotonic()
+        if now - self._last_used_written.get(key_id, -_LAST_USED_EVERY_SECONDS) < _LAST_USED_EVERY_SECONDS:
+            return
+        self._last_used_written[key_id] = now
+        task = asyncio.get_running_loop().create_task(self._write_last_used(key_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _write_last_used(self, key_id: str) -> None:
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+        except Exception:  # noqa: BLE001 - last-used is best effort, never fails a request
+            pass
+
+    async def _jwt_user(self, token: str) -> Principal:
+        claims = jwt_tokens.decode(token, self._jwt)
+        key = (claims.subject, claims.org_slug)
+        principal = self._users.get(key)
+        if principal is None:
+            principal = await self._load_member(*key)
+            self._users.put(key, principal)
+        if principal is None:
+            raise Unauthenticated("the token's user is not a member of its org", "NOT_A_MEMBER")
+        return principal
+
+    async def _load_member(self, subject: str, org_slug: str) -> Principal | None:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(User, Organization, Role)
+                    .join(Membership, Membership.user_id == User.id)
+                    .join(Organization, Organization.id == Membership.org_id)
+                    .join(Role, Role.id == Membership.role_id)
+                    .where(or_(User.id == subject, User.email == subject), Organization.slug == org_slug)
+                )
+            ).first()
+        if row is None:
+            return None
+        user, org, role = row
+        return Principal(
+            kind="user", id=user.id, org_id=org.id, org_slug=org.slug, role_id=role.id, role=role.name,
+            is_admin=role.is_admin, display=user.email,
+        )

@@ -1,0 +1,108 @@
+"""Orgs, roles, members and API keys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_service.errors import AlreadyExists, InvalidArgument, NotFound
+from policy_service.identity import api_keys
+from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+BUILTIN_ROLES = {"admin": True, "member": False}
+
+
+def check_slug(value: str, what: str) -> str:
+    if not SLUG.match(value or ""):
+        raise InvalidArgument(f"invalid {what} {value!r}: lowercase letters, digits and dashes", "BAD_SLUG")
+    return value
+
+
+async def create_org(session: AsyncSession, slug: str, name: str) -> Organization:
+    check_slug(slug, "org slug")
+    org = Organization(slug=slug, name=name or slug)
+    try:
+        async with session.begin_nested():
+            session.add(org)
+            await session.flush()
+            for role_name, is_admin in BUILTIN_ROLES.items():
+                session.add(Role(org_id=org.id, name=role_name, is_admin=is_admin))
+    except IntegrityError as exc:
+        raise AlreadyExists(f"org {slug!r} exists", "ORG_EXISTS") from exc
+    return org
+
+
+async def role(session: AsyncSession, org_id: str, name: str) -> Role:
+    found = (await session.execute(select(Role).where(Role.org_id == org_id, Role.name == name))).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"role {name!r} not found", "ROLE_NOT_FOUND")
+    return found
+
+
+async def create_role(session: AsyncSession, org_id: str, name: str) -> Role:
+    check_slug(name, "role name")
+    new = Role(org_id=org_id, name=name, is_admin=False)
+    try:
+        async with session.begin_nested():
+            session.add(new)
+    except IntegrityError as exc:
+        raise AlreadyExists(f"role {name!r} exists", "ROLE_EXISTS") from exc
+    return new
+
+
+async def add_member(session: AsyncSession, org_id: str, email: str, role_name: str) -> tuple[User, Role]:
+    if "@" not in email:
+        raise InvalidArgument("email must be an address", "BAD_EMAIL")
+    target_role = await role(session, org_id, role_name)
+    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    if user is None:
+        user = User(email=email)
+        session.add(user)
+        await session.flush()
+    membership = (
+        await session.execute(select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id))
+    ).scalar_one_or_none()
+    if membership is None:
+        session.add(Membership(org_id=org_id, user_id=user.id, role_id=target_role.id))
+    else:
+        membership.role_id = target_role.id
+    return user, target_role
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str
+
+
+async def create_api_key(session: AsyncSession, org_id: str, name: str, role_name: str, ttl_seconds: int) -> IssuedKey:
+    if ttl_seconds < 0:
+        raise InvalidArgument("ttl_seconds must be ≥ 0", "BAD_TTL")
+    target_role = await role(session, org_id, role_name)
+    new = api_keys.generate()
+    key = ApiKey(
+        id=new.key_id,
+        org_id=org_id,
+        role_id=target_role.id,
+        name=name or "key",
+        secret_hash=new.token_hash,
+        created_at=utcnow(),
+        expires_at=utcnow() + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+    )
+    session.add(key)
+    return IssuedKey(key, new.token)
+
+
+async def revoke_api_key(session: AsyncSession, org_id: str, key_id: str) -> ApiKey:
+    key = (await session.execute(select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == key_id))).scalar_one_or_none()
+    if key is None:
+        raise NotFound("API key not found", "KEY_NOT_FOUND")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key

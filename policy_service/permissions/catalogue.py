@@ -1,0 +1,134 @@
+"""Loads what a caller may see of a toolkit, with every tool's effective permission.
+
+A snapshot per (toolkit, caller org, caller role) is cached briefly; permission changes
+reach every replica within the cache TTL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from policy_service.errors import NotFound
+from policy_service.identity.principal import Principal
+from policy_service.permissions.resolver import Effective, Permission, can_see_toolkit, effective_permission
+from policy_service.storage.models import Organization, OrgToolDefault, RoleOverride, Tool, Toolkit
+from policy_service.ttl_cache import TTLCache
+
+TOOLKIT_NOT_FOUND = "toolkit not found"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTool:
+    name: str
+    title: str
+    description: str
+    input_schema_json: str
+    output_schema_json: str
+    annotations_json: str
+    effective: Effective
+
+
+@dataclass(frozen=True, slots=True)
+class ToolkitView:
+    toolkit_id: str
+    org_id: str
+    org_slug: str
+    slug: str
+    name: str
+    description: str
+    visibility: str
+    backend_url: str
+    backend_headers: dict[str, str]
+    backend_timeout_seconds: float
+    tools: dict[str, ResolvedTool] = field(default_factory=dict)
+
+
+class Catalogue:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float) -> None:
+        self._sessions = sessions
+        self._cache: TTLCache[tuple[str, str, str, str], ToolkitView | None] = TTLCache(cache_ttl)
+
+    def forget_cached(self) -> None:
+        self._cache.clear()
+
+    async def view(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView:
+        """The toolkit as `principal` sees it; NotFound when unknown or not visible to them."""
+        key = (org_slug, toolkit_slug, principal.org_id, principal.role_id)
+        view = self._cache.get(key)
+        if view is None:
+            view = await self._load(principal, org_slug, toolkit_slug)
+            self._cache.put(key, view)
+        if view is None or not can_see_toolkit(
+            view.visibility, view.org_id, principal.org_id, principal.is_operator
+        ):
+            raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
+        return view
+
+    async def _load(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView | None:
+        async with self._sessions() as session:
+            toolkit = (
+                await session.execute(
+                    select(Toolkit)
+                    .join(Organization, Organization.id == Toolkit.org_id)
+                    .where(Organization.slug == org_slug, Toolkit.slug == toolkit_slug)
+                )
+            ).scalar_one_or_none()
+            if toolkit is None:
+                return None
+            tools = (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id))).scalars().all()
+            tool_ids = [t.id for t in tools]
+            org_defaults: dict[str, str] = {}
+            overrides: dict[str, str] = {}
+            if tool_ids and principal.org_id:
+                org_defaults = dict(
+                    (
+                        await session.execute(
+                            select(OrgToolDefault.tool_id, OrgToolDefault.permission).where(
+                                OrgToolDefault.org_id == principal.org_id, OrgToolDefault.tool_id.in_(tool_ids)
+                            )
+                        )
+                    ).tuples().all()
+                )
+                overrides = dict(
+                    (
+                        await session.execute(
+                            select(RoleOverride.tool_id, RoleOverride.permission).where(
+                                RoleOverride.role_id == principal.role_id, RoleOverride.tool_id.in_(tool_ids)
+                            )
+                        )
+                    ).tuples().all()
+                )
+        resolved = {
+            t.name: ResolvedTool(
+                name=t.name,
+                title=t.title,
+                description=t.description,
+                input_schema_json=t.input_schema_json,
+                output_schema_json=t.output_schema_json,
+                annotations_json=t.annotations_json,
+                effective=effective_permission(
+                    cast(Permission | None, overrides.get(t.id)),
+                    cast(Permission | None, org_defaults.get(t.id)),
+                    cast(Permission, t.default_permission),
+                ),
+            )
+            for t in tools
+        }
+        return ToolkitView(
+            toolkit_id=toolkit.id,
+            org_id=toolkit.org_id,
+            org_slug=org_slug,
+            slug=toolkit.slug,
+            name=toolkit.name,
+            description=toolkit.description,
+            visibility=toolkit.visibility,
+            backend_url=toolkit.backend_url,
+            backend_headers=json.loads(toolkit.backend_headers_json or "{}"),
+            backend_timeout_seconds=toolkit.backend_timeout_seconds,
+            tools=resolved,
+        )

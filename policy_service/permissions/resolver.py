@@ -1,0 +1,34 @@
+"""The one rule that decides a tool's effective permission, and who may see a toolkit.
+
+Pure functions: no I/O, so the precedence is tested exhaustively from data files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Permission = Literal["always_allow", "needs_approval", "blocked"]
+Source = Literal["role_override", "org_default", "tool_default"]
+
+
+@dataclass(frozen=True, slots=True)
+class Effective:
+    permission: Permission
+    source: Source
+
+
+def effective_permission(
+    role_override: Permission | None, org_default: Permission | None, tool_default: Permission
+) -> Effective:
+    """Caller's role override, else the caller org's default, else the owner's default."""
+    if role_override is not None:
+        return Effective(role_override, "role_override")
+    if org_default is not None:
+        return Effective(org_default, "org_default")
+    return Effective(tool_default, "tool_default")
+
+
+def can_see_toolkit(visibility: str, toolkit_org_id: str, caller_org_id: str, caller_is_operator: bool) -> bool:
+    """Public toolkits are visible to every authenticated caller; private ones to their org."""
+    return visibility == "public" or caller_is_operator or toolkit_org_id == caller_org_id
