@@ -24,8 +24,13 @@ def keyword_density(text: str, keyword: str) -> dict[str, object]:
     hits = sum(1 for i in range(len(tokens) - n + 1) if tokens[i : i + n] == phrase)
     density = round(100.0 * hits * n / len(tokens), 2) if tokens else 0.0
     verdict = "too low" if density < 0.5 else "too high" if density > 3.0 else "good"
-    return {"keyword": keyword, "occurrences": hits, "word_count": len(tokens), "density_percent": density,
-            "verdict": verdict}
+    return {
+        "keyword": keyword,
+        "occurrences": hits,
+        "word_count": len(tokens),
+        "density_percent": density,
+        "verdict": verdict,
+    }
 
 
 def slugify(text: str, max_length: int = 60) -> str:
@@ -48,11 +53,23 @@ def readability(text: str) -> dict[str, object]:
     syllables = sum(_syllables(w) for w in tokens)
     score = round(206.835 - 1.015 * (len(tokens) / sentences) - 84.6 * (syllables / len(tokens)), 1)
     grade = (
-        "very easy" if score >= 80 else "easy" if score >= 70 else "plain" if score >= 60
-        else "fairly difficult" if score >= 50 else "difficult"
+        "very easy"
+        if score >= 80
+        else "easy"
+        if score >= 70
+        else "plain"
+        if score >= 60
+        else "fairly difficult"
+        if score >= 50
+        else "difficult"
     )
-    return {"flesch_reading_ease": score, "grade": grade, "sentences": sentences, "words": len(tokens),
-            "syllables": syllables}
+    return {
+        "flesch_reading_ease": score,
+        "grade": grade,
+        "sentences": sentences,
+        "words": len(tokens),
+        "syllables": syllables,
+    }
 
 
 def serp_preview(title: str, description: str, url: str) -> dict[str, object]:
@@ -64,9 +81,15 @@ def serp_preview(title: str, description: str, url: str) -> dict[str, object]:
     if len(title) < 20:
         warnings.append("title is short; aim for 30–60 characters")
     shown_title = title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1].rstrip() + "…"
-    shown_desc = description if len(description) <= DESCRIPTION_MAX else description[: DESCRIPTION_MAX - 1].rstrip() + "…"
-    return {"preview": f"{shown_title}\n{url}\n{shown_desc}", "title_length": len(title),
-            "description_length": len(description), "warnings": warnings}
+    shown_desc = (
+        description if len(description) <= DESCRIPTION_MAX else description[: DESCRIPTION_MAX - 1].rstrip() + "…"
+    )
+    return {
+        "preview": f"{shown_title}\n{url}\n{shown_desc}",
+        "title_length": len(title),
+        "description_length": len(description),
+        "warnings": warnings,
+    }
 
 
 class _MetaParser(HTMLParser):
@@ -122,5 +145,11 @@ def meta_tag_audit(html: str) -> dict[str, object]:
         issues.append("page is noindex")
     if parser.images_without_alt:
         issues.append(f"{parser.images_without_alt} image(s) without alt text")
-    return {"title": parser.title.strip(), "description": description, "h1_count": parser.h1,
-            "canonical": parser.canonical, "issues": issues, "score": max(0, 100 - 15 * len(issues))}
+    return {
+        "title": parser.title.strip(),
+        "description": description,
+        "h1_count": parser.h1,
+        "canonical": parser.canonical,
+        "issues": issues,
+        "score": max(0, 100 - 15 * len(issues)),
+    }

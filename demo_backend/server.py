@@ -57,7 +57,11 @@ def build_server() -> MCPServer:
 
     @server.tool(description="List the pages published on the demo site.")
     def list_pages() -> dict[str, Any]:
-        return {"pages": [{"slug": s, "title": p["title"], "revision": int(p["revision"])} for s, p in sorted(pages.items())]}
+        return {
+            "pages": [
+                {"slug": s, "title": p["title"], "revision": int(p["revision"])} for s, p in sorted(pages.items())
+            ]
+        }
 
     return server
 

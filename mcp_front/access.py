@@ -23,8 +23,14 @@ from policy_service.ttl_cache import TTLCache
 APPROVAL_STATUS_TOOL = "approval_status"
 _APPROVAL_STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"approval_id": {"type": "string", "minLength": 1, "maxLength": 64,
-                                   "description": "The approval id named in the result of the call that needs approval."}},
+    "properties": {
+        "approval_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "The approval id named in the result of the call that needs approval.",
+        }
+    },
     "required": ["approval_id"],
     "additionalProperties": False,
 }
@@ -32,7 +38,7 @@ APPROVAL_STATUS_WIRE: dict[str, Any] = {
     "name": APPROVAL_STATUS_TOOL,
     "title": "Approval status",
     "description": "Report the progress of an approval request: status, reason, expiry, and the bound tool "
-                   "and arguments. Always allowed.",
+    "and arguments. Always allowed.",
     "inputSchema": _APPROVAL_STATUS_SCHEMA,
     "annotations": {"readOnlyHint": True, "openWorldHint": False},
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
 from mcp_front.backends.upstream import UpstreamPool
@@ -47,7 +47,7 @@ class FrontApp:
         started = time.perf_counter()
         status_holder: list[int] = []
 
-        async def send_logged(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder.append(message["status"])
             await send(message)
@@ -61,7 +61,9 @@ class FrontApp:
             await JSONResponse({"error": "not_found"}, status_code=404)(scope, receive, send_logged)
         elif path in ("/healthz", "/readyz"):
             await JSONResponse({"status": "ok"})(scope, receive, send_logged)
-        elif self.extra is not None and (path.startswith("/api/") or path.startswith("/console") or path in ("/docs", "/openapi.json")):
+        elif self.extra is not None and (
+            path.startswith("/api/") or path.startswith("/console") or path in ("/docs", "/openapi.json")
+        ):
             await self.extra(scope, receive, send_logged)
         elif path.endswith("/mcp") or path.endswith("/mcp/"):
             await not_found()(scope, receive, send_logged)
@@ -69,7 +71,10 @@ class FrontApp:
             await Response("Not Found", status_code=404)(scope, receive, send_logged)
         log.info(
             "http method=%s path=%s status=%s duration_ms=%.2f",
-            scope.get("method"), path, status_holder[0] if status_holder else 0, (time.perf_counter() - started) * 1000,
+            scope.get("method"),
+            path,
+            status_holder[0] if status_holder else 0,
+            (time.perf_counter() - started) * 1000,
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -77,7 +82,7 @@ class FrontApp:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(self.gateway.run())
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             await send({"type": "lifespan.startup.complete"})

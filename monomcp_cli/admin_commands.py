@@ -34,8 +34,11 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("create")
     def keys_create(
-        name: str, role: str = typer.Option("member"), ttl: int = typer.Option(0, help="Seconds; 0 = never expires"),
-        org: str = ORG, as_json: bool = JSON,
+        name: str,
+        role: str = typer.Option("member"),
+        ttl: int = typer.Option(0, help="Seconds; 0 = never expires"),
+        org: str = ORG,
+        as_json: bool = JSON,
     ) -> None:
         """Create an API key; the secret is printed once."""
         issued = call(lambda c: c.create_api_key(org, name, role, ttl))
@@ -46,25 +49,45 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("list")
     def keys_list(org: str = ORG, as_json: bool = JSON) -> None:
-        emit(call(lambda c: c.list_api_keys(org)), as_json, ["id", "name", "role", "created_at", "expires_at", "revoked_at", "last_used_at"])
+        emit(
+            call(lambda c: c.list_api_keys(org)),
+            as_json,
+            ["id", "name", "role", "created_at", "expires_at", "revoked_at", "last_used_at"],
+        )
 
     @keys.command("revoke")
     def keys_revoke(key_id: str, org: str = ORG, as_json: bool = JSON) -> None:
         emit(call(lambda c: c.revoke_api_key(org, key_id)), as_json, ["id", "name", "revoked_at"])
 
     @toolkits.command("list")
-    def toolkit_list(org: str = ORG, public: bool = typer.Option(False, help="Include public toolkits"), as_json: bool = JSON) -> None:
-        emit(call(lambda c: c.list_toolkits(org, public)), as_json, ["org_slug", "slug", "name", "visibility", "backend_url", "tool_count"])
+    def toolkit_list(
+        org: str = ORG, public: bool = typer.Option(False, help="Include public toolkits"), as_json: bool = JSON
+    ) -> None:
+        emit(
+            call(lambda c: c.list_toolkits(org, public)),
+            as_json,
+            ["org_slug", "slug", "name", "visibility", "backend_url", "tool_count"],
+        )
 
     @toolkits.command("upsert")
     def toolkit_upsert(
-        slug: str, name: str = typer.Option(""), visibility: str = typer.Option(""), backend_url: str = typer.Option(""),
-        description: str = typer.Option(""), org: str = ORG, as_json: bool = JSON,
+        slug: str,
+        name: str = typer.Option(""),
+        visibility: str = typer.Option(""),
+        backend_url: str = typer.Option(""),
+        description: str = typer.Option(""),
+        org: str = ORG,
+        as_json: bool = JSON,
     ) -> None:
         """Create or update a toolkit."""
         emit(
-            call(lambda c: c.upsert_toolkit(org, slug, name=name, visibility=visibility, backend_url=backend_url, description=description)),
-            as_json, ["org_slug", "slug", "name", "visibility", "backend_url"],
+            call(
+                lambda c: c.upsert_toolkit(
+                    org, slug, name=name, visibility=visibility, backend_url=backend_url, description=description
+                )
+            ),
+            as_json,
+            ["org_slug", "slug", "name", "visibility", "backend_url"],
         )
 
     @toolkits.command("sync")
@@ -82,13 +105,19 @@ def register(app: typer.Typer) -> None:
         toolkit = call(lambda c: c.get_toolkit(org, slug))
         listed = asyncio.run(fetch(toolkit.backend_url))
         specs = [
-            {"name": t["name"], "title": t.get("title", ""), "description": t.get("description", ""),
-             "input_schema_json": json.dumps(t.get("inputSchema") or {"type": "object"}),
-             "output_schema_json": json.dumps(t["outputSchema"]) if t.get("outputSchema") else "",
-             "annotations_json": json.dumps(t["annotations"]) if t.get("annotations") else ""}
+            {
+                "name": t["name"],
+                "title": t.get("title", ""),
+                "description": t.get("description", ""),
+                "input_schema_json": json.dumps(t.get("inputSchema") or {"type": "object"}),
+                "output_schema_json": json.dumps(t["outputSchema"]) if t.get("outputSchema") else "",
+                "annotations_json": json.dumps(t["annotations"]) if t.get("annotations") else "",
+            }
             for t in listed
         ]
-        emit(call(lambda c: c.sync_tools(toolkit.org_slug, slug, specs, prune)), as_json, ["added", "updated", "removed"])
+        emit(
+            call(lambda c: c.sync_tools(toolkit.org_slug, slug, specs, prune)), as_json, ["added", "updated", "removed"]
+        )
 
     @tools.command("list")
     def tools_list(toolkit: str, org: str = ORG, as_json: bool = JSON) -> None:
@@ -97,20 +126,33 @@ def register(app: typer.Typer) -> None:
     @tools.command("set-default")
     def tools_set_default(toolkit: str, tool: str, permission: str, org: str = ORG, as_json: bool = JSON) -> None:
         """Set the owner's default permission of a tool."""
-        emit(call(lambda c: c.set_tool_default(org, toolkit, tool, permission)), as_json, ["name", "default_permission"])
+        emit(
+            call(lambda c: c.set_tool_default(org, toolkit, tool, permission)), as_json, ["name", "default_permission"]
+        )
 
     @perms.command("list")
     def perms_list(org: str = ORG, as_json: bool = JSON) -> None:
-        emit(call(lambda c: c.list_permission_rules(org)), as_json, ["role", "toolkit_org_slug", "toolkit_slug", "tool", "permission"])
+        emit(
+            call(lambda c: c.list_permission_rules(org)),
+            as_json,
+            ["role", "toolkit_org_slug", "toolkit_slug", "tool", "permission"],
+        )
 
     @perms.command("set-default")
     def perms_set_default(
-        toolkit: str = typer.Argument(..., help="ORG/TOOLKIT"), tool: str = typer.Argument(...),
-        permission: str = typer.Argument(...), org: str = ORG, as_json: bool = JSON,
+        toolkit: str = typer.Argument(..., help="ORG/TOOLKIT"),
+        tool: str = typer.Argument(...),
+        permission: str = typer.Argument(...),
+        org: str = ORG,
+        as_json: bool = JSON,
     ) -> None:
         """Set your org's default for a tool (overrides the owner's default)."""
         tk_org, tk = toolkit.split("/", 1)
-        emit(call(lambda c: c.set_org_default(tk_org, tk, tool, permission, org)), as_json, ["toolkit_slug", "tool", "permission"])
+        emit(
+            call(lambda c: c.set_org_default(tk_org, tk, tool, permission, org)),
+            as_json,
+            ["toolkit_slug", "tool", "permission"],
+        )
 
     @perms.command("clear-default")
     def perms_clear_default(toolkit: str, tool: str, org: str = ORG) -> None:
@@ -123,9 +165,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Set a role override (beats the org-wide default)."""
         tk_org, tk = toolkit.split("/", 1)
-        emit(call(lambda c: c.set_role_override(role, tk_org, tk, tool, permission, org)), as_json, ["role", "toolkit_slug", "tool", "permission"])
+        emit(
+            call(lambda c: c.set_role_override(role, tk_org, tk, tool, permission, org)),
+            as_json,
+            ["role", "toolkit_slug", "tool", "permission"],
+        )
 
     @perms.command("clear-override")
     def perms_clear_override(role: str, toolkit: str, tool: str, org: str = ORG) -> None:
         tk_org, tk = toolkit.split("/", 1)
-        console.print("removed" if call(lambda c: c.clear_role_override(role, tk_org, tk, tool, org)) else "no such rule")
+        console.print(
+            "removed" if call(lambda c: c.clear_role_override(role, tk_org, tk, tool, org)) else "no such rule"
+        )

@@ -31,8 +31,8 @@ def _logging() -> None:
 @serve_app.command("policy")
 def serve_policy(listen: str = typer.Option(None, help="HOST:PORT (default MONOMCP_POLICY_LISTEN)")) -> None:
     """Run the policy service (gRPC)."""
-    from policy_service.api.server import serve
     from monomcp_cli.runtime import run_async
+    from policy_service.api.server import serve
 
     _logging()
     run_async(serve(Settings(), listen))

@@ -42,8 +42,15 @@ def serve_front(settings: Settings, listen: str | None, policy_addr: str | None)
     app = build_app(settings, policy_addr)
     tune_gc()
     uvicorn.run(
-        app, host=host, port=int(port), loop="uvloop", http="httptools", access_log=False, log_level="warning",
-        lifespan="on", timeout_graceful_shutdown=5,
+        app,
+        host=host,
+        port=int(port),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -82,7 +89,8 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     env.setdefault("MONOMCP_REQUEST_STATE_KEY", secrets.token_urlsafe(32))
     env["MONOMCP_POLICY_ADDR"] = policy
     env["MONOMCP_PUBLIC_URL"] = env.get("MONOMCP_PUBLIC_URL", f"http://{front}")
-    settings = Settings(_env_file=None, **{k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))})  # type: ignore[call-arg]
+    overrides: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))}
+    settings = Settings(_env_file=None, **overrides)
     result = asyncio.run(seed_demo(settings, f"http://{backend}/mcp"))
     cli = [sys.executable, "-m", "monomcp_cli.main", "serve"]
     procs = [

@@ -14,7 +14,13 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from policy_service import errors
-from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc, types_pb2
+from policy_service._generated.monomcp.policy.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    policy_pb2,
+    policy_pb2_grpc,
+    types_pb2,
+)
 from policy_service.api.errors import reason_of
 
 # Re-exported so callers never import generated modules.
@@ -121,21 +127,37 @@ class PolicyClient:
     # --- hot path -------------------------------------------------------------------
     async def list_tools(self, credential: str, org: str, toolkit: str) -> policy_pb2.ListToolsResponse:
         return await self._call(
-            self._policy.ListTools, policy_pb2.ListToolsRequest(credential=credential, org_slug=org, toolkit_slug=toolkit)
+            self._policy.ListTools,
+            policy_pb2.ListToolsRequest(credential=credential, org_slug=org, toolkit_slug=toolkit),
         )
 
     async def authorize_tool_call(
-        self, credential: str, org: str, toolkit: str, tool: str, arguments_json: str, *,
-        request_id: str = "", client_address: str = "", user_agent: str = "", protocol_version: str = "",
+        self,
+        credential: str,
+        org: str,
+        toolkit: str,
+        tool: str,
+        arguments_json: str,
+        *,
+        request_id: str = "",
+        client_address: str = "",
+        user_agent: str = "",
+        protocol_version: str = "",
     ) -> policy_pb2.AuthorizeToolCallResponse:
         meta = types_pb2.RequestMeta(
-            request_id=request_id, client_address=client_address, user_agent=user_agent,
+            request_id=request_id,
+            client_address=client_address,
+            user_agent=user_agent,
             protocol_version=protocol_version,
         )
         return await self._call(
             self._policy.AuthorizeToolCall,
             policy_pb2.AuthorizeToolCallRequest(
-                credential=credential, org_slug=org, toolkit_slug=toolkit, tool=tool, arguments_json=arguments_json,
+                credential=credential,
+                org_slug=org,
+                toolkit_slug=toolkit,
+                tool=tool,
+                arguments_json=arguments_json,
                 meta=meta,
             ),
         )
@@ -151,34 +173,58 @@ class PolicyClient:
         )
 
     async def get_approval_status(self, credential: str, approval_id: str) -> types_pb2.Approval:
-        response = await self._call(
+        response: policy_pb2.GetApprovalStatusResponse = await self._call(
             self._policy.GetApprovalStatus,
             policy_pb2.GetApprovalStatusRequest(credential=credential, approval_id=approval_id),
         )
         return response.approval
 
     async def record_request(
-        self, credential: str, org: str, toolkit: str, method: str, *, tool: str = "", request_json: str = "",
-        response_json: str = "", status: str = "ok", error: str = "", duration_ms: float = 0.0,
-        request_id: str = "", client_address: str = "", user_agent: str = "", protocol_version: str = "",
+        self,
+        credential: str,
+        org: str,
+        toolkit: str,
+        method: str,
+        *,
+        tool: str = "",
+        request_json: str = "",
+        response_json: str = "",
+        status: str = "ok",
+        error: str = "",
+        duration_ms: float = 0.0,
+        request_id: str = "",
+        client_address: str = "",
+        user_agent: str = "",
+        protocol_version: str = "",
     ) -> str:
         meta = types_pb2.RequestMeta(
-            request_id=request_id, client_address=client_address, user_agent=user_agent,
+            request_id=request_id,
+            client_address=client_address,
+            user_agent=user_agent,
             protocol_version=protocol_version,
         )
-        response = await self._call(
+        response: policy_pb2.RecordRequestResponse = await self._call(
             self._policy.RecordRequest,
             policy_pb2.RecordRequestRequest(
-                credential=credential, org_slug=org, toolkit_slug=toolkit, method=method, tool=tool,
-                request_json=request_json, response_json=response_json, status=status, error=error,
-                duration_ms=duration_ms, meta=meta,
+                credential=credential,
+                org_slug=org,
+                toolkit_slug=toolkit,
+                method=method,
+                tool=tool,
+                request_json=request_json,
+                response_json=response_json,
+                status=status,
+                error=error,
+                duration_ms=duration_ms,
+                meta=meta,
             ),
         )
         return response.call_id
 
     # --- admin ----------------------------------------------------------------------
     async def whoami(self) -> types_pb2.Principal:
-        return (await self._call(self._admin.WhoAmI, admin_pb2.WhoAmIRequest(), True)).principal
+        response: admin_pb2.WhoAmIResponse = await self._call(self._admin.WhoAmI, admin_pb2.WhoAmIRequest(), True)
+        return response.principal
 
     async def create_org(self, slug: str, name: str = "") -> admin_pb2.Org:
         return await self._call(self._admin.CreateOrg, admin_pb2.CreateOrgRequest(slug=slug, name=name), True)
@@ -214,12 +260,25 @@ class PolicyClient:
         return await self._call(self._admin.RevokeApiKey, admin_pb2.RevokeApiKeyRequest(org_slug=org, id=key_id), True)
 
     async def upsert_toolkit(
-        self, org: str, slug: str, *, name: str = "", description: str = "", visibility: str = "",
-        backend_url: str = "", backend_headers: dict[str, str] | None = None, backend_timeout_seconds: float = 0.0,
+        self,
+        org: str,
+        slug: str,
+        *,
+        name: str = "",
+        description: str = "",
+        visibility: str = "",
+        backend_url: str = "",
+        backend_headers: dict[str, str] | None = None,
+        backend_timeout_seconds: float = 0.0,
     ) -> admin_pb2.Toolkit:
         request = admin_pb2.UpsertToolkitRequest(
-            org_slug=org, slug=slug, name=name, description=description, visibility=visibility,
-            backend_url=backend_url, backend_headers=backend_headers or {},
+            org_slug=org,
+            slug=slug,
+            name=name,
+            description=description,
+            visibility=visibility,
+            backend_url=backend_url,
+            backend_headers=backend_headers or {},
             backend_timeout_seconds=backend_timeout_seconds,
         )
         return await self._call(self._admin.UpsertToolkit, request, True)
@@ -236,10 +295,13 @@ class PolicyClient:
     ) -> admin_pb2.SyncToolsResponse:
         specs = [
             admin_pb2.CatalogueTool(
-                name=t["name"], title=t.get("title", ""), description=t.get("description", ""),
-                input_schema_json=t.get("input_schema_json", ""), output_schema_json=t.get("output_schema_json", ""),
+                name=t["name"],
+                title=t.get("title", ""),
+                description=t.get("description", ""),
+                input_schema_json=t.get("input_schema_json", ""),
+                output_schema_json=t.get("output_schema_json", ""),
                 annotations_json=t.get("annotations_json", ""),
-                default_permission=PERMISSIONS.get(t.get("default_permission", ""), 0),  # type: ignore[arg-type]
+                default_permission=PERMISSIONS.get(t.get("default_permission", ""), types_pb2.PERMISSION_UNSPECIFIED),
             )
             for t in tools
         ]
@@ -252,7 +314,10 @@ class PolicyClient:
 
     async def set_tool_default(self, org: str, toolkit: str, tool: str, permission: str) -> admin_pb2.CatalogueTool:
         request = admin_pb2.SetToolDefaultRequest(
-            org_slug=org, toolkit_slug=toolkit, tool=tool, permission=PERMISSIONS.get(permission, 0)  # type: ignore[arg-type]
+            org_slug=org,
+            toolkit_slug=toolkit,
+            tool=tool,
+            permission=PERMISSIONS.get(permission, types_pb2.PERMISSION_UNSPECIFIED),
         )
         return await self._call(self._admin.SetToolDefault, request, True)
 
@@ -260,8 +325,11 @@ class PolicyClient:
         self, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = ""
     ) -> admin_pb2.PermissionRule:
         request = admin_pb2.SetOrgDefaultRequest(
-            org_slug=org, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool,
-            permission=PERMISSIONS.get(permission, 0),  # type: ignore[arg-type]
+            org_slug=org,
+            toolkit_org_slug=toolkit_org,
+            toolkit_slug=toolkit,
+            tool=tool,
+            permission=PERMISSIONS.get(permission, types_pb2.PERMISSION_UNSPECIFIED),
         )
         return await self._call(self._admin.SetOrgDefault, request, True)
 
@@ -269,14 +337,19 @@ class PolicyClient:
         request = admin_pb2.ClearOrgDefaultRequest(
             org_slug=org, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool
         )
-        return (await self._call(self._admin.ClearOrgDefault, request, True)).removed
+        response: admin_pb2.ClearResponse = await self._call(self._admin.ClearOrgDefault, request, True)
+        return response.removed
 
     async def set_role_override(
         self, role: str, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = ""
     ) -> admin_pb2.PermissionRule:
         request = admin_pb2.SetRoleOverrideRequest(
-            org_slug=org, role=role, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool,
-            permission=PERMISSIONS.get(permission, 0),  # type: ignore[arg-type]
+            org_slug=org,
+            role=role,
+            toolkit_org_slug=toolkit_org,
+            toolkit_slug=toolkit,
+            tool=tool,
+            permission=PERMISSIONS.get(permission, types_pb2.PERMISSION_UNSPECIFIED),
         )
         return await self._call(self._admin.SetRoleOverride, request, True)
 
@@ -284,7 +357,8 @@ class PolicyClient:
         request = admin_pb2.ClearRoleOverrideRequest(
             org_slug=org, role=role, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool
         )
-        return (await self._call(self._admin.ClearRoleOverride, request, True)).removed
+        response: admin_pb2.ClearResponse = await self._call(self._admin.ClearRoleOverride, request, True)
+        return response.removed
 
     async def list_permission_rules(self, org: str = "") -> list[admin_pb2.PermissionRule]:
         request = admin_pb2.ListPermissionRulesRequest(org_slug=org)
@@ -294,7 +368,10 @@ class PolicyClient:
         self, org: str = "", status: str = "", page_size: int = 50, page_token: str = ""
     ) -> admin_pb2.ListApprovalsResponse:
         request = admin_pb2.ListApprovalsRequest(
-            org_slug=org, status=APPROVAL_STATUSES.get(status, 0), page_size=page_size, page_token=page_token  # type: ignore[arg-type]
+            org_slug=org,
+            status=APPROVAL_STATUSES.get(status, types_pb2.APPROVAL_STATUS_UNSPECIFIED),
+            page_size=page_size,
+            page_token=page_token,
         )
         return await self._call(self._admin.ListApprovals, request, True)
 
@@ -317,13 +394,31 @@ class PolicyClient:
             call.cancel()
 
     async def query_audit(
-        self, org: str = "", *, since: datetime | None = None, until: datetime | None = None, toolkit: str = "",
-        tool: str = "", actor_id: str = "", status: str = "", approval_id: str = "", call_id: str = "",
-        page_size: int = 50, page_token: str = "",
+        self,
+        org: str = "",
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        toolkit: str = "",
+        tool: str = "",
+        actor_id: str = "",
+        status: str = "",
+        approval_id: str = "",
+        call_id: str = "",
+        page_size: int = 50,
+        page_token: str = "",
     ) -> admin_pb2.QueryAuditResponse:
         request = admin_pb2.QueryAuditRequest(
-            org_slug=org, since=timestamp(since), until=timestamp(until), toolkit_slug=toolkit, tool=tool,
-            actor_id=actor_id, status=status, approval_id=approval_id, call_id=call_id, page_size=page_size,
+            org_slug=org,
+            since=timestamp(since),
+            until=timestamp(until),
+            toolkit_slug=toolkit,
+            tool=tool,
+            actor_id=actor_id,
+            status=status,
+            approval_id=approval_id,
+            call_id=call_id,
+            page_size=page_size,
             page_token=page_token,
         )
         return await self._call(self._admin.QueryAudit, request, True)

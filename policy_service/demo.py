@@ -18,8 +18,13 @@ ORGS = {"mono": "Mono", "acme": "Acme Corp", "globex": "Globex"}
 TOOLKITS = [
     ("mono", "seo", "SEO toolkit", "public", None),
     ("acme", "seo", "Acme SEO (private)", "private", None),
-    ("acme", "custom-growth-toolkit", "Acme growth toolkit", "private",
-     {"keyword_density", "readability", "slugify", "publish_page", "list_pages"}),
+    (
+        "acme",
+        "custom-growth-toolkit",
+        "Acme growth toolkit",
+        "private",
+        {"keyword_density", "readability", "slugify", "publish_page", "list_pages"},
+    ),
 ]
 MEMBERS = [("acme", "admin@acme.example", "admin"), ("acme", "dev@acme.example", "member")]
 
@@ -57,9 +62,15 @@ async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, pub
         toolkits = {}
         for org_slug, slug, name, visibility, subset in TOOLKITS:
             toolkit = await rules.upsert_toolkit(
-                session, orgs[org_slug].id,
-                {"slug": slug, "name": name, "visibility": visibility, "backend_url": backend_url,
-                 "description": f"Demo {name}: deterministic SEO helpers and a page store."},
+                session,
+                orgs[org_slug].id,
+                {
+                    "slug": slug,
+                    "name": name,
+                    "visibility": visibility,
+                    "backend_url": backend_url,
+                    "description": f"Demo {name}: deterministic SEO helpers and a page store.",
+                },
             )
             tools = [t for t in catalogue if subset is None or t["name"] in subset]
             await rules.sync_tools(session, toolkit, tools, prune=True)

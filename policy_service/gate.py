@@ -4,9 +4,9 @@ approval, with the audit row written before the answer. The gRPC layer only tran
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +19,7 @@ from policy_service.errors import InvalidArgument, NotFound, PolicyError, Unauth
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
-from policy_service.storage.models import AuditRequestLog, new_id, utcnow
+from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
 
 FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error"})
 
@@ -117,7 +117,9 @@ class Gate:
             consumed = await approvals.try_consume(session, binding, call_id)
             if consumed is not None:
                 # The approval and the audit row commit together: a consumed approval always has its row.
-                session.add(AuditRequestLog(**(base | {"decision": "allow", "status": "started", "approval_id": consumed})))
+                session.add(
+                    AuditRequestLog(**(base | {"decision": "allow", "status": "started", "approval_id": consumed}))
+                )
                 decision, status, message = "allow", "started", ""
                 approval_id = consumed
             else:
@@ -162,7 +164,7 @@ class Gate:
     async def approval_status_for(self, principal: Principal, approval_id: str) -> approvals.ApprovalRecord:
         """The approval, if `principal` requested it or administers its org; else NotFound."""
         async with self._sessions() as session, session.begin():
-            await approvals.expire_stale(session, approvals.Approval.id == approval_id)
+            await approvals.expire_stale(session, Approval.id == approval_id)
         async with self._sessions() as session:
             try:
                 record = await approvals.load(session, approval_id)

@@ -55,7 +55,7 @@ def _same_tree(a: Path, b: Path) -> bool:
     cmp = filecmp.dircmp(a, b, ignore=["__pycache__"])
     if cmp.left_only or cmp.right_only or cmp.diff_files or cmp.funny_files:
         return False
-    match, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    _match, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
     return not mismatch and not errors and all(_same_tree(a / d, b / d) for d in cmp.common_dirs)
 
 

@@ -60,22 +60,26 @@ class UpstreamPool:
         await self._http.aclose()
 
     async def call_tool(
-        self, url: str, headers: dict[str, str], name: str, arguments: dict[str, Any], timeout: float
+        self, url: str, headers: dict[str, str], name: str, arguments: dict[str, Any], timeout_seconds: float
     ) -> dict[str, Any]:
         """The upstream's `result` object for tools/call, unchanged.
 
         Raises UpstreamTimeout, or UpstreamError for transport failures and JSON-RPC errors.
         """
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout_seconds):
                 session = await self._session(url, headers)
-                message = await self._request(url, headers, session, "tools/call", {"name": name, "arguments": arguments})
+                message = await self._request(
+                    url, headers, session, "tools/call", {"name": name, "arguments": arguments}
+                )
                 if message is None:  # upstream forgot our session: handshake again, once
                     self._sessions.pop(url, None)
                     session = await self._session(url, headers)
-                    message = await self._request(url, headers, session, "tools/call", {"name": name, "arguments": arguments})
+                    message = await self._request(
+                        url, headers, session, "tools/call", {"name": name, "arguments": arguments}
+                    )
         except TimeoutError as exc:
-            raise UpstreamTimeout(f"backend did not answer within {timeout:g} s") from exc
+            raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
         if message is None:
             raise UpstreamError("backend rejected the session")
         if "error" in message:
@@ -86,10 +90,12 @@ class UpstreamPool:
             raise UpstreamError("backend answered without a result")
         return result
 
-    async def list_tools(self, url: str, headers: dict[str, str], timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def list_tools(
+        self, url: str, headers: dict[str, str], timeout_seconds: float = 30.0
+    ) -> list[dict[str, Any]]:
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_seconds):
             session = await self._session(url, headers)
             for _ in range(100):
                 params = {"cursor": cursor} if cursor else {}
@@ -118,9 +124,14 @@ class UpstreamPool:
     async def _initialize(self, url: str, headers: dict[str, str]) -> _Session:
         request_id = next(self._ids)
         body = {
-            "jsonrpc": "2.0", "id": request_id, "method": "initialize",
-            "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                       "clientInfo": {"name": "monomcp-gateway", "version": "0.1.0"}},
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "monomcp-gateway", "version": "0.1.0"},
+            },
         }
         response = await self._post(url, headers, None, body)
         if response.status_code >= 400:
@@ -150,7 +161,9 @@ class UpstreamPool:
             raise UpstreamError(f"backend answered HTTP {response.status_code} without a JSON-RPC message")
         return message
 
-    async def _post(self, url: str, headers: dict[str, str], session_id: str | None, body: dict[str, Any]) -> httpx.Response:
+    async def _post(
+        self, url: str, headers: dict[str, str], session_id: str | None, body: dict[str, Any]
+    ) -> httpx.Response:
         h = {"content-type": "application/json", "accept": _ACCEPT, "mcp-protocol-version": PROTOCOL_VERSION, **headers}
         if session_id:
             h["mcp-session-id"] = session_id

@@ -56,7 +56,9 @@ class ToolCaller:
                 return await self._approval_status(req, arguments)
             problem = validation_error(req.access, name, arguments)
             if problem is not None:
-                await self._record(req, name, arguments, results.text_result(problem, is_error=True), "invalid", problem)
+                await self._record(
+                    req, name, arguments, results.text_result(problem, is_error=True), "invalid", problem
+                )
                 return results.text_result(problem, is_error=True)
             return await self._authorized_call(req, name, arguments)
         except PolicyUnavailable as exc:
@@ -72,8 +74,14 @@ class ToolCaller:
 
     async def _authorized_call(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         decision = await self._policy.authorize_tool_call(
-            req.credential, req.org, req.toolkit, name, json.dumps(arguments, separators=(",", ":")),
-            request_id=req.request_id, client_address=req.client_address, user_agent=req.user_agent,
+            req.credential,
+            req.org,
+            req.toolkit,
+            name,
+            json.dumps(arguments, separators=(",", ":")),
+            request_id=req.request_id,
+            client_address=req.client_address,
+            user_agent=req.user_agent,
             protocol_version=req.protocol_version,
         )
         if decision.decision == DECISION_ALLOW:
@@ -115,7 +123,12 @@ class ToolCaller:
 
     async def _approval_status(self, req: GatewayRequest, arguments: dict[str, Any]) -> dict[str, Any]:
         approval_id = arguments.get("approval_id")
-        if not isinstance(approval_id, str) or not approval_id or len(approval_id) > 64 or set(arguments) - {"approval_id"}:
+        if (
+            not isinstance(approval_id, str)
+            or not approval_id
+            or len(approval_id) > 64
+            or set(arguments) - {"approval_id"}
+        ):
             result = results.text_result("approval_status takes one argument: approval_id (a string).", is_error=True)
             await self._record(req, APPROVAL_STATUS_TOOL, arguments, result, "invalid", "bad arguments")
             return result
@@ -133,8 +146,17 @@ class ToolCaller:
         self, req: GatewayRequest, tool: str, arguments: dict[str, Any], result: dict[str, Any], status: str, error: str
     ) -> None:
         await self._policy.record_request(
-            req.credential, req.org, req.toolkit, "tools/call", tool=tool,
-            request_json=json.dumps({"name": tool, "arguments": arguments}), response_json=json.dumps(result),
-            status=status, error=error, request_id=req.request_id, client_address=req.client_address,
-            user_agent=req.user_agent, protocol_version=req.protocol_version,
+            req.credential,
+            req.org,
+            req.toolkit,
+            "tools/call",
+            tool=tool,
+            request_json=json.dumps({"name": tool, "arguments": arguments}),
+            response_json=json.dumps(result),
+            status=status,
+            error=error,
+            request_id=req.request_id,
+            client_address=req.client_address,
+            user_agent=req.user_agent,
+            protocol_version=req.protocol_version,
         )

@@ -48,14 +48,21 @@ def bearer_token(request: Request) -> str | None:
 
 class McpGateway:
     def __init__(
-        self, policy: PolicyClient, access: AccessCache, caller: ToolCaller, security: TransportSecuritySettings,
+        self,
+        policy: PolicyClient,
+        access: AccessCache,
+        caller: ToolCaller,
+        security: TransportSecuritySettings,
         max_body_bytes: int,
     ) -> None:
         self._access = access
         self._security = TransportSecurityMiddleware(security)
         self._max_body = max_body_bytes
         self._manager = StreamableHTTPSessionManager(
-            app=build_server(caller, policy), json_response=True, stateless=True, security_settings=security,
+            app=build_server(caller, policy),
+            json_response=True,
+            stateless=True,
+            security_settings=security,
             max_request_body_size=max_body_bytes,
         )
 
@@ -94,16 +101,22 @@ class McpGateway:
             return
         client = scope.get("client")
         gateway_request = GatewayRequest(
-            credential=token, org=org, toolkit=toolkit, access=access,
+            credential=token,
+            org=org,
+            toolkit=toolkit,
+            access=access,
             request_id=request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex,
-            client_address=client[0] if client else "", user_agent=request.headers.get("user-agent", "")[:512],
+            client_address=client[0] if client else "",
+            user_agent=request.headers.get("user-agent", "")[:512],
             protocol_version=request.headers.get("mcp-protocol-version", ""),
         )
         scope = dict(scope)
         scope[SCOPE_KEY] = gateway_request
         reset = current_request.set(gateway_request)
         try:
-            await self._manager.handle_request(scope, _replay(body, receive), _with_request_id(send, gateway_request.request_id))
+            await self._manager.handle_request(
+                scope, _replay(body, receive), _with_request_id(send, gateway_request.request_id)
+            )
         finally:
             current_request.reset(reset)
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp.server.caching import CacheHint
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
@@ -59,18 +59,28 @@ class AuditMiddleware:
         except RuntimeError:
             return
         if ctx.method == "tools/list":
-            response = {"tools": [t["name"] for t in req.access.tools_wire]}  # names suffice; schemas are in the catalogue
+            response = {
+                "tools": [t["name"] for t in req.access.tools_wire]
+            }  # names suffice; schemas are in the catalogue
         elif hasattr(result, "model_dump"):
             response = result.model_dump(mode="json", by_alias=True, exclude_none=True)
         else:
             response = result
         try:
             await self._policy.record_request(
-                req.credential, req.org, req.toolkit, ctx.method,
+                req.credential,
+                req.org,
+                req.toolkit,
+                ctx.method,
                 request_json=json.dumps({"method": ctx.method, "params": dict(ctx.params or {})}, default=str),
-                response_json=json.dumps(response, default=str), status=status, error=error,
-                duration_ms=duration_ms, request_id=req.request_id, client_address=req.client_address,
-                user_agent=req.user_agent, protocol_version=ctx.protocol_version,
+                response_json=json.dumps(response, default=str),
+                status=status,
+                error=error,
+                duration_ms=duration_ms,
+                request_id=req.request_id,
+                client_address=req.client_address,
+                user_agent=req.user_agent,
+                protocol_version=ctx.protocol_version,
             )
         except errors.PolicyError as exc:
             log.error("audit of %s failed request_id=%s: %s", ctx.method, req.request_id, exc.message)

@@ -12,8 +12,8 @@ from policy_service.approvals.store import TTLs
 from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester
 from policy_service.errors import Unauthenticated
-from policy_service.identity.principal import Principal
 from policy_service.gate import Gate
+from policy_service.identity.principal import Principal
 
 
 class AdminBase:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 
@@ -45,7 +45,10 @@ class ApprovalRpcs(AdminBase):
             org = await admin_org(session, principal, request.org_slug)
             await store.expire_stale(session, Approval.org_id == org.id)
             records = await store.list_for_org(
-                session, org.id, convert.APPROVAL_STATUS_FROM_PB.get(request.status), limit + 1,
+                session,
+                org.id,
+                convert.APPROVAL_STATUS_FROM_PB.get(request.status),
+                limit + 1,
                 _cursor(request.page_token),
             )
         token = ""
@@ -57,7 +60,9 @@ class ApprovalRpcs(AdminBase):
         )
 
     @translated
-    async def GetApproval(self, request: admin_pb2.GetApprovalRequest, context: grpc.aio.ServicerContext) -> types_pb2.Approval:
+    async def GetApproval(
+        self, request: admin_pb2.GetApprovalRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.Approval:
         principal = await self._principal(context)
         record = await self._gate.approval_status_for(principal, request.id)
         return convert.approval(record)
@@ -84,7 +89,7 @@ class ApprovalRpcs(AdminBase):
             code = {PermissionDenied: grpc.StatusCode.PERMISSION_DENIED, NotFound: grpc.StatusCode.NOT_FOUND}
             await context.abort(code.get(type(exc), grpc.StatusCode.INVALID_ARGUMENT), exc.message)
             return
-        except Exception as exc:  # noqa: BLE001 - Unauthenticated and friends
+        except Exception as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             return
         async for record in self._watcher.subscribe(org.id):
@@ -103,10 +108,14 @@ class ApprovalRpcs(AdminBase):
                 org_slug = (await admin_org(session, principal, request.org_slug)).slug
             flt = audit_query.AuditFilter(
                 org_slug=org_slug,
-                since=request.since.ToDatetime(tzinfo=convert.UTC) if request.HasField("since") else None,
-                until=request.until.ToDatetime(tzinfo=convert.UTC) if request.HasField("until") else None,
-                toolkit_slug=request.toolkit_slug, tool=request.tool, actor_id=request.actor_id,
-                status=request.status, approval_id=request.approval_id, call_id=request.call_id,
+                since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
+                until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
+                toolkit_slug=request.toolkit_slug,
+                tool=request.tool,
+                actor_id=request.actor_id,
+                status=request.status,
+                approval_id=request.approval_id,
+                call_id=request.call_id,
             )
             rows, token = await audit_query.query(session, flt, request.page_size, request.page_token)
         return admin_pb2.QueryAuditResponse(records=[convert.audit_record(r) for r in rows], next_page_token=token)
@@ -119,6 +128,8 @@ class ApprovalRpcs(AdminBase):
         await self._digester.write_digest()
         result = await self._digester.verify()
         return admin_pb2.VerifyAuditResponse(
-            ok=result.ok, rows_checked=result.rows_checked, digests_checked=result.digests_checked,
+            ok=result.ok,
+            rows_checked=result.rows_checked,
+            digests_checked=result.digests_checked,
             problems=result.problems,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -52,7 +52,10 @@ def approval(record: ApprovalRecord) -> types_pb2.Approval:
         arguments_json=row.arguments_json,
         arguments_sha256=row.arguments_sha256,
         requester=types_pb2.Principal(
-            kind=row.principal_kind, id=row.principal_id, org_slug=record.org_slug, role=row.principal_role,
+            kind=row.principal_kind,
+            id=row.principal_id,
+            org_slug=record.org_slug,
+            role=row.principal_role,
             display=row.principal_display,
         ),
         reason=row.reason,

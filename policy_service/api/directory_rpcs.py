@@ -16,15 +16,22 @@ from policy_service.storage.models import ApiKey, Membership, Organization, Role
 
 def _key(key: ApiKey, org_slug: str, role: str) -> admin_pb2.ApiKey:
     return admin_pb2.ApiKey(
-        id=key.id, org_slug=org_slug, name=key.name, role=role, created_at=convert.ts(key.created_at),
-        expires_at=convert.ts(key.expires_at), revoked_at=convert.ts(key.revoked_at),
+        id=key.id,
+        org_slug=org_slug,
+        name=key.name,
+        role=role,
+        created_at=convert.ts(key.created_at),
+        expires_at=convert.ts(key.expires_at),
+        revoked_at=convert.ts(key.revoked_at),
         last_used_at=convert.ts(key.last_used_at),
     )
 
 
 class DirectoryRpcs(AdminBase):
     @translated
-    async def WhoAmI(self, request: admin_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext) -> admin_pb2.WhoAmIResponse:
+    async def WhoAmI(
+        self, request: admin_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.WhoAmIResponse:
         return admin_pb2.WhoAmIResponse(principal=convert.principal(await self._principal(context)))
 
     @translated
@@ -35,7 +42,9 @@ class DirectoryRpcs(AdminBase):
         return admin_pb2.Org(slug=org.slug, name=org.name, created_at=convert.ts(org.created_at))
 
     @translated
-    async def ListOrgs(self, request: admin_pb2.ListOrgsRequest, context: grpc.aio.ServicerContext) -> admin_pb2.ListOrgsResponse:
+    async def ListOrgs(
+        self, request: admin_pb2.ListOrgsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListOrgsResponse:
         principal = await self._principal(context)
         async with self._sessions() as session:
             query = select(Organization).order_by(Organization.slug)
@@ -47,7 +56,9 @@ class DirectoryRpcs(AdminBase):
         )
 
     @translated
-    async def CreateRole(self, request: admin_pb2.CreateRoleRequest, context: grpc.aio.ServicerContext) -> admin_pb2.Role:
+    async def CreateRole(
+        self, request: admin_pb2.CreateRoleRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.Role:
         principal = await self._principal(context)
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
@@ -55,7 +66,9 @@ class DirectoryRpcs(AdminBase):
         return admin_pb2.Role(org_slug=org.slug, name=role.name)
 
     @translated
-    async def ListRoles(self, request: admin_pb2.ListRolesRequest, context: grpc.aio.ServicerContext) -> admin_pb2.ListRolesResponse:
+    async def ListRoles(
+        self, request: admin_pb2.ListRolesRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListRolesResponse:
         principal = await self._principal(context)
         async with self._sessions() as session:
             org = await admin_org(session, principal, request.org_slug)
@@ -63,7 +76,9 @@ class DirectoryRpcs(AdminBase):
             return admin_pb2.ListRolesResponse(roles=[admin_pb2.Role(org_slug=org.slug, name=r.name) for r in roles])
 
     @translated
-    async def AddMember(self, request: admin_pb2.AddMemberRequest, context: grpc.aio.ServicerContext) -> admin_pb2.Member:
+    async def AddMember(
+        self, request: admin_pb2.AddMemberRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.Member:
         principal = await self._principal(context)
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
@@ -84,7 +99,7 @@ class DirectoryRpcs(AdminBase):
                 .where(Membership.org_id == org.id)
                 .order_by(User.email)
             )
-            members = [admin_pb2.Member(org_slug=org.slug, user_id=u.id, email=u.email, role=r) for u, r in rows.tuples()]
+            members = [admin_pb2.Member(org_slug=org.slug, user_id=u.id, email=u.email, role=r) for u, r in rows.all()]
         return admin_pb2.ListMembersResponse(members=members)
 
     @translated
@@ -97,7 +112,9 @@ class DirectoryRpcs(AdminBase):
             issued = await directory.create_api_key(
                 session, org.id, request.name, request.role or "member", request.ttl_seconds
             )
-        return admin_pb2.CreateApiKeyResponse(key=_key(issued.key, org.slug, request.role or "member"), secret=issued.secret)
+        return admin_pb2.CreateApiKeyResponse(
+            key=_key(issued.key, org.slug, request.role or "member"), secret=issued.secret
+        )
 
     @translated
     async def ListApiKeys(
@@ -107,13 +124,17 @@ class DirectoryRpcs(AdminBase):
         async with self._sessions() as session:
             org = await admin_org(session, principal, request.org_slug)
             rows = await session.execute(
-                select(ApiKey, Role.name).join(Role, Role.id == ApiKey.role_id).where(ApiKey.org_id == org.id)
+                select(ApiKey, Role.name)
+                .join(Role, Role.id == ApiKey.role_id)
+                .where(ApiKey.org_id == org.id)
                 .order_by(ApiKey.created_at)
             )
-            return admin_pb2.ListApiKeysResponse(keys=[_key(k, org.slug, r) for k, r in rows.tuples()])
+            return admin_pb2.ListApiKeysResponse(keys=[_key(k, org.slug, r) for k, r in rows.all()])
 
     @translated
-    async def RevokeApiKey(self, request: admin_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext) -> admin_pb2.ApiKey:
+    async def RevokeApiKey(
+        self, request: admin_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ApiKey:
         principal = await self._principal(context)
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)

@@ -57,7 +57,7 @@ def translated(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R
 
 def reason_of(error: grpc.aio.AioRpcError) -> str:
     """The ErrorInfo reason a client received, or ''."""
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is None:
         return ""
     for detail in status.details:

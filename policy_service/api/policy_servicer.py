@@ -58,7 +58,11 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
         self, request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeToolCallResponse:
         result = await self._gate.authorize(
-            request.credential, request.org_slug, request.toolkit_slug, request.tool, request.arguments_json,
+            request.credential,
+            request.org_slug,
+            request.toolkit_slug,
+            request.tool,
+            request.arguments_json,
             _facts(request.meta),
         )
         response = policy_pb2.AuthorizeToolCallResponse(
@@ -104,7 +108,16 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
         except ValueError:
             payload = request.request_json
         call_id = await self._gate.record(
-            request.credential, request.org_slug, request.toolkit_slug, request.method, request.tool, payload,
-            request.response_json, request.status or "ok", request.error, request.duration_ms, _facts(request.meta),
+            request.credential,
+            request.org_slug,
+            request.toolkit_slug,
+            request.method,
+            request.tool,
+            payload,
+            request.response_json,
+            request.status or "ok",
+            request.error,
+            request.duration_ms,
+            _facts(request.meta),
         )
         return policy_pb2.RecordRequestResponse(call_id=call_id)

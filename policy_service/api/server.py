@@ -64,7 +64,7 @@ async def _background_jobs(digester: AuditDigester, interval: float) -> None:
         try:
             await digester.sweep_abandoned()
             await digester.write_digest()
-        except Exception:  # noqa: BLE001 - a failed round is retried next interval
+        except Exception:
             log.exception("audit maintenance failed")
 
 
@@ -81,8 +81,12 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         settings.cache_ttl_seconds,
     )
     gate = Gate(
-        sessions, authenticator, Catalogue(sessions, settings.cache_ttl_seconds), audit,
-        Redactor(settings.redact_keys, settings.audit_max_payload_bytes), ttls,
+        sessions,
+        authenticator,
+        Catalogue(sessions, settings.cache_ttl_seconds),
+        audit,
+        Redactor(settings.redact_keys, settings.audit_max_payload_bytes),
+        ttls,
     )
     watcher = ApprovalWatcher(sessions)
     gate.on_approval_change = watcher.poke

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import grpc
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
 from policy_service.errors import PermissionDenied
+from policy_service.identity.principal import Principal
 from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
 from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
@@ -17,21 +19,31 @@ from policy_service.storage.models import Organization, OrgToolDefault, Role, Ro
 
 def _toolkit(t: Toolkit, org_slug: str, count: int) -> admin_pb2.Toolkit:
     return admin_pb2.Toolkit(
-        org_slug=org_slug, slug=t.slug, name=t.name, description=t.description, visibility=t.visibility,
-        backend_url=t.backend_url, backend_timeout_seconds=t.backend_timeout_seconds, tool_count=count,
+        org_slug=org_slug,
+        slug=t.slug,
+        name=t.name,
+        description=t.description,
+        visibility=t.visibility,
+        backend_url=t.backend_url,
+        backend_timeout_seconds=t.backend_timeout_seconds,
+        tool_count=count,
     )
 
 
 def _tool(t: Tool) -> admin_pb2.CatalogueTool:
     return admin_pb2.CatalogueTool(
-        name=t.name, title=t.title, description=t.description, input_schema_json=t.input_schema_json,
-        output_schema_json=t.output_schema_json, annotations_json=t.annotations_json,
+        name=t.name,
+        title=t.title,
+        description=t.description,
+        input_schema_json=t.input_schema_json,
+        output_schema_json=t.output_schema_json,
+        annotations_json=t.annotations_json,
         default_permission=convert.PERMISSION_TO_PB[t.default_permission],
     )
 
 
 def _permission(value: int) -> str:
-    return rules.check_permission(convert.PERMISSION_FROM_PB.get(value, ""))
+    return rules.check_permission(convert.PERMISSION_FROM_PB.get(value, ""))  # type: ignore[call-overload]
 
 
 class ToolkitRpcs(AdminBase):
@@ -46,8 +58,11 @@ class ToolkitRpcs(AdminBase):
                 session,
                 org.id,
                 {
-                    "slug": request.slug, "name": request.name, "description": request.description,
-                    "visibility": request.visibility, "backend_url": request.backend_url,
+                    "slug": request.slug,
+                    "name": request.name,
+                    "description": request.description,
+                    "visibility": request.visibility,
+                    "backend_url": request.backend_url,
                     "backend_headers": dict(request.backend_headers),
                     "backend_timeout_seconds": request.backend_timeout_seconds,
                 },
@@ -67,31 +82,42 @@ class ToolkitRpcs(AdminBase):
                 cond = cond | (Toolkit.visibility == "public")
             rows = (
                 await session.execute(
-                    select(Toolkit, Organization.slug).join(Organization, Organization.id == Toolkit.org_id)
-                    .where(cond).order_by(Organization.slug, Toolkit.slug)
+                    select(Toolkit, Organization.slug)
+                    .join(Organization, Organization.id == Toolkit.org_id)
+                    .where(cond)
+                    .order_by(Organization.slug, Toolkit.slug)
                 )
-            ).tuples().all()
+            ).all()
             counts = await rules.tool_counts(session, [t.id for t, _ in rows])
         return admin_pb2.ListToolkitsResponse(toolkits=[_toolkit(t, s, counts.get(t.id, 0)) for t, s in rows])
 
     @translated
-    async def GetToolkit(self, request: admin_pb2.GetToolkitRequest, context: grpc.aio.ServicerContext) -> admin_pb2.Toolkit:
+    async def GetToolkit(
+        self, request: admin_pb2.GetToolkitRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.Toolkit:
         principal = await self._principal(context)
         async with self._sessions() as session:
-            toolkit = await rules.visible_toolkit(session, principal, request.org_slug or principal.org_slug, request.slug)
+            toolkit = await rules.visible_toolkit(
+                session, principal, request.org_slug or principal.org_slug, request.slug
+            )
             count = (await rules.tool_counts(session, [toolkit.id])).get(toolkit.id, 0)
             return _toolkit(toolkit, request.org_slug or principal.org_slug, count)
 
     @translated
-    async def SyncTools(self, request: admin_pb2.SyncToolsRequest, context: grpc.aio.ServicerContext) -> admin_pb2.SyncToolsResponse:
+    async def SyncTools(
+        self, request: admin_pb2.SyncToolsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.SyncToolsResponse:
         principal = await self._principal(context)
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
             specs = [
                 {
-                    "name": t.name, "title": t.title, "description": t.description,
-                    "input_schema_json": t.input_schema_json, "output_schema_json": t.output_schema_json,
+                    "name": t.name,
+                    "title": t.title,
+                    "description": t.description,
+                    "input_schema_json": t.input_schema_json,
+                    "output_schema_json": t.output_schema_json,
                     "annotations_json": t.annotations_json,
                     "default_permission": convert.PERMISSION_FROM_PB.get(t.default_permission, ""),
                 }
@@ -106,8 +132,12 @@ class ToolkitRpcs(AdminBase):
     ) -> admin_pb2.ListCatalogueResponse:
         principal = await self._principal(context)
         async with self._sessions() as session:
-            toolkit = await rules.visible_toolkit(session, principal, request.org_slug or principal.org_slug, request.toolkit_slug)
-            tools = (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id).order_by(Tool.name))).scalars()
+            toolkit = await rules.visible_toolkit(
+                session, principal, request.org_slug or principal.org_slug, request.toolkit_slug
+            )
+            tools = (
+                await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id).order_by(Tool.name))
+            ).scalars()
             return admin_pb2.ListCatalogueResponse(tools=[_tool(t) for t in tools])
 
     @translated
@@ -122,10 +152,12 @@ class ToolkitRpcs(AdminBase):
             tool.default_permission = _permission(request.permission)
             return _tool(tool)
 
-    async def _rule_target(self, session: object, principal: object, org_slug: str, tk_org: str, tk_slug: str, tool: str):  # type: ignore[no-untyped-def]
-        org = await admin_org(session, principal, org_slug)  # type: ignore[arg-type]
-        toolkit = await rules.visible_toolkit(session, principal, tk_org or org.slug, tk_slug)  # type: ignore[arg-type]
-        return org, toolkit, await rules.find_tool(session, toolkit, tool)  # type: ignore[arg-type]
+    async def _rule_target(
+        self, session: AsyncSession, principal: Principal, org_slug: str, tk_org: str, tk_slug: str, tool: str
+    ) -> tuple[Organization, Toolkit, Tool]:
+        org = await admin_org(session, principal, org_slug)
+        toolkit = await rules.visible_toolkit(session, principal, tk_org or org.slug, tk_slug)
+        return org, toolkit, await rules.find_tool(session, toolkit, tool)
 
     @translated
     async def SetOrgDefault(
@@ -138,8 +170,11 @@ class ToolkitRpcs(AdminBase):
             )
             await rules.set_org_default(session, org.id, tool, _permission(request.permission))
         return admin_pb2.PermissionRule(
-            org_slug=org.slug, toolkit_org_slug=request.toolkit_org_slug or org.slug,
-            toolkit_slug=request.toolkit_slug, tool=request.tool, permission=request.permission,
+            org_slug=org.slug,
+            toolkit_org_slug=request.toolkit_org_slug or org.slug,
+            toolkit_slug=request.toolkit_slug,
+            tool=request.tool,
+            permission=request.permission,
         )
 
     @translated
@@ -164,8 +199,12 @@ class ToolkitRpcs(AdminBase):
             )
             await rules.set_role_override(session, org.id, request.role, tool, _permission(request.permission))
         return admin_pb2.PermissionRule(
-            org_slug=org.slug, role=request.role, toolkit_org_slug=request.toolkit_org_slug or org.slug,
-            toolkit_slug=request.toolkit_slug, tool=request.tool, permission=request.permission,
+            org_slug=org.slug,
+            role=request.role,
+            toolkit_org_slug=request.toolkit_org_slug or org.slug,
+            toolkit_slug=request.toolkit_slug,
+            tool=request.tool,
+            permission=request.permission,
         )
 
     @translated
@@ -195,20 +234,34 @@ class ToolkitRpcs(AdminBase):
                 .join(tk_org, tk_org.c.id == Toolkit.org_id)
             )
             defaults = await session.execute(
-                base.add_columns(OrgToolDefault.permission).join(OrgToolDefault, OrgToolDefault.tool_id == Tool.id)
+                base.add_columns(OrgToolDefault.permission)
+                .join(OrgToolDefault, OrgToolDefault.tool_id == Tool.id)
                 .where(OrgToolDefault.org_id == org.id)
             )
             overrides = await session.execute(
-                base.add_columns(RoleOverride.permission, Role.name).join(RoleOverride, RoleOverride.tool_id == Tool.id)
-                .join(Role, Role.id == RoleOverride.role_id).where(RoleOverride.org_id == org.id)
+                base.add_columns(RoleOverride.permission, Role.name)
+                .join(RoleOverride, RoleOverride.tool_id == Tool.id)
+                .join(Role, Role.id == RoleOverride.role_id)
+                .where(RoleOverride.org_id == org.id)
             )
             out = [
-                admin_pb2.PermissionRule(org_slug=org.slug, toolkit_org_slug=o, toolkit_slug=k, tool=t,
-                                         permission=convert.PERMISSION_TO_PB[p])
-                for t, k, o, p in defaults.tuples()
+                admin_pb2.PermissionRule(
+                    org_slug=org.slug,
+                    toolkit_org_slug=o,
+                    toolkit_slug=k,
+                    tool=t,
+                    permission=convert.PERMISSION_TO_PB[p],
+                )
+                for t, k, o, p in defaults.all()
             ] + [
-                admin_pb2.PermissionRule(org_slug=org.slug, role=r, toolkit_org_slug=o, toolkit_slug=k, tool=t,
-                                         permission=convert.PERMISSION_TO_PB[p])
-                for t, k, o, p, r in overrides.tuples()
+                admin_pb2.PermissionRule(
+                    org_slug=org.slug,
+                    role=r,
+                    toolkit_org_slug=o,
+                    toolkit_slug=k,
+                    tool=t,
+                    permission=convert.PERMISSION_TO_PB[p],
+                )
+                for t, k, o, p, r in overrides.all()
             ]
         return admin_pb2.ListPermissionRulesResponse(rules=out)

@@ -55,7 +55,7 @@ class TTLs:
     approved: timedelta
 
 
-def _with_slugs() -> Select[tuple[Approval, str, str, str]]:
+def _with_slugs() -> Select[Approval, str, str, str]:
     toolkit_org = Organization.__table__.alias("toolkit_org")
     return (
         select(Approval, Organization.slug, toolkit_org.c.slug, Toolkit.slug)
@@ -69,7 +69,7 @@ async def load(session: AsyncSession, approval_id: str) -> ApprovalRecord:
     row = (await session.execute(_with_slugs().where(Approval.id == approval_id))).first()
     if row is None:
         raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
-    return ApprovalRecord(*row)
+    return ApprovalRecord(row[0], row[1], row[2], row[3])
 
 
 async def expire_stale(session: AsyncSession, where: Any = True) -> None:
@@ -142,8 +142,10 @@ async def create_pending(session: AsyncSession, binding: Binding, ttl: timedelta
 
 def may_view(record: ApprovalRecord, principal: Principal) -> bool:
     row = record.row
-    return principal.is_operator or (principal.org_id == row.org_id and principal.is_admin) or (
-        principal.id == row.principal_id and principal.kind == row.principal_kind
+    return (
+        principal.is_operator
+        or (principal.org_id == row.org_id and principal.is_admin)
+        or (principal.id == row.principal_id and principal.kind == row.principal_kind)
     )
 
 
@@ -196,7 +198,7 @@ async def list_for_org(
             (Approval.created_at < created) | ((Approval.created_at == created) & (Approval.id < ident))
         )
     rows = (await session.execute(query.order_by(Approval.created_at.desc(), Approval.id.desc()).limit(limit))).all()
-    return [ApprovalRecord(*r) for r in rows]
+    return [ApprovalRecord(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 async def changed_since(session: AsyncSession, org_id: str | None, since: datetime) -> list[ApprovalRecord]:
@@ -204,4 +206,4 @@ async def changed_since(session: AsyncSession, org_id: str | None, since: dateti
     if org_id is not None:
         query = query.where(Approval.org_id == org_id)
     rows = (await session.execute(query.order_by(Approval.updated_at).limit(500))).all()
-    return [ApprovalRecord(*r) for r in rows]
+    return [ApprovalRecord(r[0], r[1], r[2], r[3]) for r in rows]

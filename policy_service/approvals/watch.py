@@ -55,7 +55,7 @@ class ApprovalWatcher:
             try:
                 async with self._sessions() as session:
                     changed = await store.changed_since(session, None, since)
-            except Exception:  # noqa: BLE001 - keep watching through transient database errors
+            except Exception:
                 log.exception("approval watch poll failed")
                 changed = []
             for record in changed:

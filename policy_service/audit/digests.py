@@ -99,9 +99,14 @@ class AuditDigester:
             previous = last.digest if last else GENESIS
             rows_sha = _rows_sha(pairs)
             digest = AuditDigest(
-                first_seq=rows[0].seq, last_seq=rows[-1].seq, row_count=len(rows), rows_sha256=rows_sha,
-                row_hashes=json.dumps(pairs), previous_digest=previous,
-                digest=chain(previous, rows[0].seq, rows[-1].seq, len(rows), rows_sha), created_at=utcnow(),
+                first_seq=rows[0].seq,
+                last_seq=rows[-1].seq,
+                row_count=len(rows),
+                rows_sha256=rows_sha,
+                row_hashes=json.dumps(pairs),
+                previous_digest=previous,
+                digest=chain(previous, rows[0].seq, rows[-1].seq, len(rows), rows_sha),
+                created_at=utcnow(),
             )
             session.add(digest)
         return digest

@@ -36,7 +36,9 @@ def parse_cursor(token: str) -> int | None:
         raise InvalidArgument("bad page_token", "BAD_PAGE_TOKEN") from exc
 
 
-async def query(session: AsyncSession, f: AuditFilter, page_size: int, page_token: str) -> tuple[list[AuditRequestLog], str]:
+async def query(
+    session: AsyncSession, f: AuditFilter, page_size: int, page_token: str
+) -> tuple[list[AuditRequestLog], str]:
     limit = min(max(page_size or 50, 1), MAX_PAGE)
     stmt = select(AuditRequestLog)
     if f.org_slug is not None:

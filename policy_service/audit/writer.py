@@ -41,8 +41,7 @@ class AuditWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            while not self._queue.empty():
-                await asyncio.sleep(0.01)
+            await self._queue.join()
             self._task.cancel()
             try:
                 await self._task
@@ -72,15 +71,17 @@ class AuditWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
-            except Exception as exc:  # noqa: BLE001 - fail every waiter, keep the writer alive
+            except Exception as exc:
                 log.exception("audit batch of %d failed", len(batch))
                 for op in batch:
                     if not op.done.done():
                         op.done.set_exception(exc)
+                    self._queue.task_done()
                 continue
             for op in batch:
                 if not op.done.done():
                     op.done.set_result(None)
+                self._queue.task_done()
 
     async def _commit(self, batch: list[_Op]) -> None:
         inserts = [op.values for op in batch if op.kind == "insert"]

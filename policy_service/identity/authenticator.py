@@ -92,8 +92,14 @@ class Authenticator:
             return None
         key, org_slug, role_name, is_admin = row
         principal = Principal(
-            kind="api_key", id=key.id, org_id=key.org_id, org_slug=org_slug, role_id=key.role_id,
-            role=role_name, is_admin=is_admin, display=key.name,
+            kind="api_key",
+            id=key.id,
+            org_id=key.org_id,
+            org_slug=org_slug,
+            role_id=key.role_id,
+            role=role_name,
+            is_admin=is_admin,
+            display=key.name,
         )
         return _KeyRecord(key.secret_hash, key.expires_at, key.revoked_at is not None, principal)
 
@@ -111,7 +117,7 @@ class Authenticator:
         try:
             async with self._sessions() as session, session.begin():
                 await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
-        except Exception:  # noqa: BLE001 - last-used is best effort, never fails a request
+        except Exception:
             pass
 
     async def _jwt_user(self, token: str) -> Principal:
@@ -140,6 +146,12 @@ class Authenticator:
             return None
         user, org, role = row
         return Principal(
-            kind="user", id=user.id, org_id=org.id, org_slug=org.slug, role_id=role.id, role=role.name,
-            is_admin=role.is_admin, display=user.email,
+            kind="user",
+            id=user.id,
+            org_id=org.id,
+            org_slug=org.slug,
+            role_id=role.id,
+            role=role.name,
+            is_admin=role.is_admin,
+            display=user.email,
         )

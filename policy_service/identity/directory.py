@@ -100,7 +100,9 @@ async def create_api_key(session: AsyncSession, org_id: str, name: str, role_nam
 
 
 async def revoke_api_key(session: AsyncSession, org_id: str, key_id: str) -> ApiKey:
-    key = (await session.execute(select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == key_id))).scalar_one_or_none()
+    key = (
+        await session.execute(select(ApiKey).where(ApiKey.org_id == org_id, ApiKey.id == key_id))
+    ).scalar_one_or_none()
     if key is None:
         raise NotFound("API key not found", "KEY_NOT_FOUND")
     if key.revoked_at is None:

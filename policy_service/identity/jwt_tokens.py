@@ -31,7 +31,7 @@ class AccessClaims:
 def decode(token: str, settings: JwtSettings) -> AccessClaims:
     if not settings.secret:
         raise Unauthenticated("JWTs are not accepted: no JWT_SECRET configured", "JWT_DISABLED")
-    options: dict[str, Any] = {"require": ["exp", "sub"], "verify_aud": bool(settings.audience)}
+    options: Any = {"require": ["exp", "sub"], "verify_aud": bool(settings.audience)}
     try:
         claims = jwt.decode(
             token,

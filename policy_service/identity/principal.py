@@ -22,6 +22,12 @@ class Principal:
 
 
 OPERATOR = Principal(
-    kind="operator", id="operator", org_id="", org_slug="", role_id="", role="operator", is_admin=True,
+    kind="operator",
+    id="operator",
+    org_id="",
+    org_slug="",
+    role_id="",
+    role="operator",
+    is_admin=True,
     display="operator",
 )

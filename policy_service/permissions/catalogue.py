@@ -63,9 +63,7 @@ class Catalogue:
         if view is None:
             view = await self._load(principal, org_slug, toolkit_slug)
             self._cache.put(key, view)
-        if view is None or not can_see_toolkit(
-            view.visibility, view.org_id, principal.org_id, principal.is_operator
-        ):
+        if view is None or not can_see_toolkit(view.visibility, view.org_id, principal.org_id, principal.is_operator):
             raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
         return view
 
@@ -92,7 +90,7 @@ class Catalogue:
                                 OrgToolDefault.org_id == principal.org_id, OrgToolDefault.tool_id.in_(tool_ids)
                             )
                         )
-                    ).tuples().all()
+                    ).all()
                 )
                 overrides = dict(
                     (
@@ -101,7 +99,7 @@ class Catalogue:
                                 RoleOverride.role_id == principal.role_id, RoleOverride.tool_id.in_(tool_ids)
                             )
                         )
-                    ).tuples().all()
+                    ).all()
                 )
         resolved = {
             t.name: ResolvedTool(

@@ -91,7 +91,7 @@ async def tool_counts(session: AsyncSession, toolkit_ids: list[str]) -> dict[str
     rows = await session.execute(
         select(Tool.toolkit_id, func.count()).where(Tool.toolkit_id.in_(toolkit_ids)).group_by(Tool.toolkit_id)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,9 @@ async def sync_tools(session: AsyncSession, toolkit: Toolkit, tools: list[dict[s
         seen.add(name)
         tool = existing.get(name)
         if tool is None:
-            tool = Tool(toolkit_id=toolkit.id, name=name, default_permission=spec.get("default_permission") or "always_allow")
+            tool = Tool(
+                toolkit_id=toolkit.id, name=name, default_permission=spec.get("default_permission") or "always_allow"
+            )
             session.add(tool)
             added += 1
         else:
@@ -146,7 +148,9 @@ async def find_tool(session: AsyncSession, toolkit: Toolkit, name: str) -> Tool:
 async def set_org_default(session: AsyncSession, org_id: str, tool: Tool, permission: str) -> None:
     check_permission(permission)
     rule = (
-        await session.execute(select(OrgToolDefault).where(OrgToolDefault.org_id == org_id, OrgToolDefault.tool_id == tool.id))
+        await session.execute(
+            select(OrgToolDefault).where(OrgToolDefault.org_id == org_id, OrgToolDefault.tool_id == tool.id)
+        )
     ).scalar_one_or_none()
     if rule is None:
         session.add(OrgToolDefault(org_id=org_id, tool_id=tool.id, permission=permission))
@@ -165,7 +169,9 @@ async def set_role_override(session: AsyncSession, org_id: str, role_name: str, 
     check_permission(permission)
     target = await role(session, org_id, role_name)
     rule = (
-        await session.execute(select(RoleOverride).where(RoleOverride.role_id == target.id, RoleOverride.tool_id == tool.id))
+        await session.execute(
+            select(RoleOverride).where(RoleOverride.role_id == target.id, RoleOverride.tool_id == tool.id)
+        )
     ).scalar_one_or_none()
     if rule is None:
         session.add(RoleOverride(org_id=org_id, role_id=target.id, tool_id=tool.id, permission=permission))

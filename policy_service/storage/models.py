@@ -61,7 +61,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        stamp: datetime = value
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -233,9 +234,7 @@ class AuditRequestLog(Base):
         Index("ix_audit_status_created", "status", "created_at"),
         Index("ix_audit_approval", "approval_id"),
     )
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(32), unique=True)
     source: Mapped[str] = mapped_column(String(16), default="mcp")
     org_slug: Mapped[str] = mapped_column(String(63), default="")
@@ -266,9 +265,7 @@ class AuditDigest(Base):
     """A hash over the audit rows finished since the previous digest, chained to it."""
 
     __tablename__ = "audit_digests"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     first_seq: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     row_count: Mapped[int] = mapped_column(Integer)

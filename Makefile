@@ -1,0 +1,42 @@
+# Every target installs what it needs (uv, then the locked dependencies) from a fresh clone.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: help sync proto proto-check lint test test-fast run bench conformance clean
+
+help:
+	@echo "make run          install, migrate+seed SQLite, start policy service, front and demo backend"
+	@echo "make test         install and run the whole suite (SQLite; Postgres too with MONOMCP_TEST_POSTGRES_URL)"
+	@echo "make lint         ruff, mypy and the generated-stub drift check"
+	@echo "make proto        regenerate gRPC stubs from protos/"
+	@echo "make bench        throughput/latency through the gateway vs direct; writes docs/benchmarks.md"
+	@echo "make conformance  official MCP conformance scenarios against a running front (needs Node >= 22)"
+
+sync:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+proto: sync
+	$(UV) run python scripts/gen_proto.py
+
+proto-check: sync
+	$(UV) run python scripts/gen_proto.py --check
+
+lint: proto-check
+	$(UV) run ruff check .
+	$(UV) run mypy policy_service mcp_front monomcp_cli demo_backend
+
+test: proto-check
+	$(UV) run pytest
+
+run: sync
+	$(UV) run monomcp dev
+
+bench: sync
+	$(UV) run python -m bench.run
+
+conformance: sync
+	bash scripts/conformance.sh
+
+clean:
+	rm -rf .monomcp .pytest_cache .mypy_cache .ruff_cache
