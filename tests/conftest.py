@@ -29,7 +29,7 @@ from tests.support.servers import free_port, serve_asgi
 from tests.support.upstream import Upstream
 
 OPERATOR = "operator-" + uuid.uuid4().hex
-JWT_SECRET = "test-jwt-secret-" + "x" * 32
+JWT_SECRET = "test-jwt-secret-" + "x" * 64
 POSTGRES_URL = os.environ.get("MONOMCP_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"]
 

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policy_service.permissions.resolver import can_see_toolkit, effective_permission
+
+CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parents[2] / "data" / "permission_cases.yaml").read_text())
+PERMS = st.sampled_from(["always_allow", "needs_approval", "blocked"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_precedence_cases(case: dict[str, Any]) -> None:
+    result = effective_permission(case.get("role_override"), case.get("org_default"), case["tool_default"])
+    assert (result.permission, result.source) == (case["expect"]["permission"], case["expect"]["source"])
+
+
+@given(override=st.none() | PERMS, org_default=st.none() | PERMS, tool_default=PERMS)
+def test_most_specific_rule_always_wins(override: Any, org_default: Any, tool_default: Any) -> None:
+    result = effective_permission(override, org_default, tool_default)
+    expected = override if override is not None else org_default if org_default is not None else tool_default
+    assert result.permission == expected
+
+
+@given(visibility=st.sampled_from(["public", "private"]), same_org=st.booleans(), operator=st.booleans())
+def test_private_toolkits_are_visible_only_to_their_org(visibility: str, same_org: bool, operator: bool) -> None:
+    visible = can_see_toolkit(visibility, "org-a", "org-a" if same_org else "org-b", operator)
+    assert visible == (visibility == "public" or same_org or operator)
