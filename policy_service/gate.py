@@ -19,6 +19,7 @@ from policy_service.errors import InvalidArgument, NotFound, PolicyError, Unauth
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
+from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
 
 FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error"})
@@ -52,6 +53,7 @@ class Gate:
         audit: AuditWriter,
         redactor: Redactor,
         ttls: approvals.TTLs,
+        guard: WriteGuard,
     ) -> None:
         self._sessions = sessions
         self.authenticator = authenticator
@@ -59,6 +61,7 @@ class Gate:
         self._audit = audit
         self._redactor = redactor
         self._ttls = ttls
+        self.guard = guard
         # Set by the server so approval watchers hear about new requests at once.
         self.on_approval_change: Callable[[], None] = lambda: None
 
@@ -112,7 +115,7 @@ class Gate:
             arguments_sha256=arguments_sha256(canonical),
         )
         call_id = base["call_id"]
-        async with self._sessions() as session, session.begin():
+        async with self.guard(), self._sessions() as session, session.begin():
             await approvals.expire_stale(session, binding.where())
             consumed = await approvals.try_consume(session, binding, call_id)
             if consumed is not None:

@@ -72,7 +72,7 @@ class ApprovalRpcs(AdminBase):
         self, request: admin_pb2.DecideApprovalRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.Approval:
         principal = await self._principal(context)
-        async with self._sessions() as session, session.begin():
+        async with self._gate.guard(), self._sessions() as session, session.begin():
             record = await store.decide(session, request.id, principal, request.approve, request.reason, self._ttls)
         self._watcher.poke()
         return convert.approval(record)

@@ -27,7 +27,7 @@ from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.permissions.catalogue import Catalogue
-from policy_service.storage.database import create_engine, session_factory
+from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ async def _background_jobs(digester: AuditDigester, interval: float) -> None:
 async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    audit = AuditWriter(sessions)
+    guard = WriteGuard(is_sqlite(settings.database_url))
+    audit = AuditWriter(sessions, guard)
     audit.start()
     ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
     authenticator = Authenticator(
@@ -87,6 +88,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         audit,
         Redactor(settings.redact_keys, settings.audit_max_payload_bytes),
         ttls,
+        guard,
     )
     watcher = ApprovalWatcher(sessions)
     gate.on_approval_change = watcher.poke

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import AuditRequestLog
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ class _Op:
 
 
 class AuditWriter:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], guard: WriteGuard) -> None:
         self._sessions = sessions
+        self._guard = guard
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -85,7 +87,7 @@ class AuditWriter:
 
     async def _commit(self, batch: list[_Op]) -> None:
         inserts = [op.values for op in batch if op.kind == "insert"]
-        async with self._sessions() as session, session.begin():
+        async with self._guard(), self._sessions() as session, session.begin():
             if inserts:
                 await session.execute(insert(AuditRequestLog), inserts)
             for op in batch:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +39,22 @@ def create_engine(url: str) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class WriteGuard:
+    """Serializes this process's write transactions on SQLite.
+
+    SQLite allows one writer; without this, concurrent transactions poll the busy handler
+    (sleeping up to 100 ms at a time) instead of queueing. Postgres needs no guard.
+    """
+
+    def __init__(self, serialize: bool) -> None:
+        self._lock = asyncio.Lock() if serialize else None
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        if self._lock is None:
+            yield
+            return
+        async with self._lock:
+            yield
