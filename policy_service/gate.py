@@ -22,6 +22,10 @@ from policy_service.permissions.catalogue import Catalogue, ResolvedTool, Toolki
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
 
+# Redacted paths are recorded relative to these roots, e.g. "request.arguments.password".
+REQUEST_ROOT = "request"
+RESPONSE_ROOT = "response"
+
 FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error"})
 
 
@@ -148,7 +152,7 @@ class Gate:
     async def complete(self, call_id: str, status: str, response_json: str, error: str, duration_ms: float) -> None:
         if status not in FINAL_CALL_STATUSES:
             raise InvalidArgument(f"unknown call status {status!r}", "STATUS")
-        response, paths = self._redactor.redact_json_text(response_json)
+        response, paths = self._redactor.redact_json_text(response_json, RESPONSE_ROOT)
         await self._audit.complete(
             call_id,
             {
@@ -157,7 +161,7 @@ class Gate:
                 "error": error[:4000],
                 "duration_ms": duration_ms,
                 "completed_at": utcnow(),
-                **({"redacted_paths": json.dumps(paths)} if paths else {}),
+                **({"more_redacted_paths": json.dumps(paths)} if paths else {}),
             },
         )
 
@@ -197,7 +201,7 @@ class Gate:
             row |= self._actor(await self.authenticator.authenticate(credential))
         except PolicyError:
             pass
-        response, paths = self._redactor.redact_json_text(response_json)
+        response, paths = self._redactor.redact_json_text(response_json, RESPONSE_ROOT)
         prior = json.loads(row["redacted_paths"])
         row |= {"response_payload": response, "redacted_paths": json.dumps(prior + paths)}
         await self._audit.insert(self._finished(row, status=status, error=error, duration_ms=duration_ms))
@@ -212,7 +216,7 @@ class Gate:
     def _row(
         self, call_id: str, facts: RequestFacts, org_slug: str, toolkit_slug: str, tool: str, method: str, request: Any
     ) -> dict[str, Any]:
-        payload, paths = self._redactor.to_stored_text(request)
+        payload, paths = self._redactor.to_stored_text(request, REQUEST_ROOT)
         return {
             "call_id": call_id,
             "source": "mcp",

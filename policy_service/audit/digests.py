@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -52,11 +51,11 @@ def _compare(label: str, expected: list[tuple[int, str]], actual: list[tuple[int
     problems = [f"{label}: row {s} deleted" for s in exp if s not in act]
     problems += [f"{label}: row {s} inserted" for s in act if s not in exp]
     changed = [s for s in exp if s in act and exp[s] != act[s]]
-    same_content = Counter(exp[s] for s in changed) == Counter(act[s] for s in changed)
-    if changed and same_content:
-        problems.append(f"{label}: rows {', '.join(map(str, changed))} reordered")
-    else:
-        problems += [f"{label}: row {s} edited" for s in changed]
+    # A row whose original content now sits at another position was moved, not edited.
+    moved = [s for s in changed if any(act[t] == exp[s] for t in changed if t != s)]
+    if moved:
+        problems.append(f"{label}: rows {', '.join(map(str, moved))} reordered")
+    problems += [f"{label}: row {s} edited" for s in changed if s not in moved]
     return problems
 
 

@@ -40,11 +40,11 @@ class Redactor:
     keys: frozenset[str]
     max_payload_bytes: int
 
-    def redact(self, value: Any) -> tuple[Any, list[str]]:
-        """A redacted copy of `value` and the JSON paths that were redacted."""
+    def redact(self, value: Any, root: str = "$") -> tuple[Any, list[str]]:
+        """A redacted copy of `value` and the JSON paths (under `root`) that were redacted."""
         paths: list[str] = []
         normalised = frozenset(_normalise(k) for k in self.keys)
-        return self._walk(value, "$", normalised, paths), paths
+        return self._walk(value, root, normalised, paths), paths
 
     def _walk(self, value: Any, path: str, keys: frozenset[str], paths: list[str]) -> Any:
         if isinstance(value, dict):
@@ -66,23 +66,23 @@ class Redactor:
             return cleaned
         return value
 
-    def to_stored_text(self, value: Any) -> tuple[str, list[str]]:
+    def to_stored_text(self, value: Any, root: str = "$") -> tuple[str, list[str]]:
         """Redacted, size-capped JSON text ready for the audit row."""
         if value is None:
             return "", []
-        redacted, paths = self.redact(value)
+        redacted, paths = self.redact(value, root)
         text = json.dumps(redacted, separators=(",", ":"), ensure_ascii=False, default=str)
         return self.truncate(text), paths
 
-    def redact_json_text(self, text: str) -> tuple[str, list[str]]:
+    def redact_json_text(self, text: str, root: str = "$") -> tuple[str, list[str]]:
         if not text:
             return "", []
         try:
             value = json.loads(text)
         except ValueError:
             cleaned = _VALUE_PATTERNS.sub(MARKER, text)
-            return self.truncate(cleaned), (["$"] if cleaned != text else [])
-        return self.to_stored_text(value)
+            return self.truncate(cleaned), ([root] if cleaned != text else [])
+        return self.to_stored_text(value, root)
 
     def truncate(self, text: str) -> str:
         size = len(text.encode())

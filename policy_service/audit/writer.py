@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import case, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.storage.database import WriteGuard
@@ -28,6 +28,14 @@ class _Op:
     kind: str  # "insert" | "complete"
     values: dict[str, Any]
     done: asyncio.Future[None]
+
+
+def _append_json_list(column: Any, more_json: str) -> Any:
+    """SQL that appends the items of a JSON list text to a JSON list text column (both dialects)."""
+    return case(
+        (column == "[]", more_json),
+        else_=func.substr(column, 1, func.length(column) - 1) + "," + more_json[1:],
+    )
 
 
 class AuditWriter:
@@ -94,6 +102,9 @@ class AuditWriter:
                 if op.kind == "complete":
                     values = dict(op.values)
                     call_id = values.pop("call_id")
+                    more = values.pop("more_redacted_paths", None)
+                    if more:
+                        values["redacted_paths"] = _append_json_list(AuditRequestLog.redacted_paths, more)
                     await session.execute(
                         update(AuditRequestLog)
                         .where(AuditRequestLog.call_id == call_id, AuditRequestLog.status == "started")

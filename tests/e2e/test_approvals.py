@@ -107,15 +107,14 @@ async def test_self_approval_non_admin_and_cross_org_are_refused(world: World, f
 
 
 async def test_pending_and_unused_approvals_expire(world: World, front: str, settings: Any) -> None:
-    from policy_service.storage.database import create_engine
     from sqlalchemy import text
+
+    from policy_service.storage.database import create_engine
 
     approval_id = _approval_id(await _request(front, world.keys["acme:member"]))
     engine = create_engine(settings.database_url)
     async with engine.begin() as conn:  # time travel: the approval's expiry passes
-        await conn.execute(
-            text("UPDATE approvals SET expires_at = created_at WHERE id = :id"), {"id": approval_id}
-        )
+        await conn.execute(text("UPDATE approvals SET expires_at = created_at WHERE id = :id"), {"id": approval_id})
     await engine.dispose()
     async with world.client("acme:admin") as admin:
         with pytest.raises(errors.FailedPrecondition):

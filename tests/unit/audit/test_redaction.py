@@ -32,3 +32,8 @@ def test_large_payload_truncated_with_marker_and_size() -> None:
 def test_non_json_text_is_scanned_too() -> None:
     text, paths = REDACTOR.redact_json_text("token mmcp_" + "b" * 54)
     assert "mmcp_" not in text and paths == ["$"]
+
+
+def test_paths_use_the_given_root() -> None:
+    _, paths = REDACTOR.redact({"password": "x"}, "request")
+    assert paths == ["request.password"]
