@@ -92,6 +92,8 @@ def _entry(tool: Any) -> ToolEntry:
         wire["annotations"] = json.loads(tool.annotations_json)
     permission = PERMISSION_NAMES.get(tool.permission, "blocked")
     if permission == "needs_approval":
+        # Clients that use tasks (2025-11-25) may wait for the approval as a task.
+        wire["execution"] = {"taskSupport": "optional"}
         wire["description"] = (tool.description + "\n\n" if tool.description else "") + (
             "Requires an admin's approval before it runs."
         )

@@ -16,8 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
 from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import McpGateway, not_found
+from mcp_front.mcp.signed_state import StateSigner
+from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient
 from policy_service.config import Settings
 
@@ -104,9 +107,13 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
 def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     policy = PolicyClient(policy_addr or settings.policy_addr, timeout=settings.policy_timeout_seconds)
     upstreams = UpstreamPool()
-    caller = ToolCaller(policy, upstreams, settings.public_url)
+    flows = ApprovalFlows(
+        policy, StateSigner(settings.request_state_key), settings.public_url, settings.approval_wait_seconds
+    )
+    caller = ToolCaller(policy, upstreams, settings.public_url, flows)
+    tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
-    gateway = McpGateway(policy, access, caller, security_settings(settings), settings.max_body_bytes)
+    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), settings.max_body_bytes)
     return FrontApp(settings, policy, upstreams, gateway)
 
 

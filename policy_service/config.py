@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     approval_approved_ttl_seconds: int = Field(3_600, alias="MONOMCP_APPROVAL_APPROVED_TTL_SECONDS")
     # HMAC key for 2026-07-28 request_state; every front replica needs the same value.
     request_state_key: str = Field("", alias="MONOMCP_REQUEST_STATE_KEY")
+    # How long a 2026-07-28 retry waits for a pending approval before asking again.
+    approval_wait_seconds: float = Field(10.0, alias="MONOMCP_APPROVAL_WAIT_SECONDS")
+    # How long tasks/result blocks waiting for an admin before telling the client to call again.
+    task_result_wait_seconds: float = Field(300.0, alias="MONOMCP_TASK_RESULT_WAIT_SECONDS")
 
     audit_redact_keys: str = Field(DEFAULT_REDACT_KEYS, alias="MONOMCP_AUDIT_REDACT_KEYS")
     audit_max_payload_bytes: int = Field(65_536, alias="MONOMCP_AUDIT_MAX_PAYLOAD_BYTES")

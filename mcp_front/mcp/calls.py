@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -18,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from mcp_front.mcp import results
+from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.context import GatewayRequest
 from policy_service import errors
 from policy_service.client import (
@@ -44,23 +46,43 @@ def validation_error(access: ToolkitAccess, name: str, arguments: dict[str, Any]
     return f"Invalid arguments for '{name}' at {where}: {error.message}"
 
 
+@dataclass(frozen=True, slots=True)
+class CallFlow:
+    """How this client can follow an approval beyond the plain result."""
+
+    task_requested: bool = False  # 2025-11-25 client sent `task`: answer with a task
+    url_elicitation: bool = False  # 2026-07-28 client can open a URL: answer input_required
+    request_state: str | None = None  # 2026-07-28 retry carrying our earlier requestState
+
+
+PLAIN = CallFlow()
+
+
 class ToolCaller:
-    def __init__(self, policy: PolicyClient, upstreams: UpstreamPool, public_url: str) -> None:
+    def __init__(self, policy: PolicyClient, upstreams: UpstreamPool, public_url: str, flows: ApprovalFlows) -> None:
         self._policy = policy
         self._upstreams = upstreams
         self._public_url = public_url
+        self.flows = flows
 
-    async def call(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, req: GatewayRequest, name: str, arguments: dict[str, Any], flow: CallFlow = PLAIN
+    ) -> dict[str, Any]:
         try:
             if name == APPROVAL_STATUS_TOOL:
                 return await self._approval_status(req, arguments)
             problem = validation_error(req.access, name, arguments)
             if problem is not None:
-                await self._record(
-                    req, name, arguments, results.text_result(problem, is_error=True), "invalid", problem
-                )
-                return results.text_result(problem, is_error=True)
-            return await self._authorized_call(req, name, arguments)
+                result = results.text_result(problem, is_error=True)
+                await self._record(req, name, arguments, result, "invalid", problem)
+                return result
+            if flow.request_state is not None:
+                self.flows.check_request_state(flow.request_state, req, name, arguments)
+            decision = await self.authorize(req, name, arguments)
+            if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL:
+                if await self.flows.wait_while_pending(req.credential, decision.approval.id):
+                    decision = await self.authorize(req, name, arguments)
+            return await self._respond(req, name, arguments, decision, flow)
         except PolicyUnavailable as exc:
             log.warning("policy unavailable request_id=%s: %s", req.request_id, exc.message)
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
@@ -72,8 +94,8 @@ class ToolCaller:
             log.warning("policy error request_id=%s: %s", req.request_id, exc.message)
             raise MCPError(types.INTERNAL_ERROR, "Policy check failed: the call was not run.") from None
 
-    async def _authorized_call(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        decision = await self._policy.authorize_tool_call(
+    async def authorize(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> Any:
+        return await self._policy.authorize_tool_call(
             req.credential,
             req.org,
             req.toolkit,
@@ -84,9 +106,17 @@ class ToolCaller:
             user_agent=req.user_agent,
             protocol_version=req.protocol_version,
         )
+
+    async def _respond(
+        self, req: GatewayRequest, name: str, arguments: dict[str, Any], decision: Any, flow: CallFlow
+    ) -> dict[str, Any]:
         if decision.decision == DECISION_ALLOW:
-            return await self._execute(decision, name, arguments)
+            return await self.execute(decision, name, arguments)
         if decision.decision == DECISION_PENDING_APPROVAL:
+            if flow.task_requested:
+                return self.flows.create_task(req, name, arguments, decision.approval)
+            if flow.url_elicitation:
+                return self.flows.input_required(req, name, arguments, decision.approval)
             return results.pending_result(decision.approval, self._public_url)
         if decision.decision == DECISION_BLOCKED:
             if not decision.permission:
@@ -96,7 +126,7 @@ class ToolCaller:
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
-    async def _execute(self, decision: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def execute(self, decision: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         backend = decision.backend
         started = time.perf_counter()
         error = ""

@@ -19,6 +19,7 @@ from mcp_front.access import AccessCache
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
 from mcp_front.mcp.server import build_server
+from mcp_front.mcp.tasks import TaskHandlers
 from policy_service import errors
 from policy_service.client import PolicyClient
 
@@ -52,6 +53,7 @@ class McpGateway:
         policy: PolicyClient,
         access: AccessCache,
         caller: ToolCaller,
+        tasks: TaskHandlers,
         security: TransportSecuritySettings,
         max_body_bytes: int,
     ) -> None:
@@ -59,7 +61,7 @@ class McpGateway:
         self._security = TransportSecurityMiddleware(security)
         self._max_body = max_body_bytes
         self._manager = StreamableHTTPSessionManager(
-            app=build_server(caller, policy),
+            app=build_server(caller, tasks, policy),
             json_response=True,
             stateless=True,
             security_settings=security,

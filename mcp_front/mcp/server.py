@@ -17,8 +17,9 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from mcp_front.mcp.calls import POLICY_UNAVAILABLE, ToolCaller
+from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
+from mcp_front.mcp.tasks import TaskHandlers
 from policy_service import errors
 from policy_service.client import PolicyClient
 
@@ -95,19 +96,70 @@ def _input_schema(name: str) -> Mapping[str, Any] | None:
 def _complete(ctx: ServerRequestContext[Any], result: dict[str, Any]) -> dict[str, Any]:
     """2026-07-28 results must name their type; older eras must not carry it."""
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-        return {**result, "resultType": "complete"}
+        return {"resultType": "complete", **result}
     return result
 
 
-def build_server(caller: ToolCaller, policy: PolicyClient) -> Server[Any]:
+def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> CallFlow:
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        caps = ctx.session.client_capabilities
+        url_ok = bool(caps and caps.elicitation and caps.elicitation.url is not None)
+        return CallFlow(url_elicitation=url_ok, request_state=params.request_state)
+    return CallFlow()
+
+
+class TaskCallMiddleware:
+    """Answers a tools/call that asks for a task. The SDK would validate the handler's
+    result as a CallToolResult, so the task-creating path short-circuits here instead."""
+
+    def __init__(self, caller: ToolCaller) -> None:
+        self._caller = caller
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        params = ctx.params
+        if (
+            ctx.method != "tools/call"
+            or not params
+            or params.get("task") is None
+            or ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        ):
+            return await call_next(ctx)
+        try:
+            typed = types.CallToolRequestParams.model_validate(params, by_name=False)
+        except ValueError:
+            raise MCPError(types.INVALID_PARAMS, "Invalid tools/call parameters") from None
+        req = from_handler_context(ctx)
+        return await self._caller.call(req, typed.name, dict(typed.arguments or {}), CallFlow(task_requested=True))
+
+
+class GatewayServer(Server[Any]):
+    """Advertises tools/call tasks on the initialize era (the approval is the task)."""
+
+    def get_capabilities(self, *args: Any, protocol_version: str | None = None, **kwargs: Any) -> Any:
+        capabilities = super().get_capabilities(*args, protocol_version=protocol_version, **kwargs)
+        if protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            capabilities.tasks = types.ServerTasksCapability(
+                requests=types.ServerTasksRequestsCapability(tools=types.TasksToolsCapability(call={}))
+            )
+        return capabilities
+
+
+def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) -> Server[Any]:
     async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return _complete(ctx, {"tools": from_handler_context(ctx).access.tools_wire})
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
-        result = await caller.call(from_handler_context(ctx), params.name, dict(params.arguments or {}))
+        req = from_handler_context(ctx)
+        result = await caller.call(req, params.name, dict(params.arguments or {}), _flow(ctx, params))
         return _complete(ctx, result)
 
-    server: Server[Any] = Server(
+    async def get_task(ctx: ServerRequestContext[Any], params: types.GetTaskRequestParams) -> Any:
+        return await tasks.get(from_handler_context(ctx), params.task_id)
+
+    async def task_result(ctx: ServerRequestContext[Any], params: types.GetTaskPayloadRequestParams) -> Any:
+        return await tasks.result(from_handler_context(ctx), params.task_id)
+
+    server: Server[Any] = GatewayServer(
         SERVER_NAME,
         version="0.1.0",
         instructions=INSTRUCTIONS,
@@ -117,6 +169,8 @@ def build_server(caller: ToolCaller, policy: PolicyClient) -> Server[Any]:
         # Permissions can change at any moment: clients must not reuse a tools/list result.
         cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
     )
+    server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
+    server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, task_result)
     # Our audit layer replaces the SDK's default OpenTelemetry middleware on the hot path.
-    server.middleware = [AuditMiddleware(policy)]
+    server.middleware = [AuditMiddleware(policy), TaskCallMiddleware(caller)]
     return server
