@@ -24,7 +24,7 @@ proto-check: sync
 
 lint: proto-check
 	$(UV) run ruff check .
-	$(UV) run mypy policy_service mcp_front monomcp_cli demo_backend
+	$(UV) run mypy policy_service mcp_front monomcp_cli demo_backend bench
 
 test: proto-check
 	$(UV) run pytest

@@ -26,6 +26,9 @@ def _logging() -> None:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The SDK logs every stateless request at INFO; our own access line says what matters.
+    for noisy in ("mcp", "httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @serve_app.command("policy")

@@ -154,15 +154,7 @@ class Gate:
             raise InvalidArgument(f"unknown call status {status!r}", "STATUS")
         response, paths = self._redactor.redact_json_text(response_json, RESPONSE_ROOT)
         await self._audit.complete(
-            call_id,
-            {
-                "status": status,
-                "response_payload": response,
-                "error": error[:4000],
-                "duration_ms": duration_ms,
-                "completed_at": utcnow(),
-                **({"more_redacted_paths": json.dumps(paths)} if paths else {}),
-            },
+            call_id, status, response, error[:4000], duration_ms, utcnow(), json.dumps(paths) if paths else "[]"
         )
 
     async def approval_status(self, credential: str, approval_id: str) -> approvals.ApprovalRecord:

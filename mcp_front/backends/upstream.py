@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from mcp_front.backends.http11 import Http11Client, HttpError, HttpResponse
 
 PROTOCOL_VERSION = "2025-11-25"
 _ACCEPT = "application/json, text/event-stream"
@@ -48,16 +48,13 @@ def _parse_sse(text: str, request_id: int) -> dict[str, Any] | None:
 
 class UpstreamPool:
     def __init__(self, max_connections: int = 200) -> None:
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
-        )
+        self._http = Http11Client(max_idle_per_origin=max_connections)
         self._sessions: dict[str, _Session] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._ids = itertools.count(1)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._http.close()
 
     async def call_tool(
         self, url: str, headers: dict[str, str], name: str, arguments: dict[str, Any], timeout_seconds: float
@@ -134,8 +131,8 @@ class UpstreamPool:
             },
         }
         response = await self._post(url, headers, None, body)
-        if response.status_code >= 400:
-            raise UpstreamError(f"backend refused initialize: HTTP {response.status_code}")
+        if response.status >= 400:
+            raise UpstreamError(f"backend refused initialize: HTTP {response.status}")
         session_id = response.headers.get("mcp-session-id")
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         await self._post(url, headers, session_id, note)
@@ -147,27 +144,28 @@ class UpstreamPool:
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         response = await self._post(url, headers, session.session_id, body)
-        if response.status_code == 404 and session.session_id:
+        if response.status == 404 and session.session_id:
             return None
         content_type = response.headers.get("content-type", "")
+        message: Any
         if content_type.startswith("text/event-stream"):
-            message = _parse_sse(response.text, request_id)
+            message = _parse_sse(response.body.decode("utf-8", "replace"), request_id)
         else:
             try:
-                message = response.json()
+                message = json.loads(response.body)
             except ValueError:
                 message = None
         if not isinstance(message, dict):
-            raise UpstreamError(f"backend answered HTTP {response.status_code} without a JSON-RPC message")
+            raise UpstreamError(f"backend answered HTTP {response.status} without a JSON-RPC message")
         return message
 
     async def _post(
         self, url: str, headers: dict[str, str], session_id: str | None, body: dict[str, Any]
-    ) -> httpx.Response:
+    ) -> HttpResponse:
         h = {"content-type": "application/json", "accept": _ACCEPT, "mcp-protocol-version": PROTOCOL_VERSION, **headers}
         if session_id:
             h["mcp-session-id"] = session_id
         try:
-            return await self._http.post(url, content=json.dumps(body), headers=h)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"backend unreachable: {type(exc).__name__}") from exc
+            return await self._http.post(url, h, json.dumps(body, separators=(",", ":")).encode())
+        except HttpError as exc:
+            raise UpstreamError(f"backend unreachable: {exc}") from exc

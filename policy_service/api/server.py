@@ -72,7 +72,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     guard = WriteGuard(is_sqlite(settings.database_url))
-    audit = AuditWriter(sessions, guard)
+    audit = AuditWriter(engine, guard)
     audit.start()
     ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
     authenticator = Authenticator(

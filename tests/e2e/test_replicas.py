@@ -34,9 +34,7 @@ async def test_approval_created_on_one_replica_decided_and_run_on_others(world: 
                 mcp_client(f"{front_a}/acme/tools/mcp", world.keys["acme:member"]) as via_a,
                 mcp_client(f"{front_b}/acme/tools/mcp", world.keys["acme:member"]) as via_b,
             ):
-                results = await asyncio.gather(
-                    *(client.call_tool("transfer", ARGS) for client in [via_a, via_b] * 10)
-                )
+                results = await asyncio.gather(*(client.call_tool("transfer", ARGS) for client in [via_a, via_b] * 10))
         assert sum(1 for r in results if not r.is_error) == 1
         assert world.upstream.calls["transfer"] == 1
     finally:
@@ -54,7 +52,7 @@ async def test_revocation_reaches_other_replicas_within_a_second(world: World, s
             await asyncio.sleep(1.0)
             try:
                 await other.list_tools(key.secret, "acme", "tools")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 assert type(exc).__name__ == "Unauthenticated"
             else:
                 raise AssertionError("revoked key still accepted by another replica after 1 s")
