@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 _MAX_BATCH = 512
 _TABLE: Table = AuditRequestLog.__table__  # type: ignore[assignment]
 _DEFAULTS: dict[str, Any] = {
-    c.name: c.default.arg for c in _TABLE.columns if c.default is not None and not callable(c.default.arg)
+    c.name: getattr(c.default, "arg", None)
+    for c in _TABLE.columns
+    if c.default is not None and not callable(getattr(c.default, "arg", None))
 }
 _COLUMNS = [c.name for c in _TABLE.columns if c.name != "seq"]
 
