@@ -15,6 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
+from mcp_front.admin.auth import ConsoleAuth
+from mcp_front.admin.console import build_console
+from mcp_front.admin.rest import AdminApi, build_admin_app
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
@@ -114,7 +117,9 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), settings.max_body_bytes)
-    return FrontApp(settings, policy, upstreams, gateway)
+    auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
+    admin = AdminApi(policy_addr or settings.policy_addr, settings.policy_timeout_seconds, auth)
+    return FrontApp(settings, policy, upstreams, gateway, build_admin_app(admin, build_console(admin)))
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,193 @@
+"""The admin REST API (/api/v1): the policy service's admin RPCs over HTTP, scoped to the
+caller's org. Authorization is the policy service's; this layer only translates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import StreamingResponse
+from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel, Field
+
+from mcp_front.admin.auth import ConsoleAuth
+from policy_service import errors
+from policy_service.client import PolicyClient, PolicyUnavailable
+
+T = TypeVar("T")
+_STATUS = {
+    errors.Unauthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.InvalidArgument: 400,
+    errors.AlreadyExists: 409,
+    errors.FailedPrecondition: 409,
+    PolicyUnavailable: 503,
+}
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+class DenyBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class KeyBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: str = "member"
+    ttl_seconds: int = Field(0, ge=0)
+
+
+class RuleBody(BaseModel):
+    toolkit: str = Field(description="OWNER_ORG/TOOLKIT", pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
+    tool: str = Field(min_length=1, max_length=128)
+    permission: str = Field(pattern="^(always_allow|needs_approval|blocked)$")
+    role: str = ""
+
+
+class AdminApi:
+    def __init__(self, policy_addr: str, timeout: float, auth: ConsoleAuth) -> None:
+        self.addr = policy_addr
+        self.timeout = timeout
+        self.auth = auth
+
+    async def call(
+        self, request: Request, fn: Callable[[PolicyClient], Awaitable[T]], form_csrf: str | None = None
+    ) -> T:
+        """Run one admin RPC as the caller; domain errors become HTTP statuses."""
+        caller = self.auth.caller(request, form_csrf)
+        async with PolicyClient(self.addr, caller.credential, self.timeout) as client:
+            try:
+                return await fn(client)
+            except errors.PolicyError as exc:
+                status = next((code for kind, code in _STATUS.items() if isinstance(exc, kind)), 500)
+                raise HTTPException(status, {"reason": exc.reason, "message": exc.message}) from None
+
+
+def build_router(api: AdminApi) -> APIRouter:
+    r = APIRouter(prefix="/api/v1")
+
+    @r.get("/whoami")
+    async def whoami(request: Request) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.whoami()))
+
+    @r.get("/approvals")
+    async def list_approvals(
+        request: Request, status: str = "", page_size: int = 50, page_token: str = ""
+    ) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.list_approvals("", status, page_size, page_token)))
+
+    @r.get("/approvals/{approval_id}")
+    async def get_approval(request: Request, approval_id: str) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.get_approval(approval_id)))
+
+    @r.post("/approvals/{approval_id}/approve")
+    async def approve(request: Request, approval_id: str) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.decide_approval(approval_id, True)))
+
+    @r.post("/approvals/{approval_id}/deny")
+    async def deny(request: Request, approval_id: str, body: DenyBody) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.decide_approval(approval_id, False, body.reason)))
+
+    @r.get("/audit")
+    async def audit(
+        request: Request,
+        toolkit: str = "",
+        tool: str = "",
+        status: str = "",
+        actor_id: str = "",
+        approval_id: str = "",
+        call_id: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_size: int = 50,
+        page_token: str = "",
+    ) -> dict[str, Any]:
+        page = await api.call(
+            request,
+            lambda c: c.query_audit(
+                since=since,
+                until=until,
+                toolkit=toolkit,
+                tool=tool,
+                status=status,
+                actor_id=actor_id,
+                approval_id=approval_id,
+                call_id=call_id,
+                page_size=page_size,
+                page_token=page_token,
+            ),
+        )
+        return to_json(page)
+
+    @r.get("/audit/export")
+    async def export(request: Request, toolkit: str = "", tool: str = "", status: str = "") -> StreamingResponse:
+        await api.call(request, lambda c: c.whoami())  # authenticate before streaming starts
+
+        async def page_of(token: str) -> Any:
+            return await api.call(
+                request,
+                lambda c: c.query_audit(toolkit=toolkit, tool=tool, status=status, page_size=500, page_token=token),
+            )
+
+        async def lines() -> AsyncIterator[str]:
+            token = ""
+            while True:
+                page = await page_of(token)
+                for record in page.records:
+                    yield json.dumps(to_json(record)) + "\n"
+                token = page.next_page_token
+                if not token:
+                    return
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @r.get("/keys")
+    async def list_keys(request: Request) -> list[dict[str, Any]]:
+        return [to_json(k) for k in await api.call(request, lambda c: c.list_api_keys())]
+
+    @r.post("/keys", status_code=201)
+    async def create_key(request: Request, body: KeyBody) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.create_api_key("", body.name, body.role, body.ttl_seconds)))
+
+    @r.delete("/keys/{key_id}")
+    async def revoke_key(request: Request, key_id: str) -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.revoke_api_key("", key_id)))
+
+    @r.get("/toolkits")
+    async def toolkits(request: Request) -> list[dict[str, Any]]:
+        return [to_json(t) for t in await api.call(request, lambda c: c.list_toolkits("", include_public=True))]
+
+    @r.get("/toolkits/{org}/{slug}/tools")
+    async def tools(request: Request, org: str, slug: str) -> list[dict[str, Any]]:
+        return [to_json(t) for t in await api.call(request, lambda c: c.list_catalogue(org, slug))]
+
+    @r.get("/permissions")
+    async def rules(request: Request) -> list[dict[str, Any]]:
+        return [to_json(x) for x in await api.call(request, lambda c: c.list_permission_rules())]
+
+    @r.put("/permissions")
+    async def set_rule(request: Request, body: RuleBody) -> dict[str, Any]:
+        owner, toolkit = body.toolkit.split("/", 1)
+        if body.role:
+            rule = await api.call(
+                request, lambda c: c.set_role_override(body.role, owner, toolkit, body.tool, body.permission)
+            )
+        else:
+            rule = await api.call(request, lambda c: c.set_org_default(owner, toolkit, body.tool, body.permission))
+        return to_json(rule)
+
+    return r
+
+
+def build_admin_app(api: AdminApi, console_router: APIRouter | None = None) -> FastAPI:
+    app = FastAPI(title="MonoMCP admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    app.include_router(build_router(api))
+    if console_router is not None:
+        app.include_router(console_router)
+    return app
