@@ -30,7 +30,9 @@ async def test_rest_approvals_flow_and_authorization(world: World, front: str) -
         assert member.status_code == 403
         other = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["globex:admin"]))
         assert other.status_code == 404
-        bad = await http.post(f"/api/v1/approvals/{approval_id}/deny", headers=bearer(world.keys["acme:admin"]), json={})
+        bad = await http.post(
+            f"/api/v1/approvals/{approval_id}/deny", headers=bearer(world.keys["acme:admin"]), json={}
+        )
         assert bad.status_code == 422
         ok = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert ok.status_code == 200 and ok.json()["status"] == "APPROVAL_STATUS_APPROVED"
@@ -53,15 +55,19 @@ async def test_rest_keys_and_permissions(world: World, front: str) -> None:
         assert key_id in [k["id"] for k in (await http.get("/api/v1/keys", headers=admin)).json()]
         assert "secret" not in str((await http.get("/api/v1/keys", headers=admin)).json())
         assert (await http.delete(f"/api/v1/keys/{key_id}", headers=admin)).json()["revoked_at"]
-        assert (await http.post("/api/v1/keys", headers=bearer(world.keys["acme:member"]), json={"name": "x"})).status_code == 403
+        assert (
+            await http.post("/api/v1/keys", headers=bearer(world.keys["acme:member"]), json={"name": "x"})
+        ).status_code == 403
         rule = await http.put(
-            "/api/v1/permissions", headers=admin,
+            "/api/v1/permissions",
+            headers=admin,
             json={"toolkit": "acme/tools", "tool": "echo", "permission": "blocked", "role": "member"},
         )
         assert rule.status_code == 200
         assert (await http.get("/api/v1/permissions", headers=admin)).json()[0]["tool"] == "echo"
-        invalid = await http.put("/api/v1/permissions", headers=admin,
-                                 json={"toolkit": "acme/tools", "tool": "echo", "permission": "maybe"})
+        invalid = await http.put(
+            "/api/v1/permissions", headers=admin, json={"toolkit": "acme/tools", "tool": "echo", "permission": "maybe"}
+        )
         assert invalid.status_code == 422
         tools = await http.get("/api/v1/toolkits/acme/tools/tools", headers=admin)
         assert "transfer" in [t["name"] for t in tools.json()]
@@ -88,9 +94,7 @@ async def test_console_sign_in_cookie_and_csrf(world: World, front: str) -> None
         api_no_csrf = await http.post(f"/api/v1/approvals/{approval_id}/approve")
         assert api_no_csrf.status_code == 403
         csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-        decided = await http.post(
-            f"/console/approvals/{approval_id}/decide", data={"action": "approve", "csrf": csrf}
-        )
+        decided = await http.post(f"/console/approvals/{approval_id}/decide", data={"action": "approve", "csrf": csrf})
         assert decided.status_code == 303
         assert "approved" in (await http.get(f"/console/approvals/{approval_id}")).text
 
