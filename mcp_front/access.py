@@ -108,17 +108,16 @@ class AccessCache:
     async def get(self, credential: str, org: str, toolkit: str) -> ToolkitAccess:
         """Raises the policy client's Unauthenticated, NotFound or PolicyUnavailable."""
         key = (hashlib.sha256(credential.encode()).hexdigest(), org, toolkit)
-        access = self._cache.get(key)
-        if access is None:
-            response = await self._policy.list_tools(credential, org, toolkit)
-            entries = {t.name: _entry(t) for t in response.tools}
-            access = ToolkitAccess(
-                principal_id=response.principal.id,
-                principal_display=response.principal.display,
-                toolkit_name=response.toolkit_name,
-                toolkit_description=response.toolkit_description,
-                tools=entries,
-                tools_wire=[e.wire for e in entries.values()] + [APPROVAL_STATUS_WIRE],
-            )
-            self._cache.put(key, access)
-        return access
+        return await self._cache.get_or_load(key, lambda: self._load(credential, org, toolkit))
+
+    async def _load(self, credential: str, org: str, toolkit: str) -> ToolkitAccess:
+        response = await self._policy.list_tools(credential, org, toolkit)
+        entries = {t.name: _entry(t) for t in response.tools}
+        return ToolkitAccess(
+            principal_id=response.principal.id,
+            principal_display=response.principal.display,
+            toolkit_name=response.toolkit_name,
+            toolkit_description=response.toolkit_description,
+            tools=entries,
+            tools_wire=[e.wire for e in entries.values()] + [APPROVAL_STATUS_WIRE],
+        )

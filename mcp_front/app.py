@@ -52,10 +52,12 @@ class FrontApp:
         path: str = scope["path"]
         started = time.perf_counter()
         status_holder: list[int] = []
+        request_id: list[bytes] = []
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder.append(message["status"])
+                request_id.extend(v for k, v in message.get("headers", ()) if k == b"x-request-id")
             await send(message)
 
         match = TOOLKIT_PATH.match(path)
@@ -75,12 +77,16 @@ class FrontApp:
             await not_found()(scope, receive, send_logged)
         else:
             await Response("Not Found", status_code=404)(scope, receive, send_logged)
-        log.info(
-            "http method=%s path=%s status=%s duration_ms=%.2f",
+        status = status_holder[0] if status_holder else 0
+        # One structured line per request; successes at DEBUG keep the hot path cheap.
+        log.log(
+            logging.DEBUG if 200 <= status < 300 else logging.INFO,
+            "http method=%s path=%s status=%s duration_ms=%.2f request_id=%s",
             scope.get("method"),
             path,
-            status_holder[0] if status_holder else 0,
+            status,
             (time.perf_counter() - started) * 1000,
+            request_id[0].decode() if request_id else "-",
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

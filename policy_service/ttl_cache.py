@@ -1,9 +1,13 @@
-"""A tiny bounded TTL cache. Lookups it serves are at most `ttl` seconds stale, which is
-how revocation and permission changes reach every replica within the DESIGN's bound."""
+"""A tiny bounded TTL cache with single-flight loading. Lookups it serves are at most
+`ttl` seconds stale, which is how revocation and permission changes reach every replica
+within the DESIGN's bound. Concurrent misses for one key share a single load, so an
+expiry under load costs one query, not one per waiting request."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -15,6 +19,7 @@ class TTLCache(Generic[K, V]):
         self._ttl = ttl
         self._max = max_entries
         self._data: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     def get(self, key: K) -> V | None:
         item = self._data.get(key)
@@ -34,3 +39,24 @@ class TTLCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._data.clear()
+
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        item = self._data.get(key)
+        if item is not None and item[0] >= time.monotonic():
+            return item[1]
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            self._loading.pop(key, None)
+        self.put(key, value)
+        future.set_result(value)
+        return value

@@ -65,10 +65,7 @@ class Authenticator:
         key_id = api_keys.parse_key_id(token)
         if key_id is None:
             raise Unauthenticated("malformed API key", "KEY_MALFORMED")
-        record = self._keys.get(key_id)
-        if record is None:
-            record = await self._load_key(key_id)
-            self._keys.put(key_id, record)
+        record = await self._keys.get_or_load(key_id, lambda: self._load_key(key_id))
         if record is None or not api_keys.matches(token, record.token_hash):
             raise Unauthenticated("invalid API key", "KEY_INVALID")
         if record.revoked:
@@ -123,10 +120,7 @@ class Authenticator:
     async def _jwt_user(self, token: str) -> Principal:
         claims = jwt_tokens.decode(token, self._jwt)
         key = (claims.subject, claims.org_slug)
-        principal = self._users.get(key)
-        if principal is None:
-            principal = await self._load_member(*key)
-            self._users.put(key, principal)
+        principal = await self._users.get_or_load(key, lambda: self._load_member(*key))
         if principal is None:
             raise Unauthenticated("the token's user is not a member of its org", "NOT_A_MEMBER")
         return principal

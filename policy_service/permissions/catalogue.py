@@ -59,10 +59,7 @@ class Catalogue:
     async def view(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView:
         """The toolkit as `principal` sees it; NotFound when unknown or not visible to them."""
         key = (org_slug, toolkit_slug, principal.org_id, principal.role_id)
-        view = self._cache.get(key)
-        if view is None:
-            view = await self._load(principal, org_slug, toolkit_slug)
-            self._cache.put(key, view)
+        view = await self._cache.get_or_load(key, lambda: self._load(principal, org_slug, toolkit_slug))
         if view is None or not can_see_toolkit(view.visibility, view.org_id, principal.org_id, principal.is_operator):
             raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
         return view

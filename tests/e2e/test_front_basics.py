@@ -117,3 +117,40 @@ async def test_backend_down_is_a_tool_error(world: World, front: str) -> None:
     assert result.is_error and "backend" in result.content[0].text  # type: ignore[union-attr]
     audit = await world.operator.query_audit("acme", tool="echo")
     assert [r.status for r in audit.records] == ["backend_error"]
+
+
+async def test_server_discover_probe_answers_quickly_and_cleanly(world: World, front: str) -> None:
+    headers = {
+        "Authorization": f"Bearer {world.keys['acme:member']}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "server/discover",
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "server/discover",
+        "params": {
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "1"},
+            }
+        },
+    }
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{front}/acme/tools/mcp", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert "2026-07-28" in result["supportedVersions"] and "tools" in result["capabilities"]
+
+
+@pytest.mark.parametrize("version", [None, "2025-06-18", "2025-11-25"])
+async def test_initialize_era_versions_are_served(world: World, front: str, version: str | None) -> None:
+    headers = {"Authorization": f"Bearer {world.keys['acme:member']}", "Accept": "application/json, text/event-stream"}
+    if version:
+        headers["MCP-Protocol-Version"] = version
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{front}/acme/tools/mcp", json=body, headers=headers)
+    assert response.status_code == 200 and "echo" in {t["name"] for t in response.json()["result"]["tools"]}
