@@ -28,6 +28,7 @@ from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
+from policy_service.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,17 @@ class PolicyServer:
         await self.engine.dispose()
 
 
-async def _background_jobs(digester: AuditDigester, interval: float) -> None:
+async def _background_jobs(digester: AuditDigester, interval: float, retention_days: int) -> None:
+    """Sweep abandoned rows, digest finished ones, apply retention; a failed round retries next time."""
     while True:
         await asyncio.sleep(interval)
         try:
             await digester.sweep_abandoned()
             await digester.write_digest()
+            if retention_days > 0:
+                removed = await digester.apply_retention(utcnow() - timedelta(days=retention_days))
+                if removed:
+                    log.info("audit retention removed %d rows older than %d days", removed, retention_days)
         except Exception:
             log.exception("audit maintenance failed")
 
@@ -106,7 +112,9 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    jobs = asyncio.get_running_loop().create_task(_background_jobs(digester, settings.audit_digest_interval_seconds))
+    jobs = asyncio.get_running_loop().create_task(
+        _background_jobs(digester, settings.audit_digest_interval_seconds, settings.audit_retention_days)
+    )
     log.info("policy service listening on port %d", port)
     return PolicyServer(server, port, engine, audit, watcher, digester, jobs)
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.storage.models import AuditDigest, AuditRequestLog, utcnow
 
 GENESIS = "0" * 64
+ANCHOR = "retention-anchor"
 _CONTENT_FIELDS = [c.name for c in AuditRequestLog.__table__.columns if c.name != "seq"]
 
 
@@ -110,14 +111,60 @@ class AuditDigester:
             session.add(digest)
         return digest
 
+    async def apply_retention(self, cutoff: datetime) -> int:
+        """Deletes digested rows created before `cutoff`, whole digests at a time.
+
+        The pruned digests are replaced by one anchor (no rows, the last pruned digest's
+        hash), so the chain still verifies and a deleted row inside the retained range is
+        still reported. Rows not yet digested are never removed. On Postgres this is the
+        operation a time-partitioned table turns into partition drops.
+        """
+        async with self._sessions() as session, session.begin():
+            digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
+            prunable: list[AuditDigest] = []
+            for d in digests:
+                newest = (
+                    await session.execute(
+                        select(func.max(AuditRequestLog.created_at)).where(
+                            AuditRequestLog.seq >= d.first_seq, AuditRequestLog.seq <= d.last_seq
+                        )
+                    )
+                ).scalar()
+                if newest is not None and newest >= cutoff:
+                    break
+                prunable.append(d)
+            if not prunable or (len(prunable) == 1 and prunable[0].row_count == 0):
+                return 0
+            last = prunable[-1]
+            result = await session.execute(delete(AuditRequestLog).where(AuditRequestLog.seq <= last.last_seq))
+            await session.execute(delete(AuditDigest).where(AuditDigest.id <= last.id))
+            session.add(
+                AuditDigest(
+                    id=last.id,
+                    first_seq=0,
+                    last_seq=last.last_seq,
+                    row_count=0,
+                    rows_sha256=ANCHOR,
+                    row_hashes="[]",
+                    previous_digest=GENESIS,
+                    digest=last.digest,
+                    created_at=utcnow(),
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def verify(self) -> Verification:
         result = Verification()
         async with self._sessions() as session:
             digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
             previous, previous_last = GENESIS, 0
-            for d in digests:
+            for index, d in enumerate(digests):
                 result.digests_checked += 1
                 label = f"digest {d.id}"
+                if index == 0 and d.rows_sha256 == ANCHOR:
+                    # Retention removed everything up to here; the chain continues from this hash.
+                    previous, previous_last = d.digest, d.last_seq
+                    continue
                 expected = [(int(s), str(h)) for s, h in json.loads(d.row_hashes)]
                 if (
                     d.previous_digest != previous
