@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mcp_front.access import AccessCache
 from mcp_front.admin.auth import ConsoleAuth
 from mcp_front.admin.console import build_console
+from mcp_front.admin.console_settings import build_settings_pages
 from mcp_front.admin.rest import AdminApi, build_admin_app
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.mcp.approval_flows import ApprovalFlows
@@ -125,7 +126,9 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), settings.max_body_bytes)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
     admin = AdminApi(policy_addr or settings.policy_addr, settings.policy_timeout_seconds, auth)
-    return FrontApp(settings, policy, upstreams, gateway, build_admin_app(admin, build_console(admin)))
+    return FrontApp(
+        settings, policy, upstreams, gateway, build_admin_app(admin, build_console(admin), build_settings_pages(admin))
+    )
 
 
 @contextlib.asynccontextmanager

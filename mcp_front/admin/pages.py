@@ -28,6 +28,7 @@ def e(value: Any) -> str:
 def page(title: str, body: str, signed_in: bool = True) -> str:
     nav = (
         '<a href="/console/approvals">Approvals</a><a href="/console/audit">Audit log</a>'
+        '<a href="/console/permissions">Permissions</a><a href="/console/keys">API keys</a>'
         '<form method="post" action="/console/logout" class="inline"><button class="btn">Sign out</button></form>'
         if signed_in
         else ""

@@ -185,9 +185,9 @@ def build_router(api: AdminApi) -> APIRouter:
     return r
 
 
-def build_admin_app(api: AdminApi, console_router: APIRouter | None = None) -> FastAPI:
+def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app = FastAPI(title="MonoMCP admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
     app.include_router(build_router(api))
-    if console_router is not None:
-        app.include_router(console_router)
+    for router in console_routers:
+        app.include_router(router, include_in_schema=False)
     return app

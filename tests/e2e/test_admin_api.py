@@ -112,3 +112,52 @@ async def test_console_escapes_payloads(world: World, front: str, path: str) -> 
         call_id = audit.split('href="/console/audit/')[1].split('"')[0]
         detail = (await http.get(f"/console/audit/{call_id}")).text
         assert evil not in detail and "&lt;script&gt;" in detail
+
+
+def _csrf(html: str) -> str:
+    return html.split('name="csrf" value="')[1].split('"')[0]
+
+
+async def test_console_permissions_matrix_edits_overrides(world: World, front: str) -> None:
+    async with httpx.AsyncClient(base_url=front) as http:
+        await _sign_in(http, world.keys["acme:admin"])
+        matrix = await http.get("/console/permissions?toolkit=acme/tools")
+        assert matrix.status_code == 200 and "Role: member" in matrix.text and "transfer" in matrix.text
+        form = {"toolkit": "acme/tools", "tool": "echo", "role": "member", "permission": "blocked"}
+        assert (await http.post("/console/permissions", data=form)).status_code == 403  # no CSRF token
+        saved = await http.post("/console/permissions", data={**form, "csrf": _csrf(matrix.text)})
+        assert saved.status_code == 303
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        assert "echo" not in {t.name for t in (await client.list_tools()).tools}
+    async with httpx.AsyncClient(base_url=front) as http:
+        await _sign_in(http, world.keys["acme:admin"])
+        matrix = await http.get("/console/permissions?toolkit=acme/tools")
+        await http.post("/console/permissions", data={**form, "permission": "inherit", "csrf": _csrf(matrix.text)})
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        assert "echo" in {t.name for t in (await client.list_tools()).tools}
+
+
+async def test_console_keys_create_shows_secret_once_and_revokes(world: World, front: str) -> None:
+    async with httpx.AsyncClient(base_url=front) as http:
+        await _sign_in(http, world.keys["acme:admin"])
+        keys = await http.get("/console/keys")
+        created = await http.post(
+            "/console/keys",
+            data={"name": "from console", "role": "member", "ttl_seconds": "0", "csrf": _csrf(keys.text)},
+        )
+        assert created.status_code == 200, created.text[:500]
+        secret = created.text.split("<pre>")[1].split("</pre>")[0]
+        assert secret.startswith("mmcp_")
+        listing = await http.get("/console/keys")
+        assert "from console" in listing.text and secret not in listing.text
+        assert 'action="/console/keys/' in listing.text, listing.text[-1500:]
+        row = listing.text[listing.text.index("from console") :]
+        key_id = row.split('action="/console/keys/')[1].split("/revoke")[0]
+        await http.post(f"/console/keys/{key_id}/revoke", data={"csrf": _csrf(listing.text)})
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{front}/acme/tools/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"Authorization": f"Bearer {secret}", "Accept": "application/json, text/event-stream"},
+        )
+    assert response.status_code == 401

@@ -113,3 +113,23 @@ async def test_audit_filter_and_detail_show_payload_as_text(world: World, front:
     assert EVIL in await page.locator("pre").first.inner_text()
     assert await page.evaluate("window.__pwned") is None
     await _shot(page, "audit-detail")
+
+
+async def test_permissions_matrix_and_keys_pages(world: World, front: str, browser_page: Any) -> None:
+    page = browser_page
+    await _sign_in(page, front, world.keys["acme:admin"])
+    await page.goto(f"{front}/console/permissions?toolkit=acme/tools")
+    await _shot(page, "permissions")
+    row = page.locator("tr", has_text="echo").first
+    member_cell = row.locator("form", has=page.locator("input[name=role][value=member]"))
+    await member_cell.locator("select").select_option("blocked")
+    await member_cell.locator("button").click()
+    await page.wait_for_url("**/console/permissions?toolkit=acme/tools")
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        assert "echo" not in {t.name for t in (await client.list_tools()).tools}
+    await page.goto(f"{front}/console/keys")
+    await page.fill("input[name=name]", "browser key")
+    await page.click("button:has-text('Create key')")
+    secret = await page.locator("pre").first.inner_text()
+    assert secret.startswith("mmcp_")
+    await _shot(page, "api-keys")

@@ -1,0 +1,167 @@
+"""Console pages for permissions (a tools × roles matrix over defaults and overrides) and
+API keys (create with the secret shown once, list, revoke)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mcp_front.admin.auth import Caller
+from mcp_front.admin.pages import e, page, table
+from mcp_front.admin.rest import AdminApi
+from policy_service.client import PERMISSION_NAMES
+
+CHOICES = ["inherit", "always_allow", "needs_approval", "blocked"]
+
+
+def _select(name: str, current: str) -> str:
+    options = "".join(
+        f'<option value="{c}"{" selected" if c == current else ""}>{c.replace("_", " ")}</option>' for c in CHOICES
+    )
+    return f'<select name="{e(name)}" aria-label="{e(name)}">{options}</select>'
+
+
+def _cell(csrf: str, toolkit: str, tool: str, role: str, current: str) -> str:
+    return (
+        f'<form method="post" action="/console/permissions" class="inline">'
+        f'<input type="hidden" name="csrf" value="{e(csrf)}"><input type="hidden" name="toolkit" value="{e(toolkit)}">'
+        f'<input type="hidden" name="tool" value="{e(tool)}"><input type="hidden" name="role" value="{e(role)}">'
+        f'{_select("permission", current)}<button class="btn ok">Save</button></form>'
+    )
+
+
+def build_settings_pages(api: AdminApi) -> APIRouter:
+    r = APIRouter(prefix="/console")
+
+    def signed_in(request: Request) -> Caller | None:
+        try:
+            return api.auth.caller(request)
+        except HTTPException:
+            return None
+
+    @r.get("/permissions", response_class=HTMLResponse)
+    async def permissions(request: Request, toolkit: str = "") -> Response:
+        caller = signed_in(request)
+        if caller is None:
+            return RedirectResponse("/console/login?next=/console/permissions", status_code=303)
+        toolkits = await api.call(request, lambda c: c.list_toolkits("", include_public=True))
+        names = [f"{t.org_slug}/{t.slug}" for t in toolkits]
+        chosen = toolkit if toolkit in names else (names[0] if names else "")
+        picker = (
+            '<form method="get" class="card inline"><label>Toolkit <select name="toolkit">'
+            + "".join(f"<option{' selected' if n == chosen else ''}>{e(n)}</option>" for n in names)
+            + '</select></label><button class="btn ok">Show</button></form>'
+        )
+        if not chosen:
+            return HTMLResponse(page("Permissions", picker + "<p>No toolkits.</p>"))
+        owner, slug = chosen.split("/", 1)
+        tools = await api.call(request, lambda c: c.list_catalogue(owner, slug))
+        roles = [role.name for role in await api.call(request, lambda c: c.list_roles())]
+        rules = await api.call(request, lambda c: c.list_permission_rules())
+        current = {
+            (rule.tool, rule.role): PERMISSION_NAMES.get(rule.permission, "inherit")
+            for rule in rules
+            if rule.toolkit_org_slug == owner and rule.toolkit_slug == slug
+        }
+        rows = [
+            [
+                e(t.name),
+                e(PERMISSION_NAMES.get(t.default_permission, "")),
+                _cell(caller.csrf_token, chosen, t.name, "", current.get((t.name, ""), "inherit")),
+            ]
+            + [_cell(caller.csrf_token, chosen, t.name, role, current.get((t.name, role), "inherit")) for role in roles]
+            for t in tools
+        ]
+        legend = (
+            "<p class='muted'>Effective permission: a role override beats your org's default, which beats the "
+            "toolkit owner's default. <em>inherit</em> removes a rule.</p>"
+        )
+        headers = ["Tool", "Owner default", "Org default"] + [f"Role: {r}" for r in roles]
+        return HTMLResponse(page("Permissions", picker + legend + table(headers, rows)))
+
+    @r.post("/permissions")
+    async def save_permission(
+        request: Request,
+        toolkit: str = Form(...),
+        tool: str = Form(...),
+        role: str = Form(""),
+        permission: str = Form(...),
+        csrf: str = Form(""),
+    ) -> Response:
+        if permission not in CHOICES or "/" not in toolkit:
+            raise HTTPException(400, "bad permission or toolkit")
+        owner, slug = toolkit.split("/", 1)
+        if permission == "inherit":
+            if role:
+                await api.call(request, lambda c: c.clear_role_override(role, owner, slug, tool), form_csrf=csrf)
+            else:
+                await api.call(request, lambda c: c.clear_org_default(owner, slug, tool), form_csrf=csrf)
+        elif role:
+            await api.call(request, lambda c: c.set_role_override(role, owner, slug, tool, permission), form_csrf=csrf)
+        else:
+            await api.call(request, lambda c: c.set_org_default(owner, slug, tool, permission), form_csrf=csrf)
+        return RedirectResponse(f"/console/permissions?toolkit={toolkit}", status_code=303)
+
+    @r.get("/keys", response_class=HTMLResponse)
+    async def keys(request: Request) -> Response:
+        caller = signed_in(request)
+        if caller is None:
+            return RedirectResponse("/console/login?next=/console/keys", status_code=303)
+        return HTMLResponse(page("API keys", await _keys_body(request, caller, "")))
+
+    async def _keys_body(request: Request, caller: Caller, notice: str, csrf: str | None = None) -> str:
+        listed = await api.call(request, lambda c: c.list_api_keys(), form_csrf=csrf)
+        roles = [role.name for role in await api.call(request, lambda c: c.list_roles(), form_csrf=csrf)]
+        rows = [
+            [
+                e(k.id),
+                e(k.name),
+                e(k.role),
+                e(k.created_at.ToJsonString()),
+                e(k.expires_at.ToJsonString()) if k.HasField("expires_at") else "never",
+                e(k.last_used_at.ToJsonString()) if k.HasField("last_used_at") else "",
+                "revoked"
+                if k.HasField("revoked_at")
+                else (
+                    f'<form method="post" action="/console/keys/{e(k.id)}/revoke" class="inline">'
+                    f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
+                    '<button class="btn no">Revoke</button></form>'
+                ),
+            ]
+            for k in listed
+        ]
+        role_options = "".join(f"<option>{e(r)}</option>" for r in roles)
+        create = (
+            f'<form method="post" action="/console/keys" class="card inline">'
+            f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
+            '<label>Name <input name="name" required maxlength="200"></label>'
+            f'<label>Role <select name="role">{role_options}</select></label>'
+            '<label>Expires after (s, 0 = never) <input name="ttl_seconds" type="number" min="0" value="0"></label>'
+            '<button class="btn ok">Create key</button></form>'
+        )
+        return notice + create + table(["Id", "Name", "Role", "Created", "Expires", "Last used", ""], rows)
+
+    @r.post("/keys", response_class=HTMLResponse)
+    async def create_key(
+        request: Request,
+        name: str = Form(...),
+        role: str = Form("member"),
+        ttl_seconds: int = Form(0),
+        csrf: str = Form(""),
+    ) -> Response:
+        caller = api.auth.caller(request, form_csrf=csrf)
+        issued = await api.call(
+            request, lambda c: c.create_api_key("", name, role, max(ttl_seconds, 0)), form_csrf=csrf
+        )
+        notice = (
+            '<div class="card" role="status"><strong>Copy this key now; it is not shown again:</strong>'
+            f"<pre>{e(issued.secret)}</pre></div>"
+        )
+        return HTMLResponse(page("API keys", await _keys_body(request, caller, notice, csrf)))
+
+    @r.post("/keys/{key_id}/revoke")
+    async def revoke_key(request: Request, key_id: str, csrf: str = Form("")) -> Response:
+        await api.call(request, lambda c: c.revoke_api_key("", key_id), form_csrf=csrf)
+        return RedirectResponse("/console/keys", status_code=303)
+
+    return r
