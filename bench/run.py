@@ -129,7 +129,10 @@ async def first_call_seconds(port: int, token: str, started: float) -> float:
         await asyncio.sleep(0.02)
 
 
-async def authorize_alone(policy_addr: str, token: str, concurrency: int, seconds: float) -> loadgen.Result:
+async def authorize_load(
+    policy_addr: str, token: str, concurrency: int, seconds: float, complete: bool
+) -> loadgen.Result:
+    """AuthorizeToolCall (durable audit row included), optionally followed by CompleteToolCall."""
     out = loadgen.Result(0, 0, 0.0, [])
     async with PolicyClient(policy_addr, timeout=30) as client:
         stop_at = time.perf_counter() + seconds
@@ -138,30 +141,9 @@ async def authorize_alone(policy_addr: str, token: str, concurrency: int, second
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
                 try:
-                    d = await client.authorize_tool_call(token, "bench", "noop", "noop", "{}")
-                    await client.complete_tool_call(d.call_id, "ok", '{"content":[]}', "", 0.1)
-                except Exception:
-                    out.errors += 1
-                out.latencies_ms.append((time.perf_counter() - t0) * 1000)
-                out.requests += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        out.seconds = time.perf_counter() - started
-    return out
-
-
-async def authorize_only(policy_addr: str, token: str, concurrency: int, seconds: float) -> loadgen.Result:
-    """AuthorizeToolCall alone (its durable audit row included), no completion."""
-    out = loadgen.Result(0, 0, 0.0, [])
-    async with PolicyClient(policy_addr, timeout=30) as client:
-        stop_at = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < stop_at:
-                t0 = time.perf_counter()
-                try:
-                    await client.authorize_tool_call(token, "bench", "noop", "noop", "{}")
+                    decision = await client.authorize_tool_call(token, "bench", "noop", "noop", "{}")
+                    if complete:
+                        await client.complete_tool_call(decision.call_id, "ok", '{"content":[]}', "", 0.1)
                 except Exception:
                     out.errors += 1
                 out.latencies_ms.append((time.perf_counter() - t0) * 1000)
@@ -190,9 +172,9 @@ async def bench_database(label: str, database_url: str, full_chain: bool) -> dic
         wait_port(stack.upstream_port)
         token = await seed(stack)
         addr = f"127.0.0.1:{stack.policy_port}"
-        await authorize_only(addr, token, 8, 1.0)  # warm up
-        out["authorize"] = await authorize_only(addr, token, 32, SECONDS)
-        out["authorize_complete"] = await authorize_alone(addr, token, 32, SECONDS)
+        await authorize_load(addr, token, 8, 1.0, complete=False)  # warm up
+        out["authorize"] = await authorize_load(addr, token, 32, SECONDS, complete=False)
+        out["authorize_complete"] = await authorize_load(addr, token, 32, SECONDS, complete=True)
         if full_chain:
             started = time.perf_counter()
             front = stack.spawn("-m", "monomcp_cli.main", "serve", "front", "--listen", f"127.0.0.1:{stack.front_port}")

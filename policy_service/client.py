@@ -22,8 +22,10 @@ from policy_service._generated.monomcp.policy.v1 import (
     types_pb2,
 )
 from policy_service.api.errors import reason_of
+from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
 # Re-exported so callers never import generated modules.
+__all__ = ["APPROVAL_STATUSES", "APPROVAL_STATUS_NAMES", "PERMISSIONS", "PERMISSION_NAMES"]
 Approval = types_pb2.Approval
 AuditRecord = admin_pb2.AuditRecord
 Decision = policy_pb2.Decision
@@ -31,20 +33,6 @@ DECISION_ALLOW = policy_pb2.DECISION_ALLOW
 DECISION_PENDING_APPROVAL = policy_pb2.DECISION_PENDING_APPROVAL
 DECISION_DENIED = policy_pb2.DECISION_DENIED
 DECISION_BLOCKED = policy_pb2.DECISION_BLOCKED
-PERMISSIONS = {
-    "always_allow": types_pb2.PERMISSION_ALWAYS_ALLOW,
-    "needs_approval": types_pb2.PERMISSION_NEEDS_APPROVAL,
-    "blocked": types_pb2.PERMISSION_BLOCKED,
-}
-PERMISSION_NAMES = {v: k for k, v in PERMISSIONS.items()}
-APPROVAL_STATUSES = {
-    "pending": types_pb2.APPROVAL_STATUS_PENDING,
-    "approved": types_pb2.APPROVAL_STATUS_APPROVED,
-    "denied": types_pb2.APPROVAL_STATUS_DENIED,
-    "expired": types_pb2.APPROVAL_STATUS_EXPIRED,
-    "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
-}
-APPROVAL_STATUS_NAMES = {v: k for k, v in APPROVAL_STATUSES.items()}
 
 
 class PolicyUnavailable(errors.PolicyError):

@@ -57,3 +57,10 @@ class ConsoleAuth:
             if not hmac.compare_digest(sent, csrf):
                 raise HTTPException(403, "missing or wrong CSRF token")
         return Caller(credential, via_cookie=True, csrf_token=csrf)
+
+    def optional_caller(self, request: Request) -> Caller | None:
+        """The signed-in caller for a page view, or None (the page redirects to sign-in)."""
+        try:
+            return self.caller(request)
+        except HTTPException:
+            return None

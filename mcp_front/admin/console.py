@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from google.protobuf.json_format import MessageToDict
 
-from mcp_front.admin.auth import COOKIE, SESSION_SECONDS, Caller
+from mcp_front.admin.auth import COOKIE, SESSION_SECONDS
 from mcp_front.admin.pages import decide_forms, e, page, table
 from mcp_front.admin.rest import AdminApi
 from policy_service.client import APPROVAL_STATUS_NAMES
@@ -58,11 +58,7 @@ def _d(message: Any) -> dict[str, Any]:
 def build_console(api: AdminApi) -> APIRouter:
     r = APIRouter(prefix="/console")
 
-    def signed_in(request: Request) -> Caller | None:
-        try:
-            return api.auth.caller(request)
-        except HTTPException:
-            return None
+    signed_in = api.auth.optional_caller
 
     def to_login(request: Request) -> RedirectResponse:
         return RedirectResponse(f"/console/login?next={request.url.path}", status_code=303)

@@ -33,11 +33,7 @@ def _cell(csrf: str, toolkit: str, tool: str, role: str, current: str) -> str:
 def build_settings_pages(api: AdminApi) -> APIRouter:
     r = APIRouter(prefix="/console")
 
-    def signed_in(request: Request) -> Caller | None:
-        try:
-            return api.auth.caller(request)
-        except HTTPException:
-            return None
+    signed_in = api.auth.optional_caller
 
     @r.get("/permissions", response_class=HTMLResponse)
     async def permissions(request: Request, toolkit: str = "") -> Response:

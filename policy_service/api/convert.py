@@ -11,21 +11,12 @@ from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
 from policy_service.approvals.store import ApprovalRecord
 from policy_service.identity.principal import Principal
 from policy_service.storage.models import AuditRequestLog
+from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
-PERMISSION_TO_PB = {
-    "always_allow": types_pb2.PERMISSION_ALWAYS_ALLOW,
-    "needs_approval": types_pb2.PERMISSION_NEEDS_APPROVAL,
-    "blocked": types_pb2.PERMISSION_BLOCKED,
-}
-PERMISSION_FROM_PB = {v: k for k, v in PERMISSION_TO_PB.items()}
-APPROVAL_STATUS_TO_PB = {
-    "pending": types_pb2.APPROVAL_STATUS_PENDING,
-    "approved": types_pb2.APPROVAL_STATUS_APPROVED,
-    "denied": types_pb2.APPROVAL_STATUS_DENIED,
-    "expired": types_pb2.APPROVAL_STATUS_EXPIRED,
-    "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
-}
-APPROVAL_STATUS_FROM_PB = {v: k for k, v in APPROVAL_STATUS_TO_PB.items()}
+PERMISSION_TO_PB = PERMISSIONS
+PERMISSION_FROM_PB = PERMISSION_NAMES
+APPROVAL_STATUS_TO_PB = APPROVAL_STATUSES
+APPROVAL_STATUS_FROM_PB = APPROVAL_STATUS_NAMES
 
 
 def ts(value: datetime | None) -> Timestamp | None:
