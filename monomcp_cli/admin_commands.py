@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import typer
 
@@ -93,28 +92,10 @@ def register(app: typer.Typer) -> None:
     @toolkits.command("sync")
     def toolkit_sync(slug: str, org: str = ORG, prune: bool = typer.Option(False), as_json: bool = JSON) -> None:
         """Fetch the backend's tools/list and store it as the toolkit's catalogue."""
-        from mcp_front.backends.upstream import UpstreamPool
-
-        async def fetch(url: str) -> list[dict]:  # type: ignore[type-arg]
-            pool = UpstreamPool()
-            try:
-                return await pool.list_tools(url, {})
-            finally:
-                await pool.close()
+        from mcp_front.backends.catalogue_sync import fetch_catalogue
 
         toolkit = call(lambda c: c.get_toolkit(org, slug))
-        listed = asyncio.run(fetch(toolkit.backend_url))
-        specs = [
-            {
-                "name": t["name"],
-                "title": t.get("title", ""),
-                "description": t.get("description", ""),
-                "input_schema_json": json.dumps(t.get("inputSchema") or {"type": "object"}),
-                "output_schema_json": json.dumps(t["outputSchema"]) if t.get("outputSchema") else "",
-                "annotations_json": json.dumps(t["annotations"]) if t.get("annotations") else "",
-            }
-            for t in listed
-        ]
+        specs = asyncio.run(fetch_catalogue(toolkit.backend_url))
         emit(
             call(lambda c: c.sync_tools(toolkit.org_slug, slug, specs, prune)), as_json, ["added", "updated", "removed"]
         )

@@ -14,6 +14,8 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from mcp_front.admin.auth import ConsoleAuth
+from mcp_front.backends.catalogue_sync import fetch_catalogue
+from mcp_front.backends.upstream import UpstreamError
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
 
@@ -166,6 +168,16 @@ def build_router(api: AdminApi) -> APIRouter:
     @r.get("/toolkits/{org}/{slug}/tools")
     async def tools(request: Request, org: str, slug: str) -> list[dict[str, Any]]:
         return [to_json(t) for t in await api.call(request, lambda c: c.list_catalogue(org, slug))]
+
+    @r.post("/toolkits/{org}/{slug}/sync")
+    async def sync(request: Request, org: str, slug: str, prune: bool = False) -> dict[str, Any]:
+        """Fetch the backend's tools/list and store it as the toolkit's catalogue."""
+        toolkit = await api.call(request, lambda c: c.get_toolkit(org, slug))
+        try:
+            specs = await fetch_catalogue(toolkit.backend_url)
+        except UpstreamError as exc:
+            raise HTTPException(502, {"reason": "BACKEND_ERROR", "message": str(exc)}) from None
+        return to_json(await api.call(request, lambda c: c.sync_tools(org, slug, specs, prune)))
 
     @r.get("/permissions")
     async def rules(request: Request) -> list[dict[str, Any]]:

@@ -161,3 +161,18 @@ async def test_console_keys_create_shows_secret_once_and_revokes(world: World, f
             headers={"Authorization": f"Bearer {secret}", "Accept": "application/json, text/event-stream"},
         )
     assert response.status_code == 401
+
+
+async def test_rest_toolkits_list_and_sync_from_backend(world: World, front: str) -> None:
+    admin = bearer(world.keys["acme:admin"])
+    async with httpx.AsyncClient(base_url=front) as http:
+        me = await http.get("/api/v1/whoami", headers=admin)
+        assert me.json()["org_slug"] == "acme" and me.json()["role"] == "admin"
+        listed = await http.get("/api/v1/toolkits", headers=bearer(world.keys["globex:admin"]))
+        assert [(t["org_slug"], t["slug"]) for t in listed.json()] == [("acme", "shared")]  # public only
+        synced = await http.post("/api/v1/toolkits/acme/tools/sync?prune=true", headers=admin)
+        assert synced.status_code == 200 and synced.json()["updated"] == 8
+        foreign = await http.post("/api/v1/toolkits/acme/tools/sync", headers=bearer(world.keys["globex:admin"]))
+        assert foreign.status_code == 404
+        member = await http.post("/api/v1/toolkits/acme/tools/sync", headers=bearer(world.keys["acme:member"]))
+        assert member.status_code == 403
