@@ -89,7 +89,8 @@ class Gate:
             principal = await self.authenticator.authenticate(credential)
             view = await self.catalogue.view(principal, org_slug, toolkit_slug)
         except (Unauthenticated, NotFound) as exc:
-            await self._audit.insert(self._finished(base, status=exc.reason.lower(), error=exc.message))
+            status = "unauthenticated" if isinstance(exc, Unauthenticated) else "not_found"
+            await self._audit.insert(self._finished(base, status=status, error=f"{exc.reason}: {exc.message}"))
             raise
         base |= self._actor(principal)
         resolved = view.tools.get(tool)

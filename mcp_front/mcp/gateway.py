@@ -57,6 +57,7 @@ class McpGateway:
         security: TransportSecuritySettings,
         max_body_bytes: int,
     ) -> None:
+        self._policy = policy
         self._access = access
         self._security = TransportSecurityMiddleware(security)
         self._max_body = max_body_bytes
@@ -83,18 +84,22 @@ class McpGateway:
             return
         token = bearer_token(request)
         if token is None:
+            await self._record_rejection(request, "", org, toolkit, "unauthenticated", "missing bearer token")
             await unauthorized("missing bearer token")(scope, receive, send)
             return
         body = await self._read_body(request)
         if body is None:
+            await self._record_rejection(request, token, org, toolkit, "invalid", "request body too large")
             await _jsonrpc_error(413, -32600, f"Request body exceeds {self._max_body} bytes")(scope, receive, send)
             return
         try:
             access = await self._access.get(token, org, toolkit)
         except errors.Unauthenticated as exc:
+            await self._record_rejection(request, token, org, toolkit, "unauthenticated", exc.message)
             await unauthorized(exc.message)(scope, receive, send)
             return
         except errors.NotFound:
+            await self._record_rejection(request, token, org, toolkit, "not_found", "no such toolkit")
             await not_found()(scope, receive, send)
             return
         except errors.PolicyError as exc:
@@ -121,6 +126,27 @@ class McpGateway:
             )
         finally:
             current_request.reset(reset)
+
+    async def _record_rejection(
+        self, request: Request, credential: str, org: str, toolkit: str, status: str, error: str
+    ) -> None:
+        """Requests refused before MCP handling are audited too (best effort: nothing ran)."""
+        client = request.scope.get("client")
+        try:
+            await self._policy.record_request(
+                credential,
+                org,
+                toolkit,
+                "http",
+                status=status,
+                error=error,
+                request_id=request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex,
+                client_address=client[0] if client else "",
+                user_agent=request.headers.get("user-agent", "")[:512],
+                protocol_version=request.headers.get("mcp-protocol-version", ""),
+            )
+        except errors.PolicyError as exc:
+            log.warning("could not audit a rejected request on %s/%s: %s", org, toolkit, exc.message)
 
     async def _read_body(self, request: Request) -> bytes | None:
         declared = request.headers.get("content-length")

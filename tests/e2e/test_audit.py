@@ -194,3 +194,24 @@ async def test_retention_prunes_old_digested_rows_and_verify_still_holds(
         await conn.execute(text("DELETE FROM audit_request_logs WHERE tool = 'echo'"))
     await engine.dispose()
     assert not (await digester.verify()).ok
+
+
+async def test_requests_refused_before_mcp_handling_are_audited(world: World, front: str) -> None:
+    accept = {"Accept": "application/json, text/event-stream"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{front}/acme/tools/mcp", json=ping, headers=accept)
+        await http.post(f"{front}/acme/tools/mcp", json=ping, headers={**accept, "Authorization": "Bearer nope"})
+        await http.post(
+            f"{front}/acme/tools/mcp",
+            json=ping,
+            headers={**accept, "Authorization": f"Bearer {world.keys['globex:member']}"},
+        )
+    records = (await world.operator.query_audit(page_size=50)).records
+    refused = sorted((r.method, r.status, r.org_slug) for r in records if r.method == "http")
+    assert refused == [
+        ("http", "not_found", "globex"),
+        ("http", "unauthenticated", ""),
+        ("http", "unauthenticated", ""),
+    ]
+    assert all("nope" not in r.request_json + r.error for r in records)
