@@ -8,6 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from typing import TypedDict
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
@@ -40,6 +41,24 @@ def unauthorized(description: str) -> Response:
 
 def not_found() -> Response:
     return JSONResponse(NOT_FOUND_BODY, status_code=404)
+
+
+class RequestFacts(TypedDict):
+    request_id: str
+    client_address: str
+    user_agent: str
+    protocol_version: str
+
+
+def request_facts(request: Request) -> RequestFacts:
+    """Where a request came from, for the audit row and the log line."""
+    client = request.scope.get("client")
+    return {
+        "request_id": request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex,
+        "client_address": client[0] if client else "",
+        "user_agent": request.headers.get("user-agent", "")[:512],
+        "protocol_version": request.headers.get("mcp-protocol-version", ""),
+    }
 
 
 def bearer_token(request: Request) -> str | None:
@@ -106,16 +125,8 @@ class McpGateway:
             log.warning("policy unavailable on %s/%s: %s", org, toolkit, exc.message)
             await _jsonrpc_error(503, -32603, POLICY_UNAVAILABLE)(scope, receive, send)
             return
-        client = scope.get("client")
         gateway_request = GatewayRequest(
-            credential=token,
-            org=org,
-            toolkit=toolkit,
-            access=access,
-            request_id=request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex,
-            client_address=client[0] if client else "",
-            user_agent=request.headers.get("user-agent", "")[:512],
-            protocol_version=request.headers.get("mcp-protocol-version", ""),
+            credential=token, org=org, toolkit=toolkit, access=access, **request_facts(request)
         )
         scope = dict(scope)
         scope[SCOPE_KEY] = gateway_request
@@ -131,19 +142,9 @@ class McpGateway:
         self, request: Request, credential: str, org: str, toolkit: str, status: str, error: str
     ) -> None:
         """Requests refused before MCP handling are audited too (best effort: nothing ran)."""
-        client = request.scope.get("client")
         try:
             await self._policy.record_request(
-                credential,
-                org,
-                toolkit,
-                "http",
-                status=status,
-                error=error,
-                request_id=request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex,
-                client_address=client[0] if client else "",
-                user_agent=request.headers.get("user-agent", "")[:512],
-                protocol_version=request.headers.get("mcp-protocol-version", ""),
+                credential, org, toolkit, "http", status=status, error=error, **request_facts(request)
             )
         except errors.PolicyError as exc:
             log.warning("could not audit a rejected request on %s/%s: %s", org, toolkit, exc.message)
