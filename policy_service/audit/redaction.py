@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MARKER = "[REDACTED]"
@@ -35,16 +35,19 @@ def _normalise(key: str) -> str:
     return key.lower().replace("-", "_")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Redactor:
     keys: frozenset[str]
     max_payload_bytes: int
+    _normalised: frozenset[str] = field(init=False, repr=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_normalised", frozenset(_normalise(k) for k in self.keys))
 
     def redact(self, value: Any, root: str = "$") -> tuple[Any, list[str]]:
         """A redacted copy of `value` and the JSON paths (under `root`) that were redacted."""
         paths: list[str] = []
-        normalised = frozenset(_normalise(k) for k in self.keys)
-        return self._walk(value, root, normalised, paths), paths
+        return self._walk(value, root, self._normalised, paths), paths
 
     def _walk(self, value: Any, path: str, keys: frozenset[str], paths: list[str]) -> Any:
         if isinstance(value, dict):
