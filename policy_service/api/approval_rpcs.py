@@ -10,11 +10,10 @@ import grpc
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
 from policy_service.api import convert
 from policy_service.api.admin_base import AdminBase
-from policy_service.api.errors import translated
+from policy_service.api.errors import abort_for, translated
 from policy_service.approvals import store
 from policy_service.audit import query as audit_query
-from policy_service.errors import InvalidArgument, NotFound, PermissionDenied
-from policy_service.identity.principal import Principal
+from policy_service.errors import InvalidArgument
 from policy_service.permissions.admin_access import admin_org, require_operator
 from policy_service.storage.models import Approval
 
@@ -27,11 +26,6 @@ def _cursor(token: str) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(stamp), ident
     except ValueError as exc:
         raise InvalidArgument("bad page_token", "BAD_PAGE_TOKEN") from exc
-
-
-def _require_admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise PermissionDenied("this needs an org admin credential", "NOT_ADMIN")
 
 
 class ApprovalRpcs(AdminBase):
@@ -82,15 +76,10 @@ class ApprovalRpcs(AdminBase):
     ) -> AsyncIterator[types_pb2.Approval]:
         try:
             principal = await self._principal(context)
-            _require_admin(principal)
             async with self._sessions() as session:
                 org = await admin_org(session, principal, request.org_slug)
-        except (PermissionDenied, NotFound, InvalidArgument) as exc:
-            code = {PermissionDenied: grpc.StatusCode.PERMISSION_DENIED, NotFound: grpc.StatusCode.NOT_FOUND}
-            await context.abort(code.get(type(exc), grpc.StatusCode.INVALID_ARGUMENT), exc.message)
-            return
         except Exception as exc:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            await abort_for(context, exc, "WatchApprovals")
             return
         async for record in self._watcher.subscribe(org.id):
             yield convert.approval(record)

@@ -36,20 +36,25 @@ def _status(code: int, message: str, reason: str) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=[detail]))
 
 
+async def abort_for(context: grpc.aio.ServicerContext, exc: Exception, where: str) -> None:
+    """Ends the RPC with the status for `exc`: domain errors keep their code, bugs become INTERNAL."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    if isinstance(exc, errors.PolicyError):
+        await context.abort_with_status(_status(_CODES.get(type(exc), code_pb2.UNKNOWN), exc.message, exc.reason))
+    log.exception("unhandled error in %s", where, exc_info=exc)
+    await context.abort_with_status(_status(code_pb2.INTERNAL, "internal error", "INTERNAL"))
+
+
 def translated(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """Wraps a unary servicer method: domain errors become statuses, bugs become INTERNAL."""
+    """Wraps a unary servicer method so every failure leaves through `abort_for`."""
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
         try:
             return await method(self, request, context)
-        except errors.PolicyError as exc:
-            await context.abort_with_status(_status(_CODES.get(type(exc), code_pb2.UNKNOWN), exc.message, exc.reason))
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            log.exception("unhandled error in %s", method.__name__)
-            await context.abort_with_status(_status(code_pb2.INTERNAL, "internal error", "INTERNAL"))
+        except Exception as exc:
+            await abort_for(context, exc, method.__name__)
         raise AssertionError("unreachable")
 
     return wrapper

@@ -10,7 +10,6 @@ from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
-from policy_service.errors import PermissionDenied
 from policy_service.identity.principal import Principal
 from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
@@ -225,8 +224,6 @@ class ToolkitRpcs(AdminBase):
         principal = await self._principal(context)
         async with self._sessions() as session:
             org = await admin_org(session, principal, request.org_slug)
-            if not principal.is_admin:
-                raise PermissionDenied("this needs an org admin credential", "NOT_ADMIN")
             tk_org = Organization.__table__.alias("tk_org")
             base = (
                 select(Tool.name, Toolkit.slug, tk_org.c.slug)

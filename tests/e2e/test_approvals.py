@@ -151,3 +151,18 @@ async def test_concurrent_recalls_after_one_approval_run_exactly_once(world: Wor
         results = await asyncio.gather(*(client.call_tool("transfer", ARGS) for _ in range(100)))
     assert world.upstream.calls["transfer"] == 1
     assert sum(1 for r in results if not r.is_error) == 1
+
+
+async def test_watch_refuses_members_other_orgs_and_bad_credentials(world: World) -> None:
+    from policy_service.client import PolicyClient
+
+    cases = [
+        (world.keys["acme:member"], "", errors.PermissionDenied),
+        (world.keys["globex:admin"], "acme", errors.NotFound),
+        ("mmcp_not_a_real_key", "", errors.Unauthenticated),
+    ]
+    for key, org, expected in cases:
+        async with PolicyClient(world.policy_addr, key) as client:
+            with pytest.raises(expected):
+                async for _ in client.watch_approvals(org):
+                    break
