@@ -138,6 +138,8 @@ class Toolkit(Base):
     backend_url: Mapped[str] = mapped_column(Text, default="")
     backend_headers_json: Mapped[str] = mapped_column(Text, default="{}")
     backend_timeout_seconds: Mapped[float] = mapped_column(Float, default=30.0)
+    # Owner default given to newly synced tools that are not annotated read-only.
+    new_tool_permission: Mapped[str] = mapped_column(String(16), default="needs_approval")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
@@ -213,6 +215,9 @@ class Approval(Base):
     toolkit_id: Mapped[str] = mapped_column(ForeignKey("toolkits.id", ondelete="CASCADE"))
     tool: Mapped[str] = mapped_column(String(128))
     arguments_json: Mapped[str] = mapped_column(Text)
+    # The exact canonical arguments that will run, shown to approvers only while the approval
+    # is live; purged ('') once it is consumed, denied or expired (the audit keeps its redacted copy).
+    arguments_exact: Mapped[str] = mapped_column(Text, default="")
     arguments_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -233,6 +238,14 @@ class AuditRequestLog(Base):
         Index("ix_audit_created", "created_at"),
         Index("ix_audit_status_created", "status", "created_at"),
         Index("ix_audit_approval", "approval_id"),
+        # A call completes once: its completion is a second, append-only row naming it.
+        Index(
+            "uq_audit_completes",
+            "completes",
+            unique=True,
+            sqlite_where=text("completes != ''"),
+            postgresql_where=text("completes != ''"),
+        ),
     )
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -259,6 +272,10 @@ class AuditRequestLog(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # For a completion record: the call_id of the `started` row it finishes ('' otherwise).
+    completes: Mapped[str] = mapped_column(String(32), default="")
+    # The service identity that wrote the row (and alone may complete the call).
+    service_id: Mapped[str] = mapped_column(String(32), default="")
 
 
 class AuditDigest(Base):
@@ -275,3 +292,34 @@ class AuditDigest(Base):
     previous_digest: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # HMAC-SHA256 of `digest` under the audit signing key ('' when no key is configured).
+    signature: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ServiceIdentity(Base):
+    """An operator-issued credential of a MonoMCP component (e.g. the front) for the policy RPCs."""
+
+    __tablename__ = "service_identities"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public id, embedded in the credential
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Space-separated scopes, e.g. "front".
+    scopes: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConsoleSession(Base):
+    """A server-side console sign-in; the cookie carries only an opaque secret whose hash is here."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    # The principal the session acts as (resolved again on every use, so revocation applies).
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    org_slug: Mapped[str] = mapped_column(String(63), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
