@@ -113,8 +113,18 @@ async def seed(stack: Stack) -> str:
             backend_timeout_seconds=10,
         )
         await op.sync_tools(
-            "bench", "noop", [{"name": "noop", "input_schema_json": '{"type":"object","properties":{}}'}]
+            "bench",
+            "noop",
+            [
+                {
+                    "name": "noop",
+                    "input_schema_json": '{"type":"object","properties":{}}',
+                    "default_permission": "always_allow",
+                }
+            ],
         )
+        service = await op.create_service_identity("bench-front", ["front"])
+        stack.env["MONOMCP_SERVICE_TOKEN"] = service.secret
         return (await op.create_api_key("bench", "bench", "member")).secret
 
 
@@ -130,11 +140,11 @@ async def first_call_seconds(port: int, token: str, started: float) -> float:
 
 
 async def authorize_load(
-    policy_addr: str, token: str, concurrency: int, seconds: float, complete: bool
+    policy_addr: str, service_token: str, token: str, concurrency: int, seconds: float, complete: bool
 ) -> loadgen.Result:
     """AuthorizeToolCall (durable audit row included), optionally followed by CompleteToolCall."""
     out = loadgen.Result(0, 0, 0.0, [])
-    async with PolicyClient(policy_addr, timeout=30) as client:
+    async with PolicyClient(policy_addr, timeout=30, service_token=service_token) as client:
         stop_at = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -172,9 +182,13 @@ async def bench_database(label: str, database_url: str, full_chain: bool) -> dic
         wait_port(stack.upstream_port)
         token = await seed(stack)
         addr = f"127.0.0.1:{stack.policy_port}"
-        await authorize_load(addr, token, 8, 1.0, complete=False)  # warm up
-        out["authorize"] = await authorize_load(addr, token, 32, SECONDS, complete=False)
-        out["authorize_complete"] = await authorize_load(addr, token, 32, SECONDS, complete=True)
+        await authorize_load(addr, stack.env["MONOMCP_SERVICE_TOKEN"], token, 8, 1.0, complete=False)  # warm up
+        out["authorize"] = await authorize_load(
+            addr, stack.env["MONOMCP_SERVICE_TOKEN"], token, 32, SECONDS, complete=False
+        )
+        out["authorize_complete"] = await authorize_load(
+            addr, stack.env["MONOMCP_SERVICE_TOKEN"], token, 32, SECONDS, complete=True
+        )
         if full_chain:
             started = time.perf_counter()
             front = stack.spawn("-m", "monomcp_cli.main", "serve", "front", "--listen", f"127.0.0.1:{stack.front_port}")

@@ -25,7 +25,7 @@ from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import McpGateway, not_found
 from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
-from policy_service.client import PolicyClient
+from policy_service.client import PolicyClient, channel_tls
 from policy_service.config import Settings
 
 log = logging.getLogger("monomcp.front")
@@ -115,7 +115,12 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
 
 
 def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
-    policy = PolicyClient(policy_addr or settings.policy_addr, timeout=settings.policy_timeout_seconds)
+    policy = PolicyClient(
+        policy_addr or settings.policy_addr,
+        timeout=settings.policy_timeout_seconds,
+        service_token=settings.service_token,
+        tls=channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key),
+    )
     upstreams = UpstreamPool()
     flows = ApprovalFlows(
         policy, StateSigner(settings.request_state_key), settings.public_url, settings.approval_wait_seconds

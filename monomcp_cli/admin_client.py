@@ -10,21 +10,23 @@ from typing import TypeVar
 import typer
 
 from monomcp_cli.output import console
-from policy_service.client import PolicyClient
+from policy_service.client import PolicyClient, channel_tls
+from policy_service.config import Settings
 from policy_service.errors import PolicyError
 
 T = TypeVar("T")
 
 
 def call(fn: Callable[[PolicyClient], Awaitable[T]]) -> T:
-    address = os.environ.get("MONOMCP_POLICY_ADDR", "127.0.0.1:50051")
+    settings = Settings()
     token = os.environ.get("MONOMCP_TOKEN", "")
     if not token:
         console.print("[red]MONOMCP_TOKEN is not set[/red] (an org admin's API key or JWT, or the operator token)")
         raise typer.Exit(2)
 
     async def run() -> T:
-        async with PolicyClient(address, token, timeout=30.0) as client:
+        tls = channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key)
+        async with PolicyClient(settings.policy_addr, token, timeout=30.0, tls=tls) as client:
             return await fn(client)
 
     try:

@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from monomcp_cli import admin_commands, approval_commands
+from monomcp_cli import admin_commands, approval_commands, trust_commands
 from monomcp_cli.output import console
 from policy_service.config import Settings
 
@@ -19,7 +19,7 @@ app.add_typer(serve_app, name="serve")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 admin_commands.register(app)
-approval_commands.register(app)
+trust_commands.register(app, approval_commands.register(app))
 
 
 def _logging() -> None:
@@ -32,13 +32,25 @@ def _logging() -> None:
 
 
 @serve_app.command("policy")
-def serve_policy(listen: str = typer.Option(None, help="HOST:PORT (default MONOMCP_POLICY_LISTEN)")) -> None:
+def serve_policy(
+    listen: str = typer.Option(None, help="HOST:PORT (default MONOMCP_POLICY_LISTEN)"),
+    tls_cert: str = typer.Option("", help="PEM certificate: serve gRPC over TLS (MONOMCP_POLICY_TLS_CERT)"),
+    tls_key: str = typer.Option("", help="PEM private key of --tls-cert (MONOMCP_POLICY_TLS_KEY)"),
+    client_ca: str = typer.Option("", help="PEM CA: require client certificates it signed (MONOMCP_POLICY_CLIENT_CA)"),
+) -> None:
     """Run the policy service (gRPC)."""
     from monomcp_cli.runtime import run_async
     from policy_service.api.server import serve
 
     _logging()
-    run_async(serve(Settings(), listen))
+    settings = Settings()
+    overrides = {"policy_tls_cert": tls_cert, "policy_tls_key": tls_key, "policy_client_ca": client_ca}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v})
+    if bool(settings.policy_tls_cert) != bool(settings.policy_tls_key):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    if settings.policy_client_ca and not settings.policy_tls_cert:
+        raise typer.BadParameter("--client-ca needs --tls-cert and --tls-key")
+    run_async(serve(settings, listen))
 
 
 @serve_app.command("front")

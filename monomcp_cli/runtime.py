@@ -67,6 +67,23 @@ async def seed_demo(settings: Settings, backend_url: str) -> dict[str, Any]:
         await engine.dispose()
 
 
+async def issue_dev_service_token(settings: Settings) -> str:
+    """A fresh `front` service identity for this dev run; earlier dev runs' are revoked."""
+    from policy_service.identity.services import ServiceDirectory
+    from policy_service.storage.database import create_engine, session_factory
+
+    engine = create_engine(settings.database_url)
+    try:
+        directory = ServiceDirectory(session_factory(engine), 0.0)
+        for record in await directory.list():
+            if record.name.startswith("front-dev-") and record.revoked_at is None:
+                await directory.revoke(record.id)
+        _, token = await directory.create(f"front-dev-{secrets.token_hex(4)}", ["front"])
+        return token
+    finally:
+        await engine.dispose()
+
+
 def _wait_port(host: str, port: int, timeout: float = 20.0) -> None:
     import socket
 
@@ -92,6 +109,7 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     overrides: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))}
     settings = Settings(_env_file=None, **overrides)
     result = asyncio.run(seed_demo(settings, f"http://{backend}/mcp"))
+    env["MONOMCP_SERVICE_TOKEN"] = asyncio.run(issue_dev_service_token(settings))
     cli = [sys.executable, "-m", "monomcp_cli.main", "serve"]
     procs = [
         subprocess.Popen([*cli, "demo-backend", "--listen", backend], env=env),

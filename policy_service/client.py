@@ -28,6 +28,7 @@ from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, 
 __all__ = ["APPROVAL_STATUSES", "APPROVAL_STATUS_NAMES", "PERMISSIONS", "PERMISSION_NAMES"]
 Approval = types_pb2.Approval
 AuditRecord = admin_pb2.AuditRecord
+AuditDigest = admin_pb2.AuditDigest
 Decision = policy_pb2.Decision
 DECISION_ALLOW = policy_pb2.DECISION_ALLOW
 DECISION_PENDING_APPROVAL = policy_pb2.DECISION_PENDING_APPROVAL
@@ -63,22 +64,51 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
+def channel_tls(ca: str = "", client_cert: str = "", client_key: str = "") -> grpc.ChannelCredentials | None:
+    """TLS toward the policy service when a CA is configured (mutual TLS with a client cert)."""
+    if not ca:
+        return None
+
+    def read(path: str) -> bytes | None:
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    return grpc.ssl_channel_credentials(read(ca), read(client_key), read(client_cert))
+
+
 class PolicyClient:
-    def __init__(self, address: str, credential: str = "", timeout: float = 5.0) -> None:
+    """`credential` is the caller's own API key/JWT/operator token for admin RPCs;
+    `service_token` is the service identity the hot-path PolicyService RPCs require."""
+
+    def __init__(
+        self,
+        address: str,
+        credential: str = "",
+        timeout: float = 5.0,
+        *,
+        service_token: str = "",
+        tls: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self._address = address
         self._channel: grpc.aio.Channel | None = None
         self._timeout = timeout
+        self._tls = tls
         self._metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+        self._service_metadata = (("authorization", f"Bearer {service_token}"),) if service_token else ()
 
     def _connect(self) -> grpc.aio.Channel:
         # grpc.aio channels bind to the running event loop, so create on first use.
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(
-                self._address,
-                options=[
-                    ("grpc.keepalive_time_ms", 30_000),
-                    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-                ],
+            options = [
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            ]
+            self._channel = (
+                grpc.aio.secure_channel(self._address, self._tls, options=options)
+                if self._tls is not None
+                else grpc.aio.insecure_channel(self._address, options=options)
             )
             self._policy_stub = policy_pb2_grpc.PolicyServiceStub(self._channel)
             self._admin_stub = admin_pb2_grpc.AdminServiceStub(self._channel)
@@ -107,7 +137,8 @@ class PolicyClient:
 
     async def _call(self, fn: Callable[..., Awaitable[T]], request: Any, admin: bool = False) -> T:
         try:
-            return await fn(request, timeout=self._timeout, metadata=self._metadata if admin else None)
+            metadata = self._metadata if admin else self._service_metadata
+            return await fn(request, timeout=self._timeout, metadata=metadata or None)
         except grpc.aio.AioRpcError as exc:
             kind = _ERRORS.get(exc.code(), errors.PolicyError)
             raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
@@ -411,5 +442,25 @@ class PolicyClient:
         )
         return await self._call(self._admin.QueryAudit, request, True)
 
-    async def verify_audit(self) -> admin_pb2.VerifyAuditResponse:
-        return await self._call(self._admin.VerifyAudit, admin_pb2.VerifyAuditRequest(), True)
+    async def verify_audit(
+        self, known_digests: list[admin_pb2.AuditDigest] | None = None
+    ) -> admin_pb2.VerifyAuditResponse:
+        request = admin_pb2.VerifyAuditRequest(known_digests=known_digests or [])
+        return await self._call(self._admin.VerifyAudit, request, True)
+
+    async def export_audit_digests(self) -> list[admin_pb2.AuditDigest]:
+        response = await self._call(self._admin.ExportAuditDigests, admin_pb2.ExportAuditDigestsRequest(), True)
+        return list(response.digests)
+
+    # --- service identities (operator) ----------------------------------------------
+    async def create_service_identity(self, name: str, scopes: list[str]) -> admin_pb2.CreateServiceIdentityResponse:
+        request = admin_pb2.CreateServiceIdentityRequest(name=name, scopes=scopes)
+        return await self._call(self._admin.CreateServiceIdentity, request, True)
+
+    async def list_service_identities(self) -> list[admin_pb2.ServiceIdentity]:
+        request = admin_pb2.ListServiceIdentitiesRequest()
+        return list((await self._call(self._admin.ListServiceIdentities, request, True)).identities)
+
+    async def revoke_service_identity(self, id_or_name: str) -> admin_pb2.ServiceIdentity:
+        request = admin_pb2.RevokeServiceIdentityRequest(id=id_or_name)
+        return await self._call(self._admin.RevokeServiceIdentity, request, True)

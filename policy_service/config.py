@@ -27,6 +27,19 @@ class Settings(BaseSettings):
     jwt_audience: str = Field("", alias="JWT_AUDIENCE")
     operator_token: str = Field("", alias="MONOMCP_OPERATOR_TOKEN")
 
+    # The front's service credential (`monomcp services create front --scope front`): the
+    # policy service answers its hot-path RPCs only to service identities.
+    service_token: str = Field("", alias="MONOMCP_SERVICE_TOKEN")
+    # Optional TLS on the policy service's gRPC listener; with a client CA, mutual TLS.
+    policy_tls_cert: str = Field("", alias="MONOMCP_POLICY_TLS_CERT")
+    policy_tls_key: str = Field("", alias="MONOMCP_POLICY_TLS_KEY")
+    policy_client_ca: str = Field("", alias="MONOMCP_POLICY_CLIENT_CA")
+    # Client side of that TLS: the CA that signed the policy service's certificate, and the
+    # client certificate and key to present when the listener requires mutual TLS.
+    policy_ca: str = Field("", alias="MONOMCP_POLICY_CA")
+    policy_client_cert: str = Field("", alias="MONOMCP_POLICY_CLIENT_CERT")
+    policy_client_key: str = Field("", alias="MONOMCP_POLICY_CLIENT_KEY")
+
     policy_listen: str = Field("127.0.0.1:50051", alias="MONOMCP_POLICY_LISTEN")
     policy_addr: str = Field("127.0.0.1:50051", alias="MONOMCP_POLICY_ADDR")
     front_listen: str = Field("127.0.0.1:8765", alias="MONOMCP_FRONT_LISTEN")
@@ -54,6 +67,10 @@ class Settings(BaseSettings):
     audit_abandon_after_seconds: int = Field(3_600, alias="MONOMCP_AUDIT_ABANDON_AFTER_SECONDS")
     audit_retention_days: int = Field(0, alias="MONOMCP_AUDIT_RETENTION_DAYS")
     audit_digest_interval_seconds: float = Field(60.0, alias="MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS")
+    # Rows younger than this wait for the next digest (their transaction may still be open).
+    audit_digest_settle_seconds: float = Field(5.0, alias="MONOMCP_AUDIT_DIGEST_SETTLE_SECONDS")
+    # HMAC key that signs every audit digest, so a database writer cannot forge the chain.
+    audit_signing_key: str = Field("", alias="MONOMCP_AUDIT_SIGNING_KEY")
 
     # How long identity and policy lookups may be served from memory (revocation bound).
     cache_ttl_seconds: float = Field(0.5, alias="MONOMCP_CACHE_TTL_SECONDS")

@@ -4,6 +4,7 @@ approval, with the audit row written before the answer. The gRPC layer only tran
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,9 +16,10 @@ from policy_service.approvals import store as approvals
 from policy_service.approvals.binding import arguments_sha256, canonical_json
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
-from policy_service.errors import InvalidArgument, NotFound, PolicyError, Unauthenticated
+from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PolicyError, Unauthenticated
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
+from policy_service.identity.services import ServiceCaller
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
@@ -26,7 +28,10 @@ from policy_service.storage.models import Approval, AuditRequestLog, new_id, utc
 REQUEST_ROOT = "request"
 RESPONSE_ROOT = "response"
 
-FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error"})
+# What RecordRequest may store as a status: a short word ("started" belongs to authorized calls).
+_RECORD_STATUS = re.compile(r"[a-z][a-z_]{0,23}")
+
+FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,14 @@ class Gate:
         return principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
 
     async def authorize(
-        self, credential: str, org_slug: str, toolkit_slug: str, tool: str, arguments_json: str, facts: RequestFacts
+        self,
+        service: ServiceCaller,
+        credential: str,
+        org_slug: str,
+        toolkit_slug: str,
+        tool: str,
+        arguments_json: str,
+        facts: RequestFacts,
     ) -> Authorization:
         call_id = new_id()
         try:
@@ -85,6 +97,7 @@ class Gate:
             raise InvalidArgument("arguments must be a JSON object", "ARGUMENTS_TYPE")
         request_payload = {"name": tool, "arguments": arguments}
         base = self._row(call_id, facts, org_slug, toolkit_slug, tool, "tools/call", request_payload)
+        base["service_id"] = service.id
         try:
             principal = await self.authenticator.authenticate(credential)
             view = await self.catalogue.view(principal, org_slug, toolkit_slug)
@@ -150,13 +163,32 @@ class Gate:
             record = await approvals.load(session, approval_id)
         return Authorization(decision, call_id, "needs_approval", principal, message, view=view, approval=record)
 
-    async def complete(self, call_id: str, status: str, response_json: str, error: str, duration_ms: float) -> None:
+    async def complete(
+        self, service: ServiceCaller, call_id: str, status: str, response_json: str, error: str, duration_ms: float
+    ) -> None:
+        """Appends the call's completion record. Only the service identity that was allowed to
+        run the call may complete it, and only once (a unique index backs the second rule)."""
         if status not in FINAL_CALL_STATUSES:
             raise InvalidArgument(f"unknown call status {status!r}", "STATUS")
+        started = await self._audit.started_call(call_id)
+        if started is None or started["service_id"] != service.id:
+            raise NotFound("no started call with this id for this service", "CALL_NOT_FOUND")
         response, paths = self._redactor.redact_json_text(response_json, RESPONSE_ROOT)
-        await self._audit.complete(
-            call_id, status, response, error[:4000], duration_ms, utcnow(), json.dumps(paths) if paths else "[]"
-        )
+        now = utcnow()
+        row = started | {
+            "call_id": new_id(),
+            "completes": call_id,
+            "request_payload": "",
+            "response_payload": response,
+            "redacted_paths": json.dumps(paths),
+            "status": status,
+            "error": error[:4000],
+            "duration_ms": duration_ms,
+            "created_at": now,
+            "completed_at": now,
+        }
+        if not await self._audit.insert_completion(row):
+            raise FailedPrecondition("this call was already completed", "CALL_ALREADY_COMPLETED")
 
     async def approval_status(self, credential: str, approval_id: str) -> approvals.ApprovalRecord:
         return await self.approval_status_for(await self.authenticator.authenticate(credential), approval_id)
@@ -176,6 +208,7 @@ class Gate:
 
     async def record(
         self,
+        service: ServiceCaller,
         credential: str,
         org_slug: str,
         toolkit_slug: str,
@@ -188,8 +221,11 @@ class Gate:
         duration_ms: float,
         facts: RequestFacts,
     ) -> str:
+        if not _RECORD_STATUS.fullmatch(status) or status == "started":
+            raise InvalidArgument(f"bad status {status[:40]!r} for a recorded request", "STATUS")
         call_id = new_id()
         row = self._row(call_id, facts, org_slug, toolkit_slug, tool, method, request)
+        row["service_id"] = service.id
         try:
             row |= self._actor(await self.authenticator.authenticate(credential))
         except PolicyError:

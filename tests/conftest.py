@@ -145,6 +145,12 @@ async def operator(policy_addr: str) -> AsyncIterator[PolicyClient]:
 
 
 @pytest.fixture
+async def service_token(operator: PolicyClient) -> str:
+    """The front's service identity (scope `front`), as `monomcp services create` issues it."""
+    return (await operator.create_service_identity("front", ["front"])).secret
+
+
+@pytest.fixture
 async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     backend = Upstream()
     async with serve_asgi(backend.app()) as base:
@@ -161,13 +167,18 @@ class World:
     upstream_url: str
     keys: dict[str, str]
     operator: PolicyClient
+    service_token: str
 
     def client(self, who: str) -> PolicyClient:
         return PolicyClient(self.policy_addr, self.keys[who])
 
+    def service(self) -> PolicyClient:
+        """A client of the hot-path RPCs, authenticated as the front's service identity."""
+        return PolicyClient(self.policy_addr, service_token=self.service_token)
+
 
 @pytest.fixture
-async def world(policy_addr: str, operator: PolicyClient, upstream: tuple[Upstream, str]) -> World:
+async def world(policy_addr: str, operator: PolicyClient, upstream: tuple[Upstream, str], service_token: str) -> World:
     backend, url = upstream
     catalogue = await backend.catalogue()
     keys: dict[str, str] = {}
@@ -181,13 +192,15 @@ async def world(policy_addr: str, operator: PolicyClient, upstream: tuple[Upstre
             "acme", slug, name=slug, visibility=visibility, backend_url=url, backend_timeout_seconds=2.0
         )
         await operator.sync_tools("acme", slug, catalogue)
-    return World(policy_addr, backend, url, keys, operator)
+    return World(policy_addr, backend, url, keys, operator, service_token)
 
 
 @pytest.fixture
-async def front(settings: Settings, policy_addr: str) -> AsyncIterator[str]:
+async def front(settings: Settings, policy_addr: str, service_token: str) -> AsyncIterator[str]:
     port = free_port()
-    front_settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    front_settings = settings.model_copy(
+        update={"public_url": f"http://127.0.0.1:{port}", "service_token": service_token}
+    )
     async with serve_asgi(build_app(front_settings, policy_addr), port) as base:
         yield base
 

@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from policy_service.api.metadata import bearer
 from policy_service.approvals.store import TTLs
 from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester
 from policy_service.errors import Unauthenticated
 from policy_service.gate import Gate
 from policy_service.identity.principal import Principal
+from policy_service.identity.services import ServiceDirectory
 
 
 class AdminBase:
@@ -24,20 +26,20 @@ class AdminBase:
         ttls: TTLs,
         watcher: ApprovalWatcher,
         digester: AuditDigester,
+        services: ServiceDirectory,
     ) -> None:
         self._sessions = sessions
         self._gate = gate
         self._ttls = ttls
         self._watcher = watcher
         self._digester = digester
+        self._services = services
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str):
-                scheme, _, token = value.partition(" ")
-                if scheme.lower() == "bearer":
-                    return await self._gate.authenticator.authenticate(token)
-        raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
+        token = bearer(context)
+        if not token:
+            raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
+        return await self._gate.authenticator.authenticate(token)
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:

@@ -1,9 +1,9 @@
-"""Admin RPCs for the approval queue and the audit log."""
+"""Admin RPCs for the approval queue."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import grpc
 
@@ -12,9 +12,8 @@ from policy_service.api import convert
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import abort_for, translated
 from policy_service.approvals import store
-from policy_service.audit import query as audit_query
 from policy_service.errors import InvalidArgument
-from policy_service.permissions.admin_access import admin_org, require_operator
+from policy_service.permissions.admin_access import admin_org
 from policy_service.storage.models import Approval
 
 
@@ -83,42 +82,3 @@ class ApprovalRpcs(AdminBase):
             return
         async for record in self._watcher.subscribe(org.id):
             yield convert.approval(record)
-
-    @translated
-    async def QueryAudit(
-        self, request: admin_pb2.QueryAuditRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.QueryAuditResponse:
-        principal = await self._principal(context)
-        async with self._sessions() as session:
-            org_slug: str | None
-            if principal.is_operator and not request.org_slug:
-                org_slug = None
-            else:
-                org_slug = (await admin_org(session, principal, request.org_slug)).slug
-            flt = audit_query.AuditFilter(
-                org_slug=org_slug,
-                since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
-                until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
-                toolkit_slug=request.toolkit_slug,
-                tool=request.tool,
-                actor_id=request.actor_id,
-                status=request.status,
-                approval_id=request.approval_id,
-                call_id=request.call_id,
-            )
-            rows, token = await audit_query.query(session, flt, request.page_size, request.page_token)
-        return admin_pb2.QueryAuditResponse(records=[convert.audit_record(r) for r in rows], next_page_token=token)
-
-    @translated
-    async def VerifyAudit(
-        self, request: admin_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext
-    ) -> admin_pb2.VerifyAuditResponse:
-        require_operator(await self._principal(context))
-        await self._digester.write_digest()
-        result = await self._digester.verify()
-        return admin_pb2.VerifyAuditResponse(
-            ok=result.ok,
-            rows_checked=result.rows_checked,
-            digests_checked=result.digests_checked,
-            problems=result.problems,
-        )

@@ -9,8 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
 from policy_service.approvals.store import ApprovalRecord
+from policy_service.audit.query import AuditEntry
 from policy_service.identity.principal import Principal
-from policy_service.storage.models import AuditRequestLog
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
 PERMISSION_TO_PB = PERMISSIONS
@@ -58,7 +58,10 @@ def approval(record: ApprovalRecord) -> types_pb2.Approval:
     )
 
 
-def audit_record(row: AuditRequestLog) -> admin_pb2.AuditRecord:
+def audit_record(entry: AuditEntry) -> admin_pb2.AuditRecord:
+    """One record per request: the call row, with its completion (if any) folded in."""
+    row, done = entry.row, entry.completion
+    paths = json.loads(row.redacted_paths or "[]") + (json.loads(done.redacted_paths or "[]") if done else [])
     return admin_pb2.AuditRecord(
         call_id=row.call_id,
         seq=row.seq,
@@ -75,14 +78,14 @@ def audit_record(row: AuditRequestLog) -> admin_pb2.AuditRecord:
         decision=row.decision,
         approval_id=row.approval_id,
         request_json=row.request_payload,
-        response_json=row.response_payload,
-        redacted_paths=json.loads(row.redacted_paths or "[]"),
-        status=row.status,
-        error=row.error,
-        duration_ms=row.duration_ms,
+        response_json=done.response_payload if done else row.response_payload,
+        redacted_paths=paths,
+        status=done.status if done else row.status,
+        error=done.error if done else row.error,
+        duration_ms=done.duration_ms if done else row.duration_ms,
         client_address=row.client_address,
         user_agent=row.user_agent,
         request_id=row.request_id,
         created_at=ts(row.created_at),
-        completed_at=ts(row.completed_at),
+        completed_at=ts(done.completed_at if done else row.completed_at),
     )

@@ -1,4 +1,7 @@
-"""PolicyService: the hot-path RPCs. Translation only; the Gate decides."""
+"""PolicyService: the hot-path RPCs. Translation only; the Gate decides.
+
+Every RPC first proves the caller is a service identity with the scope it needs: the port
+is not a trust boundary, the credential is."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import grpc
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
 from policy_service.api.errors import translated
+from policy_service.api.metadata import bearer
 from policy_service.gate import Gate, RequestFacts
+from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -24,13 +29,18 @@ def _facts(meta: types_pb2.RequestMeta) -> RequestFacts:
 
 
 class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, services: ServiceDirectory) -> None:
         self._gate = gate
+        self._services = services
+
+    async def _caller(self, context: grpc.aio.ServicerContext, scope: Scope) -> ServiceCaller:
+        return (await self._services.authenticate(bearer(context))).require(scope)
 
     @translated
     async def ListTools(
         self, request: policy_pb2.ListToolsRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.ListToolsResponse:
+        await self._caller(context, Scope.READ)
         principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
         tools = [
             types_pb2.ToolInfo(
@@ -57,7 +67,9 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
     async def AuthorizeToolCall(
         self, request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeToolCallResponse:
+        service = await self._caller(context, Scope.EXECUTE)
         result = await self._gate.authorize(
+            service,
             request.credential,
             request.org_slug,
             request.toolkit_slug,
@@ -87,7 +99,9 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
     async def CompleteToolCall(
         self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.CompleteToolCallResponse:
+        service = await self._caller(context, Scope.EXECUTE)
         await self._gate.complete(
+            service,
             request.call_id, request.status, request.response_json, request.error, request.duration_ms
         )
         return policy_pb2.CompleteToolCallResponse()
@@ -96,6 +110,7 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
     async def GetApprovalStatus(
         self, request: policy_pb2.GetApprovalStatusRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.GetApprovalStatusResponse:
+        await self._caller(context, Scope.READ)
         record = await self._gate.approval_status(request.credential, request.approval_id)
         return policy_pb2.GetApprovalStatusResponse(approval=convert.approval(record))
 
@@ -103,11 +118,13 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
     async def RecordRequest(
         self, request: policy_pb2.RecordRequestRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.RecordRequestResponse:
+        service = await self._caller(context, Scope.RECORD)
         try:
             payload = json.loads(request.request_json) if request.request_json else None
         except ValueError:
             payload = request.request_json
         call_id = await self._gate.record(
+            service,
             request.credential,
             request.org_slug,
             request.toolkit_slug,

@@ -19,13 +19,14 @@ from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grp
 from policy_service.api.admin_servicer import AdminServicer
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.approvals.watch import ApprovalWatcher
-from policy_service.audit.digests import AuditDigester
+from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
 from policy_service.config import Settings
 from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
+from policy_service.identity.services import ServiceDirectory
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import utcnow
@@ -74,6 +75,31 @@ async def _background_jobs(digester: AuditDigester, interval: float, retention_d
             log.exception("audit maintenance failed")
 
 
+def digest_policy(settings: Settings) -> DigestPolicy:
+    return DigestPolicy(
+        abandon_after=timedelta(seconds=settings.audit_abandon_after_seconds),
+        settle=timedelta(seconds=settings.audit_digest_settle_seconds),
+        signing_key=settings.audit_signing_key,
+        retention=settings.audit_retention_days > 0,
+    )
+
+
+def _listen(server: grpc.aio.Server, address: str, settings: Settings) -> int:
+    """Plain TCP, TLS (cert + key) or mutual TLS (plus a client CA that signs callers' certs)."""
+    if not settings.policy_tls_cert:
+        return int(server.add_insecure_port(address))
+    with open(settings.policy_tls_cert, "rb") as cert, open(settings.policy_tls_key, "rb") as key:
+        pair = (key.read(), cert.read())
+    client_ca = None
+    if settings.policy_client_ca:
+        with open(settings.policy_client_ca, "rb") as ca:
+            client_ca = ca.read()
+    credentials = grpc.ssl_server_credentials(
+        [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+    return int(server.add_secure_port(address, credentials))
+
+
 async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -98,15 +124,20 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     )
     watcher = ApprovalWatcher(sessions)
     gate.on_approval_change = watcher.poke
-    digester = AuditDigester(sessions, timedelta(seconds=settings.audit_abandon_after_seconds))
+    digester = AuditDigester(sessions, digest_policy(settings))
+    # At least half a second: identities are looked up on every RPC, and revocation clears the
+    # local cache at once (other replicas follow within the TTL).
+    services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5))
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
-    policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(sessions, gate, ttls, watcher, digester), server)
+    policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(
+        AdminServicer(sessions, gate, ttls, watcher, digester, services), server
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(listen or settings.policy_listen)
+    port = _listen(server, listen or settings.policy_listen, settings)
     if port == 0:
         raise RuntimeError(f"cannot listen on {listen or settings.policy_listen}")
     await server.start()

@@ -1,40 +1,51 @@
-"""Tamper evidence in the style of CloudTrail digest files.
+"""Tamper evidence in the style of CloudTrail digest files, over an append-only log.
 
-Each digest hashes the finished rows since the previous digest and chains to it. A row is
-digested only once no earlier row is still `started`, so every digest covers a
-contiguous, immutable range. `verify` recomputes everything and names the rows that were
-edited, deleted, inserted or reordered.
+Each digest hashes the rows written since the previous digest and chains to it; with a
+signing key (MONOMCP_AUDIT_SIGNING_KEY) each is also HMAC-signed, so a database writer
+without the key cannot forge one. Rows are never updated (completions are rows of their
+own), so a digest covers every row older than a short settle window: nothing waits for
+unfinished calls. `verify` only reads and names rows edited, deleted, inserted or
+reordered; digests can be exported and checked outside the database (`chain.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
-from policy_service.storage.models import AuditDigest, AuditRequestLog, utcnow
+from policy_service.audit import chain
+from policy_service.storage.models import AuditDigest, AuditRequestLog, new_id, utcnow
 
-GENESIS = "0" * 64
-ANCHOR = "retention-anchor"
-_CONTENT_FIELDS = [c.name for c in AuditRequestLog.__table__.columns if c.name != "seq"]
+log = logging.getLogger(__name__)
+
+_LOG: Table = AuditRequestLog.__table__  # type: ignore[assignment]
+_CONTENT_FIELDS = [c.name for c in _LOG.columns if c.name != "seq"]
+_COMPLETION = aliased(AuditRequestLog)
 
 
 def content_hash(row: AuditRequestLog) -> str:
-    values = {name: getattr(row, name) for name in _CONTENT_FIELDS}
-    text = json.dumps(values, sort_keys=True, default=lambda v: v.isoformat(), separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return chain.content_hash({name: getattr(row, name) for name in _CONTENT_FIELDS})
 
 
-def _rows_sha(pairs: list[tuple[int, str]]) -> str:
-    return hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
-
-
-def chain(previous: str, first: int, last: int, count: int, rows_sha256: str) -> str:
-    return hashlib.sha256(f"{previous}|{first}|{last}|{count}|{rows_sha256}".encode()).hexdigest()
+def link_of(d: AuditDigest) -> chain.Link:
+    return chain.Link(
+        id=d.id,
+        first_seq=d.first_seq,
+        last_seq=d.last_seq,
+        row_count=d.row_count,
+        rows_sha256=d.rows_sha256,
+        row_hashes=[(int(s), str(h)) for s, h in json.loads(d.row_hashes)],
+        previous_digest=d.previous_digest,
+        digest=d.digest,
+        signature=d.signature,
+    )
 
 
 @dataclass
@@ -45,36 +56,59 @@ class Verification:
     problems: list[str] = field(default_factory=list)
 
 
-def _compare(label: str, expected: list[tuple[int, str]], actual: list[tuple[int, str]]) -> list[str]:
-    if expected == actual:
-        return []
-    exp, act = dict(expected), dict(actual)
-    problems = [f"{label}: row {s} deleted" for s in exp if s not in act]
-    problems += [f"{label}: row {s} inserted" for s in act if s not in exp]
-    changed = [s for s in exp if s in act and exp[s] != act[s]]
-    # A row whose original content now sits at another position was moved, not edited.
-    moved = [s for s in changed if any(act[t] == exp[s] for t in changed if t != s)]
-    if moved:
-        problems.append(f"{label}: rows {', '.join(map(str, moved))} reordered")
-    problems += [f"{label}: row {s} edited" for s in changed if s not in moved]
-    return problems
+@dataclass(frozen=True)
+class DigestPolicy:
+    abandon_after: timedelta = timedelta(hours=1)
+    # Rows younger than this are left for the next digest: a transaction that took a
+    # sequence number may not have committed yet.
+    settle: timedelta = timedelta(seconds=5)
+    signing_key: str = ""
+    retention: bool = False
 
 
 class AuditDigester:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], abandon_after: timedelta) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: DigestPolicy) -> None:
         self._sessions = sessions
-        self._abandon_after = abandon_after
+        self._policy = policy
 
     async def sweep_abandoned(self) -> int:
-        """Marks rows left `started` (e.g. by a front that crashed mid-call) as `abandoned`."""
-        cutoff = utcnow() - self._abandon_after
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                update(AuditRequestLog)
-                .where(AuditRequestLog.status == "started", AuditRequestLog.created_at < cutoff)
-                .values(status="abandoned", error="no completion reported", completed_at=utcnow())
+        """Appends an `abandoned` completion for calls left `started` (e.g. a front that crashed)."""
+        cutoff = utcnow() - self._policy.abandon_after
+        async with self._sessions() as session:
+            stale = list(
+                (
+                    await session.execute(
+                        select(AuditRequestLog)
+                        .outerjoin(_COMPLETION, _COMPLETION.completes == AuditRequestLog.call_id)
+                        .where(
+                            AuditRequestLog.status == "started",
+                            AuditRequestLog.created_at < cutoff,
+                            _COMPLETION.seq.is_(None),
+                        )
+                        .limit(1000)
+                    )
+                ).scalars()
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+        swept = 0
+        for row in stale:
+            now = utcnow()
+            values = {name: getattr(row, name) for name in _CONTENT_FIELDS} | {
+                "call_id": new_id(),
+                "completes": row.call_id,
+                "request_payload": "",
+                "redacted_paths": "[]",
+                "status": "abandoned",
+                "error": "no completion reported",
+                "created_at": now,
+                "completed_at": now,
+            }
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(insert(_LOG), [values])
+                swept += 1
+            except IntegrityError:
+                pass  # completed meanwhile
+        return swept
 
     async def write_digest(self) -> AuditDigest | None:
         async with self._sessions() as session, session.begin():
@@ -82,22 +116,23 @@ class AuditDigester:
                 await session.execute(select(AuditDigest).order_by(AuditDigest.id.desc()).limit(1))
             ).scalar_one_or_none()
             after = last.last_seq if last else 0
-            oldest_started = (
+            unsettled = (
                 await session.execute(
                     select(func.min(AuditRequestLog.seq)).where(
-                        AuditRequestLog.status == "started", AuditRequestLog.seq > after
+                        AuditRequestLog.seq > after, AuditRequestLog.created_at >= utcnow() - self._policy.settle
                     )
                 )
             ).scalar()
             stmt = select(AuditRequestLog).where(AuditRequestLog.seq > after)
-            if oldest_started is not None:
-                stmt = stmt.where(AuditRequestLog.seq < oldest_started)
+            if unsettled is not None:
+                stmt = stmt.where(AuditRequestLog.seq < unsettled)
             rows = list((await session.execute(stmt.order_by(AuditRequestLog.seq))).scalars())
             if not rows:
                 return None
             pairs = [(r.seq, content_hash(r)) for r in rows]
-            previous = last.digest if last else GENESIS
-            rows_sha = _rows_sha(pairs)
+            previous = last.digest if last else chain.GENESIS
+            rows_sha = chain.rows_sha(pairs)
+            link = chain.link_hash(previous, rows[0].seq, rows[-1].seq, len(rows), rows_sha)
             digest = AuditDigest(
                 first_seq=rows[0].seq,
                 last_seq=rows[-1].seq,
@@ -105,7 +140,8 @@ class AuditDigester:
                 rows_sha256=rows_sha,
                 row_hashes=json.dumps(pairs),
                 previous_digest=previous,
-                digest=chain(previous, rows[0].seq, rows[-1].seq, len(rows), rows_sha),
+                digest=link,
+                signature=chain.sign(self._policy.signing_key, link),
                 created_at=utcnow(),
             )
             session.add(digest)
@@ -114,11 +150,12 @@ class AuditDigester:
     async def apply_retention(self, cutoff: datetime) -> int:
         """Deletes digested rows created before `cutoff`, whole digests at a time.
 
-        The pruned digests are replaced by one anchor (no rows, the last pruned digest's
-        hash), so the chain still verifies and a deleted row inside the retained range is
-        still reported. Rows not yet digested are never removed. On Postgres this is the
-        operation a time-partitioned table turns into partition drops.
+        The pruned digests are replaced by one anchor (no rows; the last pruned digest's
+        hash and signature), so the chain still verifies and a deleted row inside the
+        retained range is still reported. Rows not yet digested are never removed.
         """
+        if not self._policy.retention:
+            return 0
         async with self._sessions() as session, session.begin():
             digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
             prunable: list[AuditDigest] = []
@@ -126,7 +163,7 @@ class AuditDigester:
                 newest = (
                     await session.execute(
                         select(func.max(AuditRequestLog.created_at)).where(
-                            AuditRequestLog.seq >= d.first_seq, AuditRequestLog.seq <= d.last_seq
+                            and_(AuditRequestLog.seq >= d.first_seq, AuditRequestLog.seq <= d.last_seq)
                         )
                     )
                 ).scalar()
@@ -144,44 +181,43 @@ class AuditDigester:
                     first_seq=0,
                     last_seq=last.last_seq,
                     row_count=0,
-                    rows_sha256=ANCHOR,
+                    rows_sha256=chain.ANCHOR,
                     row_hashes="[]",
-                    previous_digest=GENESIS,
+                    previous_digest=chain.GENESIS,
                     digest=last.digest,
+                    signature=last.signature,
                     created_at=utcnow(),
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def verify(self) -> Verification:
-        result = Verification()
+    async def links(self) -> list[chain.Link]:
         async with self._sessions() as session:
-            digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
-            previous, previous_last = GENESIS, 0
-            for index, d in enumerate(digests):
-                result.digests_checked += 1
-                label = f"digest {d.id}"
-                if index == 0 and d.rows_sha256 == ANCHOR:
-                    # Retention removed everything up to here; the chain continues from this hash.
-                    previous, previous_last = d.digest, d.last_seq
+            digests = (await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars()
+            return [link_of(d) for d in digests]
+
+    async def verify(self, known: list[chain.Link] | None = None) -> Verification:
+        """Read-only: checks the chain, its signatures, every digested row and `known` digests."""
+        links = await self.links()
+        result = Verification(digests_checked=len(links))
+        result.problems += chain.check_links(links, self._policy.signing_key, self._policy.retention)
+        result.problems += chain.compare_known(links, known or [])
+        previous_last = 0
+        async with self._sessions() as session:
+            for link in links:
+                if link.is_anchor:
+                    previous_last = link.last_seq
                     continue
-                expected = [(int(s), str(h)) for s, h in json.loads(d.row_hashes)]
-                if (
-                    d.previous_digest != previous
-                    or _rows_sha(expected) != d.rows_sha256
-                    or d.digest != chain(d.previous_digest, d.first_seq, d.last_seq, d.row_count, d.rows_sha256)
-                ):
-                    result.problems.append(f"{label}: digest chain broken (a digest was edited or removed)")
                 rows = (
                     await session.execute(
                         select(AuditRequestLog)
-                        .where(AuditRequestLog.seq > previous_last, AuditRequestLog.seq <= d.last_seq)
+                        .where(AuditRequestLog.seq > previous_last, AuditRequestLog.seq <= link.last_seq)
                         .order_by(AuditRequestLog.seq)
                     )
                 ).scalars()
                 actual = [(r.seq, content_hash(r)) for r in rows]
                 result.rows_checked += len(actual)
-                result.problems += _compare(label, expected, actual)
-                previous, previous_last = d.digest, d.last_seq
+                result.problems += chain.compare_rows(f"digest {link.id}", link.row_hashes, actual)
+                previous_last = link.last_seq
         result.ok = not result.problems
         return result

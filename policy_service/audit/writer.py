@@ -1,9 +1,13 @@
 """Group commit for audit rows: concurrent writes share one transaction.
 
 Each caller awaits its own future, which resolves only after the batch holding its row
-has committed, so no call is acknowledged before its row is durable. Batches go out as
-one executemany per statement shape (Core, not ORM: this is the hottest write path).
-One writer task per process also means SQLite never sees competing writers from here.
+has committed, so no call is acknowledged before its row is durable. The log is
+append-only: a call's completion is a second row naming the first (`completes`), never an
+UPDATE, so digests never wait behind unfinished calls and nothing is rewritten.
+
+One row never sinks another: text is made storable before it is queued (NUL bytes, which
+Postgres refuses, are escaped), and when a batch still fails its rows are retried one by
+one, so only the row at fault fails (and its call does not run).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Table, bindparam, case, func, insert, literal, update
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_service.storage.database import WriteGuard
@@ -29,40 +34,54 @@ _DEFAULTS: dict[str, Any] = {
     if c.default is not None and not callable(getattr(c.default, "arg", None))
 }
 _COLUMNS = [c.name for c in _TABLE.columns if c.name != "seq"]
-
-_more: BindParameter[str] = bindparam("more_paths")
-_COMPLETE = (
-    update(_TABLE)
-    .where(_TABLE.c.call_id == bindparam("target_call_id"), _TABLE.c.status == "started")
-    .values(
-        status=bindparam("status"),
-        response_payload=bindparam("response_payload"),
-        error=bindparam("error"),
-        duration_ms=bindparam("duration_ms"),
-        completed_at=bindparam("completed_at"),
-        # Append the response's redacted paths to the request's (JSON list texts).
-        redacted_paths=case(
-            (_more == literal("[]"), _TABLE.c.redacted_paths),
-            (_TABLE.c.redacted_paths == literal("[]"), _more),
-            else_=func.substr(_TABLE.c.redacted_paths, 1, func.length(_TABLE.c.redacted_paths) - 1)
-            + literal(",")
-            + func.substr(_more, 2),
-        ),
-    )
+# What a completion record copies from the row it completes, so it reads and filters alike.
+_CALL_FACTS = (
+    "source",
+    "org_slug",
+    "toolkit_org_slug",
+    "toolkit_slug",
+    "tool",
+    "method",
+    "actor_type",
+    "actor_id",
+    "actor_display",
+    "permission",
+    "decision",
+    "approval_id",
+    "client_address",
+    "user_agent",
+    "request_id",
+    "service_id",
 )
+_STARTED = select(*(_TABLE.c[name] for name in _CALL_FACTS)).where(_TABLE.c.status == "started")
 
 
-@dataclass(slots=True)
-class _Op:
-    kind: str  # "insert" | "complete"
-    values: dict[str, Any]
-    done: asyncio.Future[None]
+class CompletionConflict(Exception):
+    """The call already has a completion record."""
+
+
+def storable(value: Any) -> Any:
+    """Text any database accepts: NUL escaped, lone surrogates replaced."""
+    if not isinstance(value, str):
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "\\u0000")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _full_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column present, so one executemany covers rows written by different paths."""
-    row = {name: values.get(name, _DEFAULTS.get(name)) for name in _COLUMNS}
-    return row
+    return {name: storable(values.get(name, _DEFAULTS.get(name))) for name in _COLUMNS}
+
+
+@dataclass(slots=True)
+class _Op:
+    values: dict[str, Any]
+    done: asyncio.Future[None]
 
 
 class AuditWriter:
@@ -86,51 +105,44 @@ class AuditWriter:
                 pass
             self._task = None
 
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
     async def insert(self, row: dict[str, Any]) -> None:
-        """Returns once the row is committed."""
-        await self._submit("insert", _full_row(row))
-
-    async def complete(
-        self,
-        call_id: str,
-        status: str,
-        response: str,
-        error: str,
-        duration_ms: float,
-        completed_at: Any,
-        more_paths: str,
-    ) -> None:
-        """Finishes a `started` row. Finished rows are never changed again."""
-        values = {
-            "target_call_id": call_id,
-            "status": status,
-            "response_payload": response,
-            "error": error,
-            "duration_ms": duration_ms,
-            "completed_at": completed_at,
-            "more_paths": more_paths,
-        }
-        await self._submit("complete", values)
-
-    async def _submit(self, kind: str, values: dict[str, Any]) -> None:
+        """Returns once the row is committed; raises if this row cannot be stored."""
         if self._task is None:
             raise RuntimeError("audit writer not started")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Op(kind, values, fut))
+        self._queue.put_nowait(_Op(_full_row(row), fut))
         await fut
+
+    async def insert_completion(self, row: dict[str, Any]) -> bool:
+        """Appends a completion record; False when the call already has one."""
+        try:
+            await self.insert(row)
+        except CompletionConflict:
+            return False
+        return True
+
+    async def started_call(self, call_id: str) -> dict[str, Any] | None:
+        """The facts of a `started` call row (to copy into its completion), or None."""
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(_STARTED.where(_TABLE.c.call_id == call_id))).first()
+        return dict(found._mapping) if found is not None else None
 
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            error: BaseException | None = None
             try:
-                await self._commit(batch)
-            except Exception as exc:
-                log.exception("audit batch of %d failed", len(batch))
-                error = exc
-            for op in batch:
+                await self._commit([op.values for op in batch])
+                results: list[BaseException | None] = [None] * len(batch)
+            except Exception:
+                log.warning("audit batch of %d failed; retrying its rows one by one", len(batch))
+                results = [await self._commit_alone(op.values) for op in batch]
+            for op, error in zip(batch, results, strict=True):
                 if not op.done.done():
                     if error is None:
                         op.done.set_result(None)
@@ -138,11 +150,19 @@ class AuditWriter:
                         op.done.set_exception(error)
                 self._queue.task_done()
 
-    async def _commit(self, batch: list[_Op]) -> None:
-        inserts = [op.values for op in batch if op.kind == "insert"]
-        completes = [op.values for op in batch if op.kind == "complete"]
+    async def _commit_alone(self, values: dict[str, Any]) -> BaseException | None:
+        try:
+            await self._commit([values])
+        except IntegrityError as exc:
+            if values.get("completes"):
+                return CompletionConflict(values["completes"])
+            log.error("audit row %s refused: %s", values.get("call_id"), exc.orig)
+            return exc
+        except Exception as exc:
+            log.exception("audit row %s could not be stored", values.get("call_id"))
+            return exc
+        return None
+
+    async def _commit(self, rows: list[dict[str, Any]]) -> None:
         async with self._guard(), self._engine.begin() as conn:
-            if inserts:
-                await conn.execute(insert(_TABLE), inserts)
-            if completes:
-                await conn.execute(_COMPLETE, completes)
+            await conn.execute(insert(_TABLE), rows)

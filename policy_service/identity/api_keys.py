@@ -44,9 +44,10 @@ class NewKey:
     token_hash: str
 
 
-def generate() -> NewKey:
+def generate(prefix: str = PREFIX) -> NewKey:
+    """A new key; service credentials use the same shape with their own prefix."""
     key_id = _random_base62(_ID_LEN)
-    body = PREFIX + key_id + _random_base62(_SECRET_LEN)
+    body = prefix + key_id + _random_base62(_SECRET_LEN)
     token = body + _checksum(body)
     return NewKey(key_id=key_id, token=token, token_hash=hash_token(token))
 
@@ -59,16 +60,16 @@ def looks_like_api_key(token: str) -> bool:
     return token.startswith(PREFIX)
 
 
-def parse_key_id(token: str) -> str | None:
+def parse_key_id(token: str, prefix: str = PREFIX) -> str | None:
     """The public id of a well-formed key, or None (wrong length, alphabet or checksum)."""
-    if len(token) != TOKEN_LEN or not token.startswith(PREFIX):
+    if len(token) != TOKEN_LEN - len(PREFIX) + len(prefix) or not token.startswith(prefix):
         return None
     body, check = token[:-_CHECK_LEN], token[-_CHECK_LEN:]
-    if any(c not in _ALPHABET for c in token[len(PREFIX) :]):
+    if any(c not in _ALPHABET for c in token[len(prefix) :]):
         return None
     if not hmac.compare_digest(_checksum(body), check):
         return None
-    return body[len(PREFIX) : len(PREFIX) + _ID_LEN]
+    return body[len(prefix) : len(prefix) + _ID_LEN]
 
 
 def matches(token: str, stored_hash: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import sys
 import httpx
 from sqlalchemy import text
 
-from policy_service.audit.digests import AuditDigester
+from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.config import Settings
 from policy_service.storage.database import create_engine, session_factory
 from tests.conftest import OPERATOR, World, mcp_client
@@ -72,8 +73,9 @@ async def test_verify_detects_edited_deleted_and_reordered_rows(world: World, fr
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         for i in range(6):
             await client.call_tool("echo", {"text": str(i)})
-    assert (await world.operator.verify_audit()).ok
     engine = create_engine(settings.database_url)
+    assert await AuditDigester(session_factory(engine), DigestPolicy(settle=dt.timedelta(0))).write_digest()
+    assert (await world.operator.verify_audit()).ok
     async with engine.begin() as conn:
         seqs = [r[0] for r in await conn.execute(text("SELECT seq FROM audit_request_logs ORDER BY seq"))]
         await conn.execute(text("UPDATE audit_request_logs SET status='ok', error='' WHERE seq=:s"), {"s": seqs[1]})
@@ -107,6 +109,7 @@ async def test_front_killed_mid_call_leaves_a_started_row(world: World, settings
         "DATABASE_URL": settings.database_url,
         "MONOMCP_POLICY_ADDR": policy_addr,
         "MONOMCP_OPERATOR_TOKEN": OPERATOR,
+        "MONOMCP_SERVICE_TOKEN": world.service_token,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -159,7 +162,7 @@ async def test_front_killed_mid_call_leaves_a_started_row(world: World, settings
     records = (await world.operator.query_audit("acme", tool="slow")).records
     assert [r.status for r in records] == ["started"]
     engine = create_engine(settings.database_url)
-    digester = AuditDigester(session_factory(engine), abandon_after=__import__("datetime").timedelta(0))
+    digester = AuditDigester(session_factory(engine), DigestPolicy(abandon_after=dt.timedelta(0)))
     assert await digester.sweep_abandoned() == 1
     await engine.dispose()
     assert [r.status for r in (await world.operator.query_audit("acme", tool="slow")).records] == ["abandoned"]
@@ -168,13 +171,11 @@ async def test_front_killed_mid_call_leaves_a_started_row(world: World, settings
 async def test_retention_prunes_old_digested_rows_and_verify_still_holds(
     world: World, front: str, settings: Settings
 ) -> None:
-    import datetime as dt
-
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         for i in range(3):
             await client.call_tool("echo", {"text": f"old {i}"})
     engine = create_engine(settings.database_url)
-    digester = AuditDigester(session_factory(engine), abandon_after=dt.timedelta(hours=1))
+    digester = AuditDigester(session_factory(engine), DigestPolicy(settle=dt.timedelta(0), retention=True))
     assert await digester.write_digest() is not None
     async with engine.begin() as conn:  # age the digested rows
         await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))

@@ -19,8 +19,18 @@ async def test_approval_created_on_one_replica_decided_and_run_on_others(world: 
     try:
         second_addr = f"127.0.0.1:{second_policy.port}"
         port_a, port_b = free_port(), free_port()
-        app_a = build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port_a}"}), world.policy_addr)
-        app_b = build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{port_b}"}), second_addr)
+        app_a = build_app(
+            settings.model_copy(
+                update={"public_url": f"http://127.0.0.1:{port_a}", "service_token": world.service_token}
+            ),
+            world.policy_addr,
+        )
+        app_b = build_app(
+            settings.model_copy(
+                update={"public_url": f"http://127.0.0.1:{port_b}", "service_token": world.service_token}
+            ),
+            second_addr,
+        )
         async with serve_asgi(app_a, port_a) as front_a, serve_asgi(app_b, port_b) as front_b:
             async with mcp_client(f"{front_a}/acme/tools/mcp", world.keys["acme:member"]) as via_a:
                 first = await via_a.call_tool("transfer", ARGS)
@@ -46,7 +56,7 @@ async def test_revocation_reaches_other_replicas_within_a_second(world: World, s
     try:
         second_addr = f"127.0.0.1:{second_policy.port}"
         key = await world.operator.create_api_key("acme", "to revoke", "member")
-        async with PolicyClient(second_addr) as other:
+        async with PolicyClient(second_addr, service_token=world.service_token) as other:
             await other.list_tools(key.secret, "acme", "tools")  # warm the second replica's cache
             await world.operator.revoke_api_key("acme", key.key.id)  # revoked via the first replica
             await asyncio.sleep(1.0)

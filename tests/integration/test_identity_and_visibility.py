@@ -15,7 +15,7 @@ from tests.conftest import JWT_SECRET, World
 
 
 async def _tools(world: World, token: str, org: str = "acme", toolkit: str = "tools") -> dict[str, str]:
-    async with PolicyClient(world.policy_addr) as client:
+    async with world.service() as client:
         response = await client.list_tools(token, org, toolkit)
     return {t.name: PERMISSION_NAMES[t.permission] for t in response.tools}
 
@@ -27,7 +27,7 @@ async def test_list_tools_resolves_owner_defaults_and_hides_blocked(world: World
 
 
 async def test_cross_org_private_toolkit_is_not_found_like_unknown(world: World) -> None:
-    async with PolicyClient(world.policy_addr) as client:
+    async with world.service() as client:
         with pytest.raises(errors.NotFound) as private:
             await client.list_tools(world.keys["globex:member"], "acme", "tools")
         with pytest.raises(errors.NotFound) as unknown:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from policy_service import errors
-from policy_service.client import PERMISSION_NAMES, PolicyClient
+from policy_service.client import PERMISSION_NAMES
 from tests.conftest import World
 
 
 async def _perm(world: World, who: str, toolkit: str, tool: str, org: str = "acme") -> str | None:
-    async with PolicyClient(world.policy_addr) as client:
+    async with world.service() as client:
         response = await client.list_tools(world.keys[who], org, toolkit)
     return next((PERMISSION_NAMES[t.permission] for t in response.tools if t.name == tool), None)
 

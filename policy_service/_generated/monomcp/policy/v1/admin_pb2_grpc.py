@@ -171,6 +171,26 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
                 _registered_method=True)
+        self.ExportAuditDigests = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ExportAuditDigests',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsResponse.FromString,
+                _registered_method=True)
+        self.CreateServiceIdentity = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/CreateServiceIdentity',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityResponse.FromString,
+                _registered_method=True)
+        self.ListServiceIdentities = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ListServiceIdentities',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListServiceIdentitiesRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListServiceIdentitiesResponse.FromString,
+                _registered_method=True)
+        self.RevokeServiceIdentity = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/RevokeServiceIdentity',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.RevokeServiceIdentityRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ServiceIdentity.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -346,7 +366,37 @@ class AdminServiceServicer(object):
 
     def VerifyAudit(self, request, context):
         """Checks the digest chain and reports rows edited, deleted, inserted or reordered.
+        Read-only: it never writes a digest. Operator only.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAuditDigests(self, request, context):
+        """Every digest of the chain, oldest first, for safekeeping outside the database
+        (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
+        export offline and `VerifyAudit` can compare the database against it. Operator only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateServiceIdentity(self, request, context):
+        """Service identities (operator only): the credentials MonoMCP components (the front,
+        other services) present to call the PolicyService RPCs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListServiceIdentities(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeServiceIdentity(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -488,6 +538,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.VerifyAudit,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.VerifyAuditRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.VerifyAuditResponse.SerializeToString,
+            ),
+            'ExportAuditDigests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportAuditDigests,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsResponse.SerializeToString,
+            ),
+            'CreateServiceIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateServiceIdentity,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityResponse.SerializeToString,
+            ),
+            'ListServiceIdentities': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListServiceIdentities,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListServiceIdentitiesRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListServiceIdentitiesResponse.SerializeToString,
+            ),
+            'RevokeServiceIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeServiceIdentity,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.RevokeServiceIdentityRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ServiceIdentity.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1219,6 +1289,114 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/VerifyAudit',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.VerifyAuditRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.VerifyAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditDigests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ExportAuditDigests',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateServiceIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/CreateServiceIdentity',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListServiceIdentities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ListServiceIdentities',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListServiceIdentitiesRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListServiceIdentitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeServiceIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/RevokeServiceIdentity',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.RevokeServiceIdentityRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ServiceIdentity.FromString,
             options,
             channel_credentials,
             insecure,

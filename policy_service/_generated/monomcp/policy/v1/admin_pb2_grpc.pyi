@@ -78,7 +78,20 @@ class AdminServiceStub:
     QueryAudit: _grpc.UnaryUnaryMultiCallable[_admin_pb2.QueryAuditRequest, _admin_pb2.QueryAuditResponse]
     """The audit log of the caller's org, newest first, with cursor pagination."""
     VerifyAudit: _grpc.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditRequest, _admin_pb2.VerifyAuditResponse]
-    """Checks the digest chain and reports rows edited, deleted, inserted or reordered."""
+    """Checks the digest chain and reports rows edited, deleted, inserted or reordered.
+    Read-only: it never writes a digest. Operator only.
+    """
+    ExportAuditDigests: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExportAuditDigestsRequest, _admin_pb2.ExportAuditDigestsResponse]
+    """Every digest of the chain, oldest first, for safekeeping outside the database
+    (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
+    export offline and `VerifyAudit` can compare the database against it. Operator only.
+    """
+    CreateServiceIdentity: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateServiceIdentityRequest, _admin_pb2.CreateServiceIdentityResponse]
+    """Service identities (operator only): the credentials MonoMCP components (the front,
+    other services) present to call the PolicyService RPCs.
+    """
+    ListServiceIdentities: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListServiceIdentitiesRequest, _admin_pb2.ListServiceIdentitiesResponse]
+    RevokeServiceIdentity: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeServiceIdentityRequest, _admin_pb2.ServiceIdentity]
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -123,7 +136,20 @@ class AdminServiceAsyncStub(AdminServiceStub):
     QueryAudit: _aio.UnaryUnaryMultiCallable[_admin_pb2.QueryAuditRequest, _admin_pb2.QueryAuditResponse]  # type: ignore[assignment]
     """The audit log of the caller's org, newest first, with cursor pagination."""
     VerifyAudit: _aio.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditRequest, _admin_pb2.VerifyAuditResponse]  # type: ignore[assignment]
-    """Checks the digest chain and reports rows edited, deleted, inserted or reordered."""
+    """Checks the digest chain and reports rows edited, deleted, inserted or reordered.
+    Read-only: it never writes a digest. Operator only.
+    """
+    ExportAuditDigests: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExportAuditDigestsRequest, _admin_pb2.ExportAuditDigestsResponse]  # type: ignore[assignment]
+    """Every digest of the chain, oldest first, for safekeeping outside the database
+    (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
+    export offline and `VerifyAudit` can compare the database against it. Operator only.
+    """
+    CreateServiceIdentity: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateServiceIdentityRequest, _admin_pb2.CreateServiceIdentityResponse]  # type: ignore[assignment]
+    """Service identities (operator only): the credentials MonoMCP components (the front,
+    other services) present to call the PolicyService RPCs.
+    """
+    ListServiceIdentities: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListServiceIdentitiesRequest, _admin_pb2.ListServiceIdentitiesResponse]  # type: ignore[assignment]
+    RevokeServiceIdentity: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeServiceIdentityRequest, _admin_pb2.ServiceIdentity]  # type: ignore[assignment]
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -327,6 +353,43 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.VerifyAuditRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.VerifyAuditResponse, _abc.Awaitable[_admin_pb2.VerifyAuditResponse]]:
-        """Checks the digest chain and reports rows edited, deleted, inserted or reordered."""
+        """Checks the digest chain and reports rows edited, deleted, inserted or reordered.
+        Read-only: it never writes a digest. Operator only.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportAuditDigests(
+        self,
+        request: _admin_pb2.ExportAuditDigestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ExportAuditDigestsResponse, _abc.Awaitable[_admin_pb2.ExportAuditDigestsResponse]]:
+        """Every digest of the chain, oldest first, for safekeeping outside the database
+        (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
+        export offline and `VerifyAudit` can compare the database against it. Operator only.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateServiceIdentity(
+        self,
+        request: _admin_pb2.CreateServiceIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateServiceIdentityResponse, _abc.Awaitable[_admin_pb2.CreateServiceIdentityResponse]]:
+        """Service identities (operator only): the credentials MonoMCP components (the front,
+        other services) present to call the PolicyService RPCs.
+        """
+
+    @_abc_1.abstractmethod
+    def ListServiceIdentities(
+        self,
+        request: _admin_pb2.ListServiceIdentitiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListServiceIdentitiesResponse, _abc.Awaitable[_admin_pb2.ListServiceIdentitiesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeServiceIdentity(
+        self,
+        request: _admin_pb2.RevokeServiceIdentityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ServiceIdentity, _abc.Awaitable[_admin_pb2.ServiceIdentity]]: ...
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

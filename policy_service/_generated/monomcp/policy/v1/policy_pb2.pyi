@@ -203,7 +203,7 @@ class CompleteToolCallRequest(_message.Message):
     DURATION_MS_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     status: _builtins.str
-    """"ok", "tool_error", "backend_error", "timeout" or "invalid"."""
+    """"ok", "tool_error", "backend_error", "timeout", "invalid", "error" or "cancelled"."""
     response_json: _builtins.str
     """The result sent to the client, as JSON text."""
     error: _builtins.str

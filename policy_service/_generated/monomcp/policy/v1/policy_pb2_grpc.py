@@ -28,6 +28,11 @@ if _version_not_supported:
 
 class PolicyServiceStub(object):
     """Decides every MCP request: who is calling, what they may see, whether a call runs.
+
+    Every RPC here answers only a service identity: `authorization: Bearer mmcpsvc_…` metadata
+    (see AdminService.CreateServiceIdentity) with the scope the RPC names; otherwise
+    UNAUTHENTICATED (no or bad service credential) or PERMISSION_DENIED (missing scope). The end
+    user's API key or JWT travels in the request's `credential` field.
     """
 
     def __init__(self, channel):
@@ -65,6 +70,11 @@ class PolicyServiceStub(object):
 
 class PolicyServiceServicer(object):
     """Decides every MCP request: who is calling, what they may see, whether a call runs.
+
+    Every RPC here answers only a service identity: `authorization: Bearer mmcpsvc_…` metadata
+    (see AdminService.CreateServiceIdentity) with the scope the RPC names; otherwise
+    UNAUTHENTICATED (no or bad service credential) or PERMISSION_DENIED (missing scope). The end
+    user's API key or JWT travels in the request's `credential` field.
     """
 
     def ListTools(self, request, context):
@@ -78,14 +88,16 @@ class PolicyServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def AuthorizeToolCall(self, request, context):
-        """Decides one tools/call and durably writes its audit row before answering.
+        """Decides one tools/call and durably writes its audit row before answering. Scope "execute":
+        only identities allowed to run calls receive the backend's URL and headers.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CompleteToolCall(self, request, context):
-        """Finishes the audit row of an authorized call with its outcome.
+        """Appends the outcome of an authorized call to the audit log. Scope "execute"; only the
+        identity that authorized the call may complete it, and only once (FAILED_PRECONDITION after).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,6 +112,7 @@ class PolicyServiceServicer(object):
 
     def RecordRequest(self, request, context):
         """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
+        Scope "record". ListTools and GetApprovalStatus need scope "read".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,6 +156,11 @@ def add_PolicyServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class PolicyService(object):
     """Decides every MCP request: who is calling, what they may see, whether a call runs.
+
+    Every RPC here answers only a service identity: `authorization: Bearer mmcpsvc_…` metadata
+    (see AdminService.CreateServiceIdentity) with the scope the RPC names; otherwise
+    UNAUTHENTICATED (no or bad service credential) or PERMISSION_DENIED (missing scope). The end
+    user's API key or JWT travels in the request's `credential` field.
     """
 
     @staticmethod

@@ -28,7 +28,13 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class PolicyServiceStub:
-    """Decides every MCP request: who is calling, what they may see, whether a call runs."""
+    """Decides every MCP request: who is calling, what they may see, whether a call runs.
+
+    Every RPC here answers only a service identity: `authorization: Bearer mmcpsvc_…` metadata
+    (see AdminService.CreateServiceIdentity) with the scope the RPC names; otherwise
+    UNAUTHENTICATED (no or bad service credential) or PERMISSION_DENIED (missing scope). The end
+    user's API key or JWT travels in the request's `credential` field.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -41,17 +47,29 @@ class PolicyServiceStub:
     invalid, expired or revoked credential.
     """
     AuthorizeToolCall: _grpc.UnaryUnaryMultiCallable[_policy_pb2.AuthorizeToolCallRequest, _policy_pb2.AuthorizeToolCallResponse]
-    """Decides one tools/call and durably writes its audit row before answering."""
+    """Decides one tools/call and durably writes its audit row before answering. Scope "execute":
+    only identities allowed to run calls receive the backend's URL and headers.
+    """
     CompleteToolCall: _grpc.UnaryUnaryMultiCallable[_policy_pb2.CompleteToolCallRequest, _policy_pb2.CompleteToolCallResponse]
-    """Finishes the audit row of an authorized call with its outcome."""
+    """Appends the outcome of an authorized call to the audit log. Scope "execute"; only the
+    identity that authorized the call may complete it, and only once (FAILED_PRECONDITION after).
+    """
     GetApprovalStatus: _grpc.UnaryUnaryMultiCallable[_policy_pb2.GetApprovalStatusRequest, _policy_pb2.GetApprovalStatusResponse]
     """Reports an approval's progress to the principal that requested it (or an admin of its org)."""
     RecordRequest: _grpc.UnaryUnaryMultiCallable[_policy_pb2.RecordRequestRequest, _policy_pb2.RecordRequestResponse]
-    """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log."""
+    """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
+    Scope "record". ListTools and GetApprovalStatus need scope "read".
+    """
 
 @_typing.type_check_only
 class PolicyServiceAsyncStub(PolicyServiceStub):
-    """Decides every MCP request: who is calling, what they may see, whether a call runs."""
+    """Decides every MCP request: who is calling, what they may see, whether a call runs.
+
+    Every RPC here answers only a service identity: `authorization: Bearer mmcpsvc_…` metadata
+    (see AdminService.CreateServiceIdentity) with the scope the RPC names; otherwise
+    UNAUTHENTICATED (no or bad service credential) or PERMISSION_DENIED (missing scope). The end
+    user's API key or JWT travels in the request's `credential` field.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListTools: _aio.UnaryUnaryMultiCallable[_policy_pb2.ListToolsRequest, _policy_pb2.ListToolsResponse]  # type: ignore[assignment]
@@ -61,16 +79,28 @@ class PolicyServiceAsyncStub(PolicyServiceStub):
     invalid, expired or revoked credential.
     """
     AuthorizeToolCall: _aio.UnaryUnaryMultiCallable[_policy_pb2.AuthorizeToolCallRequest, _policy_pb2.AuthorizeToolCallResponse]  # type: ignore[assignment]
-    """Decides one tools/call and durably writes its audit row before answering."""
+    """Decides one tools/call and durably writes its audit row before answering. Scope "execute":
+    only identities allowed to run calls receive the backend's URL and headers.
+    """
     CompleteToolCall: _aio.UnaryUnaryMultiCallable[_policy_pb2.CompleteToolCallRequest, _policy_pb2.CompleteToolCallResponse]  # type: ignore[assignment]
-    """Finishes the audit row of an authorized call with its outcome."""
+    """Appends the outcome of an authorized call to the audit log. Scope "execute"; only the
+    identity that authorized the call may complete it, and only once (FAILED_PRECONDITION after).
+    """
     GetApprovalStatus: _aio.UnaryUnaryMultiCallable[_policy_pb2.GetApprovalStatusRequest, _policy_pb2.GetApprovalStatusResponse]  # type: ignore[assignment]
     """Reports an approval's progress to the principal that requested it (or an admin of its org)."""
     RecordRequest: _aio.UnaryUnaryMultiCallable[_policy_pb2.RecordRequestRequest, _policy_pb2.RecordRequestResponse]  # type: ignore[assignment]
-    """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log."""
+    """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
+    Scope "record". ListTools and GetApprovalStatus need scope "read".
+    """
 
 class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Decides every MCP request: who is calling, what they may see, whether a call runs."""
+    """Decides every MCP request: who is calling, what they may see, whether a call runs.
+
+    Every RPC here answers only a service identity: `authorization: Bearer mmcpsvc_…` metadata
+    (see AdminService.CreateServiceIdentity) with the scope the RPC names; otherwise
+    UNAUTHENTICATED (no or bad service credential) or PERMISSION_DENIED (missing scope). The end
+    user's API key or JWT travels in the request's `credential` field.
+    """
 
     @_abc_1.abstractmethod
     def ListTools(
@@ -90,7 +120,9 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _policy_pb2.AuthorizeToolCallRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_policy_pb2.AuthorizeToolCallResponse, _abc.Awaitable[_policy_pb2.AuthorizeToolCallResponse]]:
-        """Decides one tools/call and durably writes its audit row before answering."""
+        """Decides one tools/call and durably writes its audit row before answering. Scope "execute":
+        only identities allowed to run calls receive the backend's URL and headers.
+        """
 
     @_abc_1.abstractmethod
     def CompleteToolCall(
@@ -98,7 +130,9 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _policy_pb2.CompleteToolCallRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_policy_pb2.CompleteToolCallResponse, _abc.Awaitable[_policy_pb2.CompleteToolCallResponse]]:
-        """Finishes the audit row of an authorized call with its outcome."""
+        """Appends the outcome of an authorized call to the audit log. Scope "execute"; only the
+        identity that authorized the call may complete it, and only once (FAILED_PRECONDITION after).
+        """
 
     @_abc_1.abstractmethod
     def GetApprovalStatus(
@@ -114,6 +148,8 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _policy_pb2.RecordRequestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_policy_pb2.RecordRequestResponse, _abc.Awaitable[_policy_pb2.RecordRequestResponse]]:
-        """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log."""
+        """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
+        Scope "record". ListTools and GetApprovalStatus need scope "read".
+        """
 
 def add_PolicyServiceServicer_to_server(servicer: PolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

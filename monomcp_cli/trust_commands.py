@@ -1,0 +1,117 @@
+"""Service identities and the audit digest chain kept outside the database (operator token)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from monomcp_cli.admin_client import call
+from monomcp_cli.output import console, emit
+from policy_service.audit import chain
+from policy_service.client import AuditDigest
+
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+SERVICE_COLUMNS = ["id", "name", "scopes", "created_at", "revoked_at"]
+
+
+def _to_link(d: AuditDigest) -> chain.Link:
+    return chain.Link(
+        id=d.id,
+        first_seq=d.first_seq,
+        last_seq=d.last_seq,
+        row_count=d.row_count,
+        rows_sha256=d.rows_sha256,
+        row_hashes=[(int(s), str(h)) for s, h in json.loads(d.row_hashes_json or "[]")],
+        previous_digest=d.previous_digest,
+        digest=d.digest,
+        signature=d.signature,
+    )
+
+
+def _from_link(link: chain.Link) -> AuditDigest:
+    data = link.to_json()
+    return AuditDigest(
+        id=link.id,
+        first_seq=link.first_seq,
+        last_seq=link.last_seq,
+        row_count=link.row_count,
+        rows_sha256=link.rows_sha256,
+        row_hashes_json=json.dumps(data["row_hashes"]),
+        previous_digest=link.previous_digest,
+        digest=link.digest,
+        signature=link.signature,
+    )
+
+
+def read_export(path: Path) -> list[chain.Link]:
+    return [chain.Link.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def register(app: typer.Typer, audit: typer.Typer) -> None:
+    services = typer.Typer(help="Service identities for the policy RPCs (operator).", no_args_is_help=True)
+    digests = typer.Typer(help="The audit digest chain, kept outside the database.", no_args_is_help=True)
+    app.add_typer(services, name="services")
+    audit.add_typer(digests, name="digests")
+
+    @services.command("create")
+    def services_create(
+        name: str,
+        scope: list[str] = typer.Option(["front"], "--scope", help="front | read | execute | record (repeatable)"),
+        as_json: bool = JSON,
+    ) -> None:
+        """Issue a service credential; the secret is printed once."""
+        created = call(lambda c: c.create_service_identity(name, scope))
+        if as_json:
+            emit(created, True, [])
+            return
+        emit(created.identity, False, SERVICE_COLUMNS)
+        console.print("[bold]Credential[/bold] (shown once; set it as MONOMCP_SERVICE_TOKEN on the front):")
+        print(created.secret)
+
+    @services.command("list")
+    def services_list(as_json: bool = JSON) -> None:
+        emit(call(lambda c: c.list_service_identities()), as_json, SERVICE_COLUMNS)
+
+    @services.command("revoke")
+    def services_revoke(id_or_name: str, as_json: bool = JSON) -> None:
+        """Revoke at once (every policy replica refuses it within the cache period)."""
+        emit(call(lambda c: c.revoke_service_identity(id_or_name)), as_json, SERVICE_COLUMNS)
+
+    @digests.command("export")
+    def digests_export() -> None:
+        """Every digest as JSON Lines, oldest first: keep the output somewhere the database's
+        writers cannot reach (object storage with retention lock, another account)."""
+        for d in call(lambda c: c.export_audit_digests()):
+            print(json.dumps(_to_link(d).to_json()))
+
+    @digests.command("check")
+    def digests_check(path: Path, retention: bool = typer.Option(False, help="Retention is configured.")) -> None:
+        """Check an export offline: links, and signatures when MONOMCP_AUDIT_SIGNING_KEY is set."""
+        problems = chain.check_links(read_export(path), os.environ.get("MONOMCP_AUDIT_SIGNING_KEY", ""), retention)
+        for problem in problems:
+            console.print(f"[red]✗[/red] {problem}")
+        console.print("[green]digest chain intact[/green]" if not problems else "[red]digest chain broken[/red]")
+        if problems:
+            raise typer.Exit(1)
+
+    @audit.command("verify")
+    def audit_verify(
+        against: Path = typer.Option(None, help="A digest export; its digests must still be in the database."),
+        as_json: bool = JSON,
+    ) -> None:
+        """Check the digest chain and every digested row (operator token). Read-only.
+        Exits 1 when anything was tampered with."""
+        known = [_from_link(link) for link in read_export(against)] if against else []
+        result = call(lambda c: c.verify_audit(known))
+        if as_json:
+            emit(result, True, [])
+        else:
+            console.print(f"{result.digests_checked} digests, {result.rows_checked} rows checked")
+            for problem in result.problems:
+                console.print(f"[red]✗[/red] {problem}")
+            console.print("[green]audit log intact[/green]" if result.ok else "[red]audit log tampered[/red]")
+        if not result.ok:
+            raise typer.Exit(1)

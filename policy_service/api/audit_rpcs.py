@@ -1,0 +1,124 @@
+"""Admin RPCs for the audit log (query, verify, digest export) and service identities."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+
+import grpc
+
+from policy_service._generated.monomcp.policy.v1 import admin_pb2
+from policy_service.api import convert
+from policy_service.api.admin_base import AdminBase
+from policy_service.api.errors import translated
+from policy_service.audit import chain
+from policy_service.audit import query as audit_query
+from policy_service.identity.services import ServiceRecord
+from policy_service.permissions.admin_access import admin_org, require_operator
+
+
+def _link(d: admin_pb2.AuditDigest) -> chain.Link:
+    return chain.Link(
+        id=d.id,
+        first_seq=d.first_seq,
+        last_seq=d.last_seq,
+        row_count=d.row_count,
+        rows_sha256=d.rows_sha256,
+        row_hashes=[(int(s), str(h)) for s, h in json.loads(d.row_hashes_json or "[]")],
+        previous_digest=d.previous_digest,
+        digest=d.digest,
+        signature=d.signature,
+    )
+
+
+def _digest(link: chain.Link) -> admin_pb2.AuditDigest:
+    return admin_pb2.AuditDigest(
+        id=link.id,
+        first_seq=link.first_seq,
+        last_seq=link.last_seq,
+        row_count=link.row_count,
+        rows_sha256=link.rows_sha256,
+        row_hashes_json=json.dumps([list(p) for p in link.row_hashes]),
+        previous_digest=link.previous_digest,
+        digest=link.digest,
+        signature=link.signature,
+    )
+
+
+def _service(record: ServiceRecord) -> admin_pb2.ServiceIdentity:
+    return admin_pb2.ServiceIdentity(
+        id=record.id,
+        name=record.name,
+        scopes=list(record.scopes),
+        created_at=convert.ts(record.created_at),
+        revoked_at=convert.ts(record.revoked_at),
+    )
+
+
+class AuditRpcs(AdminBase):
+    @translated
+    async def QueryAudit(
+        self, request: admin_pb2.QueryAuditRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.QueryAuditResponse:
+        principal = await self._principal(context)
+        async with self._sessions() as session:
+            org_slug: str | None
+            if principal.is_operator and not request.org_slug:
+                org_slug = None
+            else:
+                org_slug = (await admin_org(session, principal, request.org_slug)).slug
+            flt = audit_query.AuditFilter(
+                org_slug=org_slug,
+                since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
+                until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
+                toolkit_slug=request.toolkit_slug,
+                tool=request.tool,
+                actor_id=request.actor_id,
+                status=request.status,
+                approval_id=request.approval_id,
+                call_id=request.call_id,
+            )
+            entries, token = await audit_query.query(session, flt, request.page_size, request.page_token)
+        return admin_pb2.QueryAuditResponse(records=[convert.audit_record(e) for e in entries], next_page_token=token)
+
+    @translated
+    async def VerifyAudit(
+        self, request: admin_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.VerifyAuditResponse:
+        require_operator(await self._principal(context))
+        result = await self._digester.verify([_link(d) for d in request.known_digests])
+        return admin_pb2.VerifyAuditResponse(
+            ok=result.ok,
+            rows_checked=result.rows_checked,
+            digests_checked=result.digests_checked,
+            problems=result.problems,
+        )
+
+    @translated
+    async def ExportAuditDigests(
+        self, request: admin_pb2.ExportAuditDigestsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ExportAuditDigestsResponse:
+        require_operator(await self._principal(context))
+        return admin_pb2.ExportAuditDigestsResponse(digests=[_digest(link) for link in await self._digester.links()])
+
+    @translated
+    async def CreateServiceIdentity(
+        self, request: admin_pb2.CreateServiceIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.CreateServiceIdentityResponse:
+        require_operator(await self._principal(context))
+        record, secret = await self._services.create(request.name, request.scopes)
+        return admin_pb2.CreateServiceIdentityResponse(identity=_service(record), secret=secret)
+
+    @translated
+    async def ListServiceIdentities(
+        self, request: admin_pb2.ListServiceIdentitiesRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ListServiceIdentitiesResponse:
+        require_operator(await self._principal(context))
+        return admin_pb2.ListServiceIdentitiesResponse(identities=[_service(r) for r in await self._services.list()])
+
+    @translated
+    async def RevokeServiceIdentity(
+        self, request: admin_pb2.RevokeServiceIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ServiceIdentity:
+        require_operator(await self._principal(context))
+        return _service(await self._services.revoke(request.id))

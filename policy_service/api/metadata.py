@@ -1,0 +1,15 @@
+"""Reading gRPC call metadata."""
+
+from __future__ import annotations
+
+import grpc
+
+
+def bearer(context: grpc.aio.ServicerContext) -> str:
+    """The token of the call's `authorization: Bearer` metadata, or ''."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer":
+                return token
+    return ""
