@@ -26,8 +26,11 @@ lint: proto-check
 	$(UV) run ruff check .
 	$(UV) run mypy policy_service mcp_front monomcp_cli demo_backend bench
 
+# The suite also runs on Postgres when one answers on 127.0.0.1:5432 (or MONOMCP_TEST_POSTGRES_URL is set).
 test: proto-check
-	$(UV) run pytest
+	@if [ -z "$$MONOMCP_TEST_POSTGRES_URL" ] && $(UV) run python scripts/find_postgres.py; then \
+	  export MONOMCP_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test; fi; \
+	  $(UV) run pytest
 
 run: sync
 	$(UV) run monomcp dev
