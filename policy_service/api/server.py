@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc
 from policy_service.api.admin_servicer import AdminServicer
+from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester, DigestPolicy
@@ -32,6 +33,8 @@ from policy_service.storage.database import WriteGuard, create_engine, is_sqlite
 from policy_service.storage.models import utcnow
 
 log = logging.getLogger(__name__)
+
+_HEALTH_INTERVAL_SECONDS = 2.0
 
 SERVICE_NAMES = (
     policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
@@ -60,8 +63,16 @@ class PolicyServer:
         await self.engine.dispose()
 
 
-async def _background_jobs(digester: AuditDigester, interval: float, retention_days: int) -> None:
-    """Sweep abandoned rows, digest finished ones, apply retention; a failed round retries next time."""
+async def _background_jobs(
+    db_health: DatabaseHealth, digester: AuditDigester, interval: float, retention_days: int
+) -> None:
+    """Health probe; sweep abandoned calls, digest, apply retention; a failed round retries next time."""
+    async with asyncio.TaskGroup() as jobs:
+        jobs.create_task(db_health.run(_HEALTH_INTERVAL_SECONDS))
+        jobs.create_task(_audit_maintenance(digester, interval, retention_days))
+
+
+async def _audit_maintenance(digester: AuditDigester, interval: float, retention_days: int) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
@@ -140,11 +151,11 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     port = _listen(server, listen or settings.policy_listen, settings)
     if port == 0:
         raise RuntimeError(f"cannot listen on {listen or settings.policy_listen}")
+    db_health = DatabaseHealth(health_servicer, engine, ("", *SERVICE_NAMES))
+    await db_health.check()
     await server.start()
-    for name in ("", *SERVICE_NAMES):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     jobs = asyncio.get_running_loop().create_task(
-        _background_jobs(digester, settings.audit_digest_interval_seconds, settings.audit_retention_days)
+        _background_jobs(db_health, digester, settings.audit_digest_interval_seconds, settings.audit_retention_days)
     )
     log.info("policy service listening on port %d", port)
     return PolicyServer(server, port, engine, audit, watcher, digester, jobs)
