@@ -61,8 +61,15 @@ def serve_front(
     """Run the MCP front end (streamable HTTP)."""
     from monomcp_cli.runtime import serve_front as run
 
+    settings = Settings()
+    missing = settings.missing_front_secrets()
+    if missing:
+        for line in missing:
+            console.print(f"[red]cannot start the front:[/red] {line}")
+        console.print("(or set MONOMCP_ENV=development to run with per-process secrets)")
+        raise typer.Exit(2)
     _logging()
-    run(Settings(), listen, policy)
+    run(settings, listen, policy)
 
 
 @serve_app.command("demo-backend")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import secrets
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from policy_service.config import Settings
@@ -67,6 +69,27 @@ async def seed_demo(settings: Settings, backend_url: str) -> dict[str, Any]:
         await engine.dispose()
 
 
+DEV_SECRETS = Path(".monomcp") / "dev-secrets.json"
+
+
+def dev_secrets() -> dict[str, str]:
+    """Secrets for `monomcp dev`, made once and kept (owner-only) under .monomcp/ so sessions,
+    signed request states and the operator token survive a restart."""
+    wanted = {
+        "MONOMCP_OPERATOR_TOKEN": "mmcp-operator-",
+        "JWT_SECRET": "",
+        "MONOMCP_REQUEST_STATE_KEY": "",
+        "MONOMCP_AUDIT_SIGNING_KEY": "",
+    }
+    kept: dict[str, str] = json.loads(DEV_SECRETS.read_text()) if DEV_SECRETS.exists() else {}
+    if set(wanted) - set(kept):
+        kept |= {name: prefix + secrets.token_urlsafe(32) for name, prefix in wanted.items() if name not in kept}
+        DEV_SECRETS.parent.mkdir(parents=True, exist_ok=True)
+        DEV_SECRETS.touch(mode=0o600)
+        DEV_SECRETS.write_text(json.dumps(kept, indent=2))
+    return kept
+
+
 async def issue_dev_service_token(settings: Settings) -> str:
     """A fresh `front` service identity for this dev run; earlier dev runs' are revoked."""
     from policy_service.identity.services import ServiceDirectory
@@ -101,9 +124,9 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     from monomcp_cli.output import console, print_demo
 
     env = dict(os.environ)
-    env.setdefault("MONOMCP_OPERATOR_TOKEN", "mmcp-operator-" + secrets.token_urlsafe(24))
-    env.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
-    env.setdefault("MONOMCP_REQUEST_STATE_KEY", secrets.token_urlsafe(32))
+    for name, value in dev_secrets().items():
+        env.setdefault(name, value)
+    env.setdefault("MONOMCP_ENV", "development")
     env["MONOMCP_POLICY_ADDR"] = policy
     env["MONOMCP_PUBLIC_URL"] = env.get("MONOMCP_PUBLIC_URL", f"http://{front}")
     overrides: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))}

@@ -21,6 +21,9 @@ DEFAULT_REDACT_KEYS = (
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
+    # "production" refuses to start a process whose shared secrets are missing (instead of
+    # inventing per-process ones that break across replicas); `monomcp dev` runs "development".
+    env: str = Field("production", alias="MONOMCP_ENV")
     database_url: str = Field(DEFAULT_SQLITE_URL, alias="DATABASE_URL")
     jwt_secret: str = Field("", alias="JWT_SECRET")
     jwt_issuer: str = Field("", alias="JWT_ISSUER")
@@ -74,6 +77,24 @@ class Settings(BaseSettings):
 
     # How long identity and policy lookups may be served from memory (revocation bound).
     cache_ttl_seconds: float = Field(0.5, alias="MONOMCP_CACHE_TTL_SECONDS")
+
+    def missing_front_secrets(self) -> list[str]:
+        """One line per secret a production front needs and lacks, saying how to make it."""
+        if self.env == "development":
+            return []
+        make = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        problems = []
+        if len(self.request_state_key) < 16:
+            problems.append(
+                "MONOMCP_REQUEST_STATE_KEY is not set (≥16 chars, the same on every front replica): "
+                f"make one with {make}"
+            )
+        if not self.service_token:
+            problems.append(
+                "MONOMCP_SERVICE_TOKEN is not set: create the front's service identity with "
+                "`MONOMCP_TOKEN=$MONOMCP_OPERATOR_TOKEN monomcp services create front`"
+            )
+        return problems
 
     @property
     def redact_keys(self) -> frozenset[str]:

@@ -35,6 +35,10 @@ $UV run monomcp serve demo-backend --listen "127.0.0.1:$BACKEND" & PIDS+=($!)
 $UV run monomcp serve policy --listen "127.0.0.1:$POLICY" >/dev/null 2>&1 & PIDS+=($!)
 wait_port() { for _ in $(seq 1 200); do python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" && return 0; sleep 0.1; done; return 1; }
 wait_port "$POLICY"; wait_port "$BACKEND"
+# The front's service identity and shared secret, as a production deployment has them.
+export MONOMCP_SERVICE_TOKEN=$(MONOMCP_TOKEN="$MONOMCP_OPERATOR_TOKEN" $UV run monomcp services create conformance-front --json \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+export MONOMCP_REQUEST_STATE_KEY="conformance-$RANDOM$RANDOM$RANDOM$RANDOM"
 $UV run monomcp serve front --listen "127.0.0.1:$FRONT" >/dev/null 2>&1 & PIDS+=($!)
 wait_port "$FRONT"
 $UV run python scripts/auth_proxy.py "$PROXY" "http://127.0.0.1:$FRONT" "$KEY" & PIDS+=($!)
