@@ -84,13 +84,34 @@ def serve_demo_backend(listen: str = typer.Option("127.0.0.1:8766", help="HOST:P
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(create: bool = typer.Option(False, "--create", help="Create the Postgres database if missing.")) -> None:
     """Apply all migrations to DATABASE_URL."""
-    from policy_service.storage.migrate import upgrade
+    from policy_service.storage.migrate import DatabaseProblem, ensure_database, upgrade
 
     settings = Settings()
-    upgrade(settings.database_url)
+    try:
+        ensure_database(settings.database_url, create)
+        upgrade(settings.database_url)
+    except DatabaseProblem as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
     console.print("database is at the latest revision")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Report the schema revision of DATABASE_URL; exits 1 unless it is the latest."""
+    from policy_service.storage.migrate import DatabaseProblem, revisions
+
+    try:
+        current, head = revisions(Settings().database_url)
+    except DatabaseProblem as exc:
+        console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"schema revision {current or 'none'} (latest {head})")
+    if current != head:
+        console.print("run `monomcp db upgrade`")
+        raise typer.Exit(1)
 
 
 @demo_app.command("seed")

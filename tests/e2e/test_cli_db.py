@@ -1,0 +1,58 @@
+"""`monomcp db upgrade|check` as an operator meets them: one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import POSTGRES_URL
+
+
+def _monomcp(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monomcp_cli.main", *args],
+        env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_reports_the_revision_before_and_after_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    before = _monomcp("db", "check", database_url=url)
+    assert before.returncode == 1 and "schema revision none" in before.stdout
+    assert _monomcp("db", "upgrade", database_url=url).returncode == 0
+    after = _monomcp("db", "check", database_url=url)
+    assert after.returncode == 0 and "schema revision" in after.stdout and "none" not in after.stdout
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="MONOMCP_TEST_POSTGRES_URL not set")
+def test_a_missing_postgres_database_is_one_line_and_can_be_created() -> None:
+    name = f"monomcp_missing_{uuid.uuid4().hex[:8]}"
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    missing = _monomcp("db", "upgrade", database_url=url)
+    assert missing.returncode == 1 and "Traceback" not in missing.stdout + missing.stderr
+    assert f"database '{name}' does not exist" in missing.stdout and "--create" in missing.stdout
+    try:
+        assert _monomcp("db", "upgrade", "--create", database_url=url).returncode == 0
+        assert _monomcp("db", "check", database_url=url).returncode == 0
+    finally:
+        asyncio.run(_drop(name))
+
+
+async def _drop(name: str) -> None:
+    base = make_url(POSTGRES_URL)
+    conn = await asyncpg.connect(host=base.host, port=base.port or 5432, user=base.username, database="postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
