@@ -14,6 +14,7 @@ from policy_service.audit.digests import AuditDigester
 from policy_service.errors import Unauthenticated
 from policy_service.gate import Gate
 from policy_service.identity.principal import Principal
+from policy_service.toolkits.egress import EgressPolicy
 
 
 class AdminBase:
@@ -24,12 +25,14 @@ class AdminBase:
         ttls: TTLs,
         watcher: ApprovalWatcher,
         digester: AuditDigester,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         self._gate = gate
         self._ttls = ttls
         self._watcher = watcher
         self._digester = digester
+        self._egress = egress or EgressPolicy()  # fail closed: public backends only
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         for key, value in context.invocation_metadata() or ():
