@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from policy_service.toolkits.backend_target import header_problem
+from policy_service.toolkits.backend_target import FRAMING_HEADERS, header_problem
 from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
 
 _MAX_HEADER_BYTES = 65_536
@@ -156,7 +156,7 @@ class Http11Client:
     def _encode(origin: _Origin, headers: dict[str, str], body: bytes) -> bytes:
         lines = [f"POST {origin.path} HTTP/1.1", f"Host: {origin.host_header}", f"Content-Length: {len(body)}"]
         for name, value in headers.items():
-            problem = header_problem(name, value)
+            problem = header_problem(name, value, FRAMING_HEADERS)
             if problem is not None:  # stored before upsert checked headers: refuse rather than reframe
                 raise HttpError(problem)
             lines.append(f"{name}: {value}")

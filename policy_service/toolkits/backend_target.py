@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from policy_service.errors import InvalidArgument
 from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
 
-# Framing and hop-by-hop headers (RFC 9110 §7.6.1), and those the gateway manages itself.
-FORBIDDEN_HEADERS = frozenset(
+# Framing and hop-by-hop headers (RFC 9110 §7.6.1): never from configuration, never twice.
+FRAMING_HEADERS = frozenset(
     {
         "host",
         "content-length",
@@ -30,9 +30,10 @@ FORBIDDEN_HEADERS = frozenset(
         "expect",
         "proxy-authenticate",
         "proxy-authorization",
-        "mcp-session-id",
     }
 )
+# What an admin may not configure: framing, and the session header the gateway manages.
+FORBIDDEN_HEADERS = FRAMING_HEADERS | {"mcp-session-id"}
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 MAX_HEADERS = 32
@@ -40,11 +41,11 @@ MAX_VALUE_BYTES = 8192
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
-def header_problem(name: str, value: str) -> str | None:
+def header_problem(name: str, value: str, forbidden: frozenset[str] = FORBIDDEN_HEADERS) -> str | None:
     """Why this header may not be sent to a backend, or None."""
     if not _TOKEN.match(name):
         return f"backend header name {name[:40]!r} is not a valid HTTP header name"
-    if name.lower() in FORBIDDEN_HEADERS:
+    if name.lower() in forbidden:
         return f"backend header {name!r} is set by the gateway and may not be configured"
     if _BAD_VALUE.search(value):
         return f"backend header {name!r} contains a line break or control character"
