@@ -85,6 +85,7 @@ class Stack:
             "MONOMCP_POLICY_ADDR": f"127.0.0.1:{self.policy_port}",
             "MONOMCP_CACHE_TTL_SECONDS": "0.5",
             "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": "3600",
+            "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstream listens on loopback
         }
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:

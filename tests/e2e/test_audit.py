@@ -107,6 +107,7 @@ async def test_front_killed_mid_call_leaves_a_started_row(world: World, settings
         "DATABASE_URL": settings.database_url,
         "MONOMCP_POLICY_ADDR": policy_addr,
         "MONOMCP_OPERATOR_TOKEN": OPERATOR,
+        "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the test upstream listens on loopback
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
