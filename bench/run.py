@@ -86,6 +86,7 @@ class Stack:
             "MONOMCP_CACHE_TTL_SECONDS": "0.5",
             "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": "3600",
             "MONOMCP_REQUEST_STATE_KEY": "bench-request-state-key",
+            "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstream listens on loopback
         }
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:

@@ -27,6 +27,7 @@ from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient, channel_tls
 from policy_service.config import Settings
+from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger("monomcp.front")
 
@@ -121,7 +122,8 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         service_token=settings.service_token,
         tls=channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key),
     )
-    upstreams = UpstreamPool()
+    egress = EgressPolicy.from_settings(settings)
+    upstreams = UpstreamPool(egress=egress)
     flows = ApprovalFlows(
         policy, StateSigner(settings.request_state_key), settings.public_url, settings.approval_wait_seconds
     )
@@ -130,7 +132,7 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), settings.max_body_bytes)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
-    admin = AdminApi(policy_addr or settings.policy_addr, settings.policy_timeout_seconds, auth)
+    admin = AdminApi(policy_addr or settings.policy_addr, settings.policy_timeout_seconds, auth, egress)
     return FrontApp(
         settings, policy, upstreams, gateway, build_admin_app(admin, build_console(admin), build_settings_pages(admin))
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from monomcp_cli.admin_client import call
@@ -92,13 +90,18 @@ def register(app: typer.Typer) -> None:
     @toolkits.command("sync")
     def toolkit_sync(slug: str, org: str = ORG, prune: bool = typer.Option(False), as_json: bool = JSON) -> None:
         """Fetch the backend's tools/list and store it as the toolkit's catalogue."""
-        from mcp_front.backends.catalogue_sync import fetch_catalogue
+        from mcp_front.backends.catalogue_sync import sync_catalogue
+        from mcp_front.backends.upstream import UpstreamError
+        from policy_service.config import Settings
+        from policy_service.toolkits.egress import EgressPolicy
 
-        toolkit = call(lambda c: c.get_toolkit(org, slug))
-        specs = asyncio.run(fetch_catalogue(toolkit.backend_url))
-        emit(
-            call(lambda c: c.sync_tools(toolkit.org_slug, slug, specs, prune)), as_json, ["added", "updated", "removed"]
-        )
+        egress = EgressPolicy.from_settings(Settings())
+        try:
+            result = call(lambda c: sync_catalogue(c, org, slug, prune, egress))
+        except UpstreamError as exc:
+            console.print(f"[red]error[/red] BACKEND_ERROR: {exc.public}")
+            raise typer.Exit(1) from None
+        emit(result, as_json, ["added", "updated", "removed"])
 
     @tools.command("list")
     def tools_list(toolkit: str, org: str = ORG, as_json: bool = JSON) -> None:

@@ -127,6 +127,8 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     for name, value in dev_secrets().items():
         env.setdefault(name, value)
     env.setdefault("MONOMCP_ENV", "development")
+    # The demo backend listens on loopback, which production egress rules refuse.
+    env.setdefault("MONOMCP_BACKEND_ALLOW_PRIVATE", "true")
     env["MONOMCP_POLICY_ADDR"] = policy
     env["MONOMCP_PUBLIC_URL"] = env.get("MONOMCP_PUBLIC_URL", f"http://{front}")
     overrides: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))}

@@ -289,7 +289,10 @@ class PolicyClient:
         backend_url: str = "",
         backend_headers: dict[str, str] | None = None,
         backend_timeout_seconds: float = 0.0,
+        new_tool_permission: str = "",
     ) -> admin_pb2.Toolkit:
+        if new_tool_permission and new_tool_permission not in PERMISSIONS:
+            raise errors.InvalidArgument(f"unknown permission {new_tool_permission!r}", "BAD_PERMISSION")
         request = admin_pb2.UpsertToolkitRequest(
             org_slug=org,
             slug=slug,
@@ -299,6 +302,7 @@ class PolicyClient:
             backend_url=backend_url,
             backend_headers=backend_headers or {},
             backend_timeout_seconds=backend_timeout_seconds,
+            new_tool_permission=PERMISSIONS.get(new_tool_permission, types_pb2.PERMISSION_UNSPECIFIED),
         )
         return await self._call(self._admin.UpsertToolkit, request, True)
 

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, alias="MONOMCP_MAX_BODY_BYTES")
     backend_timeout_seconds: float = Field(30.0, alias="MONOMCP_BACKEND_TIMEOUT_SECONDS")
     policy_timeout_seconds: float = Field(5.0, alias="MONOMCP_POLICY_TIMEOUT_SECONDS")
+    # Where toolkit backends may be reached (docs/adr/0007-backend-egress.md): host names,
+    # `*.suffix` wildcards, IPs and CIDRs, comma-separated. Empty = any public address.
+    backend_allow: str = Field("", alias="MONOMCP_BACKEND_ALLOW")
+    # Also reach loopback, private and link-local backends (`monomcp dev`, tests).
+    backend_allow_private: bool = Field(False, alias="MONOMCP_BACKEND_ALLOW_PRIVATE")
 
     approval_pending_ttl_seconds: int = Field(86_400, alias="MONOMCP_APPROVAL_PENDING_TTL_SECONDS")
     approval_approved_ttl_seconds: int = Field(3_600, alias="MONOMCP_APPROVAL_APPROVED_TTL_SECONDS")

@@ -25,6 +25,7 @@ export MONOMCP_OPERATOR_TOKEN="conformance-$RANDOM$RANDOM"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 POLICY=$(free_port); FRONT=$(free_port); BACKEND=$(free_port); PROXY=$(free_port)
 export MONOMCP_POLICY_ADDR="127.0.0.1:$POLICY"
+export MONOMCP_BACKEND_ALLOW_PRIVATE=true  # the demo backend listens on loopback
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT

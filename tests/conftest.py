@@ -114,6 +114,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "MONOMCP_REQUEST_STATE_KEY": "test-request-state-key",
         "MONOMCP_PUBLIC_URL": "http://127.0.0.1:8765",
         "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": 3600,
+        "MONOMCP_BACKEND_ALLOW_PRIVATE": True,  # the test upstreams listen on loopback
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -14,10 +14,11 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from mcp_front.admin.auth import ConsoleAuth
-from mcp_front.backends.catalogue_sync import fetch_catalogue
+from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.backends.upstream import UpstreamError
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
+from policy_service.toolkits.egress import EgressPolicy
 
 T = TypeVar("T")
 _STATUS = {
@@ -53,10 +54,11 @@ class RuleBody(BaseModel):
 
 
 class AdminApi:
-    def __init__(self, policy_addr: str, timeout: float, auth: ConsoleAuth) -> None:
+    def __init__(self, policy_addr: str, timeout: float, auth: ConsoleAuth, egress: EgressPolicy | None = None) -> None:
         self.addr = policy_addr
         self.timeout = timeout
         self.auth = auth
+        self.egress = egress or EgressPolicy()  # where catalogue syncs may reach
 
     async def call(
         self, request: Request, fn: Callable[[PolicyClient], Awaitable[T]], form_csrf: str | None = None
@@ -172,12 +174,11 @@ def build_router(api: AdminApi) -> APIRouter:
     @r.post("/toolkits/{org}/{slug}/sync")
     async def sync(request: Request, org: str, slug: str, prune: bool = False) -> dict[str, Any]:
         """Fetch the backend's tools/list and store it as the toolkit's catalogue."""
-        toolkit = await api.call(request, lambda c: c.get_toolkit(org, slug))
         try:
-            specs = await fetch_catalogue(toolkit.backend_url)
+            result = await api.call(request, lambda c: sync_catalogue(c, org, slug, prune, api.egress))
         except UpstreamError as exc:
-            raise HTTPException(502, {"reason": "BACKEND_ERROR", "message": str(exc)}) from None
-        return to_json(await api.call(request, lambda c: c.sync_tools(org, slug, specs, prune)))
+            raise HTTPException(502, {"reason": "BACKEND_ERROR", "message": exc.public}) from None
+        return to_json(result)
 
     @r.get("/permissions")
     async def rules(request: Request) -> list[dict[str, Any]]:

@@ -1,24 +1,39 @@
 """A minimal pooled HTTP/1.1 client for POSTing JSON-RPC to upstream MCP servers.
 
 Why not httpx: under concurrency its pool bookkeeping cost most of the front's CPU
-(profiled: ~60% at c=32). This keeps one idle-connection stack per origin and does
-just what a JSON-RPC POST needs: Content-Length or chunked bodies, keep-alive, TLS.
+(profiled: ~60% at c=32). This keeps one idle-connection stack per (tenant, origin) and
+does just what a JSON-RPC POST needs: Content-Length or chunked bodies, keep-alive, TLS.
 A connection that errors or is cancelled mid-request is closed, never reused.
+
+Egress (docs/adr/0007-backend-egress.md): a new connection resolves the host once,
+checks every address against the operator's policy and connects to a checked address,
+so there is no second lookup to rebind; Host and TLS SNI stay the original name. Reused
+connections cost no lookup. Redirects are never followed (a 3xx is just an answer).
+Connections are never shared between tenants: each `scope` has its own pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from policy_service.toolkits.backend_target import FRAMING_HEADERS, header_problem
+from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
+
 _MAX_HEADER_BYTES = 65_536
 _MAX_BODY_BYTES = 64 * 1024 * 1024
+_MAX_POOLS = 4096
 
 
 class HttpError(Exception):
-    pass
+    """Transport failure; the message may name the backend (for the audit log only)."""
+
+
+class EgressRefused(HttpError):
+    """The operator's egress policy does not allow this backend address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +71,18 @@ def _origin(url: str) -> _Origin:
     port = parts.port or (443 if tls else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     default = (tls and port == 443) or (not tls and port == 80)
-    host_header = parts.hostname if default else f"{parts.hostname}:{port}"
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host_header = name if default else f"{name}:{port}"
     return _Origin(parts.hostname, port, tls, path, host_header)
 
 
 class Http11Client:
-    def __init__(self, max_idle_per_origin: int = 256) -> None:
-        self._pools: dict[tuple[str, int, bool], _Pool] = {}
+    def __init__(self, max_idle_per_origin: int = 256, egress: EgressPolicy | None = None) -> None:
+        self._pools: OrderedDict[tuple[str, str, int, bool], _Pool] = OrderedDict()
         self._origins: dict[str, _Origin] = {}
         self._max_idle = max_idle_per_origin
         self._ssl = ssl.create_default_context()
+        self._egress = egress or EgressPolicy()  # fail closed: public backends only
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -73,11 +90,22 @@ class Http11Client:
                 conn.writer.close()
             pool.idle.clear()
 
-    async def post(self, url: str, headers: dict[str, str], body: bytes) -> HttpResponse:
+    def _pool(self, scope: str, origin: _Origin) -> _Pool:
+        key = (scope, origin.host, origin.port, origin.tls)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool()
+            if len(self._pools) > _MAX_POOLS:  # forget the least recently created tenant's idle connections
+                for conn in self._pools.popitem(last=False)[1].idle:
+                    conn.writer.close()
+        return pool
+
+    async def post(self, url: str, headers: dict[str, str], body: bytes, scope: str = "") -> HttpResponse:
+        """POST `body`; `scope` names the tenant whose pooled connections may carry it."""
         origin = self._origins.get(url)
         if origin is None:
             origin = self._origins[url] = _origin(url)
-        pool = self._pools.setdefault((origin.host, origin.port, origin.tls), _Pool())
+        pool = self._pool(scope, origin)
         request = self._encode(origin, headers, body)
         # A pooled connection may have been closed by the server while idle: retry once on a fresh one.
         for attempt in (0, 1):
@@ -103,19 +131,34 @@ class Http11Client:
 
     async def _connect(self, origin: _Origin) -> _Conn:
         try:
-            reader, writer = await asyncio.open_connection(
-                origin.host, origin.port, ssl=self._ssl if origin.tls else None, limit=_MAX_HEADER_BYTES * 4
-            )
-        except OSError as exc:
-            raise HttpError(f"connect to {origin.host}:{origin.port} failed: {exc}") from exc
-        return _Conn(reader, writer)
+            addresses = await self._egress.resolve(origin.host, origin.port)
+        except EgressDenied as exc:
+            raise EgressRefused(str(exc)) from None
+        except ResolveFailed as exc:
+            raise HttpError(str(exc)) from None
+        failure: OSError | None = None
+        for address in addresses:  # every one was checked; connect to the checked address itself
+            try:
+                reader, writer = await asyncio.open_connection(
+                    address,
+                    origin.port,
+                    ssl=self._ssl if origin.tls else None,
+                    server_hostname=origin.host if origin.tls else None,
+                    limit=_MAX_HEADER_BYTES * 4,
+                )
+            except OSError as exc:
+                failure = exc
+                continue
+            return _Conn(reader, writer)
+        raise HttpError(f"connect to {origin.host}:{origin.port} failed: {failure}")
 
     @staticmethod
     def _encode(origin: _Origin, headers: dict[str, str], body: bytes) -> bytes:
         lines = [f"POST {origin.path} HTTP/1.1", f"Host: {origin.host_header}", f"Content-Length: {len(body)}"]
         for name, value in headers.items():
-            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
-                raise HttpError("header values may not contain line breaks")
+            problem = header_problem(name, value, FRAMING_HEADERS)
+            if problem is not None:  # stored before upsert checked headers: refuse rather than reframe
+                raise HttpError(problem)
             lines.append(f"{name}: {value}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
@@ -127,7 +170,7 @@ class Http11Client:
             raise HttpError("response headers too large") from exc
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise HttpError(f"not an HTTP/1.x response: {lines[0][:80]!r}")
         status = int(parts[1])
         headers: dict[str, str] = {}
@@ -138,9 +181,9 @@ class Http11Client:
         if headers.get("transfer-encoding", "").lower() == "chunked":
             body = await Http11Client._read_chunked(reader)
         elif "content-length" in headers:
-            length = int(headers["content-length"])
-            if length > _MAX_BODY_BYTES:
-                raise HttpError("response body too large")
+            length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
+            if length < 0 or length > _MAX_BODY_BYTES:
+                raise HttpError("response body length missing or too large")
             body = await reader.readexactly(length)
         else:
             body = await reader.read(_MAX_BODY_BYTES)  # body ends when the server closes
@@ -154,7 +197,10 @@ class Http11Client:
         total = 0
         while True:
             size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise HttpError("bad chunk size") from None
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":
                     pass  # trailers

@@ -111,7 +111,7 @@ class ToolCaller:
         self, req: GatewayRequest, name: str, arguments: dict[str, Any], decision: Any, flow: CallFlow
     ) -> dict[str, Any]:
         if decision.decision == DECISION_ALLOW:
-            return await self.execute(decision, name, arguments)
+            return await self.execute(decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}")
         if decision.decision == DECISION_PENDING_APPROVAL:
             if flow.task_requested:
                 return self.flows.create_task(req, name, arguments, decision.approval)
@@ -126,21 +126,26 @@ class ToolCaller:
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
-    async def execute(self, decision: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def execute(self, decision: Any, name: str, arguments: dict[str, Any], toolkit: str = "") -> dict[str, Any]:
+        """Run an allowed call. Upstream sessions are scoped to (toolkit, caller org): never shared.
+
+        The client is told what failed without the backend's address; the audit row keeps it.
+        """
         backend = decision.backend
+        scope = f"{toolkit}|{decision.principal.org_slug}"
         started = time.perf_counter()
         error = ""
         try:
             result = await self._upstreams.call_tool(
-                backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0
+                backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope
             )
             status = "tool_error" if result.get("isError") else "ok"
         except UpstreamTimeout as exc:
             status, error = "timeout", str(exc)
-            result = results.text_result(f"The toolkit backend timed out: {exc}", is_error=True)
+            result = results.text_result(f"The toolkit backend timed out: {exc.public}", is_error=True)
         except UpstreamError as exc:
             status, error = "backend_error", str(exc)
-            result = results.text_result(f"The toolkit backend failed: {exc}", is_error=True)
+            result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
         duration_ms = (time.perf_counter() - started) * 1000
         try:
             await self._policy.complete_tool_call(

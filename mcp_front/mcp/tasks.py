@@ -43,7 +43,7 @@ class TaskHandlers:
             if status == "approved":
                 decision = await self._caller.authorize(req, task["t"], task["g"])
                 if decision.decision == DECISION_ALLOW:
-                    result = await self._caller.execute(decision, task["t"], task["g"])
+                    result = await self._caller.execute(decision, task["t"], task["g"], f"{req.org}/{req.toolkit}")
                     return {**result, "_meta": {RELATED_TASK: {"taskId": task_id}}}
                 continue
             if status in ("denied", "expired"):

@@ -16,6 +16,7 @@ from policy_service.errors import Unauthenticated
 from policy_service.gate import Gate
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceDirectory
+from policy_service.toolkits.egress import EgressPolicy
 
 
 class AdminBase:
@@ -27,6 +28,7 @@ class AdminBase:
         watcher: ApprovalWatcher,
         digester: AuditDigester,
         services: ServiceDirectory,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         self._gate = gate
@@ -34,6 +36,7 @@ class AdminBase:
         self._watcher = watcher
         self._digester = digester
         self._services = services
+        self._egress = egress or EgressPolicy()  # fail closed: public backends only
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         token = bearer(context)

@@ -31,6 +31,7 @@ from policy_service.identity.services import ServiceDirectory
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import utcnow
+from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,8 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
     policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(sessions, gate, ttls, watcher, digester, services), server
-    )
+    admin = AdminServicer(sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings))
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

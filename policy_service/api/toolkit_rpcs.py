@@ -14,18 +14,28 @@ from policy_service.identity.principal import Principal
 from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
 from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
+from policy_service.toolkits.backend_target import check_backend_headers, check_backend_url
+from policy_service.toolkits.new_tools import DEFAULT_NEW_TOOL_PERMISSION
 
 
-def _toolkit(t: Toolkit, org_slug: str, count: int) -> admin_pb2.Toolkit:
+def _manages(principal: Principal, t: Toolkit) -> bool:
+    """Admins of the owning org and the operator; only they see the backend URL."""
+    return principal.is_operator or (principal.is_admin and principal.org_id == t.org_id)
+
+
+def _toolkit(t: Toolkit, org_slug: str, count: int, principal: Principal) -> admin_pb2.Toolkit:
+    manageable = _manages(principal, t)
     return admin_pb2.Toolkit(
         org_slug=org_slug,
         slug=t.slug,
         name=t.name,
         description=t.description,
         visibility=t.visibility,
-        backend_url=t.backend_url,
+        backend_url=t.backend_url if manageable else "",
         backend_timeout_seconds=t.backend_timeout_seconds,
         tool_count=count,
+        new_tool_permission=convert.PERMISSION_TO_PB[t.new_tool_permission or DEFAULT_NEW_TOOL_PERMISSION],
+        manageable=manageable,
     )
 
 
@@ -51,6 +61,13 @@ class ToolkitRpcs(AdminBase):
         self, request: admin_pb2.UpsertToolkitRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.Toolkit:
         principal = await self._principal(context)
+        headers = dict(request.backend_headers)
+        new_default = _permission(request.new_tool_permission) if request.new_tool_permission else ""
+        async with self._sessions() as session:
+            await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
+        check_backend_headers(headers)
+        if request.backend_url:
+            await check_backend_url(request.backend_url, self._egress)
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit = await rules.upsert_toolkit(
@@ -62,12 +79,14 @@ class ToolkitRpcs(AdminBase):
                     "description": request.description,
                     "visibility": request.visibility,
                     "backend_url": request.backend_url,
-                    "backend_headers": dict(request.backend_headers),
+                    "backend_headers": headers,
                     "backend_timeout_seconds": request.backend_timeout_seconds,
                 },
             )
+            if new_default:
+                toolkit.new_tool_permission = new_default
             count = (await rules.tool_counts(session, [toolkit.id])).get(toolkit.id, 0)
-            return _toolkit(toolkit, org.slug, count)
+            return _toolkit(toolkit, org.slug, count, principal)
 
     @translated
     async def ListToolkits(
@@ -88,7 +107,8 @@ class ToolkitRpcs(AdminBase):
                 )
             ).all()
             counts = await rules.tool_counts(session, [t.id for t, _ in rows])
-        return admin_pb2.ListToolkitsResponse(toolkits=[_toolkit(t, s, counts.get(t.id, 0)) for t, s in rows])
+        toolkits = [_toolkit(t, s, counts.get(t.id, 0), principal) for t, s in rows]
+        return admin_pb2.ListToolkitsResponse(toolkits=toolkits)
 
     @translated
     async def GetToolkit(
@@ -100,7 +120,7 @@ class ToolkitRpcs(AdminBase):
                 session, principal, request.org_slug or principal.org_slug, request.slug
             )
             count = (await rules.tool_counts(session, [toolkit.id])).get(toolkit.id, 0)
-            return _toolkit(toolkit, request.org_slug or principal.org_slug, count)
+            return _toolkit(toolkit, request.org_slug or principal.org_slug, count, principal)
 
     @translated
     async def SyncTools(

@@ -22,6 +22,7 @@ from policy_service.storage.models import (
     Tool,
     Toolkit,
 )
+from policy_service.toolkits.new_tools import new_tool_permission
 
 
 def check_permission(value: str) -> str:
@@ -112,9 +113,10 @@ async def sync_tools(session: AsyncSession, toolkit: Toolkit, tools: list[dict[s
         seen.add(name)
         tool = existing.get(name)
         if tool is None:
-            tool = Tool(
-                toolkit_id=toolkit.id, name=name, default_permission=spec.get("default_permission") or "always_allow"
-            )
+            declared = spec.get("default_permission")
+            permission = check_permission(declared) if declared else None
+            fallback = new_tool_permission(spec.get("annotations_json", ""), toolkit.new_tool_permission)
+            tool = Tool(toolkit_id=toolkit.id, name=name, default_permission=permission or fallback)
             session.add(tool)
             added += 1
         else:

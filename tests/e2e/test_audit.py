@@ -111,6 +111,7 @@ async def test_front_killed_mid_call_leaves_a_started_row(world: World, settings
         "MONOMCP_OPERATOR_TOKEN": OPERATOR,
         "MONOMCP_SERVICE_TOKEN": world.service_token,
         "MONOMCP_REQUEST_STATE_KEY": "test-request-state-key",
+        "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the test upstream listens on loopback
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -1,16 +1,29 @@
 """A small real MCP server used as a toolkit backend in tests: counts executions, can be
-slow, returns every content type, and fails on demand."""
+slow, returns every content type, and fails on demand. It records every HTTP request it
+receives (method, Authorization, Host, session) and, when stateful, which Authorization
+opened each session."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp_types import AudioContent, CallToolResult, EmbeddedResource, ImageContent, TextContent, TextResourceContents
-from starlette.applications import Starlette
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import (
+    AudioContent,
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    TextResourceContents,
+    ToolAnnotations,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PNG_1PX = base64.b64encode(
     bytes.fromhex(
@@ -20,16 +33,74 @@ PNG_1PX = base64.b64encode(
 ).decode()
 
 
+@dataclass(frozen=True)
+class SeenRequest:
+    """One HTTP request as the upstream received it."""
+
+    method: str  # the JSON-RPC method ("" for non-POST or unparsable bodies)
+    authorization: str
+    host: str
+    session_id: str
+    session_opened_by: str | None  # the Authorization of the initialize that opened this session
+
+
+class _Recorder:
+    """ASGI wrapper that records each request and which credential opened each session."""
+
+    def __init__(self, app: ASGIApp, upstream: Upstream) -> None:
+        self.app = app
+        self.upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = bytearray()
+
+        async def receive_recorded() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body.extend(message.get("body", b""))
+            return message
+
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start" and "mcp-session-id" not in headers:  # a session opens
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"mcp-session-id":
+                        self.upstream.session_owners[value.decode()] = headers.get("authorization", "")
+            await send(message)
+
+        await self.app(scope, receive_recorded, send_recorded)
+        try:
+            parsed = json.loads(body) if body else {}
+        except ValueError:
+            parsed = {}
+        session = headers.get("mcp-session-id", "")
+        self.upstream.requests.append(
+            SeenRequest(
+                method=parsed.get("method", "") if isinstance(parsed, dict) else "",
+                authorization=headers.get("authorization", ""),
+                host=headers.get("host", ""),
+                session_id=session,
+                session_opened_by=self.upstream.session_owners.get(session),
+            )
+        )
+
+
 class Upstream:
-    def __init__(self) -> None:
+    def __init__(self, stateful: bool = False) -> None:
         self.calls: Counter[str] = Counter()
+        self.requests: list[SeenRequest] = []
+        self.session_owners: dict[str, str] = {}
+        self.stateful = stateful
         self.server = MCPServer("test-upstream")
         self._register()
 
     def _register(self) -> None:
         server, calls = self.server, self.calls
 
-        @server.tool(description="Echo the text back.")
+        @server.tool(description="Echo the text back.", annotations=ToolAnnotations(read_only_hint=True))
         def echo(text: str) -> str:
             calls["echo"] += 1
             return text
@@ -44,7 +115,7 @@ class Upstream:
             calls["transfer"] += 1
             return f"sent {amount} to {to}"
 
-        @server.tool(description="Destructive; blocked by default.")
+        @server.tool(description="Destructive; blocked by default.", annotations=ToolAnnotations(destructive_hint=True))
         def wipe(target: str) -> str:
             calls["wipe"] += 1
             return f"wiped {target}"
@@ -81,8 +152,13 @@ class Upstream:
             calls["login"] += 1
             return {"user": username, "token": "mmcp_" + "A" * 54}
 
-    def app(self) -> Starlette:
-        return self.server.streamable_http_app(stateless_http=True, json_response=True)
+    def app(self, any_host: bool = False) -> ASGIApp:
+        """The ASGI app; `any_host` turns off the SDK's Host check (to reach it by another name)."""
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False) if any_host else None
+        inner = self.server.streamable_http_app(
+            stateless_http=not self.stateful, json_response=True, transport_security=security
+        )
+        return _Recorder(inner, self)
 
     async def catalogue(self) -> list[dict[str, Any]]:
         import json

@@ -494,6 +494,8 @@ class Toolkit(_message.Message):
     BACKEND_URL_FIELD_NUMBER: _builtins.int
     BACKEND_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     TOOL_COUNT_FIELD_NUMBER: _builtins.int
+    NEW_TOOL_PERMISSION_FIELD_NUMBER: _builtins.int
+    MANAGEABLE_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     slug: _builtins.str
     name: _builtins.str
@@ -501,9 +503,17 @@ class Toolkit(_message.Message):
     visibility: _builtins.str
     """"public" or "private"."""
     backend_url: _builtins.str
-    """The backend URL (headers are write-only and never returned)."""
+    """The backend URL, shown only to admins of the owning org and the operator (empty for
+    everyone else). Headers are write-only and never returned.
+    """
     backend_timeout_seconds: _builtins.float
     tool_count: _builtins.int
+    new_tool_permission: _types_pb2.Permission.ValueType
+    """The owner default a newly synced tool gets unless its backend declares it read-only."""
+    manageable: _builtins.bool
+    """True when the caller may change this toolkit and sync its catalogue (admins of the
+    owning org, the operator).
+    """
     def __init__(
         self,
         *,
@@ -515,10 +525,12 @@ class Toolkit(_message.Message):
         backend_url: _builtins.str = ...,
         backend_timeout_seconds: _builtins.float = ...,
         tool_count: _builtins.int = ...,
+        new_tool_permission: _types_pb2.Permission.ValueType = ...,
+        manageable: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "name", b"name", "org_slug", b"org_slug", "slug", b"slug", "tool_count", b"tool_count", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "manageable", b"manageable", "name", b"name", "new_tool_permission", b"new_tool_permission", "org_slug", b"org_slug", "slug", b"slug", "tool_count", b"tool_count", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -556,6 +568,7 @@ class UpsertToolkitRequest(_message.Message):
     BACKEND_URL_FIELD_NUMBER: _builtins.int
     BACKEND_HEADERS_FIELD_NUMBER: _builtins.int
     BACKEND_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    NEW_TOOL_PERMISSION_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     slug: _builtins.str
     name: _builtins.str
@@ -563,8 +576,16 @@ class UpsertToolkitRequest(_message.Message):
     visibility: _builtins.str
     backend_url: _builtins.str
     backend_timeout_seconds: _builtins.float
+    new_tool_permission: _types_pb2.Permission.ValueType
+    """Default permission for tools a later sync adds (read-only tools are always allowed).
+    Unspecified = unchanged (needs_approval for a new toolkit).
+    """
     @_builtins.property
-    def backend_headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def backend_headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Extra headers sent to the backend. Framing and hop-by-hop headers (Host,
+        Content-Length, Transfer-Encoding, Connection, …) and control characters are refused.
+        """
+
     def __init__(
         self,
         *,
@@ -576,10 +597,11 @@ class UpsertToolkitRequest(_message.Message):
         backend_url: _builtins.str = ...,
         backend_headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         backend_timeout_seconds: _builtins.float = ...,
+        new_tool_permission: _types_pb2.Permission.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_headers", b"backend_headers", "backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "name", b"name", "org_slug", b"org_slug", "slug", b"slug", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_headers", b"backend_headers", "backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "name", b"name", "new_tool_permission", b"new_tool_permission", "org_slug", b"org_slug", "slug", b"slug", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
