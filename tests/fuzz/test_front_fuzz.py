@@ -2,7 +2,7 @@
 (policy service, upstream and front over loopback). Properties: no 5xx, no crash, no
 tool execution without an audit row, and another org's normal call still works after.
 
-Scale with MONOMCP_FUZZ_EXAMPLES (default 800 clean + 200 hostile; `make fuzz` runs many more)."""
+Scale with MONOMCP_FUZZ_EXAMPLES (default 600 clean + 150 hostile; `make fuzz` runs many more)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.conftest import World
 from tests.fuzz.strategies import PATHS, bodies, header_sets
 from tests.fuzz.survey import check
 
-EXAMPLES = int(os.environ.get("MONOMCP_FUZZ_EXAMPLES", "800"))
+EXAMPLES = int(os.environ.get("MONOMCP_FUZZ_EXAMPLES", "600"))
 FUZZ = settings(
     deadline=None,
     database=None,
