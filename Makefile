@@ -10,6 +10,7 @@ help:
 	@echo "make lint         ruff, mypy and the generated-stub drift check"
 	@echo "make proto        regenerate gRPC stubs from protos/"
 	@echo "make bench        throughput/latency through the gateway vs direct; writes docs/benchmarks.md"
+	@echo "make fuzz         long hypothesis fuzz run against a real front and the REST API (FUZZ_EXAMPLES=N)"
 	@echo "make conformance  official MCP conformance scenarios against a running front (needs Node >= 22)"
 
 sync:
@@ -43,3 +44,9 @@ conformance: sync
 
 clean:
 	rm -rf .monomcp .pytest_cache .mypy_cache .ruff_cache
+
+# Long fuzz run (the default `make test` runs a short one). Scale with FUZZ_EXAMPLES.
+FUZZ_EXAMPLES ?= 20000
+.PHONY: fuzz
+fuzz: sync
+	MONOMCP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MONOMCP_FUZZ_REST_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run pytest tests/fuzz -q -p no:cacheprovider

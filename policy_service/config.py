@@ -12,9 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///" + str(Path(".monomcp") / "monomcp.db")
 
+# Secret words, matched against a key's words (see policy_service/audit/redaction_keys.py):
+# `pwd` also redacts `db_pwd`, `api_key` also `X-Api-Key` and `apiKey`.
 DEFAULT_REDACT_KEYS = (
-    "password,passwd,secret,token,api_key,apikey,authorization,cookie,set-cookie,"
-    "access_token,refresh_token,client_secret,private_key,credential,credentials,session"
+    "password,passwd,pwd,pass,passphrase,secret,token,auth,authorization,api_key,apikey,access_key,"
+    "private_key,secret_key,signing_key,client_secret,access_token,refresh_token,auth_token,id_token,"
+    "cookie,set-cookie,credential,credentials,session,jwt"
 )
 
 

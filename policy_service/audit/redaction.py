@@ -1,73 +1,45 @@
 """Removes secrets from payloads before they are stored, and caps their size.
 
-Keys are matched by name (case- and separator-insensitive); string values are scanned
-for credential formats. Every redacted JSON path is reported so the row records it.
+Keys are matched by their words (see `redaction_keys`); string values are scanned for
+credential shapes (see `redaction_patterns`), and a string that is itself a JSON document
+(a tool result's text content, say) is redacted as JSON. Every redacted JSON path is
+reported so the row records it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-MARKER = "[REDACTED]"
+from policy_service.audit.redaction_keys import KeyMatcher
+from policy_service.audit.redaction_patterns import MARKER, scrub
 
-_VALUE_PATTERNS = re.compile(
-    "|".join(
-        [
-            r"mmcp_[0-9A-Za-z]{20,}",  # our own API keys
-            r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",  # JWTs
-            r"AKIA[0-9A-Z]{16}",  # AWS access key ids
-            r"gh[pousr]_[0-9A-Za-z]{30,}",  # GitHub tokens
-            r"github_pat_[0-9A-Za-z_]{40,}",
-            r"xox[abposr]-[0-9A-Za-z-]{10,}",  # Slack
-            r"sk-(?:proj-|ant-)?[0-9A-Za-z_-]{20,}",  # OpenAI / Anthropic
-            r"(?:sk|rk)_live_[0-9A-Za-z]{16,}",  # Stripe
-            r"AIza[0-9A-Za-z_-]{35}",  # Google API keys
-            r"(?i:bearer)\s+[A-Za-z0-9._~+/-]{16,}=*",
-        ]
-    )
-)
+__all__ = ["MARKER", "Redactor"]
 
-
-def _normalise(key: str) -> str:
-    return key.lower().replace("-", "_")
+# Deeper structures are not inspected; they are stored as the marker (fail closed).
+MAX_DEPTH = 64
+# JSON documents inside strings: how many levels of embedding, and how large, get parsed.
+MAX_EMBEDDED_LEVELS = 3
+MAX_EMBEDDED_CHARS = 1_048_576
 
 
 @dataclass(frozen=True)
 class Redactor:
     keys: frozenset[str]
     max_payload_bytes: int
-    _normalised: frozenset[str] = field(init=False, repr=False, default=frozenset())
+    _matcher: KeyMatcher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_normalised", frozenset(_normalise(k) for k in self.keys))
+        object.__setattr__(self, "_matcher", KeyMatcher(self.keys))
+
+    def is_secret_key(self, key: str) -> bool:
+        return self._matcher.is_secret(key)
 
     def redact(self, value: Any, root: str = "$") -> tuple[Any, list[str]]:
         """A redacted copy of `value` and the JSON paths (under `root`) that were redacted."""
         paths: list[str] = []
-        return self._walk(value, root, self._normalised, paths), paths
-
-    def _walk(self, value: Any, path: str, keys: frozenset[str], paths: list[str]) -> Any:
-        if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                child = f"{path}.{k}"
-                if isinstance(k, str) and _normalise(k) in keys and v not in (None, ""):
-                    out[k] = MARKER
-                    paths.append(child)
-                else:
-                    out[k] = self._walk(v, child, keys, paths)
-            return out
-        if isinstance(value, list):
-            return [self._walk(v, f"{path}[{i}]", keys, paths) for i, v in enumerate(value)]
-        if isinstance(value, str):
-            cleaned = _VALUE_PATTERNS.sub(MARKER, value)
-            if cleaned != value:
-                paths.append(path)
-            return cleaned
-        return value
+        return _Walk(self._matcher, paths).value(value, root, 0, 0), paths
 
     def to_stored_text(self, value: Any, root: str = "$") -> tuple[str, list[str]]:
         """Redacted, size-capped JSON text ready for the audit row."""
@@ -82,8 +54,8 @@ class Redactor:
             return "", []
         try:
             value = json.loads(text)
-        except ValueError:
-            cleaned = _VALUE_PATTERNS.sub(MARKER, text)
+        except (ValueError, RecursionError):
+            cleaned = scrub(text, self._matcher.is_secret, self._matcher.sorted_words)
             return self.truncate(cleaned), ([root] if cleaned != text else [])
         return self.to_stored_text(value, root)
 
@@ -93,3 +65,61 @@ class Redactor:
             return text
         preview = text.encode()[: self.max_payload_bytes].decode(errors="ignore")
         return json.dumps({"_truncated": True, "original_bytes": size, "preview": preview})
+
+
+@dataclass
+class _Walk:
+    """One redaction pass: the key matcher and the paths redacted so far."""
+
+    matcher: KeyMatcher
+    paths: list[str]
+
+    def value(self, value: Any, path: str, depth: int, embedded: int) -> Any:
+        if isinstance(value, str):
+            return self.text(value, path, depth, embedded)
+        if not isinstance(value, dict | list):
+            return value
+        if depth >= MAX_DEPTH:
+            self.paths.append(path)
+            return MARKER
+        if isinstance(value, list):
+            return [self.value(v, f"{path}[{i}]", depth + 1, embedded) for i, v in enumerate(value)]
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            child = f"{path}.{k}"
+            if isinstance(k, str) and _holds_data(v) and self.matcher.is_secret(k):
+                out[k] = MARKER
+                self.paths.append(child)
+            else:
+                out[k] = self.value(v, child, depth + 1, embedded)
+        return out
+
+    def text(self, text: str, path: str, depth: int, embedded: int) -> str:
+        document = _embedded_json(text, embedded)
+        if document is not None:
+            before = len(self.paths)
+            redacted = self.value(document, path, depth + 1, embedded + 1)
+            return json.dumps(redacted, ensure_ascii=False) if len(self.paths) > before else text
+        cleaned = scrub(text, self.matcher.is_secret, self.matcher.sorted_words)
+        if cleaned != text:
+            self.paths.append(path)
+        return cleaned
+
+
+def _holds_data(value: Any) -> bool:
+    """Empty values and booleans cannot carry a secret; keep them readable."""
+    return value is not None and value != "" and not isinstance(value, bool)
+
+
+def _embedded_json(text: str, embedded: int) -> dict[str, Any] | list[Any] | None:
+    """The JSON object or array `text` holds, if it is one and small and shallow enough to parse."""
+    if embedded >= MAX_EMBEDDED_LEVELS or len(text) > MAX_EMBEDDED_CHARS:
+        return None
+    head = text.lstrip()[:1]
+    if head not in ("{", "["):
+        return None
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict | list) else None
