@@ -19,12 +19,18 @@ from tests.support.upstream import Upstream
 
 
 @pytest.fixture
-async def strict_front(settings: Settings, policy_addr: str) -> AsyncIterator[str]:
+async def strict_front(settings: Settings, policy_addr: str, service_token: str) -> AsyncIterator[str]:
     """A front with the production default (no internal backends) in front of a policy
     service that let the toolkits be saved: a toolkit stored before the policy tightened,
     or a name that resolved elsewhere when it was saved."""
     port = free_port()
-    strict = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}", "backend_allow_private": False})
+    strict = settings.model_copy(
+        update={
+            "public_url": f"http://127.0.0.1:{port}",
+            "backend_allow_private": False,
+            "service_token": service_token,
+        }
+    )
     async with serve_asgi(build_app(strict, policy_addr), port) as base:
         yield base
 
