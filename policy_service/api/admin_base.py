@@ -36,7 +36,7 @@ class AdminBase:
             if key == "authorization" and isinstance(value, str):
                 scheme, _, token = value.partition(" ")
                 if scheme.lower() == "bearer":
-                    return await self._gate.authenticator.authenticate(token)
+                    return await self._gate.authenticator.authenticate_admin(token)
         raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
 
     @asynccontextmanager

@@ -5,8 +5,9 @@ from __future__ import annotations
 from policy_service._generated.monomcp.policy.v1 import admin_pb2_grpc
 from policy_service.api.approval_rpcs import ApprovalRpcs
 from policy_service.api.directory_rpcs import DirectoryRpcs
+from policy_service.api.session_rpcs import SessionRpcs
 from policy_service.api.toolkit_rpcs import ToolkitRpcs
 
 
-class AdminServicer(DirectoryRpcs, ToolkitRpcs, ApprovalRpcs, admin_pb2_grpc.AdminServiceServicer):
+class AdminServicer(DirectoryRpcs, ToolkitRpcs, ApprovalRpcs, SessionRpcs, admin_pb2_grpc.AdminServiceServicer):
     pass

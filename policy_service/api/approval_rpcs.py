@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
-from policy_service.api import convert
+from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import abort_for, translated
 from policy_service.approvals import store
 from policy_service.audit import query as audit_query
-from policy_service.errors import InvalidArgument
 from policy_service.permissions.admin_access import admin_org, require_operator
 from policy_service.storage.models import Approval
-
-
-def _cursor(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        stamp, ident = token.split("|", 1)
-        return datetime.fromisoformat(stamp), ident
-    except ValueError as exc:
-        raise InvalidArgument("bad page_token", "BAD_PAGE_TOKEN") from exc
 
 
 class ApprovalRpcs(AdminBase):
@@ -43,7 +31,7 @@ class ApprovalRpcs(AdminBase):
                 org.id,
                 convert.APPROVAL_STATUS_FROM_PB.get(request.status),
                 limit + 1,
-                _cursor(request.page_token),
+                validation.approval_cursor(request.page_token),
             )
         token = ""
         if len(records) > limit:
@@ -58,6 +46,7 @@ class ApprovalRpcs(AdminBase):
         self, request: admin_pb2.GetApprovalRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.Approval:
         principal = await self._principal(context)
+        validation.text(request.id, "id")
         record = await self._gate.approval_status_for(principal, request.id)
         return convert.approval(record)
 
@@ -66,6 +55,8 @@ class ApprovalRpcs(AdminBase):
         self, request: admin_pb2.DecideApprovalRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.Approval:
         principal = await self._principal(context)
+        validation.text(request.id, "id")
+        validation.text(request.reason, "reason", 2000, multiline=True)
         async with self._gate.guard(), self._sessions() as session, session.begin():
             record = await store.decide(session, request.id, principal, request.approve, request.reason, self._ttls)
         self._watcher.poke()
@@ -89,6 +80,9 @@ class ApprovalRpcs(AdminBase):
         self, request: admin_pb2.QueryAuditRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.QueryAuditResponse:
         principal = await self._principal(context)
+        for field in ("org_slug", "toolkit_slug", "tool", "actor_id", "status", "approval_id", "call_id"):
+            validation.text(getattr(request, field), field)
+        validation.audit_page_token(request.page_token)
         async with self._sessions() as session:
             org_slug: str | None
             if principal.is_operator and not request.org_slug:
@@ -97,8 +91,8 @@ class ApprovalRpcs(AdminBase):
                 org_slug = (await admin_org(session, principal, request.org_slug)).slug
             flt = audit_query.AuditFilter(
                 org_slug=org_slug,
-                since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
-                until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
+                since=validation.timestamp(request.since, "since") if request.HasField("since") else None,
+                until=validation.timestamp(request.until, "until") if request.HasField("until") else None,
                 toolkit_slug=request.toolkit_slug,
                 tool=request.tool,
                 actor_id=request.actor_id,

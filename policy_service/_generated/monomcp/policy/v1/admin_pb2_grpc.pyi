@@ -79,6 +79,18 @@ class AdminServiceStub:
     """The audit log of the caller's org, newest first, with cursor pagination."""
     VerifyAudit: _grpc.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditRequest, _admin_pb2.VerifyAuditResponse]
     """Checks the digest chain and reports rows edited, deleted, inserted or reordered."""
+    CreateConsoleSession: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]
+    """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+    JWT, or the operator token; never a console session) for an opaque console session
+    token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+    bearer credential by AdminService RPCs only; every use resolves the credential it was
+    opened with again, so revoking that key or membership ends the session.
+    PERMISSION_DENIED for a non-admin credential or a session token.
+    """
+    EndConsoleSession: _grpc.UnaryUnaryMultiCallable[_admin_pb2.EndConsoleSessionRequest, _admin_pb2.EndConsoleSessionResponse]
+    """Console sign-out: revokes the console session presented as the bearer credential, so
+    a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -124,6 +136,18 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """The audit log of the caller's org, newest first, with cursor pagination."""
     VerifyAudit: _aio.UnaryUnaryMultiCallable[_admin_pb2.VerifyAuditRequest, _admin_pb2.VerifyAuditResponse]  # type: ignore[assignment]
     """Checks the digest chain and reports rows edited, deleted, inserted or reordered."""
+    CreateConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]  # type: ignore[assignment]
+    """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+    JWT, or the operator token; never a console session) for an opaque console session
+    token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+    bearer credential by AdminService RPCs only; every use resolves the credential it was
+    opened with again, so revoking that key or membership ends the session.
+    PERMISSION_DENIED for a non-admin credential or a session token.
+    """
+    EndConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.EndConsoleSessionRequest, _admin_pb2.EndConsoleSessionResponse]  # type: ignore[assignment]
+    """Console sign-out: revokes the console session presented as the bearer credential, so
+    a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -328,5 +352,29 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.VerifyAuditResponse, _abc.Awaitable[_admin_pb2.VerifyAuditResponse]]:
         """Checks the digest chain and reports rows edited, deleted, inserted or reordered."""
+
+    @_abc_1.abstractmethod
+    def CreateConsoleSession(
+        self,
+        request: _admin_pb2.CreateConsoleSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateConsoleSessionResponse, _abc.Awaitable[_admin_pb2.CreateConsoleSessionResponse]]:
+        """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+        JWT, or the operator token; never a console session) for an opaque console session
+        token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+        bearer credential by AdminService RPCs only; every use resolves the credential it was
+        opened with again, so revoking that key or membership ends the session.
+        PERMISSION_DENIED for a non-admin credential or a session token.
+        """
+
+    @_abc_1.abstractmethod
+    def EndConsoleSession(
+        self,
+        request: _admin_pb2.EndConsoleSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.EndConsoleSessionResponse, _abc.Awaitable[_admin_pb2.EndConsoleSessionResponse]]:
+        """Console sign-out: revokes the console session presented as the bearer credential, so
+        a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
