@@ -137,3 +137,12 @@ async def test_security_headers_on_console_and_api(world: World, front: str, pat
         assert answer.headers["cache-control"] == "no-store"
     if path.startswith("/console"):
         assert "<style" not in response.text and not re.search(r"<script(?![^>]*\bsrc=)", response.text)
+
+
+async def test_api_docs_page_gets_its_own_strict_policy(front: str) -> None:
+    async with httpx.AsyncClient(base_url=front) as http:
+        docs = await http.get("/docs")
+    csp = docs.headers["content-security-policy"]
+    assert docs.status_code == 200 and "SwaggerUIBundle" in docs.text
+    assert "frame-ancestors 'none'" in csp and "script-src https://cdn.jsdelivr.net 'sha256-" in csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]  # scripts only by hash
