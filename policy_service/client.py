@@ -468,3 +468,11 @@ class PolicyClient:
     async def revoke_service_identity(self, id_or_name: str) -> admin_pb2.ServiceIdentity:
         request = admin_pb2.RevokeServiceIdentityRequest(id=id_or_name)
         return await self._call(self._admin.RevokeServiceIdentity, request, True)
+
+    # --- console sessions (the credential is the admin key/JWT, or the session itself) ---
+    async def create_console_session(self, ttl_seconds: int = 0) -> admin_pb2.CreateConsoleSessionResponse:
+        request = admin_pb2.CreateConsoleSessionRequest(ttl_seconds=ttl_seconds)
+        return await self._call(self._admin.CreateConsoleSession, request, admin=True)
+
+    async def end_console_session(self) -> None:
+        await self._call(self._admin.EndConsoleSession, admin_pb2.EndConsoleSessionRequest(), admin=True)

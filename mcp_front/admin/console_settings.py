@@ -3,10 +3,13 @@ API keys (create with the secret shown once, list, revoke)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.auth import Caller
+from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name, TtlSeconds
 from mcp_front.admin.pages import e, page, table
 from mcp_front.admin.rest import AdminApi
 from policy_service.client import PERMISSION_NAMES
@@ -36,7 +39,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
     signed_in = api.auth.optional_caller
 
     @r.get("/permissions", response_class=HTMLResponse)
-    async def permissions(request: Request, toolkit: str = "") -> Response:
+    async def permissions(request: Request, toolkit: Ident = "") -> Response:
         caller = signed_in(request)
         if caller is None:
             return RedirectResponse("/console/login?next=/console/permissions", status_code=303)
@@ -78,11 +81,11 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
     @r.post("/permissions")
     async def save_permission(
         request: Request,
-        toolkit: str = Form(...),
-        tool: str = Form(...),
-        role: str = Form(""),
-        permission: str = Form(...),
-        csrf: str = Form(""),
+        toolkit: Annotated[Ident, Form()],
+        tool: Annotated[Ident, Form()],
+        permission: Annotated[Ident, Form()],
+        role: Annotated[Ident, Form()] = "",
+        csrf: Annotated[Ident, Form()] = "",
     ) -> Response:
         if permission not in CHOICES or "/" not in toolkit:
             raise HTTPException(400, "bad permission or toolkit")
@@ -132,7 +135,8 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
             f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
             '<label>Name <input name="name" required maxlength="200"></label>'
             f'<label>Role <select name="role">{role_options}</select></label>'
-            '<label>Expires after (s, 0 = never) <input name="ttl_seconds" type="number" min="0" value="0"></label>'
+            "<label>Expires after (s, 0 = never) "
+            f'<input name="ttl_seconds" type="number" min="0" max="{MAX_TTL_SECONDS}" value="0"></label>'
             '<button class="btn ok">Create key</button></form>'
         )
         return notice + create + table(["Id", "Name", "Role", "Created", "Expires", "Last used", ""], rows)
@@ -140,15 +144,13 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
     @r.post("/keys", response_class=HTMLResponse)
     async def create_key(
         request: Request,
-        name: str = Form(...),
-        role: str = Form("member"),
-        ttl_seconds: int = Form(0),
-        csrf: str = Form(""),
+        name: Annotated[Name, Form()],
+        role: Annotated[Ident, Form()] = "member",
+        ttl_seconds: Annotated[TtlSeconds, Form()] = 0,
+        csrf: Annotated[Ident, Form()] = "",
     ) -> Response:
         caller = api.auth.caller(request, form_csrf=csrf)
-        issued = await api.call(
-            request, lambda c: c.create_api_key("", name, role, max(ttl_seconds, 0)), form_csrf=csrf
-        )
+        issued = await api.call(request, lambda c: c.create_api_key("", name, role, ttl_seconds), form_csrf=csrf)
         notice = (
             '<div class="card" role="status"><strong>Copy this key now; it is not shown again:</strong>'
             f"<pre>{e(issued.secret)}</pre></div>"
@@ -156,7 +158,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
         return HTMLResponse(page("API keys", await _keys_body(request, caller, notice, csrf)))
 
     @r.post("/keys/{key_id}/revoke")
-    async def revoke_key(request: Request, key_id: str, csrf: str = Form("")) -> Response:
+    async def revoke_key(request: Request, key_id: Ident, csrf: Annotated[Ident, Form()] = "") -> Response:
         await api.call(request, lambda c: c.revoke_api_key("", key_id), form_csrf=csrf)
         return RedirectResponse("/console/keys", status_code=303)
 

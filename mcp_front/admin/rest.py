@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from mcp_front.admin.auth import ConsoleAuth
+from mcp_front.admin.headers import SecurityHeaders, docs_policy
+from mcp_front.admin.inputs import (
+    ApprovalStatus,
+    Ident,
+    Name,
+    PageSize,
+    PageToken,
+    Prose,
+    Timestamp,
+    TtlSeconds,
+)
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.backends.upstream import UpstreamError
 from policy_service import errors
@@ -37,20 +50,20 @@ def to_json(message: Any) -> dict[str, Any]:
 
 
 class DenyBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Prose
 
 
 class KeyBody(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    role: str = "member"
-    ttl_seconds: int = Field(0, ge=0)
+    name: Name
+    role: Ident = "member"
+    ttl_seconds: TtlSeconds = 0
 
 
 class RuleBody(BaseModel):
-    toolkit: str = Field(description="OWNER_ORG/TOOLKIT", pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
-    tool: str = Field(min_length=1, max_length=128)
+    toolkit: str = Field(description="OWNER_ORG/TOOLKIT", max_length=128, pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
+    tool: Annotated[Ident, Field(min_length=1)]
     permission: str = Field(pattern="^(always_allow|needs_approval|blocked)$")
-    role: str = ""
+    role: Ident = ""
 
 
 class AdminApi:
@@ -82,35 +95,35 @@ def build_router(api: AdminApi) -> APIRouter:
 
     @r.get("/approvals")
     async def list_approvals(
-        request: Request, status: str = "", page_size: int = 50, page_token: str = ""
+        request: Request, status: ApprovalStatus = "", page_size: PageSize = 50, page_token: PageToken = ""
     ) -> dict[str, Any]:
         return to_json(await api.call(request, lambda c: c.list_approvals("", status, page_size, page_token)))
 
     @r.get("/approvals/{approval_id}")
-    async def get_approval(request: Request, approval_id: str) -> dict[str, Any]:
+    async def get_approval(request: Request, approval_id: Ident) -> dict[str, Any]:
         return to_json(await api.call(request, lambda c: c.get_approval(approval_id)))
 
     @r.post("/approvals/{approval_id}/approve")
-    async def approve(request: Request, approval_id: str) -> dict[str, Any]:
+    async def approve(request: Request, approval_id: Ident) -> dict[str, Any]:
         return to_json(await api.call(request, lambda c: c.decide_approval(approval_id, True)))
 
     @r.post("/approvals/{approval_id}/deny")
-    async def deny(request: Request, approval_id: str, body: DenyBody) -> dict[str, Any]:
+    async def deny(request: Request, approval_id: Ident, body: DenyBody) -> dict[str, Any]:
         return to_json(await api.call(request, lambda c: c.decide_approval(approval_id, False, body.reason)))
 
     @r.get("/audit")
     async def audit(
         request: Request,
-        toolkit: str = "",
-        tool: str = "",
-        status: str = "",
-        actor_id: str = "",
-        approval_id: str = "",
-        call_id: str = "",
-        since: datetime | None = None,
-        until: datetime | None = None,
-        page_size: int = 50,
-        page_token: str = "",
+        toolkit: Ident = "",
+        tool: Ident = "",
+        status: Ident = "",
+        actor_id: Ident = "",
+        approval_id: Ident = "",
+        call_id: Ident = "",
+        since: Timestamp = None,
+        until: Timestamp = None,
+        page_size: PageSize = 50,
+        page_token: PageToken = "",
     ) -> dict[str, Any]:
         page = await api.call(
             request,
@@ -130,7 +143,7 @@ def build_router(api: AdminApi) -> APIRouter:
         return to_json(page)
 
     @r.get("/audit/export")
-    async def export(request: Request, toolkit: str = "", tool: str = "", status: str = "") -> StreamingResponse:
+    async def export(request: Request, toolkit: Ident = "", tool: Ident = "", status: Ident = "") -> StreamingResponse:
         await api.call(request, lambda c: c.whoami())  # authenticate before streaming starts
 
         async def page_of(token: str) -> Any:
@@ -160,7 +173,7 @@ def build_router(api: AdminApi) -> APIRouter:
         return to_json(await api.call(request, lambda c: c.create_api_key("", body.name, body.role, body.ttl_seconds)))
 
     @r.delete("/keys/{key_id}")
-    async def revoke_key(request: Request, key_id: str) -> dict[str, Any]:
+    async def revoke_key(request: Request, key_id: Ident) -> dict[str, Any]:
         return to_json(await api.call(request, lambda c: c.revoke_api_key("", key_id)))
 
     @r.get("/toolkits")
@@ -168,7 +181,7 @@ def build_router(api: AdminApi) -> APIRouter:
         return [to_json(t) for t in await api.call(request, lambda c: c.list_toolkits("", include_public=True))]
 
     @r.get("/toolkits/{org}/{slug}/tools")
-    async def tools(request: Request, org: str, slug: str) -> list[dict[str, Any]]:
+    async def tools(request: Request, org: Ident, slug: Ident) -> list[dict[str, Any]]:
         return [to_json(t) for t in await api.call(request, lambda c: c.list_catalogue(org, slug))]
 
     @r.post("/toolkits/{org}/{slug}/sync")
@@ -199,8 +212,31 @@ def build_router(api: AdminApi) -> APIRouter:
 
 
 def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
-    app = FastAPI(title="MonoMCP admin API", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(title="MonoMCP admin API", version="1", docs_url=None, openapi_url="/openapi.json")
     app.include_router(build_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
+    docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")
+    docs_csp = docs_policy(bytes(docs.body).decode())
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> Response:
+        return HTMLResponse(docs.body, headers={"Content-Security-Policy": docs_csp})
+
+    app.add_exception_handler(HTTPException, _console_sign_in_again(api.auth))  # type: ignore[arg-type]
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+def _console_sign_in_again(auth: ConsoleAuth) -> Callable[[Request, HTTPException], Awaitable[Response]]:
+    """A console page whose session was refused (signed out, expired, key revoked) sends
+    the browser to sign in again and drops the dead cookie; everything else answers as usual."""
+
+    async def handle(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 401 and request.method == "GET" and request.url.path.startswith("/console"):
+            response = RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
+            auth.clear_session(response)
+            return response
+        return await http_exception_handler(request, exc)
+
+    return handle

@@ -42,7 +42,7 @@ class AdminBase:
         token = bearer(context)
         if not token:
             raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
-        return await self._gate.authenticator.authenticate(token)
+        return await self._gate.authenticator.authenticate_admin(token)
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
-from policy_service.api import convert
+from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import abort_for, translated
 from policy_service.approvals import store
-from policy_service.errors import InvalidArgument
 from policy_service.permissions.admin_access import admin_org
 from policy_service.storage.models import Approval
-
-
-def _cursor(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        stamp, ident = token.split("|", 1)
-        return datetime.fromisoformat(stamp), ident
-    except ValueError as exc:
-        raise InvalidArgument("bad page_token", "BAD_PAGE_TOKEN") from exc
 
 
 class ApprovalRpcs(AdminBase):
@@ -42,7 +30,7 @@ class ApprovalRpcs(AdminBase):
                 org.id,
                 convert.APPROVAL_STATUS_FROM_PB.get(request.status),
                 limit + 1,
-                _cursor(request.page_token),
+                validation.approval_cursor(request.page_token),
             )
         token = ""
         if len(records) > limit:
@@ -57,6 +45,7 @@ class ApprovalRpcs(AdminBase):
         self, request: admin_pb2.GetApprovalRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.Approval:
         principal = await self._principal(context)
+        validation.text(request.id, "id")
         record = await self._gate.approval_status_for(principal, request.id)
         return convert.approval(record)
 
@@ -65,6 +54,8 @@ class ApprovalRpcs(AdminBase):
         self, request: admin_pb2.DecideApprovalRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.Approval:
         principal = await self._principal(context)
+        validation.text(request.id, "id")
+        validation.text(request.reason, "reason", 2000, multiline=True)
         async with self._gate.guard(), self._sessions() as session, session.begin():
             record = await store.decide(session, request.id, principal, request.approve, request.reason, self._ttls)
         self._watcher.poke()

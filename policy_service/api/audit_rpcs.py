@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
 
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
-from policy_service.api import convert
+from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
 from policy_service.audit import chain
@@ -61,6 +60,9 @@ class AuditRpcs(AdminBase):
         self, request: admin_pb2.QueryAuditRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.QueryAuditResponse:
         principal = await self._principal(context)
+        for field in ("org_slug", "toolkit_slug", "tool", "actor_id", "status", "approval_id", "call_id"):
+            validation.text(getattr(request, field), field)
+        validation.audit_page_token(request.page_token)
         async with self._sessions() as session:
             org_slug: str | None
             if principal.is_operator and not request.org_slug:
@@ -69,8 +71,8 @@ class AuditRpcs(AdminBase):
                 org_slug = (await admin_org(session, principal, request.org_slug)).slug
             flt = audit_query.AuditFilter(
                 org_slug=org_slug,
-                since=request.since.ToDatetime(tzinfo=UTC) if request.HasField("since") else None,
-                until=request.until.ToDatetime(tzinfo=UTC) if request.HasField("until") else None,
+                since=validation.timestamp(request.since, "since") if request.HasField("since") else None,
+                until=validation.timestamp(request.until, "until") if request.HasField("until") else None,
                 toolkit_slug=request.toolkit_slug,
                 tool=request.tool,
                 actor_id=request.actor_id,

@@ -6,7 +6,7 @@ import grpc
 from sqlalchemy import select
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
-from policy_service.api import convert
+from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
 from policy_service.identity import directory
@@ -80,6 +80,8 @@ class DirectoryRpcs(AdminBase):
         self, request: admin_pb2.AddMemberRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.Member:
         principal = await self._principal(context)
+        validation.text(request.email, "email", 320)
+        validation.text(request.role, "role")
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             user, role = await directory.add_member(session, org.id, request.email, request.role or "member")
@@ -107,6 +109,9 @@ class DirectoryRpcs(AdminBase):
         self, request: admin_pb2.CreateApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.CreateApiKeyResponse:
         principal = await self._principal(context)
+        validation.text(request.name, "name")
+        validation.text(request.role, "role")
+        validation.ttl_seconds(request.ttl_seconds)
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             issued = await directory.create_api_key(
@@ -136,6 +141,7 @@ class DirectoryRpcs(AdminBase):
         self, request: admin_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.ApiKey:
         principal = await self._principal(context)
+        validation.text(request.id, "id")
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             key = await directory.revoke_api_key(session, org.id, request.id)

@@ -1,18 +1,24 @@
-"""Turns a bearer credential into a Principal. The one place identity is decided."""
+"""Turns a bearer credential into a Principal. The one place identity is decided.
+
+Console sessions (`mmcs_…`) are accepted only by `authenticate_admin` (the admin API the
+console speaks); each use resolves the session's principal again, so revoking the key,
+membership or operator token it was opened with ends it within the cache TTL."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+import jwt
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_service.errors import Unauthenticated
-from policy_service.identity import api_keys, jwt_tokens
+from policy_service.errors import PermissionDenied, Unauthenticated
+from policy_service.identity import api_keys, jwt_tokens, sessions
 from policy_service.identity.principal import OPERATOR, Principal
 from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
 from policy_service.ttl_cache import TTLCache
@@ -28,6 +34,16 @@ class _KeyRecord:
     principal: Principal
 
 
+@dataclass(frozen=True, slots=True)
+class _SessionRecord:
+    secret_hash: str
+    kind: str
+    principal_id: str
+    org_slug: str
+    expires_at: datetime
+    revoked: bool
+
+
 class Authenticator:
     def __init__(
         self,
@@ -41,6 +57,7 @@ class Authenticator:
         self._operator_token = operator_token
         self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(cache_ttl)
         self._users: TTLCache[tuple[str, str], Principal | None] = TTLCache(cache_ttl)
+        self._console: TTLCache[str, _SessionRecord | None] = TTLCache(cache_ttl)
         self._last_used_written: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -48,11 +65,21 @@ class Authenticator:
         """Drop cached lookups (after a local revocation or membership change)."""
         self._keys.clear()
         self._users.clear()
+        self._console.clear()
+
+    async def authenticate_admin(self, token: str) -> Principal:
+        """Like `authenticate`, and also accepts console sessions (admin API only)."""
+        token = token.strip()
+        if sessions.looks_like_session(token):
+            return await self._console_session(token)
+        return await self.authenticate(token)
 
     async def authenticate(self, token: str) -> Principal:
         token = token.strip()
         if not token:
             raise Unauthenticated("missing credential", "MISSING_CREDENTIAL")
+        if sessions.looks_like_session(token):
+            raise Unauthenticated("a console session is accepted only by the admin API", "SESSION_NOT_ACCEPTED")
         if self._operator_token and hmac.compare_digest(token.encode(), self._operator_token.encode()):
             return OPERATOR
         if api_keys.looks_like_api_key(token):
@@ -149,3 +176,80 @@ class Authenticator:
             is_admin=role.is_admin,
             display=user.email,
         )
+
+    # --- console sessions ---------------------------------------------------------------
+    async def open_console_session(self, token: str, ttl_seconds: int = 0) -> sessions.IssuedSession:
+        """Exchange an admin credential (never another session) for a console session."""
+        token = token.strip()
+        if sessions.looks_like_session(token):
+            raise PermissionDenied("sign in with an API key or JWT, not a console session", "SESSION_FROM_SESSION")
+        principal = await self.authenticate(token)
+        if not principal.is_admin:
+            raise PermissionDenied("the console needs an org admin credential", "NOT_ADMIN")
+        cap: datetime | None = None
+        if principal.kind == "api_key":
+            record = await self._keys.get_or_load(principal.id, lambda: self._load_key(principal.id))
+            cap = record.expires_at if record is not None else None
+        elif principal.kind == "user":
+            claims = jwt.decode(token, options={"verify_signature": False})
+            cap = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        principal_id = self._operator_fingerprint() if principal.is_operator else principal.id
+        async with self._sessions() as db, db.begin():
+            issued = await sessions.open_session(db, principal, principal_id, sessions.expiry(ttl_seconds, cap))
+        return issued
+
+    async def end_console_session(self, token: str) -> bool:
+        """Revoke a console session (logout); False when the token names none."""
+        async with self._sessions() as db, db.begin():
+            ended = await sessions.revoke(db, token.strip())
+        self._console.clear()
+        return ended
+
+    async def _console_session(self, token: str) -> Principal:
+        session_id = sessions.parse_session_id(token)
+        if session_id is None:
+            raise Unauthenticated("malformed console session", "SESSION_MALFORMED")
+        record = await self._console.get_or_load(session_id, lambda: self._load_console_session(session_id))
+        if record is None or not sessions.matches(token, record.secret_hash):
+            raise Unauthenticated("invalid console session", "SESSION_INVALID")
+        if record.revoked:
+            raise Unauthenticated("signed out; sign in again", "SESSION_REVOKED")
+        if record.expires_at <= utcnow():
+            raise Unauthenticated("session expired; sign in again", "SESSION_EXPIRED")
+        principal = await self._session_principal(record)
+        if principal is None or not principal.is_admin:
+            raise Unauthenticated("the credential this session was opened with is no longer valid", "SESSION_ENDED")
+        return principal
+
+    async def _session_principal(self, record: _SessionRecord) -> Principal | None:
+        """The session's principal as it stands now (revoked or expired key: None)."""
+        if record.kind == "api_key":
+            key = await self._keys.get_or_load(record.principal_id, lambda: self._load_key(record.principal_id))
+            if key is None or key.revoked or (key.expires_at is not None and key.expires_at <= utcnow()):
+                return None
+            return key.principal
+        if record.kind == "user":
+            member = (record.principal_id, record.org_slug)
+            return await self._users.get_or_load(member, lambda: self._load_member(*member))
+        if record.kind == "operator" and self._operator_token:
+            if hmac.compare_digest(record.principal_id, self._operator_fingerprint()):
+                return OPERATOR
+        return None
+
+    async def _load_console_session(self, session_id: str) -> _SessionRecord | None:
+        async with self._sessions() as db:
+            row = await sessions.load(db, session_id)
+        if row is None:
+            return None
+        return _SessionRecord(
+            row.secret_hash,
+            row.principal_kind,
+            row.principal_id,
+            row.org_slug,
+            row.expires_at,
+            row.revoked_at is not None,
+        )
+
+    def _operator_fingerprint(self) -> str:
+        """Stands for the operator token in a session row: a new token ends old sessions."""
+        return hashlib.sha256(self._operator_token.encode()).hexdigest()

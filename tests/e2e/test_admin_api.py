@@ -74,7 +74,9 @@ async def test_rest_keys_and_permissions(world: World, front: str) -> None:
 
 
 async def _sign_in(http: httpx.AsyncClient, key: str) -> httpx.Response:
-    return await http.post("/console/login", data={"credential": key, "next": "/console/approvals"})
+    form = await http.get("/console/login")
+    csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+    return await http.post("/console/login", data={"credential": key, "next": "/console/approvals", "csrf": csrf})
 
 
 async def test_console_sign_in_cookie_and_csrf(world: World, front: str) -> None:

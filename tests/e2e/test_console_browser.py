@@ -41,8 +41,11 @@ async def browser_page(database_url: str) -> AsyncIterator[Any]:
             ],
         )
         page = await browser.new_page(viewport={"width": 1200, "height": 800})
+        blocked: list[str] = []  # the console must work under its own Content-Security-Policy
+        page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
         yield page
         await browser.close()
+        assert not blocked, blocked
 
 
 async def _shot(page: Any, name: str) -> None:

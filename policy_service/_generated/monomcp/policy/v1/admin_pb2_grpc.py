@@ -191,6 +191,16 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.RevokeServiceIdentityRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ServiceIdentity.FromString,
                 _registered_method=True)
+        self.CreateConsoleSession = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/CreateConsoleSession',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.FromString,
+                _registered_method=True)
+        self.EndConsoleSession = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/EndConsoleSession',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -401,6 +411,26 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConsoleSession(self, request, context):
+        """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+        JWT, or the operator token; never a console session) for an opaque console session
+        token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+        bearer credential by AdminService RPCs only; every use resolves the credential it was
+        opened with again, so revoking that key or membership ends the session.
+        PERMISSION_DENIED for a non-admin credential or a session token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndConsoleSession(self, request, context):
+        """Console sign-out: revokes the console session presented as the bearer credential, so
+        a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -558,6 +588,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RevokeServiceIdentity,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.RevokeServiceIdentityRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ServiceIdentity.SerializeToString,
+            ),
+            'CreateConsoleSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConsoleSession,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.SerializeToString,
+            ),
+            'EndConsoleSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndConsoleSession,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1397,6 +1437,60 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/RevokeServiceIdentity',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.RevokeServiceIdentityRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ServiceIdentity.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConsoleSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/CreateConsoleSession',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndConsoleSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/EndConsoleSession',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

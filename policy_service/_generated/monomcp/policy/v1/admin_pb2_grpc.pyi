@@ -92,6 +92,18 @@ class AdminServiceStub:
     """
     ListServiceIdentities: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListServiceIdentitiesRequest, _admin_pb2.ListServiceIdentitiesResponse]
     RevokeServiceIdentity: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeServiceIdentityRequest, _admin_pb2.ServiceIdentity]
+    CreateConsoleSession: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]
+    """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+    JWT, or the operator token; never a console session) for an opaque console session
+    token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+    bearer credential by AdminService RPCs only; every use resolves the credential it was
+    opened with again, so revoking that key or membership ends the session.
+    PERMISSION_DENIED for a non-admin credential or a session token.
+    """
+    EndConsoleSession: _grpc.UnaryUnaryMultiCallable[_admin_pb2.EndConsoleSessionRequest, _admin_pb2.EndConsoleSessionResponse]
+    """Console sign-out: revokes the console session presented as the bearer credential, so
+    a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -150,6 +162,18 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     ListServiceIdentities: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListServiceIdentitiesRequest, _admin_pb2.ListServiceIdentitiesResponse]  # type: ignore[assignment]
     RevokeServiceIdentity: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeServiceIdentityRequest, _admin_pb2.ServiceIdentity]  # type: ignore[assignment]
+    CreateConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]  # type: ignore[assignment]
+    """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+    JWT, or the operator token; never a console session) for an opaque console session
+    token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+    bearer credential by AdminService RPCs only; every use resolves the credential it was
+    opened with again, so revoking that key or membership ends the session.
+    PERMISSION_DENIED for a non-admin credential or a session token.
+    """
+    EndConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.EndConsoleSessionRequest, _admin_pb2.EndConsoleSessionResponse]  # type: ignore[assignment]
+    """Console sign-out: revokes the console session presented as the bearer credential, so
+    a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -391,5 +415,29 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.RevokeServiceIdentityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ServiceIdentity, _abc.Awaitable[_admin_pb2.ServiceIdentity]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateConsoleSession(
+        self,
+        request: _admin_pb2.CreateConsoleSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateConsoleSessionResponse, _abc.Awaitable[_admin_pb2.CreateConsoleSessionResponse]]:
+        """Console sign-in: exchanges the caller's admin credential (an org admin's API key or
+        JWT, or the operator token; never a console session) for an opaque console session
+        token (`mmcs_…`, returned once, only its hash is stored). The token is accepted as the
+        bearer credential by AdminService RPCs only; every use resolves the credential it was
+        opened with again, so revoking that key or membership ends the session.
+        PERMISSION_DENIED for a non-admin credential or a session token.
+        """
+
+    @_abc_1.abstractmethod
+    def EndConsoleSession(
+        self,
+        request: _admin_pb2.EndConsoleSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.EndConsoleSessionResponse, _abc.Awaitable[_admin_pb2.EndConsoleSessionResponse]]:
+        """Console sign-out: revokes the console session presented as the bearer credential, so
+        a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,105 @@
+"""Console sign-in and sign-out, and the console's static files.
+
+Sign-in exchanges the admin credential typed into the form for a console session at the
+policy service; the browser keeps only the session token (the credential itself is never
+stored anywhere). Sign-out revokes the session server-side before the cookie is dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mcp_front.admin.auth import COOKIE
+from mcp_front.admin.inputs import Ident
+from mcp_front.admin.pages import e, page
+from mcp_front.admin.rest import AdminApi
+from policy_service import errors
+from policy_service.client import PolicyClient, PolicyUnavailable
+
+STATIC = Path(__file__).parent / "static"
+_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_FILES = {p.name: (p.read_bytes(), _MEDIA_TYPES[p.suffix]) for p in STATIC.iterdir() if p.suffix in _MEDIA_TYPES}
+DEFAULT_TARGET = "/console/approvals"
+
+
+def safe_target(target: str) -> str:
+    """Where to go after sign-in: a console path, never another site."""
+    ok = target.startswith("/console") and "//" not in target and "\\" not in target and target.isprintable()
+    return target if ok else DEFAULT_TARGET
+
+
+def _refused(message: str, target: str) -> RedirectResponse:
+    return RedirectResponse(f"/console/login?{urlencode({'error': message, 'next': target})}", status_code=303)
+
+
+def build_sign_in(api: AdminApi) -> APIRouter:
+    r = APIRouter()  # mounted under /console by build_console
+
+    @r.get("/static/{name}")
+    async def static(name: Ident) -> Response:
+        if name not in _FILES:
+            raise HTTPException(404, "no such file")
+        body, media_type = _FILES[name]
+        return Response(body, media_type=media_type)
+
+    @r.get("/login", response_class=HTMLResponse)
+    async def login_form(next: Ident = DEFAULT_TARGET, error: Ident = "") -> HTMLResponse:
+        message = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
+        token = api.auth.new_login_token()
+        form = (
+            f'{message}<form method="post" action="/console/login" class="card">'
+            f'<input type="hidden" name="next" value="{e(safe_target(next))}">'
+            f'<input type="hidden" name="csrf" value="{e(token)}">'
+            '<label>Admin API key or JWT<br><input type="password" name="credential" size="70" required '
+            'autocomplete="off"></label><p><button class="btn ok">Sign in</button></p></form>'
+        )
+        response = HTMLResponse(page("Sign in", form, signed_in=False))
+        api.auth.set_login_token(response, token)
+        return response
+
+    @r.post("/login")
+    async def login(
+        request: Request,
+        credential: Annotated[str, Form(max_length=8192)],
+        next: Annotated[str, Form(max_length=200)] = DEFAULT_TARGET,
+        csrf: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        api.auth.check_login_token(request, csrf)
+        target = safe_target(next)
+        async with PolicyClient(api.addr, credential.strip(), api.timeout) as client:
+            try:
+                issued = await client.create_console_session()
+            except PolicyUnavailable:
+                raise HTTPException(503, "the policy service is unavailable; try again") from None
+            except errors.PermissionDenied:
+                return _refused("An org admin credential is needed", target)
+            except errors.PolicyError:
+                return _refused("Invalid credential", target)
+        response = RedirectResponse(target, status_code=303)
+        lifetime = issued.expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
+        api.auth.set_session(response, issued.token, max(int(lifetime.total_seconds()), 1))
+        return response
+
+    @r.post("/logout")
+    async def logout(request: Request) -> Response:
+        api.auth.require_same_origin(request)
+        token = request.cookies.get(COOKIE, "")
+        if token:
+            async with PolicyClient(api.addr, token, api.timeout) as client:
+                try:
+                    await client.end_console_session()
+                except PolicyUnavailable:
+                    raise HTTPException(503, "could not sign out: the policy service is unavailable") from None
+                except errors.Unauthenticated:
+                    pass  # already ended (expired, revoked or signed out elsewhere)
+        response = RedirectResponse("/console/login", status_code=303)
+        api.auth.clear_session(response)
+        return response
+
+    return r
