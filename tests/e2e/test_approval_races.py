@@ -37,7 +37,7 @@ async def test_concurrent_plain_recalls_run_once_and_queue_nothing(world: World,
     assert len(ran) == 1 and len(lost) == RACERS - 1
     for result in lost:
         assert "already used by call" in result.content[0].text  # type: ignore[union-attr]
-        assert result.structured_content["approval"]["id"] == approval_id  # type: ignore[index]
+        assert result.structured_content["approval"]["id"] == approval_id
     assert await _pending_ids(world) == []
 
 
