@@ -125,7 +125,11 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     egress = EgressPolicy.from_settings(settings)
     upstreams = UpstreamPool(egress=egress)
     flows = ApprovalFlows(
-        policy, StateSigner(settings.request_state_key), settings.public_url, settings.approval_wait_seconds
+        policy,
+        StateSigner(settings.request_state_key),
+        settings.public_url,
+        settings.approval_wait_seconds,
+        waiters_per_credential=settings.approval_waiters_per_credential,
     )
     caller = ToolCaller(policy, upstreams, settings.public_url, flows)
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     approval_wait_seconds: float = Field(10.0, alias="MONOMCP_APPROVAL_WAIT_SECONDS")
     # How long tasks/result blocks waiting for an admin before telling the client to call again.
     task_result_wait_seconds: float = Field(300.0, alias="MONOMCP_TASK_RESULT_WAIT_SECONDS")
+    # How many approval waits (tasks/result, 2026-07-28 retries) one credential may hold at once per front.
+    approval_waiters_per_credential: int = Field(8, alias="MONOMCP_APPROVAL_WAITERS_PER_CREDENTIAL")
 
     audit_redact_keys: str = Field(DEFAULT_REDACT_KEYS, alias="MONOMCP_AUDIT_REDACT_KEYS")
     audit_max_payload_bytes: int = Field(65_536, alias="MONOMCP_AUDIT_MAX_PAYLOAD_BYTES")

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from policy_service.approvals import recall
 from policy_service.approvals import store as approvals
 from policy_service.approvals.binding import arguments_sha256, canonical_json
 from policy_service.audit.redaction import Redactor
@@ -122,6 +123,13 @@ class Gate:
     async def _needs_approval(
         self, base: dict[str, Any], principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: Any
     ) -> Authorization:
+        if not principal.org_id:
+            # Approvals belong to the caller's org and its admins decide them: the operator has neither.
+            message = (
+                f"Tool '{tool.name}' needs an org admin's approval, and the operator token belongs to no org. "
+                "Call it with a credential of an org member."
+            )
+            return await self._final(base, principal, "denied", "needs_approval", "denied", message)
         canonical = canonical_json(arguments)
         redacted_args, _ = self._redactor.to_stored_text(arguments)
         binding = approvals.Binding(
@@ -131,37 +139,23 @@ class Gate:
             tool=tool.name,
             arguments_json=redacted_args,
             arguments_sha256=arguments_sha256(canonical),
+            arguments_exact=canonical,
         )
-        call_id = base["call_id"]
         async with self.guard(), self._sessions() as session, session.begin():
-            await approvals.expire_stale(session, binding.where())
-            consumed = await approvals.try_consume(session, binding, call_id)
-            if consumed is not None:
+            outcome = await recall.settle(session, binding, base["call_id"], self._ttls)
+            row = base | {"decision": outcome.decision, "approval_id": outcome.approval_id}
+            if outcome.decision == "allow":
                 # The approval and the audit row commit together: a consumed approval always has its row.
-                session.add(
-                    AuditRequestLog(**(base | {"decision": "allow", "status": "started", "approval_id": consumed}))
-                )
-                decision, status, message = "allow", "started", ""
-                approval_id = consumed
+                session.add(AuditRequestLog(**(row | {"status": "started"})))
             else:
-                denial = await approvals.latest_denial(session, binding, utcnow() - self._ttls.pending)
-                if denial is not None:
-                    approval_id, decision, status = denial.id, "denied", "denied"
-                    message = f"An admin denied this request: {denial.reason}"
-                else:
-                    approval, _created = await approvals.create_pending(session, binding, self._ttls.pending)
-                    approval_id, decision, status = approval.id, "pending_approval", "pending_approval"
-                    message = "This call needs an admin's approval."
-                if decision != "allow":
-                    session.add(
-                        AuditRequestLog(
-                            **self._finished(base | {"decision": decision, "approval_id": approval_id}, status=status)
-                        )
-                    )
+                error = outcome.message if outcome.decision == "denied" else ""
+                session.add(AuditRequestLog(**self._finished(row, status=outcome.status, error=error)))
         self.on_approval_change()
         async with self._sessions() as session:
-            record = await approvals.load(session, approval_id)
-        return Authorization(decision, call_id, "needs_approval", principal, message, view=view, approval=record)
+            record = await approvals.load(session, outcome.approval_id)
+        return Authorization(
+            outcome.decision, base["call_id"], "needs_approval", principal, outcome.message, view=view, approval=record
+        )
 
     async def complete(
         self, service: ServiceCaller, call_id: str, status: str, response_json: str, error: str, duration_ms: float
@@ -204,7 +198,7 @@ class Gate:
                 record = None
         if record is None or not approvals.may_view(record, principal):
             raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
-        return record
+        return approvals.for_viewer(record, principal)
 
     async def record(
         self,

@@ -2,14 +2,16 @@
 
 - 2026-07-28: an input_required result with a URL elicitation to the approval's page and a
   signed `requestState`; the client's retry runs the tool once the approval is granted.
-- 2025-11-25 tasks: the task is the approval. The task id is a signed token naming the
-  approval, the caller and the arguments, so any replica can answer tasks/get and
-  tasks/result from the policy service's state.
+- 2025-11-25 tasks: the task is the approval. The task id is opaque: the approval id and
+  a MAC binding it to org, toolkit and principal (no arguments). Any replica answers
+  tasks/get and tasks/result from the policy service's state; the arguments to run come
+  from the approval itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import mcp_types as types
@@ -17,13 +19,15 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_front.mcp import results
 from mcp_front.mcp.context import GatewayRequest
-from mcp_front.mcp.signed_state import InvalidState, StateSigner
+from mcp_front.mcp.signed_state import BoundIds, InvalidState, StateSigner
+from mcp_front.mcp.waiting import ClientGone, Disconnected, TooManyWaiters, WaiterLimit, never_disconnected, poll_until
 from policy_service.approvals.binding import arguments_sha256, canonical_json
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 
 REQUEST_STATE = "request_state"
 TASK = "task"
-MAX_TASK_ARGUMENT_BYTES = 16_384
+DEFAULT_WAITERS_PER_CREDENTIAL = 8
+UNKNOWN_TASK = "Unknown task"
 TASK_STATUS = {
     "pending": "working",
     "approved": "working",
@@ -34,20 +38,26 @@ TASK_STATUS = {
 
 
 def _ttl_seconds(approval: Approval) -> float:
-    import time
-
     return max(approval.expires_at.seconds - time.time(), 1.0) + 3600
 
 
 class ApprovalFlows:
     def __init__(
-        self, policy: PolicyClient, signer: StateSigner, public_url: str, wait_seconds: float, poll_seconds: float = 0.5
+        self,
+        policy: PolicyClient,
+        signer: StateSigner,
+        public_url: str,
+        wait_seconds: float,
+        poll_seconds: float = 0.5,
+        waiters_per_credential: int = DEFAULT_WAITERS_PER_CREDENTIAL,
     ) -> None:
         self._policy = policy
         self._signer = signer
+        self._tasks = BoundIds(signer, TASK)
         self._public_url = public_url
         self._wait = wait_seconds
         self._poll = poll_seconds
+        self.waiters = WaiterLimit(waiters_per_credential)
 
     # --- 2026-07-28 input_required ------------------------------------------------
     def input_required(
@@ -57,6 +67,8 @@ class ApprovalFlows:
             REQUEST_STATE,
             {
                 "a": approval.id,
+                "o": req.org,
+                "tk": req.toolkit,
                 "p": req.access.principal_id,
                 "t": name,
                 "h": arguments_sha256(canonical_json(arguments)),
@@ -84,42 +96,52 @@ class ApprovalFlows:
             raise MCPError(types.INVALID_PARAMS, f"Invalid requestState: {exc}") from None
         if (
             state.get("p") != req.access.principal_id
+            or state.get("o") != req.org
+            or state.get("tk") != req.toolkit
             or state.get("t") != name
             or state.get("h") != arguments_sha256(canonical_json(arguments))
         ):
             raise MCPError(types.INVALID_PARAMS, "Invalid requestState: it belongs to another call")
 
-    async def wait_while_pending(self, credential: str, approval_id: str) -> bool:
-        """True once the approval leaves `pending` within the wait window."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait
-        while loop.time() < deadline:
-            await asyncio.sleep(self._poll)
+    async def wait_while_pending(
+        self, credential: str, approval_id: str, disconnected: Disconnected = never_disconnected
+    ) -> bool:
+        """True once the approval leaves `pending` within the wait window (with backoff).
+
+        Stops with an MCP error when the client has left or holds too many waits already."""
+
+        async def decided() -> bool | None:
             approval = await self._policy.get_approval_status(credential, approval_id)
-            if APPROVAL_STATUS_NAMES.get(approval.status) != "pending":
-                return True
-        return False
+            return True if APPROVAL_STATUS_NAMES.get(approval.status) != "pending" else None
+
+        try:
+            with self.waiters.hold(credential):
+                await asyncio.sleep(self._poll)
+                return bool(await poll_until(decided, deadline_seconds=self._wait, disconnected=disconnected))
+        except TooManyWaiters as exc:
+            raise MCPError(types.INVALID_REQUEST, str(exc)) from None
+        except ClientGone:
+            raise MCPError(types.INVALID_REQUEST, "The client disconnected; stopped waiting.") from None
 
     # --- 2025-11-25 tasks -------------------------------------------------------------
-    def task_id(self, req: GatewayRequest, name: str, arguments: dict[str, Any], approval: Approval) -> str:
-        payload = {"a": approval.id, "p": req.access.principal_id, "t": name, "g": arguments}
-        return self._signer.sign(TASK, payload, _ttl_seconds(approval))
+    def _task_binding(self, req: GatewayRequest) -> tuple[str, str, str]:
+        return (req.org, req.toolkit, req.access.principal_id)
 
-    def read_task(self, req: GatewayRequest, task_id: str) -> dict[str, Any]:
+    def task_id(self, req: GatewayRequest, approval: Approval) -> str:
+        return self._tasks.issue(approval.id, self._task_binding(req), _ttl_seconds(approval))
+
+    def read_task(self, req: GatewayRequest, task_id: str) -> str:
+        """The approval id of a task issued to this principal on this org's toolkit.
+
+        Anything else (forged, expired, another principal, org or toolkit) is the same
+        error as an unknown task."""
         try:
-            task = self._signer.verify(TASK, task_id)
+            return self._tasks.subject(task_id, self._task_binding(req))
         except InvalidState:
-            raise MCPError(types.INVALID_PARAMS, "Unknown task") from None
-        if task.get("p") != req.access.principal_id:
-            raise MCPError(types.INVALID_PARAMS, "Unknown task")
-        return task
+            raise MCPError(types.INVALID_PARAMS, UNKNOWN_TASK) from None
 
-    def create_task(
-        self, req: GatewayRequest, name: str, arguments: dict[str, Any], approval: Approval
-    ) -> dict[str, Any]:
-        if len(canonical_json(arguments)) > MAX_TASK_ARGUMENT_BYTES:
-            return results.pending_result(approval, self._public_url)
-        return {"task": self.task_view(self.task_id(req, name, arguments, approval), approval)}
+    def create_task(self, req: GatewayRequest, approval: Approval) -> dict[str, Any]:
+        return {"task": self.task_view(self.task_id(req, approval), approval)}
 
     def task_view(self, task_id: str, approval: Approval) -> dict[str, Any]:
         status = APPROVAL_STATUS_NAMES.get(approval.status, "pending")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
@@ -21,8 +21,10 @@ from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTim
 from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.context import GatewayRequest
+from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from policy_service import errors
 from policy_service.client import (
+    APPROVAL_STATUS_NAMES,
     DECISION_ALLOW,
     DECISION_BLOCKED,
     DECISION_PENDING_APPROVAL,
@@ -53,6 +55,7 @@ class CallFlow:
     task_requested: bool = False  # 2025-11-25 client sent `task`: answer with a task
     url_elicitation: bool = False  # 2026-07-28 client can open a URL: answer input_required
     request_state: str | None = None  # 2026-07-28 retry carrying our earlier requestState
+    disconnected: Disconnected = field(default=never_disconnected, compare=False)  # stops server-side waits
 
 
 PLAIN = CallFlow()
@@ -80,7 +83,7 @@ class ToolCaller:
                 self.flows.check_request_state(flow.request_state, req, name, arguments)
             decision = await self.authorize(req, name, arguments)
             if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL:
-                if await self.flows.wait_while_pending(req.credential, decision.approval.id):
+                if await self.flows.wait_while_pending(req.credential, decision.approval.id, flow.disconnected):
                     decision = await self.authorize(req, name, arguments)
             return await self._respond(req, name, arguments, decision, flow)
         except PolicyUnavailable as exc:
@@ -114,7 +117,7 @@ class ToolCaller:
             return await self.execute(decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}")
         if decision.decision == DECISION_PENDING_APPROVAL:
             if flow.task_requested:
-                return self.flows.create_task(req, name, arguments, decision.approval)
+                return self.flows.create_task(req, decision.approval)
             if flow.url_elicitation:
                 return self.flows.input_required(req, name, arguments, decision.approval)
             return results.pending_result(decision.approval, self._public_url)
@@ -123,6 +126,12 @@ class ToolCaller:
                 raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
             return results.text_result(decision.message or f"Tool '{name}' is blocked.", is_error=True)
         if decision.HasField("approval"):
+            if APPROVAL_STATUS_NAMES.get(decision.approval.status) == "consumed":
+                # A duplicate of a call that already ran on this approval: say so, nothing was queued.
+                facts = results.approval_facts(decision.approval, self._public_url)
+                return results.text_result(
+                    decision.message, is_error=True, structured={"approval": facts, "executed": False}
+                )
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 

@@ -20,6 +20,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
 from mcp_front.mcp.tasks import TaskHandlers
+from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from policy_service import errors
 from policy_service.client import PolicyClient
 
@@ -100,11 +101,17 @@ def _complete(ctx: ServerRequestContext[Any], result: dict[str, Any]) -> dict[st
     return result
 
 
+def _disconnected(ctx: ServerRequestContext[Any, Any]) -> Disconnected:
+    """A probe for the HTTP client having gone away, so long waits stop with it."""
+    probe = getattr(getattr(ctx, "request", None), "is_disconnected", None)
+    return probe if probe is not None else never_disconnected
+
+
 def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> CallFlow:
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         caps = ctx.session.client_capabilities
         url_ok = bool(caps and caps.elicitation and caps.elicitation.url is not None)
-        return CallFlow(url_elicitation=url_ok, request_state=params.request_state)
+        return CallFlow(url_elicitation=url_ok, request_state=params.request_state, disconnected=_disconnected(ctx))
     return CallFlow()
 
 
@@ -157,7 +164,7 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
         return await tasks.get(from_handler_context(ctx), params.task_id)
 
     async def task_result(ctx: ServerRequestContext[Any], params: types.GetTaskPayloadRequestParams) -> Any:
-        return await tasks.result(from_handler_context(ctx), params.task_id)
+        return await tasks.result(from_handler_context(ctx), params.task_id, _disconnected(ctx))
 
     server: Server[Any] = GatewayServer(
         SERVER_NAME,

@@ -36,6 +36,9 @@ class StateSigner:
         )
         return f"{body}.{_b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())}"
 
+    def mac(self, message: bytes) -> str:
+        return _b64(hmac.new(self._key, message, hashlib.sha256).digest())
+
     def verify(self, kind: str, token: str) -> dict[str, Any]:
         if not isinstance(token, str) or token.count(".") != 1 or len(token) > 65_536:
             raise InvalidState("malformed token")
@@ -52,3 +55,39 @@ class StateSigner:
         if int(payload.get("x", 0)) < time.time():
             raise InvalidState("token expired")
         return payload
+
+
+class BoundIds:
+    """Opaque ids that name one record and are valid only in the context they were bound to.
+
+    The id is `<subject>.<expiry>.<mac>`: it carries nothing but the subject (an approval
+    id, which its holder already knows); the MAC covers the binding (org, toolkit,
+    principal), so the same id presented anywhere else fails exactly like an unknown one.
+    """
+
+    def __init__(self, signer: StateSigner, kind: str) -> None:
+        self._signer = signer
+        self._kind = kind
+
+    def _mac(self, subject: str, expiry: int, binding: tuple[str, ...]) -> str:
+        return self._signer.mac("\x1f".join((self._kind, subject, str(expiry), *binding)).encode())
+
+    def issue(self, subject: str, binding: tuple[str, ...], ttl_seconds: float) -> str:
+        if "." in subject:
+            raise ValueError("subject must not contain '.'")
+        expiry = int(time.time() + ttl_seconds)
+        return f"{subject}.{expiry}.{self._mac(subject, expiry, binding)}"
+
+    def subject(self, token: str, binding: tuple[str, ...]) -> str:
+        """The subject of a valid, unexpired id bound to `binding`; else InvalidState."""
+        if not isinstance(token, str) or len(token) > 256 or token.count(".") != 2:
+            raise InvalidState("malformed id")
+        subject, expiry_text, mac = token.split(".")
+        if not expiry_text.isdigit():
+            raise InvalidState("malformed id")
+        expiry = int(expiry_text)
+        if not hmac.compare_digest(mac, self._mac(subject, expiry, binding)):
+            raise InvalidState("id signature mismatch")
+        if expiry < time.time():
+            raise InvalidState("id expired")
+        return subject

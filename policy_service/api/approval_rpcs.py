@@ -37,7 +37,8 @@ class ApprovalRpcs(AdminBase):
             last = records[limit - 1].row
             token = f"{last.created_at.isoformat()}|{last.id}"
         return admin_pb2.ListApprovalsResponse(
-            approvals=[convert.approval(r) for r in records[:limit]], next_page_token=token
+            approvals=[convert.approval(store.for_viewer(r, principal)) for r in records[:limit]],
+            next_page_token=token,
         )
 
     @translated
@@ -59,7 +60,7 @@ class ApprovalRpcs(AdminBase):
         async with self._gate.guard(), self._sessions() as session, session.begin():
             record = await store.decide(session, request.id, principal, request.approve, request.reason, self._ttls)
         self._watcher.poke()
-        return convert.approval(record)
+        return convert.approval(store.for_viewer(record, principal))
 
     async def WatchApprovals(
         self, request: admin_pb2.WatchApprovalsRequest, context: grpc.aio.ServicerContext
@@ -72,4 +73,4 @@ class ApprovalRpcs(AdminBase):
             await abort_for(context, exc, "WatchApprovals")
             return
         async for record in self._watcher.subscribe(org.id):
-            yield convert.approval(record)
+            yield convert.approval(store.for_viewer(record, principal))

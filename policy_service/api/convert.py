@@ -40,7 +40,7 @@ def approval(record: ApprovalRecord) -> types_pb2.Approval:
         toolkit_org_slug=record.toolkit_org_slug,
         toolkit_slug=record.toolkit_slug,
         tool=row.tool,
-        arguments_json=row.arguments_json,
+        arguments_json=record.shown_arguments or row.arguments_json,
         arguments_sha256=row.arguments_sha256,
         requester=types_pb2.Principal(
             kind=row.principal_kind,

@@ -7,19 +7,23 @@ approval see exactly one winner on SQLite and Postgres alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import Select, and_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policy_service.approvals.people import approver_conflict
 from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from policy_service.identity.principal import Principal
-from policy_service.storage.models import Approval, Organization, Toolkit, new_id, utcnow
+from policy_service.storage.models import Approval, Organization, Role, Toolkit, new_id, utcnow
 
 LIVE = ("pending", "approved")
+# Once an approval has run, identical calls within this window are its racing re-calls:
+# they are told which call used it instead of opening a new request nobody asked for.
+DEFAULT_REUSE_WINDOW = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +32,9 @@ class Binding:
     principal: Principal
     toolkit_id: str
     tool: str
-    arguments_json: str
+    arguments_json: str  # redacted, kept for good
     arguments_sha256: str
+    arguments_exact: str = ""  # canonical, shown to approvers only while the approval is live
 
     def where(self) -> Any:
         return and_(
@@ -47,12 +52,15 @@ class ApprovalRecord:
     org_slug: str
     toolkit_org_slug: str
     toolkit_slug: str
+    # The arguments as the viewer may see them ('' = the redacted copy); see `for_viewer`.
+    shown_arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class TTLs:
     pending: timedelta
     approved: timedelta
+    reuse_window: timedelta = DEFAULT_REUSE_WINDOW
 
 
 def _with_slugs() -> Select[Approval, str, str, str]:
@@ -72,25 +80,40 @@ async def load(session: AsyncSession, approval_id: str) -> ApprovalRecord:
     return ApprovalRecord(row[0], row[1], row[2], row[3])
 
 
-async def expire_stale(session: AsyncSession, where: Any = True) -> None:
+async def expire_stale(session: AsyncSession, where: Any = None) -> None:
+    """Expire live approvals past their expiry, purging their exact arguments."""
     now = utcnow()
     await session.execute(
         update(Approval)
-        .where(where, Approval.status.in_(LIVE), Approval.expires_at <= now)
-        .values(status="expired", updated_at=now)
+        .where(true() if where is None else where, Approval.status.in_(LIVE), Approval.expires_at <= now)
+        .values(status="expired", updated_at=now, arguments_exact="")
     )
 
 
 async def try_consume(session: AsyncSession, binding: Binding, call_id: str) -> str | None:
-    """Consume the binding's approved approval for `call_id`; its id, or None if there is none."""
+    """Consume the binding's approved approval for `call_id`; its id, or None if there is none.
+
+    The consume path never creates anything; it purges the exact arguments it released."""
     now = utcnow()
     result = await session.execute(
         update(Approval)
         .where(binding.where(), Approval.status == "approved", Approval.expires_at > now)
-        .values(status="consumed", consumed_by_call_id=call_id, updated_at=now)
+        .values(status="consumed", consumed_by_call_id=call_id, updated_at=now, arguments_exact="")
         .returning(Approval.id)
     )
     return result.scalar_one_or_none()
+
+
+async def recently_consumed(session: AsyncSession, binding: Binding, since: datetime) -> Approval | None:
+    """The binding's approval that some call used at or after `since`, if any."""
+    return (
+        await session.execute(
+            select(Approval)
+            .where(binding.where(), Approval.status == "consumed", Approval.updated_at >= since)
+            .order_by(Approval.updated_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
 
 
 async def find_live(session: AsyncSession, binding: Binding) -> Approval | None:
@@ -123,6 +146,7 @@ async def create_pending(session: AsyncSession, binding: Binding, ttl: timedelta
         toolkit_id=binding.toolkit_id,
         tool=binding.tool,
         arguments_json=binding.arguments_json,
+        arguments_exact=binding.arguments_exact,
         arguments_sha256=binding.arguments_sha256,
         status="pending",
         created_at=now,
@@ -149,6 +173,26 @@ def may_view(record: ApprovalRecord, principal: Principal) -> bool:
     )
 
 
+def for_viewer(record: ApprovalRecord, viewer: Principal) -> ApprovalRecord:
+    """The record showing the exact arguments to those who may view it, while it is live.
+
+    Approvers must see exactly what will run; the requester sees what it sent (the front
+    re-runs a task from it). Anyone else, and everyone once it is used, denied or expired,
+    sees the redacted copy the audit log keeps."""
+    row = record.row
+    if row.arguments_exact and row.status in LIVE and may_view(record, viewer):
+        return replace(record, shown_arguments=row.arguments_exact)
+    return record
+
+
+async def _requester_is_admin(session: AsyncSession, row: Approval) -> bool:
+    """Whether the requester's role (as recorded) is an admin role; unknown counts as admin."""
+    is_admin = (
+        await session.execute(select(Role.is_admin).where(Role.org_id == row.org_id, Role.name == row.principal_role))
+    ).scalar_one_or_none()
+    return True if is_admin is None else bool(is_admin)
+
+
 async def decide(
     session: AsyncSession, approval_id: str, admin: Principal, approve: bool, reason: str, ttls: TTLs
 ) -> ApprovalRecord:
@@ -159,8 +203,9 @@ async def decide(
         if admin.org_id != row.org_id:
             raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
         raise PermissionDenied("only org admins decide approvals", "NOT_ADMIN")
-    if admin.kind == row.principal_kind and admin.id == row.principal_id:
-        raise PermissionDenied("a principal cannot decide its own request", "SELF_APPROVAL")
+    conflict = approver_conflict(row.principal_kind, row.principal_id, await _requester_is_admin(session, row), admin)
+    if conflict is not None:
+        raise PermissionDenied(conflict, "SELF_APPROVAL")
     if not approve and not reason.strip():
         raise InvalidArgument("a denial needs a reason", "REASON_REQUIRED")
     now = utcnow()
@@ -168,7 +213,7 @@ async def decide(
     if approve:
         values |= {"status": "approved", "expires_at": now + ttls.approved, "reason": reason.strip()}
     else:
-        values |= {"status": "denied", "reason": reason.strip()}
+        values |= {"status": "denied", "reason": reason.strip(), "arguments_exact": ""}
     result = await session.execute(
         update(Approval)
         .where(Approval.id == approval_id, Approval.status == "pending", Approval.expires_at > now)

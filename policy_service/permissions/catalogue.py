@@ -110,6 +110,7 @@ class Catalogue:
                     cast(Permission | None, overrides.get(t.id)),
                     cast(Permission | None, org_defaults.get(t.id)),
                     cast(Permission, t.default_permission),
+                    consumer=principal.org_id != toolkit.org_id,
                 ),
             )
             for t in tools

@@ -19,9 +19,19 @@ class Effective:
 
 
 def effective_permission(
-    role_override: Permission | None, org_default: Permission | None, tool_default: Permission
+    role_override: Permission | None,
+    org_default: Permission | None,
+    tool_default: Permission,
+    *,
+    consumer: bool,
 ) -> Effective:
-    """Caller's role override, else the caller org's default, else the owner's default."""
+    """Caller's role override, else the caller org's default, else the owner's default.
+
+    `consumer` is True when the caller's org does not own the toolkit. For a consumer the
+    owner's `blocked` is a ceiling: the consumer's own rules may tighten, never loosen it.
+    """
+    if consumer and tool_default == "blocked":
+        return Effective("blocked", "tool_default")
     if role_override is not None:
         return Effective(role_override, "role_override")
     if org_default is not None:

@@ -18,13 +18,29 @@ async def _request(front: str, key: str, args: dict[str, Any] = ARGS, mode: str 
         return await client.call_tool("transfer", args)
 
 
+async def _age_consumption(settings: Any, approval_id: str) -> None:
+    """Time travel: the approval was consumed an hour ago."""
+    from datetime import timedelta
+
+    from sqlalchemy import text
+
+    from policy_service.storage.database import create_engine
+    from policy_service.storage.models import utcnow
+
+    engine = create_engine(settings.database_url)
+    async with engine.begin() as conn:
+        when = (utcnow() - timedelta(hours=1)).replace(tzinfo=None)
+        await conn.execute(text("UPDATE approvals SET updated_at = :t WHERE id = :id"), {"t": when, "id": approval_id})
+    await engine.dispose()
+
+
 def _approval_id(result: Any) -> str:
     assert result.is_error and result.structured_content["executed"] is False
     return str(result.structured_content["approval"]["id"])
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
-async def test_pending_then_approve_then_recall_runs_once(world: World, front: str, mode: str) -> None:
+async def test_pending_then_approve_then_recall_runs_once(world: World, front: str, mode: str, settings: Any) -> None:
     first = await _request(front, world.keys["acme:member"], mode=mode)
     approval_id = _approval_id(first)
     text = first.content[0].text
@@ -43,7 +59,13 @@ async def test_pending_then_approve_then_recall_runs_once(world: World, front: s
     assert not executed.is_error and executed.content[0].text == "sent 100 to bob"
     assert world.upstream.calls["transfer"] == 1
 
-    # The approval was consumed: the next identical call asks again.
+    # Right after the run, an identical call is a duplicate of it: told, not queued again.
+    duplicate = await _request(front, world.keys["acme:member"], mode=mode)
+    assert _approval_id(duplicate) == approval_id and "already used by call" in duplicate.content[0].text
+    async with world.client("acme:admin") as admin:
+        assert (await admin.list_approvals(status="pending")).approvals == []
+    # Once the reuse window has passed, the next identical call asks again.
+    await _age_consumption(settings, approval_id)
     after = await _request(front, world.keys["acme:member"], mode=mode)
     assert _approval_id(after) != approval_id
     assert world.upstream.calls["transfer"] == 1
@@ -101,9 +123,13 @@ async def test_self_approval_non_admin_and_cross_org_are_refused(world: World, f
     async with world.client("globex:admin") as other_org:
         with pytest.raises(errors.NotFound):
             await other_org.decide_approval(approval_id, approve=True)
+    # A second admin key may be the same person's: an admin's request needs a provably other person.
     async with world.client("acme:admin2") as second_admin:
-        approved = await second_admin.decide_approval(approval_id, approve=True)
-    assert approved.decided_by == "acme second admin"
+        with pytest.raises(errors.PermissionDenied) as second:
+            await second_admin.decide_approval(approval_id, approve=True)
+        assert second.value.reason == "SELF_APPROVAL"
+    approved = await world.operator.decide_approval(approval_id, approve=True)
+    assert approved.decided_by == "operator"
 
 
 async def test_pending_and_unused_approvals_expire(world: World, front: str, settings: Any) -> None:

@@ -16,14 +16,20 @@ PERMS = st.sampled_from(["always_allow", "needs_approval", "blocked"])
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_precedence_cases(case: dict[str, Any]) -> None:
-    result = effective_permission(case.get("role_override"), case.get("org_default"), case["tool_default"])
+    result = effective_permission(
+        case.get("role_override"), case.get("org_default"), case["tool_default"], consumer=case.get("consumer", False)
+    )
     assert (result.permission, result.source) == (case["expect"]["permission"], case["expect"]["source"])
 
 
-@given(override=st.none() | PERMS, org_default=st.none() | PERMS, tool_default=PERMS)
-def test_most_specific_rule_always_wins(override: Any, org_default: Any, tool_default: Any) -> None:
-    result = effective_permission(override, org_default, tool_default)
+@given(override=st.none() | PERMS, org_default=st.none() | PERMS, tool_default=PERMS, consumer=st.booleans())
+def test_most_specific_rule_wins_under_the_owners_block(
+    override: Any, org_default: Any, tool_default: Any, consumer: bool
+) -> None:
+    result = effective_permission(override, org_default, tool_default, consumer=consumer)
     expected = override if override is not None else org_default if org_default is not None else tool_default
+    if consumer and tool_default == "blocked":
+        expected = "blocked"  # the owner's block is a ceiling for every other org
     assert result.permission == expected
 
 
