@@ -40,7 +40,7 @@ async def _production_server(settings: Settings, policy_addr: str, **overrides: 
     port = free_port()
     options = {**server_options(tuned), "log_level": "warning"}
     server = uvicorn.Server(uvicorn.Config(build_app(tuned, policy_addr), host="127.0.0.1", port=port, **options))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():
