@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(2_000.0, alias="MONOMCP_RATE_LIMIT_PER_SECOND")
     rate_limit_burst: int = Field(4_000, alias="MONOMCP_RATE_LIMIT_BURST")
     # Requests one key may have in flight at once (long polls included); 0 = unlimited.
-    max_concurrent_per_key: int = Field(64, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
+    max_concurrent_per_key: int = Field(256, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
     # Shared limits across front replicas; empty = in-process limits.
     redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
 

@@ -38,6 +38,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder, built once: json.loads with hooks would build a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """`respond` is None when the SDK answers; `audit_status` is None when nothing is audited here."""
@@ -73,7 +77,7 @@ def _valid_id(value: Any) -> bool:
 
 def screen(body: bytes, protocol_version: str) -> Verdict:
     try:
-        message = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        message = _DECODER.decode(body.decode("utf-8"))
     except _NonFinite as exc:
         return _parse_error(body, f"Parse error: {exc} is not valid JSON (NaN and Infinity are not JSON numbers)")
     except (ValueError, RecursionError):
