@@ -105,10 +105,11 @@ class AccessCache:
         self._policy = policy
         self._cache: TTLCache[tuple[str, str, str], ToolkitAccess] = TTLCache(ttl)
 
-    async def get(self, credential: str, org: str, toolkit: str) -> ToolkitAccess:
-        """Raises the policy client's Unauthenticated, NotFound or PolicyUnavailable."""
-        key = (hashlib.sha256(credential.encode()).hexdigest(), org, toolkit)
-        return await self._cache.get_or_load(key, lambda: self._load(credential, org, toolkit))
+    async def get(self, credential: str, org: str, toolkit: str, key: str = "") -> ToolkitAccess:
+        """Raises the policy client's Unauthenticated, NotFound or PolicyUnavailable.
+        `key` is the credential's SHA-256 hex digest when the caller already has it."""
+        cache_key = (key or hashlib.sha256(credential.encode()).hexdigest(), org, toolkit)
+        return await self._cache.get_or_load(cache_key, lambda: self._load(credential, org, toolkit))
 
     async def _load(self, credential: str, org: str, toolkit: str) -> ToolkitAccess:
         response = await self._policy.list_tools(credential, org, toolkit)

@@ -1,18 +1,18 @@
-"""The front's ASGI application: routes toolkit endpoints to the MCP gateway, answers
-client probes, and mounts the admin REST API and console."""
+"""The front's ASGI application: a small middleware stack (request log and id, header
+limit) around a router that sends toolkit endpoints to the MCP gateway, answers client
+probes and health checks, and mounts the admin REST API and console."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
 from mcp_front.admin.auth import ConsoleAuth
@@ -20,9 +20,13 @@ from mcp_front.admin.console import build_console
 from mcp_front.admin.console_settings import build_settings_pages
 from mcp_front.admin.rest import AdminApi, build_admin_app
 from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
+from mcp_front.edge.readiness import PolicyReadiness
+from mcp_front.edge.redis_limits import RedisLimiter
+from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
-from mcp_front.mcp.gateway import McpGateway, not_found
+from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
 from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient, channel_tls
@@ -33,6 +37,7 @@ log = logging.getLogger("monomcp.front")
 
 _SLUG = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 TOOLKIT_PATH = re.compile(rf"^/({_SLUG})/({_SLUG})/mcp/?$")
+_ADMIN_PATHS = ("/api/", "/console")
 
 
 @dataclass
@@ -43,53 +48,42 @@ class FrontApp:
     policy: PolicyClient
     upstreams: UpstreamPool
     gateway: McpGateway
+    readiness: PolicyReadiness
     extra: ASGIApp | None = None
+
+    def __post_init__(self) -> None:
+        self._stack: ASGIApp = RequestLogMiddleware(HeaderLimitMiddleware(self._route, self.settings.max_header_bytes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+        elif scope["type"] == "http":
+            await self._stack(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        started = time.perf_counter()
-        status_holder: list[int] = []
-        request_id: list[bytes] = []
-
-        async def send_logged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder.append(message["status"])
-                request_id.extend(v for k, v in message.get("headers", ()) if k == b"x-request-id")
-            await send(message)
-
         match = TOOLKIT_PATH.match(path)
         if match:
-            await self.gateway.handle(scope, receive, send_logged, match.group(1), match.group(2))
-        elif path.startswith("/.well-known/"):
+            await self.gateway.handle(scope, receive, send, match.group(1), match.group(2))
+            return
+        response: Response | None = None
+        if path.startswith("/.well-known/"):
             # No OAuth metadata: this deployment uses static bearer credentials, and clients that
             # find metadata drop their Authorization header to start an OAuth flow.
-            await JSONResponse({"error": "not_found"}, status_code=404)(scope, receive, send_logged)
-        elif path in ("/healthz", "/readyz"):
-            await JSONResponse({"status": "ok"})(scope, receive, send_logged)
-        elif self.extra is not None and (
-            path.startswith("/api/") or path.startswith("/console") or path in ("/docs", "/openapi.json")
-        ):
-            await self.extra(scope, receive, send_logged)
+            response = JSONResponse({"error": "not_found"}, status_code=404)
+        elif path == "/healthz":  # the process is alive
+            response = JSONResponse({"status": "ok"})
+        elif path == "/readyz":  # and can serve: the policy service answers its health check
+            ready = await self.readiness.ready()
+            response = JSONResponse({"status": "ok" if ready else "policy service unavailable"}, 200 if ready else 503)
+        elif self.extra is not None and (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")):
+            await self.extra(scope, receive, send)
+            return
         elif path.endswith("/mcp") or path.endswith("/mcp/"):
-            await not_found()(scope, receive, send_logged)
+            response = not_found()
         else:
-            await Response("Not Found", status_code=404)(scope, receive, send_logged)
-        status = status_holder[0] if status_holder else 0
-        # One structured line per request; successes at DEBUG keep the hot path cheap.
-        log.log(
-            logging.DEBUG if 200 <= status < 300 else logging.INFO,
-            "http method=%s path=%s status=%s duration_ms=%.2f request_id=%s",
-            scope.get("method"),
-            path,
-            status,
-            (time.perf_counter() - started) * 1000,
-            request_id[0].decode() if request_id else "-",
-        )
+            response = Response("Not Found", status_code=404)
+        await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -101,8 +95,10 @@ class FrontApp:
                 return
             await send({"type": "lifespan.startup.complete"})
             message = await receive()
-            assert message["type"] == "lifespan.shutdown"
+            if message["type"] != "lifespan.shutdown":
+                raise RuntimeError(f"unexpected lifespan message {message['type']!r}")
         await self.upstreams.close()
+        await self.readiness.close()
         await self.policy.close()
         await send({"type": "lifespan.shutdown.complete"})
 
@@ -115,12 +111,20 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
     )
 
 
+def build_limiter(settings: Settings) -> KeyLimiter:
+    limits = LimitSettings(settings.rate_limit_per_second, settings.rate_limit_burst, settings.max_concurrent_per_key)
+    if settings.redis_url:
+        # A replica that dies frees its in-flight slots once the longest request could have ended.
+        lease = max(settings.task_result_wait_seconds, settings.backend_timeout_seconds) + 60.0
+        return RedisLimiter(settings.redis_url, limits, lease)
+    return LocalLimiter(limits)
+
+
 def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
+    address = policy_addr or settings.policy_addr
+    tls = channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key)
     policy = PolicyClient(
-        policy_addr or settings.policy_addr,
-        timeout=settings.policy_timeout_seconds,
-        service_token=settings.service_token,
-        tls=channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key),
+        address, timeout=settings.policy_timeout_seconds, service_token=settings.service_token, tls=tls
     )
     egress = EgressPolicy.from_settings(settings)
     upstreams = UpstreamPool(egress=egress)
@@ -134,12 +138,12 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     caller = ToolCaller(policy, upstreams, settings.public_url, flows)
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
-    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), settings.max_body_bytes)
+    limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings))
+    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
-    admin = AdminApi(policy_addr or settings.policy_addr, settings.policy_timeout_seconds, auth, egress)
-    return FrontApp(
-        settings, policy, upstreams, gateway, build_admin_app(admin, build_console(admin), build_settings_pages(admin))
-    )
+    admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
+    extra = build_admin_app(admin, build_console(admin), build_settings_pages(admin))
+    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), extra)
 
 
 @contextlib.asynccontextmanager

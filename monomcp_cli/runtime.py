@@ -39,20 +39,20 @@ def serve_front(settings: Settings, listen: str | None, policy_addr: str | None)
     import uvicorn
 
     from mcp_front.app import build_app
+    from mcp_front.edge.protocol import server_options
 
     host, port = (listen or settings.front_listen).rsplit(":", 1)
     app = build_app(settings, policy_addr)
     tune_gc()
+    # httptools with the edge's header cap and read deadlines (mcp_front/edge/protocol.py).
     uvicorn.run(
         app,
         host=host,
         port=int(port),
         loop="uvloop",
-        http="httptools",
-        access_log=False,
         log_level="warning",
-        lifespan="on",
         timeout_graceful_shutdown=5,
+        **server_options(settings),
     )
 
 

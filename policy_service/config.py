@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     # HMAC key that signs every audit digest, so a database writer cannot forge the chain.
     audit_signing_key: str = Field("", alias="MONOMCP_AUDIT_SIGNING_KEY")
 
+    # The front's edge: header size and read deadlines (slowloris), per-key limits.
+    max_header_bytes: int = Field(16_384, alias="MONOMCP_MAX_HEADER_BYTES")
+    header_timeout_seconds: float = Field(10.0, alias="MONOMCP_HEADER_TIMEOUT_SECONDS")
+    body_timeout_seconds: float = Field(30.0, alias="MONOMCP_BODY_TIMEOUT_SECONDS")
+    # Token bucket per key (hash of the bearer); 0 turns the rate limit off.
+    rate_limit_per_second: float = Field(2_000.0, alias="MONOMCP_RATE_LIMIT_PER_SECOND")
+    rate_limit_burst: int = Field(4_000, alias="MONOMCP_RATE_LIMIT_BURST")
+    # Requests one key may have in flight at once (long polls included); 0 = unlimited.
+    max_concurrent_per_key: int = Field(256, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
+    # Shared limits across front replicas; empty = in-process limits.
+    redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
+
     # How long identity and policy lookups may be served from memory (revocation bound).
     cache_ttl_seconds: float = Field(0.5, alias="MONOMCP_CACHE_TTL_SECONDS")
 

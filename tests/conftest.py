@@ -122,7 +122,23 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return make_settings(database_url)
+    """Settings of every process in a test, including the front's service identity (scope
+    `front`, issued into the database exactly as `monomcp services create` does)."""
+    import asyncio
+
+    return make_settings(database_url, MONOMCP_SERVICE_TOKEN=asyncio.run(_issue_front_identity(database_url)))
+
+
+async def _issue_front_identity(database_url: str) -> str:
+    from policy_service.identity.services import ServiceDirectory
+    from policy_service.storage.database import create_engine, session_factory
+
+    engine = create_engine(database_url)
+    try:
+        _, token = await ServiceDirectory(session_factory(engine), 0.0).create("front", ["front"])
+        return token
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -146,9 +162,9 @@ async def operator(policy_addr: str) -> AsyncIterator[PolicyClient]:
 
 
 @pytest.fixture
-async def service_token(operator: PolicyClient) -> str:
-    """The front's service identity (scope `front`), as `monomcp services create` issues it."""
-    return (await operator.create_service_identity("front", ["front"])).secret
+def service_token(settings: Settings) -> str:
+    """The front's service credential (see `settings`)."""
+    return settings.service_token
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The HTTP/1.1 server protocol the front runs under: uvicorn's httptools protocol with the
+limits it lacks. Headers are capped while they stream in (431, before a huge header is
+buffered or reaches the app), a request must finish its headers within a deadline, and a
+connection whose body is still arriving after its response was sent is closed — so slow or
+endless senders (slowloris) cannot hold connections open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from policy_service.config import Settings
+
+
+def _canned(status: str, message: str) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}).encode()
+    head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+    return head.encode() + b"connection: close\r\n\r\n" + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    max_header_bytes = 16_384
+    header_timeout_seconds = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_bytes = 0
+        self._in_headers = True
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout_seconds, self._header_deadline)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _refuse(self, canned: bytes) -> None:
+        self._disarm_header_timer()
+        if not self.transport.is_closing():
+            self.transport.write(canned)
+            self.transport.close()
+
+    def _header_deadline(self) -> None:
+        self._header_timer = None
+        if self._in_headers and (self.cycle is None or self.cycle.response_complete):
+            self._refuse(_canned("408 Request Timeout", "request headers not received in time"))
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            self._header_bytes += len(data)
+            self._arm_header_timer()
+        super().data_received(data)
+        if self._in_headers and self._header_bytes > self.max_header_bytes:
+            message = f"request headers exceed {self.max_header_bytes} bytes"
+            self._refuse(_canned("431 Request Header Fields Too Large", message))
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        unread_body = self.cycle is not None and self.cycle.more_body
+        super().on_response_complete()
+        if unread_body and not self.transport.is_closing():
+            # Refused early (401, 413, 429…) while the body still streams in: stop reading it.
+            self.transport.close()
+            return
+        self._in_headers = True
+        self._header_bytes = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+
+def guarded_protocol(max_header_bytes: int, header_timeout_seconds: float) -> type[GuardedHttpToolsProtocol]:
+    """uvicorn instantiates the protocol class itself, so the limits travel as class attributes."""
+    attributes = {"max_header_bytes": max_header_bytes, "header_timeout_seconds": header_timeout_seconds}
+    return type("FrontHttpProtocol", (GuardedHttpToolsProtocol,), attributes)
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options for the front, shared by `monomcp serve front` and the tests."""
+    return {
+        "http": guarded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
+        "access_log": False,  # RequestLogMiddleware writes one structured line per request
+        "lifespan": "on",
+        "timeout_keep_alive": 5,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }

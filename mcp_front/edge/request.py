@@ -1,0 +1,88 @@
+"""What the edge knows about one toolkit request, shared by its checks through the scope."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+
+from starlette.types import Scope
+
+from mcp_front.access import ToolkitAccess
+from mcp_front.edge.text import escape_control
+
+EDGE_KEY = "monomcp.edge"
+REQUEST_ID_KEY = "monomcp.request_id"
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# RFC 6750 b64token, plus the dots of a JWT; a bearer longer than this is refused unseen.
+_BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MAX_BEARER_CHARS = 4096
+
+
+def header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-Id when it is a plain token, else a fresh one."""
+    found = scope.get(REQUEST_ID_KEY)
+    if isinstance(found, str):
+        return found
+    given = header(scope, b"x-request-id")
+    request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    scope[REQUEST_ID_KEY] = request_id
+    return request_id
+
+
+def parse_bearer(authorization: str) -> tuple[str, str]:
+    """(token, problem): exactly one is non-empty when a header was sent."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return "", "missing bearer token"
+    if len(token) > MAX_BEARER_CHARS or not _BEARER.fullmatch(token):
+        return "", "malformed bearer token"
+    return token, ""
+
+
+def key_of(token: str) -> str:
+    """Limits and caches are keyed by a hash: the bearer itself is never kept."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class EdgeRequest:
+    org: str
+    toolkit: str
+    request_id: str
+    client_address: str
+    user_agent: str
+    protocol_version: str
+    token: str = ""
+    key: str = ""
+    access: ToolkitAccess | None = None
+    body: bytes = b""
+
+    @classmethod
+    def from_scope(cls, scope: Scope, org: str, toolkit: str) -> EdgeRequest:
+        client = scope.get("client")
+        return cls(
+            org=org,
+            toolkit=toolkit,
+            request_id=request_id_of(scope),
+            client_address=client[0] if client else "",
+            user_agent=escape_control(header(scope, b"user-agent")[:512]),
+            protocol_version=escape_control(header(scope, b"mcp-protocol-version")[:64]),
+        )
+
+    def facts(self) -> dict[str, str]:
+        return {
+            "request_id": self.request_id,
+            "client_address": self.client_address,
+            "user_agent": self.user_agent,
+            "protocol_version": self.protocol_version,
+        }

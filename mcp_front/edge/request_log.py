@@ -1,0 +1,72 @@
+"""The outermost layer: a request id on every response and one structured log line per
+request, with caller-controlled text escaped so it cannot forge log lines."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_front.edge.request import request_id_of
+from mcp_front.edge.responses import header_too_large
+from mcp_front.edge.text import log_safe
+
+log = logging.getLogger("monomcp.front")
+
+
+class RequestLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_of(scope)
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = status or 499  # the client left; nothing to answer and nothing went wrong here
+        # Successes at DEBUG keep the hot path cheap.
+        level = logging.DEBUG if 200 <= status < 300 else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "http method=%s path=%s status=%s duration_ms=%.2f request_id=%s",
+                log_safe(scope.get("method", ""), 16),
+                log_safe(scope["path"]),
+                status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
+
+
+class HeaderLimitMiddleware:
+    """431 for requests whose headers exceed the limit, on every path. The server protocol
+    (`protocol.py`) stops oversized headers while they stream in; this catches the rest."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self._max = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            for name, value in scope["headers"]:
+                size += len(name) + len(value) + 4
+            if size > self._max:
+                await header_too_large(self._max)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,215 @@
+"""Limits before work: the credential before the body, bounded headers and reads, and
+per-key rate and concurrency limits (in-process, or shared through Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from mcp_front.app import build_app
+from mcp_front.edge.protocol import server_options
+from policy_service.config import Settings
+from tests.conftest import World
+from tests.support.servers import free_port, serve_asgi
+
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **ACCEPT}
+
+
+@contextlib.asynccontextmanager
+async def _front(settings: Settings, policy_addr: str, **overrides: Any) -> AsyncIterator[str]:
+    async with serve_asgi(build_app(settings.model_copy(update=overrides), policy_addr)) as base:
+        yield base
+
+
+@contextlib.asynccontextmanager
+async def _production_server(settings: Settings, policy_addr: str, **overrides: Any) -> AsyncIterator[int]:
+    """The front under the uvicorn options `monomcp serve front` uses."""
+    tuned = settings.model_copy(update=overrides)
+    port = free_port()
+    options = {**server_options(tuned), "log_level": "warning"}
+    server = uvicorn.Server(uvicorn.Config(build_app(tuned, policy_addr), host="127.0.0.1", port=port, **options))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def _audit_statuses(world: World) -> list[str]:
+    return [r.status for r in (await world.operator.query_audit("", page_size=500)).records]
+
+
+async def test_credential_is_checked_before_the_body_is_read(world: World, front: str) -> None:
+    host, port = front.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /acme/tools/mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer mmcp_bogus\r\n"
+        "Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: 1048576\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)  # not one body byte was sent
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 401 ")
+
+
+async def test_oversized_authorization_header_never_reaches_the_policy_service(world: World, front: str) -> None:
+    async with httpx.AsyncClient() as http:
+        huge = await http.post(f"{front}/acme/tools/mcp", headers=_auth("mmcp_" + "a" * 20_000), json=PING)
+        long = await http.post(f"{front}/acme/tools/mcp", headers=_auth("mmcp_" + "a" * 5_000), json=PING)
+        odd = await http.post(f"{front}/acme/tools/mcp", headers=_auth('mmcp_a"<b>'), json=PING)
+    assert huge.status_code == 431
+    assert long.status_code == odd.status_code == 401
+    assert "malformed bearer token" in long.json()["error"]["message"]
+    records = (await world.operator.query_audit("", page_size=50)).records
+    assert [(r.status, r.error, r.actor_id) for r in records] == [("unauthenticated", "malformed bearer token", "")] * 2
+
+
+async def test_server_caps_headers_while_they_stream_in(world: World, settings: Settings, policy_addr: str) -> None:
+    start = b"POST /acme/tools/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+    async with _production_server(settings, policy_addr, max_header_bytes=16_384) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(start + b"a" * 40_000)  # over the cap, headers never finished
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        _, flood = await asyncio.open_connection("127.0.0.1", port)
+        sent = len(start)
+        flood.write(start)
+        with contextlib.suppress(ConnectionError):
+            while sent < 20_000_000:  # a 20 MB header is cut off long before it is all sent
+                flood.write(b"a" * 65_536)
+                await asyncio.wait_for(flood.drain(), 10)
+                sent += 65_536
+        flood.close()
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert sent < 4_000_000
+    assert await _audit_statuses(world) == []
+
+
+async def test_slow_senders_are_cut_off(world: World, settings: Settings, policy_addr: str) -> None:
+    async with _production_server(settings, policy_addr, header_timeout_seconds=0.5, body_timeout_seconds=0.5) as port:
+        slow_headers = await asyncio.open_connection("127.0.0.1", port)
+        slow_headers[1].write(f"POST /acme/tools/mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+        slow_body = await asyncio.open_connection("127.0.0.1", port)
+        slow_body[1].write(
+            f"POST /acme/tools/mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {world.keys['acme:member']}\r\nContent-Type: application/json\r\n"
+            'Accept: application/json\r\nContent-Length: 100\r\n\r\n{"jsonrpc":'.encode()
+        )
+        headers_answer = await asyncio.wait_for(slow_headers[0].read(), 10)  # EOF: the server closed it
+        body_answer = await asyncio.wait_for(slow_body[0].read(), 10)
+        for _, writer in (slow_headers, slow_body):
+            writer.close()
+    assert headers_answer.startswith(b"HTTP/1.1 408 ")
+    assert body_answer.startswith(b"HTTP/1.1 408 ")
+    assert "invalid" in await _audit_statuses(world)
+
+
+async def _post(http: httpx.AsyncClient, base: str, token: str) -> httpx.Response:
+    return await http.post(f"{base}/acme/shared/mcp", headers=_auth(token), json=PING)
+
+
+async def test_rate_limit_per_key_answers_429_and_is_audited(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    async with _front(settings, policy_addr, rate_limit_per_second=0.001, rate_limit_burst=2) as base:
+        async with httpx.AsyncClient() as http:
+            flood = [await _post(http, base, world.keys["acme:member"]) for _ in range(4)]
+            other = await _post(http, base, world.keys["globex:member"])
+    assert [r.status_code for r in flood] == [200, 200, 429, 429]
+    assert int(flood[2].headers["retry-after"]) >= 1
+    assert other.status_code == 200  # another org's key is not affected
+    limited = (await world.operator.query_audit("", status="rate_limited")).records
+    assert len(limited) == 2 and {r.actor_id for r in limited} == {limited[0].actor_id} != {""}
+
+
+def _slow_call(seconds: float) -> dict[str, Any]:
+    arguments = {"seconds": seconds}
+    return {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": arguments}}
+
+
+async def _one_in_flight(world: World, bases: list[str]) -> list[int]:
+    """Holds one slow call from acme:member on bases[0], then tries a second on every base."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        url = f"{bases[0]}/acme/tools/mcp"
+        held = asyncio.create_task(http.post(url, headers=_auth(world.keys["acme:member"]), json=_slow_call(1.5)))
+        while world.upstream.calls["slow"] == 0:  # noqa: ASYNC110 - the upstream has no event to wait on
+            await asyncio.sleep(0.01)
+        second = [(await _post(http, base, world.keys["acme:member"])).status_code for base in bases]
+        other = await _post(http, bases[-1], world.keys["acme:admin"])
+        assert (await held).status_code == 200
+    return [*second, other.status_code]
+
+
+async def test_concurrency_limit_per_key(world: World, settings: Settings, policy_addr: str) -> None:
+    async with _front(settings, policy_addr, max_concurrent_per_key=1) as base:
+        assert await _one_in_flight(world, [base]) == [429, 200]
+    assert "rate_limited" in await _audit_statuses(world)
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except OSError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    finally:
+        await client.aclose()
+    return REDIS_URL
+
+
+async def test_two_fronts_share_one_rate_limit_through_redis(
+    world: World, settings: Settings, policy_addr: str, redis_url: str
+) -> None:
+    shared = {"redis_url": redis_url, "rate_limit_per_second": 0.001, "rate_limit_burst": 2}
+    async with _front(settings, policy_addr, **shared) as one, _front(settings, policy_addr, **shared) as two:
+        async with httpx.AsyncClient() as http:
+            statuses = [(await _post(http, base, world.keys["acme:member"])).status_code for base in (one, two, two)]
+            other = await _post(http, one, world.keys["globex:member"])
+    assert statuses == [200, 200, 429]
+    assert other.status_code == 200
+
+
+async def test_two_fronts_share_one_concurrency_limit_through_redis(
+    world: World, settings: Settings, policy_addr: str, redis_url: str
+) -> None:
+    shared = {"redis_url": redis_url, "max_concurrent_per_key": 1}
+    async with _front(settings, policy_addr, **shared) as one, _front(settings, policy_addr, **shared) as two:
+        assert await _one_in_flight(world, [one, two]) == [429, 429, 200]
+
+
+async def test_unreachable_redis_falls_back_to_local_limits(world: World, settings: Settings, policy_addr: str) -> None:
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    async with _front(
+        settings, policy_addr, redis_url=unreachable, rate_limit_burst=1, rate_limit_per_second=0.001
+    ) as base:
+        async with httpx.AsyncClient() as http:
+            statuses = [(await _post(http, base, world.keys["acme:member"])).status_code for _ in range(2)]
+    assert statuses == [200, 429]
+
+
+async def test_default_limits_do_not_throttle_a_busy_client(world: World, front: str) -> None:
+    key = world.keys["acme:member"]
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=32)) as http:
+        responses = await asyncio.gather(*(_post(http, front, key) for _ in range(200)))
+    assert {r.status_code for r in responses} == {200}
