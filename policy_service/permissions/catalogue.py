@@ -73,7 +73,11 @@ class Catalogue:
                     .where(Organization.slug == org_slug, Toolkit.slug == toolkit_slug)
                 )
             ).scalar_one_or_none()
-            if toolkit is None:
+            if toolkit is None or not can_see_toolkit(
+                toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator
+            ):
+                # Decided before the tools are read, so an invisible toolkit costs what an unknown one
+                # does: a private toolkit's 404 must not be measurably slower than a missing one's.
                 return None
             tools = (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id))).scalars().all()
             tool_ids = [t.id for t in tools]

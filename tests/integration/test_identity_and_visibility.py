@@ -7,8 +7,10 @@ import time
 
 import jwt
 import pytest
+from sqlalchemy import event
 
 from policy_service import errors
+from policy_service.api.server import PolicyServer
 from policy_service.client import PERMISSION_NAMES, PolicyClient
 from policy_service.identity.jwt_tokens import encode
 from tests.conftest import JWT_SECRET, World
@@ -121,3 +123,23 @@ async def test_none_algorithm_jwt_refused(world: World) -> None:
     ).rstrip(b"=")
     with pytest.raises(errors.Unauthenticated):
         await _tools(world, f"{header}.{body.decode()}.")
+
+
+async def test_an_invisible_private_toolkit_costs_what_an_unknown_one_does(world: World, policy: PolicyServer) -> None:
+    """A private toolkit's 404 must not be told apart from an unknown one's by its cost: the
+    visibility decision comes before any of its tools or rules are read."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(policy.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with world.service() as client:
+            for toolkit in ("tools", "no-such-toolkit"):
+                with pytest.raises(errors.NotFound):
+                    await client.list_tools(world.keys["globex:member"], "acme", toolkit)
+    finally:
+        event.remove(policy.engine.sync_engine, "before_cursor_execute", record)
+    catalogue_reads = [s for s in statements if "FROM tools" in s or "org_tool_defaults" in s]
+    assert catalogue_reads == []
