@@ -90,6 +90,10 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    # argon2id hash ('' = no password: the person cannot sign in with one).
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Role(Base):
@@ -121,6 +125,11 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The person the key belongs to (who created it), when there is one: self-approval is
+    # checked per person across all of their keys and tokens.
+    owner_user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, default=None
+    )
 
 
 class Toolkit(Base):
@@ -146,18 +155,24 @@ class Toolkit(Base):
 class Tool(Base):
     __tablename__ = "tools"
     __table_args__ = (
-        UniqueConstraint("toolkit_id", "name"),
+        UniqueConstraint("toolkit_id", "kind", "name"),
         CheckConstraint(_in("default_permission", PERMISSIONS), name="default_permission"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     toolkit_id: Mapped[str] = mapped_column(ForeignKey("toolkits.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(128))
+    # What the catalogue item is: "tool", "resource", "resource_template" or "prompt". Every kind
+    # shares the permission machinery (owner default, org default, role override).
+    kind: Mapped[str] = mapped_column(String(24), default="tool")
+    # The tool name, resource URI, resource template URI template or prompt name.
+    name: Mapped[str] = mapped_column(String(512))
     title: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     input_schema_json: Mapped[str] = mapped_column(Text, default='{"type":"object"}')
     output_schema_json: Mapped[str] = mapped_column(Text, default="")
     annotations_json: Mapped[str] = mapped_column(Text, default="")
     default_permission: Mapped[str] = mapped_column(String(16), default="always_allow")
+    # The item's full MCP definition as the backend declared it (icons, _meta, arguments, ...).
+    spec_json: Mapped[str] = mapped_column(Text, default="")
 
 
 class OrgToolDefault(Base):
@@ -323,3 +338,31 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class RefreshToken(Base):
+    """A rotating refresh token; `family_id` ties rotations together so reuse revokes them all."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_family", "family_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    family_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OrgDomain(Base):
+    """An enterprise custom domain: once verified, its Host header maps to the org."""
+
+    __tablename__ = "org_domains"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    verification_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
