@@ -3,7 +3,10 @@
 Why not httpx: under concurrency its pool bookkeeping cost most of the front's CPU
 (profiled: ~60% at c=32). This keeps one idle-connection stack per (tenant, origin) and
 does just what a JSON-RPC POST needs: Content-Length or chunked bodies, keep-alive, TLS.
-A connection that errors or is cancelled mid-request is closed, never reused.
+A connection that errors or is cancelled mid-request is closed, never reused, and a request
+is never sent twice: a POST may have run on the backend even if its answer never arrived, so
+stale idle connections are dropped before use (closed by the peer, or idle longer than a
+typical server keep-alive) instead of being retried after a failed write.
 
 Egress (docs/adr/0007-backend-egress.md): a new connection resolves the host once,
 checks every address against the operator's policy and connects to a checked address,
@@ -26,6 +29,8 @@ from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFa
 _MAX_HEADER_BYTES = 65_536
 _MAX_BODY_BYTES = 64 * 1024 * 1024
 _MAX_POOLS = 4096
+# Below common server keep-alive timeouts (uvicorn: 5 s), so the server rarely closes first.
+_IDLE_SECONDS = 4.0
 
 
 class HttpError(Exception):
@@ -56,6 +61,10 @@ class _Origin:
 class _Conn:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    idle_since: float = 0.0
+
+    def usable(self, now: float) -> bool:
+        return not (self.reader.at_eof() or self.writer.is_closing() or now - self.idle_since > _IDLE_SECONDS)
 
 
 @dataclass
@@ -107,27 +116,33 @@ class Http11Client:
             origin = self._origins[url] = _origin(url)
         pool = self._pool(scope, origin)
         request = self._encode(origin, headers, body)
-        # A pooled connection may have been closed by the server while idle: retry once on a fresh one.
-        for attempt in (0, 1):
-            conn = pool.idle.pop() if pool.idle and attempt == 0 else await self._connect(origin)
-            reused = attempt == 0 and conn is not None
-            try:
-                conn.writer.write(request)
-                response, keep_alive = await self._read(conn.reader)
-            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
-                conn.writer.close()
-                if attempt == 0 and reused:
-                    continue
-                raise HttpError(f"{type(exc).__name__}: {exc}") from exc
-            except BaseException:
-                conn.writer.close()  # cancelled or timed out mid-request: the stream state is unknown
-                raise
-            if keep_alive and len(pool.idle) < self._max_idle:
-                pool.idle.append(conn)
-            else:
-                conn.writer.close()
-            return response
-        raise HttpError("unreachable")
+        conn = self._idle(pool) or await self._connect(origin)
+        try:
+            conn.writer.write(request)
+            response, keep_alive = await self._read(conn.reader)
+        except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+            conn.writer.close()  # never resent: the backend may have run it
+            raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            conn.writer.close()  # cancelled or timed out mid-request: the stream state is unknown
+            raise
+        if keep_alive and len(pool.idle) < self._max_idle:
+            conn.idle_since = asyncio.get_running_loop().time()
+            pool.idle.append(conn)
+        else:
+            conn.writer.close()
+        return response
+
+    @staticmethod
+    def _idle(pool: _Pool) -> _Conn | None:
+        """The most recently used idle connection that is still good; stale ones are closed."""
+        now = asyncio.get_running_loop().time()
+        while pool.idle:
+            conn = pool.idle.pop()
+            if conn.usable(now):
+                return conn
+            conn.writer.close()
+        return None
 
     async def _connect(self, origin: _Origin) -> _Conn:
         try:

@@ -20,6 +20,7 @@ from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
+from mcp_front.mcp.completion import WITHHELD, complete_durably
 from mcp_front.mcp.context import GatewayRequest
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from policy_service import errors
@@ -156,13 +157,8 @@ class ToolCaller:
             status, error = "backend_error", str(exc)
             result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
         duration_ms = (time.perf_counter() - started) * 1000
-        try:
-            await self._policy.complete_tool_call(
-                decision.call_id, status, json.dumps(result, separators=(",", ":")), error, duration_ms
-            )
-        except errors.PolicyError as exc:
-            # The call ran; its row stays `started` and the sweeper marks it abandoned.
-            log.error("complete failed call_id=%s: %s", decision.call_id, exc.message)
+        if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms):
+            return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
         return result
 
     async def _approval_status(self, req: GatewayRequest, arguments: dict[str, Any]) -> dict[str, Any]:
