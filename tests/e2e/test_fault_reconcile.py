@@ -34,7 +34,8 @@ PERIOD = float(os.environ.get("MONOMCP_FAULT_PERIOD", "4"))
 
 UNRECORDED_BUG = (
     "mcp_front/mcp/calls.py ToolCaller.execute returns the backend's result when CompleteToolCall "
-    "fails (policy service down), so the client sees a success the audit log marks abandoned"
+    "fails (policy service killed, or its database connection terminated, mid-call), so the client "
+    "sees a success the audit log marks abandoned"
 )
 RETRY_BUG = (
     "mcp_front/backends/http11.py Http11Client.post resends the POST on a fresh connection when a "
@@ -62,10 +63,10 @@ async def stack(log_dir: Path) -> AsyncIterator[Stack]:
         async with serve_asgi(upstream.app()) as upstream_base:
             env = process_env(database_url, OPERATOR, JWT_SECRET, digest_seconds=2.0)
             policy, front = make_processes(env, log_dir)
-            await policy.start()
             operator = PolicyClient(policy.address, OPERATOR)
             stack = Stack(database_url, upstream, policy, front, operator)
             try:
+                await policy.start()
                 await seed(stack, f"{upstream_base}/mcp")
                 front.set_env("MONOMCP_SERVICE_TOKEN", stack.service_token)
                 await front.start()

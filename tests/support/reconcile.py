@@ -143,6 +143,9 @@ def _check_approvals(report: Report, view: AuditView, executions: Counter[Key], 
     for approval_id, call_ids in by_approval.items():
         if len(call_ids) != 1 or view.consumed_approvals.get(approval_id) != call_ids[0]:
             report.approval_violations.append(f"approval {approval_id}: started calls {call_ids}")
+    for approval_id, call_id in view.consumed_approvals.items():
+        if call_id not in view.started:
+            report.approval_violations.append(f"approval {approval_id} consumed by {call_id}, which has no row")
     for key in executions:
         if key[0] == TRANSFER and key[1] not in ledger.unapproved:
             started = view.started_by_key.get(key, [])
