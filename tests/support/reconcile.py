@@ -74,6 +74,7 @@ class Report:
     succeeded: int = 0
     succeeded_via_sdk: int = 0
     pending: int = 0
+    pending_for_approved: int = 0
     failed: int = 0  # JSON-RPC errors, transport errors and unexpected error results
     failed_by_kind: Counter[str] = field(default_factory=Counter)
     failure_details: Counter[str] = field(default_factory=Counter)
@@ -92,7 +93,7 @@ class Report:
     def summary(self) -> str:
         return (
             f"calls sent={self.calls_sent} succeeded={self.succeeded} (sdk {self.succeeded_via_sdk}) "
-            f"pending={self.pending} "
+            f"pending={self.pending} (for approved ids {self.pending_for_approved}) "
             f"failed={self.failed} {dict(self.failed_by_kind)} executed={self.executed} rows={self.rows} "
             f"started={self.started_rows} abandoned={self.abandoned} approvals_consumed={self.approvals_consumed} | "
             f"executed_without_row={len(self.executed_without_row)} "
@@ -110,6 +111,8 @@ def _count_outcomes(report: Report, ledger: Ledger) -> None:
             report.succeeded_via_sdk += outcome.via == "sdk"
         elif outcome.kind == PENDING:
             report.pending += 1
+            # A pre-approved id answered "needs approval": the racing copy that lost made a new request.
+            report.pending_for_approved += outcome.id not in ledger.unapproved
         else:
             report.failed += 1
             report.failed_by_kind[outcome.kind] += 1
