@@ -46,6 +46,7 @@ def process_env(database_url: str, operator_token: str, jwt_secret: str, digest_
         "MONOMCP_REQUEST_STATE_KEY": "fault-test-request-state-key",
         "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": str(digest_seconds),
         "MONOMCP_POLICY_TIMEOUT_SECONDS": "3",
+        "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the counting upstream listens on loopback
     }
 
 
