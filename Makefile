@@ -50,3 +50,15 @@ FUZZ_EXAMPLES ?= 20000
 .PHONY: fuzz
 fuzz: sync
 	MONOMCP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MONOMCP_FUZZ_REST_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run pytest tests/fuzz -q -p no:cacheprovider
+
+# The fault test of tests/e2e/test_fault_reconcile.py, longer: kill -9 the policy service and
+# the front and terminate Postgres connections while clients call, then reconcile.
+# Needs MONOMCP_TEST_POSTGRES_URL; SOAK_SECONDS, SOAK_CLIENTS and SOAK_PERIOD size the run.
+SOAK_SECONDS ?= 300
+SOAK_CLIENTS ?= 50
+SOAK_PERIOD ?= 6
+.PHONY: soak
+soak: sync
+	@test -n "$$MONOMCP_TEST_POSTGRES_URL" || { echo "set MONOMCP_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)"; exit 2; }
+	MONOMCP_FAULT_SECONDS=$(SOAK_SECONDS) MONOMCP_FAULT_CLIENTS=$(SOAK_CLIENTS) MONOMCP_FAULT_PERIOD=$(SOAK_PERIOD) \
+		$(UV) run pytest tests/e2e/test_fault_reconcile.py -k reconcile_with -s -q -p no:cacheprovider -rxX
