@@ -5,10 +5,11 @@ probes and health checks, and mounts the admin REST API and console."""
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
@@ -29,6 +30,8 @@ from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
 from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
+from mcp_front.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mcp_front.observability.metrics import FrontMetrics
 from policy_service.client import PolicyClient, channel_tls
 from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
@@ -50,9 +53,12 @@ class FrontApp:
     gateway: McpGateway
     readiness: PolicyReadiness
     extra: ASGIApp | None = None
+    metrics: FrontMetrics = field(default_factory=FrontMetrics)
 
     def __post_init__(self) -> None:
-        self._stack: ASGIApp = RequestLogMiddleware(HeaderLimitMiddleware(self._route, self.settings.max_header_bytes))
+        self._stack: ASGIApp = RequestLogMiddleware(
+            HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -71,6 +77,8 @@ class FrontApp:
             # No OAuth metadata: this deployment uses static bearer credentials, and clients that
             # find metadata drop their Authorization header to start an OAuth flow.
             response = JSONResponse({"error": "not_found"}, status_code=404)
+        elif path == "/metrics":
+            response = self._metrics_response(scope)
         elif path == "/healthz":  # the process is alive
             response = JSONResponse({"status": "ok"})
         elif path == "/readyz":  # and can serve: the policy service answers its health check
@@ -84,6 +92,15 @@ class FrontApp:
         else:
             response = Response("Not Found", status_code=404)
         await response(scope, receive, send)
+
+    def _metrics_response(self, scope: Scope) -> Response:
+        """The Prometheus scrape; behind a bearer token when MONOMCP_METRICS_TOKEN is set."""
+        token = self.settings.metrics_token
+        if token:
+            sent = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+        return Response(self.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()

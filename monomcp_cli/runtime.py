@@ -129,6 +129,7 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     env.setdefault("MONOMCP_ENV", "development")
     # The demo backend listens on loopback, which production egress rules refuse.
     env.setdefault("MONOMCP_BACKEND_ALLOW_PRIVATE", "true")
+    env.setdefault("MONOMCP_POLICY_METRICS_LISTEN", "127.0.0.1:9465")
     env["MONOMCP_POLICY_ADDR"] = policy
     env["MONOMCP_PUBLIC_URL"] = env.get("MONOMCP_PUBLIC_URL", f"http://{front}")
     overrides: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))}
@@ -148,6 +149,9 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
         print_demo(result)
         console.print(f"[bold]Operator token[/bold] {env['MONOMCP_OPERATOR_TOKEN']}")
         console.print(f"[bold]Policy service[/bold] {policy} (gRPC, reflection on)")
+        console.print(
+            f"[bold]Metrics[/bold]        http://{front}/metrics and http://{env['MONOMCP_POLICY_METRICS_LISTEN']}/metrics"
+        )
         console.print("MonoMCP is running. Press Ctrl-C to stop.")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

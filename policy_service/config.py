@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     policy_client_key: str = Field("", alias="MONOMCP_POLICY_CLIENT_KEY")
 
     policy_listen: str = Field("127.0.0.1:50051", alias="MONOMCP_POLICY_LISTEN")
+    # Prometheus scrape listener of the policy service (HOST:PORT; empty = off).
+    policy_metrics_listen: str = Field("", alias="MONOMCP_POLICY_METRICS_LISTEN")
+    # When set, the front's /metrics asks for `Authorization: Bearer <this>`.
+    metrics_token: str = Field("", alias="MONOMCP_METRICS_TOKEN")
     policy_addr: str = Field("127.0.0.1:50051", alias="MONOMCP_POLICY_ADDR")
     front_listen: str = Field("127.0.0.1:8765", alias="MONOMCP_FRONT_LISTEN")
     public_url: str = Field("http://127.0.0.1:8765", alias="MONOMCP_PUBLIC_URL")

@@ -12,13 +12,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mcp_front.edge.request import request_id_of
 from mcp_front.edge.responses import header_too_large
 from mcp_front.edge.text import log_safe
+from mcp_front.observability.metrics import FrontMetrics
 
 log = logging.getLogger("monomcp.front")
 
 
 class RequestLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: FrontMetrics | None = None) -> None:
         self.app = app
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,10 +37,17 @@ class RequestLogMiddleware:
                 message = {**message, "headers": [*message.get("headers", ()), (b"x-request-id", request_id.encode())]}
             await send(message)
 
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             status = status or 499  # the client left; nothing to answer and nothing went wrong here
+        finally:
+            if metrics is not None:
+                metrics.in_flight.dec()
+                metrics.observe_request(scope["path"], scope.get("method", ""), status, time.perf_counter() - started)
         # Successes at DEBUG keep the hot path cheap.
         level = logging.DEBUG if 200 <= status < 300 else logging.INFO
         if log.isEnabledFor(level):

@@ -14,6 +14,8 @@ from grpc_health.v1 import health, health_pb2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from policy_service.observability.metrics import PolicyMetrics
+
 log = logging.getLogger(__name__)
 
 
@@ -37,14 +39,23 @@ async def database_writable(engine: AsyncEngine, within: float = 2.0) -> bool:
 class DatabaseHealth:
     """Keeps every registered service's health status in step with the database."""
 
-    def __init__(self, servicer: health.aio.HealthServicer, engine: AsyncEngine, names: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        servicer: health.aio.HealthServicer,
+        engine: AsyncEngine,
+        names: tuple[str, ...],
+        metrics: PolicyMetrics | None = None,
+    ) -> None:
         self._servicer = servicer
+        self._metrics = metrics
         self._engine = engine
         self._names = names
         self.serving: bool | None = None
 
     async def check(self) -> bool:
         serving = await database_writable(self._engine)
+        if self._metrics is not None:
+            self._metrics.database_up.set(1 if serving else 0)
         if serving != self.serving:
             status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
             for name in self._names:

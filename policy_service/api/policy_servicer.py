@@ -15,6 +15,7 @@ from policy_service.api.errors import translated
 from policy_service.api.metadata import bearer
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
+from policy_service.observability.metrics import PolicyMetrics
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -29,9 +30,10 @@ def _facts(meta: types_pb2.RequestMeta) -> RequestFacts:
 
 
 class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
-    def __init__(self, gate: Gate, services: ServiceDirectory) -> None:
+    def __init__(self, gate: Gate, services: ServiceDirectory, metrics: PolicyMetrics | None = None) -> None:
         self._gate = gate
         self._services = services
+        self._metrics = metrics
 
     async def _caller(self, context: grpc.aio.ServicerContext, scope: Scope) -> ServiceCaller:
         return (await self._services.authenticate(bearer(context))).require(scope)
@@ -77,6 +79,8 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
             request.arguments_json,
             _facts(request.meta),
         )
+        if self._metrics is not None:
+            self._metrics.decisions.labels(result.decision).inc()
         response = policy_pb2.AuthorizeToolCallResponse(
             decision=_DECISIONS[result.decision],
             call_id=result.call_id,

@@ -9,11 +9,13 @@ import logging
 import signal
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc
 from policy_service.api.admin_servicer import AdminServicer
@@ -28,14 +30,16 @@ from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.services import ServiceDirectory
+from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
-from policy_service.storage.models import utcnow
+from policy_service.storage.models import Approval, utcnow
 from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
 
 _HEALTH_INTERVAL_SECONDS = 2.0
+_GAUGE_INTERVAL_SECONDS = 5.0
 
 SERVICE_NAMES = (
     policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
@@ -52,10 +56,14 @@ class PolicyServer:
     watcher: ApprovalWatcher
     digester: AuditDigester
     jobs: asyncio.Task[None]
+    metrics: PolicyMetrics
+    metrics_server: Any = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush audit rows, close the pool."""
         await self.server.stop(grace)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         self.jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.jobs
@@ -65,12 +73,31 @@ class PolicyServer:
 
 
 async def _background_jobs(
-    db_health: DatabaseHealth, digester: AuditDigester, interval: float, retention_days: int
+    db_health: DatabaseHealth,
+    digester: AuditDigester,
+    interval: float,
+    retention_days: int,
+    sessions: async_sessionmaker[AsyncSession],
+    metrics: PolicyMetrics,
 ) -> None:
     """Health probe; sweep abandoned calls, digest, apply retention; a failed round retries next time."""
     async with asyncio.TaskGroup() as jobs:
         jobs.create_task(db_health.run(_HEALTH_INTERVAL_SECONDS))
         jobs.create_task(_audit_maintenance(digester, interval, retention_days))
+        jobs.create_task(_approval_gauge(sessions, metrics))
+
+
+async def _approval_gauge(sessions: async_sessionmaker[AsyncSession], metrics: PolicyMetrics) -> None:
+    """Pending approvals, counted every few seconds for the metrics scrape."""
+    while True:
+        try:
+            async with sessions() as session:
+                pending = select(func.count()).select_from(Approval).where(Approval.status == "pending")
+                count = (await session.execute(pending)).scalar_one()
+            metrics.approvals_pending.set(count)
+        except Exception as exc:
+            log.debug("approval gauge failed: %s", exc)
+        await asyncio.sleep(_GAUGE_INTERVAL_SECONDS)
 
 
 async def _audit_maintenance(digester: AuditDigester, interval: float, retention_days: int) -> None:
@@ -116,8 +143,10 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     guard = WriteGuard(is_sqlite(settings.database_url))
-    audit = AuditWriter(engine, guard)
+    metrics = PolicyMetrics()
+    audit = AuditWriter(engine, guard, metrics)
     audit.start()
+    metrics.audit_queue_depth.set_function(lambda: audit.queue_depth)
     ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
     authenticator = Authenticator(
         sessions,
@@ -141,8 +170,11 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     # local cache at once (other replicas follow within the TTL).
     services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5))
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)])
-    policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services), server)
+    server = grpc.aio.server(
+        interceptors=[MetricsInterceptor(metrics)],
+        options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
+    )
+    policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services, metrics), server)
     admin = AdminServicer(sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings))
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.aio.HealthServicer()
@@ -151,14 +183,22 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     port = _listen(server, listen or settings.policy_listen, settings)
     if port == 0:
         raise RuntimeError(f"cannot listen on {listen or settings.policy_listen}")
-    db_health = DatabaseHealth(health_servicer, engine, ("", *SERVICE_NAMES))
+    db_health = DatabaseHealth(health_servicer, engine, ("", *SERVICE_NAMES), metrics)
     await db_health.check()
     await server.start()
     jobs = asyncio.get_running_loop().create_task(
-        _background_jobs(db_health, digester, settings.audit_digest_interval_seconds, settings.audit_retention_days)
+        _background_jobs(
+            db_health,
+            digester,
+            settings.audit_digest_interval_seconds,
+            settings.audit_retention_days,
+            sessions,
+            metrics,
+        )
     )
+    metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None
     log.info("policy service listening on port %d", port)
-    return PolicyServer(server, port, engine, audit, watcher, digester, jobs)
+    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server)
 
 
 async def serve(settings: Settings, listen: str | None = None) -> None:

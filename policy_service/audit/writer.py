@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from policy_service.observability.metrics import PolicyMetrics
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import AuditRequestLog
 
@@ -85,9 +87,10 @@ class _Op:
 
 
 class AuditWriter:
-    def __init__(self, engine: AsyncEngine, guard: WriteGuard) -> None:
+    def __init__(self, engine: AsyncEngine, guard: WriteGuard, metrics: PolicyMetrics | None = None) -> None:
         self._engine = engine
         self._guard = guard
+        self._metrics = metrics
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -136,11 +139,16 @@ class AuditWriter:
             batch = [await self._queue.get()]
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            started = time.perf_counter()
             try:
                 await self._commit([op.values for op in batch])
                 results: list[BaseException | None] = [None] * len(batch)
+                if self._metrics is not None:
+                    self._metrics.audit_commit_seconds.observe(time.perf_counter() - started)
             except Exception:
                 log.warning("audit batch of %d failed; retrying its rows one by one", len(batch))
+                if self._metrics is not None:
+                    self._metrics.audit_batch_failures.inc()
                 results = [await self._commit_alone(op.values) for op in batch]
             for op, error in zip(batch, results, strict=True):
                 if not op.done.done():
