@@ -23,12 +23,9 @@ trust_commands.register(app, approval_commands.register(app))
 
 
 def _logging() -> None:
-    import logging
+    from monomcp_cli.log_setup import configure
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # The SDK logs every stateless request at INFO; our own access line says what matters.
-    for noisy in ("mcp", "httpx", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure()
 
 
 @serve_app.command("policy")
@@ -77,6 +74,7 @@ def serve_demo_backend(listen: str = typer.Option("127.0.0.1:8766", help="HOST:P
     """Run the demo SEO toolkit backend (an MCP server)."""
     import uvicorn
 
+    _logging()
     from demo_backend.server import build_app
 
     host, port = listen.rsplit(":", 1)
@@ -138,9 +136,10 @@ def dev(
     backend: str = typer.Option("127.0.0.1:8766", help="demo backend HOST:PORT"),
 ) -> None:
     """Migrate, seed the demo, and run policy service, front and demo backend (Ctrl-C stops all)."""
+    from monomcp_cli.log_setup import configure
     from monomcp_cli.runtime import run_dev
 
-    _logging()
+    configure("text")
     run_dev(Settings(), front, policy, backend)
 
 

@@ -127,6 +127,7 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     for name, value in dev_secrets().items():
         env.setdefault(name, value)
     env.setdefault("MONOMCP_ENV", "development")
+    env.setdefault("MONOMCP_LOG_FORMAT", "text")
     # The demo backend listens on loopback, which production egress rules refuse.
     env.setdefault("MONOMCP_BACKEND_ALLOW_PRIVATE", "true")
     env.setdefault("MONOMCP_POLICY_METRICS_LISTEN", "127.0.0.1:9465")
