@@ -79,6 +79,17 @@ class Stack:
         payload = {"sub": subject, "org": org, "iat": now, "exp": now + ttl, "iss": JWT_ISSUER, "aud": JWT_AUDIENCE}
         return jwt.encode(payload | claims, self.settings.jwt_secret, algorithm="HS256")
 
+    async def request_approval(self, who: str, arguments: dict[str, Any], toolkit: str = "acme/tools") -> str:
+        """A pending approval for `transfer`, requested with `who`'s key (through the front's identity)."""
+        org, slug = toolkit.split("/")
+        async with self.service() as front:
+            decision = await front.authorize_tool_call(
+                self.keys[who], org, slug, "transfer", json.dumps(arguments)
+            )
+        if not decision.approval.id:
+            raise RuntimeError(f"expected a pending approval, got {decision}")
+        return str(decision.approval.id)
+
     async def audit_rows(self, request_id: str) -> list[dict[str, Any]]:
         """Every audit row the request with this X-Request-Id left, oldest first."""
         return await self.rows_where("request_id = :v", request_id)
