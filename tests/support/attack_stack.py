@@ -118,6 +118,10 @@ class Stack:
             headers.append(("Authorization", f"Bearer {bearer}"))
         if request_id:
             headers.append(("X-Request-Id", request_id))
+        if version == MODERN and isinstance(body, dict):  # 2026-07-28 names the method (and tool) in headers
+            headers.append(("Mcp-Method", str(body.get("method", ""))))
+            if body.get("method") == "tools/call":
+                headers.append(("Mcp-Name", str(body["params"]["name"])))
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
         return await raw_post(f"{self.front}{path}", headers, content)
 
