@@ -53,18 +53,31 @@ class Rebind:
 
 SAME = lambda args: dict(args)  # noqa: E731
 REBINDS = [
-    Rebind("different-amount", "acme/tools", lambda s: s.keys["acme:member"], "acme/tools", lambda a: a | {"amount": 999}),
-    Rebind("different-recipient", "acme/tools", lambda s: s.keys["acme:member"], "acme/tools",
-           lambda a: a | {"to": "mallory"}),
+    Rebind(
+        "different-amount", "acme/tools", lambda s: s.keys["acme:member"], "acme/tools", lambda a: a | {"amount": 999}
+    ),
+    Rebind(
+        "different-recipient",
+        "acme/tools",
+        lambda s: s.keys["acme:member"],
+        "acme/tools",
+        lambda a: a | {"to": "mallory"},
+    ),
     Rebind("extra-argument", "acme/tools", lambda s: s.keys["acme:member"], "acme/tools", lambda a: a | {"memo": "x"}),
-    Rebind("amount-as-float", "acme/tools", lambda s: s.keys["acme:member"], "acme/tools",
-           lambda a: a | {"amount": float(a["amount"]) + 0.5}),
+    Rebind(
+        "amount-as-float",
+        "acme/tools",
+        lambda s: s.keys["acme:member"],
+        "acme/tools",
+        lambda a: a | {"amount": float(a["amount"]) + 0.5},
+    ),
     Rebind("other-member-same-org", "acme/tools", lambda s: s.keys["acme:member2"], "acme/tools", SAME),
     Rebind("member-jwt-same-org", "acme/tools", lambda s: s.jwt("bob@acme.test", "acme"), "acme/tools", SAME),
     Rebind("admin-of-same-org", "acme/tools", lambda s: s.keys["acme:admin"], "acme/tools", SAME),
     Rebind("another-org-on-public", "acme/shared", lambda s: s.keys["globex:member"], "acme/shared", SAME),
-    Rebind("another-org-admin-on-public", "acme/shared", lambda s: s.jwt("gina@globex.test", "globex"),
-           "acme/shared", SAME),
+    Rebind(
+        "another-org-admin-on-public", "acme/shared", lambda s: s.jwt("gina@globex.test", "globex"), "acme/shared", SAME
+    ),
     Rebind("other-private-toolkit-same-tool", "acme/tools", lambda s: s.keys["acme:member"], "acme/other", SAME),
     Rebind("public-toolkit-same-tool", "acme/tools", lambda s: s.keys["acme:member"], "acme/shared", SAME),
     Rebind("private-approval-used-on-public", "acme/shared", lambda s: s.keys["acme:member"], "acme/tools", SAME),
@@ -109,7 +122,9 @@ async def test_concurrent_re_calls_run_once_and_open_nothing(stack: Stack) -> No
     arguments = {"amount": 12, "to": "race"}
     await _approved(stack, "acme:member", "acme/tools", arguments)
     before = stack.executions()
-    results = await asyncio.gather(*(_call(stack, stack.keys["acme:member"], "acme/tools", arguments) for _ in range(6)))
+    results = await asyncio.gather(
+        *(_call(stack, stack.keys["acme:member"], "acme/tools", arguments) for _ in range(6))
+    )
     assert sum(not r.get("isError") for r in results) == 1
     assert stack.executions() == before + 1
     pending = await stack.operator.list_approvals("acme", status="pending")
@@ -141,17 +156,25 @@ def _now(value: Callable[[Stack], str]) -> Callable[[Stack], Any]:
 
 
 SELF_APPROVALS = [
-    SelfApproval("same-admin-key", lambda s: s.keys["acme:admin"], _now(lambda s: s.keys["acme:admin"]), "SELF_APPROVAL"),
-    SelfApproval("second-admin-key", lambda s: s.keys["acme:admin"], _now(lambda s: s.keys["acme:admin2"]),
-                 "SELF_APPROVAL"),
+    SelfApproval(
+        "same-admin-key", lambda s: s.keys["acme:admin"], _now(lambda s: s.keys["acme:admin"]), "SELF_APPROVAL"
+    ),
+    SelfApproval(
+        "second-admin-key", lambda s: s.keys["acme:admin"], _now(lambda s: s.keys["acme:admin2"]), "SELF_APPROVAL"
+    ),
     SelfApproval("admin-key-then-admin-jwt", lambda s: s.keys["acme:admin"], _now(_alice_jwt), "SELF_APPROVAL"),
     SelfApproval("admin-jwt-then-admin-key", _alice_jwt, _now(lambda s: s.keys["acme:admin"]), "SELF_APPROVAL"),
     SelfApproval("same-user-second-jwt", _alice_jwt, _now(_alice_jwt), "SELF_APPROVAL"),
     SelfApproval("same-user-console-session", _alice_jwt, lambda s: _session_of(s, _alice_jwt(s)), "SELF_APPROVAL"),
-    SelfApproval("same-key-console-session", lambda s: s.keys["acme:admin"],
-                 lambda s: _session_of(s, s.keys["acme:admin"]), "SELF_APPROVAL"),
-    SelfApproval("member-approves-own", lambda s: s.keys["acme:member"], _now(lambda s: s.keys["acme:member"]),
-                 "NOT_ADMIN"),
+    SelfApproval(
+        "same-key-console-session",
+        lambda s: s.keys["acme:admin"],
+        lambda s: _session_of(s, s.keys["acme:admin"]),
+        "SELF_APPROVAL",
+    ),
+    SelfApproval(
+        "member-approves-own", lambda s: s.keys["acme:member"], _now(lambda s: s.keys["acme:member"]), "NOT_ADMIN"
+    ),
 ]
 
 

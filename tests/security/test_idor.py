@@ -70,16 +70,23 @@ async def test_another_principals_approval_status_is_not_found_on_the_hot_path(s
     assert real == unknown == ("NotFound", "APPROVAL_NOT_FOUND")
 
 
-@pytest.mark.parametrize(("attacker", "path"), [("globex-member-key", "/globex/gx/mcp"),
-                                                ("globex-member-key", "/acme/shared/mcp"),
-                                                ("acme-other-member", "/acme/tools/mcp")])
+@pytest.mark.parametrize(
+    ("attacker", "path"),
+    [
+        ("globex-member-key", "/globex/gx/mcp"),
+        ("globex-member-key", "/acme/shared/mcp"),
+        ("acme-other-member", "/acme/tools/mcp"),
+    ],
+)
 async def test_approval_status_tool_shows_nothing_of_another_principals_approval(
     stack: Stack, attacker: str, path: str
 ) -> None:
     approval_id = await stack.request_approval("acme:member", {"amount": 5, "to": f"secret-{attacker}"})
     request_id = new_request_id("approval-status-idor")
     response = await stack.post(
-        path, ATTACKERS[attacker](stack), tools_call("approval_status", {"approval_id": approval_id}),
+        path,
+        ATTACKERS[attacker](stack),
+        tools_call("approval_status", {"approval_id": approval_id}),
         request_id=request_id,
     )
     result = response.json()["result"]
@@ -125,15 +132,19 @@ async def test_listing_or_watching_another_orgs_approvals_is_not_found(stack: St
 
 async def _acme_call(stack: Stack) -> str:
     request_id = new_request_id("acme-call")
-    await stack.post("/acme/tools/mcp", stack.keys["acme:member"], tools_call("echo", {"text": "private"}),
-                     request_id=request_id)
+    await stack.post(
+        "/acme/tools/mcp", stack.keys["acme:member"], tools_call("echo", {"text": "private"}), request_id=request_id
+    )
     return str((await stack.audit_rows(request_id))[0]["call_id"])
 
 
 @pytest.mark.parametrize(
     ("attacker", "expected"),
-    [("globex-admin-key", ("NotFound", "ORG_NOT_FOUND")), ("globex-admin-jwt", ("NotFound", "ORG_NOT_FOUND")),
-     ("acme-other-member", ("PermissionDenied", "NOT_ADMIN"))],
+    [
+        ("globex-admin-key", ("NotFound", "ORG_NOT_FOUND")),
+        ("globex-admin-jwt", ("NotFound", "ORG_NOT_FOUND")),
+        ("acme-other-member", ("PermissionDenied", "NOT_ADMIN")),
+    ],
 )
 async def test_audit_of_another_org_is_refused(stack: Stack, attacker: str, expected: tuple[str, str]) -> None:
     call_id = await _acme_call(stack)
@@ -186,8 +197,12 @@ TOOLKIT_WRITES: dict[str, Callable[[PolicyClient, Stack], Awaitable[Any]]] = {
     "upsert-private": lambda c, s: c.upsert_toolkit("acme", "tools", backend_url="http://127.0.0.1:1/evil"),
     "upsert-public": lambda c, s: c.upsert_toolkit("acme", "shared", backend_url="http://127.0.0.1:1/evil"),
     "upsert-make-public": lambda c, s: c.upsert_toolkit("acme", "other", visibility="public"),
-    "sync-private": lambda c, s: c.sync_tools("acme", "tools", [{"name": "evil", "default_permission": "always_allow"}]),
-    "sync-public": lambda c, s: c.sync_tools("acme", "shared", [{"name": "evil", "default_permission": "always_allow"}]),
+    "sync-private": lambda c, s: c.sync_tools(
+        "acme", "tools", [{"name": "evil", "default_permission": "always_allow"}]
+    ),
+    "sync-public": lambda c, s: c.sync_tools(
+        "acme", "shared", [{"name": "evil", "default_permission": "always_allow"}]
+    ),
     "tool-default-public": lambda c, s: c.set_tool_default("acme", "shared", "wipe", "always_allow"),
     "org-default-for-acme": lambda c, s: c.set_org_default("acme", "shared", "transfer", "always_allow", org="acme"),
     "role-override-for-acme": lambda c, s: c.set_role_override(

@@ -52,8 +52,10 @@ def _rsa_key() -> rsa.RSAPrivateKey:
 
 
 def _rsa_public_pem() -> bytes:
-    return _rsa_key().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    return (
+        _rsa_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
 
 
@@ -82,8 +84,11 @@ JWT_CASES = [
         lambda s: _signed_by_hand({"alg": "none"}, _claims(s), s.settings.jwt_secret.encode()),
         "algorithm",
     ),
-    JwtCase("hs256-wrong-secret", lambda s: jwt.encode(_claims(s), "not-the-secret-" + "y" * 40, "HS256"),
-            "InvalidSignatureError"),
+    JwtCase(
+        "hs256-wrong-secret",
+        lambda s: jwt.encode(_claims(s), "not-the-secret-" + "y" * 40, "HS256"),
+        "InvalidSignatureError",
+    ),
     JwtCase("hs512-right-secret", lambda s: jwt.encode(_claims(s), s.settings.jwt_secret, "HS512"), "algorithm"),
     JwtCase("rs256-own-key", lambda s: jwt.encode(_claims(s), _rsa_key(), "RS256"), "algorithm"),
     JwtCase(

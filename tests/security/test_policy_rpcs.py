@@ -44,8 +44,13 @@ def _requests(stack: Stack, call_id: str, approval_id: str, mark: str) -> dict[s
         ),
         "GetApprovalStatus": policy_pb2.GetApprovalStatusRequest(credential=member, approval_id=approval_id),
         "RecordRequest": policy_pb2.RecordRequestRequest(
-            credential=member, org_slug="acme", toolkit_slug="tools", method="tools/call", tool="echo",
-            status="ok", meta=meta,
+            credential=member,
+            org_slug="acme",
+            toolkit_slug="tools",
+            method="tools/call",
+            tool="echo",
+            status="ok",
+            meta=meta,
         ),
     }
 
@@ -107,7 +112,9 @@ NOT_A_SERVICE = {
     "admin-jwt": _bearer(lambda s: s.jwt("alice@acme.test", "acme")),
     "console-session": _bearer_async(_console_session),
     "forged-service-credential": _bearer(lambda s: "mmcpsvc_" + "A" * 54),
-    "service-credential-tampered": _bearer(lambda s: s.service_token[:-1] + ("A" if s.service_token[-1] != "A" else "B")),
+    "service-credential-tampered": _bearer(
+        lambda s: s.service_token[:-1] + ("A" if s.service_token[-1] != "A" else "B")
+    ),
     "revoked-service-identity": _bearer_async(_revoked_identity),
     "service-credential-basic-scheme": _basic_scheme,
     "service-credential-wrong-header": _service_in_other_header,
@@ -146,7 +153,9 @@ SCOPE_NEEDED = {
     "RecordRequest": "record",
 }
 SCOPE_CASES = [
-    ScopeCase(scope, rpc, scope == needed) for scope in ("read", "execute", "record") for rpc, needed in SCOPE_NEEDED.items()
+    ScopeCase(scope, rpc, scope == needed)
+    for scope in ("read", "execute", "record")
+    for rpc, needed in SCOPE_NEEDED.items()
 ]
 
 

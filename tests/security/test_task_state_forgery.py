@@ -48,6 +48,7 @@ def _flip(text: str, index: int) -> str:
 
 # --- 2025-11-25 tasks ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TaskAttack:
     id: str
@@ -70,16 +71,37 @@ GENUINE = lambda s, t, a: t  # noqa: E731
 TASK_ATTACKS = [
     TaskAttack("mac-tampered", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: _flip(t, -1)),
     TaskAttack("mac-truncated", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: t[:-3]),
-    TaskAttack("expiry-extended", "acme/tools", "/acme/tools/mcp", _member,
-               lambda s, t, a: ".".join([a, str(int(t.split(".")[1]) + 1), t.split(".")[2]])),
+    TaskAttack(
+        "expiry-extended",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: ".".join([a, str(int(t.split(".")[1]) + 1), t.split(".")[2]]),
+    ),
     TaskAttack("bare-approval-id", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: a),
-    TaskAttack("approval-id-with-junk-mac", "acme/tools", "/acme/tools/mcp", _member,
-               lambda s, t, a: f"{a}.{int(time.time()) + 600}.AAAA"),
-    TaskAttack("expired-but-signed", "acme/tools", "/acme/tools/mcp", _member,
-               lambda s, t, a: _signed(s, a, ("acme", "tools", _member_id(s)), -60)),
-    TaskAttack("signed-with-another-key", "acme/tools", "/acme/tools/mcp", _member,
-               lambda s, t, a: BoundIds(StateSigner("another-key-" + "z" * 32), TASK).issue(
-                   a, ("acme", "tools", _member_id(s)), 600)),
+    TaskAttack(
+        "approval-id-with-junk-mac",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: f"{a}.{int(time.time()) + 600}.AAAA",
+    ),
+    TaskAttack(
+        "expired-but-signed",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: _signed(s, a, ("acme", "tools", _member_id(s)), -60),
+    ),
+    TaskAttack(
+        "signed-with-another-key",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: BoundIds(StateSigner("another-key-" + "z" * 32), TASK).issue(
+            a, ("acme", "tools", _member_id(s)), 600
+        ),
+    ),
     TaskAttack("other-private-toolkit", "acme/tools", "/acme/other/mcp", _member, GENUINE),
     TaskAttack("public-toolkit", "acme/tools", "/acme/shared/mcp", _member, GENUINE),
     TaskAttack("other-member", "acme/tools", "/acme/tools/mcp", lambda s: s.keys["acme:member2"], GENUINE),
@@ -87,8 +109,13 @@ TASK_ATTACKS = [
     TaskAttack("member-jwt", "acme/tools", "/acme/tools/mcp", lambda s: s.jwt("bob@acme.test", "acme"), GENUINE),
     TaskAttack("other-org-same-toolkit", "acme/shared", "/acme/shared/mcp", lambda s: s.keys["globex:member"], GENUINE),
     TaskAttack("other-org-own-toolkit", "acme/tools", "/globex/gx/mcp", lambda s: s.keys["globex:member"], GENUINE),
-    TaskAttack("rebound-to-attacker", "acme/tools", "/acme/tools/mcp", lambda s: s.keys["acme:member2"],
-               lambda s, t, a: _signed(s, a, ("acme", "tools", s.keys["acme:member2"][5:21]), 600) + "x"),
+    TaskAttack(
+        "rebound-to-attacker",
+        "acme/tools",
+        "/acme/tools/mcp",
+        lambda s: s.keys["acme:member2"],
+        lambda s, t, a: _signed(s, a, ("acme", "tools", s.keys["acme:member2"][5:21]), 600) + "x",
+    ),
 ]
 
 
@@ -107,10 +134,13 @@ async def test_a_forged_or_replayed_task_id_is_an_unknown_task(stack: Stack, cas
     before = stack.executions()
     request_id = new_request_id(case.id)
     presented = case.task_id(stack, task_id, approval_id)
-    response = await stack.post(case.path, case.bearer(stack), rpc(method, {"taskId": presented}),
-                                request_id=request_id)
-    assert response.status_code == 200 and response.json()["error"] == {"code": INVALID_PARAMS,
-                                                                         "message": "Unknown task"}
+    response = await stack.post(
+        case.path, case.bearer(stack), rpc(method, {"taskId": presented}), request_id=request_id
+    )
+    assert response.status_code == 200 and response.json()["error"] == {
+        "code": INVALID_PARAMS,
+        "message": "Unknown task",
+    }
     assert "transfer" not in response.text and str(arguments["to"]) not in response.text
     assert stack.executions() == before
     rows = await stack.audit_rows(request_id)
@@ -124,6 +154,7 @@ async def test_a_forged_or_replayed_task_id_is_an_unknown_task(stack: Stack, cas
 
 
 # --- 2026-07-28 requestState -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StateAttack:
@@ -149,30 +180,98 @@ def _resign(stack: Stack, state: str, ttl: float, **changes: Any) -> str:
 
 SAME = lambda a: dict(a)  # noqa: E731
 STATE_ATTACKS = [
-    StateAttack("mac-tampered", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: _flip(t, -2), SAME,
-                "signature mismatch"),
-    StateAttack("body-tampered", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: _flip(t, 10), SAME,
-                "signature mismatch"),
-    StateAttack("garbage", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: "eyJhIjoiYiJ9.AAAA", SAME,
-                "signature mismatch"),
-    StateAttack("no-mac", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: t.split(".")[0], SAME,
-                "malformed"),
-    StateAttack("signed-with-another-key", "acme/tools", "/acme/tools/mcp", _member,
-                lambda s, t, a: StateSigner("another-key-" + "z" * 32).sign(REQUEST_STATE, {"a": a}, 600), SAME,
-                "signature mismatch"),
-    StateAttack("expired-but-signed", "acme/tools", "/acme/tools/mcp", _member,
-                lambda s, t, a: _resign(s, t, -60), SAME, "expired"),
-    StateAttack("task-id-as-state", "acme/tools", "/acme/tools/mcp", _member,
-                lambda s, t, a: _signed(s, a, ("acme", "tools", _member_id(s)), 600), SAME, "malformed"),
-    StateAttack("other-arguments", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: t,
-                lambda a: a | {"amount": 999}, "another call"),
-    StateAttack("other-member", "acme/tools", "/acme/tools/mcp", lambda s: s.keys["acme:member2"],
-                lambda s, t, a: t, SAME, "another call"),
-    StateAttack("org-admin", "acme/tools", "/acme/tools/mcp", lambda s: s.keys["acme:admin"],
-                lambda s, t, a: t, SAME, "another call"),
+    StateAttack(
+        "mac-tampered",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: _flip(t, -2),
+        SAME,
+        "signature mismatch",
+    ),
+    StateAttack(
+        "body-tampered",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: _flip(t, 10),
+        SAME,
+        "signature mismatch",
+    ),
+    StateAttack(
+        "garbage",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: "eyJhIjoiYiJ9.AAAA",
+        SAME,
+        "signature mismatch",
+    ),
+    StateAttack("no-mac", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: t.split(".")[0], SAME, "malformed"),
+    StateAttack(
+        "signed-with-another-key",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: StateSigner("another-key-" + "z" * 32).sign(REQUEST_STATE, {"a": a}, 600),
+        SAME,
+        "signature mismatch",
+    ),
+    StateAttack(
+        "expired-but-signed",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: _resign(s, t, -60),
+        SAME,
+        "expired",
+    ),
+    StateAttack(
+        "task-id-as-state",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: _signed(s, a, ("acme", "tools", _member_id(s)), 600),
+        SAME,
+        "malformed",
+    ),
+    StateAttack(
+        "other-arguments",
+        "acme/tools",
+        "/acme/tools/mcp",
+        _member,
+        lambda s, t, a: t,
+        lambda a: a | {"amount": 999},
+        "another call",
+    ),
+    StateAttack(
+        "other-member",
+        "acme/tools",
+        "/acme/tools/mcp",
+        lambda s: s.keys["acme:member2"],
+        lambda s, t, a: t,
+        SAME,
+        "another call",
+    ),
+    StateAttack(
+        "org-admin",
+        "acme/tools",
+        "/acme/tools/mcp",
+        lambda s: s.keys["acme:admin"],
+        lambda s, t, a: t,
+        SAME,
+        "another call",
+    ),
     StateAttack("other-toolkit", "acme/tools", "/acme/other/mcp", _member, lambda s, t, a: t, SAME, "another call"),
-    StateAttack("other-org-on-public", "acme/shared", "/acme/shared/mcp", lambda s: s.keys["globex:member"],
-                lambda s, t, a: t, SAME, "another call"),
+    StateAttack(
+        "other-org-on-public",
+        "acme/shared",
+        "/acme/shared/mcp",
+        lambda s: s.keys["globex:member"],
+        lambda s, t, a: t,
+        SAME,
+        "another call",
+    ),
 ]
 
 

@@ -41,8 +41,12 @@ LEGACY = "2025-11-25"
 ORGS = ("acme", "globex")
 USERS = {"acme": {"alice@acme.test": "admin", "bob@acme.test": "member"}, "globex": {"gina@globex.test": "admin"}}
 # Toolkits: (owner org, slug, visibility). acme/other has the same tools as acme/tools.
-TOOLKITS = (("acme", "tools", "private"), ("acme", "shared", "public"), ("acme", "other", "private"),
-            ("globex", "gx", "private"))
+TOOLKITS = (
+    ("acme", "tools", "private"),
+    ("acme", "shared", "public"),
+    ("acme", "other", "private"),
+    ("globex", "gx", "private"),
+)
 
 
 @dataclass
@@ -83,9 +87,7 @@ class Stack:
         """A pending approval for `transfer`, requested with `who`'s key (through the front's identity)."""
         org, slug = toolkit.split("/")
         async with self.service() as front:
-            decision = await front.authorize_tool_call(
-                self.keys[who], org, slug, "transfer", json.dumps(arguments)
-            )
+            decision = await front.authorize_tool_call(self.keys[who], org, slug, "transfer", json.dumps(arguments))
         if not decision.approval.id:
             raise RuntimeError(f"expected a pending approval, got {decision}")
         return str(decision.approval.id)
@@ -96,7 +98,9 @@ class Stack:
 
     async def rows_where(self, where: str, value: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
-            result = await conn.execute(text(f"SELECT * FROM audit_request_logs WHERE {where} ORDER BY seq"), {"v": value})
+            result = await conn.execute(
+                text(f"SELECT * FROM audit_request_logs WHERE {where} ORDER BY seq"), {"v": value}
+            )
             return [dict(r._mapping) for r in result]
 
     async def post(
@@ -127,8 +131,9 @@ class Stack:
 
     async def rest(self, method: str, path: str, bearer: str, **kwargs: Any) -> httpx.Response:
         async with httpx.AsyncClient(timeout=30) as http:
-            return await http.request(method, f"{self.front}{path}", headers={"Authorization": f"Bearer {bearer}"},
-                                      **kwargs)
+            return await http.request(
+                method, f"{self.front}{path}", headers={"Authorization": f"Bearer {bearer}"}, **kwargs
+            )
 
 
 def new_request_id(case: str) -> str:
@@ -182,17 +187,16 @@ async def _populate(stack: Stack) -> None:
 @asynccontextmanager
 async def attack_stack(settings: Settings) -> AsyncIterator[Stack]:
     """Starts everything for `settings` (its database already migrated) and yields the stack."""
-    settings = settings.model_copy(
-        update={"service_token": await _issue_front_identity(settings.database_url)}
-    )
+    settings = settings.model_copy(update={"service_token": await _issue_front_identity(settings.database_url)})
     policy = await start(settings, "127.0.0.1:0")
     policy_addr = f"127.0.0.1:{policy.port}"
     upstream = Upstream()
     engine = create_engine(settings.database_url)
     try:
-        async with serve_asgi(upstream.app()) as upstream_base, PolicyClient(
-            policy_addr, settings.operator_token
-        ) as operator:
+        async with (
+            serve_asgi(upstream.app()) as upstream_base,
+            PolicyClient(policy_addr, settings.operator_token) as operator,
+        ):
             port = free_port()
             front_settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
             async with serve_asgi(build_app(front_settings, policy_addr), port) as front:

@@ -36,17 +36,21 @@ def _dechunk(body: bytes) -> bytes:
     return bytes(out)
 
 
-async def raw_post(url: str, headers: list[tuple[str, str]], body: bytes, timeout: float = 30.0) -> RawResponse:
+async def raw_post(url: str, headers: list[tuple[str, str]], body: bytes, wait_seconds: float = 30.0) -> RawResponse:
     """POST `body` to `url` with exactly these headers (plus Host, Content-Length, Connection)."""
     parts = urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     try:
-        lines = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}", f"Content-Length: {len(body)}",
-                 "Connection: close"]
+        lines = [
+            f"POST {parts.path} HTTP/1.1",
+            f"Host: {parts.netloc}",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        ]
         lines += [f"{name}: {value}" for name, value in headers]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body)
         await writer.drain()
-        data = await asyncio.wait_for(reader.read(), timeout)
+        data = await asyncio.wait_for(reader.read(), wait_seconds)
     finally:
         writer.close()
     head, _, content = data.partition(b"\r\n\r\n")
