@@ -81,7 +81,7 @@ class ToolCaller:
                 await self._record(req, name, arguments, result, "invalid", problem)
                 return result
             if flow.request_state is not None:
-                self.flows.check_request_state(flow.request_state, req, name, arguments)
+                await self._check_request_state(req, name, arguments, flow.request_state)
             decision = await self.authorize(req, name, arguments)
             if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL:
                 if await self.flows.wait_while_pending(req.credential, decision.approval.id, flow.disconnected):
@@ -160,6 +160,17 @@ class ToolCaller:
         if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms):
             return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
         return result
+
+    async def _check_request_state(
+        self, req: GatewayRequest, name: str, arguments: dict[str, Any], request_state: str
+    ) -> None:
+        """A refused requestState runs nothing, and like every refusal it is audited."""
+        try:
+            self.flows.check_request_state(request_state, req, name, arguments)
+        except MCPError as exc:
+            error = {"error": {"code": exc.error.code, "message": exc.error.message}}
+            await self._record(req, name, arguments, error, "invalid", exc.error.message)
+            raise
 
     async def _approval_status(self, req: GatewayRequest, arguments: dict[str, Any]) -> dict[str, Any]:
         approval_id = arguments.get("approval_id")

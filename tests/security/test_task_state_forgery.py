@@ -22,11 +22,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 INVALID_PARAMS = -32602
 # Where the front fails: a forged requestState is refused inside tools/call, which the audit
 # middleware leaves to the call path, and the call path raises before anything records it.
-UNAUDITED_STATE = (
-    "bug: a refused 2026-07-28 requestState leaves no audit row: ToolCaller.call "
-    "(mcp_front/mcp/calls.py:83) raises from flows.check_request_state before authorize or _record, and "
-    "AuditMiddleware (mcp_front/mcp/server.py:43) skips every tools/call"
-)
 
 
 def _member(stack: Stack) -> str:
@@ -285,11 +280,7 @@ async def _input_required(stack: Stack, toolkit: str, arguments: dict[str, Any])
     return str(result["requestState"]), str(url.rsplit("/", 1)[1])
 
 
-def _xfail_unaudited(case: StateAttack) -> Any:
-    return pytest.param(case, id=case.id, marks=pytest.mark.xfail(strict=True, reason=UNAUDITED_STATE))
-
-
-@pytest.mark.parametrize("case", [_xfail_unaudited(c) for c in STATE_ATTACKS])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in STATE_ATTACKS])
 async def test_a_forged_or_replayed_request_state_runs_nothing_and_is_audited(stack: Stack, case: StateAttack) -> None:
     arguments = {"amount": 30, "to": f"state-{case.id}"}
     state, approval_id = await _input_required(stack, case.issued_on, arguments)
