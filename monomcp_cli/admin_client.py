@@ -26,7 +26,7 @@ def call(fn: Callable[[PolicyClient], Awaitable[T]]) -> T:
 
     async def run() -> T:
         tls = channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key)
-        async with PolicyClient(settings.policy_addr, token, timeout=30.0, tls=tls) as client:
+        async with PolicyClient(settings.policy_addr, token, timeout=30.0, tls=tls, source="cli") as client:
             return await fn(client)
 
     try:

@@ -90,12 +90,17 @@ class PolicyClient:
         *,
         service_token: str = "",
         tls: grpc.ChannelCredentials | None = None,
+        source: str = "",
     ) -> None:
         self._address = address
         self._channel: grpc.aio.Channel | None = None
         self._timeout = timeout
         self._tls = tls
-        self._metadata = (("authorization", f"Bearer {credential}"),) if credential else ()
+        # `source` labels admin actions in the audit log: "api", "console" or "cli" (default "grpc").
+        self._metadata = (
+            *((("authorization", f"Bearer {credential}"),) if credential else ()),
+            *((("x-monomcp-source", source),) if source else ()),
+        )
         self._service_metadata = (("authorization", f"Bearer {service_token}"),) if service_token else ()
 
     def _connect(self) -> grpc.aio.Channel:

@@ -230,6 +230,27 @@ class Gate:
         await self._audit.insert(self._finished(row, status=status, error=error, duration_ms=duration_ms))
         return call_id
 
+    async def record_admin_action(
+        self,
+        principal: Principal | None,
+        source: str,
+        method: str,
+        request: Any,
+        status: str,
+        error: str,
+        facts: RequestFacts,
+        org_slug: str | None = None,
+    ) -> None:
+        """One audit row per admin action (decisions, key, permission and toolkit changes,
+        sign-ins), in the same chain as MCP requests, with the channel it came through."""
+        row = self._row(new_id(), facts, "", "", "", method, request)
+        row["source"] = source
+        if principal is not None:
+            row |= self._actor(principal)
+        if org_slug:
+            row["org_slug"] = org_slug[:63]
+        await self._audit.insert(self._finished(row, status=status, error=error))
+
     async def _final(
         self, base: dict[str, Any], principal: Principal, decision: str, permission: str, status: str, message: str
     ) -> Authorization:

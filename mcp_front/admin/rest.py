@@ -78,7 +78,8 @@ class AdminApi:
     ) -> T:
         """Run one admin RPC as the caller; domain errors become HTTP statuses."""
         caller = self.auth.caller(request, form_csrf)
-        async with PolicyClient(self.addr, caller.credential, self.timeout) as client:
+        source = "console" if caller.via_cookie else "api"
+        async with PolicyClient(self.addr, caller.credential, self.timeout, source=source) as client:
             try:
                 return await fn(client)
             except errors.PolicyError as exc:

@@ -72,7 +72,7 @@ def build_sign_in(api: AdminApi) -> APIRouter:
     ) -> Response:
         api.auth.check_login_token(request, csrf)
         target = safe_target(next)
-        async with PolicyClient(api.addr, credential.strip(), api.timeout) as client:
+        async with PolicyClient(api.addr, credential.strip(), api.timeout, source="console") as client:
             try:
                 issued = await client.create_console_session()
             except PolicyUnavailable:
@@ -91,7 +91,7 @@ def build_sign_in(api: AdminApi) -> APIRouter:
         api.auth.require_same_origin(request)
         token = request.cookies.get(COOKIE, "")
         if token:
-            async with PolicyClient(api.addr, token, api.timeout) as client:
+            async with PolicyClient(api.addr, token, api.timeout, source="console") as client:
                 try:
                     await client.end_console_session()
                 except PolicyUnavailable:
