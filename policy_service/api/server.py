@@ -121,6 +121,7 @@ def digest_policy(settings: Settings) -> DigestPolicy:
         settle=timedelta(seconds=settings.audit_digest_settle_seconds),
         signing_key=settings.audit_signing_key,
         retention=settings.audit_retention_days > 0,
+        stale_after=max(timedelta(minutes=10), 10 * timedelta(seconds=settings.audit_digest_interval_seconds)),
     )
 
 

@@ -82,6 +82,13 @@ def sign(key: str, digest: str) -> str:
     return hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest() if key else ""
 
 
+def anchor_message(last_seq: int, digest: str) -> str:
+    """What a retention anchor's signature covers: "everything up to last_seq was pruned, and
+    the chain continues from digest". Distinct from a digest's, so a digest's signature cannot
+    be reused to turn it into an anchor."""
+    return f"retention-anchor|{last_seq}|{digest}"
+
+
 def check_links(links: Iterable[Link], signing_key: str, anchors_allowed: bool) -> list[str]:
     """Problems with the chain itself (not the rows): broken links, bad signatures, stray anchors."""
     problems: list[str] = []
@@ -97,7 +104,8 @@ def check_links(links: Iterable[Link], signing_key: str, anchors_allowed: bool) 
             or link.digest != _expected_hash(link)
         ):
             problems.append(f"{label}: digest chain broken (a digest was edited or removed)")
-        if signing_key and not hmac.compare_digest(sign(signing_key, link.digest), link.signature):
+        signed = anchor_message(link.last_seq, link.digest) if link.is_anchor else link.digest
+        if signing_key and not hmac.compare_digest(sign(signing_key, signed), link.signature):
             problems.append(f"{label}: signature does not match (forged or written without the signing key)")
         previous = link.digest
     return problems

@@ -10,12 +10,13 @@ reordered; digests can be exported and checked outside the database (`chain.py`)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, func, insert, select
+from sqlalchemy import Table, and_, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -28,6 +29,15 @@ log = logging.getLogger(__name__)
 _LOG: Table = AuditRequestLog.__table__  # type: ignore[assignment]
 _CONTENT_FIELDS = [c.name for c in _LOG.columns if c.name != "seq"]
 _COMPLETION = aliased(AuditRequestLog)
+
+
+async def _lock_chain(session: AsyncSession) -> None:
+    """One chain writer at a time across processes: a transaction-scoped advisory lock on
+    Postgres; on SQLite a no-op write takes the database's write lock before anything is read."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(7239011)"))
+    else:
+        await session.execute(text("UPDATE audit_digests SET id = id WHERE 0 = 1"))
 
 
 def content_hash(row: AuditRequestLog) -> str:
@@ -64,12 +74,17 @@ class DigestPolicy:
     settle: timedelta = timedelta(seconds=5)
     signing_key: str = ""
     retention: bool = False
+    # Rows older than this and covered by no digest mean digests were deleted: verify says so,
+    # and no new chain is started over them (it would seal whatever was done to them).
+    stale_after: timedelta = timedelta(minutes=10)
 
 
 class AuditDigester:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: DigestPolicy) -> None:
         self._sessions = sessions
         self._policy = policy
+        # One chain writer per process; across processes the database lock in _lock_chain.
+        self._writing = asyncio.Lock()
 
     async def sweep_abandoned(self) -> int:
         """Appends an `abandoned` completion for calls left `started` (e.g. a front that crashed)."""
@@ -111,11 +126,21 @@ class AuditDigester:
         return swept
 
     async def write_digest(self) -> AuditDigest | None:
-        async with self._sessions() as session, session.begin():
+        async with self._writing, self._sessions() as session, session.begin():
+            await _lock_chain(session)
             last = (
                 await session.execute(select(AuditDigest).order_by(AuditDigest.id.desc()).limit(1))
             ).scalar_one_or_none()
+            if last is not None and last.signature and not self._policy.signing_key:
+                log.error("the audit chain is signed but MONOMCP_AUDIT_SIGNING_KEY is not set here: no digest written")
+                return None
             after = last.last_seq if last else 0
+            if last is None and await self._stale_rows(session, 0):
+                log.error(
+                    "audit rows older than %s have no digest: not starting a new chain over them",
+                    self._policy.stale_after,
+                )
+                return None
             unsettled = (
                 await session.execute(
                     select(func.min(AuditRequestLog.seq)).where(
@@ -151,12 +176,13 @@ class AuditDigester:
         """Deletes digested rows created before `cutoff`, whole digests at a time.
 
         The pruned digests are replaced by one anchor (no rows; the last pruned digest's
-        hash and signature), so the chain still verifies and a deleted row inside the
+        hash, signed as an anchor), so the chain still verifies and a deleted row inside the
         retained range is still reported. Rows not yet digested are never removed.
         """
         if not self._policy.retention:
             return 0
-        async with self._sessions() as session, session.begin():
+        async with self._writing, self._sessions() as session, session.begin():
+            await _lock_chain(session)
             digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
             prunable: list[AuditDigest] = []
             for d in digests:
@@ -185,11 +211,22 @@ class AuditDigester:
                     row_hashes="[]",
                     previous_digest=chain.GENESIS,
                     digest=last.digest,
-                    signature=last.signature,
+                    signature=chain.sign(self._policy.signing_key, chain.anchor_message(last.last_seq, last.digest)),
                     created_at=utcnow(),
                 )
             )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _stale_rows(self, session: AsyncSession, after: int) -> tuple[int, int] | None:
+        """(first, last) seq of undigested rows past `after` that are older than stale_after."""
+        first, last = (
+            await session.execute(
+                select(func.min(AuditRequestLog.seq), func.max(AuditRequestLog.seq)).where(
+                    AuditRequestLog.seq > after, AuditRequestLog.created_at < utcnow() - self._policy.stale_after
+                )
+            )
+        ).one()
+        return (int(first), int(last)) if first is not None else None
 
     async def links(self) -> list[chain.Link]:
         async with self._sessions() as session:
@@ -207,6 +244,9 @@ class AuditDigester:
             for link in links:
                 if link.is_anchor:
                     previous_last = link.last_seq
+                    left = await session.execute(select(func.count()).where(AuditRequestLog.seq <= link.last_seq))
+                    if left.scalar_one():
+                        result.problems.append(f"digest {link.id}: rows remain under a retention anchor (forged?)")
                     continue
                 rows = (
                     await session.execute(
@@ -219,5 +259,11 @@ class AuditDigester:
                 result.rows_checked += len(actual)
                 result.problems += chain.compare_rows(f"digest {link.id}", link.row_hashes, actual)
                 previous_last = link.last_seq
+            stale = await self._stale_rows(session, previous_last)
+            if stale:
+                result.problems.append(
+                    f"rows {stale[0]}..{stale[1]} are older than {self._policy.stale_after} but no digest covers "
+                    "them (digests deleted?)"
+                )
         result.ok = not result.problems
         return result

@@ -107,7 +107,7 @@ async def test_signed_digests_expose_a_rewritten_chain(world: World, engine: Asy
 
 async def test_a_forged_retention_anchor_fails_where_retention_is_off(world: World, engine: AsyncEngine) -> None:
     await _calls(world, 3)
-    pruning = digester(engine, retention=True)
+    pruning = digester(engine, retention=True, stale_after=dt.timedelta(days=36500))
     await pruning.write_digest()
     async with engine.begin() as conn:  # age the rows so "retention" may prune them
         await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))
@@ -160,7 +160,8 @@ async def test_nul_in_a_tool_name_does_not_fail_other_tenants_calls(world: World
 
     results = await asyncio.gather(attacker(), victim(), victim())
     assert results[1:] == [20, 20]
-    stored = (await world.operator.query_audit("globex", page_size=100)).records
+    records = (await world.operator.query_audit("globex", page_size=100)).records
+    stored = [r for r in records if r.method == "tools/call"]
     assert len(stored) == 20 and all(r.tool == "ec\\u0000ho" and r.status == "invalid" for r in stored)
 
 
@@ -173,3 +174,59 @@ async def test_abandoned_calls_are_closed_by_an_appended_record(world: World, en
     async with PolicyClient(world.policy_addr, service_token=world.service_token) as front:
         with pytest.raises(Exception, match="already completed"):
             await front.complete_tool_call(call_id, "ok", "{}")
+
+
+async def test_a_digest_turned_into_an_anchor_is_caught_by_its_signature(world: World, engine: AsyncEngine) -> None:
+    key = "k" * 32
+    signed = digester(engine, signing_key=key, retention=True)
+    await _calls(world, 3)
+    first = await signed.write_digest()
+    assert first is not None
+    # Red team: rewrite digest 1 in place as a retention anchor, then edit and delete rows under it.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE audit_digests SET first_seq=0, row_count=0, rows_sha256='retention-anchor', "
+                "row_hashes='[]', previous_digest=:g WHERE id=:i"
+            ),
+            {"g": chain.GENESIS, "i": first.id},
+        )
+        await conn.execute(text("UPDATE audit_request_logs SET error='edited under anchor' WHERE seq=:s"), {"s": 2})
+        await conn.execute(text("DELETE FROM audit_request_logs WHERE seq=:s"), {"s": 1})
+    problems = "\n".join((await signed.verify()).problems)
+    assert "signature does not match" in problems and "rows remain under a retention anchor" in problems
+
+
+async def test_wiped_digests_are_not_silently_rebuilt(world: World, engine: AsyncEngine) -> None:
+    key = "k" * 32
+    signed = digester(engine, signing_key=key)
+    await _calls(world, 3)
+    await signed.write_digest()
+    async with engine.begin() as conn:  # history rewritten, digests wiped; the rows are old by now
+        await conn.execute(text("DELETE FROM audit_digests"))
+        await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))
+    assert await signed.write_digest() is None  # no fresh chain sealing whatever was done
+    result = await signed.verify()
+    assert not result.ok and "no digest covers them" in "\n".join(result.problems)
+
+
+async def test_a_replica_without_the_signing_key_does_not_extend_a_signed_chain(
+    world: World, engine: AsyncEngine
+) -> None:
+    await _calls(world, 2)
+    await digester(engine, signing_key="k" * 32).write_digest()
+    await _calls(world, 2)
+    assert await digester(engine).write_digest() is None
+    assert (await digester(engine, signing_key="k" * 32).verify()).ok
+
+
+async def test_racing_replicas_keep_one_chain(world: World, engine: AsyncEngine) -> None:
+    # Two replicas = two engines (two pools) on one database, as two processes would have.
+    other = create_engine(str(engine.url.render_as_string(hide_password=False)))
+    replicas = [digester(engine), digester(other)]
+    for _ in range(4):
+        await _calls(world, 2)
+        await asyncio.gather(*(r.write_digest() for r in replicas), return_exceptions=True)
+    await other.dispose()
+    result = await replicas[0].verify()
+    assert result.ok, result.problems
