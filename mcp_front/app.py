@@ -21,6 +21,7 @@ from mcp_front.admin.console import build_console
 from mcp_front.admin.console_settings import build_settings_pages
 from mcp_front.admin.rest import AdminApi, build_admin_app
 from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.redis_limits import RedisLimiter
@@ -159,7 +160,11 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
     admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
-    extra = build_admin_app(admin, build_console(admin), build_settings_pages(admin))
+    extra = BoundedBody(
+        build_admin_app(admin, build_console(admin), build_settings_pages(admin)),
+        settings.max_body_bytes,
+        settings.body_timeout_seconds,
+    )
     return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), extra)
 
 

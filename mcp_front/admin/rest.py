@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from google.protobuf.json_format import MessageToDict
@@ -29,6 +30,7 @@ from mcp_front.admin.inputs import (
 )
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.backends.upstream import UpstreamError
+from mcp_front.edge.admin_guard import validation_error
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
 from policy_service.toolkits.egress import EgressPolicy
@@ -225,6 +227,7 @@ def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
         return HTMLResponse(docs.body, headers={"Content-Security-Policy": docs_csp})
 
     app.add_exception_handler(HTTPException, _console_sign_in_again(api.auth))  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(SecurityHeaders)
     return app
 

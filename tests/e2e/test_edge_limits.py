@@ -54,7 +54,7 @@ async def _production_server(settings: Settings, policy_addr: str, **overrides: 
 
 
 async def _audit_statuses(world: World) -> list[str]:
-    return [r.status for r in (await world.operator.query_audit("", page_size=500)).records]
+    return [r.status for r in (await world.operator.query_audit("", page_size=500)).records if r.source == "mcp"]
 
 
 async def test_credential_is_checked_before_the_body_is_read(world: World, front: str) -> None:
@@ -78,7 +78,7 @@ async def test_oversized_authorization_header_never_reaches_the_policy_service(w
     assert huge.status_code == 431
     assert long.status_code == odd.status_code == 401
     assert "malformed bearer token" in long.json()["error"]["message"]
-    records = (await world.operator.query_audit("", page_size=50)).records
+    records = [r for r in (await world.operator.query_audit("", page_size=50)).records if r.source == "mcp"]
     assert [(r.status, r.error, r.actor_id) for r in records] == [("unauthenticated", "malformed bearer token", "")] * 2
 
 
