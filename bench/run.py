@@ -86,6 +86,9 @@ class Stack:
             "MONOMCP_CACHE_TTL_SECONDS": "0.5",
             "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": "3600",
             "MONOMCP_REQUEST_STATE_KEY": "bench-request-state-key",
+            # The load generator is one key at full speed: lift the per-key limits.
+            "MONOMCP_RATE_LIMIT_PER_SECOND": "0",
+            "MONOMCP_MAX_CONCURRENT_PER_KEY": "0",
             "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstream listens on loopback
         }
 

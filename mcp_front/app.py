@@ -22,6 +22,7 @@ from mcp_front.admin.console_settings import build_settings_pages
 from mcp_front.admin.rest import AdminApi, build_admin_app
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.admin_guard import BoundedBody
+from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.redis_limits import RedisLimiter
@@ -156,7 +157,8 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     caller = ToolCaller(policy, upstreams, settings.public_url, flows)
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
-    limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings))
+    failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
+    limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
     admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)

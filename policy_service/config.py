@@ -93,11 +93,15 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(16_384, alias="MONOMCP_MAX_HEADER_BYTES")
     header_timeout_seconds: float = Field(10.0, alias="MONOMCP_HEADER_TIMEOUT_SECONDS")
     body_timeout_seconds: float = Field(30.0, alias="MONOMCP_BODY_TIMEOUT_SECONDS")
+    # Failed credentials per client address (a scanner inventing bearers): rate and burst
+    # before that address gets 429 without a policy call.
+    auth_failures_per_second: float = Field(5.0, alias="MONOMCP_AUTH_FAILURES_PER_SECOND")
+    auth_failure_burst: int = Field(50, alias="MONOMCP_AUTH_FAILURE_BURST")
     # Token bucket per key (hash of the bearer); 0 turns the rate limit off.
-    rate_limit_per_second: float = Field(2_000.0, alias="MONOMCP_RATE_LIMIT_PER_SECOND")
-    rate_limit_burst: int = Field(4_000, alias="MONOMCP_RATE_LIMIT_BURST")
+    rate_limit_per_second: float = Field(100.0, alias="MONOMCP_RATE_LIMIT_PER_SECOND")
+    rate_limit_burst: int = Field(200, alias="MONOMCP_RATE_LIMIT_BURST")
     # Requests one key may have in flight at once (long polls included); 0 = unlimited.
-    max_concurrent_per_key: int = Field(256, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
+    max_concurrent_per_key: int = Field(64, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
     # Shared limits across front replicas; empty = in-process limits.
     redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
 

@@ -114,6 +114,12 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "MONOMCP_REQUEST_STATE_KEY": "test-request-state-key",
         "MONOMCP_PUBLIC_URL": "http://127.0.0.1:8765",
         "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": 3600,
+        # Every test client comes from 127.0.0.1; attack tests send many bad credentials on purpose.
+        "MONOMCP_AUTH_FAILURE_BURST": 100_000,
+        # Tests fan out from one key (100 concurrent re-calls, fuzzing); limit tests set their own.
+        "MONOMCP_RATE_LIMIT_PER_SECOND": 100_000,
+        "MONOMCP_RATE_LIMIT_BURST": 100_000,
+        "MONOMCP_MAX_CONCURRENT_PER_KEY": 1_000,
         "MONOMCP_BACKEND_ALLOW_PRIVATE": True,  # the test upstreams listen on loopback
     }
     values.update(overrides)

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mcp_front.access import AccessCache
 from mcp_front.edge import responses
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
+from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header, key_of, parse_bearer
@@ -106,14 +107,28 @@ class LimitCheck:
 class CredentialCheck:
     """The policy service's ListTools (cached ≤1 s) says who this is and what they may see."""
 
-    def __init__(self, app: ASGIApp, access: AccessCache, recorder: RefusalRecorder) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        access: AccessCache,
+        recorder: RefusalRecorder,
+        failures: CredentialFailures | None = None,
+    ) -> None:
         self.app, self._access, self._recorder = app, access, recorder
+        self._failures = failures or CredentialFailures()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         edge = edge_of(scope)
+        wait = self._failures.retry_after(edge.client_address)
+        if wait:
+            reason = "too many failed credentials from this address"
+            await self._recorder.record(edge, "rate_limited", reason)
+            await responses.too_many_requests(wait, reason)(scope, receive, send)
+            return
         try:
             edge.access = await self._access.get(edge.token, edge.org, edge.toolkit, key=edge.key)
         except errors.Unauthenticated as exc:
+            await self._failures.failed(edge.client_address)
             await self._recorder.record(edge, "unauthenticated", exc.message)
             await responses.unauthorized(exc.message)(scope, receive, send)
             return

@@ -57,7 +57,10 @@ class RefusalRecorder:
             "error": error,
             **edge.facts(),
         }
-        if self._within_budget(edge.key or "addr:" + edge.client_address, row):
+        # A refused credential proves nothing about its key: budget those by address, so a client
+        # inventing a new bearer per request cannot turn each one into a fresh budget.
+        trusted_key = edge.key if status not in ("unauthenticated", "rate_limited") else ""
+        if self._within_budget(trusted_key or "addr:" + edge.client_address, row):
             await self._write(row)
 
     def _within_budget(self, key: str, row: dict[str, Any]) -> bool:

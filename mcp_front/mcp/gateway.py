@@ -21,6 +21,7 @@ from mcp_front.edge.checks import (
     MethodCheck,
     edge_of,
 )
+from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
@@ -37,10 +38,17 @@ __all__ = ["NOT_FOUND_BODY", "EdgeLimits", "McpGateway", "not_found"]
 class EdgeLimits:
     """The edge's budgets, from Settings."""
 
-    def __init__(self, max_body_bytes: int, body_timeout_seconds: float, limiter: KeyLimiter) -> None:
+    def __init__(
+        self,
+        max_body_bytes: int,
+        body_timeout_seconds: float,
+        limiter: KeyLimiter,
+        failures: CredentialFailures | None = None,
+    ) -> None:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_seconds = body_timeout_seconds
         self.limiter = limiter
+        self.failures = failures or CredentialFailures()
 
 
 class McpGateway:
@@ -66,7 +74,7 @@ class McpGateway:
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
         endpoint = MediaCheck(endpoint, sdk, recorder)
-        endpoint = CredentialCheck(endpoint, access, recorder)
+        endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
         endpoint = LimitCheck(endpoint, limits.limiter, recorder)
         endpoint = BearerCheck(endpoint, recorder)
         endpoint = MethodCheck(endpoint, recorder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -208,8 +209,43 @@ async def test_unreachable_redis_falls_back_to_local_limits(world: World, settin
     assert statuses == [200, 429]
 
 
-async def test_default_limits_do_not_throttle_a_busy_client(world: World, front: str) -> None:
+async def test_default_limits_let_a_busy_client_burst_and_stop_a_flood(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """The production defaults (the suite's own settings lift them): a burst of 200 at c=32
+    passes; 100 slow calls in flight at once from one key are more than it may hold."""
+    names = ("rate_limit_per_second", "rate_limit_burst", "max_concurrent_per_key")
+    defaults = settings.model_copy(update={n: Settings.model_fields[n].default for n in names})
     key = world.keys["acme:member"]
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=32)) as http:
-        responses = await asyncio.gather(*(_post(http, front, key) for _ in range(200)))
-    assert {r.status_code for r in responses} == {200}
+    async with serve_asgi(build_app(defaults, policy_addr)) as base:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=32)) as http:
+            burst = await asyncio.gather(*(_post(http, base, key) for _ in range(200)))
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100), timeout=30) as http:
+            slow = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "slow", "arguments": {"seconds": 1.0}},
+            }
+            flood = await asyncio.gather(
+                *(http.post(f"{base}/acme/tools/mcp", headers=_auth(key), json=slow) for _ in range(100))
+            )
+    assert {r.status_code for r in burst} == {200}
+    assert any(r.status_code == 429 for r in flood)
+
+
+async def test_inventing_a_bearer_per_request_is_limited_by_address(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """Scanner: every request carries a fresh, well-formed, bogus key. Per-key limits never see
+    the same key twice; the per-address budget of failed credentials stops it, and the flood
+    leaves a bounded number of audit rows while another caller keeps working."""
+    strict = settings.model_copy(update={"auth_failures_per_second": 1.0, "auth_failure_burst": 10})
+    async with serve_asgi(build_app(strict, policy_addr)) as base, httpx.AsyncClient() as http:
+        statuses = []
+        for _ in range(40):
+            bogus = "mmcp_" + secrets.token_hex(27)
+            statuses.append((await http.post(f"{base}/acme/tools/mcp", headers=_auth(bogus), json=PING)).status_code)
+        assert statuses[:10] == [401] * 10 and statuses.count(429) >= 25
+    rows = [r for r in (await world.operator.query_audit("", page_size=500)).records if r.source == "mcp"]
+    assert 0 < len(rows) <= 25  # 20 a second, then one summary row
