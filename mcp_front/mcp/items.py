@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import mcp_types as types
+from mcp.server.caching import CacheHint, validate_cache_hints
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
@@ -33,6 +34,10 @@ log = logging.getLogger("monomcp.front")
 SELF_AUDITED = frozenset({"resources/read", "prompts/get", "completion/complete"})
 RESOURCE_NOT_FOUND_2025 = -32002  # the initialize era's code; 2026-07-28 retired it for -32602
 POLICY_UNAVAILABLE = "Policy service unavailable: the request was not run. Try again shortly."
+# Cacheable on 2026-07-28; the answer depends on the caller's permissions, so never reused.
+_UNCACHED = ("resources/list", "resources/templates/list", "prompts/list", "resources/read")
+# Set by the gateway's cache hints, never by a backend (whose "public" would span callers).
+_GATEWAY_KEYS = frozenset({"resultType", "ttlMs", "cacheScope"})
 _LIST_KEYS = {"resource": "resources", "resource_template": "resourceTemplates", "prompt": "prompts"}
 
 # Set once AuthorizeItem has written this request's audit row.
@@ -41,7 +46,7 @@ _authorized: ContextVar[bool] = ContextVar("monomcp_item_authorized", default=Fa
 
 def _shaped(ctx: ServerRequestContext[Any], result: dict[str, Any]) -> dict[str, Any]:
     """2026-07-28 results name their type; older eras must not carry it, whatever the backend sent."""
-    body = {k: v for k, v in result.items() if k != "resultType"}
+    body = {k: v for k, v in result.items() if k not in _GATEWAY_KEYS}
     return {"resultType": "complete", **body} if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS else body
 
 
@@ -221,6 +226,8 @@ def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool)
     deliver `notifications/resources/updated` on, so it neither advertises nor accepts them.
     """
     items = ItemHandlers(policy, upstreams)
+    no_reuse = CacheHint(ttl_ms=0, scope="private")
+    server.cache_hints.update(validate_cache_hints({m: no_reuse for m in _UNCACHED}))
 
     async def list_resources(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return await items.listed(ctx, "resource", params)
