@@ -90,7 +90,7 @@ class ItemBackend:
         def internal() -> list[dict[str, Any]]:
             return [_user_text("internal instructions")]
 
-        @server.completion()
+        @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]  # the SDK leaves it untyped
         async def complete(ref: Any, argument: Any, context: Any) -> types.Completion:
             values = [v for v in ("test", "testing", "tested") if v.startswith(argument.value or "")]
             return types.Completion(values=values, total=len(values), has_more=False)
