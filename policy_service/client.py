@@ -6,7 +6,7 @@ this module. Messages returned are the protobuf types, read-only by convention.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -319,8 +319,9 @@ class PolicyClient:
         return await self._call(self._admin.GetToolkit, admin_pb2.GetToolkitRequest(org_slug=org, slug=slug), True)
 
     async def sync_tools(
-        self, org: str, toolkit: str, tools: list[dict[str, Any]], prune: bool = False
+        self, org: str, toolkit: str, tools: list[dict[str, Any]], prune: bool = False, kinds: Sequence[str] = ()
     ) -> admin_pb2.SyncToolsResponse:
+        """Each spec may name its `kind` (default tool); `kinds` are the kinds this sync covers."""
         specs = [
             admin_pb2.CatalogueTool(
                 name=t["name"],
@@ -330,18 +331,26 @@ class PolicyClient:
                 output_schema_json=t.get("output_schema_json", ""),
                 annotations_json=t.get("annotations_json", ""),
                 default_permission=PERMISSIONS.get(t.get("default_permission", ""), types_pb2.PERMISSION_UNSPECIFIED),
+                kind=t.get("kind", ""),
+                spec_json=t.get("spec_json", ""),
             )
             for t in tools
         ]
-        request = admin_pb2.SyncToolsRequest(org_slug=org, toolkit_slug=toolkit, tools=specs, prune=prune)
+        request = admin_pb2.SyncToolsRequest(
+            org_slug=org, toolkit_slug=toolkit, tools=specs, prune=prune, kinds=list(kinds)
+        )
         return await self._call(self._admin.SyncTools, request, True)
 
-    async def list_catalogue(self, org: str, toolkit: str) -> list[admin_pb2.CatalogueTool]:
-        request = admin_pb2.ListCatalogueRequest(org_slug=org, toolkit_slug=toolkit)
+    async def list_catalogue(self, org: str, toolkit: str, kind: str = "") -> list[admin_pb2.CatalogueTool]:
+        """Tools, or the items of `kind` ("*" for every kind)."""
+        request = admin_pb2.ListCatalogueRequest(org_slug=org, toolkit_slug=toolkit, kind=kind)
         return list((await self._call(self._admin.ListCatalogue, request, True)).tools)
 
-    async def set_tool_default(self, org: str, toolkit: str, tool: str, permission: str) -> admin_pb2.CatalogueTool:
+    async def set_tool_default(
+        self, org: str, toolkit: str, tool: str, permission: str, *, kind: str = ""
+    ) -> admin_pb2.CatalogueTool:
         request = admin_pb2.SetToolDefaultRequest(
+            kind=kind,
             org_slug=org,
             toolkit_slug=toolkit,
             tool=tool,
@@ -350,9 +359,10 @@ class PolicyClient:
         return await self._call(self._admin.SetToolDefault, request, True)
 
     async def set_org_default(
-        self, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = ""
+        self, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = "", *, kind: str = ""
     ) -> admin_pb2.PermissionRule:
         request = admin_pb2.SetOrgDefaultRequest(
+            kind=kind,
             org_slug=org,
             toolkit_org_slug=toolkit_org,
             toolkit_slug=toolkit,
@@ -361,17 +371,20 @@ class PolicyClient:
         )
         return await self._call(self._admin.SetOrgDefault, request, True)
 
-    async def clear_org_default(self, toolkit_org: str, toolkit: str, tool: str, org: str = "") -> bool:
+    async def clear_org_default(
+        self, toolkit_org: str, toolkit: str, tool: str, org: str = "", *, kind: str = ""
+    ) -> bool:
         request = admin_pb2.ClearOrgDefaultRequest(
-            org_slug=org, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool
+            org_slug=org, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool, kind=kind
         )
         response: admin_pb2.ClearResponse = await self._call(self._admin.ClearOrgDefault, request, True)
         return response.removed
 
     async def set_role_override(
-        self, role: str, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = ""
+        self, role: str, toolkit_org: str, toolkit: str, tool: str, permission: str, org: str = "", *, kind: str = ""
     ) -> admin_pb2.PermissionRule:
         request = admin_pb2.SetRoleOverrideRequest(
+            kind=kind,
             org_slug=org,
             role=role,
             toolkit_org_slug=toolkit_org,
@@ -381,9 +394,11 @@ class PolicyClient:
         )
         return await self._call(self._admin.SetRoleOverride, request, True)
 
-    async def clear_role_override(self, role: str, toolkit_org: str, toolkit: str, tool: str, org: str = "") -> bool:
+    async def clear_role_override(
+        self, role: str, toolkit_org: str, toolkit: str, tool: str, org: str = "", *, kind: str = ""
+    ) -> bool:
         request = admin_pb2.ClearRoleOverrideRequest(
-            org_slug=org, role=role, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool
+            org_slug=org, role=role, toolkit_org_slug=toolkit_org, toolkit_slug=toolkit, tool=tool, kind=kind
         )
         response: admin_pb2.ClearResponse = await self._call(self._admin.ClearRoleOverride, request, True)
         return response.removed
@@ -481,3 +496,44 @@ class PolicyClient:
 
     async def end_console_session(self) -> None:
         await self._call(self._admin.EndConsoleSession, admin_pb2.EndConsoleSessionRequest(), admin=True)
+
+    # --- catalogue items (resources, resource templates, prompts) -------------------
+    async def list_items(self, credential: str, org: str, toolkit: str, kind: str) -> policy_pb2.ListItemsResponse:
+        return await self._call(
+            self._policy.ListItems,
+            policy_pb2.ListItemsRequest(credential=credential, org_slug=org, toolkit_slug=toolkit, kind=kind),
+        )
+
+    async def authorize_item(
+        self,
+        credential: str,
+        org: str,
+        toolkit: str,
+        kind: str,
+        name: str,
+        method: str,
+        params_json: str,
+        *,
+        request_id: str = "",
+        client_address: str = "",
+        user_agent: str = "",
+        protocol_version: str = "",
+    ) -> policy_pb2.AuthorizeItemResponse:
+        """Decides one request about an item and writes its audit row; finish it with complete_tool_call."""
+        meta = types_pb2.RequestMeta(
+            request_id=request_id,
+            client_address=client_address,
+            user_agent=user_agent,
+            protocol_version=protocol_version,
+        )
+        request = policy_pb2.AuthorizeItemRequest(
+            credential=credential,
+            org_slug=org,
+            toolkit_slug=toolkit,
+            kind=kind,
+            name=name,
+            method=method,
+            params_json=params_json,
+            meta=meta,
+        )
+        return await self._call(self._policy.AuthorizeItem, request)

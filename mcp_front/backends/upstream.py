@@ -150,6 +150,53 @@ class UpstreamPool:
             raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
         return tools
 
+    async def request(
+        self,
+        url: str,
+        headers: dict[str, str],
+        method: str,
+        params: dict[str, Any],
+        timeout_seconds: float,
+        scope: str = "",
+    ) -> dict[str, Any]:
+        """Any request (resources/read, prompts/get, ...) in the tenant's session; returns the
+        JSON-RPC message, so a backend error keeps its code. Raises UpstreamTimeout/UpstreamError
+        for transport failures only."""
+        target = Target(url, headers, scope)
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                session = await self._session(target)
+                message = await self._request(target, session, method, params)
+                if message is None:  # upstream forgot our session: handshake again, once
+                    self._sessions.pop(target.key, None)
+                    session = await self._session(target)
+                    message = await self._request(target, session, method, params)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
+        if message is None:
+            raise UpstreamError("backend rejected the session")
+        return message
+
+    async def list_all(
+        self, url: str, headers: dict[str, str], method: str, key: str, timeout_seconds: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """Every page of a list method (e.g. resources/list → "resources"); [] when the backend
+        does not offer the method (-32601), since a backend need not serve every kind."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(100):
+            message = await self.request(url, headers, method, {"cursor": cursor} if cursor else {}, timeout_seconds)
+            if "error" in message:
+                if (message["error"] or {}).get("code") == -32601:
+                    return []
+                raise UpstreamError(f"{method} failed: {message['error']}")
+            result = message.get("result") or {}
+            items.extend(i for i in result.get(key) or [] if isinstance(i, dict))
+            cursor = result.get("nextCursor")
+            if not cursor:
+                break
+        return items
+
     async def _session(self, target: Target) -> _Session:
         key = target.key
         session = self._sessions.get(key)

@@ -17,6 +17,7 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mcp_front.mcp import items
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
 from mcp_front.mcp.tasks import TaskHandlers
@@ -40,7 +41,7 @@ class AuditMiddleware:
         self._policy = policy
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.request_id is None or ctx.method == "tools/call":
+        if ctx.request_id is None or ctx.method == "tools/call" or ctx.method in items.SELF_AUDITED:
             return await call_next(ctx)
         started = time.perf_counter()
         status, error, result = "ok", "", None
@@ -178,6 +179,8 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
     )
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
     server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, task_result)
+    # Resources, templates, prompts, completion: same pool, so per-tenant sessions and egress apply.
+    items.register(server, policy, caller._upstreams)
     # Our audit layer replaces the SDK's default OpenTelemetry middleware on the hot path.
-    server.middleware = [AuditMiddleware(policy), TaskCallMiddleware(caller)]
+    server.middleware = [AuditMiddleware(policy), items.ItemAuditMiddleware(policy), TaskCallMiddleware(caller)]
     return server

@@ -12,6 +12,7 @@ import grpc
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
 from policy_service.api.errors import translated
+from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import bearer
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
@@ -29,7 +30,7 @@ def _facts(meta: types_pb2.RequestMeta) -> RequestFacts:
     return RequestFacts(meta.request_id, meta.client_address, meta.user_agent, meta.protocol_version)
 
 
-class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
+class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     def __init__(self, gate: Gate, services: ServiceDirectory, metrics: PolicyMetrics | None = None) -> None:
         self._gate = gate
         self._services = services

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import grpc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +15,7 @@ from policy_service.api.errors import translated
 from policy_service.identity.principal import Principal
 from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
+from policy_service.permissions.lookup import TOOL_KIND
 from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
 from policy_service.toolkits.backend_target import check_backend_headers, check_backend_url
 from policy_service.toolkits.new_tools import DEFAULT_NEW_TOOL_PERMISSION
@@ -48,11 +51,28 @@ def _tool(t: Tool) -> admin_pb2.CatalogueTool:
         output_schema_json=t.output_schema_json,
         annotations_json=t.annotations_json,
         default_permission=convert.PERMISSION_TO_PB[t.default_permission],
+        kind=t.kind,
+        spec_json=t.spec_json,
     )
 
 
 def _permission(value: int) -> str:
     return rules.check_permission(convert.PERMISSION_FROM_PB.get(value, ""))  # type: ignore[call-overload]
+
+
+class _RuleRequest(Protocol):
+    """What every org-default and role-override request names: a catalogue item."""
+
+    @property
+    def org_slug(self) -> str: ...
+    @property
+    def toolkit_org_slug(self) -> str: ...
+    @property
+    def toolkit_slug(self) -> str: ...
+    @property
+    def tool(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
 
 
 class ToolkitRpcs(AdminBase):
@@ -139,10 +159,13 @@ class ToolkitRpcs(AdminBase):
                     "output_schema_json": t.output_schema_json,
                     "annotations_json": t.annotations_json,
                     "default_permission": convert.PERMISSION_FROM_PB.get(t.default_permission, ""),
+                    "kind": t.kind,
+                    "spec_json": t.spec_json,
                 }
                 for t in request.tools
             ]
-            result = await rules.sync_tools(session, toolkit, specs, request.prune)
+            kinds = list(request.kinds) or [TOOL_KIND]
+            result = await rules.sync_tools(session, toolkit, specs, request.prune, kinds)
         return admin_pb2.SyncToolsResponse(added=result.added, updated=result.updated, removed=result.removed)
 
     @translated
@@ -154,9 +177,10 @@ class ToolkitRpcs(AdminBase):
             toolkit = await rules.visible_toolkit(
                 session, principal, request.org_slug or principal.org_slug, request.toolkit_slug
             )
-            tools = (
-                await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id).order_by(Tool.name))
-            ).scalars()
+            query = select(Tool).where(Tool.toolkit_id == toolkit.id).order_by(Tool.kind, Tool.name)
+            if request.kind != "*":
+                query = query.where(Tool.kind == rules.check_kind(request.kind))
+            tools = (await session.execute(query)).scalars()
             return admin_pb2.ListCatalogueResponse(tools=[_tool(t) for t in tools])
 
     @translated
@@ -167,16 +191,18 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
-            tool = await rules.find_tool(session, toolkit, request.tool)
+            tool = await rules.find_tool(session, toolkit, request.tool, request.kind)
             tool.default_permission = _permission(request.permission)
             return _tool(tool)
 
     async def _rule_target(
-        self, session: AsyncSession, principal: Principal, org_slug: str, tk_org: str, tk_slug: str, tool: str
+        self, session: AsyncSession, principal: Principal, request: _RuleRequest
     ) -> tuple[Organization, Toolkit, Tool]:
-        org = await admin_org(session, principal, org_slug)
-        toolkit = await rules.visible_toolkit(session, principal, tk_org or org.slug, tk_slug)
-        return org, toolkit, await rules.find_tool(session, toolkit, tool)
+        org = await admin_org(session, principal, request.org_slug)
+        toolkit = await rules.visible_toolkit(
+            session, principal, request.toolkit_org_slug or org.slug, request.toolkit_slug
+        )
+        return org, toolkit, await rules.find_tool(session, toolkit, request.tool, request.kind)
 
     @translated
     async def SetOrgDefault(
@@ -184,9 +210,7 @@ class ToolkitRpcs(AdminBase):
     ) -> admin_pb2.PermissionRule:
         principal = await self._principal(context)
         async with self._tx() as session:
-            org, _, tool = await self._rule_target(
-                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
-            )
+            org, _, tool = await self._rule_target(session, principal, request)
             await rules.set_org_default(session, org.id, tool, _permission(request.permission))
         return admin_pb2.PermissionRule(
             org_slug=org.slug,
@@ -194,6 +218,7 @@ class ToolkitRpcs(AdminBase):
             toolkit_slug=request.toolkit_slug,
             tool=request.tool,
             permission=request.permission,
+            kind=rules.check_kind(request.kind),
         )
 
     @translated
@@ -202,9 +227,7 @@ class ToolkitRpcs(AdminBase):
     ) -> admin_pb2.ClearResponse:
         principal = await self._principal(context)
         async with self._tx() as session:
-            org, _, tool = await self._rule_target(
-                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
-            )
+            org, _, tool = await self._rule_target(session, principal, request)
             return admin_pb2.ClearResponse(removed=await rules.clear_org_default(session, org.id, tool))
 
     @translated
@@ -213,9 +236,7 @@ class ToolkitRpcs(AdminBase):
     ) -> admin_pb2.PermissionRule:
         principal = await self._principal(context)
         async with self._tx() as session:
-            org, _, tool = await self._rule_target(
-                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
-            )
+            org, _, tool = await self._rule_target(session, principal, request)
             await rules.set_role_override(session, org.id, request.role, tool, _permission(request.permission))
         return admin_pb2.PermissionRule(
             org_slug=org.slug,
@@ -224,6 +245,7 @@ class ToolkitRpcs(AdminBase):
             toolkit_slug=request.toolkit_slug,
             tool=request.tool,
             permission=request.permission,
+            kind=rules.check_kind(request.kind),
         )
 
     @translated
@@ -232,9 +254,7 @@ class ToolkitRpcs(AdminBase):
     ) -> admin_pb2.ClearResponse:
         principal = await self._principal(context)
         async with self._tx() as session:
-            org, _, tool = await self._rule_target(
-                session, principal, request.org_slug, request.toolkit_org_slug, request.toolkit_slug, request.tool
-            )
+            org, _, tool = await self._rule_target(session, principal, request)
             return admin_pb2.ClearResponse(removed=await rules.clear_role_override(session, org.id, request.role, tool))
 
     @translated
@@ -246,7 +266,7 @@ class ToolkitRpcs(AdminBase):
             org = await admin_org(session, principal, request.org_slug)
             tk_org = Organization.__table__.alias("tk_org")
             base = (
-                select(Tool.name, Toolkit.slug, tk_org.c.slug)
+                select(Tool.name, Toolkit.slug, tk_org.c.slug, Tool.kind)
                 .join(Toolkit, Toolkit.id == Tool.toolkit_id)
                 .join(tk_org, tk_org.c.id == Toolkit.org_id)
             )
@@ -268,8 +288,9 @@ class ToolkitRpcs(AdminBase):
                     toolkit_slug=k,
                     tool=t,
                     permission=convert.PERMISSION_TO_PB[p],
+                    kind=kind,
                 )
-                for t, k, o, p in defaults.all()
+                for t, k, o, kind, p in defaults.all()
             ] + [
                 admin_pb2.PermissionRule(
                     org_slug=org.slug,
@@ -278,7 +299,8 @@ class ToolkitRpcs(AdminBase):
                     toolkit_slug=k,
                     tool=t,
                     permission=convert.PERMISSION_TO_PB[p],
+                    kind=kind,
                 )
-                for t, k, o, p, r in overrides.all()
+                for t, k, o, kind, p, r in overrides.all()
             ]
         return admin_pb2.ListPermissionRulesResponse(rules=out)

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.errors import NotFound
 from policy_service.identity.principal import Principal
-from policy_service.permissions.resolver import Effective, Permission, can_see_toolkit, effective_permission
-from policy_service.storage.models import Organization, OrgToolDefault, RoleOverride, Tool, Toolkit
+from policy_service.permissions.items import CatalogueItems
+from policy_service.permissions.lookup import TOOL_KIND, TOOLKIT_NOT_FOUND, caller_rules, find_visible_toolkit
+from policy_service.permissions.resolver import Effective, can_see_toolkit
+from policy_service.storage.models import Tool
 from policy_service.ttl_cache import TTLCache
-
-TOOLKIT_NOT_FOUND = "toolkit not found"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +51,12 @@ class Catalogue:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float) -> None:
         self._sessions = sessions
         self._cache: TTLCache[tuple[str, str, str, str], ToolkitView | None] = TTLCache(cache_ttl)
+        # Resources, templates and prompts: loaded apart so tools/call never reads them.
+        self.items = CatalogueItems(sessions, cache_ttl)
 
     def forget_cached(self) -> None:
         self._cache.clear()
+        self.items.forget_cached()
 
     async def view(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView:
         """The toolkit as `principal` sees it; NotFound when unknown or not visible to them."""
@@ -66,42 +68,17 @@ class Catalogue:
 
     async def _load(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView | None:
         async with self._sessions() as session:
-            toolkit = (
-                await session.execute(
-                    select(Toolkit)
-                    .join(Organization, Organization.id == Toolkit.org_id)
-                    .where(Organization.slug == org_slug, Toolkit.slug == toolkit_slug)
-                )
-            ).scalar_one_or_none()
-            if toolkit is None or not can_see_toolkit(
-                toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator
-            ):
+            toolkit = await find_visible_toolkit(session, principal, org_slug, toolkit_slug)
+            if toolkit is None:
                 # Decided before the tools are read, so an invisible toolkit costs what an unknown one
                 # does: a private toolkit's 404 must not be measurably slower than a missing one's.
                 return None
-            tools = (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id))).scalars().all()
-            tool_ids = [t.id for t in tools]
-            org_defaults: dict[str, str] = {}
-            overrides: dict[str, str] = {}
-            if tool_ids and principal.org_id:
-                org_defaults = dict(
-                    (
-                        await session.execute(
-                            select(OrgToolDefault.tool_id, OrgToolDefault.permission).where(
-                                OrgToolDefault.org_id == principal.org_id, OrgToolDefault.tool_id.in_(tool_ids)
-                            )
-                        )
-                    ).all()
-                )
-                overrides = dict(
-                    (
-                        await session.execute(
-                            select(RoleOverride.tool_id, RoleOverride.permission).where(
-                                RoleOverride.role_id == principal.role_id, RoleOverride.tool_id.in_(tool_ids)
-                            )
-                        )
-                    ).all()
-                )
+            tools = (
+                (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id, Tool.kind == TOOL_KIND)))
+                .scalars()
+                .all()
+            )
+            rules = await caller_rules(session, principal, [t.id for t in tools])
         resolved = {
             t.name: ResolvedTool(
                 name=t.name,
@@ -110,12 +87,7 @@ class Catalogue:
                 input_schema_json=t.input_schema_json,
                 output_schema_json=t.output_schema_json,
                 annotations_json=t.annotations_json,
-                effective=effective_permission(
-                    cast(Permission | None, overrides.get(t.id)),
-                    cast(Permission | None, org_defaults.get(t.id)),
-                    cast(Permission, t.default_permission),
-                    consumer=principal.org_id != toolkit.org_id,
-                ),
+                effective=rules.effective(t, consumer=principal.org_id != toolkit.org_id),
             )
             for t in tools
         }

@@ -1,8 +1,10 @@
-"""Toolkits, their tool catalogue, org-wide defaults and role overrides."""
+"""Toolkits, their catalogue (tools, resources, resource templates, prompts), org-wide
+defaults and role overrides. Every kind shares the same rules, keyed by the item's id."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from policy_service.errors import InvalidArgument, NotFound
 from policy_service.identity.directory import check_slug, role
 from policy_service.identity.principal import Principal
+from policy_service.permissions.lookup import TOOL_KIND
 from policy_service.permissions.resolver import can_see_toolkit
 from policy_service.storage.models import (
     PERMISSIONS,
@@ -23,6 +26,8 @@ from policy_service.storage.models import (
     Toolkit,
 )
 from policy_service.toolkits.new_tools import new_tool_permission
+
+CATALOGUE_KINDS = (TOOL_KIND, "resource", "resource_template", "prompt")
 
 
 def check_permission(value: str) -> str:
@@ -87,10 +92,13 @@ async def visible_toolkit(session: AsyncSession, principal: Principal, org_slug:
 
 
 async def tool_counts(session: AsyncSession, toolkit_ids: list[str]) -> dict[str, int]:
+    """Tools per toolkit (other catalogue kinds are not counted)."""
     if not toolkit_ids:
         return {}
     rows = await session.execute(
-        select(Tool.toolkit_id, func.count()).where(Tool.toolkit_id.in_(toolkit_ids)).group_by(Tool.toolkit_id)
+        select(Tool.toolkit_id, func.count())
+        .where(Tool.toolkit_id.in_(toolkit_ids), Tool.kind == TOOL_KIND)
+        .group_by(Tool.toolkit_id)
     )
     return dict(rows.all())
 
@@ -102,48 +110,96 @@ class SyncResult:
     removed: int
 
 
-async def sync_tools(session: AsyncSession, toolkit: Toolkit, tools: list[dict[str, Any]], prune: bool) -> SyncResult:
-    existing = {t.name: t for t in (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id))).scalars()}
+def check_kind(kind: str) -> str:
+    """The catalogue kind a request names; empty means a tool."""
+    kind = kind or TOOL_KIND
+    if kind not in CATALOGUE_KINDS:
+        raise InvalidArgument(f"kind must be one of {', '.join(CATALOGUE_KINDS)}", "BAD_KIND")
+    return kind
+
+
+def _check_name(kind: str, name: str) -> str:
+    limit = 128 if kind == TOOL_KIND else 512
+    if not isinstance(name, str) or not name or len(name) > limit:
+        raise InvalidArgument(f"{kind} names must be 1–{limit} characters", "BAD_TOOL_NAME")
+    return name
+
+
+def _new_item_permission(kind: str, spec: dict[str, Any], toolkit: Toolkit) -> str:
+    """Tools follow `new_tool_permission`; resources, templates and prompts are reads with no
+    side effects, so they are allowed unless the owner blocks everything new."""
+    declared = spec.get("default_permission")
+    if declared:
+        return check_permission(declared)
+    if kind == TOOL_KIND:
+        return new_tool_permission(spec.get("annotations_json", ""), toolkit.new_tool_permission)
+    return "blocked" if toolkit.new_tool_permission == "blocked" else "always_allow"
+
+
+def _apply_spec(item: Tool, spec: dict[str, Any]) -> None:
+    item.title = (spec.get("title") or "")[:200]
+    item.description = spec.get("description", "")
+    item.input_schema_json = _check_json(spec.get("input_schema_json", ""), "input schema") or '{"type":"object"}'
+    item.output_schema_json = _check_json(spec.get("output_schema_json", ""), "output schema")
+    item.annotations_json = _check_json(spec.get("annotations_json", ""), "annotations")
+    item.spec_json = _check_json(spec.get("spec_json", ""), "item definition")
+
+
+async def sync_tools(
+    session: AsyncSession,
+    toolkit: Toolkit,
+    tools: list[dict[str, Any]],
+    prune: bool,
+    kinds: Sequence[str] = (TOOL_KIND,),
+) -> SyncResult:
+    """Upserts catalogue items (each spec's `kind`, default tool). Pruning removes only items
+    of `kinds`, so a tools-only sync never drops resources or prompts."""
+    covered = {check_kind(k) for k in kinds} or {TOOL_KIND}
+    existing = {
+        (t.kind, t.name): t
+        for t in (
+            await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id, Tool.kind.in_(covered)))
+        ).scalars()
+    }
     added = updated = 0
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for spec in tools:
-        name = spec["name"]
-        if not name or len(name) > 128:
-            raise InvalidArgument("tool names must be 1–128 characters", "BAD_TOOL_NAME")
-        seen.add(name)
-        tool = existing.get(name)
-        if tool is None:
-            declared = spec.get("default_permission")
-            permission = check_permission(declared) if declared else None
-            fallback = new_tool_permission(spec.get("annotations_json", ""), toolkit.new_tool_permission)
-            tool = Tool(toolkit_id=toolkit.id, name=name, default_permission=permission or fallback)
-            session.add(tool)
+        kind = check_kind(spec.get("kind", ""))
+        if kind not in covered:
+            raise InvalidArgument(f"a {kind} was sent but the sync covers only {sorted(covered)}", "BAD_KIND")
+        key = (kind, _check_name(kind, spec["name"]))
+        if key in seen:
+            continue  # a backend that lists an item twice: the first definition wins
+        seen.add(key)
+        item = existing.get(key)
+        if item is None:
+            permission = _new_item_permission(kind, spec, toolkit)
+            item = Tool(toolkit_id=toolkit.id, kind=kind, name=key[1], default_permission=permission)
+            session.add(item)
             added += 1
         else:
             updated += 1
             if spec.get("default_permission"):
-                tool.default_permission = check_permission(spec["default_permission"])
-        tool.title = spec.get("title", "")
-        tool.description = spec.get("description", "")
-        tool.input_schema_json = _check_json(spec.get("input_schema_json", ""), "input schema") or '{"type":"object"}'
-        tool.output_schema_json = _check_json(spec.get("output_schema_json", ""), "output schema")
-        tool.annotations_json = _check_json(spec.get("annotations_json", ""), "annotations")
+                item.default_permission = check_permission(spec["default_permission"])
+        _apply_spec(item, spec)
     removed = 0
     if prune:
-        for name, tool in existing.items():
-            if name not in seen:
-                await session.delete(tool)
+        for key, item in existing.items():
+            if key not in seen:
+                await session.delete(item)
                 removed += 1
     await session.flush()
     return SyncResult(added, updated, removed)
 
 
-async def find_tool(session: AsyncSession, toolkit: Toolkit, name: str) -> Tool:
+async def find_tool(session: AsyncSession, toolkit: Toolkit, name: str, kind: str = TOOL_KIND) -> Tool:
+    """The catalogue item of `kind` named `name` (a tool unless told otherwise)."""
+    kind = check_kind(kind)
     tool = (
-        await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id, Tool.name == name))
+        await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id, Tool.kind == kind, Tool.name == name))
     ).scalar_one_or_none()
     if tool is None:
-        raise NotFound(f"tool {name!r} not found", "TOOL_NOT_FOUND")
+        raise NotFound(f"{kind} {name!r} not found", "TOOL_NOT_FOUND")
     return tool
 
 

@@ -683,6 +683,8 @@ class CatalogueTool(_message.Message):
     OUTPUT_SCHEMA_JSON_FIELD_NUMBER: _builtins.int
     ANNOTATIONS_JSON_FIELD_NUMBER: _builtins.int
     DEFAULT_PERMISSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SPEC_JSON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     title: _builtins.str
     description: _builtins.str
@@ -691,6 +693,12 @@ class CatalogueTool(_message.Message):
     annotations_json: _builtins.str
     default_permission: _types_pb2.Permission.ValueType
     """The owner's default permission."""
+    kind: _builtins.str
+    """"tool" (empty means tool), "resource", "resource_template" or "prompt"; `name` is the tool
+    or prompt name, the resource URI or the resource template's URI template.
+    """
+    spec_json: _builtins.str
+    """The item's full MCP definition as the backend declared it (resources, templates, prompts)."""
     def __init__(
         self,
         *,
@@ -701,10 +709,12 @@ class CatalogueTool(_message.Message):
         output_schema_json: _builtins.str = ...,
         annotations_json: _builtins.str = ...,
         default_permission: _types_pb2.Permission.ValueType = ...,
+        kind: _builtins.str = ...,
+        spec_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations_json", b"annotations_json", "default_permission", b"default_permission", "description", b"description", "input_schema_json", b"input_schema_json", "name", b"name", "output_schema_json", b"output_schema_json", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations_json", b"annotations_json", "default_permission", b"default_permission", "description", b"description", "input_schema_json", b"input_schema_json", "kind", b"kind", "name", b"name", "output_schema_json", b"output_schema_json", "spec_json", b"spec_json", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -718,12 +728,17 @@ class SyncToolsRequest(_message.Message):
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOLS_FIELD_NUMBER: _builtins.int
     PRUNE_FIELD_NUMBER: _builtins.int
+    KINDS_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     toolkit_slug: _builtins.str
     prune: _builtins.bool
     """When true, tools missing from `tools` are removed from the catalogue."""
     @_builtins.property
     def tools(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogueTool]: ...
+    @_builtins.property
+    def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The kinds this sync covers (empty means ["tool"]): `prune` removes only items of these kinds."""
+
     def __init__(
         self,
         *,
@@ -731,10 +746,11 @@ class SyncToolsRequest(_message.Message):
         toolkit_slug: _builtins.str = ...,
         tools: _abc.Iterable[Global___CatalogueTool] | None = ...,
         prune: _builtins.bool = ...,
+        kinds: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "prune", b"prune", "toolkit_slug", b"toolkit_slug", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kinds", b"kinds", "org_slug", b"org_slug", "prune", b"prune", "toolkit_slug", b"toolkit_slug", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -771,17 +787,21 @@ class ListCatalogueRequest(_message.Message):
 
     ORG_SLUG_FIELD_NUMBER: _builtins.int
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     toolkit_slug: _builtins.str
+    kind: _builtins.str
+    """Only items of this kind (empty means "tool"; "*" means every kind)."""
     def __init__(
         self,
         *,
         org_slug: _builtins.str = ...,
         toolkit_slug: _builtins.str = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -815,10 +835,13 @@ class SetToolDefaultRequest(_message.Message):
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOL_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     toolkit_slug: _builtins.str
     tool: _builtins.str
     permission: _types_pb2.Permission.ValueType
+    kind: _builtins.str
+    """The catalogue item's kind (empty means "tool"); `tool` names the item."""
     def __init__(
         self,
         *,
@@ -826,10 +849,11 @@ class SetToolDefaultRequest(_message.Message):
         toolkit_slug: _builtins.str = ...,
         tool: _builtins.str = ...,
         permission: _types_pb2.Permission.ValueType = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "permission", b"permission", "tool", b"tool", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "permission", b"permission", "tool", b"tool", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -847,6 +871,7 @@ class PermissionRule(_message.Message):
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOL_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     """The org the rule applies to (the caller's org)."""
     role: _builtins.str
@@ -855,6 +880,8 @@ class PermissionRule(_message.Message):
     toolkit_slug: _builtins.str
     tool: _builtins.str
     permission: _types_pb2.Permission.ValueType
+    kind: _builtins.str
+    """The catalogue item's kind: "tool", "resource", "resource_template" or "prompt"."""
     def __init__(
         self,
         *,
@@ -864,10 +891,11 @@ class PermissionRule(_message.Message):
         toolkit_slug: _builtins.str = ...,
         tool: _builtins.str = ...,
         permission: _types_pb2.Permission.ValueType = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "permission", b"permission", "role", b"role", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "permission", b"permission", "role", b"role", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -882,11 +910,14 @@ class SetOrgDefaultRequest(_message.Message):
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOL_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     toolkit_org_slug: _builtins.str
     toolkit_slug: _builtins.str
     tool: _builtins.str
     permission: _types_pb2.Permission.ValueType
+    kind: _builtins.str
+    """The catalogue item's kind (empty means "tool"); `tool` names the item."""
     def __init__(
         self,
         *,
@@ -895,10 +926,11 @@ class SetOrgDefaultRequest(_message.Message):
         toolkit_slug: _builtins.str = ...,
         tool: _builtins.str = ...,
         permission: _types_pb2.Permission.ValueType = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "permission", b"permission", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "permission", b"permission", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -912,10 +944,13 @@ class ClearOrgDefaultRequest(_message.Message):
     TOOLKIT_ORG_SLUG_FIELD_NUMBER: _builtins.int
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOL_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     toolkit_org_slug: _builtins.str
     toolkit_slug: _builtins.str
     tool: _builtins.str
+    kind: _builtins.str
+    """The catalogue item's kind (empty means "tool"); `tool` names the item."""
     def __init__(
         self,
         *,
@@ -923,10 +958,11 @@ class ClearOrgDefaultRequest(_message.Message):
         toolkit_org_slug: _builtins.str = ...,
         toolkit_slug: _builtins.str = ...,
         tool: _builtins.str = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -942,12 +978,15 @@ class SetRoleOverrideRequest(_message.Message):
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOL_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     role: _builtins.str
     toolkit_org_slug: _builtins.str
     toolkit_slug: _builtins.str
     tool: _builtins.str
     permission: _types_pb2.Permission.ValueType
+    kind: _builtins.str
+    """The catalogue item's kind (empty means "tool"); `tool` names the item."""
     def __init__(
         self,
         *,
@@ -957,10 +996,11 @@ class SetRoleOverrideRequest(_message.Message):
         toolkit_slug: _builtins.str = ...,
         tool: _builtins.str = ...,
         permission: _types_pb2.Permission.ValueType = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "permission", b"permission", "role", b"role", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "permission", b"permission", "role", b"role", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -975,11 +1015,14 @@ class ClearRoleOverrideRequest(_message.Message):
     TOOLKIT_ORG_SLUG_FIELD_NUMBER: _builtins.int
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
     TOOL_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     role: _builtins.str
     toolkit_org_slug: _builtins.str
     toolkit_slug: _builtins.str
     tool: _builtins.str
+    kind: _builtins.str
+    """The catalogue item's kind (empty means "tool"); `tool` names the item."""
     def __init__(
         self,
         *,
@@ -988,10 +1031,11 @@ class ClearRoleOverrideRequest(_message.Message):
         toolkit_org_slug: _builtins.str = ...,
         toolkit_slug: _builtins.str = ...,
         tool: _builtins.str = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug", "role", b"role", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "org_slug", b"org_slug", "role", b"role", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

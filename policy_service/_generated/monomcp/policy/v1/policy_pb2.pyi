@@ -353,3 +353,187 @@ class RecordRequestResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordRequestResponse: _TypeAlias = RecordRequestResponse  # noqa: Y015
+
+@_typing.final
+class ListItemsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    credential: _builtins.str
+    org_slug: _builtins.str
+    toolkit_slug: _builtins.str
+    kind: _builtins.str
+    """"resource", "resource_template" or "prompt"."""
+    def __init__(
+        self,
+        *,
+        credential: _builtins.str = ...,
+        org_slug: _builtins.str = ...,
+        toolkit_slug: _builtins.str = ...,
+        kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "kind", b"kind", "org_slug", b"org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListItemsRequest: _TypeAlias = ListItemsRequest  # noqa: Y015
+
+@_typing.final
+class ItemInfo(_message.Message):
+    """A catalogue item as one caller sees it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SPEC_JSON_FIELD_NUMBER: _builtins.int
+    PERMISSION_FIELD_NUMBER: _builtins.int
+    PERMISSION_SOURCE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    name: _builtins.str
+    """Prompt name, resource URI or resource template URI template."""
+    spec_json: _builtins.str
+    """The item's MCP definition as the backend declared it, as JSON text."""
+    permission: _types_pb2.Permission.ValueType
+    permission_source: _builtins.str
+    """"role_override", "org_default" or "tool_default"."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        name: _builtins.str = ...,
+        spec_json: _builtins.str = ...,
+        permission: _types_pb2.Permission.ValueType = ...,
+        permission_source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name", "permission", b"permission", "permission_source", b"permission_source", "spec_json", b"spec_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemInfo: _TypeAlias = ItemInfo  # noqa: Y015
+
+@_typing.final
+class ListItemsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def principal(self) -> _types_pb2.Principal: ...
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___ItemInfo]:
+        """Visible items of the requested kind; blocked items are omitted."""
+
+    def __init__(
+        self,
+        *,
+        principal: _types_pb2.Principal | None = ...,
+        items: _abc.Iterable[Global___ItemInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "principal", b"principal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListItemsResponse: _TypeAlias = ListItemsResponse  # noqa: Y015
+
+@_typing.final
+class AuthorizeItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREDENTIAL_FIELD_NUMBER: _builtins.int
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    PARAMS_JSON_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    credential: _builtins.str
+    org_slug: _builtins.str
+    toolkit_slug: _builtins.str
+    kind: _builtins.str
+    """"resource" (matched by URI against resources, then resource templates),
+    "resource_template" (by URI template) or "prompt" (by name).
+    """
+    name: _builtins.str
+    """The URI, URI template or prompt name the request concerns."""
+    method: _builtins.str
+    """JSON-RPC method, e.g. "resources/read", "prompts/get", "completion/complete"."""
+    params_json: _builtins.str
+    """The request's params as JSON object text (stored, redacted, in the audit row)."""
+    @_builtins.property
+    def meta(self) -> _types_pb2.RequestMeta: ...
+    def __init__(
+        self,
+        *,
+        credential: _builtins.str = ...,
+        org_slug: _builtins.str = ...,
+        toolkit_slug: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        name: _builtins.str = ...,
+        method: _builtins.str = ...,
+        params_json: _builtins.str = ...,
+        meta: _types_pb2.RequestMeta | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "kind", b"kind", "meta", b"meta", "method", b"method", "name", b"name", "org_slug", b"org_slug", "params_json", b"params_json", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeItemRequest: _TypeAlias = AuthorizeItemRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizeItemResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    PERMISSION_FIELD_NUMBER: _builtins.int
+    BACKEND_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    ITEM_FIELD_NUMBER: _builtins.int
+    decision: Global___Decision.ValueType
+    """ALLOW or BLOCKED (unknown, blocked, or needing an approval reads cannot wait for)."""
+    call_id: _builtins.str
+    permission: _types_pb2.Permission.ValueType
+    message: _builtins.str
+    """Human-readable explanation when refused."""
+    @_builtins.property
+    def backend(self) -> _types_pb2.Backend:
+        """Set when the decision is ALLOW."""
+
+    @_builtins.property
+    def principal(self) -> _types_pb2.Principal: ...
+    @_builtins.property
+    def item(self) -> Global___ItemInfo:
+        """The catalogue item that matched (a resource template for a templated URI)."""
+
+    def __init__(
+        self,
+        *,
+        decision: Global___Decision.ValueType = ...,
+        call_id: _builtins.str = ...,
+        permission: _types_pb2.Permission.ValueType = ...,
+        backend: _types_pb2.Backend | None = ...,
+        message: _builtins.str = ...,
+        principal: _types_pb2.Principal | None = ...,
+        item: Global___ItemInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "item", b"item", "principal", b"principal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend", b"backend", "call_id", b"call_id", "decision", b"decision", "item", b"item", "message", b"message", "permission", b"permission", "principal", b"principal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizeItemResponse: _TypeAlias = AuthorizeItemResponse  # noqa: Y015

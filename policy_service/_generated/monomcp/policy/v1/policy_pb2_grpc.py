@@ -66,6 +66,16 @@ class PolicyServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.RecordRequestRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.RecordRequestResponse.FromString,
                 _registered_method=True)
+        self.ListItems = channel.unary_unary(
+                '/monomcp.policy.v1.PolicyService/ListItems',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.ListItemsRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.ListItemsResponse.FromString,
+                _registered_method=True)
+        self.AuthorizeItem = channel.unary_unary(
+                '/monomcp.policy.v1.PolicyService/AuthorizeItem',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyServiceServicer(object):
@@ -118,6 +128,25 @@ class PolicyServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListItems(self, request, context):
+        """Lists the catalogue items of one kind ("resource", "resource_template", "prompt") the
+        caller may see, with effective permissions; blocked items are omitted. Errors as ListTools.
+        Scope "read".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthorizeItem(self, request, context):
+        """Decides one request about a catalogue item (resources/read, prompts/get,
+        completion/complete, ...) and durably writes its audit row, naming the item, before it
+        answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
+        blocked items get the same BLOCKED answer. Scope "execute".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +174,16 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     servicer.RecordRequest,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.RecordRequestRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.RecordRequestResponse.SerializeToString,
+            ),
+            'ListItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListItems,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.ListItemsRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.ListItemsResponse.SerializeToString,
+            ),
+            'AuthorizeItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeItem,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -288,6 +327,60 @@ class PolicyService(object):
             '/monomcp.policy.v1.PolicyService/RecordRequest',
             monomcp_dot_policy_dot_v1_dot_policy__pb2.RecordRequestRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_policy__pb2.RecordRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.PolicyService/ListItems',
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.ListItemsRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.ListItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.PolicyService/AuthorizeItem',
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,17 @@ class PolicyServiceStub:
     """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
     Scope "record". ListTools and GetApprovalStatus need scope "read".
     """
+    ListItems: _grpc.UnaryUnaryMultiCallable[_policy_pb2.ListItemsRequest, _policy_pb2.ListItemsResponse]
+    """Lists the catalogue items of one kind ("resource", "resource_template", "prompt") the
+    caller may see, with effective permissions; blocked items are omitted. Errors as ListTools.
+    Scope "read".
+    """
+    AuthorizeItem: _grpc.UnaryUnaryMultiCallable[_policy_pb2.AuthorizeItemRequest, _policy_pb2.AuthorizeItemResponse]
+    """Decides one request about a catalogue item (resources/read, prompts/get,
+    completion/complete, ...) and durably writes its audit row, naming the item, before it
+    answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
+    blocked items get the same BLOCKED answer. Scope "execute".
+    """
 
 @_typing.type_check_only
 class PolicyServiceAsyncStub(PolicyServiceStub):
@@ -91,6 +102,17 @@ class PolicyServiceAsyncStub(PolicyServiceStub):
     RecordRequest: _aio.UnaryUnaryMultiCallable[_policy_pb2.RecordRequestRequest, _policy_pb2.RecordRequestResponse]  # type: ignore[assignment]
     """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
     Scope "record". ListTools and GetApprovalStatus need scope "read".
+    """
+    ListItems: _aio.UnaryUnaryMultiCallable[_policy_pb2.ListItemsRequest, _policy_pb2.ListItemsResponse]  # type: ignore[assignment]
+    """Lists the catalogue items of one kind ("resource", "resource_template", "prompt") the
+    caller may see, with effective permissions; blocked items are omitted. Errors as ListTools.
+    Scope "read".
+    """
+    AuthorizeItem: _aio.UnaryUnaryMultiCallable[_policy_pb2.AuthorizeItemRequest, _policy_pb2.AuthorizeItemResponse]  # type: ignore[assignment]
+    """Decides one request about a catalogue item (resources/read, prompts/get,
+    completion/complete, ...) and durably writes its audit row, naming the item, before it
+    answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
+    blocked items get the same BLOCKED answer. Scope "execute".
     """
 
 class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -150,6 +172,29 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_policy_pb2.RecordRequestResponse, _abc.Awaitable[_policy_pb2.RecordRequestResponse]]:
         """Records an MCP request other than tools/call (tools/list, ping, ...) in the audit log.
         Scope "record". ListTools and GetApprovalStatus need scope "read".
+        """
+
+    @_abc_1.abstractmethod
+    def ListItems(
+        self,
+        request: _policy_pb2.ListItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_pb2.ListItemsResponse, _abc.Awaitable[_policy_pb2.ListItemsResponse]]:
+        """Lists the catalogue items of one kind ("resource", "resource_template", "prompt") the
+        caller may see, with effective permissions; blocked items are omitted. Errors as ListTools.
+        Scope "read".
+        """
+
+    @_abc_1.abstractmethod
+    def AuthorizeItem(
+        self,
+        request: _policy_pb2.AuthorizeItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_pb2.AuthorizeItemResponse, _abc.Awaitable[_policy_pb2.AuthorizeItemResponse]]:
+        """Decides one request about a catalogue item (resources/read, prompts/get,
+        completion/complete, ...) and durably writes its audit row, naming the item, before it
+        answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
+        blocked items get the same BLOCKED answer. Scope "execute".
         """
 
 def add_PolicyServiceServicer_to_server(servicer: PolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
