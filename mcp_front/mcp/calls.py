@@ -17,7 +17,7 @@ from jsonschema.exceptions import best_match
 from mcp.shared.exceptions import MCPError
 
 from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
-from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
+from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamRpcError, UpstreamTimeout
 from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.context import GatewayRequest
@@ -144,6 +144,7 @@ class ToolCaller:
         scope = f"{toolkit}|{decision.principal.org_slug}"
         started = time.perf_counter()
         error = ""
+        rpc_error: UpstreamRpcError | None = None
         try:
             result = await self._upstreams.call_tool(
                 backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope
@@ -152,6 +153,9 @@ class ToolCaller:
         except UpstreamTimeout as exc:
             status, error = "timeout", str(exc)
             result = results.text_result(f"The toolkit backend timed out: {exc.public}", is_error=True)
+        except UpstreamRpcError as exc:  # the backend's JSON-RPC error reaches the client with its code
+            status, error, rpc_error = "backend_error", str(exc), exc
+            result = {"error": {"code": exc.code, "message": exc.message, "data": exc.data}}
         except UpstreamError as exc:
             status, error = "backend_error", str(exc)
             result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
@@ -163,6 +167,8 @@ class ToolCaller:
         except errors.PolicyError as exc:
             # The call ran; its row stays `started` and the sweeper marks it abandoned.
             log.error("complete failed call_id=%s: %s", decision.call_id, exc.message)
+        if rpc_error is not None:
+            raise MCPError(rpc_error.code, rpc_error.message, rpc_error.data)
         return result
 
     async def _approval_status(self, req: GatewayRequest, arguments: dict[str, Any]) -> dict[str, Any]:
