@@ -129,9 +129,7 @@ class ToolCaller:
             if APPROVAL_STATUS_NAMES.get(decision.approval.status) == "consumed":
                 # A duplicate of a call that already ran on this approval: say so, nothing was queued.
                 facts = results.approval_facts(decision.approval, self._public_url)
-                return results.text_result(
-                    decision.message, is_error=True, structured={"approval": facts, "executed": False}
-                )
+                return results.not_run_result(decision.message, facts)
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
