@@ -55,6 +55,7 @@ class CallFlow:
     task_requested: bool = False  # 2025-11-25 client sent `task`: answer with a task
     url_elicitation: bool = False  # 2026-07-28 client can open a URL: answer input_required
     request_state: str | None = None  # 2026-07-28 retry carrying our earlier requestState
+    declined: bool = False  # 2026-07-28 retry whose client declined or cancelled the approval page
     disconnected: Disconnected = field(default=never_disconnected, compare=False)  # stops server-side waits
 
 
@@ -82,7 +83,7 @@ class ToolCaller:
             if flow.request_state is not None:
                 self.flows.check_request_state(flow.request_state, req, name, arguments)
             decision = await self.authorize(req, name, arguments)
-            if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL:
+            if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL and not flow.declined:
                 if await self.flows.wait_while_pending(req.credential, decision.approval.id, flow.disconnected):
                     decision = await self.authorize(req, name, arguments)
             return await self._respond(req, name, arguments, decision, flow)

@@ -17,6 +17,7 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
 from mcp_front.mcp.tasks import TaskHandlers
@@ -111,8 +112,17 @@ def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         caps = ctx.session.client_capabilities
         url_ok = bool(caps and caps.elicitation and caps.elicitation.url is not None)
+        if params.request_state is not None and _declined(params):
+            # The user declined or dismissed the approval page: answer at once with the plain
+            # pending result (its approval id), instead of waiting and asking again.
+            return CallFlow(request_state=params.request_state, declined=True)
         return CallFlow(url_elicitation=url_ok, request_state=params.request_state, disconnected=_disconnected(ctx))
     return CallFlow()
+
+
+def _declined(params: types.CallToolRequestParams) -> bool:
+    answer = (params.input_responses or {}).get(APPROVAL_INPUT)
+    return getattr(answer, "action", None) in ("decline", "cancel")
 
 
 class TaskCallMiddleware:
