@@ -18,10 +18,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_front.backends import negotiation
 from mcp_front.backends.http11 import EgressRefused, Http11Client, HttpError, HttpResponse
+from mcp_front.backends.negotiation import Negotiated, NegotiationFailed
 from policy_service.toolkits.egress import EgressPolicy
 
-PROTOCOL_VERSION = "2025-11-25"
 _ACCEPT = "application/json, text/event-stream"
 _MAX_SESSIONS = 4096
 UNREACHABLE = "the toolkit's backend is unreachable"
@@ -44,6 +45,29 @@ class UpstreamTimeout(UpstreamError):
     pass
 
 
+class UpstreamRpcError(UpstreamError):
+    """The backend answered with a JSON-RPC error: its code, message and data reach the client as they are."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"backend error {code}: {message}", message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def rpc_error(message: dict[str, Any]) -> UpstreamRpcError:
+    """The typed form of a backend's JSON-RPC error object (malformed ones become -32603)."""
+    error = message.get("error")
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code")
+    text = error.get("message")
+    return UpstreamRpcError(
+        code if isinstance(code, int) and not isinstance(code, bool) else -32603,
+        text if isinstance(text, str) else "backend error",
+        error.get("data"),
+    )
+
+
 SessionKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
@@ -59,11 +83,6 @@ class Target:
     def key(self) -> SessionKey:
         """One upstream session per (tenant scope, backend URL, backend headers/credential)."""
         return (self.scope, self.url, tuple(sorted(self.headers.items())))
-
-
-@dataclass
-class _Session:
-    session_id: str | None
 
 
 def _parse_sse(text: str, request_id: int) -> dict[str, Any] | None:
@@ -83,7 +102,7 @@ def _parse_sse(text: str, request_id: int) -> dict[str, Any] | None:
 class UpstreamPool:
     def __init__(self, max_connections: int = 200, egress: EgressPolicy | None = None) -> None:
         self._http = Http11Client(max_idle_per_origin=max_connections, egress=egress)
-        self._sessions: OrderedDict[SessionKey, _Session] = OrderedDict()
+        self._sessions: OrderedDict[SessionKey, Negotiated] = OrderedDict()
         self._locks: dict[SessionKey, asyncio.Lock] = {}
         self._ids = itertools.count(1)
 
@@ -120,12 +139,11 @@ class UpstreamPool:
         if message is None:
             raise UpstreamError("backend rejected the session")
         if "error" in message:
-            error = message["error"] or {}
-            raise UpstreamError(f"backend error {error.get('code')}: {error.get('message')}")
+            raise rpc_error(message)
         result = message.get("result")
         if not isinstance(result, dict):
             raise UpstreamError("backend answered without a result")
-        return result
+        return negotiation.plain_result(session, result)
 
     async def list_tools(
         self, url: str, headers: dict[str, str], timeout_seconds: float = 30.0, scope: str = ""
@@ -139,8 +157,10 @@ class UpstreamPool:
                 for _ in range(100):
                     params = {"cursor": cursor} if cursor else {}
                     message = await self._request(target, session, "tools/list", params)
-                    if message is None or "error" in message:
-                        raise UpstreamError(f"tools/list failed: {message and message.get('error')}")
+                    if message is None:
+                        raise UpstreamError("tools/list failed: the backend rejected the session")
+                    if "error" in message:
+                        raise rpc_error(message)
                     result = message.get("result") or {}
                     tools.extend(result.get("tools") or [])
                     cursor = result.get("nextCursor")
@@ -197,7 +217,7 @@ class UpstreamPool:
                 break
         return items
 
-    async def _session(self, target: Target) -> _Session:
+    async def _session(self, target: Target) -> Negotiated:
         key = target.key
         session = self._sessions.get(key)
         if session is not None:
@@ -212,56 +232,37 @@ class UpstreamPool:
                     self._locks.pop(self._sessions.popitem(last=False)[0], None)
         return session
 
-    async def _initialize(self, target: Target) -> _Session:
+    async def _initialize(self, target: Target) -> Negotiated:
+        """Opens an upstream session and remembers the version the backend negotiated."""
         request_id = next(self._ids)
-        body = {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "monomcp-gateway", "version": "0.1.0"},
-            },
-        }
-        response = await self._post(target, None, body)
-        if response.status >= 400:
-            raise UpstreamError(f"backend refused initialize: HTTP {response.status}")
+        response = await self._post(target, negotiation.initialize_request(request_id), {})
         session_id = response.headers.get("mcp-session-id")
-        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        await self._post(target, session_id, note)
-        return _Session(session_id)
+        try:
+            version = negotiation.negotiated_version(_message(response, request_id))
+        except NegotiationFailed as exc:
+            public = "the toolkit's backend refused the MCP handshake"
+            raise UpstreamError(f"{exc} (HTTP {response.status})", public) from None
+        session = Negotiated(session_id, version)
+        if not session.modern:
+            note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await self._post(target, note, negotiation.request_headers(session, note))
+        return session
 
     async def _request(
-        self, target: Target, session: _Session, method: str, params: dict[str, Any]
+        self, target: Target, session: Negotiated, method: str, params: dict[str, Any]
     ) -> dict[str, Any] | None:
         request_id = next(self._ids)
-        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-        response = await self._post(target, session.session_id, body)
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": negotiation.envelope(session, params)}
+        response = await self._post(target, body, negotiation.request_headers(session, body))
         if response.status == 404 and session.session_id:
             return None
-        content_type = response.headers.get("content-type", "")
-        message: Any
-        if content_type.startswith("text/event-stream"):
-            message = _parse_sse(response.body.decode("utf-8", "replace"), request_id)
-        else:
-            try:
-                message = json.loads(response.body)
-            except ValueError:
-                message = None
+        message = _message(response, request_id)
         if not isinstance(message, dict):
             raise UpstreamError(f"backend answered HTTP {response.status} without a JSON-RPC message")
         return message
 
-    async def _post(self, target: Target, session_id: str | None, body: dict[str, Any]) -> HttpResponse:
-        h = {
-            "content-type": "application/json",
-            "accept": _ACCEPT,
-            "mcp-protocol-version": PROTOCOL_VERSION,
-            **target.headers,
-        }
-        if session_id:
-            h["mcp-session-id"] = session_id
+    async def _post(self, target: Target, body: dict[str, Any], protocol: dict[str, str]) -> HttpResponse:
+        h = {"content-type": "application/json", "accept": _ACCEPT, **protocol, **target.headers}
         payload = json.dumps(body, separators=(",", ":")).encode()
         try:
             return await self._http.post(target.url, h, payload, target.scope)
@@ -269,3 +270,13 @@ class UpstreamPool:
             raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
         except HttpError as exc:
             raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
+
+
+def _message(response: HttpResponse, request_id: int) -> Any:
+    """The JSON-RPC message in a JSON or SSE response body (None when there is none)."""
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        return _parse_sse(response.body.decode("utf-8", "replace"), request_id)
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        return None

@@ -25,6 +25,7 @@ from policy_service.approvals.binding import arguments_sha256, canonical_json
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 
 REQUEST_STATE = "request_state"
+APPROVAL_INPUT = "approval"  # the key of the URL elicitation in input_required results
 TASK = "task"
 DEFAULT_WAITERS_PER_CREDENTIAL = 8
 UNKNOWN_TASK = "Unknown task"
@@ -83,7 +84,10 @@ class ApprovalFlows:
         return {
             "resultType": "input_required",
             "inputRequests": {
-                "approval": {"method": "elicitation/create", "params": {"mode": "url", "message": message, "url": url}}
+                APPROVAL_INPUT: {
+                    "method": "elicitation/create",
+                    "params": {"mode": "url", "message": message, "url": url},
+                }
             },
             "requestState": state,
         }

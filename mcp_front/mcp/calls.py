@@ -17,7 +17,7 @@ from jsonschema.exceptions import best_match
 from mcp.shared.exceptions import MCPError
 
 from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
-from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
+from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamRpcError, UpstreamTimeout
 from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.completion import WITHHELD, complete_durably
@@ -56,6 +56,7 @@ class CallFlow:
     task_requested: bool = False  # 2025-11-25 client sent `task`: answer with a task
     url_elicitation: bool = False  # 2026-07-28 client can open a URL: answer input_required
     request_state: str | None = None  # 2026-07-28 retry carrying our earlier requestState
+    declined: bool = False  # 2026-07-28 retry whose client declined or cancelled the approval page
     disconnected: Disconnected = field(default=never_disconnected, compare=False)  # stops server-side waits
 
 
@@ -83,7 +84,7 @@ class ToolCaller:
             if flow.request_state is not None:
                 await self._check_request_state(req, name, arguments, flow.request_state)
             decision = await self.authorize(req, name, arguments)
-            if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL:
+            if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL and not flow.declined:
                 if await self.flows.wait_while_pending(req.credential, decision.approval.id, flow.disconnected):
                     decision = await self.authorize(req, name, arguments)
             return await self._respond(req, name, arguments, decision, flow)
@@ -130,9 +131,7 @@ class ToolCaller:
             if APPROVAL_STATUS_NAMES.get(decision.approval.status) == "consumed":
                 # A duplicate of a call that already ran on this approval: say so, nothing was queued.
                 facts = results.approval_facts(decision.approval, self._public_url)
-                return results.text_result(
-                    decision.message, is_error=True, structured={"approval": facts, "executed": False}
-                )
+                return results.not_run_result(decision.message, facts)
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
@@ -145,6 +144,7 @@ class ToolCaller:
         scope = f"{toolkit}|{decision.principal.org_slug}"
         started = time.perf_counter()
         error = ""
+        rpc_error: UpstreamRpcError | None = None
         try:
             result = await self._upstreams.call_tool(
                 backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope
@@ -153,12 +153,17 @@ class ToolCaller:
         except UpstreamTimeout as exc:
             status, error = "timeout", str(exc)
             result = results.text_result(f"The toolkit backend timed out: {exc.public}", is_error=True)
+        except UpstreamRpcError as exc:  # the backend's JSON-RPC error reaches the client with its code
+            status, error, rpc_error = "backend_error", str(exc), exc
+            result = {"error": {"code": exc.code, "message": exc.message, "data": exc.data}}
         except UpstreamError as exc:
             status, error = "backend_error", str(exc)
             result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
         duration_ms = (time.perf_counter() - started) * 1000
         if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms):
             return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
+        if rpc_error is not None:
+            raise MCPError(rpc_error.code, rpc_error.message, rpc_error.data)
         return result
 
     async def _check_request_state(

@@ -25,7 +25,8 @@ from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
-from mcp_front.edge.responses import NOT_FOUND_BODY, not_found
+from mcp_front.edge.responses import NOT_FOUND_BODY, jsonrpc_body, not_found
+from mcp_front.mcp import versions
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
 from mcp_front.mcp.server import build_server
@@ -102,8 +103,14 @@ class McpGateway:
             credential=edge.token, org=edge.org, toolkit=edge.toolkit, access=edge.access, **edge.facts()
         )
         scope[SCOPE_KEY] = gateway_request
+        if versions.is_batch(edge.body):
+            await jsonrpc_body(400, versions.batch_refusal())(scope, receive, send)
+            return
+        offered = versions.counter_offer(edge.body)
+        if offered is not None:
+            scope, receive = versions.scope_with_length(scope, len(offered)), versions.replay_body(offered, receive)
         reset = current_request.set(gateway_request)
         try:
-            await self._manager.handle_request(scope, receive, send)
+            await self._manager.handle_request(scope, receive, versions.naming_served_versions(send))
         finally:
             current_request.reset(reset)

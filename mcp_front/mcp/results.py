@@ -1,4 +1,11 @@
-"""The tool results the gateway itself writes: approvals, refusals, backend failures."""
+"""The tool results the gateway itself writes: approvals, refusals, backend failures.
+
+A result written for a backend's tool must stay valid against that tool's output schema,
+which the gateway cannot satisfy: clients that validate (the TypeScript SDK) would reject
+the result instead of showing the approval. So these results carry their facts in text and
+in `_meta` (`monomcp/approval`, `monomcp/executed`), never in `structuredContent`. Only the
+gateway's own `approval_status` tool, which declares no output schema, returns structured content.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,22 @@ from typing import Any
 
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval
 
+APPROVAL_META = "monomcp/approval"
+EXECUTED_META = "monomcp/executed"
+
 
 def text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A plain result; `structured` only for the gateway's own tools (they declare no output schema)."""
     result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": is_error}
     if structured is not None:
         result["structuredContent"] = structured
+    return result
+
+
+def not_run_result(text: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """An error result for a call that did not run, its approval's facts in `_meta`."""
+    result = text_result(text, is_error=True)
+    result["_meta"] = {APPROVAL_META: facts, EXECUTED_META: False}
     return result
 
 
@@ -49,7 +67,7 @@ def pending_result(approval: Approval, public_url: str) -> dict[str, Any]:
         f'({{"approval_id": "{approval.id}"}}); once it is approved, call {approval.tool} again with exactly '
         f"the same arguments and it will run once."
     )
-    return text_result(text, is_error=True, structured={"approval": facts, "executed": False})
+    return not_run_result(text, facts)
 
 
 def denied_result(approval: Approval, public_url: str, message: str) -> dict[str, Any]:
@@ -58,7 +76,7 @@ def denied_result(approval: Approval, public_url: str, message: str) -> dict[str
     reason = approval.reason or message
     text = f"Not run: approval {approval.id} for '{approval.tool}' was {status}"
     text += f" by {approval.decided_by}: {reason}" if approval.decided_by else f". {reason}"
-    return text_result(text, is_error=True, structured={"approval": facts, "executed": False})
+    return not_run_result(text, facts)
 
 
 def status_report(approval: Approval, public_url: str) -> dict[str, Any]:
@@ -72,4 +90,6 @@ def status_report(approval: Approval, public_url: str) -> dict[str, Any]:
         "consumed": f"Already used by one call of {approval.tool}.",
     }.get(status, "")
     text = f"Approval {approval.id} for '{approval.tool}' is {status}. {advice}\nArguments: {approval.arguments_json}"
-    return text_result(text, is_error=False, structured={"approval": facts})
+    result = text_result(text, is_error=False, structured={"approval": facts})
+    result["_meta"] = {APPROVAL_META: facts}
+    return result

@@ -17,10 +17,13 @@ from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mcp_front.access import ToolkitAccess
 from mcp_front.mcp import items
+from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
 from mcp_front.mcp.tasks import TaskHandlers
+from mcp_front.mcp.versions import SERVED_VERSIONS, TASKS_SINCE, initialize_version, negotiated_at_initialize
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from policy_service import errors
 from policy_service.client import PolicyClient
@@ -112,8 +115,17 @@ def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -
     if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
         caps = ctx.session.client_capabilities
         url_ok = bool(caps and caps.elicitation and caps.elicitation.url is not None)
+        if params.request_state is not None and _declined(params):
+            # The user declined or dismissed the approval page: answer at once with the plain
+            # pending result (its approval id), instead of waiting and asking again.
+            return CallFlow(request_state=params.request_state, declined=True)
         return CallFlow(url_elicitation=url_ok, request_state=params.request_state, disconnected=_disconnected(ctx))
     return CallFlow()
+
+
+def _declined(params: types.CallToolRequestParams) -> bool:
+    answer = (params.input_responses or {}).get(APPROVAL_INPUT)
+    return getattr(answer, "action", None) in ("decline", "cancel")
 
 
 class TaskCallMiddleware:
@@ -137,15 +149,25 @@ class TaskCallMiddleware:
         except ValueError:
             raise MCPError(types.INVALID_PARAMS, "Invalid tools/call parameters") from None
         req = from_handler_context(ctx)
+        if not _supports_tasks(req.access, typed.name):
+            raise MCPError(types.METHOD_NOT_FOUND, f"Tool '{typed.name}' does not support task-augmented calls")
         return await self._caller.call(req, typed.name, dict(typed.arguments or {}), CallFlow(task_requested=True))
 
 
+def _supports_tasks(access: ToolkitAccess, name: str) -> bool:
+    entry = access.tools.get(name)
+    support = (entry.wire.get("execution") or {}).get("taskSupport") if entry else None
+    return support in ("optional", "required")
+
+
 class GatewayServer(Server[Any]):
-    """Advertises tools/call tasks on the initialize era (the approval is the task)."""
+    """Advertises tools/call tasks to 2025-11-25 clients (the approval is the task); older
+    versions have no tasks and 2026-07-28 waits for approvals with input_required instead."""
 
     def get_capabilities(self, *args: Any, protocol_version: str | None = None, **kwargs: Any) -> Any:
         capabilities = super().get_capabilities(*args, protocol_version=protocol_version, **kwargs)
-        if protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        version = protocol_version or negotiated_at_initialize(initialize_version.get())
+        if version == TASKS_SINCE:
             capabilities.tasks = types.ServerTasksCapability(
                 requests=types.ServerTasksRequestsCapability(tools=types.TasksToolsCapability(call={}))
             )
@@ -154,7 +176,17 @@ class GatewayServer(Server[Any]):
 
 def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) -> Server[Any]:
     async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
+        if params is not None and params.cursor is not None:
+            # One page holds every tool: no cursor this server issued can come back.
+            raise MCPError(types.INVALID_PARAMS, "Invalid cursor")
         return _complete(ctx, {"tools": from_handler_context(ctx).access.tools_wire})
+
+    async def discover(ctx: ServerRequestContext[Any], params: types.RequestParams | None) -> Any:
+        return types.DiscoverResult(
+            supported_versions=list(SERVED_VERSIONS),
+            capabilities=server.get_capabilities(protocol_version=ctx.protocol_version),
+            instructions=INSTRUCTIONS,
+        )
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
         req = from_handler_context(ctx)
@@ -177,6 +209,7 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
         # Permissions can change at any moment: clients must not reuse a tools/list result.
         cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
     )
+    server.add_request_handler("server/discover", types.RequestParams, discover)
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
     server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, task_result)
     # Resources, templates, prompts, completion: same pool, so per-tenant sessions and egress apply.

@@ -17,7 +17,7 @@ def bearer(key: str) -> dict[str, str]:
 async def _pending(world: World, front: str, args: dict[str, Any] | None = None) -> str:
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         result = await client.call_tool("transfer", args or {"amount": 1, "to": "eve"})
-    return str(result.structured_content["approval"]["id"])  # type: ignore[index]
+    return str(result.meta["monomcp/approval"]["id"])  # type: ignore[index]
 
 
 async def test_rest_approvals_flow_and_authorization(world: World, front: str) -> None:

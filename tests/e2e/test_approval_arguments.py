@@ -43,7 +43,7 @@ async def test_approver_sees_the_exact_arguments_until_the_call_runs(world: Worl
         watcher = asyncio.create_task(watch())
         await asyncio.sleep(0.3)
         first = await _call(front, world.keys["acme:member"], SECRET)
-        approval_id = first.structured_content["approval"]["id"]
+        approval_id = first.meta["monomcp/approval"]["id"]
         assert SECRET not in first.content[0].text  # the requester's result stays redacted
         await asyncio.wait_for(watcher, 10)
         assert seen == [exact]
@@ -63,8 +63,8 @@ async def test_approver_sees_the_exact_arguments_until_the_call_runs(world: Worl
 
 
 async def test_exact_arguments_are_purged_on_denial_and_expiry(world: World, front: str, settings: Any) -> None:
-    denied = (await _call(front, world.keys["acme:member"], SECRET)).structured_content["approval"]["id"]
-    expired = (await _call(front, world.keys["acme:member"], SECRET + "x")).structured_content["approval"]["id"]
+    denied = (await _call(front, world.keys["acme:member"], SECRET)).meta["monomcp/approval"]["id"]
+    expired = (await _call(front, world.keys["acme:member"], SECRET + "x")).meta["monomcp/approval"]["id"]
     assert SECRET in await _stored_exact(settings, denied)
     async with world.client("acme:admin") as admin:
         await admin.decide_approval(denied, approve=False, reason="no")

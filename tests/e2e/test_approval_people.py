@@ -17,7 +17,7 @@ ARGS = {"amount": 11, "to": "gina"}
 async def _request(front: str, token: str) -> str:
     async with mcp_client(f"{front}/acme/tools/mcp", token) as client:
         result = await client.call_tool("transfer", ARGS)
-    return str(result.structured_content["approval"]["id"])
+    return str(result.meta["monomcp/approval"]["id"])
 
 
 async def _decide(world: World, token: str, approval_id: str) -> Any:

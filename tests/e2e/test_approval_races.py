@@ -17,7 +17,7 @@ RACERS = 12
 async def _pending_approval(world: World, front: str) -> str:
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         first = await client.call_tool("transfer", ARGS)
-    return str(first.structured_content["approval"]["id"])
+    return str(first.meta["monomcp/approval"]["id"])
 
 
 async def _pending_ids(world: World) -> list[str]:
@@ -37,7 +37,7 @@ async def test_concurrent_plain_recalls_run_once_and_queue_nothing(world: World,
     assert len(ran) == 1 and len(lost) == RACERS - 1
     for result in lost:
         assert "already used by call" in result.content[0].text  # type: ignore[union-attr]
-        assert result.structured_content["approval"]["id"] == approval_id
+        assert result.meta["monomcp/approval"]["id"] == approval_id
     assert await _pending_ids(world) == []
 
 

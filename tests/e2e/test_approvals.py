@@ -35,8 +35,8 @@ async def _age_consumption(settings: Any, approval_id: str) -> None:
 
 
 def _approval_id(result: Any) -> str:
-    assert result.is_error and result.structured_content["executed"] is False
-    return str(result.structured_content["approval"]["id"])
+    assert result.is_error and result.meta["monomcp/executed"] is False
+    return str(result.meta["monomcp/approval"]["id"])
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])

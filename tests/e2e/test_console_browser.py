@@ -87,7 +87,7 @@ async def test_live_queue_approve_and_recall_runs(world: World, front: str, brow
 async def test_deny_with_reason_on_the_approval_page(world: World, front: str, browser_page: Any) -> None:
     page = browser_page
     first = await _call(world, front, {"amount": 99, "to": "mallory"})
-    approval_id = first.structured_content["approval"]["id"]
+    approval_id = first.meta["monomcp/approval"]["id"]
     await _sign_in(page, front, world.keys["acme:admin"])
     await page.goto(f"{front}/console/approvals/{approval_id}")
     await _shot(page, "approval-page")

@@ -34,10 +34,10 @@ async def test_approval_created_on_one_replica_decided_and_run_on_others(world: 
         async with serve_asgi(app_a, port_a) as front_a, serve_asgi(app_b, port_b) as front_b:
             async with mcp_client(f"{front_a}/acme/tools/mcp", world.keys["acme:member"]) as via_a:
                 first = await via_a.call_tool("transfer", ARGS)
-            approval_id = first.structured_content["approval"]["id"]  # type: ignore[index]
+            approval_id = first.meta["monomcp/approval"]["id"]  # type: ignore[index]
             async with mcp_client(f"{front_b}/acme/tools/mcp", world.keys["acme:member"]) as via_b:
                 again = await via_b.call_tool("transfer", ARGS)
-                assert again.structured_content["approval"]["id"] == approval_id  # type: ignore[index]
+                assert again.meta["monomcp/approval"]["id"] == approval_id  # type: ignore[index]
             async with PolicyClient(second_addr, world.keys["acme:admin"]) as admin_on_b:
                 await admin_on_b.decide_approval(approval_id, approve=True)
             async with (

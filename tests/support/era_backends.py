@@ -1,0 +1,139 @@
+"""Stand-in backends that speak exactly one protocol version, as real ones do: a `mcp` 1.x
+server (initialize up to 2025-06-18, 400 for any newer MCP-Protocol-Version header) and a
+2026-07-28-only server (-32022 for the handshake). Both wrap the test Upstream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+async def _read(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _answer(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class OldBackend:
+    """Negotiates at most 2025-06-18 and then insists on it, like `mcp` 1.x (before 2025-11-25)."""
+
+    VERSION = "2025-06-18"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.versions_seen: list[str | None] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await _read(receive)
+        message = json.loads(body)
+        version = _header(scope, b"mcp-protocol-version")
+        self.versions_seen.append(version)
+        if message.get("method") == "initialize":
+            message["params"]["protocolVersion"] = self.VERSION
+            body = json.dumps(message).encode()
+        elif version is not None and version != self.VERSION:
+            await _answer(
+                send,
+                400,
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": f"Bad Request: Unsupported protocol version: {version}"},
+                },
+            )
+            return
+        await self.app(scope, _replay(body), send)
+
+
+class ModernOnlyBackend:
+    """Serves only 2026-07-28: the handshake is refused with -32022 naming that version."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.methods: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await _read(receive)
+        message = json.loads(body)
+        self.methods.append(str(message.get("method")))
+        if message.get("method") == "initialize":
+            await _answer(
+                send,
+                400,
+                {
+                    "jsonrpc": "2.0",
+                    "id": message.get("id"),
+                    "error": {
+                        "code": -32022,
+                        "message": "Unsupported protocol version",
+                        "data": {"supported": ["2026-07-28"], "requested": message["params"]["protocolVersion"]},
+                    },
+                },
+            )
+            return
+        await self.app(scope, _replay(body), send)
+
+
+class ErrorBackend:
+    """Answers tools/call of `ERROR_TOOL` with a JSON-RPC error of its own, like a backend
+    that validates arguments itself; everything else goes to the wrapped app."""
+
+    ERROR_TOOL = "strict"
+    ERROR: ClassVar[dict[str, Any]] = {
+        "code": -32602,
+        "message": "strict: 'level' must be one of low, high",
+        "data": {"field": "level"},
+    }
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await _read(receive)
+        message = json.loads(body)
+        params = message.get("params") or {}
+        if message.get("method") == "tools/call" and params.get("name") == self.ERROR_TOOL:
+            await _answer(send, 200, {"jsonrpc": "2.0", "id": message.get("id"), "error": self.ERROR})
+            return
+        await self.app(scope, _replay(body), send)

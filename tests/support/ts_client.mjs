@@ -1,0 +1,57 @@
+// A TypeScript-SDK client for the e2e tests: connects over streamable HTTP with a bearer,
+// runs one action and prints one JSON line. Usage: node ts_client.mjs URL TOKEN ACTION JSON
+//   call   {"name", "arguments"}           -> {"result"} or {"error": {"code", "message"}}
+//   stream {"name", "arguments", "after"}  -> {"messages": [{type, status?, result?, error?}]}
+// For `stream`, once the task is created the script prints {"taskId"} on stderr so the
+// test can approve it, and waits up to `timeoutMs` for the stream to end.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+const [url, token, action, json] = process.argv.slice(2);
+const params = JSON.parse(json);
+const transport = new StreamableHTTPClientTransport(new URL(url), {
+  requestInit: { headers: { Authorization: `Bearer ${token}` } },
+});
+const client = new Client({ name: "ts-e2e", version: "1.0.0" });
+const plainError = (e) => ({ code: e?.code ?? null, message: String(e?.message ?? e) });
+
+async function main() {
+  await client.connect(transport);
+  await client.listTools(); // the SDK validates results against the output schemas it lists
+  if (action === "call") {
+    try {
+      return { result: await client.callTool({ name: params.name, arguments: params.arguments }) };
+    } catch (e) {
+      return { error: plainError(e) };
+    }
+  }
+  if (action === "stream") {
+    const messages = [];
+    const stream = client.experimental.tasks.callToolStream(
+      { name: params.name, arguments: params.arguments },
+      undefined,
+      { task: { ttl: 600000 }, timeout: params.timeoutMs ?? 60000 },
+    );
+    for await (const message of stream) {
+      const entry = { type: message.type };
+      if (message.task) entry.status = message.task.status;
+      if (message.type === "taskCreated") process.stderr.write(JSON.stringify({ taskId: message.task.taskId }) + "\n");
+      if (message.result) entry.result = message.result;
+      if (message.error) entry.error = plainError(message.error);
+      messages.push(entry);
+    }
+    return { messages };
+  }
+  throw new Error(`unknown action ${action}`);
+}
+
+main()
+  .then(async (out) => {
+    process.stdout.write(JSON.stringify(out) + "\n");
+    await client.close();
+    process.exit(0);
+  })
+  .catch((e) => {
+    process.stdout.write(JSON.stringify({ error: plainError(e) }) + "\n");
+    process.exit(1);
+  });
