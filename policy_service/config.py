@@ -17,7 +17,7 @@ DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///" + str(Path(".monomcp") / "monomcp.db
 DEFAULT_REDACT_KEYS = (
     "password,passwd,pwd,pass,passphrase,secret,token,auth,authorization,api_key,apikey,access_key,"
     "private_key,secret_key,signing_key,client_secret,access_token,refresh_token,auth_token,id_token,"
-    "cookie,set-cookie,credential,credentials,session,jwt"
+    "cookie,set-cookie,credential,credentials,session,sessionid,bearer,jwt"
 )
 
 

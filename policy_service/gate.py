@@ -29,6 +29,10 @@ from policy_service.storage.models import Approval, AuditRequestLog, new_id, utc
 REQUEST_ROOT = "request"
 RESPONSE_ROOT = "response"
 
+_APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
+# The gateway's own tool, answered by the front itself (recorded, never authorized).
+BUILT_IN_TOOL = "approval_status"
+
 # What RecordRequest may store as a status: a short word ("started" belongs to authorized calls).
 _RECORD_STATUS = re.compile(r"[a-z][a-z_]{0,23}")
 
@@ -189,6 +193,8 @@ class Gate:
 
     async def approval_status_for(self, principal: Principal, approval_id: str) -> approvals.ApprovalRecord:
         """The approval, if `principal` requested it or administers its org; else NotFound."""
+        if not _APPROVAL_ID.fullmatch(approval_id):  # never sent to the database as is
+            raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
         async with self._sessions() as session, session.begin():
             await approvals.expire_stale(session, Approval.id == approval_id)
         async with self._sessions() as session:
@@ -217,6 +223,9 @@ class Gate:
     ) -> str:
         if not _RECORD_STATUS.fullmatch(status) or status == "started":
             raise InvalidArgument(f"bad status {status[:40]!r} for a recorded request", "STATUS")
+        if method == "tools/call" and status == "ok" and tool != BUILT_IN_TOOL:
+            # Executed tool calls are written only by AuthorizeToolCall and CompleteToolCall.
+            raise InvalidArgument("a recorded tools/call cannot claim the tool ran", "STATUS")
         call_id = new_id()
         row = self._row(call_id, facts, org_slug, toolkit_slug, tool, method, request)
         row["service_id"] = service.id

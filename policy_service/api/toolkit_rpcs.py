@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
-from policy_service.api import convert
+from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
 from policy_service.identity.principal import Principal
@@ -81,6 +81,9 @@ class ToolkitRpcs(AdminBase):
         self, request: admin_pb2.UpsertToolkitRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.Toolkit:
         principal = await self._principal(context)
+        validation.text(request.slug, "slug", 63)
+        validation.text(request.name, "name")
+        validation.text(request.description, "description", 4000, multiline=True)
         headers = dict(request.backend_headers)
         new_default = _permission(request.new_tool_permission) if request.new_tool_permission else ""
         async with self._sessions() as session:
@@ -147,6 +150,9 @@ class ToolkitRpcs(AdminBase):
         self, request: admin_pb2.SyncToolsRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.SyncToolsResponse:
         principal = await self._principal(context)
+        for t in request.tools:
+            validation.text(t.name, "tool name", 512)
+            validation.text(t.title, "tool title")
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)

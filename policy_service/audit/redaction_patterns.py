@@ -15,7 +15,7 @@ TOKENS = re.compile(
     r"(?<![A-Za-z0-9_-])(?:"
     + "|".join(
         [
-            r"mmcp_[0-9A-Za-z]{20,}",  # our own API keys
+            r"mmc(?:p|psvc|s|r)_[0-9A-Za-z_]{20,}",  # our API keys, service credentials, sessions, refresh tokens
             r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",  # JWTs
             r"(?:AKIA|ASIA)[0-9A-Z]{16}",  # AWS access key ids
             r"gh[pousr]_[0-9A-Za-z]{30,}",  # GitHub tokens
@@ -32,7 +32,7 @@ TOKENS = re.compile(
 )
 # Every TOKENS match contains one of these; text without any skips the regex.
 _TOKEN_HINTS = (
-    "mmcp_", "eyJ", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+    "mmc", "eyJ", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
     "glpat-", "xox", "sk-", "sk_", "rk_", "AIza", "earer", "EARER",
 )  # fmt: skip
 

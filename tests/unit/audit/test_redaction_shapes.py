@@ -78,3 +78,24 @@ def test_clean_json_text_content_is_kept_byte_for_byte() -> None:
     response = json.dumps({"content": [{"type": "text", "text": text}]})
     stored, paths = REDACTOR.redact_json_text(response, "response")
     assert json.loads(stored)["content"][0]["text"] == text and paths == []
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "mmcpsvc_" + "A" * 54,  # a service credential
+        "mmcs_" + "B" * 16 + "_" + "C" * 32,  # a console session
+        "mmcr_" + "D" * 48,  # a refresh token
+    ],
+)
+def test_our_own_token_shapes_are_redacted_in_text(secret: str) -> None:
+    redactor = Redactor(frozenset(DEFAULT_REDACT_KEYS.split(",")), 65_536)
+    stored, _ = redactor.to_stored_text({"note": f"use {secret} to call"}, "request")
+    assert secret not in stored
+
+
+@pytest.mark.parametrize("key", ["bearer", "sessionid", "sessionId"])
+def test_bearer_and_session_id_keys_are_redacted(key: str) -> None:
+    redactor = Redactor(frozenset(DEFAULT_REDACT_KEYS.split(",")), 65_536)
+    stored, _ = redactor.to_stored_text({key: "opaque-value-123"}, "request")
+    assert "opaque-value-123" not in stored
