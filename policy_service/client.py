@@ -514,7 +514,9 @@ class PolicyClient:
         )
         return await self._call(self._admin.Login, request, admin=True)
 
-    async def refresh(self, refresh_token: str, client_address: str = "", user_agent: str = "") -> admin_pb2.LoginResponse:
+    async def refresh(
+        self, refresh_token: str, client_address: str = "", user_agent: str = ""
+    ) -> admin_pb2.LoginResponse:
         request = admin_pb2.RefreshRequest(
             refresh_token=refresh_token, client_address=client_address, user_agent=user_agent
         )
