@@ -132,7 +132,9 @@ async def test_jwt_forms_that_are_refused(world: World) -> None:
     user_id = await _person(world)
     now = 1_900_000_000
     forged = [
-        jwt.encode({"sub": user_id, "org": "acme", "exp": now}, "another secret that is long enough " * 2, algorithm="HS256"),
+        jwt.encode(
+            {"sub": user_id, "org": "acme", "exp": now}, "another secret that is long enough " * 2, algorithm="HS256"
+        ),
         jwt.encode({"sub": user_id, "org": "acme", "exp": 1}, JWT_SECRET, algorithm="HS256"),
         jwt.encode({"sub": user_id, "org": "acme", "exp": now}, JWT_SECRET, algorithm="HS512"),
         jwt.encode({"sub": user_id, "org": "acme", "exp": now, "sid": "f" * 32}, JWT_SECRET, algorithm="HS256"),
