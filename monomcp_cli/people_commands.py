@@ -25,7 +25,7 @@ COLUMNS = ["user_id", "email", "display_name", "role", "disabled_at", "has_passw
 
 
 def _secret(variable: str, prompt: str, confirm: bool = False) -> str:
-    return os.environ.get(variable) or str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    return os.environ.get(variable) or str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
 def register(app: typer.Typer) -> None:

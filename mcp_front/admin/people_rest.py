@@ -89,6 +89,7 @@ async def _anonymous(api: AdminApi, request: Request, credential: str, fn: Any) 
 def _tokens(response: Any) -> dict[str, Any]:
     body = to_json(response)
     body.setdefault("token_type", "Bearer")
+    body["expires_in"] = int(body.get("expires_in", 0))  # a number, as in OAuth token responses
     return body
 
 
