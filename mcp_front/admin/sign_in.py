@@ -62,9 +62,9 @@ def build_sign_in(api: AdminApi) -> APIRouter:
             '<p><label>Password<br><input type="password" name="password" size="40" '
             'autocomplete="current-password"></label></p>'
             '<p><label>Org<br><input name="org" size="20" autocomplete="organization"></label></p>'
-            "<details><summary>Sign in with an admin API key or JWT instead (automation)</summary>"
-            '<p><label>Admin API key or JWT<br><input type="password" name="credential" size="70" '
-            'autocomplete="off"></label></p></details><p><button class="btn ok">Sign in</button></p></form>'
+            "<fieldset><legend>Or, for automation: an admin API key or JWT</legend>"
+            '<label>Admin API key or JWT<br><input type="password" name="credential" size="70" '
+            'autocomplete="off"></label></fieldset><p><button class="btn ok">Sign in</button></p></form>'
         )
         response = HTMLResponse(page("Sign in", form, signed_in=False))
         api.auth.set_login_token(response, token)
