@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from monomcp_cli import people_commands
 from monomcp_cli.admin_client import call
 from monomcp_cli.output import console, emit
 
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
     perms = typer.Typer(help="Org-wide defaults and role overrides.", no_args_is_help=True)
     for name, sub in (("orgs", orgs), ("keys", keys), ("toolkit", toolkits), ("tools", tools), ("permissions", perms)):
         app.add_typer(sub, name=name)
+    people_commands.register(app)
 
     @orgs.command("list")
     def orgs_list(as_json: bool = JSON) -> None:
@@ -34,11 +36,12 @@ def register(app: typer.Typer) -> None:
         name: str,
         role: str = typer.Option("member"),
         ttl: int = typer.Option(0, help="Seconds; 0 = never expires"),
+        owner: str = typer.Option("", help="Email of the person the key belongs to (default: you)"),
         org: str = ORG,
         as_json: bool = JSON,
     ) -> None:
         """Create an API key; the secret is printed once."""
-        issued = call(lambda c: c.create_api_key(org, name, role, ttl))
+        issued = call(lambda c: c.create_api_key(org, name, role, ttl, owner))
         if as_json:
             emit(issued, True, [])
             return
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
         emit(
             call(lambda c: c.list_api_keys(org)),
             as_json,
-            ["id", "name", "role", "created_at", "expires_at", "revoked_at", "last_used_at"],
+            ["id", "name", "role", "owner_email", "created_at", "expires_at", "revoked_at", "last_used_at"],
         )
 
     @keys.command("revoke")

@@ -45,3 +45,7 @@ def print_demo(result: dict[str, Any]) -> None:
     console.print("[bold]Demo API keys[/bold] (shown once)")
     for name, key in result["api_keys"].items():
         console.print(f"  {name:14} {key}")
+    if result.get("people"):
+        console.print("[bold]Demo people[/bold] (sign in at /console/login or POST /api/v1/auth/login)")
+        for org, person in result["people"].items():
+            console.print(f"  {org:8} {person['email']:24} password {person['password']}")

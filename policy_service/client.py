@@ -49,6 +49,7 @@ _ERRORS: dict[grpc.StatusCode, type[errors.PolicyError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
     grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
     grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.RateLimited,
     grpc.StatusCode.UNAVAILABLE: PolicyUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: PolicyUnavailable,
 }
@@ -272,9 +273,11 @@ class PolicyClient:
         return list((await self._call(self._admin.ListMembers, request, True)).members)
 
     async def create_api_key(
-        self, org: str, name: str, role: str, ttl_seconds: int = 0
+        self, org: str, name: str, role: str, ttl_seconds: int = 0, owner: str = ""
     ) -> admin_pb2.CreateApiKeyResponse:
-        request = admin_pb2.CreateApiKeyRequest(org_slug=org, name=name, role=role, ttl_seconds=ttl_seconds)
+        request = admin_pb2.CreateApiKeyRequest(
+            org_slug=org, name=name, role=role, ttl_seconds=ttl_seconds, owner=owner
+        )
         return await self._call(self._admin.CreateApiKey, request, True)
 
     async def list_api_keys(self, org: str = "") -> list[admin_pb2.ApiKey]:
@@ -537,3 +540,62 @@ class PolicyClient:
             meta=meta,
         )
         return await self._call(self._policy.AuthorizeItem, request)
+
+    # --- people and their sign-in ------------------------------------------------------
+    async def create_person(
+        self, org: str, email: str, display_name: str = "", role: str = "member", password: str = ""
+    ) -> admin_pb2.CreatePersonResponse:
+        request = admin_pb2.CreatePersonRequest(
+            org_slug=org, email=email, display_name=display_name, role=role, password=password
+        )
+        return await self._call(self._admin.CreatePerson, request, admin=True)
+
+    async def list_people(self, org: str = "") -> list[admin_pb2.Person]:
+        response = await self._call(self._admin.ListPeople, admin_pb2.ListPeopleRequest(org_slug=org), admin=True)
+        return list(response.people)
+
+    async def set_person_disabled(self, org: str, person: str, disabled: bool) -> admin_pb2.Person:
+        request = admin_pb2.SetPersonDisabledRequest(org_slug=org, person=person, disabled=disabled)
+        return await self._call(self._admin.SetPersonDisabled, request, admin=True)
+
+    async def reset_password(self, org: str, person: str, new_password: str = "") -> admin_pb2.ResetPasswordResponse:
+        request = admin_pb2.ResetPasswordRequest(org_slug=org, person=person, new_password=new_password)
+        return await self._call(self._admin.ResetPassword, request, admin=True)
+
+    async def change_password(self, current_password: str, new_password: str) -> None:
+        request = admin_pb2.ChangePasswordRequest(current_password=current_password, new_password=new_password)
+        await self._call(self._admin.ChangePassword, request, admin=True)
+
+    async def login(
+        self, email: str, password: str, org: str, client_address: str = "", user_agent: str = ""
+    ) -> admin_pb2.LoginResponse:
+        """Sign in with a password (no credential needed on this client)."""
+        request = admin_pb2.LoginRequest(
+            email=email, password=password, org_slug=org, client_address=client_address, user_agent=user_agent
+        )
+        return await self._call(self._admin.Login, request, admin=True)
+
+    async def refresh(
+        self, refresh_token: str, client_address: str = "", user_agent: str = ""
+    ) -> admin_pb2.LoginResponse:
+        request = admin_pb2.RefreshRequest(
+            refresh_token=refresh_token, client_address=client_address, user_agent=user_agent
+        )
+        return await self._call(self._admin.Refresh, request, admin=True)
+
+    async def logout(self, refresh_token: str = "") -> None:
+        """Revoke the sign-in of `refresh_token` and/or of this client's access token."""
+        await self._call(self._admin.Logout, admin_pb2.LogoutRequest(refresh_token=refresh_token), admin=True)
+
+    async def create_password_console_session(
+        self, email: str, password: str, org: str, client_address: str = "", user_agent: str = "", ttl_seconds: int = 0
+    ) -> admin_pb2.CreateConsoleSessionResponse:
+        request = admin_pb2.PasswordConsoleSessionRequest(
+            email=email,
+            password=password,
+            org_slug=org,
+            client_address=client_address,
+            user_agent=user_agent,
+            ttl_seconds=ttl_seconds,
+        )
+        return await self._call(self._admin.CreatePasswordConsoleSession, request, admin=True)

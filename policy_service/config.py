@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     # Shared limits across front replicas; empty = in-process limits.
     redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
 
+    # People's sign-in (docs/people.md): JWT access tokens signed with JWT_SECRET, rotating
+    # refresh tokens, and failed-sign-in limits counted from the audit log over a window.
+    access_token_ttl_seconds: int = Field(900, alias="MONOMCP_ACCESS_TOKEN_TTL_SECONDS")
+    refresh_token_ttl_seconds: int = Field(30 * 86_400, alias="MONOMCP_REFRESH_TOKEN_TTL_SECONDS")
+    login_window_seconds: int = Field(900, alias="MONOMCP_LOGIN_WINDOW_SECONDS")
+    login_max_failures_per_account: int = Field(10, alias="MONOMCP_LOGIN_MAX_FAILURES_PER_ACCOUNT")
+    login_max_failures_per_address: int = Field(50, alias="MONOMCP_LOGIN_MAX_FAILURES_PER_ADDRESS")
+
     # How long identity and policy lookups may be served from memory (revocation bound).
     cache_ttl_seconds: float = Field(0.5, alias="MONOMCP_CACHE_TTL_SECONDS")
 

@@ -1,6 +1,7 @@
 """Demo data (DESIGN "Demo data"): mono/seo public; acme/seo and acme/custom-growth-toolkit
-private; globex to show the 404; admin and member keys per org; every permission level,
-an org-wide default and a role override. Idempotent; issues fresh keys on every run."""
+private; globex to show the 404; admin and member keys per org; an admin person with a
+password per org; every permission level, an org-wide default and a role override.
+Idempotent; issues fresh keys and passwords on every run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_service.identity import directory
+from policy_service.identity import directory, passwords, people
 from policy_service.permissions import rules
 from policy_service.storage.models import Organization
 
@@ -27,6 +28,9 @@ TOOLKITS = [
     ),
 ]
 MEMBERS = [("acme", "admin@acme.example", "admin"), ("acme", "dev@acme.example", "member")]
+# One person per org who signs in with a password (console, /api/v1/auth/login); a fresh
+# password is set and printed on every seed, like the demo keys.
+PEOPLE = {"mono": "admin@mono.example", "acme": "admin@acme.example", "globex": "admin@globex.example"}
 
 
 async def demo_catalogue() -> list[dict[str, Any]]:
@@ -55,10 +59,15 @@ async def _org(session: AsyncSession, slug: str) -> Organization:
 async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, public_url: str) -> dict[str, Any]:
     catalogue = await demo_catalogue()
     keys: dict[str, str] = {}
+    people_passwords = {org: passwords.generate() for org in PEOPLE}
+    hashes = {org: await passwords.hash_password(pw) for org, pw in people_passwords.items()}
     async with sessions() as session, session.begin():
         orgs = {slug: await _org(session, slug) for slug in ORGS}
         for org_slug, email, role_name in MEMBERS:
             await directory.add_member(session, orgs[org_slug].id, email, role_name)
+        for org_slug, email in PEOPLE.items():
+            person = await people.create(session, orgs[org_slug].id, email, email.split("@")[0].title(), "admin", "")
+            await people.set_password(session, person, hashes[org_slug])
         toolkits = {}
         for org_slug, slug, name, visibility, subset in TOOLKITS:
             toolkit = await rules.upsert_toolkit(
@@ -86,4 +95,5 @@ async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, pub
                 issued = await directory.create_api_key(session, org.id, f"demo {role_name}", role_name, 0)
                 keys[f"{slug}:{role_name}"] = issued.secret
     endpoints = [f"{public_url.rstrip('/')}/{o}/{t}/mcp" for o, t, *_ in TOOLKITS]
-    return {"api_keys": keys, "endpoints": endpoints}
+    signs_in = {org: {"email": PEOPLE[org], "password": pw} for org, pw in people_passwords.items()}
+    return {"api_keys": keys, "endpoints": endpoints, "people": signs_in}

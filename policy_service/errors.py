@@ -37,3 +37,13 @@ class AlreadyExists(PolicyError):
 
 class FailedPrecondition(PolicyError):
     reason = "FAILED_PRECONDITION"
+
+
+class RateLimited(PolicyError):
+    """Too many attempts; `retry_after` seconds until the next one is considered."""
+
+    reason = "RATE_LIMITED"
+
+    def __init__(self, message: str, reason: str | None = None, retry_after: int = 0) -> None:
+        super().__init__(message, reason)
+        self.retry_after = retry_after

@@ -43,8 +43,12 @@ _STATUS = {
     errors.InvalidArgument: 400,
     errors.AlreadyExists: 409,
     errors.FailedPrecondition: 409,
+    errors.RateLimited: 429,
     PolicyUnavailable: 503,
 }
+
+
+_DEPRECATED_KEYS = {"Deprecation": "true", "Link": '</api/v1/api-keys>; rel="successor-version"'}
 
 
 def to_json(message: Any) -> dict[str, Any]:
@@ -167,16 +171,20 @@ def build_router(api: AdminApi) -> APIRouter:
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
-    @r.get("/keys")
-    async def list_keys(request: Request) -> list[dict[str, Any]]:
+    # Deprecated alias of /api/v1/api-keys (people_rest.py), kept so existing scripts work.
+    @r.get("/keys", deprecated=True)
+    async def list_keys(request: Request, response: Response) -> list[dict[str, Any]]:
+        response.headers.update(_DEPRECATED_KEYS)
         return [to_json(k) for k in await api.call(request, lambda c: c.list_api_keys())]
 
-    @r.post("/keys", status_code=201)
-    async def create_key(request: Request, body: KeyBody) -> dict[str, Any]:
+    @r.post("/keys", status_code=201, deprecated=True)
+    async def create_key(request: Request, response: Response, body: KeyBody) -> dict[str, Any]:
+        response.headers.update(_DEPRECATED_KEYS)
         return to_json(await api.call(request, lambda c: c.create_api_key("", body.name, body.role, body.ttl_seconds)))
 
-    @r.delete("/keys/{key_id}")
-    async def revoke_key(request: Request, key_id: Ident) -> dict[str, Any]:
+    @r.delete("/keys/{key_id}", deprecated=True)
+    async def revoke_key(request: Request, response: Response, key_id: Ident) -> dict[str, Any]:
+        response.headers.update(_DEPRECATED_KEYS)
         return to_json(await api.call(request, lambda c: c.revoke_api_key("", key_id)))
 
     @r.get("/toolkits")
@@ -216,7 +224,10 @@ def build_router(api: AdminApi) -> APIRouter:
 
 def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app = FastAPI(title="MonoMCP admin API", version="1", docs_url=None, openapi_url="/openapi.json")
+    from mcp_front.admin.people_rest import build_people_router  # it builds on this module's AdminApi
+
     app.include_router(build_router(api))
+    app.include_router(build_people_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
     docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")

@@ -1,8 +1,10 @@
 """Console sign-in and sign-out, and the console's static files.
 
-Sign-in exchanges the admin credential typed into the form for a console session at the
-policy service; the browser keeps only the session token (the credential itself is never
-stored anywhere). Sign-out revokes the session server-side before the cookie is dropped.
+People sign in with email, password and org (checked, limited and audited by the policy
+service like `/api/v1/auth/login`); automation may still paste an admin API key or JWT.
+Either way the policy service answers with a console session and the browser keeps only
+that session token (the password or credential is never stored anywhere). Sign-out
+revokes the session server-side before the cookie is dropped.
 """
 
 from __future__ import annotations
@@ -56,8 +58,13 @@ def build_sign_in(api: AdminApi) -> APIRouter:
             f'{message}<form method="post" action="/console/login" class="card">'
             f'<input type="hidden" name="next" value="{e(safe_target(next))}">'
             f'<input type="hidden" name="csrf" value="{e(token)}">'
-            '<label>Admin API key or JWT<br><input type="password" name="credential" size="70" required '
-            'autocomplete="off"></label><p><button class="btn ok">Sign in</button></p></form>'
+            '<p><label>Email<br><input type="email" name="email" size="40" autocomplete="username"></label></p>'
+            '<p><label>Password<br><input type="password" name="password" size="40" '
+            'autocomplete="current-password"></label></p>'
+            '<p><label>Org<br><input name="org" size="20" autocomplete="organization"></label></p>'
+            "<fieldset><legend>Or, for automation: an admin API key or JWT</legend>"
+            '<label>Admin API key or JWT<br><input type="password" name="credential" size="70" '
+            'autocomplete="off"></label></fieldset><p><button class="btn ok">Sign in</button></p></form>'
         )
         response = HTMLResponse(page("Sign in", form, signed_in=False))
         api.auth.set_login_token(response, token)
@@ -66,21 +73,36 @@ def build_sign_in(api: AdminApi) -> APIRouter:
     @r.post("/login")
     async def login(
         request: Request,
-        credential: Annotated[str, Form(max_length=8192)],
+        credential: Annotated[str, Form(max_length=8192)] = "",
+        email: Annotated[str, Form(max_length=320)] = "",
+        password: Annotated[str, Form(max_length=256)] = "",
+        org: Annotated[str, Form(max_length=63)] = "",
         next: Annotated[str, Form(max_length=200)] = DEFAULT_TARGET,
         csrf: Annotated[str, Form(max_length=200)] = "",
     ) -> Response:
+        """Email, password and org (people), or an admin credential (automation)."""
         api.auth.check_login_token(request, csrf)
         target = safe_target(next)
+        address = request.client.host if request.client else ""
+        agent = request.headers.get("user-agent", "")[:512]
         async with PolicyClient(api.addr, credential.strip(), api.timeout, source="console") as client:
             try:
-                issued = await client.create_console_session()
+                if credential.strip():
+                    issued = await client.create_console_session()
+                elif email and password and org:
+                    issued = await client.create_password_console_session(
+                        email.strip(), password, org.strip(), address, agent
+                    )
+                else:
+                    return _refused("Enter your email, password and org", target)
             except PolicyUnavailable:
                 raise HTTPException(503, "the policy service is unavailable; try again") from None
             except errors.PermissionDenied:
-                return _refused("An org admin credential is needed", target)
+                return _refused("An org admin is needed", target)
+            except errors.RateLimited:
+                return _refused("Too many failed sign-ins; wait a few minutes", target)
             except errors.PolicyError:
-                return _refused("Invalid credential", target)
+                return _refused("Wrong email, password or org" if not credential else "Invalid credential", target)
         response = RedirectResponse(target, status_code=303)
         lifetime = issued.expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
         api.auth.set_session(response, issued.token, max(int(lifetime.total_seconds()), 1))

@@ -22,6 +22,8 @@ from policy_service.identity.principal import Principal
 
 _ADMIN_PREFIX = "/monomcp.policy.v1.AdminService/"
 _READS = ("WhoAmI", "List", "Get", "Watch", "Query", "Verify", "Export")
+# Password sign-ins write their own rows (they must also count failures for brute-force limits).
+_SELF_AUDITED = frozenset({"Login", "CreatePasswordConsoleSession"})
 SOURCES = frozenset({"api", "console", "cli", "grpc"})
 
 
@@ -46,7 +48,7 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or handler.unary_unary is None or not full.startswith(_ADMIN_PREFIX):
             return handler
         name = full[len(_ADMIN_PREFIX) :]
-        if name.startswith(_READS):
+        if name.startswith(_READS) or name in _SELF_AUDITED:
             return handler
         inner = handler.unary_unary
 

@@ -14,6 +14,7 @@ from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester
 from policy_service.errors import Unauthenticated
 from policy_service.gate import Gate
+from policy_service.identity.logins import Logins
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceDirectory
 from policy_service.toolkits.egress import EgressPolicy
@@ -29,6 +30,7 @@ class AdminBase:
         digester: AuditDigester,
         services: ServiceDirectory,
         egress: EgressPolicy | None = None,
+        logins: Logins | None = None,
     ) -> None:
         self._sessions = sessions
         self._gate = gate
@@ -37,6 +39,7 @@ class AdminBase:
         self._digester = digester
         self._services = services
         self._egress = egress or EgressPolicy()  # fail closed: public backends only
+        self._logins = logins  # people's sign-in (None: not offered by this server)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         token = bearer(context)

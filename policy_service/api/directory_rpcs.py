@@ -14,8 +14,10 @@ from policy_service.permissions.admin_access import admin_org, require_operator
 from policy_service.storage.models import ApiKey, Membership, Organization, Role, User
 
 
-def _key(key: ApiKey, org_slug: str, role: str) -> admin_pb2.ApiKey:
+def _key(key: ApiKey, org_slug: str, role: str, owner_email: str = "") -> admin_pb2.ApiKey:
     return admin_pb2.ApiKey(
+        owner_user_id=key.owner_user_id or "",
+        owner_email=owner_email,
         id=key.id,
         org_slug=org_slug,
         name=key.name,
@@ -108,17 +110,26 @@ class DirectoryRpcs(AdminBase):
     async def CreateApiKey(
         self, request: admin_pb2.CreateApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.CreateApiKeyResponse:
+        """The key belongs to `owner` if given, else to the person behind the caller."""
         principal = await self._principal(context)
         validation.text(request.name, "name")
         validation.text(request.role, "role")
+        validation.text(request.owner, "owner", 320)
         validation.ttl_seconds(request.ttl_seconds)
+        role_name = request.role or "member"
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
+            owner_id, owner_email = principal.person_id if principal.org_id == org.id else "", ""
+            if request.owner:
+                owner = await directory.key_owner(session, org.id, request.owner)
+                owner_id, owner_email = owner.id, owner.email
+            elif owner_id:
+                owner_email = (await session.execute(select(User.email).where(User.id == owner_id))).scalar() or ""
             issued = await directory.create_api_key(
-                session, org.id, request.name, request.role or "member", request.ttl_seconds
+                session, org.id, request.name, role_name, request.ttl_seconds, owner_id
             )
         return admin_pb2.CreateApiKeyResponse(
-            key=_key(issued.key, org.slug, request.role or "member"), secret=issued.secret
+            key=_key(issued.key, org.slug, role_name, owner_email), secret=issued.secret
         )
 
     @translated
@@ -129,12 +140,13 @@ class DirectoryRpcs(AdminBase):
         async with self._sessions() as session:
             org = await admin_org(session, principal, request.org_slug)
             rows = await session.execute(
-                select(ApiKey, Role.name)
+                select(ApiKey, Role.name, User.email)
                 .join(Role, Role.id == ApiKey.role_id)
+                .outerjoin(User, User.id == ApiKey.owner_user_id)
                 .where(ApiKey.org_id == org.id)
                 .order_by(ApiKey.created_at)
             )
-            return admin_pb2.ListApiKeysResponse(keys=[_key(k, org.slug, r) for k, r in rows.all()])
+            return admin_pb2.ListApiKeysResponse(keys=[_key(k, org.slug, r, e or "") for k, r, e in rows.all()])
 
     @translated
     async def RevokeApiKey(

@@ -25,6 +25,7 @@ _CODES: dict[type[errors.PolicyError], int] = {
     errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
     errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
     errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    errors.RateLimited: code_pb2.RESOURCE_EXHAUSTED,
 }
 
 R = TypeVar("R")

@@ -30,6 +30,7 @@ from policy_service.config import Settings
 from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
+from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.permissions.catalogue import Catalogue
@@ -177,7 +178,10 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )
     policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services, metrics), server)
-    admin = AdminServicer(sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings))
+    logins = Logins(sessions, authenticator, audit, authenticator.jwt_settings, login_settings(settings))
+    admin = AdminServicer(
+        sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
+    )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

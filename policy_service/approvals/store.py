@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service.approvals.people import approver_conflict
 from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from policy_service.identity import directory
 from policy_service.identity.principal import Principal
 from policy_service.storage.models import Approval, Organization, Role, Toolkit, new_id, utcnow
 
@@ -203,7 +204,9 @@ async def decide(
         if admin.org_id != row.org_id:
             raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
         raise PermissionDenied("only org admins decide approvals", "NOT_ADMIN")
-    conflict = approver_conflict(row.principal_kind, row.principal_id, await _requester_is_admin(session, row), admin)
+    requester_person = await directory.person_of(session, row.principal_kind, row.principal_id)
+    is_admin = await _requester_is_admin(session, row)
+    conflict = approver_conflict(row.principal_kind, row.principal_id, is_admin, admin, requester_person)
     if conflict is not None:
         raise PermissionDenied(conflict, "SELF_APPROVAL")
     if not approve and not reason.strip():

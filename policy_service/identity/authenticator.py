@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.errors import PermissionDenied, Unauthenticated
-from policy_service.identity import api_keys, jwt_tokens, sessions
+from policy_service.identity import api_keys, jwt_tokens, refresh_tokens, sessions
 from policy_service.identity.principal import OPERATOR, Principal
 from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
 from policy_service.ttl_cache import TTLCache
@@ -32,6 +32,7 @@ class _KeyRecord:
     expires_at: datetime | None
     revoked: bool
     principal: Principal
+    owner_disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +59,20 @@ class Authenticator:
         self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(cache_ttl)
         self._users: TTLCache[tuple[str, str], Principal | None] = TTLCache(cache_ttl)
         self._console: TTLCache[str, _SessionRecord | None] = TTLCache(cache_ttl)
+        self._sign_ins: TTLCache[str, bool] = TTLCache(cache_ttl)
         self._last_used_written: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def jwt_settings(self) -> jwt_tokens.JwtSettings:
+        return self._jwt
 
     def forget_cached(self) -> None:
         """Drop cached lookups (after a local revocation or membership change)."""
         self._keys.clear()
         self._users.clear()
         self._console.clear()
+        self._sign_ins.clear()
 
     async def authenticate_admin(self, token: str) -> Principal:
         """Like `authenticate`, and also accepts console sessions (admin API only)."""
@@ -99,6 +106,8 @@ class Authenticator:
             raise Unauthenticated("API key revoked", "KEY_REVOKED")
         if record.expires_at is not None and record.expires_at <= utcnow():
             raise Unauthenticated("API key expired", "KEY_EXPIRED")
+        if record.owner_disabled:
+            raise Unauthenticated("the account this API key belongs to is disabled", "KEY_OWNER_DISABLED")
         self._touch(key_id)
         return record.principal
 
@@ -106,15 +115,16 @@ class Authenticator:
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(ApiKey, Organization.slug, Role.name, Role.is_admin)
+                    select(ApiKey, Organization.slug, Role.name, Role.is_admin, User.disabled_at)
                     .join(Organization, Organization.id == ApiKey.org_id)
                     .join(Role, Role.id == ApiKey.role_id)
+                    .outerjoin(User, User.id == ApiKey.owner_user_id)
                     .where(ApiKey.id == key_id)
                 )
             ).first()
         if row is None:
             return None
-        key, org_slug, role_name, is_admin = row
+        key, org_slug, role_name, is_admin, owner_disabled_at = row
         principal = Principal(
             kind="api_key",
             id=key.id,
@@ -124,8 +134,10 @@ class Authenticator:
             role=role_name,
             is_admin=is_admin,
             display=key.name,
+            person_id=key.owner_user_id or "",
         )
-        return _KeyRecord(key.secret_hash, key.expires_at, key.revoked_at is not None, principal)
+        revoked = key.revoked_at is not None
+        return _KeyRecord(key.secret_hash, key.expires_at, revoked, principal, owner_disabled_at is not None)
 
     def _touch(self, key_id: str) -> None:
         """Record last use at most once a minute per key, off the request path."""
@@ -146,13 +158,30 @@ class Authenticator:
 
     async def _jwt_user(self, token: str) -> Principal:
         claims = jwt_tokens.decode(token, self._jwt)
+        if claims.session_id:
+            sid = claims.session_id
+            if not await self._sign_ins.get_or_load(sid, lambda: self._load_sign_in(sid)):
+                raise Unauthenticated("signed out (this sign-in was revoked); sign in again", "TOKEN_REVOKED")
         key = (claims.subject, claims.org_slug)
         principal = await self._users.get_or_load(key, lambda: self._load_member(*key))
         if principal is None:
             raise Unauthenticated("the token's user is not a member of its org", "NOT_A_MEMBER")
         return principal
 
+    async def _load_sign_in(self, family_id: str) -> bool:
+        async with self._sessions() as db:
+            return await refresh_tokens.family_live(db, family_id)
+
+    async def member(self, user_id: str, org_id: str) -> Principal | None:
+        """The person as a member of the org now (None: not a member, or disabled)."""
+        return await self._load_member_where(User.id == user_id, Organization.id == org_id)
+
     async def _load_member(self, subject: str, org_slug: str) -> Principal | None:
+        return await self._load_member_where(
+            or_(User.id == subject, User.email == subject), Organization.slug == org_slug
+        )
+
+    async def _load_member_where(self, *conditions: ColumnElement[bool]) -> Principal | None:
         async with self._sessions() as session:
             row = (
                 await session.execute(
@@ -160,7 +189,7 @@ class Authenticator:
                     .join(Membership, Membership.user_id == User.id)
                     .join(Organization, Organization.id == Membership.org_id)
                     .join(Role, Role.id == Membership.role_id)
-                    .where(or_(User.id == subject, User.email == subject), Organization.slug == org_slug)
+                    .where(User.disabled_at.is_(None), *conditions)
                 )
             ).first()
         if row is None:
@@ -175,6 +204,7 @@ class Authenticator:
             role=role.name,
             is_admin=role.is_admin,
             display=user.email,
+            person_id=user.id,
         )
 
     # --- console sessions ---------------------------------------------------------------

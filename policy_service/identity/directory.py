@@ -81,7 +81,10 @@ class IssuedKey:
     secret: str
 
 
-async def create_api_key(session: AsyncSession, org_id: str, name: str, role_name: str, ttl_seconds: int) -> IssuedKey:
+async def create_api_key(
+    session: AsyncSession, org_id: str, name: str, role_name: str, ttl_seconds: int, owner_user_id: str = ""
+) -> IssuedKey:
+    """A new key; `owner_user_id` is the person it belongs to ('' = nobody)."""
     if ttl_seconds < 0:
         raise InvalidArgument("ttl_seconds must be ≥ 0", "BAD_TTL")
     target_role = await role(session, org_id, role_name)
@@ -94,6 +97,7 @@ async def create_api_key(session: AsyncSession, org_id: str, name: str, role_nam
         secret_hash=new.token_hash,
         created_at=utcnow(),
         expires_at=utcnow() + timedelta(seconds=ttl_seconds) if ttl_seconds else None,
+        owner_user_id=owner_user_id or None,
     )
     session.add(key)
     return IssuedKey(key, new.token)
@@ -108,3 +112,27 @@ async def revoke_api_key(session: AsyncSession, org_id: str, key_id: str) -> Api
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
+
+
+async def person_of(session: AsyncSession, kind: str, principal_id: str) -> str:
+    """The person behind a recorded principal: a user's id, an API key's owner, or ''."""
+    if kind == "user":
+        return principal_id
+    if kind == "api_key":
+        owner = (await session.execute(select(ApiKey.owner_user_id).where(ApiKey.id == principal_id))).scalar()
+        return owner or ""
+    return ""
+
+
+async def key_owner(session: AsyncSession, org_id: str, who: str) -> User:
+    """The member of the org a new key is given to, by email or user id."""
+    user = (
+        await session.execute(
+            select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.org_id == org_id, (User.id == who) | (User.email == who.strip().lower()))
+        )
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no person {who!r} in this org to own the key", "PERSON_NOT_FOUND")
+    return user

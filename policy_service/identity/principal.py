@@ -15,6 +15,9 @@ class Principal:
     role: str
     is_admin: bool
     display: str
+    # The person behind the credential: the user of a JWT or console session, the owner of
+    # an API key ('' for an unowned key and the operator). Approvals compare people by it.
+    person_id: str = ""
 
     @property
     def is_operator(self) -> bool:

@@ -201,6 +201,51 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionResponse.FromString,
                 _registered_method=True)
+        self.CreatePerson = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/CreatePerson',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreatePersonRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreatePersonResponse.FromString,
+                _registered_method=True)
+        self.ListPeople = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ListPeople',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListPeopleRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListPeopleResponse.FromString,
+                _registered_method=True)
+        self.SetPersonDisabled = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/SetPersonDisabled',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.SetPersonDisabledRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.Person.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ResetPassword',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ChangePassword',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/Login',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.Refresh = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/Refresh',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.RefreshRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/Logout',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LogoutResponse.FromString,
+                _registered_method=True)
+        self.CreatePasswordConsoleSession = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/CreatePasswordConsoleSession',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PasswordConsoleSessionRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -431,6 +476,80 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePerson(self, request, context):
+        """People: accounts with an email, display name and argon2id password, a member of the
+        org with a role. Org admins (or the operator) create, list, disable and reset; a person
+        changes their own password. Passwords are never returned except a generated one, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPeople(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPersonDisabled(self, request, context):
+        """Disabling refuses the person's sign-ins, tokens, refresh tokens, console sessions and
+        the API keys they own within the cache TTL (≤ 1 s). Re-enabling restores keys (tokens
+        and sessions stay revoked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """An org admin sets a new password (or has one generated) and ends the person's sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """The caller (a person's JWT or console session) changes their own password; needs the
+        current one. Ends their other sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Login(self, request, context):
+        """Sign-in with email, password and org: no bearer credential. Returns a short-lived JWT
+        access token and a rotating refresh token. UNAUTHENTICATED for any wrong email,
+        password, org or a disabled account (one message for all); RESOURCE_EXHAUSTED after
+        too many recent failures for the account or the client address. Every failure is an
+        audit record (source "api", method "auth/login").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Refresh(self, request, context):
+        """Exchanges a refresh token for a new access token and refresh token. A refresh token
+        works once: presenting a used one revokes its whole family (every token of that sign-in).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Revokes the sign-in (the refresh token's family, and the family of the access token in
+        the bearer metadata, if any): its access tokens are refused within the cache TTL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePasswordConsoleSession(self, request, context):
+        """Console sign-in with email and password (the same checks, limits and audit as Login),
+        answered with a console session instead of tokens.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -598,6 +717,51 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.EndConsoleSession,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionResponse.SerializeToString,
+            ),
+            'CreatePerson': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePerson,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreatePersonRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreatePersonResponse.SerializeToString,
+            ),
+            'ListPeople': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPeople,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListPeopleRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListPeopleResponse.SerializeToString,
+            ),
+            'SetPersonDisabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPersonDisabled,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.SetPersonDisabledRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.Person.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginResponse.SerializeToString,
+            ),
+            'Refresh': grpc.unary_unary_rpc_method_handler(
+                    servicer.Refresh,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.RefreshRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LogoutRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.LogoutResponse.SerializeToString,
+            ),
+            'CreatePasswordConsoleSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePasswordConsoleSession,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PasswordConsoleSessionRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1491,6 +1655,249 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/EndConsoleSession',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.EndConsoleSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePerson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/CreatePerson',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreatePersonRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreatePersonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPeople(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ListPeople',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListPeopleRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListPeopleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPersonDisabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/SetPersonDisabled',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.SetPersonDisabledRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.Person.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ResetPassword',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ResetPasswordRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ChangePassword',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ChangePasswordRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/Login',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Refresh(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/Refresh',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.RefreshRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/Logout',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.LogoutRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePasswordConsoleSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/CreatePasswordConsoleSession',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.PasswordConsoleSessionRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -104,6 +104,42 @@ class AdminServiceStub:
     """Console sign-out: revokes the console session presented as the bearer credential, so
     a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
     """
+    CreatePerson: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreatePersonRequest, _admin_pb2.CreatePersonResponse]
+    """People: accounts with an email, display name and argon2id password, a member of the
+    org with a role. Org admins (or the operator) create, list, disable and reset; a person
+    changes their own password. Passwords are never returned except a generated one, once.
+    """
+    ListPeople: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListPeopleRequest, _admin_pb2.ListPeopleResponse]
+    SetPersonDisabled: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPersonDisabledRequest, _admin_pb2.Person]
+    """Disabling refuses the person's sign-ins, tokens, refresh tokens, console sessions and
+    the API keys they own within the cache TTL (≤ 1 s). Re-enabling restores keys (tokens
+    and sessions stay revoked).
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ResetPasswordRequest, _admin_pb2.ResetPasswordResponse]
+    """An org admin sets a new password (or has one generated) and ends the person's sessions."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ChangePasswordRequest, _admin_pb2.ChangePasswordResponse]
+    """The caller (a person's JWT or console session) changes their own password; needs the
+    current one. Ends their other sessions.
+    """
+    Login: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LoginRequest, _admin_pb2.LoginResponse]
+    """Sign-in with email, password and org: no bearer credential. Returns a short-lived JWT
+    access token and a rotating refresh token. UNAUTHENTICATED for any wrong email,
+    password, org or a disabled account (one message for all); RESOURCE_EXHAUSTED after
+    too many recent failures for the account or the client address. Every failure is an
+    audit record (source "api", method "auth/login").
+    """
+    Refresh: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RefreshRequest, _admin_pb2.LoginResponse]
+    """Exchanges a refresh token for a new access token and refresh token. A refresh token
+    works once: presenting a used one revokes its whole family (every token of that sign-in).
+    """
+    Logout: _grpc.UnaryUnaryMultiCallable[_admin_pb2.LogoutRequest, _admin_pb2.LogoutResponse]
+    """Revokes the sign-in (the refresh token's family, and the family of the access token in
+    the bearer metadata, if any): its access tokens are refused within the cache TTL.
+    """
+    CreatePasswordConsoleSession: _grpc.UnaryUnaryMultiCallable[_admin_pb2.PasswordConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]
+    """Console sign-in with email and password (the same checks, limits and audit as Login),
+    answered with a console session instead of tokens.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -173,6 +209,42 @@ class AdminServiceAsyncStub(AdminServiceStub):
     EndConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.EndConsoleSessionRequest, _admin_pb2.EndConsoleSessionResponse]  # type: ignore[assignment]
     """Console sign-out: revokes the console session presented as the bearer credential, so
     a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+    """
+    CreatePerson: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreatePersonRequest, _admin_pb2.CreatePersonResponse]  # type: ignore[assignment]
+    """People: accounts with an email, display name and argon2id password, a member of the
+    org with a role. Org admins (or the operator) create, list, disable and reset; a person
+    changes their own password. Passwords are never returned except a generated one, once.
+    """
+    ListPeople: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListPeopleRequest, _admin_pb2.ListPeopleResponse]  # type: ignore[assignment]
+    SetPersonDisabled: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPersonDisabledRequest, _admin_pb2.Person]  # type: ignore[assignment]
+    """Disabling refuses the person's sign-ins, tokens, refresh tokens, console sessions and
+    the API keys they own within the cache TTL (≤ 1 s). Re-enabling restores keys (tokens
+    and sessions stay revoked).
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_admin_pb2.ResetPasswordRequest, _admin_pb2.ResetPasswordResponse]  # type: ignore[assignment]
+    """An org admin sets a new password (or has one generated) and ends the person's sessions."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_admin_pb2.ChangePasswordRequest, _admin_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """The caller (a person's JWT or console session) changes their own password; needs the
+    current one. Ends their other sessions.
+    """
+    Login: _aio.UnaryUnaryMultiCallable[_admin_pb2.LoginRequest, _admin_pb2.LoginResponse]  # type: ignore[assignment]
+    """Sign-in with email, password and org: no bearer credential. Returns a short-lived JWT
+    access token and a rotating refresh token. UNAUTHENTICATED for any wrong email,
+    password, org or a disabled account (one message for all); RESOURCE_EXHAUSTED after
+    too many recent failures for the account or the client address. Every failure is an
+    audit record (source "api", method "auth/login").
+    """
+    Refresh: _aio.UnaryUnaryMultiCallable[_admin_pb2.RefreshRequest, _admin_pb2.LoginResponse]  # type: ignore[assignment]
+    """Exchanges a refresh token for a new access token and refresh token. A refresh token
+    works once: presenting a used one revokes its whole family (every token of that sign-in).
+    """
+    Logout: _aio.UnaryUnaryMultiCallable[_admin_pb2.LogoutRequest, _admin_pb2.LogoutResponse]  # type: ignore[assignment]
+    """Revokes the sign-in (the refresh token's family, and the family of the access token in
+    the bearer metadata, if any): its access tokens are refused within the cache TTL.
+    """
+    CreatePasswordConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.PasswordConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]  # type: ignore[assignment]
+    """Console sign-in with email and password (the same checks, limits and audit as Login),
+    answered with a console session instead of tokens.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -438,6 +510,96 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.EndConsoleSessionResponse, _abc.Awaitable[_admin_pb2.EndConsoleSessionResponse]]:
         """Console sign-out: revokes the console session presented as the bearer credential, so
         a replayed token is refused afterwards. UNAUTHENTICATED when it names no session.
+        """
+
+    @_abc_1.abstractmethod
+    def CreatePerson(
+        self,
+        request: _admin_pb2.CreatePersonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreatePersonResponse, _abc.Awaitable[_admin_pb2.CreatePersonResponse]]:
+        """People: accounts with an email, display name and argon2id password, a member of the
+        org with a role. Org admins (or the operator) create, list, disable and reset; a person
+        changes their own password. Passwords are never returned except a generated one, once.
+        """
+
+    @_abc_1.abstractmethod
+    def ListPeople(
+        self,
+        request: _admin_pb2.ListPeopleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListPeopleResponse, _abc.Awaitable[_admin_pb2.ListPeopleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPersonDisabled(
+        self,
+        request: _admin_pb2.SetPersonDisabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.Person, _abc.Awaitable[_admin_pb2.Person]]:
+        """Disabling refuses the person's sign-ins, tokens, refresh tokens, console sessions and
+        the API keys they own within the cache TTL (≤ 1 s). Re-enabling restores keys (tokens
+        and sessions stay revoked).
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _admin_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ResetPasswordResponse, _abc.Awaitable[_admin_pb2.ResetPasswordResponse]]:
+        """An org admin sets a new password (or has one generated) and ends the person's sessions."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _admin_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ChangePasswordResponse, _abc.Awaitable[_admin_pb2.ChangePasswordResponse]]:
+        """The caller (a person's JWT or console session) changes their own password; needs the
+        current one. Ends their other sessions.
+        """
+
+    @_abc_1.abstractmethod
+    def Login(
+        self,
+        request: _admin_pb2.LoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LoginResponse, _abc.Awaitable[_admin_pb2.LoginResponse]]:
+        """Sign-in with email, password and org: no bearer credential. Returns a short-lived JWT
+        access token and a rotating refresh token. UNAUTHENTICATED for any wrong email,
+        password, org or a disabled account (one message for all); RESOURCE_EXHAUSTED after
+        too many recent failures for the account or the client address. Every failure is an
+        audit record (source "api", method "auth/login").
+        """
+
+    @_abc_1.abstractmethod
+    def Refresh(
+        self,
+        request: _admin_pb2.RefreshRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LoginResponse, _abc.Awaitable[_admin_pb2.LoginResponse]]:
+        """Exchanges a refresh token for a new access token and refresh token. A refresh token
+        works once: presenting a used one revokes its whole family (every token of that sign-in).
+        """
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _admin_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.LogoutResponse, _abc.Awaitable[_admin_pb2.LogoutResponse]]:
+        """Revokes the sign-in (the refresh token's family, and the family of the access token in
+        the bearer metadata, if any): its access tokens are refused within the cache TTL.
+        """
+
+    @_abc_1.abstractmethod
+    def CreatePasswordConsoleSession(
+        self,
+        request: _admin_pb2.PasswordConsoleSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateConsoleSessionResponse, _abc.Awaitable[_admin_pb2.CreateConsoleSessionResponse]]:
+        """Console sign-in with email and password (the same checks, limits and audit as Login),
+        answered with a console session instead of tokens.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
