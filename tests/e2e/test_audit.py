@@ -177,7 +177,10 @@ async def test_retention_prunes_old_digested_rows_and_verify_still_holds(
         for i in range(3):
             await client.call_tool("echo", {"text": f"old {i}"})
     engine = create_engine(settings.database_url)
-    digester = AuditDigester(session_factory(engine), DigestPolicy(settle=dt.timedelta(0), retention=True))
+    digester = AuditDigester(
+        session_factory(engine),
+        DigestPolicy(settle=dt.timedelta(0), retention=True, stale_after=dt.timedelta(days=36500)),
+    )
     assert await digester.write_digest() is not None
     async with engine.begin() as conn:  # age the digested rows
         await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))
