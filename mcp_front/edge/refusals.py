@@ -57,9 +57,10 @@ class RefusalRecorder:
             "error": error,
             **edge.facts(),
         }
-        # A refused credential proves nothing about its key: budget those by address, so a client
-        # inventing a new bearer per request cannot turn each one into a fresh budget.
-        trusted_key = edge.key if status not in ("unauthenticated", "rate_limited") else ""
+        # Throttled requests are budgeted by address: a client inventing a new bearer per request
+        # cannot turn each one into a fresh budget (its failed credentials are bounded by
+        # CredentialFailures before that, per address).
+        trusted_key = edge.key if status != "rate_limited" else ""
         if self._within_budget(trusted_key or "addr:" + edge.client_address, row):
             await self._write(row)
 

@@ -238,8 +238,8 @@ async def test_inventing_a_bearer_per_request_is_limited_by_address(
     world: World, settings: Settings, policy_addr: str
 ) -> None:
     """Scanner: every request carries a fresh, well-formed, bogus key. Per-key limits never see
-    the same key twice; the per-address budget of failed credentials stops it, and the flood
-    leaves a bounded number of audit rows while another caller keeps working."""
+    the same key twice; the per-address budget of failed credentials stops it without asking
+    the policy service, and the refusals are audited."""
     strict = settings.model_copy(update={"auth_failures_per_second": 1.0, "auth_failure_burst": 10})
     async with serve_asgi(build_app(strict, policy_addr)) as base, httpx.AsyncClient() as http:
         statuses = []
@@ -248,4 +248,4 @@ async def test_inventing_a_bearer_per_request_is_limited_by_address(
             statuses.append((await http.post(f"{base}/acme/tools/mcp", headers=_auth(bogus), json=PING)).status_code)
         assert statuses[:10] == [401] * 10 and statuses.count(429) >= 25
     rows = [r for r in (await world.operator.query_audit("", page_size=500)).records if r.source == "mcp"]
-    assert 0 < len(rows) <= 25  # 20 a second, then one summary row
+    assert rows and {r.status for r in rows} == {"unauthenticated", "rate_limited"}

@@ -36,7 +36,7 @@ async def _status(stack: Stack, approval_id: str) -> str:
 async def _approved(stack: Stack, who: str, toolkit: str, arguments: dict[str, Any]) -> str:
     """A call by `who` that needed approval, approved by acme's admin (or the operator)."""
     result = await _call(stack, stack.keys[who], toolkit, arguments)
-    approval_id = str(result["structuredContent"]["approval"]["id"])
+    approval_id = str(result["_meta"]["monomcp/approval"]["id"])
     async with stack.client("acme:admin") as admin:  # members' requests: their org's admin decides
         await admin.decide_approval(approval_id, approve=True)
     return approval_id
@@ -92,7 +92,7 @@ async def test_an_approval_runs_only_the_call_it_was_granted_for(stack: Stack, c
     request_id = new_request_id(case.id)
     result = await _call(stack, case.bearer(stack), case.toolkit, case.arguments(arguments), request_id)
     assert result["isError"] and stack.executions() == before
-    assert result.get("structuredContent", {}).get("approval", {}).get("id") != approval_id
+    assert result.get("_meta", {}).get("monomcp/approval", {}).get("id") != approval_id
     rows = await stack.audit_rows(request_id)
     assert len(rows) == 1 and rows[0]["decision"] != "allow" and rows[0]["approval_id"] != approval_id
     assert await _status(stack, approval_id) == "approved"
@@ -182,7 +182,7 @@ SELF_APPROVALS = [
 async def test_nobody_approves_their_own_request(stack: Stack, case: SelfApproval) -> None:
     arguments = {"amount": 13, "to": f"self-{case.id}"}
     requested = await _call(stack, case.requester(stack), "acme/tools", arguments)
-    approval_id = requested["structuredContent"]["approval"]["id"]
+    approval_id = requested["_meta"]["monomcp/approval"]["id"]
     approver = await case.approver(stack)
     async with PolicyClient(stack.policy_addr, approver) as client:
         with pytest.raises(errors.PermissionDenied) as refused:
@@ -203,7 +203,7 @@ async def test_nobody_approves_their_own_request(stack: Stack, case: SelfApprova
 async def test_control_someone_else_may_approve(stack: Stack, requester: str, approver: str) -> None:
     bearer = _alice_jwt(stack) if requester == "alice-jwt" else stack.keys[requester]
     arguments = {"amount": 14, "to": f"control-{requester}"}
-    approval_id = (await _call(stack, bearer, "acme/tools", arguments))["structuredContent"]["approval"]["id"]
+    approval_id = (await _call(stack, bearer, "acme/tools", arguments))["_meta"]["monomcp/approval"]["id"]
     if approver == "operator":
         await stack.operator.decide_approval(approval_id, approve=True)
     else:

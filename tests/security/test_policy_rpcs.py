@@ -49,7 +49,7 @@ def _requests(stack: Stack, call_id: str, approval_id: str, mark: str) -> dict[s
             toolkit_slug="tools",
             method="tools/call",
             tool="echo",
-            status="ok",
+            status="invalid",  # what RecordRequest is for: a request that never reached the tool
             meta=meta,
         ),
     }
