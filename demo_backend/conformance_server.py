@@ -142,7 +142,9 @@ def _client_requests(server: MCPServer) -> None:
 
 async def _elicit(ctx: Context, message: str, schema: dict[str, Any]) -> types.CallToolResult:
     answer = await ctx.request_context.session.elicit_form(
-        message, schema, related_request_id=ctx.request_id  # type: ignore[arg-type]
+        message,
+        schema,
+        related_request_id=ctx.request_id,
     )
     return _text(f"User response: action={answer.action}, content={answer.content}")
 

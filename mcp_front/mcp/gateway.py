@@ -27,6 +27,7 @@ from mcp_front.edge.request import EDGE_KEY, EdgeRequest
 from mcp_front.edge.responses import NOT_FOUND_BODY, not_found
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
+from mcp_front.mcp.relay import CHANNEL_KEY, ClientChannel, route_client_message
 from mcp_front.mcp.server import build_server
 from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient
@@ -62,6 +63,7 @@ class McpGateway:
             security_settings=security,
             max_request_body_size=limits.max_body_bytes,
         )
+        self._relays = caller.relays
         recorder = self.recorder
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
@@ -93,9 +95,12 @@ class McpGateway:
         gateway_request = GatewayRequest(
             credential=edge.token, org=edge.org, toolkit=edge.toolkit, access=edge.access, **edge.facts()
         )
+        if await route_client_message(self._relays, edge.token, edge.body, scope, receive, send):
+            return  # a client's answer to a relayed request, or its cancellation of a relayed call
         scope[SCOPE_KEY] = gateway_request
+        channel = scope[CHANNEL_KEY] = ClientChannel(send, receive)
         reset = current_request.set(gateway_request)
         try:
-            await self._manager.handle_request(scope, receive, send)
+            await self._manager.handle_request(scope, receive, channel.send)
         finally:
             current_request.reset(reset)
