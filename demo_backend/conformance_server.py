@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
@@ -73,29 +76,40 @@ USER_SCHEMA: dict[str, Any] = {
 }
 
 
+@dataclass
+class Observed:
+    """What the fixture saw, for tests: slow calls that finished, and ones cancelled midway."""
+
+    finished: int = 0
+    cancelled: int = 0
+    levels: list[str] = field(default_factory=list)  # logging/setLevel requests received
+
+
 def _text(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
 
 
-def build_server() -> MCPServer:
+def build_server(observed: Observed | None = None) -> MCPServer:
     server = MCPServer("monomcp-conformance-fixture")
-    levels: list[str] = []
+    seen = observed if observed is not None else Observed()
 
     async def set_level(ctx: Any, params: types.SetLevelRequestParams) -> types.EmptyResult:
-        levels.append(params.level)  # the suite only needs the request accepted; logs go out at info
+        seen.levels.append(params.level)  # the suite only needs the request accepted; logs go out at info
         return types.EmptyResult()
 
     server._lowlevel_server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
-    _logging_and_progress(server)
+    _logging_and_progress(server, seen)
     _client_requests(server)
     return server
 
 
-def _logging_and_progress(server: MCPServer) -> None:
+def _logging_and_progress(server: MCPServer, seen: Observed) -> None:
     @server.tool(description="Sends three log notifications while it runs.")
     async def test_tool_with_logging(ctx: Context) -> str:
         for step in ("Tool execution started", "Tool processing data", "Tool execution completed"):
-            await ctx.info(step)
+            with warnings.catch_warnings():  # logging is deprecated at 2026-07-28; this tool tests it on purpose
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await ctx.info(step)
             await asyncio.sleep(0.05)
         return "Tool with logging executed successfully"
 
@@ -109,9 +123,14 @@ def _logging_and_progress(server: MCPServer) -> None:
     @server.tool(description="Waits `seconds` (reporting progress each 50 ms) unless it is cancelled first.")
     async def test_slow(ctx: Context, seconds: float = 5.0) -> str:
         steps = int(seconds / 0.05)
-        for step in range(steps):
-            await ctx.report_progress(step, steps)
-            await asyncio.sleep(0.05)
+        try:
+            for step in range(steps):
+                await ctx.report_progress(step, steps)
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            seen.cancelled += 1
+            raise
+        seen.finished += 1
         return "finished"
 
 
@@ -149,10 +168,10 @@ async def _elicit(ctx: Context, message: str, schema: dict[str, Any]) -> types.C
     return _text(f"User response: action={answer.action}, content={answer.content}")
 
 
-def build_app() -> Starlette:
+def build_app(observed: Observed | None = None) -> Starlette:
     """Stateful with SSE responses: a server-to-client request needs a session to answer into."""
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return build_server().streamable_http_app(transport_security=security)
+    return build_server(observed).streamable_http_app(transport_security=security)
 
 
 if __name__ == "__main__":
