@@ -12,16 +12,18 @@ Run: python -m demo_backend.conformance_server PORT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPDeprecationWarning
 from starlette.applications import Starlette
 
 SEP1034_SCHEMA: dict[str, Any] = {
@@ -85,6 +87,14 @@ class Observed:
     levels: list[str] = field(default_factory=list)  # logging/setLevel requests received
 
 
+@contextlib.contextmanager
+def _on_purpose() -> Iterator[None]:
+    """Logging, sampling and elicitation requests are deprecated at 2026-07-28; these tools test them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        yield
+
+
 def _text(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)])
 
@@ -107,8 +117,7 @@ def _logging_and_progress(server: MCPServer, seen: Observed) -> None:
     @server.tool(description="Sends three log notifications while it runs.")
     async def test_tool_with_logging(ctx: Context) -> str:
         for step in ("Tool execution started", "Tool processing data", "Tool execution completed"):
-            with warnings.catch_warnings():  # logging is deprecated at 2026-07-28; this tool tests it on purpose
-                warnings.simplefilter("ignore", MCPDeprecationWarning)
+            with _on_purpose():
                 await ctx.info(step)
             await asyncio.sleep(0.05)
         return "Tool with logging executed successfully"
@@ -137,11 +146,12 @@ def _logging_and_progress(server: MCPServer, seen: Observed) -> None:
 def _client_requests(server: MCPServer) -> None:
     @server.tool(description="Asks the client's LLM to complete `prompt` (sampling/createMessage).")
     async def test_sampling(ctx: Context, prompt: str) -> types.CallToolResult:
-        answer = await ctx.request_context.session.create_message(
-            [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
-            max_tokens=100,
-            related_request_id=ctx.request_id,
-        )
+        with _on_purpose():
+            answer = await ctx.request_context.session.create_message(
+                [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
+                max_tokens=100,
+                related_request_id=ctx.request_id,
+            )
         content = answer.content
         text = content.text if isinstance(content, types.TextContent) else str(content)
         return _text(f"LLM response: {text}")
@@ -160,11 +170,8 @@ def _client_requests(server: MCPServer) -> None:
 
 
 async def _elicit(ctx: Context, message: str, schema: dict[str, Any]) -> types.CallToolResult:
-    answer = await ctx.request_context.session.elicit_form(
-        message,
-        schema,
-        related_request_id=ctx.request_id,
-    )
+    with _on_purpose():
+        answer = await ctx.request_context.session.elicit_form(message, schema, related_request_id=ctx.request_id)
     return _text(f"User response: action={answer.action}, content={answer.content}")
 
 

@@ -32,7 +32,10 @@ async def test_progress_streams_as_sse_in_order_then_the_result(world: World, fr
     async with relay_toolkit(world.operator):
         call = {"name": "test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "tok-1"}}
         response = await _post(
-            front, world.keys["acme:member"], TOOLKIT, {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call}
+            front,
+            world.keys["acme:member"],
+            TOOLKIT,
+            {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call},
         )
     assert response.headers["content-type"].startswith("text/event-stream")
     messages = _sse_messages(response.text)
@@ -43,7 +46,12 @@ async def test_progress_streams_as_sse_in_order_then_the_result(world: World, fr
 
 
 async def test_a_backend_that_answers_json_is_answered_with_json(world: World, front: str) -> None:
-    request = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}}}
+    request = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "hi"}},
+    }
     response = await _post(front, world.keys["acme:member"], "tools", request)
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["result"]["content"][0]["text"] == "hi"

@@ -48,7 +48,12 @@ async def relay_toolkit(operator: PolicyClient, timeout_seconds: float = 30.0) -
     async with serve_asgi(build_app(observed)) as base:
         url = f"{base}/mcp"
         await operator.upsert_toolkit(
-            "acme", TOOLKIT, name=TOOLKIT, visibility="private", backend_url=url, backend_timeout_seconds=timeout_seconds
+            "acme",
+            TOOLKIT,
+            name=TOOLKIT,
+            visibility="private",
+            backend_url=url,
+            backend_timeout_seconds=timeout_seconds,
         )
         await operator.sync_tools("acme", TOOLKIT, await _catalogue(url))
         yield RelayBackend(url, observed)
