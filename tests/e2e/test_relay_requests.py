@@ -37,7 +37,7 @@ async def test_sampling_is_answered_by_the_client(world: World, front: str) -> N
 
 async def test_elicitation_is_answered_by_the_client(world: World, front: str) -> None:
     async def elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-        assert params.mode == "form" and "username" in params.requested_schema["properties"]  # type: ignore[union-attr]
+        assert params.mode == "form" and "username" in params.requested_schema["properties"]
         return types.ElicitResult(action="accept", content={"username": "carol", "email": "c@example.com"})
 
     async with relay_toolkit(world.operator):

@@ -59,13 +59,13 @@ async def test_a_backend_that_answers_json_is_answered_with_json(world: World, f
 
 async def test_logs_and_progress_reach_an_initialize_era_client(world: World, front: str) -> None:
     logs: list[Any] = []
-    progress: list[float] = []
+    seen: list[float] = []
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logs.append(params.data)
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     async with relay_toolkit(world.operator):
         url = f"{front}/acme/{TOOLKIT}/mcp"
@@ -73,7 +73,7 @@ async def test_logs_and_progress_reach_an_initialize_era_client(world: World, fr
             logged = await client.call_tool("test_tool_with_logging", {})
             counted = await client.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
     assert logs == ["Tool execution started", "Tool processing data", "Tool execution completed"]
-    assert progress == [0, 50, 100]
+    assert seen == [0, 50, 100]
     assert not logged.is_error and not counted.is_error
     records = (await world.operator.query_audit("acme", tool="test_tool_with_logging")).records
     assert "ok" in [r.status for r in records]
@@ -119,13 +119,13 @@ async def test_2026_client_gets_logs_only_at_its_per_request_level(world: World,
 
 
 async def test_2026_client_gets_progress(world: World, front: str) -> None:
-    progress: list[float] = []
+    seen: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     async with relay_toolkit(world.operator):
         url = f"{front}/acme/{TOOLKIT}/mcp"
         async with mcp_client(url, world.keys["acme:member"], "2026-07-28") as client:
             result = await client.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
-    assert not result.is_error and progress == [0, 50, 100]
+    assert not result.is_error and seen == [0, 50, 100]
