@@ -20,7 +20,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import Message, Receive, Send
@@ -158,7 +158,6 @@ class ClientRelay:
     backend_log_level: str | None = None  # forwarded to the backend before the call (setLevel)
     cancel_requested: bool = False
     relayed: int = 0
-    _cancel: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def notify(self, message: dict[str, Any]) -> None:
         method = message.get("method")
@@ -195,44 +194,38 @@ class ClientRelay:
             return {"error": reply["error"]}
         return {"result": reply.get("result", {})}
 
-    def request_cancel(self) -> None:
-        self.cancel_requested = True
-        self._cancel.set()
 
-    async def until_cancelled(self) -> None:
-        """Returns when the client disconnects or sends notifications/cancelled for this call."""
-        gone = asyncio.ensure_future(self.channel.disconnected())
-        asked = asyncio.ensure_future(self._cancel.wait())
-        try:
-            await asyncio.wait((gone, asked), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-            asked.cancel()
-        self.cancel_requested = True
+async def _watch_disconnect(channel: ClientChannel, cancel: Callable[[], None]) -> None:
+    await channel.disconnected()
+    cancel()
 
 
 async def guard(relay: ClientRelay, work: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
-    """Runs `work` until it ends or the client cancels; None when cancelled (work was cancelled)."""
-    task = asyncio.ensure_future(work)
-    stop = asyncio.ensure_future(relay.until_cancelled())
-    unregister = relay.hub.register_call(relay.owner, relay.client_request_id, relay.request_cancel)
-    try:
-        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    finally:
-        stop.cancel()
-        unregister()
-    if task.done():
-        return task.result()
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        return None
-    return task.result()
+    """Runs `work` in this task until it ends, or until the client disconnects or sends
+    `notifications/cancelled` for the call: then `work` is cancelled and None returned.
 
+    One watcher task per call; a cancellation from anywhere else propagates unchanged."""
+    current = asyncio.current_task()
+    if current is None:
+        raise RuntimeError("guard runs inside a task")
+
+    def cancel() -> None:
+        if not relay.cancel_requested:
+            relay.cancel_requested = True
+            current.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(relay.channel, cancel))
+    unregister = relay.hub.register_call(relay.owner, relay.client_request_id, cancel)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not relay.cancel_requested or current.cancelling() > 1:
+            raise
+        current.uncancel()
+        return None
+    finally:
+        watcher.cancel()
+        unregister()
 
 def relay_for(ctx: Any, owner: str, toolkit: str, hub: RelayHub, modern: bool) -> ClientRelay | None:
     """The relay for a tools/call handled by the SDK (`ctx` is its request context)."""
