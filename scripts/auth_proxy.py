@@ -2,6 +2,8 @@
 
 The MCP conformance suite sends no credentials; this lets it test an authenticated front.
 Host and Origin pass through untouched so DNS-rebinding checks still see the client's values.
+Responses stream through as they arrive (an SSE answer's progress and requests must reach
+the client before the call's result, which may wait for the client's answer).
 Usage: python scripts/auth_proxy.py LISTEN_PORT UPSTREAM_BASE_URL KEY
 """
 
@@ -11,8 +13,9 @@ import sys
 
 import httpx
 import uvicorn
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
@@ -27,14 +30,21 @@ def build(upstream: str, key: str) -> object:
         request = Request(scope, receive)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["authorization"] = f"Bearer {key}"
-        upstream_response = await client.request(
+        outbound = client.build_request(
             request.method,
             request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             headers=headers,
             content=await request.body(),
         )
+        upstream_response = await client.send(outbound, stream=True)
         out_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in HOP_BY_HOP}
-        await Response(upstream_response.content, upstream_response.status_code, out_headers)(scope, receive, send)
+        response = StreamingResponse(
+            upstream_response.aiter_raw(),
+            upstream_response.status_code,
+            out_headers,
+            background=BackgroundTask(upstream_response.aclose),
+        )
+        await response(scope, receive, send)
 
     return app
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -46,6 +47,54 @@ class HttpResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+class OpenResponse:
+    """A response whose head has arrived and whose body is read as it comes (SSE).
+
+    The connection goes back to the pool only when the body was read to its end and the
+    server allows keep-alive; `close()` (always call it) drops it otherwise.
+    """
+
+    def __init__(self, status: int, headers: dict[str, str], conn: _Conn, pool: _Pool, max_idle: int) -> None:
+        self.status, self.headers = status, headers
+        self._conn, self._pool, self._max_idle = conn, pool, max_idle
+        self._finished = False
+        self._closed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives: chunked, Content-Length or until the server closes."""
+        reader = self._conn.reader
+        try:
+            if self.headers.get("transfer-encoding", "").lower() == "chunked":
+                async for chunk in Http11Client.iter_chunked(reader):
+                    yield chunk
+            elif "content-length" in self.headers:
+                length = int(self.headers["content-length"]) if self.headers["content-length"].isdigit() else -1
+                if length < 0 or length > _MAX_BODY_BYTES:
+                    raise HttpError("response body length missing or too large")
+                yield await reader.readexactly(length)
+            else:
+                while chunk := await reader.read(65_536):
+                    yield chunk
+                return  # the body ended with the connection: never reuse it
+            self._finished = True
+        except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+            raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def read_all(self) -> bytes:
+        parts = [chunk async for chunk in self.chunks()]
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        keep_alive = self.headers.get("connection", "").lower() != "close"
+        if self._finished and keep_alive and len(self._pool.idle) < self._max_idle:
+            self._pool.idle.append(self._conn)
+        else:
+            self._conn.writer.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +193,30 @@ class Http11Client:
             conn.writer.close()
         return None
 
+    async def open(self, url: str, headers: dict[str, str], body: bytes, scope: str = "") -> OpenResponse:
+        """POST `body` and return once the response head arrives; the body streams from there."""
+        origin = self._origins.get(url)
+        if origin is None:
+            origin = self._origins[url] = _origin(url)
+        pool = self._pool(scope, origin)
+        request = self._encode(origin, headers, body)
+        for attempt in (0, 1):
+            reused = attempt == 0 and bool(pool.idle)
+            conn = pool.idle.pop() if reused else await self._connect(origin)
+            try:
+                conn.writer.write(request)
+                status, response_headers = await self._read_head(conn.reader)
+            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+                conn.writer.close()
+                if reused:
+                    continue
+                raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+            except BaseException:
+                conn.writer.close()
+                raise
+            return OpenResponse(status, response_headers, conn, pool, self._max_idle)
+        raise HttpError("unreachable")
+
     async def _connect(self, origin: _Origin) -> _Conn:
         try:
             addresses = await self._egress.resolve(origin.host, origin.port)
@@ -178,7 +251,7 @@ class Http11Client:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
     @staticmethod
-    async def _read(reader: asyncio.StreamReader) -> tuple[HttpResponse, bool]:
+    async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as exc:
@@ -187,12 +260,18 @@ class Http11Client:
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise HttpError(f"not an HTTP/1.x response: {lines[0][:80]!r}")
-        status = int(parts[1])
         headers: dict[str, str] = {}
         for line in lines[1:]:
             if ":" in line:
                 name, value = line.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
+        if parts[0] == "HTTP/1.0":
+            headers.setdefault("connection", "close")
+        return int(parts[1]), headers
+
+    @staticmethod
+    async def _read(reader: asyncio.StreamReader) -> tuple[HttpResponse, bool]:
+        status, headers = await Http11Client._read_head(reader)
         if headers.get("transfer-encoding", "").lower() == "chunked":
             body = await Http11Client._read_chunked(reader)
         elif "content-length" in headers:
@@ -203,7 +282,7 @@ class Http11Client:
         else:
             body = await reader.read(_MAX_BODY_BYTES)  # body ends when the server closes
             return HttpResponse(status, headers, body), False
-        keep_alive = headers.get("connection", "").lower() != "close" and parts[0] != "HTTP/1.0"
+        keep_alive = headers.get("connection", "").lower() != "close"
         return HttpResponse(status, headers, body), keep_alive
 
     @staticmethod
@@ -225,3 +304,20 @@ class Http11Client:
                 raise HttpError("response body too large")
             chunks.append(await reader.readexactly(size))
             await reader.readexactly(2)
+
+    @staticmethod
+    async def iter_chunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+        """Chunks of a chunked body as each arrives (an SSE event may be its own chunk)."""
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise HttpError("bad chunk size") from None
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers
+                return
+            chunk = await reader.readexactly(size)
+            await reader.readexactly(2)
+            yield chunk

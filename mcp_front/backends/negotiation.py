@@ -48,12 +48,21 @@ class Negotiated:
         return self.protocol_version in MODERN_VERSIONS
 
 
+# What the gateway offers a backend on behalf of its clients: requests for a capability a
+# given client lacks are answered with an error by the relay (mcp_front/mcp/relay.py).
+RELAYED_CLIENT_CAPABILITIES: dict[str, Any] = {"sampling": {}, "elicitation": {"form": {}, "url": {}}}
+
+
 def initialize_request(request_id: int) -> dict[str, Any]:
     return {
         "jsonrpc": "2.0",
         "id": request_id,
         "method": "initialize",
-        "params": {"protocolVersion": OFFERED_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO},
+        "params": {
+            "protocolVersion": OFFERED_VERSION,
+            "capabilities": RELAYED_CLIENT_CAPABILITIES,
+            "clientInfo": CLIENT_INFO,
+        },
     }
 
 

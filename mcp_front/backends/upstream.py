@@ -18,8 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_front.backends import negotiation
-from mcp_front.backends.http11 import EgressRefused, Http11Client, HttpError, HttpResponse
+from mcp_front.backends import negotiation, streaming
+from mcp_front.backends.http11 import EgressRefused, Http11Client, HttpError, HttpResponse, OpenResponse
 from mcp_front.backends.negotiation import Negotiated, NegotiationFailed
 from policy_service.toolkits.egress import EgressPolicy
 
@@ -270,6 +270,85 @@ class UpstreamPool:
             raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
         except HttpError as exc:
             raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
+
+    # The call path with a relay (mcp_front/backends/streaming.py): SSE answers stream
+    # through, progress and logs are relayed, backend requests are answered by the client.
+
+    async def relay_call(
+        self,
+        url: str,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        timeout_seconds: float,
+        scope: str,
+        relay: streaming.CallRelay,
+    ) -> dict[str, Any]:
+        """Like `call_tool`, with the backend's in-call messages handed to `relay`."""
+        target = Target(url, headers, scope)
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                message = await streaming.relayed_call(self, target, params, relay)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
+        if message is None:
+            raise UpstreamError("backend rejected the session")
+        if "error" in message:
+            raise rpc_error(message)
+        result = message.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamError("backend answered without a result")
+        session = self._sessions.get(target.key)
+        return negotiation.plain_result(session, result) if session is not None else result
+
+    async def forward(
+        self, url: str, headers: dict[str, str], scope: str, message: dict[str, Any], timeout_seconds: float
+    ) -> dict[str, Any] | None:
+        """One request (or notification, answered None) on the tenant's session, e.g. logging/setLevel."""
+        target = Target(url, headers, scope)
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                session = await self._session(target)
+                if "id" not in message:
+                    await self.post_message(target, session, message)
+                    return None
+                return await self._request(target, session, message["method"], message.get("params") or {})
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
+
+    async def session_for(self, target: Target) -> Negotiated:
+        return await self._session(target)
+
+    def forget_session(self, target: Target) -> None:
+        self._sessions.pop(target.key, None)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    async def open(self, target: Target, session: Negotiated, body: dict[str, Any]) -> OpenResponse:
+        """POST and return at the response head, so an SSE body can be followed as it arrives."""
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        try:
+            return await self._http.open(target.url, self._headers(target, session, body), payload, target.scope)
+        except EgressRefused as exc:
+            raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
+        except HttpError as exc:
+            raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
+
+    async def post_message(self, target: Target, session: Negotiated, body: dict[str, Any]) -> None:
+        """A notification or a reply to a backend request: the backend answers 202, nothing to read."""
+        response = await self._post(target, body, negotiation.request_headers(session, body))
+        if response.status >= 400:
+            raise UpstreamError(f"backend refused a relayed message: HTTP {response.status}")
+
+    @staticmethod
+    def _headers(target: Target, session: Negotiated, body: dict[str, Any]) -> dict[str, str]:
+        """The same headers `_post` sends: the negotiated version (and session) for this backend."""
+        return {
+            "content-type": "application/json",
+            "accept": _ACCEPT,
+            **negotiation.request_headers(session, body),
+            **target.headers,
+        }
 
 
 def _message(response: HttpResponse, request_id: int) -> Any:

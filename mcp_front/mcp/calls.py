@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.completion import WITHHELD, complete_durably
 from mcp_front.mcp.context import GatewayRequest
+from mcp_front.mcp.relay import ClientRelay, RelayHub, guard
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from policy_service import errors
 from policy_service.client import (
@@ -36,6 +38,7 @@ from policy_service.client import (
 log = logging.getLogger("monomcp.front")
 
 POLICY_UNAVAILABLE = "Policy service unavailable: the call was not run. Try again shortly."
+CANCELLED = "The call was cancelled by the client; the toolkit backend was told to stop."
 
 
 def validation_error(access: ToolkitAccess, name: str, arguments: dict[str, Any]) -> str | None:
@@ -58,6 +61,7 @@ class CallFlow:
     request_state: str | None = None  # 2026-07-28 retry carrying our earlier requestState
     declined: bool = False  # 2026-07-28 retry whose client declined or cancelled the approval page
     disconnected: Disconnected = field(default=never_disconnected, compare=False)  # stops server-side waits
+    relay: ClientRelay | None = field(default=None, compare=False)  # what the backend sends during the call
 
 
 PLAIN = CallFlow()
@@ -69,6 +73,8 @@ class ToolCaller:
         self._upstreams = upstreams
         self._public_url = public_url
         self.flows = flows
+        self.relays = RelayHub()
+        self._backend_levels: OrderedDict[tuple[str, str], str] = OrderedDict()  # last setLevel per session
 
     async def call(
         self, req: GatewayRequest, name: str, arguments: dict[str, Any], flow: CallFlow = PLAIN
@@ -116,7 +122,7 @@ class ToolCaller:
         self, req: GatewayRequest, name: str, arguments: dict[str, Any], decision: Any, flow: CallFlow
     ) -> dict[str, Any]:
         if decision.decision == DECISION_ALLOW:
-            return await self.execute(decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}")
+            return await self.execute(decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}", relay=flow.relay)
         if decision.decision == DECISION_PENDING_APPROVAL:
             if flow.task_requested:
                 return self.flows.create_task(req, decision.approval)
@@ -135,9 +141,18 @@ class ToolCaller:
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
-    async def execute(self, decision: Any, name: str, arguments: dict[str, Any], toolkit: str = "") -> dict[str, Any]:
+    async def execute(
+        self,
+        decision: Any,
+        name: str,
+        arguments: dict[str, Any],
+        toolkit: str = "",
+        relay: ClientRelay | None = None,
+    ) -> dict[str, Any]:
         """Run an allowed call. Upstream sessions are scoped to (toolkit, caller org): never shared.
 
+        With a relay, the backend's progress, logs and requests reach the client during the
+        call, and a client that leaves or cancels stops the backend (audited `cancelled`).
         The client is told what failed without the backend's address; the audit row keeps it.
         """
         backend = decision.backend
@@ -146,10 +161,17 @@ class ToolCaller:
         error = ""
         rpc_error: UpstreamRpcError | None = None
         try:
-            result = await self._upstreams.call_tool(
-                backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope
-            )
+            relayed: dict[str, Any] | None = None
+            if relay is None:
+                result = await self._upstreams.call_tool(
+                    backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope
+                )
+            else:
+                relayed = await self._relayed(backend, scope, name, arguments, relay)
+                result = relayed if relayed is not None else results.text_result(CANCELLED, is_error=True)
             status = "tool_error" if result.get("isError") else "ok"
+            if relay is not None and relayed is None:
+                status, error = "cancelled", "the client cancelled the call"
         except UpstreamTimeout as exc:
             status, error = "timeout", str(exc)
             result = results.text_result(f"The toolkit backend timed out: {exc.public}", is_error=True)
@@ -176,6 +198,36 @@ class ToolCaller:
             error = {"error": {"code": exc.error.code, "message": exc.error.message}}
             await self._record(req, name, arguments, error, "invalid", exc.error.message)
             raise
+
+    async def _relayed(
+        self, backend: Any, scope: str, name: str, arguments: dict[str, Any], relay: ClientRelay
+    ) -> dict[str, Any] | None:
+        """The backend's result, or None when the client cancelled (the backend was told)."""
+        headers = dict(backend.headers)
+        timeout = backend.timeout_seconds or 30.0
+        if relay.backend_log_level is not None:
+            await self._forward_level(backend.url, headers, scope, relay.backend_log_level, timeout)
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if relay.progress_token is not None:
+            params["_meta"] = {"progressToken": relay.progress_token}
+        return await guard(relay, self._upstreams.relay_call(backend.url, headers, params, timeout, scope, relay))
+
+    async def _forward_level(
+        self, url: str, headers: dict[str, str], scope: str, level: str, timeout_seconds: float
+    ) -> None:
+        """The client's logging/setLevel reaches the tenant's backend session when it changes."""
+        key = (scope, url)
+        if self._backend_levels.get(key) == level:
+            return
+        message = {"jsonrpc": "2.0", "id": 0, "method": "logging/setLevel", "params": {"level": level}}
+        try:
+            await self._upstreams.forward(url, headers, scope, message, timeout_seconds)
+        except UpstreamError as exc:  # a backend without logging still runs the call
+            log.info("logging/setLevel not forwarded: %s", exc)
+            return
+        self._backend_levels[key] = level
+        while len(self._backend_levels) > 10_000:
+            self._backend_levels.popitem(last=False)
 
     async def _approval_status(self, req: GatewayRequest, arguments: dict[str, Any]) -> dict[str, Any]:
         approval_id = arguments.get("approval_id")

@@ -29,6 +29,7 @@ from mcp_front.edge.responses import NOT_FOUND_BODY, jsonrpc_body, not_found
 from mcp_front.mcp import versions
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
+from mcp_front.mcp.relay import CHANNEL_KEY, ClientChannel, route_client_message
 from mcp_front.mcp.server import build_server
 from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient
@@ -71,6 +72,7 @@ class McpGateway:
             security_settings=security,
             max_request_body_size=limits.max_body_bytes,
         )
+        self._relays = caller.relays
         recorder = self.recorder
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
@@ -102,6 +104,8 @@ class McpGateway:
         gateway_request = GatewayRequest(
             credential=edge.token, org=edge.org, toolkit=edge.toolkit, access=edge.access, **edge.facts()
         )
+        if await route_client_message(self._relays, edge.token, edge.body, scope, receive, send):
+            return  # a client's answer to a relayed request, or its cancellation of a relayed call
         scope[SCOPE_KEY] = gateway_request
         if versions.is_batch(edge.body):
             await jsonrpc_body(400, versions.batch_refusal())(scope, receive, send)
@@ -109,8 +113,9 @@ class McpGateway:
         offered = versions.counter_offer(edge.body)
         if offered is not None:
             scope, receive = versions.scope_with_length(scope, len(offered)), versions.replay_body(offered, receive)
+        channel = scope[CHANNEL_KEY] = ClientChannel(versions.naming_served_versions(send), receive)
         reset = current_request.set(gateway_request)
         try:
-            await self._manager.handle_request(scope, receive, versions.naming_served_versions(send))
+            await self._manager.handle_request(scope, receive, channel.send)
         finally:
             current_request.reset(reset)

@@ -22,6 +22,7 @@ from mcp_front.mcp import items
 from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
+from mcp_front.mcp.relay import RelayHub, relay_for
 from mcp_front.mcp.tasks import TaskHandlers
 from mcp_front.mcp.versions import SERVED_VERSIONS, TASKS_SINCE, initialize_version, negotiated_at_initialize
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
@@ -111,16 +112,21 @@ def _disconnected(ctx: ServerRequestContext[Any, Any]) -> Disconnected:
     return probe if probe is not None else never_disconnected
 
 
-def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> CallFlow:
-    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub) -> CallFlow:
+    req = from_handler_context(ctx)
+    modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+    relay = relay_for(ctx, req.credential, f"{req.org}/{req.toolkit}", hub, modern)
+    if modern:
         caps = ctx.session.client_capabilities
         url_ok = bool(caps and caps.elicitation and caps.elicitation.url is not None)
         if params.request_state is not None and _declined(params):
             # The user declined or dismissed the approval page: answer at once with the plain
             # pending result (its approval id), instead of waiting and asking again.
-            return CallFlow(request_state=params.request_state, declined=True)
-        return CallFlow(url_elicitation=url_ok, request_state=params.request_state, disconnected=_disconnected(ctx))
-    return CallFlow()
+            return CallFlow(request_state=params.request_state, declined=True, relay=relay)
+        return CallFlow(
+            url_elicitation=url_ok, request_state=params.request_state, disconnected=_disconnected(ctx), relay=relay
+        )
+    return CallFlow(relay=relay)
 
 
 def _declined(params: types.CallToolRequestParams) -> bool:
@@ -190,8 +196,15 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
         req = from_handler_context(ctx)
-        result = await caller.call(req, params.name, dict(params.arguments or {}), _flow(ctx, params))
+        result = await caller.call(req, params.name, dict(params.arguments or {}), _flow(ctx, params, caller.relays))
         return _complete(ctx, result)
+
+    async def set_logging_level(ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> Any:
+        """Initialize era: the level applies to this credential's later calls on this toolkit, and
+        reaches the backend before the next one (docs/adr/0011-relaying-streams.md)."""
+        req = from_handler_context(ctx)
+        caller.relays.set_level(req.credential, f"{req.org}/{req.toolkit}", params.level)
+        return types.EmptyResult()
 
     async def get_task(ctx: ServerRequestContext[Any], params: types.GetTaskRequestParams) -> Any:
         return await tasks.get(from_handler_context(ctx), params.task_id)
@@ -214,6 +227,7 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
     server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, task_result)
     # Resources, templates, prompts, completion: same pool, so per-tenant sessions and egress apply.
     items.register(server, policy, caller._upstreams)
+    server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_logging_level)
     # Our audit layer replaces the SDK's default OpenTelemetry middleware on the hot path.
     server.middleware = [AuditMiddleware(policy), items.ItemAuditMiddleware(policy), TaskCallMiddleware(caller)]
     return server
