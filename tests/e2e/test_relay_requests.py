@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.conftest import World, mcp_client
 from tests.support.relay_backend import TOOLKIT, relay_toolkit
@@ -53,8 +55,9 @@ async def test_a_2026_client_is_not_sent_server_requests(world: World, front: st
     async with relay_toolkit(world.operator):
         url = f"{front}/acme/{TOOLKIT}/mcp"
         async with mcp_client(url, world.keys["acme:member"], "2026-07-28") as client:
-            result = await client.call_tool("test_sampling", {"prompt": "hello"})
-    assert result.is_error  # the backend's tool failed cleanly; the client got a valid result
+            # The backend's tool fails on the refusal; its JSON-RPC error reaches the client as is.
+            with pytest.raises(MCPError, match="sampling/createMessage is not available"):
+                await client.call_tool("test_sampling", {"prompt": "hello"})
 
 
 def _events(lines: list[str]) -> list[dict[str, Any]]:
