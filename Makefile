@@ -41,6 +41,7 @@ bench: sync
 
 conformance: sync
 	bash scripts/conformance.sh
+	bash scripts/conformance_items.sh
 
 clean:
 	rm -rf .monomcp .pytest_cache .mypy_cache .ruff_cache
