@@ -164,7 +164,8 @@ async def test_rest_audit_and_export_show_no_row_of_another_org(stack: Stack) ->
     export = await stack.rest("GET", "/api/v1/audit/export", bearer)
     assert export.status_code == 200 and call_id not in export.text
     rows = [json.loads(line) for line in export.text.splitlines() if line.strip()]
-    assert rows and all("acme" not in (r.get("org_slug", ""), r.get("toolkit_org_slug", "")) for r in rows)
+    # Globex's own rows may name acme (its refused attempts on acme's toolkits); none is acme's.
+    assert rows and all(r.get("org_slug") == "globex" for r in rows)
 
 
 @pytest.mark.parametrize("how", ["rpc-with-org", "rpc-own-org", "rest-delete"])
