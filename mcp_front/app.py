@@ -154,7 +154,8 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         settings.approval_wait_seconds,
         waiters_per_credential=settings.approval_waiters_per_credential,
     )
-    caller = ToolCaller(policy, upstreams, settings.public_url, flows)
+    metrics = FrontMetrics()
+    caller = ToolCaller(policy, upstreams, settings.public_url, flows, metrics)
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
     failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
@@ -167,7 +168,7 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         settings.max_body_bytes,
         settings.body_timeout_seconds,
     )
-    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), extra)
+    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), extra, metrics)
 
 
 @contextlib.asynccontextmanager

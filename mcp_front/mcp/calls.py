@@ -25,6 +25,7 @@ from mcp_front.mcp.completion import WITHHELD, complete_durably
 from mcp_front.mcp.context import GatewayRequest
 from mcp_front.mcp.relay import ClientRelay, RelayHub, guard
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
+from mcp_front.observability.metrics import FrontMetrics
 from policy_service import errors
 from policy_service.client import (
     APPROVAL_STATUS_NAMES,
@@ -67,8 +68,19 @@ class CallFlow:
 PLAIN = CallFlow()
 
 
+_DECISION_LABELS = {DECISION_PENDING_APPROVAL: "pending_approval", DECISION_BLOCKED: "blocked"}
+
+
 class ToolCaller:
-    def __init__(self, policy: PolicyClient, upstreams: UpstreamPool, public_url: str, flows: ApprovalFlows) -> None:
+    def __init__(
+        self,
+        policy: PolicyClient,
+        upstreams: UpstreamPool,
+        public_url: str,
+        flows: ApprovalFlows,
+        metrics: FrontMetrics | None = None,
+    ) -> None:
+        self._metrics = metrics or FrontMetrics()
         self._policy = policy
         self._upstreams = upstreams
         self._public_url = public_url
@@ -105,6 +117,13 @@ class ToolCaller:
             log.warning("policy error request_id=%s: %s", req.request_id, exc.message)
             raise MCPError(types.INTERNAL_ERROR, "Policy check failed: the call was not run.") from None
 
+    def _observe(self, toolkit: str, status: str, duration_ms: float) -> None:
+        org, _, slug = toolkit.partition("/")
+        self._metrics.observe_tool_call(org, slug, "allow", status)
+        self._metrics.upstream_seconds.observe(duration_ms / 1000)
+        if status in ("timeout", "backend_error"):
+            self._metrics.upstream_errors.labels(status).inc()
+
     async def authorize(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> Any:
         return await self._policy.authorize_tool_call(
             req.credential,
@@ -123,6 +142,8 @@ class ToolCaller:
     ) -> dict[str, Any]:
         if decision.decision == DECISION_ALLOW:
             return await self.execute(decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}", relay=flow.relay)
+        outcome = _DECISION_LABELS.get(decision.decision, "denied")
+        self._metrics.observe_tool_call(req.org, req.toolkit, outcome, outcome)
         if decision.decision == DECISION_PENDING_APPROVAL:
             if flow.task_requested:
                 return self.flows.create_task(req, decision.approval)
@@ -182,6 +203,7 @@ class ToolCaller:
             status, error = "backend_error", str(exc)
             result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
         duration_ms = (time.perf_counter() - started) * 1000
+        self._observe(toolkit, status, duration_ms)
         if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms):
             return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
         if rpc_error is not None:

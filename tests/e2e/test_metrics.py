@@ -26,9 +26,10 @@ def _value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: s
     return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls)
 
 
-async def test_front_metrics_count_requests_by_route_and_status(world: World, front: str) -> None:
+async def test_front_metrics_count_requests_and_tool_calls(world: World, front: str) -> None:
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         await client.call_tool("echo", {"text": "hi"})
+        await client.call_tool("transfer", {"amount": 1, "to": "a"})
     async with httpx.AsyncClient() as http:
         await http.post(f"{front}/acme/nope/mcp", headers={"Authorization": f"Bearer {world.keys['acme:member']}"})
         scrape = await http.get(f"{front}/metrics")
@@ -39,6 +40,10 @@ async def test_front_metrics_count_requests_by_route_and_status(world: World, fr
     assert _value(samples, "monomcp_front_request_seconds_count", route="mcp") >= 3
     assert ("monomcp_front_requests_in_flight", frozenset()) in samples
     assert "/acme/nope/mcp" not in scrape.text  # paths never become labels
+    calls = "monomcp_front_tool_calls_total"
+    assert _value(samples, calls, org="acme", toolkit="tools", decision="allow", status="ok") == 1
+    assert _value(samples, "monomcp_front_upstream_seconds_count") == 1
+    assert _value(samples, calls, toolkit="tools", decision="pending_approval") == 1
 
 
 async def test_front_metrics_can_require_a_token(settings: Settings, policy_addr: str) -> None:
