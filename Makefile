@@ -11,7 +11,9 @@ help:
 	@echo "make proto        regenerate gRPC stubs from protos/"
 	@echo "make bench        throughput/latency through the gateway vs direct; writes docs/benchmarks.md"
 	@echo "make fuzz         long hypothesis fuzz run against a real front and the REST API (FUZZ_EXAMPLES=N)"
-	@echo "make conformance  official MCP conformance scenarios against a running front (needs Node >= 22)"
+	@echo "make conformance  official MCP conformance scenarios against a running front (installs Node 22 from npm)"
+	@echo "make fuzz         long fuzzing run of the front and the REST API (FUZZ_EXAMPLES=N)"
+	@echo "make soak         the fault test, longer: kill -9 processes and cut Postgres under load, then reconcile"
 
 sync:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
