@@ -117,8 +117,5 @@ def run_fuzz(clean: bool) -> Any:
 
 test_front_survives_generated_requests = run_fuzz(clean=True)
 
-# NaN/Infinity, control characters in names and unparseable bodies: issue 10 (Low) says they
-# leave no audit row and NaN logs an unhandled traceback; the edge fix is someone else's.
-test_front_survives_hostile_requests = pytest.mark.xfail(
-    strict=False, reason="issue 10 (Low), being fixed at the edge: NaN/control chars/parse errors"
-)(run_fuzz(clean=False))
+# NaN/Infinity, control characters in names and unparseable bodies (issue 10, fixed at the edge).
+test_front_survives_hostile_requests = run_fuzz(clean=False)
