@@ -90,6 +90,8 @@ def _entry(tool: Any) -> ToolEntry:
         wire["outputSchema"] = json.loads(tool.output_schema_json)
     if tool.annotations_json:
         wire["annotations"] = json.loads(tool.annotations_json)
+    if tool.passthrough_json:  # the backend's icons and _meta, as declared
+        wire.update(json.loads(tool.passthrough_json))
     permission = PERMISSION_NAMES.get(tool.permission, "blocked")
     if permission == "needs_approval":
         # Clients that use tasks (2025-11-25) may wait for the approval as a task.

@@ -55,6 +55,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
                 annotations_json=t.annotations_json,
                 permission=convert.PERMISSION_TO_PB[t.effective.permission],
                 permission_source=t.effective.source,
+                passthrough_json=t.passthrough_json,
             )
             for t in view.tools.values()
             if t.effective.permission != "blocked"

@@ -30,6 +30,8 @@ class ResolvedTool:
     output_schema_json: str
     annotations_json: str
     effective: Effective
+    # The backend's `icons` and `_meta` for this tool, as JSON text ('' when none).
+    passthrough_json: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,21 @@ class ToolkitView:
     backend_headers: dict[str, str]
     backend_timeout_seconds: float
     tools: dict[str, ResolvedTool] = field(default_factory=dict)
+
+
+PASSTHROUGH_FIELDS = ("icons", "_meta")
+
+
+def passthrough(spec_json: str) -> str:
+    """The tool fields served as the backend declared them (parsed once per cache load)."""
+    if not spec_json:
+        return ""
+    try:
+        spec = json.loads(spec_json)
+    except ValueError:
+        return ""
+    kept = {k: spec[k] for k in PASSTHROUGH_FIELDS if isinstance(spec, dict) and k in spec}
+    return json.dumps(kept, separators=(",", ":")) if kept else ""
 
 
 class Catalogue:
@@ -88,6 +105,7 @@ class Catalogue:
                 output_schema_json=t.output_schema_json,
                 annotations_json=t.annotations_json,
                 effective=rules.effective(t, consumer=principal.org_id != toolkit.org_id),
+                passthrough_json=passthrough(t.spec_json),
             )
             for t in tools
         }

@@ -154,3 +154,13 @@ async def test_initialize_era_versions_are_served(world: World, front: str, vers
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{front}/acme/tools/mcp", json=body, headers=headers)
     assert response.status_code == 200 and "echo" in {t["name"] for t in response.json()["result"]["tools"]}
+
+
+async def test_tool_icons_and_meta_pass_through(world: World, front: str) -> None:
+    """Tool metadata is what the backend declared: title, annotations, and icons and _meta too."""
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    echo = tools["echo"]
+    assert [str(i.src) for i in echo.icons or []] == ["https://example.com/echo.png"]
+    assert (echo.meta or {}).get("example.com/owner") == "tests"
+    assert echo.annotations is not None and echo.annotations.read_only_hint

@@ -18,6 +18,7 @@ from mcp_types import (
     AudioContent,
     CallToolResult,
     EmbeddedResource,
+    Icon,
     ImageContent,
     TextContent,
     TextResourceContents,
@@ -100,7 +101,12 @@ class Upstream:
     def _register(self) -> None:
         server, calls = self.server, self.calls
 
-        @server.tool(description="Echo the text back.", annotations=ToolAnnotations(read_only_hint=True))
+        @server.tool(
+            description="Echo the text back.",
+            annotations=ToolAnnotations(read_only_hint=True),
+            icons=[Icon(src="https://example.com/echo.png", mime_type="image/png")],
+            meta={"example.com/owner": "tests"},
+        )
         def echo(text: str) -> str:
             calls["echo"] += 1
             return text
@@ -170,7 +176,13 @@ class Upstream:
                 "description": t.description or "",
                 "input_schema_json": json.dumps(t.input_schema),
                 "output_schema_json": json.dumps(t.output_schema) if t.output_schema else "",
+                "annotations_json": (
+                    json.dumps(t.annotations.model_dump(mode="json", by_alias=True, exclude_none=True))
+                    if t.annotations
+                    else ""
+                ),
                 "default_permission": defaults.get(t.name, "always_allow"),
+                "spec_json": json.dumps(t.model_dump(mode="json", by_alias=True, exclude_none=True)),
             }
             for t in await self.server.list_tools()
         ]

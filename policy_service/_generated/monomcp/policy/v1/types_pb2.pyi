@@ -291,6 +291,7 @@ class ToolInfo(_message.Message):
     ANNOTATIONS_JSON_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
     PERMISSION_SOURCE_FIELD_NUMBER: _builtins.int
+    PASSTHROUGH_JSON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     title: _builtins.str
     description: _builtins.str
@@ -304,6 +305,10 @@ class ToolInfo(_message.Message):
     """The caller's effective permission."""
     permission_source: _builtins.str
     """Where that permission came from: "role_override", "org_default" or "tool_default"."""
+    passthrough_json: _builtins.str
+    """The backend's own tool fields the gateway passes through unchanged (`icons`, `_meta`), as a
+    JSON object text (empty when the backend declared none).
+    """
     def __init__(
         self,
         *,
@@ -315,10 +320,11 @@ class ToolInfo(_message.Message):
         annotations_json: _builtins.str = ...,
         permission: Global___Permission.ValueType = ...,
         permission_source: _builtins.str = ...,
+        passthrough_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations_json", b"annotations_json", "description", b"description", "input_schema_json", b"input_schema_json", "name", b"name", "output_schema_json", b"output_schema_json", "permission", b"permission", "permission_source", b"permission_source", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations_json", b"annotations_json", "description", b"description", "input_schema_json", b"input_schema_json", "name", b"name", "output_schema_json", b"output_schema_json", "passthrough_json", b"passthrough_json", "permission", b"permission", "permission_source", b"permission_source", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
