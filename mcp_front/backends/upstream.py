@@ -117,15 +117,19 @@ class UpstreamPool:
         arguments: dict[str, Any],
         timeout_seconds: float,
         scope: str = "",
+        meta: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The upstream's `result` object for tools/call, unchanged.
+        """The upstream's `result` object for tools/call, unchanged. `meta` is the client's
+        request `_meta` (gateway-internal keys already removed).
 
         `scope` names the tenant (toolkit and caller org): sessions and connections are
         never shared between scopes. Raises UpstreamTimeout, or UpstreamError for
         transport failures and JSON-RPC errors.
         """
         target = Target(url, headers, scope)
-        params = {"name": name, "arguments": arguments}
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if meta:
+            params["_meta"] = meta
         try:
             async with asyncio.timeout(timeout_seconds):
                 session = await self._session(target)

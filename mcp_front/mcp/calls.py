@@ -63,6 +63,7 @@ class CallFlow:
     declined: bool = False  # 2026-07-28 retry whose client declined or cancelled the approval page
     disconnected: Disconnected = field(default=never_disconnected, compare=False)  # stops server-side waits
     relay: ClientRelay | None = field(default=None, compare=False)  # what the backend sends during the call
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)  # the client's request _meta to forward
 
 
 PLAIN = CallFlow()
@@ -141,7 +142,9 @@ class ToolCaller:
         self, req: GatewayRequest, name: str, arguments: dict[str, Any], decision: Any, flow: CallFlow
     ) -> dict[str, Any]:
         if decision.decision == DECISION_ALLOW:
-            return await self.execute(decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}", relay=flow.relay)
+            return await self.execute(
+                decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}", relay=flow.relay, meta=flow.meta
+            )
         outcome = _DECISION_LABELS.get(decision.decision, "denied")
         self._metrics.observe_tool_call(req.org, req.toolkit, outcome, outcome)
         if decision.decision == DECISION_PENDING_APPROVAL:
@@ -169,6 +172,7 @@ class ToolCaller:
         arguments: dict[str, Any],
         toolkit: str = "",
         relay: ClientRelay | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run an allowed call. Upstream sessions are scoped to (toolkit, caller org): never shared.
 
@@ -185,10 +189,10 @@ class ToolCaller:
             relayed: dict[str, Any] | None = None
             if relay is None:
                 result = await self._upstreams.call_tool(
-                    backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope
+                    backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope, meta
                 )
             else:
-                relayed = await self._relayed(backend, scope, name, arguments, relay)
+                relayed = await self._relayed(backend, scope, name, arguments, relay, meta or {})
                 result = relayed if relayed is not None else results.text_result(CANCELLED, is_error=True)
             status = "tool_error" if result.get("isError") else "ok"
             if relay is not None and relayed is None:
@@ -222,7 +226,7 @@ class ToolCaller:
             raise
 
     async def _relayed(
-        self, backend: Any, scope: str, name: str, arguments: dict[str, Any], relay: ClientRelay
+        self, backend: Any, scope: str, name: str, arguments: dict[str, Any], relay: ClientRelay, meta: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The backend's result, or None when the client cancelled (the backend was told)."""
         headers = dict(backend.headers)
@@ -230,8 +234,11 @@ class ToolCaller:
         if relay.backend_log_level is not None:
             await self._forward_level(backend.url, headers, scope, relay.backend_log_level, timeout)
         params: dict[str, Any] = {"name": name, "arguments": arguments}
+        forwarded = dict(meta)
         if relay.progress_token is not None:
-            params["_meta"] = {"progressToken": relay.progress_token}
+            forwarded["progressToken"] = relay.progress_token
+        if forwarded:
+            params["_meta"] = forwarded
         return await guard(relay, self._upstreams.relay_call(backend.url, headers, params, timeout, scope, relay))
 
     async def _forward_level(

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import mcp_types as types
@@ -112,7 +113,28 @@ def _disconnected(ctx: ServerRequestContext[Any, Any]) -> Disconnected:
     return probe if probe is not None else never_disconnected
 
 
+# Request _meta keys the gateway answers itself or that belong to this hop only.
+_HOP_META_PREFIXES = ("io.modelcontextprotocol/", "monomcp/")
+_HOP_META_KEYS = frozenset({"progressToken", "progress_token"})
+
+
+def forwardable_meta(meta: Any) -> dict[str, Any]:
+    """The client's request `_meta` that reaches the backend: everything but the progress
+    token (relayed separately) and protocol or gateway keys of this hop."""
+    if not meta:
+        return {}
+    return {
+        k: v
+        for k, v in dict(meta).items()
+        if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
+    }
+
+
 def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub) -> CallFlow:
+    return replace(_follow(ctx, params, hub), meta=forwardable_meta(params.meta))
+
+
+def _follow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub) -> CallFlow:
     req = from_handler_context(ctx)
     modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
     relay = relay_for(ctx, req.credential, f"{req.org}/{req.toolkit}", hub, modern)

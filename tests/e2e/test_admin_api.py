@@ -173,7 +173,7 @@ async def test_rest_toolkits_list_and_sync_from_backend(world: World, front: str
         listed = await http.get("/api/v1/toolkits", headers=bearer(world.keys["globex:admin"]))
         assert [(t["org_slug"], t["slug"]) for t in listed.json()] == [("acme", "shared")]  # public only
         synced = await http.post("/api/v1/toolkits/acme/tools/sync?prune=true", headers=admin)
-        assert synced.status_code == 200 and synced.json()["updated"] == 8
+        assert synced.status_code == 200 and synced.json()["updated"] == 9
         foreign = await http.post("/api/v1/toolkits/acme/tools/sync", headers=bearer(world.keys["globex:admin"]))
         assert foreign.status_code == 404
         member = await http.post("/api/v1/toolkits/acme/tools/sync", headers=bearer(world.keys["acme:member"]))

@@ -164,3 +164,27 @@ async def test_tool_icons_and_meta_pass_through(world: World, front: str) -> Non
     assert [str(i.src) for i in echo.icons or []] == ["https://example.com/echo.png"]
     assert (echo.meta or {}).get("example.com/owner") == "tests"
     assert echo.annotations is not None and echo.annotations.read_only_hint
+
+
+async def test_the_clients_request_meta_reaches_the_backend(world: World, front: str) -> None:
+    """Request `_meta` passes through; the gateway's own and protocol keys of this hop do not."""
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "show_meta",
+            "arguments": {},
+            "_meta": {"example.com/trace": "abc", "monomcp/internal": "x", "io.modelcontextprotocol/foo": 1},
+        },
+    }
+    headers = {
+        "Authorization": f"Bearer {world.keys['acme:member']}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
+    async with httpx.AsyncClient() as http:
+        answer = (await http.post(f"{front}/acme/tools/mcp", json=call, headers=headers)).json()
+    seen = answer["result"]["structuredContent"]["meta"]
+    assert seen.get("example.com/trace") == "abc"
+    assert "monomcp/internal" not in seen and "io.modelcontextprotocol/foo" not in seen

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import (
     AudioContent,
@@ -110,6 +110,11 @@ class Upstream:
         def echo(text: str) -> str:
             calls["echo"] += 1
             return text
+
+        @server.tool(description="Report the request _meta this backend received.")
+        def show_meta(ctx: Context) -> dict[str, Any]:
+            calls["show_meta"] += 1
+            return {"meta": {k: v for k, v in dict(ctx.request_context.meta or {}).items()}}
 
         @server.tool(description="Add two integers.")
         def add(a: int, b: int) -> dict[str, int]:
