@@ -22,6 +22,9 @@ MAX_DEPTH = 64
 # JSON documents inside strings: how many levels of embedding, and how large, get parsed.
 MAX_EMBEDDED_LEVELS = 3
 MAX_EMBEDDED_CHARS = 1_048_576
+# Name/value entries (HTTP header lists, environment variables, form fields).
+_NAME_KEYS = ("name", "key", "header", "field")
+_VALUE_KEYS = ("value", "val")
 
 
 @dataclass(frozen=True)
@@ -83,16 +86,37 @@ class _Walk:
             self.paths.append(path)
             return MARKER
         if isinstance(value, list):
+            if self._secret_pair(value):  # [["password", "hunter2"]]: a key and its value
+                self.paths.append(f"{path}[1]")
+                return [value[0], MARKER]
             return [self.value(v, f"{path}[{i}]", depth + 1, embedded) for i, v in enumerate(value)]
+        named = self._named_secret(value)  # {"name": "Authorization", "value": "Bearer …"}
         out: dict[Any, Any] = {}
         for k, v in value.items():
             child = f"{path}.{k}"
-            if isinstance(k, str) and _holds_data(v) and self.matcher.is_secret(k):
+            if isinstance(k, str) and _holds_data(v) and (self.matcher.is_secret(k) or k == named):
                 out[k] = MARKER
                 self.paths.append(child)
             else:
                 out[k] = self.value(v, child, depth + 1, embedded)
         return out
+
+    def _secret_pair(self, value: list[Any]) -> bool:
+        return (
+            len(value) == 2
+            and isinstance(value[0], str)
+            and _holds_data(value[1])
+            and not isinstance(value[1], dict | list)
+            and self.matcher.is_secret(value[0])
+        )
+
+    def _named_secret(self, value: dict[Any, Any]) -> str | None:
+        """The value field of a name/value entry whose name is a secret (headers, env lists)."""
+        for name_key in _NAME_KEYS:
+            name = value.get(name_key)
+            if isinstance(name, str) and self.matcher.is_secret(name):
+                return next((k for k in _VALUE_KEYS if k in value), None)
+        return None
 
     def text(self, text: str, path: str, depth: int, embedded: int) -> str:
         document = _embedded_json(text, embedded)

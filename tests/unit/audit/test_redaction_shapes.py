@@ -99,3 +99,24 @@ def test_bearer_and_session_id_keys_are_redacted(key: str) -> None:
     redactor = Redactor(frozenset(DEFAULT_REDACT_KEYS.split(",")), 65_536)
     stored, _ = redactor.to_stored_text({key: "opaque-value-123"}, "request")
     assert "opaque-value-123" not in stored
+
+
+@pytest.mark.parametrize(
+    ("payload", "secret"),
+    [
+        ({"headers": [["password", "P1-secret"]]}, "P1-secret"),
+        ({"env": [{"name": "DB_PASSWORD", "value": "P2-secret"}]}, "P2-secret"),
+        ({"headers": [{"key": "Authorization", "value": "opaque-P3"}]}, "opaque-P3"),
+    ],
+)
+def test_name_value_entries_naming_a_secret_are_redacted(payload: dict[str, Any], secret: str) -> None:
+    redactor = Redactor(frozenset(DEFAULT_REDACT_KEYS.split(",")), 65_536)
+    stored, paths = redactor.to_stored_text(payload, "request")
+    assert secret not in stored and paths
+
+
+def test_ordinary_name_value_entries_stay_readable() -> None:
+    redactor = Redactor(frozenset(DEFAULT_REDACT_KEYS.split(",")), 65_536)
+    payload = {"headers": [{"name": "Accept", "value": "text/html"}], "pairs": [["author", "Ann"]]}
+    stored, paths = redactor.to_stored_text(payload, "request")
+    assert "text/html" in stored and "Ann" in stored and paths == []
