@@ -2,10 +2,10 @@
 
 - 2026-07-28: an input_required result with a URL elicitation to the approval's page and a
   signed `requestState`; the client's retry runs the tool once the approval is granted.
-- 2025-11-25 tasks: the task is the approval. The task id is opaque: the approval id and
-  a MAC binding it to org, toolkit and principal (no arguments). Any replica answers
-  tasks/get and tasks/result from the policy service's state; the arguments to run come
-  from the approval itself.
+- 2025-11-25 tasks: one task per task-augmented request, waiting on the approval (several
+  tasks may share one approval, which still runs once). The task id is opaque: the task's
+  row id and a MAC binding it to org, toolkit and principal (no arguments). Task state and
+  the kept result live in the policy service, so any replica answers tasks/* (see tasks.py).
 """
 
 from __future__ import annotations
@@ -17,25 +17,18 @@ from typing import Any
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from mcp_front.mcp import results
+from mcp_front.mcp import results, task_state
 from mcp_front.mcp.context import GatewayRequest
 from mcp_front.mcp.signed_state import BoundIds, InvalidState, StateSigner
 from mcp_front.mcp.waiting import ClientGone, Disconnected, TooManyWaiters, WaiterLimit, never_disconnected, poll_until
 from policy_service.approvals.binding import arguments_sha256, canonical_json
-from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
+from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient, TaskState
 
 REQUEST_STATE = "request_state"
 APPROVAL_INPUT = "approval"  # the key of the URL elicitation in input_required results
 TASK = "task"
 DEFAULT_WAITERS_PER_CREDENTIAL = 8
 UNKNOWN_TASK = "Unknown task"
-TASK_STATUS = {
-    "pending": "working",
-    "approved": "working",
-    "consumed": "completed",
-    "denied": "failed",
-    "expired": "failed",
-}
 
 
 def _ttl_seconds(approval: Approval) -> float:
@@ -131,11 +124,13 @@ class ApprovalFlows:
     def _task_binding(self, req: GatewayRequest) -> tuple[str, str, str]:
         return (req.org, req.toolkit, req.access.principal_id)
 
-    def task_id(self, req: GatewayRequest, approval: Approval) -> str:
-        return self._tasks.issue(approval.id, self._task_binding(req), _ttl_seconds(approval))
+    def task_id(self, req: GatewayRequest, state: TaskState) -> str:
+        """The client's id for a task row: bound to org, toolkit and principal, valid until the
+        task expires, and the same every time it is derived (tasks/list re-derives it)."""
+        return self._tasks.issue_until(state.task_id, self._task_binding(req), state.expires_at.seconds)
 
     def read_task(self, req: GatewayRequest, task_id: str) -> str:
-        """The approval id of a task issued to this principal on this org's toolkit.
+        """The task row id of a task issued to this principal on this org's toolkit.
 
         Anything else (forged, expired, another principal, org or toolkit) is the same
         error as an unknown task."""
@@ -144,27 +139,13 @@ class ApprovalFlows:
         except InvalidState:
             raise MCPError(types.INVALID_PARAMS, UNKNOWN_TASK) from None
 
-    def create_task(self, req: GatewayRequest, approval: Approval) -> dict[str, Any]:
-        return {"task": self.task_view(self.task_id(req, approval), approval)}
-
-    def task_view(self, task_id: str, approval: Approval) -> dict[str, Any]:
-        status = APPROVAL_STATUS_NAMES.get(approval.status, "pending")
-        url = results.approval_url(self._public_url, approval.id)
-        message = {
-            "pending": f"Waiting for an admin to approve {approval.tool}: {url}",
-            "approved": f"Approved by {approval.decided_by}; running {approval.tool}.",
-            "consumed": "Completed.",
-            "denied": f"Denied by {approval.decided_by}: {approval.reason}",
-            "expired": "The approval request expired before an admin decided.",
-        }[status]
-        created = approval.created_at.ToJsonString()
-        updated = approval.decided_at.ToJsonString() if approval.HasField("decided_at") else created
+    async def create_task(self, req: GatewayRequest, approval: Approval, ttl_ms: int | None) -> dict[str, Any]:
+        """A new task per request (several may wait on one approval, which still runs once)."""
+        state = await self._policy.create_task(
+            req.credential, req.org, req.toolkit, approval.id, max(int(ttl_ms or 0), 0)
+        )
+        facts = results.approval_facts(state.approval, self._public_url)
         return {
-            "taskId": task_id,
-            "status": TASK_STATUS[status],
-            "statusMessage": message,
-            "createdAt": created,
-            "lastUpdatedAt": updated,
-            "ttl": int(_ttl_seconds(approval) * 1000),
-            "pollInterval": 2000,
+            "task": task_state.task_object(self.task_id(req, state), state, self._public_url),
+            "_meta": {results.APPROVAL_META: facts},
         }

@@ -58,6 +58,7 @@ class CallFlow:
     """How this client can follow an approval beyond the plain result."""
 
     task_requested: bool = False  # 2025-11-25 client sent `task`: answer with a task
+    task_ttl_ms: int | None = None  # the retention that client asked for
     url_elicitation: bool = False  # 2026-07-28 client can open a URL: answer input_required
     request_state: str | None = None  # 2026-07-28 retry carrying our earlier requestState
     declined: bool = False  # 2026-07-28 retry whose client declined or cancelled the approval page
@@ -149,7 +150,7 @@ class ToolCaller:
         self._metrics.observe_tool_call(req.org, req.toolkit, outcome, outcome)
         if decision.decision == DECISION_PENDING_APPROVAL:
             if flow.task_requested:
-                return self.flows.create_task(req, decision.approval)
+                return await self.flows.create_task(req, decision.approval, flow.task_ttl_ms)
             if flow.url_elicitation:
                 return self.flows.input_required(req, name, arguments, decision.approval)
             return results.pending_result(decision.approval, self._public_url)
@@ -208,7 +209,9 @@ class ToolCaller:
             result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
         duration_ms = (time.perf_counter() - started) * 1000
         self._observe(toolkit, status, duration_ms)
-        if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms):
+        # A call that consumed an approval keeps its result for that approval's tasks (2025-11-25).
+        keep = decision.HasField("approval")
+        if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms, keep):
             return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
         if rpc_error is not None:
             raise MCPError(rpc_error.code, rpc_error.message, rpc_error.data)

@@ -27,14 +27,23 @@ WITHHELD = (
 
 
 async def complete_durably(
-    policy: PolicyClient, call_id: str, status: str, result: dict[str, Any], error: str, duration_ms: float
+    policy: PolicyClient,
+    call_id: str,
+    status: str,
+    result: dict[str, Any],
+    error: str,
+    duration_ms: float,
+    keep_for_tasks: bool = False,
 ) -> bool:
-    """True once the completion is durable; False when it could not be written."""
+    """True once the completion is durable; False when it could not be written.
+
+    `keep_for_tasks`: the call consumed an approval, whose tasks keep the result."""
+    complete = policy.complete_task_call if keep_for_tasks else policy.complete_tool_call
     payload = json.dumps(result, separators=(",", ":"))
     tried = False
     for delay in (*_RETRY_DELAYS, None):
         try:
-            await policy.complete_tool_call(call_id, status, payload, error, duration_ms)
+            await complete(call_id, status, payload, error, duration_ms)
             return True
         except errors.FailedPrecondition:
             # An earlier attempt of ours committed but its answer was lost: it is durable.

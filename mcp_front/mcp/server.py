@@ -124,9 +124,7 @@ def forwardable_meta(meta: Any) -> dict[str, Any]:
     if not meta:
         return {}
     return {
-        k: v
-        for k, v in dict(meta).items()
-        if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
+        k: v for k, v in dict(meta).items() if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
     }
 
 
@@ -179,7 +177,8 @@ class TaskCallMiddleware:
         req = from_handler_context(ctx)
         if not _supports_tasks(req.access, typed.name):
             raise MCPError(types.METHOD_NOT_FOUND, f"Tool '{typed.name}' does not support task-augmented calls")
-        return await self._caller.call(req, typed.name, dict(typed.arguments or {}), CallFlow(task_requested=True))
+        flow = CallFlow(task_requested=True, task_ttl_ms=typed.task.ttl if typed.task else None)
+        return await self._caller.call(req, typed.name, dict(typed.arguments or {}), flow)
 
 
 def _supports_tasks(access: ToolkitAccess, name: str) -> bool:
@@ -197,7 +196,9 @@ class GatewayServer(Server[Any]):
         version = protocol_version or negotiated_at_initialize(initialize_version.get())
         if version == TASKS_SINCE:
             capabilities.tasks = types.ServerTasksCapability(
-                requests=types.ServerTasksRequestsCapability(tools=types.TasksToolsCapability(call={}))
+                list=types.TasksListCapability(),
+                cancel=types.TasksCancelCapability(),
+                requests=types.ServerTasksRequestsCapability(tools=types.TasksToolsCapability(call={})),
             )
         return capabilities
 
@@ -234,6 +235,12 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
     async def task_result(ctx: ServerRequestContext[Any], params: types.GetTaskPayloadRequestParams) -> Any:
         return await tasks.result(from_handler_context(ctx), params.task_id, _disconnected(ctx))
 
+    async def list_tasks(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
+        return await tasks.list(from_handler_context(ctx), params.cursor if params else None)
+
+    async def cancel_task(ctx: ServerRequestContext[Any], params: types.CancelTaskRequestParams) -> Any:
+        return await tasks.cancel(from_handler_context(ctx), params.task_id)
+
     server: Server[Any] = GatewayServer(
         SERVER_NAME,
         version="0.1.0",
@@ -247,6 +254,8 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
     server.add_request_handler("server/discover", types.RequestParams, discover)
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)
     server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, task_result)
+    server.add_request_handler("tasks/list", types.PaginatedRequestParams, list_tasks)
+    server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel_task)
     # Resources, templates, prompts, completion: same pool, so per-tenant sessions and egress apply.
     items.register(server, policy, caller._upstreams)
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_logging_level)

@@ -73,9 +73,12 @@ class BoundIds:
         return self._signer.mac("\x1f".join((self._kind, subject, str(expiry), *binding)).encode())
 
     def issue(self, subject: str, binding: tuple[str, ...], ttl_seconds: float) -> str:
+        return self.issue_until(subject, binding, int(time.time() + ttl_seconds))
+
+    def issue_until(self, subject: str, binding: tuple[str, ...], expiry: int) -> str:
+        """The id valid until `expiry` (epoch seconds): the same inputs give the same id."""
         if "." in subject:
             raise ValueError("subject must not contain '.'")
-        expiry = int(time.time() + ttl_seconds)
         return f"{subject}.{expiry}.{self._mac(subject, expiry, binding)}"
 
     def subject(self, token: str, binding: tuple[str, ...]) -> str:

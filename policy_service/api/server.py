@@ -17,11 +17,19 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc
+from policy_service._generated.monomcp.policy.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    policy_pb2,
+    policy_pb2_grpc,
+    tasks_pb2,
+    tasks_pb2_grpc,
+)
 from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
+from policy_service.api.task_rpcs import TaskRpcs
 from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
@@ -46,6 +54,7 @@ _GAUGE_INTERVAL_SECONDS = 5.0
 SERVICE_NAMES = (
     policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
 )
 
 
@@ -183,6 +192,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+    tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskRpcs(gate, services, sessions, audit), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -366,3 +366,34 @@ class OrgDomain(Base):
     verification_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+APPROVAL_TASK_STATUSES = ("live", "cancelled")
+
+
+class ApprovalTask(Base):
+    """A 2025-11-25 task opened by a task-augmented tools/call that waits for an approval.
+
+    One row per request (ids never repeat); several tasks may wait on one approval, which
+    still runs once. `result_json` keeps the exact result for the task's lifetime only: it is
+    what the client asked to retrieve, so it is neither redacted nor truncated (the audit
+    log keeps its redacted copy); expired rows are deleted."""
+
+    __tablename__ = "approval_tasks"
+    __table_args__ = (
+        CheckConstraint(_in("status", APPROVAL_TASK_STATUSES), name="status"),
+        Index("ix_approval_tasks_owner", "principal_id", "toolkit_id", "created_at"),
+        Index("ix_approval_tasks_expires_at", "expires_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"), index=True)
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    toolkit_id: Mapped[str] = mapped_column(ForeignKey("toolkits.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="live")
+    result_status: Mapped[str] = mapped_column(String(16), default="")
+    result_json: Mapped[str] = mapped_column(Text, default="")
+    result_call_id: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

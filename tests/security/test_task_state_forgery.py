@@ -53,9 +53,9 @@ class TaskAttack:
     task_id: Callable[[Stack, str, str], str]  # (stack, genuine task id, approval id) -> presented id
 
 
-def _signed(stack: Stack, approval_id: str, binding: tuple[str, ...], ttl: float) -> str:
+def _signed(stack: Stack, subject: str, binding: tuple[str, ...], ttl: float) -> str:
     """A task id signed with the real key: what only the front can make."""
-    return BoundIds(StateSigner(stack.settings.request_state_key), TASK).issue(approval_id, binding, ttl)
+    return BoundIds(StateSigner(stack.settings.request_state_key), TASK).issue(subject, binding, ttl)
 
 
 def _member_id(stack: Stack) -> str:
@@ -71,7 +71,7 @@ TASK_ATTACKS = [
         "acme/tools",
         "/acme/tools/mcp",
         _member,
-        lambda s, t, a: ".".join([a, str(int(t.split(".")[1]) + 1), t.split(".")[2]]),
+        lambda s, t, a: ".".join([t.split(".")[0], str(int(t.split(".")[1]) + 1), t.split(".")[2]]),
     ),
     TaskAttack("bare-approval-id", "acme/tools", "/acme/tools/mcp", _member, lambda s, t, a: a),
     TaskAttack(
@@ -86,7 +86,7 @@ TASK_ATTACKS = [
         "acme/tools",
         "/acme/tools/mcp",
         _member,
-        lambda s, t, a: _signed(s, a, ("acme", "tools", _member_id(s)), -60),
+        lambda s, t, a: _signed(s, t.split(".")[0], ("acme", "tools", _member_id(s)), -60),
     ),
     TaskAttack(
         "signed-with-another-key",
@@ -109,15 +109,16 @@ TASK_ATTACKS = [
         "acme/tools",
         "/acme/tools/mcp",
         lambda s: s.keys["acme:member2"],
-        lambda s, t, a: _signed(s, a, ("acme", "tools", s.keys["acme:member2"][5:21]), 600) + "x",
+        # Even a correctly signed id for the attacker's binding names a task the attacker does not own.
+        lambda s, t, a: _signed(s, t.split(".")[0], ("acme", "tools", s.keys["acme:member2"][5:21]), 600),
     ),
 ]
 
 
 async def _task(stack: Stack, toolkit: str, arguments: dict[str, Any]) -> tuple[str, str]:
     created = await stack.post(f"/{toolkit}/mcp", _member(stack), tools_call("transfer", arguments, task={}))
-    task_id = str(created.json()["result"]["task"]["taskId"])
-    return task_id, task_id.split(".")[0]
+    result = created.json()["result"]
+    return str(result["task"]["taskId"]), str(result["_meta"]["monomcp/approval"]["id"])
 
 
 @pytest.mark.parametrize("method", ["tasks/get", "tasks/result"])
@@ -145,7 +146,7 @@ async def test_a_forged_or_replayed_task_id_is_an_unknown_task(stack: Stack, cas
     done = await stack.post(f"/{case.created_on}/mcp", _member(stack), rpc("tasks/result", {"taskId": task_id}))
     assert not done.json()["result"].get("isError") and stack.executions() == before + 1
     again = await stack.post(f"/{case.created_on}/mcp", _member(stack), rpc("tasks/result", {"taskId": task_id}))
-    assert "already used" in again.json()["error"]["message"] and stack.executions() == before + 1
+    assert again.json()["result"] == done.json()["result"] and stack.executions() == before + 1
 
 
 # --- 2026-07-28 requestState -----------------------------------------------------------
