@@ -22,6 +22,8 @@ from policy_service.identity.principal import Principal
 from policy_service.storage.models import Approval, Organization, Role, Toolkit, new_id, utcnow
 
 LIVE = ("pending", "approved")
+# The reason of a denial the requester made by cancelling its task (policy_service.approvals.tasks).
+WITHDRAWN = "withdrawn by the requester"
 # Once an approval has run, identical calls within this window are its racing re-calls:
 # they are told which call used it instead of opening a new request nobody asked for.
 DEFAULT_REUSE_WINDOW = timedelta(seconds=30)
@@ -124,10 +126,17 @@ async def find_live(session: AsyncSession, binding: Binding) -> Approval | None:
 
 
 async def latest_denial(session: AsyncSession, binding: Binding, since: datetime) -> Approval | None:
+    """An admin's recent denial of this binding (a requester's own withdrawal does not count:
+    asking again after cancelling a task opens a new request)."""
     return (
         await session.execute(
             select(Approval)
-            .where(binding.where(), Approval.status == "denied", Approval.decided_at >= since)
+            .where(
+                binding.where(),
+                Approval.status == "denied",
+                Approval.decided_at >= since,
+                Approval.reason != WITHDRAWN,
+            )
             .order_by(Approval.decided_at.desc())
             .limit(1)
         )

