@@ -237,3 +237,19 @@ async def _pending_approval(world: World, http: httpx.AsyncClient) -> str:
     async with world.client("acme:admin") as admin:
         (pending,) = (await admin.list_approvals(status="pending")).approvals
     return pending.id
+
+
+async def test_a_task_on_an_unreachable_backend_fails_without_naming_the_backend(world: World, front: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/mcp"
+    await world.operator.upsert_toolkit(
+        "acme", "tools", name="tools", visibility="private", backend_url=dead, backend_timeout_seconds=2.0
+    )
+    async with _client(front, world.keys["acme:member"]) as client:
+        created = await _create(client)
+        await _approve(world, _approval_id(created))
+        final = await _until_terminal(client, created.task.task_id)
+        result = await _result(client, created.task.task_id)
+    assert final.status == "failed" and result.is_error
+    shown = f"{final.model_dump_json()} {result.model_dump_json()}"
+    assert dead.split("//")[1].split("/")[0] not in shown and "127.0.0.1" not in shown
+    assert "backend" in result.content[0].text  # type: ignore[union-attr]
