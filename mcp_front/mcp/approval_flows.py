@@ -25,6 +25,8 @@ from policy_service.approvals.binding import arguments_sha256, canonical_json
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient, TaskState
 
 REQUEST_STATE = "request_state"
+BACKEND_STATE = "backend_state"  # a 2026-07-28 backend's own input_required round, wrapped
+BACKEND_ROUND_SECONDS = 600.0
 APPROVAL_INPUT = "approval"  # the key of the URL elicitation in input_required results
 TASK = "task"
 DEFAULT_WAITERS_PER_CREDENTIAL = 8
@@ -99,6 +101,44 @@ class ApprovalFlows:
             or state.get("h") != arguments_sha256(canonical_json(arguments))
         ):
             raise MCPError(types.INVALID_PARAMS, "Invalid requestState: it belongs to another call")
+
+    # --- 2026-07-28 input_required from the backend ---------------------------------
+    def _round_binding(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> dict[str, str]:
+        h = arguments_sha256(canonical_json(arguments))
+        return {"o": req.org, "tk": req.toolkit, "p": req.access.principal_id, "t": name, "h": h}
+
+    def wrap_backend_round(
+        self, req: GatewayRequest, name: str, arguments: dict[str, Any], result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The backend's input_required result for the client, its `requestState` sealed in ours:
+        bound to principal, toolkit, tool and arguments, so any replica can resume it and no
+        one else can."""
+        payload = {**self._round_binding(req, name, arguments), "s": result.get("requestState")}
+        return {**result, "requestState": self._signer.sign(BACKEND_STATE, payload, BACKEND_ROUND_SECONDS)}
+
+    def backend_round(
+        self, token: str, req: GatewayRequest, name: str, arguments: dict[str, Any], input_responses: Any
+    ) -> dict[str, Any] | None:
+        """What the retry of a backend's input_required round sends the backend (its own
+        `requestState` and the client's `inputResponses`); None when `token` is not such a
+        round for this call (the approval path then refuses or accepts it, audited)."""
+        try:
+            state = self._signer.verify(BACKEND_STATE, token)
+        except InvalidState:
+            return None
+        if any(state.get(k) != v for k, v in self._round_binding(req, name, arguments).items()):
+            return None
+        forwarded: dict[str, Any] = {}
+        if input_responses is not None:
+            forwarded["inputResponses"] = {
+                key: value.model_dump(mode="json", by_alias=True, exclude_none=True)
+                if hasattr(value, "model_dump")
+                else value
+                for key, value in dict(input_responses).items()
+            }
+        if state.get("s") is not None:
+            forwarded["requestState"] = state["s"]
+        return forwarded
 
     async def wait_while_pending(
         self, credential: str, approval_id: str, disconnected: Disconnected = never_disconnected

@@ -65,6 +65,8 @@ class CallFlow:
     disconnected: Disconnected = field(default=never_disconnected, compare=False)  # stops server-side waits
     relay: ClientRelay | None = field(default=None, compare=False)  # what the backend sends during the call
     meta: dict[str, Any] = field(default_factory=dict, compare=False)  # the client's request _meta to forward
+    # 2026-07-28 retry of a backend's own input_required round: its requestState and the answers
+    backend_round: dict[str, Any] | None = field(default=None, compare=False)
 
 
 PLAIN = CallFlow()
@@ -101,7 +103,7 @@ class ToolCaller:
                 result = results.text_result(problem, is_error=True)
                 await self._record(req, name, arguments, result, "invalid", problem)
                 return result
-            if flow.request_state is not None:
+            if flow.request_state is not None and flow.backend_round is None:
                 await self._check_request_state(req, name, arguments, flow.request_state)
             decision = await self.authorize(req, name, arguments)
             if flow.request_state is not None and decision.decision == DECISION_PENDING_APPROVAL and not flow.declined:
@@ -143,9 +145,18 @@ class ToolCaller:
         self, req: GatewayRequest, name: str, arguments: dict[str, Any], decision: Any, flow: CallFlow
     ) -> dict[str, Any]:
         if decision.decision == DECISION_ALLOW:
-            return await self.execute(
-                decision, name, arguments, toolkit=f"{req.org}/{req.toolkit}", relay=flow.relay, meta=flow.meta
+            result = await self.execute(
+                decision,
+                name,
+                arguments,
+                toolkit=f"{req.org}/{req.toolkit}",
+                relay=flow.relay,
+                meta=flow.meta,
+                backend_round=flow.backend_round,
             )
+            if result.get("resultType") == "input_required":  # a 2026-07-28 backend asks the client
+                return self.flows.wrap_backend_round(req, name, arguments, result)
+            return result
         outcome = _DECISION_LABELS.get(decision.decision, "denied")
         self._metrics.observe_tool_call(req.org, req.toolkit, outcome, outcome)
         if decision.decision == DECISION_PENDING_APPROVAL:
@@ -174,6 +185,7 @@ class ToolCaller:
         toolkit: str = "",
         relay: ClientRelay | None = None,
         meta: dict[str, Any] | None = None,
+        backend_round: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run an allowed call. Upstream sessions are scoped to (toolkit, caller org): never shared.
 
@@ -193,7 +205,7 @@ class ToolCaller:
                     backend.url, dict(backend.headers), name, arguments, backend.timeout_seconds or 30.0, scope, meta
                 )
             else:
-                relayed = await self._relayed(backend, scope, name, arguments, relay, meta or {})
+                relayed = await self._relayed(backend, scope, name, arguments, relay, meta or {}, backend_round)
                 result = relayed if relayed is not None else results.text_result(CANCELLED, is_error=True)
             status = "tool_error" if result.get("isError") else "ok"
             if relay is not None and relayed is None:
@@ -229,14 +241,21 @@ class ToolCaller:
             raise
 
     async def _relayed(
-        self, backend: Any, scope: str, name: str, arguments: dict[str, Any], relay: ClientRelay, meta: dict[str, Any]
+        self,
+        backend: Any,
+        scope: str,
+        name: str,
+        arguments: dict[str, Any],
+        relay: ClientRelay,
+        meta: dict[str, Any],
+        backend_round: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """The backend's result, or None when the client cancelled (the backend was told)."""
         headers = dict(backend.headers)
         timeout = backend.timeout_seconds or 30.0
         if relay.backend_log_level is not None:
             await self._forward_level(backend.url, headers, scope, relay.backend_log_level, timeout)
-        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        params: dict[str, Any] = {"name": name, "arguments": arguments, **(backend_round or {})}
         forwarded = dict(meta)
         if relay.progress_token is not None:
             forwarded["progressToken"] = relay.progress_token

@@ -128,15 +128,26 @@ def forwardable_meta(meta: Any) -> dict[str, Any]:
     }
 
 
-def _flow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub) -> CallFlow:
-    return replace(_follow(ctx, params, hub), meta=forwardable_meta(params.meta))
+def _flow(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub, caller: ToolCaller
+) -> CallFlow:
+    return replace(_follow(ctx, params, hub, caller), meta=forwardable_meta(params.meta))
 
 
-def _follow(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub) -> CallFlow:
+def _follow(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, hub: RelayHub, caller: ToolCaller
+) -> CallFlow:
     req = from_handler_context(ctx)
     modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
     relay = relay_for(ctx, req.credential, f"{req.org}/{req.toolkit}", hub, modern)
     if modern:
+        if params.request_state is not None:
+            arguments = dict(params.arguments or {})
+            round_ = caller.flows.backend_round(
+                params.request_state, req, params.name, arguments, params.input_responses
+            )
+            if round_ is not None:  # the retry of the backend's own input_required round
+                return CallFlow(request_state=params.request_state, relay=relay, backend_round=round_)
         caps = ctx.session.client_capabilities
         url_ok = bool(caps and caps.elicitation and caps.elicitation.url is not None)
         if params.request_state is not None and _declined(params):
@@ -219,7 +230,9 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
         req = from_handler_context(ctx)
-        result = await caller.call(req, params.name, dict(params.arguments or {}), _flow(ctx, params, caller.relays))
+        result = await caller.call(
+            req, params.name, dict(params.arguments or {}), _flow(ctx, params, caller.relays, caller)
+        )
         return _complete(ctx, result)
 
     async def set_logging_level(ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> Any:
