@@ -27,6 +27,7 @@ from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient,
 REQUEST_STATE = "request_state"
 BACKEND_STATE = "backend_state"  # a 2026-07-28 backend's own input_required round, wrapped
 BACKEND_ROUND_SECONDS = 600.0
+MAX_TASK_TTL_MS = 2**62  # what a client may ask for fits the wire; the policy service clamps it
 APPROVAL_INPUT = "approval"  # the key of the URL elicitation in input_required results
 TASK = "task"
 DEFAULT_WAITERS_PER_CREDENTIAL = 8
@@ -182,7 +183,7 @@ class ApprovalFlows:
     async def create_task(self, req: GatewayRequest, approval: Approval, ttl_ms: int | None) -> dict[str, Any]:
         """A new task per request (several may wait on one approval, which still runs once)."""
         state = await self._policy.create_task(
-            req.credential, req.org, req.toolkit, approval.id, max(int(ttl_ms or 0), 0)
+            req.credential, req.org, req.toolkit, approval.id, min(max(int(ttl_ms or 0), 0), MAX_TASK_TTL_MS)
         )
         facts = results.approval_facts(state.approval, self._public_url)
         return {

@@ -45,7 +45,8 @@ def _owned_by(principal: Principal) -> ColumnElement[bool]:
 def _ttl(requested_ms: int, approval: Approval, now: datetime) -> timedelta:
     """The client's ttl, at least until the approval can no longer be decided (plus an hour
     to fetch the result), and at most a week unless the approval itself waits longer."""
-    wanted = timedelta(milliseconds=requested_ms) if requested_ms > 0 else DEFAULT_TTL
+    max_ms = int(MAX_TTL.total_seconds() * 1000)
+    wanted = timedelta(milliseconds=min(requested_ms, max_ms)) if requested_ms > 0 else DEFAULT_TTL
     floor = approval.expires_at - now + AFTER_DECISION
     return max(min(wanted, MAX_TTL), floor)
 

@@ -80,8 +80,8 @@ async def _client(front: str, key: str) -> AsyncIterator[TaskClient]:
         yield TaskClient(sdk, url, key)
 
 
-async def _create(client: TaskClient, arguments: dict[str, Any] = ARGS) -> types.CreateTaskResult:
-    params = {"name": "transfer", "arguments": arguments, "task": {"ttl": 60_000}}
+async def _create(client: TaskClient, arguments: dict[str, Any] = ARGS, ttl: int = 60_000) -> types.CreateTaskResult:
+    params = {"name": "transfer", "arguments": arguments, "task": {"ttl": ttl}}
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.post(
             client.url,
@@ -253,3 +253,13 @@ async def test_a_task_on_an_unreachable_backend_fails_without_naming_the_backend
     shown = f"{final.model_dump_json()} {result.model_dump_json()}"
     assert dead.split("//")[1].split("/")[0] not in shown and "127.0.0.1" not in shown
     assert "backend" in result.content[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("asked", [10**20, -5, 0])
+async def test_a_task_lives_at_most_a_week_and_at_least_while_its_approval_waits(
+    world: World, front: str, asked: int
+) -> None:
+    week_ms = 7 * 24 * 3600 * 1000
+    async with _client(front, world.keys["acme:member"]) as client:
+        created = await _create(client, {"amount": 1, "to": f"ttl-{asked}"}, ttl=asked)
+    assert created.task.ttl is not None and 3_600_000 < created.task.ttl <= week_ms
