@@ -263,3 +263,14 @@ async def test_a_task_lives_at_most_a_week_and_at_least_while_its_approval_waits
     async with _client(front, world.keys["acme:member"]) as client:
         created = await _create(client, {"amount": 1, "to": f"ttl-{asked}"}, ttl=asked)
     assert created.task.ttl is not None and 3_600_000 < created.task.ttl <= week_ms
+
+
+async def test_cancel_after_approval_but_before_the_run_still_stops_it(world: World, front: str) -> None:
+    key = world.keys["acme:member"]
+    async with _client(front, key) as client:
+        created = await _create(client)
+        await _approve(world, _approval_id(created))
+        assert (await _cancel(client, created.task.task_id)).status == "cancelled"
+        assert (await _until_terminal(client, created.task.task_id)).status == "cancelled"
+        assert (await _result(client, created.task.task_id)).is_error
+    assert world.upstream.calls["transfer"] == 0
