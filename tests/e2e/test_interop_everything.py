@@ -124,7 +124,7 @@ async def test_resources_templates_prompts_and_completion(gw: Gateway, transport
         prompts = {p.name for p in (await client.list_prompts()).prompts}
         assert {"simple-prompt", "args-prompt", "completable-prompt"} <= prompts
         simple = await client.get_prompt("simple-prompt")
-        assert simple.messages[0].content.text == "This is a simple prompt without arguments."  # type: ignore[union-attr]
+        assert simple.messages[0].content.text == "This is a simple prompt without arguments."
 
         department = await client.complete(
             PromptReference(name="completable-prompt"), {"name": "department", "value": "E"}
