@@ -74,7 +74,8 @@ async def gw(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -
             "acme",
             "everything-stdio",
             name="server-everything (stdio)",
-            backend_stdio=StdioSpec(str(interop_node.NODE), (str(server), "stdio")),
+            # Node runs under a 1 GiB address-space limit (RLIMIT_AS) and a CPU-time budget.
+            backend_stdio=StdioSpec(str(interop_node.NODE), (str(server), "stdio"), {}, "", 1024, 600),
             **common,
         )
         await built.operator.upsert_toolkit(
@@ -107,6 +108,15 @@ async def test_tools(gw: Gateway, transport: str) -> None:
         assert _text(await client.call_tool("get-sum", {"a": 2, "b": 3})) == "The sum of 2 and 3 is 5."
         image = await client.call_tool("get-tiny-image", {})
         assert any(isinstance(c, types.ImageContent) and c.data for c in image.content)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_2026_client_through_the_gateway(gw: Gateway, transport: str) -> None:
+    """The client speaks 2026-07-28 to the gateway; the gateway speaks the backend's era to it."""
+    async with _client(gw, transport, mode="2026-07-28") as client:
+        assert _text(await client.call_tool("echo", {"message": "modern"})) == "Echo: modern"
+        dynamic = (await client.read_resource("demo://resource/dynamic/text/5")).contents[0]
+        assert isinstance(dynamic, types.TextResourceContents) and dynamic.text.startswith("Resource 5: ")
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -7,7 +7,9 @@ during a call (progress, logs, sampling, elicitation) is checked on this transpo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -19,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from mcp_front.backends.catalogue_sync import sync_catalogue
-from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.backends.upstream import UpstreamError, UpstreamPool
 from policy_service import errors
 from policy_service.toolkits.egress import EgressPolicy
 from policy_service.toolkits.stdio_backend import StdioSpec, to_address
@@ -176,3 +178,30 @@ async def test_a_command_that_cannot_start_is_a_clear_failure() -> None:
         await asyncio.sleep(0)
     finally:
         await pool.close()
+
+
+async def test_a_pool_runs_concurrent_requests_on_separate_processes() -> None:
+    pool = UpstreamPool(egress=EGRESS)
+    pooled = to_address(dataclasses.replace(SPEC, pool_size=2))
+    try:
+        results = await asyncio.gather(
+            *(pool.call_tool(pooled, {}, "hold", {"seconds": 1.0}, 30.0, "t|acme") for _ in range(2))
+        )
+    finally:
+        await pool.close()
+    pids = {r["structuredContent"]["result"] for r in results}
+    assert len(pids) == 2  # one process is busy with the first call: the second gets its own
+
+
+async def test_a_failing_command_is_restarted_with_a_growing_backoff(caplog: pytest.LogCaptureFixture) -> None:
+    pool = UpstreamPool(egress=EGRESS)
+    dying = to_address(StdioSpec(command=sys.executable, args=("-c", "raise SystemExit(2)")))
+    caplog.set_level(logging.WARNING, "monomcp.front.stdio")
+    try:
+        for _ in range(3):
+            with pytest.raises(UpstreamError, match=r"backend process exited \(exit code 2\)"):
+                await pool.call_tool(dying, {}, "x", {}, 10.0, "t|acme")
+    finally:
+        await pool.close()
+    waits = [r.getMessage().rsplit("next start in ", 1)[1] for r in caplog.records if "next start" in r.getMessage()]
+    assert waits == ["0.25 s", "0.50 s", "1.00 s"]

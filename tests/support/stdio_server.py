@@ -7,6 +7,7 @@ Run: python -m tests.support.stdio_server
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 
@@ -26,6 +27,11 @@ def main() -> None:
             "rlimit_cpu": resource.getrlimit(resource.RLIMIT_CPU)[0],
             "pid": os.getpid(),
         }
+
+    @server.tool(description="Waits `seconds`, then names the process that ran it (to see the pool at work).")
+    async def hold(seconds: float) -> int:
+        await asyncio.sleep(seconds)
+        return os.getpid()
 
     @server.tool(description="Ends the process at once (exit code 3), as a crashing backend would.")
     def crash() -> str:
