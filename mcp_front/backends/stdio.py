@@ -7,7 +7,8 @@ has no per-request stream, so whatever the process sends while it works (progres
 messages, sampling or elicitation requests) belongs to that request and goes to its relay.
 
 Processes start on first use with the spec's environment only (never the gateway's own,
-which holds its secrets), in their own process group, under RLIMIT_AS/RLIMIT_CPU when set.
+which holds its secrets), in their own process group, under RLIMIT_AS/RLIMIT_CPU when set
+(applied by a small Python trampoline that then execs the command).
 One that dies fails its request and is replaced on the next one, after a backoff that
 doubles with each consecutive failure. `close()` ends them all: stdin closed, then SIGTERM,
 then SIGKILL to the group.
@@ -21,10 +22,10 @@ import itertools
 import json
 import logging
 import os
-import resource
 import signal
+import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from mcp_front.backends import negotiation
@@ -60,21 +61,24 @@ def child_environment(spec: StdioSpec) -> dict[str, str]:
     return env
 
 
-def _limits(spec: StdioSpec) -> Callable[[], None] | None:
-    """A preexec hook that applies the spec's rlimits in the child, or None when unlimited."""
-    pairs: list[tuple[int, int]] = []
-    if spec.memory_limit_mb:
-        pairs.append((resource.RLIMIT_AS, spec.memory_limit_mb * 1024 * 1024))
-    if spec.cpu_limit_seconds:
-        pairs.append((resource.RLIMIT_CPU, spec.cpu_limit_seconds))
-    if not pairs:
-        return None
+# Applies the rlimits, then becomes the backend command. A trampoline rather than a
+# preexec_fn: the front has gRPC threads, and running Python between fork and exec in a
+# threaded process can deadlock the child.
+_LIMITED = (
+    "import os, resource, sys\n"
+    "for limit, value in ((resource.RLIMIT_AS, int(sys.argv[1])), (resource.RLIMIT_CPU, int(sys.argv[2]))):\n"
+    "    if value:\n"
+    "        resource.setrlimit(limit, (value, value))\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
 
-    def apply() -> None:
-        for limit, value in pairs:
-            resource.setrlimit(limit, (value, value))
 
-    return apply
+def launch_argv(spec: StdioSpec) -> list[str]:
+    """The command line that starts the backend under the spec's rlimits (if any)."""
+    if not (spec.memory_limit_mb or spec.cpu_limit_seconds):
+        return [spec.command, *spec.args]
+    memory = str(spec.memory_limit_mb * 1024 * 1024)
+    return [sys.executable, "-I", "-S", "-c", _LIMITED, memory, str(spec.cpu_limit_seconds), spec.command, *spec.args]
 
 
 class _Process:
@@ -98,14 +102,12 @@ class _Process:
     async def start(cls, spec: StdioSpec, label: str) -> _Process:
         try:
             process = await asyncio.create_subprocess_exec(
-                spec.command,
-                *spec.args,
+                *launch_argv(spec),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=spec.cwd or None,
                 env=child_environment(spec),
-                preexec_fn=_limits(spec),
                 start_new_session=True,
                 limit=MAX_LINE_BYTES,
             )
