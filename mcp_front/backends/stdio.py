@@ -94,6 +94,7 @@ class _Process:
         self.relay: CallRelay | None = None  # the request it is serving, if relayed
         self.session = Negotiated(None, negotiation.OFFERED_VERSION)
         self.log_level: str | None = None
+        self.initialized = False
         self.exit_detail = ""
         self._reader = asyncio.ensure_future(self._read())
         self._stderr = asyncio.ensure_future(self._drain_stderr())
@@ -126,6 +127,7 @@ class _Process:
         except NegotiationFailed as exc:
             raise _error(str(exc), "the toolkit's backend refused the MCP handshake") from None
         await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.initialized = True
 
     async def send(self, message: dict[str, Any]) -> None:
         stdin = self._process.stdin
@@ -314,6 +316,10 @@ class _Pool:
             raise
         return process
 
+    def negotiated(self) -> Negotiated | None:
+        """Any live process's session, without waiting for a free one."""
+        return next((p.session for p in self._all if p.alive and p.initialized), None)
+
     def succeeded(self) -> None:
         self._failures = 0
 
@@ -360,8 +366,12 @@ class StdioBackends:
         return pool
 
     async def session(self, target: Target) -> Negotiated:
-        """The version the backend negotiated (starting a process if none runs yet)."""
-        async with self._pool(target).lease() as process:
+        """The version the backend negotiated: a running process's, or a new one's."""
+        pool = self._pool(target)
+        known = pool.negotiated()
+        if known is not None:
+            return known
+        async with pool.lease() as process:
             return process.session
 
     async def request(
