@@ -23,13 +23,13 @@ import json
 import logging
 import os
 import signal
-import sys
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from mcp_front.backends import negotiation
 from mcp_front.backends.negotiation import Negotiated, NegotiationFailed
+from mcp_front.backends.stdio_launch import child_environment, launch_argv
 from policy_service.toolkits.stdio_backend import StdioSpec, from_address
 
 if TYPE_CHECKING:
@@ -44,8 +44,6 @@ STOP_GRACE_SECONDS = 2.0
 CANCEL_NOTICE_SECONDS = 2.0
 BACKOFF_FIRST_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 30.0
-# The only parts of the gateway's environment a backend process inherits.
-_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME", "SHELL", "TERM")
 PUBLIC_FAILURE = "the toolkit's backend process failed"
 
 
@@ -53,32 +51,6 @@ def _error(detail: str, public: str = PUBLIC_FAILURE) -> Exception:
     from mcp_front.backends.upstream import UpstreamError
 
     return UpstreamError(detail, public)
-
-
-def child_environment(spec: StdioSpec) -> dict[str, str]:
-    env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
-    env.update(spec.env)
-    return env
-
-
-# Applies the rlimits, then becomes the backend command. A trampoline rather than a
-# preexec_fn: the front has gRPC threads, and running Python between fork and exec in a
-# threaded process can deadlock the child.
-_LIMITED = (
-    "import os, resource, sys\n"
-    "for limit, value in ((resource.RLIMIT_AS, int(sys.argv[1])), (resource.RLIMIT_CPU, int(sys.argv[2]))):\n"
-    "    if value:\n"
-    "        resource.setrlimit(limit, (value, value))\n"
-    "os.execvp(sys.argv[3], sys.argv[3:])\n"
-)
-
-
-def launch_argv(spec: StdioSpec) -> list[str]:
-    """The command line that starts the backend under the spec's rlimits (if any)."""
-    if not (spec.memory_limit_mb or spec.cpu_limit_seconds):
-        return [spec.command, *spec.args]
-    memory = str(spec.memory_limit_mb * 1024 * 1024)
-    return [sys.executable, "-I", "-S", "-c", _LIMITED, memory, str(spec.cpu_limit_seconds), spec.command, *spec.args]
 
 
 class _Process:
@@ -91,6 +63,7 @@ class _Process:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._write_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delivered: asyncio.Task[None] | None = None  # the last relayed message, in order
         self.relay: CallRelay | None = None  # the request it is serving, if relayed
         self.session = Negotiated(None, negotiation.OFFERED_VERSION)
         self.log_level: str | None = None
@@ -149,7 +122,11 @@ class _Process:
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         try:
             await self.send(body)
-            return await answer
+            message = await answer
+            if self._delivered is not None:  # what the backend sent before its answer goes first
+                with contextlib.suppress(Exception):
+                    await self._delivered
+            return message
         except asyncio.CancelledError:
             await self._tell_cancelled(request_id)
             raise
@@ -211,13 +188,28 @@ class _Process:
             return  # a late answer to a cancelled request
         relay = self.relay
         if "id" in message:
-            task = asyncio.ensure_future(self._answer(message, relay))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._deliver(self._answer(message, relay))
         elif relay is not None:
-            task = asyncio.ensure_future(relay.notify(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._deliver(relay.notify(message))
+
+    def _deliver(self, step: Coroutine[Any, Any, None]) -> None:
+        """Runs `step` after every earlier one: the client gets the backend's messages in order,
+        and `request` waits for them before it returns the answer that followed them."""
+        previous = self._delivered
+
+        async def in_order() -> None:
+            try:
+                if previous is not None:
+                    with contextlib.suppress(Exception):
+                        await previous
+            except BaseException:  # stopped before its turn: the step never runs
+                step.close()
+                raise
+            await step
+
+        task = self._delivered = asyncio.ensure_future(in_order())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, message: dict[str, Any], relay: CallRelay | None) -> None:
         """A backend request (sampling, elicitation, ping, ...) answered by the call's client."""

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mcp_front.backends.stdio import child_environment, launch_argv
+from mcp_front.backends.stdio_launch import child_environment, launch_argv
 from policy_service.toolkits.stdio_backend import StdioSpec
 
 
