@@ -158,16 +158,6 @@ async def test_org_admins_cannot_register_a_command_and_the_refusal_is_audited(g
     assert (await gw.operator.get_toolkit("acme", "local")).backend_url == to_address(SPEC)
 
 
-async def test_processes_end_when_the_pool_closes() -> None:
-    pool = UpstreamPool(egress=EGRESS)
-    result = await pool.call_tool(to_address(SPEC), {}, "launched", {}, 20.0, "t|acme")
-    pid = int(result["structuredContent"]["pid"])
-    os.kill(pid, 0)  # running
-    await pool.close()
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-
-
 async def test_a_command_that_cannot_start_is_a_clear_failure() -> None:
     pool = UpstreamPool(egress=EGRESS)
     missing = to_address(StdioSpec(command="/nonexistent/mcp-server"))
@@ -180,17 +170,22 @@ async def test_a_command_that_cannot_start_is_a_clear_failure() -> None:
         await pool.close()
 
 
-async def test_a_pool_runs_concurrent_requests_on_separate_processes() -> None:
+async def test_a_pool_runs_concurrent_requests_on_separate_processes_and_ends_them() -> None:
     pool = UpstreamPool(egress=EGRESS)
     pooled = to_address(dataclasses.replace(SPEC, pool_size=2))
     try:
         results = await asyncio.gather(
             *(pool.call_tool(pooled, {}, "hold", {"seconds": 1.0}, 30.0, "t|acme") for _ in range(2))
         )
+        pids = {int(r["structuredContent"]["result"]) for r in results}
+        assert len(pids) == 2  # one process is busy with the first call: the second gets its own
+        for pid in pids:
+            os.kill(pid, 0)  # both still running between calls
     finally:
         await pool.close()
-    pids = {r["structuredContent"]["result"] for r in results}
-    assert len(pids) == 2  # one process is busy with the first call: the second gets its own
+    for pid in pids:  # the front's shutdown ends them
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 async def test_a_failing_command_is_restarted_with_a_growing_backoff(caplog: pytest.LogCaptureFixture) -> None:
