@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from mcp_front.backends.catalogue_sync import sync_catalogue
-from mcp_front.backends.upstream import UpstreamError, UpstreamPool
+from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from policy_service import errors
 from policy_service.toolkits.egress import EgressPolicy
 from policy_service.toolkits.stdio_backend import StdioSpec, to_address
@@ -200,3 +200,17 @@ async def test_a_failing_command_is_restarted_with_a_growing_backoff(caplog: pyt
         await pool.close()
     waits = [r.getMessage().rsplit("next start in ", 1)[1] for r in caplog.records if "next start" in r.getMessage()]
     assert waits == ["0.25 s", "0.50 s", "1.00 s"]
+
+
+async def test_a_timed_out_request_is_cancelled_and_the_process_serves_the_next_one() -> None:
+    pool = UpstreamPool(egress=EGRESS)
+    address = to_address(SPEC)
+    try:
+        before = (await pool.call_tool(address, {}, "launched", {}, 30.0, "t|acme"))["structuredContent"]["pid"]
+        with pytest.raises(UpstreamTimeout):
+            await pool.call_tool(address, {}, "test_slow", {"seconds": 5.0}, 0.5, "t|acme")
+        after = await pool.call_tool(address, {}, "launched", {}, 30.0, "t|acme")
+    finally:
+        await pool.close()
+    # The same process answers, and with the answer to this request, not the abandoned one.
+    assert after["structuredContent"]["pid"] == before
