@@ -7,6 +7,7 @@ import typer
 from monomcp_cli import people_commands
 from monomcp_cli.admin_client import call
 from monomcp_cli.output import console, emit
+from policy_service.toolkits.stdio_backend import StdioSpec
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
@@ -76,18 +77,45 @@ def register(app: typer.Typer) -> None:
         visibility: str = typer.Option(""),
         backend_url: str = typer.Option(""),
         description: str = typer.Option(""),
+        stdio_command: str = typer.Option("", help="Operator only: run this command as the MCP backend (stdio)."),
+        stdio_arg: list[str] = typer.Option([], help="An argument of --stdio-command (repeat for each)."),
+        stdio_env: list[str] = typer.Option([], help="KEY=VALUE for the stdio process (repeat for each)."),
+        stdio_cwd: str = typer.Option("", help="Absolute working directory of the stdio process."),
+        stdio_memory_mb: int = typer.Option(0, help="RLIMIT_AS of each stdio process in MiB (0 = none)."),
+        stdio_cpu_seconds: int = typer.Option(0, help="RLIMIT_CPU of each stdio process in seconds (0 = none)."),
+        stdio_pool_size: int = typer.Option(1, help="stdio processes per tenant (1-8)."),
         org: str = ORG,
         as_json: bool = JSON,
     ) -> None:
-        """Create or update a toolkit."""
+        """Create or update a toolkit (an HTTP backend URL, or an operator's stdio command)."""
+        stdio = None
+        if stdio_command:
+            env = dict(item.split("=", 1) for item in stdio_env if "=" in item)
+            if len(env) != len(stdio_env):
+                raise typer.BadParameter("each --stdio-env must be KEY=VALUE", param_hint="--stdio-env")
+            stdio = StdioSpec(
+                stdio_command,
+                tuple(stdio_arg),
+                env,
+                stdio_cwd,
+                stdio_memory_mb,
+                stdio_cpu_seconds,
+                stdio_pool_size,
+            )
         emit(
             call(
                 lambda c: c.upsert_toolkit(
-                    org, slug, name=name, visibility=visibility, backend_url=backend_url, description=description
+                    org,
+                    slug,
+                    name=name,
+                    visibility=visibility,
+                    backend_url=backend_url,
+                    description=description,
+                    backend_stdio=stdio,
                 )
             ),
             as_json,
-            ["org_slug", "slug", "name", "visibility", "backend_url"],
+            ["org_slug", "slug", "name", "visibility", "backend_transport", "backend_url"],
         )
 
     @toolkits.command("sync")

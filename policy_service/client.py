@@ -24,6 +24,7 @@ from policy_service._generated.monomcp.policy.v1 import (
     types_pb2,
 )
 from policy_service.api.errors import reason_of
+from policy_service.toolkits.stdio_backend import StdioSpec
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
 # Re-exported so callers never import generated modules.
@@ -301,7 +302,9 @@ class PolicyClient:
         backend_headers: dict[str, str] | None = None,
         backend_timeout_seconds: float = 0.0,
         new_tool_permission: str = "",
+        backend_stdio: StdioSpec | None = None,
     ) -> admin_pb2.Toolkit:
+        """`backend_stdio` (operator only) makes the backend a command the gateway runs."""
         if new_tool_permission and new_tool_permission not in PERMISSIONS:
             raise errors.InvalidArgument(f"unknown permission {new_tool_permission!r}", "BAD_PERMISSION")
         request = admin_pb2.UpsertToolkitRequest(
@@ -315,6 +318,18 @@ class PolicyClient:
             backend_timeout_seconds=backend_timeout_seconds,
             new_tool_permission=PERMISSIONS.get(new_tool_permission, types_pb2.PERMISSION_UNSPECIFIED),
         )
+        if backend_stdio is not None:
+            request.backend_stdio.CopyFrom(
+                admin_pb2.StdioBackend(
+                    command=backend_stdio.command,
+                    args=list(backend_stdio.args),
+                    env=backend_stdio.env,
+                    cwd=backend_stdio.cwd,
+                    memory_limit_mb=backend_stdio.memory_limit_mb,
+                    cpu_limit_seconds=backend_stdio.cpu_limit_seconds,
+                    pool_size=backend_stdio.pool_size,
+                )
+            )
         return await self._call(self._admin.UpsertToolkit, request, True)
 
     async def list_toolkits(self, org: str = "", include_public: bool = False) -> list[admin_pb2.Toolkit]:

@@ -18,6 +18,7 @@ from typing import Any
 from mcp_front.backends.upstream import UpstreamPool
 from policy_service import errors
 from policy_service.client import PolicyClient
+from policy_service.toolkits import stdio_backend
 from policy_service.toolkits.egress import EgressPolicy
 
 Spec = dict[str, Any]
@@ -96,5 +97,10 @@ async def sync_catalogue(client: PolicyClient, org: str, slug: str, prune: bool,
         raise errors.PermissionDenied("only an admin of the toolkit's org can sync its catalogue", "NOT_ADMIN")
     if not toolkit.backend_url:
         raise errors.FailedPrecondition("the toolkit has no backend_url", "NO_BACKEND")
+    if toolkit.backend_transport == "stdio" and not stdio_backend.is_full_address(toolkit.backend_url):
+        raise errors.PermissionDenied(
+            "only the operator can sync a stdio backend's catalogue (it starts the command on this host)",
+            "STDIO_NEEDS_OPERATOR",
+        )
     specs = await fetch_catalogue(toolkit.backend_url, egress=egress)
     return await client.sync_tools(toolkit.org_slug, slug, specs, prune, kinds=KINDS)

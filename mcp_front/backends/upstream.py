@@ -21,7 +21,9 @@ from typing import Any
 from mcp_front.backends import negotiation, streaming
 from mcp_front.backends.http11 import EgressRefused, Http11Client, HttpError, HttpResponse, OpenResponse
 from mcp_front.backends.negotiation import Negotiated, NegotiationFailed
+from mcp_front.backends.stdio import StdioBackends
 from policy_service.toolkits.egress import EgressPolicy
+from policy_service.toolkits.stdio_backend import is_stdio
 
 _ACCEPT = "application/json, text/event-stream"
 _MAX_SESSIONS = 4096
@@ -105,9 +107,11 @@ class UpstreamPool:
         self._sessions: OrderedDict[SessionKey, Negotiated] = OrderedDict()
         self._locks: dict[SessionKey, asyncio.Lock] = {}
         self._ids = itertools.count(1)
+        self._stdio = StdioBackends()  # `stdio:` targets: local processes (docs/adr/0017-stdio-backends.md)
 
     async def close(self) -> None:
         await self._http.close()
+        await self._stdio.close()
 
     async def call_tool(
         self,
@@ -222,6 +226,8 @@ class UpstreamPool:
         return items
 
     async def _session(self, target: Target) -> Negotiated:
+        if is_stdio(target.url):
+            return await self._stdio.session(target)
         key = target.key
         session = self._sessions.get(key)
         if session is not None:
@@ -255,6 +261,8 @@ class UpstreamPool:
     async def _request(
         self, target: Target, session: Negotiated, method: str, params: dict[str, Any]
     ) -> dict[str, Any] | None:
+        if is_stdio(target.url):
+            return await self._stdio.request(target, method, params)
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": negotiation.envelope(session, params)}
         response = await self._post(target, body, negotiation.request_headers(session, body))
@@ -291,7 +299,10 @@ class UpstreamPool:
         target = Target(url, headers, scope)
         try:
             async with asyncio.timeout(timeout_seconds):
-                message = await streaming.relayed_call(self, target, params, relay)
+                if is_stdio(url):
+                    message: dict[str, Any] | None = await self._stdio.request(target, "tools/call", params, relay)
+                else:
+                    message = await streaming.relayed_call(self, target, params, relay)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
         if message is None:
@@ -340,6 +351,8 @@ class UpstreamPool:
 
     async def post_message(self, target: Target, session: Negotiated, body: dict[str, Any]) -> None:
         """A notification or a reply to a backend request: the backend answers 202, nothing to read."""
+        if is_stdio(target.url):
+            return await self._stdio.notify(target, body)
         response = await self._post(target, body, negotiation.request_headers(session, body))
         if response.status >= 400:
             raise UpstreamError(f"backend refused a relayed message: HTTP {response.status}")

@@ -93,6 +93,9 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             user_agent=_metadata(context, "user-agent")[:512],
         )
         payload = MessageToDict(request, preserving_proto_field_name=True)
+        stdio = payload.get("backend_stdio")
+        if isinstance(stdio, dict) and isinstance(stdio.get("env"), dict):  # write-only: names, not values
+            stdio["env"] = {name: "[redacted]" for name in stdio["env"]}
         # The operator acts on other orgs: file the row under the org it acted on.
         org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
         await self._gate.record_admin_action(

@@ -12,11 +12,13 @@ from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
+from policy_service.errors import InvalidArgument, PermissionDenied
 from policy_service.identity.principal import Principal
 from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
 from policy_service.permissions.lookup import TOOL_KIND
 from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
+from policy_service.toolkits import stdio_backend
 from policy_service.toolkits.backend_target import check_backend_headers, check_backend_url
 from policy_service.toolkits.new_tools import DEFAULT_NEW_TOOL_PERMISSION
 
@@ -26,19 +28,58 @@ def _manages(principal: Principal, t: Toolkit) -> bool:
     return principal.is_operator or (principal.is_admin and principal.org_id == t.org_id)
 
 
+def _backend(t: Toolkit, principal: Principal) -> tuple[str, str]:
+    """(backend_url as this caller may see it, transport). A stdio address carries the
+    environment: only the operator sees it whole, org admins see the command."""
+    if not t.backend_url:
+        return "", ""
+    if not stdio_backend.is_stdio(t.backend_url):
+        return (t.backend_url if _manages(principal, t) else ""), "http"
+    if principal.is_operator:
+        return t.backend_url, "stdio"
+    return (stdio_backend.display_address(t.backend_url) if _manages(principal, t) else ""), "stdio"
+
+
+def _stdio_address(request: admin_pb2.UpsertToolkitRequest, principal: Principal) -> str:
+    """The validated `stdio:v1:` address of the request's command, or "" when it names none.
+    Only the operator may register one: it runs code on the gateway's hosts."""
+    if not request.HasField("backend_stdio"):
+        return ""
+    if not principal.is_operator:
+        raise PermissionDenied(
+            "only the operator can register a stdio backend: it runs a command on the gateway's hosts",
+            "STDIO_NEEDS_OPERATOR",
+        )
+    if request.backend_url:
+        raise InvalidArgument("a toolkit has either backend_url or backend_stdio, not both", "BAD_STDIO_BACKEND")
+    stdio = request.backend_stdio
+    spec = stdio_backend.StdioSpec(
+        command=stdio.command,
+        args=tuple(stdio.args),
+        env=dict(stdio.env),
+        cwd=stdio.cwd,
+        memory_limit_mb=stdio.memory_limit_mb,
+        cpu_limit_seconds=stdio.cpu_limit_seconds,
+        pool_size=stdio.pool_size or 1,
+    )
+    return stdio_backend.to_address(stdio_backend.validated(spec))
+
+
 def _toolkit(t: Toolkit, org_slug: str, count: int, principal: Principal) -> admin_pb2.Toolkit:
     manageable = _manages(principal, t)
+    backend_url, transport = _backend(t, principal)
     return admin_pb2.Toolkit(
         org_slug=org_slug,
         slug=t.slug,
         name=t.name,
         description=t.description,
         visibility=t.visibility,
-        backend_url=t.backend_url if manageable else "",
+        backend_url=backend_url,
         backend_timeout_seconds=t.backend_timeout_seconds,
         tool_count=count,
         new_tool_permission=convert.PERMISSION_TO_PB[t.new_tool_permission or DEFAULT_NEW_TOOL_PERMISSION],
         manageable=manageable,
+        backend_transport=transport,
     )
 
 
@@ -88,6 +129,7 @@ class ToolkitRpcs(AdminBase):
         new_default = _permission(request.new_tool_permission) if request.new_tool_permission else ""
         async with self._sessions() as session:
             await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
+        stdio_address = _stdio_address(request, principal)
         check_backend_headers(headers)
         if request.backend_url:
             await check_backend_url(request.backend_url, self._egress)
@@ -106,6 +148,8 @@ class ToolkitRpcs(AdminBase):
                     "backend_timeout_seconds": request.backend_timeout_seconds,
                 },
             )
+            if stdio_address:
+                toolkit.backend_url = stdio_address
             if new_default:
                 toolkit.new_tool_permission = new_default
             count = (await rules.tool_counts(session, [toolkit.id])).get(toolkit.id, 0)

@@ -511,6 +511,7 @@ class Toolkit(_message.Message):
     TOOL_COUNT_FIELD_NUMBER: _builtins.int
     NEW_TOOL_PERMISSION_FIELD_NUMBER: _builtins.int
     MANAGEABLE_FIELD_NUMBER: _builtins.int
+    BACKEND_TRANSPORT_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     slug: _builtins.str
     name: _builtins.str
@@ -529,6 +530,11 @@ class Toolkit(_message.Message):
     """True when the caller may change this toolkit and sync its catalogue (admins of the
     owning org, the operator).
     """
+    backend_transport: _builtins.str
+    """"http", "stdio" (a command the gateway runs), or "" (no backend yet). For a stdio
+    backend, `backend_url` is `stdio: COMMAND ARGS…` for org admins and the full `stdio:v1:`
+    address (which carries the environment) for the operator only.
+    """
     def __init__(
         self,
         *,
@@ -542,10 +548,11 @@ class Toolkit(_message.Message):
         tool_count: _builtins.int = ...,
         new_tool_permission: _types_pb2.Permission.ValueType = ...,
         manageable: _builtins.bool = ...,
+        backend_transport: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "manageable", b"manageable", "name", b"name", "new_tool_permission", b"new_tool_permission", "org_slug", b"org_slug", "slug", b"slug", "tool_count", b"tool_count", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_timeout_seconds", b"backend_timeout_seconds", "backend_transport", b"backend_transport", "backend_url", b"backend_url", "description", b"description", "manageable", b"manageable", "name", b"name", "new_tool_permission", b"new_tool_permission", "org_slug", b"org_slug", "slug", b"slug", "tool_count", b"tool_count", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -584,6 +591,7 @@ class UpsertToolkitRequest(_message.Message):
     BACKEND_HEADERS_FIELD_NUMBER: _builtins.int
     BACKEND_TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
     NEW_TOOL_PERMISSION_FIELD_NUMBER: _builtins.int
+    BACKEND_STDIO_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     slug: _builtins.str
     name: _builtins.str
@@ -601,6 +609,13 @@ class UpsertToolkitRequest(_message.Message):
         Content-Length, Transfer-Encoding, Connection, …) and control characters are refused.
         """
 
+    @_builtins.property
+    def backend_stdio(self) -> Global___StdioBackend:
+        """A command the gateway runs and speaks MCP to over stdin/stdout, instead of `backend_url`.
+        Operator only (it runs code on the gateway's hosts): PERMISSION_DENIED
+        (STDIO_NEEDS_OPERATOR) for org admins.
+        """
+
     def __init__(
         self,
         *,
@@ -613,14 +628,86 @@ class UpsertToolkitRequest(_message.Message):
         backend_headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         backend_timeout_seconds: _builtins.float = ...,
         new_tool_permission: _types_pb2.Permission.ValueType = ...,
+        backend_stdio: Global___StdioBackend | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["backend_stdio", b"backend_stdio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_headers", b"backend_headers", "backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "name", b"name", "new_tool_permission", b"new_tool_permission", "org_slug", b"org_slug", "slug", b"slug", "visibility", b"visibility"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backend_headers", b"backend_headers", "backend_stdio", b"backend_stdio", "backend_timeout_seconds", b"backend_timeout_seconds", "backend_url", b"backend_url", "description", b"description", "name", b"name", "new_tool_permission", b"new_tool_permission", "org_slug", b"org_slug", "slug", b"slug", "visibility", b"visibility"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpsertToolkitRequest: _TypeAlias = UpsertToolkitRequest  # noqa: Y015
+
+@_typing.final
+class StdioBackend(_message.Message):
+    """A command-launched MCP server (stdio transport). Each tenant (toolkit and caller org) gets
+    its own processes; each process runs one request at a time.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class EnvEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    COMMAND_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    ENV_FIELD_NUMBER: _builtins.int
+    CWD_FIELD_NUMBER: _builtins.int
+    MEMORY_LIMIT_MB_FIELD_NUMBER: _builtins.int
+    CPU_LIMIT_SECONDS_FIELD_NUMBER: _builtins.int
+    POOL_SIZE_FIELD_NUMBER: _builtins.int
+    command: _builtins.str
+    """The executable (a PATH name or an absolute path) and its arguments; no shell."""
+    cwd: _builtins.str
+    """Absolute working directory (empty = the front's)."""
+    memory_limit_mb: _builtins.int
+    """RLIMIT_AS in MiB and RLIMIT_CPU in seconds (0 = no limit)."""
+    cpu_limit_seconds: _builtins.int
+    pool_size: _builtins.int
+    """Processes per tenant, 1-8 (0 = 1)."""
+    @_builtins.property
+    def args(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def env(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The process's whole environment besides PATH, HOME, LANG, TMPDIR, USER (the gateway's own
+        variables are never inherited). Write-only, like backend headers.
+        """
+
+    def __init__(
+        self,
+        *,
+        command: _builtins.str = ...,
+        args: _abc.Iterable[_builtins.str] | None = ...,
+        env: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        cwd: _builtins.str = ...,
+        memory_limit_mb: _builtins.int = ...,
+        cpu_limit_seconds: _builtins.int = ...,
+        pool_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "cpu_limit_seconds", b"cpu_limit_seconds", "cwd", b"cwd", "env", b"env", "memory_limit_mb", b"memory_limit_mb", "pool_size", b"pool_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StdioBackend: _TypeAlias = StdioBackend  # noqa: Y015
 
 @_typing.final
 class ListToolkitsRequest(_message.Message):
