@@ -33,6 +33,7 @@ from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
+from policy_service.observability.tracing import server_interceptors
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import Approval, utcnow
@@ -174,7 +175,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5))
 
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],
+        interceptors=[*server_interceptors(), MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )
     policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services, metrics), server)

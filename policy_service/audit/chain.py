@@ -61,7 +61,13 @@ class Link:
         )
 
 
+# Columns added after rows were first digested: hashed only when set, so older rows (and
+# rows written with the feature off) keep the hash their digest recorded.
+_HASHED_WHEN_SET = frozenset({"trace_id"})
+
+
 def content_hash(values: dict[str, Any]) -> str:
+    values = {k: v for k, v in values.items() if v != "" or k not in _HASHED_WHEN_SET}
     text = json.dumps(values, sort_keys=True, default=lambda v: v.isoformat(), separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
