@@ -109,6 +109,7 @@ class PolicyClient:
         # grpc.aio channels bind to the running event loop, so create on first use.
         if self._channel is None:
             options = [
+                ("grpc.lb_policy_name", "round_robin"),  # spread over every address a name resolves to
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
             ]
