@@ -83,14 +83,15 @@ def _exporter(name: str, env: Mapping[str, str]) -> Any:
     raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported (use grpc or http/protobuf)")
 
 
-def configure(service_name: str, env: Mapping[str, str] | None = None) -> bool:
-    """Turns tracing on when the standard OTEL_* variables configure an exporter; returns
-    whether it did. The SDK itself reads the rest: OTEL_SERVICE_NAME and
-    OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_EXPORTER_OTLP_*."""
+def configure(service_name: str, env: Mapping[str, str] | None = None, *, set_global: bool = True) -> Any:
+    """Turns tracing on when the standard OTEL_* variables configure an exporter; returns the
+    SDK's tracer provider, or None when tracing stays off. The SDK itself reads the rest
+    from the environment: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_*, OTEL_EXPORTER_OTLP_*."""
     env = os.environ if env is None else env
     names = _wanted_exporters(env)
     if not names:
-        return False
+        return None
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -99,11 +100,12 @@ def configure(service_name: str, env: Mapping[str, str] | None = None) -> bool:
     provider = SdkTracerProvider(resource=Resource.create({} if named else {"service.name": service_name}))
     for name in names:
         provider.add_span_processor(BatchSpanProcessor(_exporter(name, env)))
-    trace.set_tracer_provider(provider)  # the MCP SDK's own spans join the same traces
+    if set_global:
+        trace.set_tracer_provider(provider)  # the MCP SDK's own spans join the same traces
     install(provider)
     add_trace_ids_to_logs()
     log.info("tracing on: exporting spans via %s", ", ".join(names))
-    return True
+    return provider
 
 
 class TraceIdFilter(logging.Filter):
@@ -120,6 +122,12 @@ def add_trace_ids_to_logs() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, TraceIdFilter) for f in handler.filters):
             handler.addFilter(TraceIdFilter())
+
+
+def remove_trace_ids_from_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        for found in [f for f in handler.filters if isinstance(f, TraceIdFilter)]:
+            handler.removeFilter(found)
 
 
 # --- gRPC ----------------------------------------------------------------------------------

@@ -4,15 +4,24 @@ toolkit backend (`traceparent` header), and its audit rows and log line name tha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policy_service.config import Settings
@@ -163,3 +172,53 @@ async def test_tracing_off_sends_nothing_and_records_no_trace(
         assert not (await client.call_tool("echo", {"text": "hi"})).is_error
     assert backend_headers[0].traceparents == []
     assert {r.trace_id for r in await _audit_rows(settings)} == {""}
+
+
+# --- The exporter the standard variables configure, against a local OTLP/HTTP receiver.
+
+
+class _Collector:
+    """A stand-in OTLP/HTTP collector: keeps (service.name, span name, trace id) per span."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str, str]] = []
+        self.app = Starlette(routes=[Route("/v1/traces", self._export, methods=["POST"])])
+
+    async def _export(self, request: Request) -> Response:
+        export = ExportTraceServiceRequest.FromString(await request.body())
+        for resource_spans in export.resource_spans:
+            attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    self.spans.append((attributes.get("service.name", ""), span.name, span.trace_id.hex()))
+        return Response(ExportTraceServiceResponse().SerializeToString(), media_type="application/x-protobuf")
+
+
+@pytest.fixture
+async def collector(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[_Collector, object]]:
+    """Tracing configured exactly as `monomcp serve` does, from OTEL_* variables."""
+    received = _Collector()
+    async with serve_asgi(received.app) as base:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", base)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "gateway-under-test")
+        provider = tracing.configure("monomcp-test", set_global=False)
+        assert provider is not None
+        try:
+            yield received, provider
+        finally:
+            tracing.uninstall()
+            tracing.remove_trace_ids_from_logs()
+            await asyncio.to_thread(provider.shutdown)
+
+
+async def test_otel_variables_export_each_call_as_one_trace_over_otlp(
+    collector: tuple[_Collector, TracerProvider], world: World, front: str
+) -> None:
+    received, provider = collector
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        assert not (await client.call_tool("echo", {"text": "hi"})).is_error
+    assert await asyncio.to_thread(provider.force_flush)  # the exporter posts from its own thread
+    execute = [trace for _, name, trace in received.spans if name == "monomcp.execute"]
+    assert len(execute) == 1
+    in_trace = {(service, name) for service, name, trace in received.spans if trace == execute[0]}
+    assert {("gateway-under-test", AUTHORIZE), ("gateway-under-test", "monomcp.complete")} <= in_trace

@@ -28,7 +28,7 @@ def test_tracing_is_off_unless_an_exporter_is_configured(env: dict[str, str], wa
 
 
 def test_configure_without_otel_settings_stays_off() -> None:
-    assert tracing.configure("monomcp-test", {}) is False
+    assert tracing.configure("monomcp-test", {}) is None
     assert tracing.tracer() is None
 
 
