@@ -57,7 +57,7 @@ async def test_off_adds_no_layer_no_frame_and_no_header() -> None:
     async def app(scope: object, receive: object, send: object) -> None:
         return None
 
-    assert asgi_middleware(app) is app  # type: ignore[arg-type]
+    assert asgi_middleware(app) is app
     headers = {"authorization": "Bearer x"}
     assert with_trace_context(headers) is headers
 
@@ -67,4 +67,4 @@ async def test_off_adds_no_layer_no_frame_and_no_header() -> None:
     running = traced("step")(step)(1)
     assert running.cr_code is step.__code__  # type: ignore[attr-defined]  # the step itself, not a wrapper
     assert await running == 2
-    assert await asyncio.gather(traced("step")(step)(2)) == [3]
+    assert list(await asyncio.gather(traced("step")(step)(2))) == [3]
