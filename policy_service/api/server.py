@@ -23,6 +23,7 @@ from policy_service.api.admin_servicer import AdminServicer
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.approvals.watch import ApprovalWatcher
+from policy_service.audit.chain import previous_keys
 from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
@@ -122,6 +123,7 @@ def digest_policy(settings: Settings) -> DigestPolicy:
         abandon_after=timedelta(seconds=settings.audit_abandon_after_seconds),
         settle=timedelta(seconds=settings.audit_digest_settle_seconds),
         signing_key=settings.audit_signing_key,
+        previous_signing_keys=previous_keys(settings.audit_previous_signing_keys),
         retention=settings.audit_retention_days > 0,
         stale_after=max(timedelta(minutes=10), 10 * timedelta(seconds=settings.audit_digest_interval_seconds)),
     )
