@@ -25,7 +25,6 @@ from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.readiness import PolicyReadiness
-from mcp_front.edge.redis_limits import RedisLimiter
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
@@ -34,6 +33,7 @@ from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
 from mcp_front.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mcp_front.observability.metrics import FrontMetrics
+from mcp_front.observability.tracing import asgi_middleware
 from policy_service.client import PolicyClient, channel_tls
 from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
@@ -61,6 +61,7 @@ class FrontApp:
         self._stack: ASGIApp = RequestLogMiddleware(
             HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
         )
+        self._stack = asgi_middleware(self._stack)  # a span per request when OTEL_* turns tracing on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -133,6 +134,9 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
 def build_limiter(settings: Settings) -> KeyLimiter:
     limits = LimitSettings(settings.rate_limit_per_second, settings.rate_limit_burst, settings.max_concurrent_per_key)
     if settings.redis_url:
+        # Imported here: redis-py loads the OpenTelemetry SDK's metrics when it is installed.
+        from mcp_front.edge.redis_limits import RedisLimiter
+
         # A replica that dies frees its in-flight slots once the longest request could have ended.
         lease = max(settings.task_result_wait_seconds, settings.backend_timeout_seconds) + 60.0
         return RedisLimiter(settings.redis_url, limits, lease)

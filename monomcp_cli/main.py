@@ -28,6 +28,17 @@ def _logging() -> None:
     configure()
 
 
+def _tracing(service_name: str) -> None:
+    """OpenTelemetry traces when the standard OTEL_* variables configure an exporter."""
+    from policy_service.observability.tracing import configure
+
+    try:
+        configure(service_name)
+    except ValueError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 @serve_app.command("policy")
 def serve_policy(
     listen: str = typer.Option(None, help="HOST:PORT (default MONOMCP_POLICY_LISTEN)"),
@@ -40,6 +51,7 @@ def serve_policy(
     from policy_service.api.server import serve
 
     _logging()
+    _tracing("monomcp-policy")
     settings = Settings()
     overrides = {"policy_tls_cert": tls_cert, "policy_tls_key": tls_key, "policy_client_ca": client_ca}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v})
@@ -66,6 +78,7 @@ def serve_front(
         console.print("(or set MONOMCP_ENV=development to run with per-process secrets)")
         raise typer.Exit(2)
     _logging()
+    _tracing("monomcp-front")
     run(settings, listen, policy)
 
 

@@ -90,7 +90,9 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
     @digests.command("check")
     def digests_check(path: Path, retention: bool = typer.Option(False, help="Retention is configured.")) -> None:
         """Check an export offline: links, and signatures when MONOMCP_AUDIT_SIGNING_KEY is set."""
-        problems = chain.check_links(read_export(path), os.environ.get("MONOMCP_AUDIT_SIGNING_KEY", ""), retention)
+        key = os.environ.get("MONOMCP_AUDIT_SIGNING_KEY", "")
+        previous = chain.previous_keys(os.environ.get("MONOMCP_AUDIT_PREVIOUS_SIGNING_KEYS", ""))
+        problems = chain.check_links(read_export(path), key, retention, previous)
         for problem in problems:
             console.print(f"[red]✗[/red] {problem}")
         console.print("[green]digest chain intact[/green]" if not problems else "[red]digest chain broken[/red]")

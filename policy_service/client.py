@@ -24,6 +24,7 @@ from policy_service._generated.monomcp.policy.v1 import (
     types_pb2,
 )
 from policy_service.api.errors import reason_of
+from policy_service.observability.tracing import client_interceptors
 from policy_service.toolkits.stdio_backend import StdioSpec
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
@@ -112,13 +113,14 @@ class PolicyClient:
         # grpc.aio channels bind to the running event loop, so create on first use.
         if self._channel is None:
             options = [
+                ("grpc.lb_policy_name", "round_robin"),  # spread over every address a name resolves to
                 ("grpc.keepalive_time_ms", 30_000),
                 ("grpc.max_receive_message_length", 16 * 1024 * 1024),
             ]
             self._channel = (
-                grpc.aio.secure_channel(self._address, self._tls, options=options)
+                grpc.aio.secure_channel(self._address, self._tls, options=options, interceptors=client_interceptors())
                 if self._tls is not None
-                else grpc.aio.insecure_channel(self._address, options=options)
+                else grpc.aio.insecure_channel(self._address, options=options, interceptors=client_interceptors())
             )
             self._policy_stub = policy_pb2_grpc.PolicyServiceStub(self._channel)
             self._admin_stub = admin_pb2_grpc.AdminServiceStub(self._channel)

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     audit_digest_settle_seconds: float = Field(5.0, alias="MONOMCP_AUDIT_DIGEST_SETTLE_SECONDS")
     # HMAC key that signs every audit digest, so a database writer cannot forge the chain.
     audit_signing_key: str = Field("", alias="MONOMCP_AUDIT_SIGNING_KEY")
+    # Keys that signed older digests (comma-separated), accepted by `audit verify` only before
+    # the first digest the current key signed: a rotation keeps the chain verifiable.
+    audit_previous_signing_keys: str = Field("", alias="MONOMCP_AUDIT_PREVIOUS_SIGNING_KEYS")
 
     # The front's edge: header size and read deadlines (slowloris), per-key limits.
     max_header_bytes: int = Field(16_384, alias="MONOMCP_MAX_HEADER_BYTES")

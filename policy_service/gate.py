@@ -21,6 +21,7 @@ from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound,
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
+from policy_service.observability.tracing import current_trace_id
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
@@ -184,6 +185,7 @@ class Gate:
             "duration_ms": duration_ms,
             "created_at": now,
             "completed_at": now,
+            "trace_id": current_trace_id(),
         }
         if not await self._audit.insert_completion(row):
             raise FailedPrecondition("this call was already completed", "CALL_ALREADY_COMPLETED")
@@ -283,6 +285,7 @@ class Gate:
             "user_agent": facts.user_agent[:512],
             "request_id": facts.request_id[:64],
             "created_at": utcnow(),
+            "trace_id": current_trace_id(),
         }
 
     @staticmethod

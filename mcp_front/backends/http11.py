@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mcp_front.observability.tracing import with_trace_context
 from policy_service.toolkits.backend_target import FRAMING_HEADERS, header_problem
 from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
 
@@ -243,7 +244,7 @@ class Http11Client:
     @staticmethod
     def _encode(origin: _Origin, headers: dict[str, str], body: bytes) -> bytes:
         lines = [f"POST {origin.path} HTTP/1.1", f"Host: {origin.host_header}", f"Content-Length: {len(body)}"]
-        for name, value in headers.items():
+        for name, value in with_trace_context(headers).items():
             problem = header_problem(name, value, FRAMING_HEADERS)
             if problem is not None:  # stored before upsert checked headers: refuse rather than reframe
                 raise HttpError(problem)

@@ -26,6 +26,7 @@ from mcp_front.mcp.context import GatewayRequest
 from mcp_front.mcp.relay import ClientRelay, RelayHub, guard
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from mcp_front.observability.metrics import FrontMetrics
+from mcp_front.observability.tracing import traced
 from policy_service import errors
 from policy_service.client import (
     APPROVAL_STATUS_NAMES,
@@ -128,6 +129,7 @@ class ToolCaller:
         if status in ("timeout", "backend_error"):
             self._metrics.upstream_errors.labels(status).inc()
 
+    @traced("monomcp.authorize")
     async def authorize(self, req: GatewayRequest, name: str, arguments: dict[str, Any]) -> Any:
         return await self._policy.authorize_tool_call(
             req.credential,
@@ -177,6 +179,7 @@ class ToolCaller:
             return results.denied_result(decision.approval, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
+    @traced("monomcp.execute")
     async def execute(
         self,
         decision: Any,

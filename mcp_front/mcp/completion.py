@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from mcp_front.observability.tracing import traced
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
 
@@ -26,6 +27,7 @@ WITHHELD = (
 )
 
 
+@traced("monomcp.complete")
 async def complete_durably(
     policy: PolicyClient,
     call_id: str,

@@ -31,6 +31,7 @@ from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.api.task_rpcs import TaskRpcs
 from policy_service.approvals.watch import ApprovalWatcher
+from policy_service.audit.chain import previous_keys
 from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
@@ -41,6 +42,7 @@ from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
+from policy_service.observability.tracing import server_interceptors
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import Approval, utcnow
@@ -130,6 +132,7 @@ def digest_policy(settings: Settings) -> DigestPolicy:
         abandon_after=timedelta(seconds=settings.audit_abandon_after_seconds),
         settle=timedelta(seconds=settings.audit_digest_settle_seconds),
         signing_key=settings.audit_signing_key,
+        previous_signing_keys=previous_keys(settings.audit_previous_signing_keys),
         retention=settings.audit_retention_days > 0,
         stale_after=max(timedelta(minutes=10), 10 * timedelta(seconds=settings.audit_digest_interval_seconds)),
     )
@@ -183,7 +186,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5))
 
     server = grpc.aio.server(
-        interceptors=[MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],
+        interceptors=[*server_interceptors(), MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )
     policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services, metrics), server)

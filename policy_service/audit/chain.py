@@ -61,7 +61,13 @@ class Link:
         )
 
 
+# Columns added after rows were first digested: hashed only when set, so older rows (and
+# rows written with the feature off) keep the hash their digest recorded.
+_HASHED_WHEN_SET = frozenset({"trace_id"})
+
+
 def content_hash(values: dict[str, Any]) -> str:
+    values = {k: v for k, v in values.items() if v != "" or k not in _HASHED_WHEN_SET}
     text = json.dumps(values, sort_keys=True, default=lambda v: v.isoformat(), separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -89,10 +95,25 @@ def anchor_message(last_seq: int, digest: str) -> str:
     return f"retention-anchor|{last_seq}|{digest}"
 
 
-def check_links(links: Iterable[Link], signing_key: str, anchors_allowed: bool) -> list[str]:
-    """Problems with the chain itself (not the rows): broken links, bad signatures, stray anchors."""
+def previous_keys(setting: str) -> tuple[str, ...]:
+    """MONOMCP_AUDIT_PREVIOUS_SIGNING_KEYS: comma-separated keys that signed older digests."""
+    return tuple(k.strip() for k in setting.split(",") if k.strip())
+
+
+def _signed_by(key: str, message: str, signature: str) -> bool:
+    return bool(key) and hmac.compare_digest(sign(key, message), signature)
+
+
+def check_links(
+    links: Iterable[Link], signing_key: str, anchors_allowed: bool, older_keys: Sequence[str] = ()
+) -> list[str]:
+    """Problems with the chain itself (not the rows): broken links, bad signatures, stray anchors.
+
+    Digests signed with a previous key (a rotation) pass only before the first digest the
+    current key signed: keys move forward, so an old key that leaked cannot extend the chain."""
     problems: list[str] = []
     previous = GENESIS
+    rotated = False
     for index, link in enumerate(links):
         label = f"digest {link.id}"
         if link.is_anchor:
@@ -105,7 +126,9 @@ def check_links(links: Iterable[Link], signing_key: str, anchors_allowed: bool) 
         ):
             problems.append(f"{label}: digest chain broken (a digest was edited or removed)")
         signed = anchor_message(link.last_seq, link.digest) if link.is_anchor else link.digest
-        if signing_key and not hmac.compare_digest(sign(signing_key, signed), link.signature):
+        if signing_key and _signed_by(signing_key, signed, link.signature):
+            rotated = rotated or not link.is_anchor  # retention re-signs its anchor with the current key
+        elif signing_key and (rotated or not any(_signed_by(k, signed, link.signature) for k in older_keys)):
             problems.append(f"{label}: signature does not match (forged or written without the signing key)")
         previous = link.digest
     return problems

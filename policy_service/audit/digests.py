@@ -73,6 +73,7 @@ class DigestPolicy:
     # sequence number may not have committed yet.
     settle: timedelta = timedelta(seconds=5)
     signing_key: str = ""
+    previous_signing_keys: tuple[str, ...] = ()
     retention: bool = False
     # Rows older than this and covered by no digest mean digests were deleted: verify says so,
     # and no new chain is started over them (it would seal whatever was done to them).
@@ -237,7 +238,9 @@ class AuditDigester:
         """Read-only: checks the chain, its signatures, every digested row and `known` digests."""
         links = await self.links()
         result = Verification(digests_checked=len(links))
-        result.problems += chain.check_links(links, self._policy.signing_key, self._policy.retention)
+        result.problems += chain.check_links(
+            links, self._policy.signing_key, self._policy.retention, self._policy.previous_signing_keys
+        )
         result.problems += chain.compare_known(links, known or [])
         previous_last = 0
         async with self._sessions() as session:

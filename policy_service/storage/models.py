@@ -291,6 +291,8 @@ class AuditRequestLog(Base):
     completes: Mapped[str] = mapped_column(String(32), default="")
     # The service identity that wrote the row (and alone may complete the call).
     service_id: Mapped[str] = mapped_column(String(32), default="")
+    # The OpenTelemetry trace of the request that wrote the row ('' when tracing is off).
+    trace_id: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class AuditDigest(Base):
