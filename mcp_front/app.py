@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.redis_limits import RedisLimiter
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
+from mcp_front.edge.routing import Router, VerifiedDomains
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
@@ -40,8 +40,6 @@ from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger("monomcp.front")
 
-_SLUG = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-TOOLKIT_PATH = re.compile(rf"^/({_SLUG})/({_SLUG})/mcp/?$")
 _ADMIN_PATHS = ("/api/", "/console")
 
 
@@ -56,8 +54,12 @@ class FrontApp:
     readiness: PolicyReadiness
     extra: ASGIApp | None = None
     metrics: FrontMetrics = field(default_factory=FrontMetrics)
+    router: Router | None = None
 
     def __post_init__(self) -> None:
+        if self.router is None:
+            domains = VerifiedDomains(self.policy, self.settings.domain_cache_seconds)
+            self.router = Router(domains, self.settings.allowed_host_list, self.settings.public_url)
         self._stack: ASGIApp = RequestLogMiddleware(
             HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
         )
@@ -70,9 +72,9 @@ class FrontApp:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        match = TOOLKIT_PATH.match(path)
-        if match:
-            await self.gateway.handle(scope, receive, send, match.group(1), match.group(2))
+        route = await self._router.resolve(scope)
+        if route is not None:
+            await self.gateway.handle(scope, receive, send, route)
             return
         response: Response | None = None
         if path.startswith("/.well-known/"):
@@ -94,6 +96,12 @@ class FrontApp:
         else:
             response = Response("Not Found", status_code=404)
         await response(scope, receive, send)
+
+    @property
+    def _router(self) -> Router:
+        if self.router is None:
+            raise RuntimeError("FrontApp built without a router")
+        return self.router
 
     def _metrics_response(self, scope: Scope) -> Response:
         """The Prometheus scrape; behind a bearer token when MONOMCP_METRICS_TOKEN is set."""

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     # How long identity and policy lookups may be served from memory (revocation bound).
     cache_ttl_seconds: float = Field(0.5, alias="MONOMCP_CACHE_TTL_SECONDS")
 
+    # Custom domains (docs/adr/0018-identity-domains-and-oauth.md): the DNS servers that
+    # verification asks (`host[:port]`, comma-separated; empty = the system's) and the port
+    # of the HTTP token check.
+    dns_nameservers: str = Field("", alias="MONOMCP_DNS_NAMESERVERS")
+    domain_http_port: int = Field(80, alias="MONOMCP_DOMAIN_HTTP_PORT")
+    # How long the front trusts its copy of the verified-domain table (removal bound).
+    domain_cache_seconds: float = Field(1.0, alias="MONOMCP_DOMAIN_CACHE_SECONDS")
+
     def missing_front_secrets(self) -> list[str]:
         """One line per secret a production front needs and lacks, saying how to make it."""
         if self.env == "development":

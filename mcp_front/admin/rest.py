@@ -224,10 +224,12 @@ def build_router(api: AdminApi) -> APIRouter:
 
 def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app = FastAPI(title="MonoMCP admin API", version="1", docs_url=None, openapi_url="/openapi.json")
+    from mcp_front.admin.domains_rest import build_domains_router
     from mcp_front.admin.people_rest import build_people_router  # it builds on this module's AdminApi
 
     app.include_router(build_router(api))
     app.include_router(build_people_router(api))
+    app.include_router(build_domains_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
     docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")

@@ -66,6 +66,8 @@ class EdgeRequest:
     key: str = ""
     access: ToolkitAccess | None = None
     body: bytes = b""
+    # The verified custom domain this request came through ('' on the gateway's own hosts).
+    domain: str = ""
 
     @classmethod
     def from_scope(cls, scope: Scope, org: str, toolkit: str) -> EdgeRequest:

@@ -17,9 +17,17 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from policy_service._generated.monomcp.policy.v1 import admin_pb2, admin_pb2_grpc, policy_pb2, policy_pb2_grpc
+from policy_service._generated.monomcp.policy.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    domains_pb2,
+    domains_pb2_grpc,
+    policy_pb2,
+    policy_pb2_grpc,
+)
 from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
+from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.approvals.watch import ApprovalWatcher
@@ -27,6 +35,7 @@ from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
 from policy_service.config import Settings
+from policy_service.domains.verification import DomainVerifier, resolver_for
 from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
@@ -46,6 +55,7 @@ _GAUGE_INTERVAL_SECONDS = 5.0
 SERVICE_NAMES = (
     policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    domains_pb2.DESCRIPTOR.services_by_name["DomainService"].full_name,
 )
 
 
@@ -142,6 +152,16 @@ def _listen(server: grpc.aio.Server, address: str, settings: Settings) -> int:
     return int(server.add_secure_port(address, credentials))
 
 
+def _domain_servicer(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], gate: Gate, services: ServiceDirectory
+) -> DomainServicer:
+    verifier = DomainVerifier(
+        resolver_for(settings.dns_nameservers), settings.domain_http_port, settings.backend_allow_private
+    )
+    reserved = gateway_hosts(settings.public_url, settings.allowed_host_list)
+    return DomainServicer(sessions, gate.authenticator, services, verifier, reserved)
+
+
 async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -183,6 +203,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
+    domains_pb2_grpc.add_DomainServiceServicer_to_server(_domain_servicer(settings, sessions, gate, services), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
