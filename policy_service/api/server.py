@@ -41,6 +41,7 @@ from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
+from policy_service.identity.setup import external_identity
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
@@ -176,6 +177,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         JwtSettings(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience),
         settings.operator_token,
         settings.cache_ttl_seconds,
+        *external_identity(settings, sessions),
     )
     gate = Gate(
         sessions,
