@@ -23,6 +23,7 @@ from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
+from mcp_front.edge.oauth import METADATA_PREFIX, ResourceServer
 from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.redis_limits import RedisLimiter
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
@@ -78,9 +79,9 @@ class FrontApp:
             return
         response: Response | None = None
         if path.startswith("/.well-known/"):
-            # No OAuth metadata: this deployment uses static bearer credentials, and clients that
-            # find metadata drop their Authorization header to start an OAuth flow.
-            response = JSONResponse({"error": "not_found"}, status_code=404)
+            # No OAuth metadata unless the operator turned the resource-server mode on: clients
+            # that find metadata drop a static Authorization header to start an OAuth flow.
+            response = await self._well_known(scope)
         elif path == "/metrics":
             response = self._metrics_response(scope)
         elif path == "/healthz":  # the process is alive
@@ -96,6 +97,15 @@ class FrontApp:
         else:
             response = Response("Not Found", status_code=404)
         await response(scope, receive, send)
+
+    async def _well_known(self, scope: Scope) -> Response:
+        path: str = scope["path"]
+        oauth = self.gateway.oauth
+        if oauth is not None and path.startswith(METADATA_PREFIX + "/"):
+            route = await self._router.resolve({**scope, "path": path[len(METADATA_PREFIX) :]})
+            if route is not None:
+                return JSONResponse(oauth.metadata(route.endpoint), headers={"Cache-Control": "max-age=300"})
+        return JSONResponse({"error": "not_found"}, status_code=404)
 
     @property
     def _router(self) -> Router:
@@ -168,7 +178,8 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
     failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
     limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
-    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits)
+    oauth = ResourceServer.from_settings(settings)
+    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits, oauth)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
     admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
     extra = BoundedBody(

@@ -91,7 +91,7 @@ class BearerCheck:
         token, problem = parse_bearer(header(scope, b"authorization"))
         if problem:
             await self._recorder.record(edge, "unauthenticated", problem)
-            await responses.unauthorized(problem)(scope, receive, send)
+            await responses.unauthorized(problem, edge.resource_metadata)(scope, receive, send)
             return
         edge.token, edge.key = token, key_of(token)
         await self.app(scope, receive, send)
@@ -142,7 +142,7 @@ class CredentialCheck:
         except errors.Unauthenticated as exc:
             await self._failures.failed(edge.client_address)
             await self._recorder.record(edge, "unauthenticated", exc.message)
-            await responses.unauthorized(exc.message)(scope, receive, send)
+            await responses.unauthorized(exc.message, edge.resource_metadata)(scope, receive, send)
             return
         except errors.NotFound:
             await self._recorder.record(edge, "not_found", "no such toolkit")

@@ -51,12 +51,8 @@ class Route:
     # and the base URL clients use there (scheme of MONOMCP_PUBLIC_URL, the Host as sent).
     domain: str = ""
     base_url: str = ""
-
-    def endpoint_url(self, public_url: str) -> str:
-        """The endpoint's URL exactly as clients address it (OAuth `resource`)."""
-        if self.domain:
-            return f"{self.base_url}/{self.toolkit}/mcp"
-        return f"{public_url.rstrip('/')}/{self.org}/{self.toolkit}/mcp"
+    # The endpoint's URL exactly as clients address it (the OAuth `resource`).
+    endpoint: str = ""
 
 
 def host_allowed(host: str, patterns: list[str]) -> bool:
@@ -89,6 +85,7 @@ class Router:
         self._domains = domains
         self._own_hosts = own_hosts
         self._scheme = urlsplit(public_url).scheme or "https"
+        self._public_url = public_url.rstrip("/")
 
     async def resolve(self, scope: Scope) -> Route | None:
         """The toolkit endpoint `scope` addresses, or None (not an endpoint path)."""
@@ -101,6 +98,10 @@ class Router:
                 match = DOMAIN_TOOLKIT_PATH.match(path)
                 if match is None:
                     return None
-                return Route(org, match.group(1), found.group(1).rstrip("."), f"{self._scheme}://{host}")
+                base = f"{self._scheme}://{host}"
+                return Route(org, match.group(1), found.group(1).rstrip("."), base, f"{base}/{match.group(1)}/mcp")
         match = TOOLKIT_PATH.match(path)
-        return Route(match.group(1), match.group(2)) if match else None
+        if match is None:
+            return None
+        org, toolkit = match.group(1), match.group(2)
+        return Route(org, toolkit, endpoint=f"{self._public_url}/{org}/{toolkit}/mcp")

@@ -23,6 +23,7 @@ from mcp_front.edge.checks import (
 )
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
+from mcp_front.edge.oauth import AudienceCheck, ResourceServer
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
 from mcp_front.edge.responses import NOT_FOUND_BODY, jsonrpc_body, not_found
@@ -63,7 +64,9 @@ class McpGateway:
         tasks: TaskHandlers,
         security: TransportSecuritySettings,
         limits: EdgeLimits,
+        oauth: ResourceServer | None = None,
     ) -> None:
+        self.oauth = oauth
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
         self._manager = StreamableHTTPSessionManager(
@@ -82,6 +85,8 @@ class McpGateway:
         endpoint = MediaCheck(endpoint, sdk, recorder)
         endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
         endpoint = LimitCheck(endpoint, limits.limiter, recorder)
+        if oauth is not None:
+            endpoint = AudienceCheck(endpoint, oauth, recorder)
         endpoint = BearerCheck(endpoint, recorder)
         endpoint = MethodCheck(endpoint, recorder)
         self._checks: ASGIApp = HostCheck(endpoint, security, recorder)
@@ -97,7 +102,9 @@ class McpGateway:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         edge = scope[EDGE_KEY] = EdgeRequest.from_scope(scope, route.org, route.toolkit)
-        edge.domain = route.domain
+        edge.domain, edge.resource = route.domain, route.endpoint
+        if self.oauth is not None:
+            edge.resource_metadata = self.oauth.metadata_url(route.endpoint)
         reset = request_base_url.set(route.base_url)
         try:
             await self._checks(scope, receive, send)

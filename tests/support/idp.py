@@ -56,7 +56,7 @@ class LocalIdp:
 
     @property
     def jwks_url(self) -> str:
-        return f"{self.issuer}/jwks"
+        return f"{self.issuer.rstrip('/')}/jwks"
 
     def rotate(self) -> SigningKey:
         """A new RS256 key replaces every published key."""
