@@ -258,6 +258,8 @@ class Authenticator:
         principal = await self.authenticate(token)
         if not principal.is_admin:
             raise PermissionDenied("the console needs an org admin credential", "NOT_ADMIN")
+        if principal.kind == "external":
+            raise PermissionDenied("sign in to the console with a password or an API key", "SESSION_FROM_EXTERNAL")
         cap: datetime | None = None
         if principal.kind == "api_key":
             record = await self._keys.get_or_load(principal.id, lambda: self._load_key(principal.id))

@@ -11,7 +11,7 @@ import pytest
 
 from policy_service.client import PolicyClient
 from policy_service.config import Settings
-from policy_service.errors import Unauthenticated
+from policy_service.errors import PermissionDenied, Unauthenticated
 from tests.conftest import World, mcp_client
 from tests.support.idp import LocalIdp, local_idp
 
@@ -44,6 +44,8 @@ async def test_provider_tokens_work_on_grpc_rest_and_mcp(world: World, idp: Loca
         me = await client.whoami()
         assert (me.kind, me.org_slug, me.role, me.display) == ("external", "acme", "admin", "ada@acme.example")
         assert [k.name for k in await client.list_api_keys()]  # an admin RPC
+        with pytest.raises(PermissionDenied):  # a console session would outlive the provider's say
+            await client.create_console_session()
     async with httpx2.AsyncClient(timeout=30) as http:
         whoami = await http.get(f"{front}/api/v1/whoami", headers={"Authorization": f"Bearer {admin_token}"})
         assert whoami.status_code == 200 and whoami.json()["role"] == "admin"
