@@ -180,7 +180,7 @@ class Authenticator:
 
     async def _external_user(self, token: str) -> Principal:
         if self._external is None:
-            raise Unauthenticated("tokens from an identity provider are not accepted here", "TOKEN_ALGORITHM")
+            raise Unauthenticated("token algorithm not allowed (no identity provider is configured)", "TOKEN_ALGORITHM")
         claims = await self._external.verify(token)
         if not await self._audiences.accepts(claims.audiences, claims.org_slug):
             raise Unauthenticated("token audience not accepted", "TOKEN_AUDIENCE")
