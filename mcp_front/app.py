@@ -19,6 +19,7 @@ from mcp_front.admin.auth import ConsoleAuth
 from mcp_front.admin.console import build_console
 from mcp_front.admin.console_settings import build_settings_pages
 from mcp_front.admin.rest import AdminApi, build_admin_app
+from mcp_front.admin.sso import SsoSettings, build_sso
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.failures import CredentialFailures
@@ -182,8 +183,11 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits, oauth)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
     admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
+    sso = SsoSettings.from_settings(settings)
+    sso_routes = [build_sso(admin, sso, StateSigner(settings.request_state_key))] if sso else []
+    admin.single_sign_on = sso is not None
     extra = BoundedBody(
-        build_admin_app(admin, build_console(admin), build_settings_pages(admin)),
+        build_admin_app(admin, build_console(admin), build_settings_pages(admin), *sso_routes),
         settings.max_body_bytes,
         settings.body_timeout_seconds,
     )

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     # Authorization servers to advertise (comma-separated issuer URLs; default the OIDC issuer).
     oauth_authorization_servers: str = Field("", alias="MONOMCP_OAUTH_AUTHORIZATION_SERVERS")
     oauth_scopes: str = Field("", alias="MONOMCP_OAUTH_SCOPES")
+    # Console single sign-on against MONOMCP_OIDC_ISSUER (authorization code + PKCE): on when a
+    # client id is set. The redirect URI to register is MONOMCP_PUBLIC_URL + /console/sso/callback.
+    console_oidc_client_id: str = Field("", alias="MONOMCP_CONSOLE_OIDC_CLIENT_ID")
+    console_oidc_client_secret: str = Field("", alias="MONOMCP_CONSOLE_OIDC_CLIENT_SECRET")
+    console_oidc_scopes: str = Field("openid email profile", alias="MONOMCP_CONSOLE_OIDC_SCOPES")
 
     def missing_front_secrets(self) -> list[str]:
         """One line per secret a production front needs and lacks, saying how to make it."""

@@ -78,6 +78,7 @@ class AdminApi:
         self.timeout = timeout
         self.auth = auth
         self.egress = egress or EgressPolicy()  # where catalogue syncs may reach
+        self.single_sign_on = False  # the sign-in page offers /console/sso (admin/sso.py)
 
     async def call(
         self, request: Request, fn: Callable[[PolicyClient], Awaitable[T]], form_csrf: str | None = None

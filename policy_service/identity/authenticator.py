@@ -178,18 +178,33 @@ class Authenticator:
             raise Unauthenticated("the token's user is not a member of its org", "NOT_A_MEMBER")
         return principal
 
-    async def _external_user(self, token: str) -> Principal:
+    async def _external_claims(self, token: str) -> external_tokens.ExternalClaims:
         if self._external is None:
             raise Unauthenticated("token algorithm not allowed (no identity provider is configured)", "TOKEN_ALGORITHM")
         claims = await self._external.verify(token)
         if not await self._audiences.accepts(claims.audiences, claims.org_slug):
             raise Unauthenticated("token audience not accepted", "TOKEN_AUDIENCE")
+        return claims
+
+    async def _external_user(self, token: str) -> Principal:
+        claims = await self._external_claims(token)
         key = (claims.org_slug, claims.role_candidates)
         role = await self._roles.get_or_load(key, lambda: self._load_role(*key))
         if role is None:
             raise Unauthenticated("the token names no org and role of this gateway", "TOKEN_ROLE")
         person = claims.principal_id
         return replace(role, id=person, display=claims.display, person_id=person)
+
+    async def _single_sign_on(self, token: str) -> Principal:
+        """Console single sign-on: the MonoMCP person the provider's token names by its
+        verified email, as a member of the token's org (their own role, not the token's)."""
+        claims = await self._external_claims(token)
+        if not claims.email:
+            raise PermissionDenied("the identity provider's token carries no verified email", "SSO_NO_EMAIL")
+        member = await self._load_member(claims.email, claims.org_slug)
+        if member is None:
+            raise PermissionDenied("no MonoMCP account with this email in the token's org", "SSO_NO_ACCOUNT")
+        return member
 
     async def _load_role(self, org_slug: str, candidates: tuple[str, ...]) -> Principal | None:
         """The first candidate role that exists in the org, as a principal template."""
@@ -255,11 +270,10 @@ class Authenticator:
         token = token.strip()
         if sessions.looks_like_session(token):
             raise PermissionDenied("sign in with an API key or JWT, not a console session", "SESSION_FROM_SESSION")
-        principal = await self.authenticate(token)
+        external = external_tokens.is_external(token)
+        principal = await (self._single_sign_on(token) if external else self.authenticate(token))
         if not principal.is_admin:
             raise PermissionDenied("the console needs an org admin credential", "NOT_ADMIN")
-        if principal.kind == "external":
-            raise PermissionDenied("sign in to the console with a password or an API key", "SESSION_FROM_EXTERNAL")
         cap: datetime | None = None
         if principal.kind == "api_key":
             record = await self._keys.get_or_load(principal.id, lambda: self._load_key(principal.id))

@@ -64,6 +64,8 @@ class ExternalClaims:
     display: str
     expires_at: int
     audiences: tuple[str, ...] = ()
+    # The `email` claim, unless the provider says it is not verified ('' then).
+    email: str = ""
 
     @property
     def principal_id(self) -> str:
@@ -132,4 +134,19 @@ class ExternalTokens:
         candidates = [c for c in candidates if _NAME.fullmatch(c)]
         subject = f"{settings.issuer}#{claims['sub']}"
         display = claims.get("email") or claims.get("preferred_username") or str(claims["sub"])
-        return ExternalClaims(subject, org, tuple(candidates), str(display)[:200], int(claims["exp"]), audiences)
+        email = claims.get("email")
+        verified = (
+            isinstance(email, str)
+            and "@" in email
+            and email.isprintable()
+            and claims.get("email_verified", True) is not False
+        )
+        return ExternalClaims(
+            subject,
+            org,
+            tuple(candidates),
+            str(display)[:200],
+            int(claims["exp"]),
+            audiences,
+            email.strip().lower()[:320] if verified and isinstance(email, str) else "",
+        )

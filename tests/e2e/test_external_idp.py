@@ -44,7 +44,7 @@ async def test_provider_tokens_work_on_grpc_rest_and_mcp(world: World, idp: Loca
         me = await client.whoami()
         assert (me.kind, me.org_slug, me.role, me.display) == ("external", "acme", "admin", "ada@acme.example")
         assert [k.name for k in await client.list_api_keys()]  # an admin RPC
-        with pytest.raises(PermissionDenied):  # a console session would outlive the provider's say
+        with pytest.raises(PermissionDenied):  # console SSO needs a MonoMCP person with that email
             await client.create_console_session()
     async with httpx2.AsyncClient(timeout=30) as http:
         whoami = await http.get(f"{front}/api/v1/whoami", headers={"Authorization": f"Bearer {admin_token}"})
