@@ -44,8 +44,13 @@ class SsoSettings:
     client_secret: str
     scopes: str
     redirect_uri: str
-    # Sent as the RFC 8707 `resource`, so the access token's `aud` is one the policy accepts.
+    # Sent as the RFC 8707 `resource` when it is an absolute URI, so the access token's `aud`
+    # is one the policy service accepts.
     audience: str
+
+    @property
+    def resource(self) -> dict[str, str]:
+        return {"resource": self.audience} if "://" in self.audience else {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SsoSettings | None:
@@ -110,7 +115,7 @@ def build_sso(api: AdminApi, sso: SsoSettings, signer: StateSigner) -> APIRouter
             "state": state,
             "code_challenge": _challenge(verifier),
             "code_challenge_method": "S256",
-            **({"resource": sso.audience} if sso.audience else {}),
+            **sso.resource,
         }
         response = RedirectResponse(f"{authorize}?{urlencode(query)}", status_code=303)
         flow = signer.sign("sso", {"s": state, "v": verifier, "n": safe_target(next[:200])}, _FLOW_SECONDS)
@@ -158,7 +163,7 @@ async def _exchange(sso: SsoSettings, endpoints: _Endpoints, code: str, verifier
         "client_id": sso.client_id,
         "code_verifier": verifier,
         **({"client_secret": sso.client_secret} if sso.client_secret else {}),
-        **({"resource": sso.audience} if sso.audience else {}),
+        **sso.resource,
     }
     try:
         _, token_url = await endpoints.get()
