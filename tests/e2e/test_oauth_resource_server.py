@@ -19,8 +19,10 @@ from pydantic import AnyUrl
 from mcp_front.app import build_app
 from policy_service.client import PolicyClient
 from policy_service.config import Settings
+from policy_service.domain_client import DomainClient
 from policy_service.errors import Unauthenticated
 from tests.conftest import World, mcp_client
+from tests.support.dns_server import Zone, dns_server
 from tests.support.idp import LocalIdp
 from tests.support.oauth_server import BrowserStandIn, LocalAuthorizationServer, local_authorization_server
 from tests.support.servers import free_port, serve_asgi
@@ -54,7 +56,14 @@ async def auth_server() -> AsyncIterator[LocalAuthorizationServer]:
 
 
 @pytest.fixture
-def settings(settings: Settings, auth_server: LocalAuthorizationServer) -> Settings:
+async def zone() -> AsyncIterator[tuple[Zone, str]]:
+    records = Zone()
+    async with dns_server(records) as address:
+        yield records, address
+
+
+@pytest.fixture
+def settings(settings: Settings, auth_server: LocalAuthorizationServer, zone: tuple[Zone, str]) -> Settings:
     # The policy service and the front share MONOMCP_PUBLIC_URL (endpoint audiences).
     return settings.model_copy(
         update={
@@ -65,6 +74,7 @@ def settings(settings: Settings, auth_server: LocalAuthorizationServer) -> Setti
             "oidc_role_map": "everyone=member",
             "oidc_jwks_min_refresh_seconds": 0.0,
             "oauth_resource_server": True,
+            "dns_nameservers": zone[1],
         }
     )
 
@@ -142,3 +152,28 @@ async def test_tokens_bound_to_another_resource_are_refused(
 async def test_static_keys_still_work(world: World, front: str) -> None:
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         assert (await client.call_tool("echo", {"text": "key"})).content[0].text == "key"
+
+
+async def test_on_a_custom_domain_the_resource_is_the_domains_url(
+    world: World, front: str, auth_server: LocalAuthorizationServer, zone: tuple[Zone, str]
+) -> None:
+    domain = "mcp.acme.test"
+    async with world.client("acme:admin") as admin:
+        claimed = await DomainClient(admin).add_domain("", domain)
+        zone[0].set(claimed.txt_record_name, "TXT", claimed.txt_record_value)
+        await DomainClient(admin).verify_domain("", domain)
+    endpoint = f"http://{domain}/tools/mcp"  # the scheme of MONOMCP_PUBLIC_URL, the Host as sent
+    host = {"Host": domain}
+    async with httpx2.AsyncClient(timeout=30) as http:
+        document = (await http.get(f"{front}/.well-known/oauth-protected-resource/tools/mcp", headers=host)).json()
+        assert document["resource"] == endpoint
+        refused = await http.post(f"{front}/tools/mcp", json=LIST, headers={**ACCEPT, **host})
+        expected = f'resource_metadata="http://{domain}/.well-known/oauth-protected-resource/tools/mcp"'
+        assert expected in refused.headers["www-authenticate"]
+        token = auth_server.idp.token(endpoint, org="acme", groups=["everyone"])
+        bearer = {"Authorization": f"Bearer {token}"}
+        ok = await http.post(f"{front}/tools/mcp", json=LIST, headers={**ACCEPT, **host, **bearer})
+        assert ok.status_code == 200, ok.text
+        # The same token on the gateway's own URL of that toolkit is bound elsewhere.
+        elsewhere = await http.post(f"{front}/acme/tools/mcp", json=LIST, headers={**ACCEPT, **bearer})
+        assert elsewhere.status_code == 401
