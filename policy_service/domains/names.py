@@ -13,7 +13,7 @@ TXT_PREFIX = "_monomcp-challenge"
 TXT_VALUE_PREFIX = "monomcp-domain-verification="
 HTTP_PATH = "/.well-known/monomcp-domain-verification"
 # The gateway's own names can never be claimed by an org.
-_RESERVED_SUFFIXES = ("localhost", "local", "internal", "invalid", "test.invalid")
+_RESERVED_SUFFIXES = ("localhost", "local", "internal", "invalid")
 
 
 def normalize(domain: str) -> str:
