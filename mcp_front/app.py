@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,12 +19,15 @@ from mcp_front.admin.auth import ConsoleAuth
 from mcp_front.admin.console import build_console
 from mcp_front.admin.console_settings import build_settings_pages
 from mcp_front.admin.rest import AdminApi, build_admin_app
+from mcp_front.admin.sso import SsoSettings, build_sso
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
+from mcp_front.edge.oauth import METADATA_PREFIX, ResourceServer
 from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
+from mcp_front.edge.routing import Router, VerifiedDomains
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
@@ -40,8 +42,6 @@ from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger("monomcp.front")
 
-_SLUG = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-TOOLKIT_PATH = re.compile(rf"^/({_SLUG})/({_SLUG})/mcp/?$")
 _ADMIN_PATHS = ("/api/", "/console")
 
 
@@ -56,8 +56,12 @@ class FrontApp:
     readiness: PolicyReadiness
     extra: ASGIApp | None = None
     metrics: FrontMetrics = field(default_factory=FrontMetrics)
+    router: Router | None = None
 
     def __post_init__(self) -> None:
+        if self.router is None:
+            domains = VerifiedDomains(self.policy, self.settings.domain_cache_seconds)
+            self.router = Router(domains, self.settings.allowed_host_list, self.settings.public_url)
         self._stack: ASGIApp = RequestLogMiddleware(
             HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
         )
@@ -71,15 +75,15 @@ class FrontApp:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        match = TOOLKIT_PATH.match(path)
-        if match:
-            await self.gateway.handle(scope, receive, send, match.group(1), match.group(2))
+        route = await self._router.resolve(scope)
+        if route is not None:
+            await self.gateway.handle(scope, receive, send, route)
             return
         response: Response | None = None
         if path.startswith("/.well-known/"):
-            # No OAuth metadata: this deployment uses static bearer credentials, and clients that
-            # find metadata drop their Authorization header to start an OAuth flow.
-            response = JSONResponse({"error": "not_found"}, status_code=404)
+            # No OAuth metadata unless the operator turned the resource-server mode on: clients
+            # that find metadata drop a static Authorization header to start an OAuth flow.
+            response = await self._well_known(scope)
         elif path == "/metrics":
             response = self._metrics_response(scope)
         elif path == "/healthz":  # the process is alive
@@ -95,6 +99,21 @@ class FrontApp:
         else:
             response = Response("Not Found", status_code=404)
         await response(scope, receive, send)
+
+    async def _well_known(self, scope: Scope) -> Response:
+        path: str = scope["path"]
+        oauth = self.gateway.oauth
+        if oauth is not None and path.startswith(METADATA_PREFIX + "/"):
+            route = await self._router.resolve({**scope, "path": path[len(METADATA_PREFIX) :]})
+            if route is not None:
+                return JSONResponse(oauth.metadata(route.endpoint), headers={"Cache-Control": "max-age=300"})
+        return JSONResponse({"error": "not_found"}, status_code=404)
+
+    @property
+    def _router(self) -> Router:
+        if self.router is None:
+            raise RuntimeError("FrontApp built without a router")
+        return self.router
 
     def _metrics_response(self, scope: Scope) -> Response:
         """The Prometheus scrape; behind a bearer token when MONOMCP_METRICS_TOKEN is set."""
@@ -164,11 +183,15 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
     failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
     limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
-    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits)
+    oauth = ResourceServer.from_settings(settings)
+    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits, oauth)
     auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
     admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
+    sso = SsoSettings.from_settings(settings)
+    sso_routes = [build_sso(admin, sso, StateSigner(settings.request_state_key))] if sso else []
+    admin.single_sign_on = sso is not None
     extra = BoundedBody(
-        build_admin_app(admin, build_console(admin), build_settings_pages(admin)),
+        build_admin_app(admin, build_console(admin), build_settings_pages(admin), *sso_routes),
         settings.max_body_bytes,
         settings.body_timeout_seconds,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from monomcp_cli import people_commands
+from monomcp_cli import domain_commands, people_commands
 from monomcp_cli.admin_client import call
 from monomcp_cli.output import console, emit
 from policy_service.toolkits.stdio_backend import StdioSpec
@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
     for name, sub in (("orgs", orgs), ("keys", keys), ("toolkit", toolkits), ("tools", tools), ("permissions", perms)):
         app.add_typer(sub, name=name)
     people_commands.register(app)
+    domain_commands.register(app)
 
     @orgs.command("list")
     def orgs_list(as_json: bool = JSON) -> None:

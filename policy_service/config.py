@@ -119,6 +119,44 @@ class Settings(BaseSettings):
     # How long identity and policy lookups may be served from memory (revocation bound).
     cache_ttl_seconds: float = Field(0.5, alias="MONOMCP_CACHE_TTL_SECONDS")
 
+    # Custom domains (docs/adr/0018-identity-domains-and-oauth.md): the DNS servers that
+    # verification asks (`host[:port]`, comma-separated; empty = the system's) and the port
+    # of the HTTP token check.
+    dns_nameservers: str = Field("", alias="MONOMCP_DNS_NAMESERVERS")
+    domain_http_port: int = Field(80, alias="MONOMCP_DOMAIN_HTTP_PORT")
+    # How long the front trusts its copy of the verified-domain table (removal bound).
+    domain_cache_seconds: float = Field(1.0, alias="MONOMCP_DOMAIN_CACHE_SECONDS")
+
+    # Access tokens from an external identity provider (RS256/ES256, verified with its JWKS):
+    # on when issuer and JWKS URL are set. `iss` must equal the issuer and `aud` contain the
+    # audience (or, in OAuth resource-server mode, name one of this gateway's endpoints).
+    oidc_issuer: str = Field("", alias="MONOMCP_OIDC_ISSUER")
+    oidc_jwks_url: str = Field("", alias="MONOMCP_OIDC_JWKS_URL")
+    oidc_audience: str = Field("", alias="MONOMCP_OIDC_AUDIENCE")
+    oidc_algorithms: str = Field("RS256,ES256", alias="MONOMCP_OIDC_ALGORITHMS")
+    # The claim naming the org slug (or one fixed org for every token of this provider) ...
+    oidc_org_claim: str = Field("org", alias="MONOMCP_OIDC_ORG_CLAIM")
+    oidc_org: str = Field("", alias="MONOMCP_OIDC_ORG")
+    # ... and the claim naming the role (a string or a list such as `groups`), optionally
+    # mapped `group=role,…` (first match wins), with a fallback role.
+    oidc_role_claim: str = Field("role", alias="MONOMCP_OIDC_ROLE_CLAIM")
+    oidc_role_map: str = Field("", alias="MONOMCP_OIDC_ROLE_MAP")
+    oidc_default_role: str = Field("", alias="MONOMCP_OIDC_DEFAULT_ROLE")
+    oidc_jwks_cache_seconds: float = Field(300.0, alias="MONOMCP_OIDC_JWKS_CACHE_SECONDS")
+    # A token naming an unknown key id refetches the JWKS at most this often (rotation).
+    oidc_jwks_min_refresh_seconds: float = Field(10.0, alias="MONOMCP_OIDC_JWKS_MIN_REFRESH_SECONDS")
+    # Opt-in OAuth 2.1 resource-server mode (RFC 9728 metadata per endpoint, audience-bound
+    # tokens). Off by default: static-bearer clients drop their header when they see metadata.
+    oauth_resource_server: bool = Field(False, alias="MONOMCP_OAUTH_RESOURCE_SERVER")
+    # Authorization servers to advertise (comma-separated issuer URLs; default the OIDC issuer).
+    oauth_authorization_servers: str = Field("", alias="MONOMCP_OAUTH_AUTHORIZATION_SERVERS")
+    oauth_scopes: str = Field("", alias="MONOMCP_OAUTH_SCOPES")
+    # Console single sign-on against MONOMCP_OIDC_ISSUER (authorization code + PKCE): on when a
+    # client id is set. The redirect URI to register is MONOMCP_PUBLIC_URL + /console/sso/callback.
+    console_oidc_client_id: str = Field("", alias="MONOMCP_CONSOLE_OIDC_CLIENT_ID")
+    console_oidc_client_secret: str = Field("", alias="MONOMCP_CONSOLE_OIDC_CLIENT_SECRET")
+    console_oidc_scopes: str = Field("openid email profile", alias="MONOMCP_CONSOLE_OIDC_SCOPES")
+
     def missing_front_secrets(self) -> list[str]:
         """One line per secret a production front needs and lacks, saying how to make it."""
         if self.env == "development":

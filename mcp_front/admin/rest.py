@@ -78,6 +78,7 @@ class AdminApi:
         self.timeout = timeout
         self.auth = auth
         self.egress = egress or EgressPolicy()  # where catalogue syncs may reach
+        self.single_sign_on = False  # the sign-in page offers /console/sso (admin/sso.py)
 
     async def call(
         self, request: Request, fn: Callable[[PolicyClient], Awaitable[T]], form_csrf: str | None = None
@@ -224,10 +225,12 @@ def build_router(api: AdminApi) -> APIRouter:
 
 def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app = FastAPI(title="MonoMCP admin API", version="1", docs_url=None, openapi_url="/openapi.json")
+    from mcp_front.admin.domains_rest import build_domains_router
     from mcp_front.admin.people_rest import build_people_router  # it builds on this module's AdminApi
 
     app.include_router(build_router(api))
     app.include_router(build_people_router(api))
+    app.include_router(build_domains_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
     docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")

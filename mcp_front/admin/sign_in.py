@@ -66,6 +66,9 @@ def build_sign_in(api: AdminApi) -> APIRouter:
             '<label>Admin API key or JWT<br><input type="password" name="credential" size="70" '
             'autocomplete="off"></label></fieldset><p><button class="btn ok">Sign in</button></p></form>'
         )
+        if api.single_sign_on:
+            start = "/console/sso?" + urlencode({"next": safe_target(next)})
+            form += f'<p><a class="btn" href="{e(start)}">Sign in with SSO</a></p>'
         response = HTMLResponse(page("Sign in", form, signed_in=False))
         api.auth.set_login_token(response, token)
         return response

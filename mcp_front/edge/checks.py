@@ -39,13 +39,25 @@ def edge_of(scope: Scope) -> EdgeRequest:
 
 
 class HostCheck:
-    """DNS-rebinding protection: 421 for a Host, 403 for an Origin we do not serve."""
+    """DNS-rebinding protection: 421 for a Host, 403 for an Origin we do not serve. A
+    verified custom domain (the router matched it) is a Host we serve, and its own https
+    origin an Origin we serve."""
 
     def __init__(self, app: ASGIApp, security: TransportSecuritySettings, recorder: RefusalRecorder) -> None:
-        self.app, self._security, self._recorder = app, TransportSecurityMiddleware(security), recorder
+        self.app, self._settings, self._recorder = app, security, recorder
+        self._security = TransportSecurityMiddleware(security)
+
+    def _for_domain(self, domain: str) -> TransportSecurityMiddleware:
+        allowed = TransportSecuritySettings(
+            allowed_hosts=[domain, f"{domain}:*"],
+            allowed_origins=[*self._settings.allowed_origins, f"https://{domain}", f"https://{domain}:*"],
+        )
+        return TransportSecurityMiddleware(allowed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self._security.validate_request(Request(scope), is_post=False)
+        domain = edge_of(scope).domain
+        security = self._for_domain(domain) if domain else self._security
+        response = await security.validate_request(Request(scope), is_post=False)
         if response is None:
             await self.app(scope, receive, send)
             return
@@ -79,7 +91,7 @@ class BearerCheck:
         token, problem = parse_bearer(header(scope, b"authorization"))
         if problem:
             await self._recorder.record(edge, "unauthenticated", problem)
-            await responses.unauthorized(problem)(scope, receive, send)
+            await responses.unauthorized(problem, edge.resource_metadata)(scope, receive, send)
             return
         edge.token, edge.key = token, key_of(token)
         await self.app(scope, receive, send)
@@ -130,7 +142,7 @@ class CredentialCheck:
         except errors.Unauthenticated as exc:
             await self._failures.failed(edge.client_address)
             await self._recorder.record(edge, "unauthenticated", exc.message)
-            await responses.unauthorized(exc.message)(scope, receive, send)
+            await responses.unauthorized(exc.message, edge.resource_metadata)(scope, receive, send)
             return
         except errors.NotFound:
             await self._recorder.record(edge, "not_found", "no such toolkit")

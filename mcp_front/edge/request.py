@@ -66,6 +66,12 @@ class EdgeRequest:
     key: str = ""
     access: ToolkitAccess | None = None
     body: bytes = b""
+    # The verified custom domain this request came through ('' on the gateway's own hosts).
+    domain: str = ""
+    # The endpoint's URL as the client addresses it, and (OAuth resource-server mode only)
+    # the URL of its protected-resource metadata, named in 401 challenges.
+    resource: str = ""
+    resource_metadata: str = ""
 
     @classmethod
     def from_scope(cls, scope: Scope, org: str, toolkit: str) -> EdgeRequest:

@@ -20,8 +20,12 @@ def jsonrpc_body(status: int, body: dict[str, Any]) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def unauthorized(description: str) -> Response:
+def unauthorized(description: str, resource_metadata: str = "") -> Response:
+    """401 with a Bearer challenge; in OAuth resource-server mode it names the endpoint's
+    protected-resource metadata (RFC 9728 §5.1) so clients can find the authorization server."""
     challenge = f'Bearer realm="monomcp", error="invalid_token", error_description="{description}"'
+    if resource_metadata:
+        challenge += f', resource_metadata="{resource_metadata}"'
     return jsonrpc_error(401, -32001, f"Unauthorized: {description}", {"WWW-Authenticate": challenge})
 
 

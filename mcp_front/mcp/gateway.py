@@ -23,9 +23,11 @@ from mcp_front.edge.checks import (
 )
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
+from mcp_front.edge.oauth import AudienceCheck, ResourceServer
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
 from mcp_front.edge.responses import NOT_FOUND_BODY, jsonrpc_body, not_found
+from mcp_front.edge.routing import Route, request_base_url
 from mcp_front.mcp import versions
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
@@ -62,14 +64,18 @@ class McpGateway:
         tasks: TaskHandlers,
         security: TransportSecuritySettings,
         limits: EdgeLimits,
+        oauth: ResourceServer | None = None,
     ) -> None:
+        self.oauth = oauth
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
         self._manager = StreamableHTTPSessionManager(
             app=build_server(caller, tasks, policy),
             json_response=True,
             stateless=True,
-            security_settings=security,
+            # Host and Origin are checked once, by HostCheck, which also knows verified custom
+            # domains; the SDK still refuses a POST that is not JSON.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
             max_request_body_size=limits.max_body_bytes,
         )
         self._relays = caller.relays
@@ -79,6 +85,8 @@ class McpGateway:
         endpoint = MediaCheck(endpoint, sdk, recorder)
         endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
         endpoint = LimitCheck(endpoint, limits.limiter, recorder)
+        if oauth is not None:
+            endpoint = AudienceCheck(endpoint, oauth, recorder)
         endpoint = BearerCheck(endpoint, recorder)
         endpoint = MethodCheck(endpoint, recorder)
         self._checks: ASGIApp = HostCheck(endpoint, security, recorder)
@@ -92,9 +100,16 @@ class McpGateway:
             await self.recorder.close()
             await self.limiter.close()
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, org: str, toolkit: str) -> None:
-        scope[EDGE_KEY] = EdgeRequest.from_scope(scope, org, toolkit)
-        await self._checks(scope, receive, send)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
+        edge = scope[EDGE_KEY] = EdgeRequest.from_scope(scope, route.org, route.toolkit)
+        edge.domain, edge.resource = route.domain, route.endpoint
+        if self.oauth is not None:
+            edge.resource_metadata = self.oauth.metadata_url(route.endpoint)
+        reset = request_base_url.set(route.base_url)
+        try:
+            await self._checks(scope, receive, send)
+        finally:
+            request_base_url.reset(reset)
 
     async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request passed every check: hand it to the SDK with the caller attached."""

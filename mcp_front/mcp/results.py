@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_front.edge.routing import base_url_or
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval
 
 APPROVAL_META = "monomcp/approval"
@@ -33,7 +34,8 @@ def not_run_result(text: str, facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def approval_url(public_url: str, approval_id: str) -> str:
-    return f"{public_url.rstrip('/')}/console/approvals/{approval_id}"
+    """The approval's page, on the custom domain the client used when it used one."""
+    return f"{base_url_or(public_url).rstrip('/')}/console/approvals/{approval_id}"
 
 
 def approval_facts(approval: Approval, public_url: str) -> dict[str, Any]:

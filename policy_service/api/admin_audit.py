@@ -22,6 +22,9 @@ from policy_service.identity.principal import Principal
 
 _ADMIN_PREFIX = "/monomcp.policy.v1.AdminService/"
 _READS = ("WhoAmI", "List", "Get", "Watch", "Query", "Verify", "Export")
+# Services whose RPCs are admin actions, each with the name prefixes of its reads
+# (DomainService's VerifyDomain changes state: it is an action).
+_AUDITED: dict[str, tuple[str, ...]] = {_ADMIN_PREFIX: _READS, "/monomcp.policy.v1.DomainService/": ("List",)}
 # Password sign-ins write their own rows (they must also count failures for brute-force limits).
 _SELF_AUDITED = frozenset({"Login", "CreatePasswordConsoleSession"})
 SOURCES = frozenset({"api", "console", "cli", "grpc"})
@@ -45,10 +48,11 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         full: str = handler_call_details.method or ""
-        if handler is None or handler.unary_unary is None or not full.startswith(_ADMIN_PREFIX):
+        prefix = next((p for p in _AUDITED if full.startswith(p)), "")
+        if handler is None or handler.unary_unary is None or not prefix:
             return handler
-        name = full[len(_ADMIN_PREFIX) :]
-        if name.startswith(_READS) or name in _SELF_AUDITED:
+        name = full[len(prefix) :]
+        if name.startswith(_AUDITED[prefix]) or name in _SELF_AUDITED:
             return handler
         inner = handler.unary_unary
 

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from policy_service._generated.monomcp.policy.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    domains_pb2,
+    domains_pb2_grpc,
     policy_pb2,
     policy_pb2_grpc,
     tasks_pb2,
@@ -27,6 +29,7 @@ from policy_service._generated.monomcp.policy.v1 import (
 )
 from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
+from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.api.task_rpcs import TaskRpcs
@@ -36,11 +39,13 @@ from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
 from policy_service.config import Settings
+from policy_service.domains.verification import DomainVerifier, resolver_for
 from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
+from policy_service.identity.setup import external_identity
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.observability.tracing import server_interceptors
 from policy_service.permissions.catalogue import Catalogue
@@ -57,6 +62,7 @@ SERVICE_NAMES = (
     policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name,
+    domains_pb2.DESCRIPTOR.services_by_name["DomainService"].full_name,
 )
 
 
@@ -154,6 +160,16 @@ def _listen(server: grpc.aio.Server, address: str, settings: Settings) -> int:
     return int(server.add_secure_port(address, credentials))
 
 
+def _domain_servicer(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], gate: Gate, services: ServiceDirectory
+) -> DomainServicer:
+    verifier = DomainVerifier(
+        resolver_for(settings.dns_nameservers), settings.domain_http_port, settings.backend_allow_private
+    )
+    reserved = gateway_hosts(settings.public_url, settings.allowed_host_list)
+    return DomainServicer(sessions, gate.authenticator, services, verifier, reserved)
+
+
 async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -168,6 +184,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         JwtSettings(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience),
         settings.operator_token,
         settings.cache_ttl_seconds,
+        *external_identity(settings, sessions),
     )
     gate = Gate(
         sessions,
@@ -196,6 +213,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     )
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskRpcs(gate, services, sessions, audit), server)
+    domains_pb2_grpc.add_DomainServiceServicer_to_server(_domain_servicer(settings, sessions, gate, services), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

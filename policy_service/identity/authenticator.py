@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import jwt
@@ -18,7 +18,8 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.errors import PermissionDenied, Unauthenticated
-from policy_service.identity import api_keys, jwt_tokens, refresh_tokens, sessions
+from policy_service.identity import api_keys, external_tokens, jwt_tokens, refresh_tokens, sessions
+from policy_service.identity.audiences import AudiencePolicy
 from policy_service.identity.principal import OPERATOR, Principal
 from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
 from policy_service.ttl_cache import TTLCache
@@ -52,8 +53,14 @@ class Authenticator:
         jwt_settings: jwt_tokens.JwtSettings,
         operator_token: str,
         cache_ttl: float,
+        external: external_tokens.ExternalTokens | None = None,
+        audiences: AudiencePolicy | None = None,
     ) -> None:
         self._sessions = sessions
+        # An external identity provider's tokens (RS256/ES256 via JWKS), when configured.
+        self._external = external
+        self._audiences = audiences or AudiencePolicy(external.settings.audience if external else "")
+        self._roles: TTLCache[tuple[str, tuple[str, ...]], Principal | None] = TTLCache(cache_ttl)
         self._jwt = jwt_settings
         self._operator_token = operator_token
         self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(cache_ttl)
@@ -73,6 +80,7 @@ class Authenticator:
         self._users.clear()
         self._console.clear()
         self._sign_ins.clear()
+        self._roles.clear()
 
     async def authenticate_admin(self, token: str) -> Principal:
         """Like `authenticate`, and also accepts console sessions (admin API only)."""
@@ -92,6 +100,8 @@ class Authenticator:
         if api_keys.looks_like_api_key(token):
             return await self._api_key(token)
         if token.count(".") == 2:
+            if external_tokens.is_external(token):
+                return await self._external_user(token)
             return await self._jwt_user(token)
         raise Unauthenticated("unrecognised credential", "UNKNOWN_CREDENTIAL")
 
@@ -168,6 +178,53 @@ class Authenticator:
             raise Unauthenticated("the token's user is not a member of its org", "NOT_A_MEMBER")
         return principal
 
+    async def _external_claims(self, token: str) -> external_tokens.ExternalClaims:
+        if self._external is None:
+            raise Unauthenticated("token algorithm not allowed (no identity provider is configured)", "TOKEN_ALGORITHM")
+        claims = await self._external.verify(token)
+        if not await self._audiences.accepts(claims.audiences, claims.org_slug):
+            raise Unauthenticated("token audience not accepted", "TOKEN_AUDIENCE")
+        return claims
+
+    async def _external_user(self, token: str) -> Principal:
+        claims = await self._external_claims(token)
+        key = (claims.org_slug, claims.role_candidates)
+        role = await self._roles.get_or_load(key, lambda: self._load_role(*key))
+        if role is None:
+            raise Unauthenticated("the token names no org and role of this gateway", "TOKEN_ROLE")
+        person = claims.principal_id
+        return replace(role, id=person, display=claims.display, person_id=person)
+
+    async def _single_sign_on(self, token: str) -> Principal:
+        """Console single sign-on: the MonoMCP person the provider's token names by its
+        verified email, as a member of the token's org (their own role, not the token's)."""
+        claims = await self._external_claims(token)
+        if not claims.email:
+            raise PermissionDenied("the identity provider's token carries no verified email", "SSO_NO_EMAIL")
+        member = await self._load_member(claims.email, claims.org_slug)
+        if member is None:
+            raise PermissionDenied("no MonoMCP account with this email in the token's org", "SSO_NO_ACCOUNT")
+        return member
+
+    async def _load_role(self, org_slug: str, candidates: tuple[str, ...]) -> Principal | None:
+        """The first candidate role that exists in the org, as a principal template."""
+        if not candidates:
+            return None
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Organization, Role)
+                    .join(Role, Role.org_id == Organization.id)
+                    .where(Organization.slug == org_slug, Role.name.in_(candidates))
+                )
+            ).all()
+        by_name = {role.name: (org, role) for org, role in rows}
+        for name in candidates:
+            if name in by_name:
+                org, role = by_name[name]
+                return Principal("external", "", org.id, org.slug, role.id, role.name, role.is_admin, "")
+        return None
+
     async def _load_sign_in(self, family_id: str) -> bool:
         async with self._sessions() as db:
             return await refresh_tokens.family_live(db, family_id)
@@ -213,7 +270,8 @@ class Authenticator:
         token = token.strip()
         if sessions.looks_like_session(token):
             raise PermissionDenied("sign in with an API key or JWT, not a console session", "SESSION_FROM_SESSION")
-        principal = await self.authenticate(token)
+        external = external_tokens.is_external(token)
+        principal = await (self._single_sign_on(token) if external else self.authenticate(token))
         if not principal.is_admin:
             raise PermissionDenied("the console needs an org admin credential", "NOT_ADMIN")
         cap: datetime | None = None
