@@ -599,3 +599,12 @@ class PolicyClient:
             ttl_seconds=ttl_seconds,
         )
         return await self._call(self._admin.CreatePasswordConsoleSession, request, admin=True)
+
+    # Permissions as code (ADR 0021).
+    async def export_policy(self, org: str = "") -> admin_pb2.PolicyFile:
+        return await self._call(self._admin.ExportPolicy, admin_pb2.ExportPolicyRequest(org_slug=org), admin=True)
+
+    async def apply_policy(self, yaml_text: str, org: str = "", dry_run: bool = False) -> admin_pb2.ApplyPolicyResponse:
+        """Check and apply a policy file (`dry_run`: only say what would change)."""
+        request = admin_pb2.ApplyPolicyRequest(org_slug=org, yaml=yaml_text, dry_run=dry_run)
+        return await self._call(self._admin.ApplyPolicy, request, admin=True)

@@ -22,6 +22,7 @@ from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
+from policy_service.permissions.condition_rules import Decision, OrgConditions
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
 
@@ -76,6 +77,8 @@ class Gate:
         self._redactor = redactor
         self._ttls = ttls
         self.guard = guard
+        # Conditions of each org's live policy version (ADR 0021); the server sets a cached one.
+        self.conditions = OrgConditions(sessions, 0.0)
         # Set by the server so approval watchers hear about new requests at once.
         self.on_approval_change: Callable[[], None] = lambda: None
 
@@ -114,15 +117,34 @@ class Gate:
         resolved = view.tools.get(tool)
         if resolved is None:
             return await self._final(base, principal, "blocked", "", "invalid", f"Unknown tool: {tool}")
-        permission = resolved.effective.permission
-        base["permission"] = permission
+        decided = await self._conditions_hook(principal, view, resolved, arguments)
+        permission = decided.permission
+        base |= {"permission": permission, "rule": decided.rule}
         if permission == "blocked":
             msg = f"Tool '{tool}' is blocked for your role."
+            if decided.error:
+                msg = f"Tool '{tool}' is blocked: rule {decided.rule!r} failed closed ({decided.error})."
+            elif decided.rule:
+                msg = f"Tool '{tool}' is blocked by policy rule {decided.rule!r}."
             return await self._final(base, principal, "blocked", permission, "blocked", msg)
         if permission == "always_allow":
             await self._audit.insert(base | {"decision": "allow", "status": "started"})
             return Authorization("allow", call_id, permission, principal, "", view=view)
         return await self._needs_approval(base, principal, view, resolved, arguments)
+
+    async def _conditions_hook(
+        self, principal: Principal, view: ToolkitView, resolved: ResolvedTool, arguments: dict[str, Any]
+    ) -> Decision:
+        """Policy conditions (ADR 0021) refine the tool's effective permission for this call."""
+        return await self.conditions.decide(
+            principal,
+            f"{view.org_slug}/{view.slug}",
+            resolved.name,
+            arguments,
+            resolved.effective,
+            consumer=principal.org_id != view.org_id,
+            now=utcnow(),
+        )
 
     async def _needs_approval(
         self, base: dict[str, Any], principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: Any

@@ -88,4 +88,5 @@ def audit_record(entry: AuditEntry) -> admin_pb2.AuditRecord:
         request_id=row.request_id,
         created_at=ts(row.created_at),
         completed_at=ts(done.completed_at if done else row.completed_at),
+        rule=row.rule,
     )

@@ -291,6 +291,9 @@ class AuditRequestLog(Base):
     completes: Mapped[str] = mapped_column(String(32), default="")
     # The service identity that wrote the row (and alone may complete the call).
     service_id: Mapped[str] = mapped_column(String(32), default="")
+    # The policy rule that decided the call (ADR 0021), e.g. "acme/seo publish_page when[0]";
+    # '' when no condition took part. Hashed into digests only when set (older rows lack it).
+    rule: Mapped[str] = mapped_column(String(200), default="")
 
 
 class AuditDigest(Base):
@@ -366,3 +369,20 @@ class OrgDomain(Base):
     verification_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PolicyVersion(Base):
+    """One applied policy file of an org (ADR 0021): the version number, who applied it and
+    the document whose conditions and approval policies are live. The newest row is live."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("org_id", "version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # The applied document as canonical JSON (conditions and approval policies are read from it).
+    document_json: Mapped[str] = mapped_column(Text)
+    # What the apply changed, as a JSON list of changes (also in the apply's audit row).
+    changes_json: Mapped[str] = mapped_column(Text, default="[]")
+    applied_by: Mapped[str] = mapped_column(String(320), default="")
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
