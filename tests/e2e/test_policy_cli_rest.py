@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import World
+from tests.e2e.test_admin_api import _sign_in
 
 POLICY = """\
 org: acme
@@ -68,3 +69,13 @@ async def test_rest_policy(world: World, front: str) -> None:
         assert bad.status_code == 400 and "line 7: unknown role 'boss'" in bad.json()["detail"]["message"]
         member = {"Authorization": f"Bearer {world.keys['acme:member']}"}
         assert (await http.put("/api/v1/policy", headers=member, content=POLICY)).status_code == 403
+
+
+async def test_console_shows_the_live_policy_version(world: World, front: str) -> None:
+    async with httpx.AsyncClient(base_url=front) as http:
+        await _sign_in(http, world.keys["acme:admin"])
+        assert "Policy version 0: no policy file applied yet" in (await http.get("/console/permissions")).text
+        async with world.client("acme:admin") as admin:
+            await admin.apply_policy(POLICY)
+        page = (await http.get("/console/permissions")).text
+    assert "Policy version 1, applied by acme admin at" in page
