@@ -129,29 +129,46 @@ class OrgConditions:
         consumer: bool,
         now: datetime,
     ) -> Decision:
-        """The permission for this call, and the rule that decided it."""
+        """The permission for this call under the principal's org's live policy."""
         if consumer and effective.source == "tool_default" and effective.permission == "blocked":
-            return Decision("blocked")
+            return Decision("blocked")  # decided before any load: the owner's block is final
         policy = await self.policy(principal.org_id)
-        key = (toolkit, tool)
-        if key in policy.broken:
-            return Decision("blocked", f"{toolkit} {tool}", policy.broken[key])
-        rules = policy.rules.get(key)
-        if not rules:
-            return Decision(effective.permission)
-        facts = Facts(
-            args=arguments,
-            principal={"id": principal.id, "kind": principal.kind, "role": principal.role, "org": principal.org_slug},
-            toolkit=toolkit,
-            tool=tool,
-            now=now,
-        )
-        for rule in rules:
-            if rule.roles and principal.role not in rule.roles:
-                continue
-            outcome = rule.condition.evaluate(facts)
-            if outcome.error:
-                return Decision("blocked", rule.name, outcome.error)
-            if outcome.matched:
-                return Decision(rule.permission, rule.name)
+        return decide(policy, principal, toolkit, tool, arguments, effective, consumer=consumer, now=now)
+
+
+def decide(
+    policy: CompiledPolicy,
+    principal: Principal,
+    toolkit: str,
+    tool: str,
+    arguments: dict[str, Any],
+    effective: Effective,
+    *,
+    consumer: bool,
+    now: datetime,
+) -> Decision:
+    """The one rule (pure): owner's ceiling, then the first matching condition, then `effective`."""
+    if consumer and effective.source == "tool_default" and effective.permission == "blocked":
+        return Decision("blocked")
+    key = (toolkit, tool)
+    if key in policy.broken:
+        return Decision("blocked", f"{toolkit} {tool}", policy.broken[key])
+    rules = policy.rules.get(key)
+    if not rules:
         return Decision(effective.permission)
+    facts = Facts(
+        args=arguments,
+        principal={"id": principal.id, "kind": principal.kind, "role": principal.role, "org": principal.org_slug},
+        toolkit=toolkit,
+        tool=tool,
+        now=now,
+    )
+    for rule in rules:
+        if rule.roles and principal.role not in rule.roles:
+            continue
+        outcome = rule.condition.evaluate(facts)
+        if outcome.error:
+            return Decision("blocked", rule.name, outcome.error)
+        if outcome.matched:
+            return Decision(rule.permission, rule.name)
+    return Decision(effective.permission)
