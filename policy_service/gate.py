@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_service.approvals import recall
 from policy_service.approvals import store as approvals
 from policy_service.approvals.binding import arguments_sha256, canonical_json
+from policy_service.approvals.policies import Frozen
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
 from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PolicyError, Unauthenticated
@@ -22,7 +23,8 @@ from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
-from policy_service.permissions.condition_rules import Decision, OrgConditions
+from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of
+from policy_service.permissions.conditions import Facts
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
 
@@ -146,6 +148,16 @@ class Gate:
             now=utcnow(),
         )
 
+    async def _approval_policy_hook(
+        self, principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: dict[str, Any]
+    ) -> tuple[Frozen | None, Facts]:
+        """The tool's approval policy in the caller org's live policy (ADR 0021), and the facts
+        a granted window's condition is checked against."""
+        toolkit = f"{view.org_slug}/{view.slug}"
+        found = (await self.conditions.policy(principal.org_id)).approvals.get((toolkit, tool.name))
+        facts = facts_of(principal, toolkit, tool.name, arguments, utcnow())
+        return (Frozen.of(found) if found is not None else None), facts
+
     async def _needs_approval(
         self, base: dict[str, Any], principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: Any
     ) -> Authorization:
@@ -158,6 +170,7 @@ class Gate:
             return await self._final(base, principal, "denied", "needs_approval", "denied", message)
         canonical = canonical_json(arguments)
         redacted_args, _ = self._redactor.to_stored_text(arguments)
+        policy, facts = await self._approval_policy_hook(principal, view, tool, arguments)
         binding = approvals.Binding(
             org_id=principal.org_id,
             principal=principal,
@@ -166,6 +179,8 @@ class Gate:
             arguments_json=redacted_args,
             arguments_sha256=arguments_sha256(canonical),
             arguments_exact=canonical,
+            policy=policy,
+            facts=facts,
         )
         async with self.guard(), self._sessions() as session, session.begin():
             outcome = await recall.settle(session, binding, base["call_id"], self._ttls)

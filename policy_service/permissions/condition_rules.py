@@ -136,6 +136,16 @@ class OrgConditions:
         return decide(policy, principal, toolkit, tool, arguments, effective, consumer=consumer, now=now)
 
 
+def facts_of(principal: Principal, toolkit: str, tool: str, arguments: dict[str, Any], now: datetime) -> Facts:
+    return Facts(
+        args=arguments,
+        principal={"id": principal.id, "kind": principal.kind, "role": principal.role, "org": principal.org_slug},
+        toolkit=toolkit,
+        tool=tool,
+        now=now,
+    )
+
+
 def decide(
     policy: CompiledPolicy,
     principal: Principal,
@@ -156,13 +166,7 @@ def decide(
     rules = policy.rules.get(key)
     if not rules:
         return Decision(effective.permission)
-    facts = Facts(
-        args=arguments,
-        principal={"id": principal.id, "kind": principal.kind, "role": principal.role, "org": principal.org_slug},
-        toolkit=toolkit,
-        tool=tool,
-        now=now,
-    )
+    facts = facts_of(principal, toolkit, tool, arguments, now)
     for rule in rules:
         if rule.roles and principal.role not in rule.roles:
             continue

@@ -125,7 +125,9 @@ async def check(session: AsyncSession, org: Organization, parsed: Parsed) -> dic
         problems.append(Problem(parsed.line(("org",)), f"this file is for org {document.org!r}, not {org.slug!r}"))
     tools = await _tools_by_key(session, org)
     toolkits = {key[0] for key in tools}
-    roles = set((await session.execute(select(Role.name).where(Role.org_id == org.id))).scalars())
+    role_rows = (await session.execute(select(Role.name, Role.is_admin).where(Role.org_id == org.id))).all()
+    roles = {name for name, _ in role_rows}
+    admin_roles = {name for name, is_admin in role_rows if is_admin}
     for toolkit, tool_rules in document.toolkits.items():
         if toolkit not in toolkits:
             problems.append(Problem(parsed.line(("toolkits", toolkit)), f"unknown toolkit {toolkit!r}"))
@@ -135,13 +137,15 @@ async def check(session: AsyncSession, org: Organization, parsed: Parsed) -> dic
             if (toolkit, tool) not in tools:
                 problems.append(Problem(parsed.line(at), f"unknown tool {tool!r} in {toolkit}"))
                 continue
-            problems += _check_rules(parsed, at, rules, roles)
+            problems += _check_rules(parsed, at, rules, roles, admin_roles)
     if problems:
         raise PolicyFileError(problems)
     return tools
 
 
-def _check_rules(parsed: Parsed, at: tuple[str | int, ...], rules: ToolRules, roles: set[str]) -> list[Problem]:
+def _check_rules(
+    parsed: Parsed, at: tuple[str | int, ...], rules: ToolRules, roles: set[str], admin_roles: set[str]
+) -> list[Problem]:
     problems = [
         Problem(parsed.line((*at, "roles", role)), f"unknown role {role!r}")
         for role in rules.roles
@@ -157,9 +161,14 @@ def _check_rules(parsed: Parsed, at: tuple[str | int, ...], rules: ToolRules, ro
         problems += _check_expression(parsed, (*where, "when"), condition.when)
     if rules.approval is not None:
         problems += [
-            Problem(parsed.line((*at, "approval", "approver_roles")), f"unknown role {role!r}")
+            Problem(
+                parsed.line((*at, "approval", "approver_roles")),
+                f"unknown role {role!r}"
+                if role not in roles
+                else f"role {role!r} is not an admin role: it cannot approve",
+            )
             for role in rules.approval.approver_roles
-            if role not in roles
+            if role not in admin_roles
         ]
         if rules.approval.window is not None:
             problems += _check_expression(parsed, (*at, "approval", "window", "when"), rules.approval.window.when)

@@ -242,6 +242,14 @@ class Approval(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     consumed_by_call_id: Mapped[str] = mapped_column(String(32), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The tool's approval policy when the request was made (ADR 0021), frozen so approvers
+    # decide what they were shown: distinct approvers needed, and so far; the policy as JSON
+    # ('' = today's default: one admin, this exact call); a window's condition and its end.
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    approvals_count: Mapped[int] = mapped_column(Integer, default=0)
+    policy_json: Mapped[str] = mapped_column(Text, default="")
+    window_when: Mapped[str] = mapped_column(Text, default="")
+    window_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditRequestLog(Base):
@@ -386,3 +394,16 @@ class PolicyVersion(Base):
     changes_json: Mapped[str] = mapped_column(Text, default="[]")
     applied_by: Mapped[str] = mapped_column(String(320), default="")
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApprovalVote(Base):
+    """One approver's yes on an n-of-m approval; the unique key keeps approvers distinct."""
+
+    __tablename__ = "approval_votes"
+    __table_args__ = (UniqueConstraint("approval_id", "voter_key"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
+    # The person ("person:<user id>") or the operator; never a bare credential.
+    voter_key: Mapped[str] = mapped_column(String(100))
+    voter_display: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
