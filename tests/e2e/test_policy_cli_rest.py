@@ -78,4 +78,16 @@ async def test_console_shows_the_live_policy_version(world: World, front: str) -
         async with world.client("acme:admin") as admin:
             await admin.apply_policy(POLICY)
         page = (await http.get("/console/permissions")).text
-    assert "Policy version 1, applied by acme admin at" in page
+        assert "Policy version 1, applied by acme admin at" in page
+        async with world.client("acme:admin") as admin:
+            await admin.apply_policy(
+                POLICY + "      approval:\n        window: {when: 'args.to == \"eve\"', for: 2h}\n"
+            )
+        async with world.service() as service:
+            call = await service.authorize_tool_call(
+                world.keys["acme:member"], "acme", "tools", "transfer", '{"amount": 500, "to": "eve"}'
+            )
+        approval = (await http.get(f"/console/approvals/{call.approval.id}")).text
+    # The widening is in front of the approver before they decide.
+    assert "Covers a window: this principal&#x27;s calls of this tool whose arguments match" in approval
+    assert "for 2h after approval" in approval and "(0 of 1)" in approval
