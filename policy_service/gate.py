@@ -3,6 +3,7 @@ approval, with the audit row written before the answer. The gRPC layer only tran
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
-from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of
+from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
 from policy_service.permissions.conditions import Facts
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
@@ -86,7 +87,22 @@ class Gate:
 
     async def list_tools(self, credential: str, org_slug: str, toolkit_slug: str) -> tuple[Principal, ToolkitView]:
         principal = await self.authenticator.authenticate(credential)
-        return principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
+        return principal, await self._listing_hook(
+            principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
+        )
+
+    async def _listing_hook(self, principal: Principal, view: ToolkitView) -> ToolkitView:
+        """A tool that a policy condition (ADR 0021) can allow is listed though its rule blocks it."""
+        policy = await self.conditions.policy(principal.org_id)
+        if not policy.rules:
+            return view
+        toolkit, consumer = f"{view.org_slug}/{view.slug}", principal.org_id != view.org_id
+        changed = {}
+        for name, tool in view.tools.items():
+            shown = listed(policy, toolkit, name, principal.role, tool.effective, consumer)
+            if shown != tool.effective:
+                changed[name] = dataclasses.replace(tool, effective=shown)
+        return dataclasses.replace(view, tools=view.tools | changed) if changed else view
 
     async def authorize(
         self,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.identity.principal import Principal
 from policy_service.permissions.conditions import Condition, ConditionError, Facts
-from policy_service.permissions.resolver import Effective
+from policy_service.permissions.resolver import Effective, Permission
 from policy_service.policies.document import ApprovalPolicy, from_json
 from policy_service.storage.models import PolicyVersion
 from policy_service.ttl_cache import TTLCache
@@ -176,3 +176,16 @@ def decide(
         if outcome.matched:
             return Decision(rule.permission, rule.name)
     return Decision(effective.permission)
+
+
+def listed(
+    policy: CompiledPolicy, toolkit: str, tool: str, role: str, effective: Effective, consumer: bool
+) -> Effective:
+    """How a tool is listed: a tool blocked by its unconditional rule is still listed when a
+    condition that applies to the caller's role can allow some of its calls."""
+    if effective.permission != "blocked" or (consumer and effective.source == "tool_default"):
+        return effective
+    for rule in policy.rules.get((toolkit, tool), ()):
+        if rule.permission != "blocked" and (not rule.roles or role in rule.roles):
+            return Effective(cast(Permission, rule.permission), "condition")
+    return effective

@@ -147,3 +147,22 @@ async def test_conditions_decide_and_the_audit_row_names_the_rule(world: World) 
     assert records[call_id].rule == "acme/tools transfer conditions[1]"
     assert records[failed_id].rule == "acme/tools transfer small"
     assert "failed closed" in records[failed_id].error and "to" in records[failed_id].error
+
+
+async def test_a_condition_can_open_part_of_a_blocked_tool_and_it_is_listed(world: World) -> None:
+    lifted = 'org: acme\ntoolkits:\n  acme/tools:\n    wipe:\n      conditions:\n      - when: args.target == "tmp"\n        permission: always_allow\n'
+    assert await _tool_permission(world, "acme:member", "wipe") is None  # the owner default blocks it
+    async with world.client("acme:admin") as admin:
+        await admin.apply_policy(lifted)
+    assert await _tool_permission(world, "acme:member", "wipe") == "always_allow"  # callable, so listed
+    assert (await _decide(world, "acme:member", "wipe", {"target": "tmp"}))[0] == DECISION_ALLOW
+    assert (await _decide(world, "acme:member", "wipe", {"target": "prod"}))[0] == DECISION_BLOCKED
+    on_shared = lifted.replace("org: acme", "org: globex").replace("acme/tools", "acme/shared")
+    async with world.client("globex:admin") as globex:  # a consumer cannot open the owner's block
+        await globex.apply_policy(on_shared)
+    async with world.service() as client:
+        listing = await client.list_tools(world.keys["globex:member"], "acme", "shared")
+        call = await client.authorize_tool_call(
+            world.keys["globex:member"], "acme", "shared", "wipe", '{"target": "tmp"}'
+        )
+    assert "wipe" not in {t.name for t in listing.tools} and call.decision == DECISION_BLOCKED
