@@ -150,7 +150,10 @@ async def test_conditions_decide_and_the_audit_row_names_the_rule(world: World) 
 
 
 async def test_a_condition_can_open_part_of_a_blocked_tool_and_it_is_listed(world: World) -> None:
-    lifted = 'org: acme\ntoolkits:\n  acme/tools:\n    wipe:\n      conditions:\n      - when: args.target == "tmp"\n        permission: always_allow\n'
+    lifted = (
+        "org: acme\ntoolkits:\n  acme/tools:\n    wipe:\n      conditions:\n"
+        '      - when: args.target == "tmp"\n        permission: always_allow\n'
+    )
     assert await _tool_permission(world, "acme:member", "wipe") is None  # the owner default blocks it
     async with world.client("acme:admin") as admin:
         await admin.apply_policy(lifted)
