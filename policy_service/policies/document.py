@@ -108,6 +108,7 @@ def parse(text: str) -> Parsed:
     if len(text.encode()) > MAX_FILE_BYTES:
         raise PolicyFileError([Problem(0, f"a policy file is at most {MAX_FILE_BYTES} bytes")])
     try:
+        _refuse_aliases(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -122,12 +123,19 @@ def parse(text: str) -> Parsed:
         raise PolicyFileError(problems)
     parsed = Parsed(PolicyDocument(org=""), lines)
     validator = jsonschema.Draft202012Validator(schema())
-    problems = [
-        Problem(parsed.line(tuple(e.absolute_path)), _schema_message(e)) for e in validator.iter_errors(data or {})
-    ]
+    problems = [Problem(_error_line(parsed, e), _schema_message(e)) for e in validator.iter_errors(data or {})]
     if problems:
         raise PolicyFileError(problems)
     return Parsed(_document(data), lines)
+
+
+def _refuse_aliases(text: str) -> None:
+    """Aliases let a small file expand into a huge tree (and every check walks the tree);
+    a policy file has no use for them."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark is not None else 0
+            raise PolicyFileError([Problem(line, "YAML aliases (*name) are not allowed in a policy file")])
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem]) -> None:
@@ -148,6 +156,13 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Pr
 
 def _dotted(path: Path) -> str:
     return ".".join(str(p) for p in path) or "the file"
+
+
+def _error_line(parsed: Parsed, error: jsonschema.ValidationError) -> int:
+    path = tuple(error.absolute_path)
+    if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+        return parsed.line((*path, error.instance))  # the offending key's own line
+    return parsed.line(path)
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
