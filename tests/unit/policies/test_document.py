@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from policy_service.policies.diff import diff
@@ -26,7 +28,9 @@ def test_export_order_is_stable_whatever_the_file_order() -> None:
 
 
 def test_duplicate_keys_are_errors_with_their_line() -> None:
-    with pytest.raises(PolicyFileError, match="line 6: toolkits.acme/seo.publish_page.default is given twice"):
+    with pytest.raises(
+        PolicyFileError, match=re.escape("line 6: toolkits.acme/seo.publish_page.default is given twice")
+    ):
         parse(FILE.replace("      roles:", "      default: blocked\n      roles:"))
 
 
