@@ -165,12 +165,13 @@ class Gate:
         )
 
     async def _approval_policy_hook(
-        self, principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: dict[str, Any]
+        self, principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: dict[str, Any], rule: str
     ) -> tuple[Frozen | None, Facts]:
-        """The tool's approval policy in the caller org's live policy (ADR 0021), and the facts
-        a granted window's condition is checked against."""
+        """The approval policy in the caller org's live policy (ADR 0021): the deciding
+        condition's, else the tool's; and the facts a granted window's condition is checked against."""
         toolkit = f"{view.org_slug}/{view.slug}"
-        found = (await self.conditions.policy(principal.org_id)).approvals.get((toolkit, tool.name))
+        policy = await self.conditions.policy(principal.org_id)
+        found = policy.rule_approvals.get(rule) or policy.approvals.get((toolkit, tool.name))
         facts = facts_of(principal, toolkit, tool.name, arguments, utcnow())
         return (Frozen.of(found) if found is not None else None), facts
 
@@ -186,7 +187,7 @@ class Gate:
             return await self._final(base, principal, "denied", "needs_approval", "denied", message)
         canonical = canonical_json(arguments)
         redacted_args, _ = self._redactor.to_stored_text(arguments)
-        policy, facts = await self._approval_policy_hook(principal, view, tool, arguments)
+        policy, facts = await self._approval_policy_hook(principal, view, tool, arguments, base.get("rule", ""))
         binding = approvals.Binding(
             org_id=principal.org_id,
             principal=principal,

@@ -37,6 +37,8 @@ class CompiledPolicy:
     version: int = 0
     rules: dict[tuple[str, str], tuple[CompiledRule, ...]] = field(default_factory=dict)
     approvals: dict[tuple[str, str], ApprovalPolicy] = field(default_factory=dict)
+    # Approval policies of single conditions, by the rule name the decision carries.
+    rule_approvals: dict[str, ApprovalPolicy] = field(default_factory=dict)
     # A stored expression that no longer compiles (a newer CEL, say): those tools fail closed.
     broken: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -73,7 +75,15 @@ def compile_policy(version: int, document_json: str) -> CompiledPolicy:
                 )
             except ConditionError as exc:
                 broken[key] = f"policy v{version}: {exc}"
-    return CompiledPolicy(version, {k: v for k, v in rules.items() if v}, approvals, broken)
+    rule_approvals = {
+        f"{toolkit} {tool} {c.name or f'conditions[{i}]'}": c.approval
+        for toolkit, tools in document.toolkits.items()
+        for tool, tool_rules in tools.items()
+        for i, c in enumerate(tool_rules.conditions)
+        if c.approval is not None
+    }
+    rules = {k: v for k, v in rules.items() if v}
+    return CompiledPolicy(version, rules, approvals, rule_approvals=rule_approvals, broken=broken)
 
 
 class OrgConditions:

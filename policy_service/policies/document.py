@@ -44,14 +44,6 @@ class PolicyFileError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class ConditionRule:
-    when: str
-    permission: str
-    roles: tuple[str, ...] = ()
-    name: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class Window:
     when: str
     seconds: int
@@ -64,6 +56,16 @@ class ApprovalPolicy:
     requester_role_may_approve: bool = True
     valid_for_seconds: int = 0  # 0: the service's default
     window: Window | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionRule:
+    when: str
+    permission: str
+    roles: tuple[str, ...] = ()
+    name: str = ""
+    # For the calls this condition sends to approval (None: the tool's approval policy).
+    approval: ApprovalPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,13 @@ def _tool_rules(data: dict[str, Any]) -> ToolRules:
         default=data.get("default"),
         roles=dict(data.get("roles") or {}),
         conditions=tuple(
-            ConditionRule(c["when"], c["permission"], tuple(c.get("roles", ())), c.get("name", ""))
+            ConditionRule(
+                c["when"],
+                c["permission"],
+                tuple(c.get("roles", ())),
+                c.get("name", ""),
+                _approval(c["approval"]) if c.get("approval") is not None else None,
+            )
             for c in data.get("conditions") or ()
         ),
         approval=_approval(data["approval"]) if data.get("approval") is not None else None,
@@ -249,6 +257,8 @@ def condition_data(c: ConditionRule) -> dict[str, Any]:
     out |= {"when": c.when, "permission": c.permission}
     if c.roles:
         out["roles"] = list(c.roles)
+    if c.approval is not None:
+        out["approval"] = approval_data(c.approval)
     return out
 
 

@@ -22,6 +22,7 @@ from policy_service.permissions.lookup import TOOL_KIND
 from policy_service.permissions.resolver import can_see_toolkit
 from policy_service.policies.diff import Change, diff
 from policy_service.policies.document import (
+    ApprovalPolicy,
     Parsed,
     PolicyDocument,
     PolicyFileError,
@@ -159,19 +160,26 @@ def _check_rules(
             if role not in roles
         ]
         problems += _check_expression(parsed, (*where, "when"), condition.when)
+        if condition.approval is not None:
+            problems += _check_approval(parsed, (*where, "approval"), condition.approval, roles, admin_roles)
     if rules.approval is not None:
-        problems += [
-            Problem(
-                parsed.line((*at, "approval", "approver_roles")),
-                f"unknown role {role!r}"
-                if role not in roles
-                else f"role {role!r} is not an admin role: it cannot approve",
-            )
-            for role in rules.approval.approver_roles
-            if role not in admin_roles
-        ]
-        if rules.approval.window is not None:
-            problems += _check_expression(parsed, (*at, "approval", "window", "when"), rules.approval.window.when)
+        problems += _check_approval(parsed, (*at, "approval"), rules.approval, roles, admin_roles)
+    return problems
+
+
+def _check_approval(
+    parsed: Parsed, at: tuple[str | int, ...], approval: ApprovalPolicy, roles: set[str], admin_roles: set[str]
+) -> list[Problem]:
+    problems = [
+        Problem(
+            parsed.line((*at, "approver_roles")),
+            f"unknown role {role!r}" if role not in roles else f"role {role!r} is not an admin role: it cannot approve",
+        )
+        for role in approval.approver_roles
+        if role not in admin_roles
+    ]
+    if approval.window is not None:
+        problems += _check_expression(parsed, (*at, "window", "when"), approval.window.when)
     return problems
 
 

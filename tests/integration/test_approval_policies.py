@@ -165,3 +165,19 @@ async def test_a_window_covers_matching_calls_until_it_ends(world: World, settin
     decision, renewed = await _call(world, {"amount": 5, "to": "x"})
     assert decision == DECISION_PENDING_APPROVAL and renewed != approval_id
     assert (await world.operator.get_approval(approval_id)).status == 4  # EXPIRED
+
+
+async def test_a_condition_can_carry_its_own_approval_policy(world: World) -> None:
+    await _apply(
+        world,
+        TWO_APPROVERS
+        + "      conditions:\n"
+        + "      - name: big\n        when: args.amount >= 1000\n        permission: needs_approval\n"
+        + "        approval: {approvers: 1, window: {when: 'args.to == \"payroll\"', for: 30m}}\n",
+    )
+    _, big = await _call(world, {"amount": 5000, "to": "payroll"})
+    _, small = await _call(world, {"amount": 5, "to": "x"})
+    shown_big = await world.operator.get_approval(big)
+    shown_small = await world.operator.get_approval(small)
+    assert shown_big.required_approvals == 1 and "for 30m" in shown_big.scope  # the condition's policy
+    assert shown_small.required_approvals == 2  # the tool's
