@@ -264,6 +264,7 @@ async def decide(
             valid = timedelta(seconds=frozen.window.seconds)
             values["window_until"] = now + valid
         values |= {"status": "approved", "expires_at": now + valid, "reason": reason.strip()}
+        values["approvals_count"] = max(row.required_approvals, 1)
     else:
         values |= {"status": "denied", "reason": reason.strip(), "arguments_exact": ""}
     result = await session.execute(

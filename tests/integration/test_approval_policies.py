@@ -145,7 +145,7 @@ async def test_a_window_covers_matching_calls_until_it_ends(world: World, settin
     shown = await world.operator.get_approval(approval_id)
     assert "a window" in shown.scope and "`args.amount < 100`, for 1h" in shown.scope  # shown before deciding
     granted = await world.operator.decide_approval(approval_id, approve=True)
-    assert granted.window_until.ToDatetime() > granted.decided_at.ToDatetime()
+    assert granted.window_until.ToDatetime() > granted.decided_at.ToDatetime() and granted.approvals_so_far == 1
     for arguments in ({"amount": 5, "to": "x"}, {"amount": 5, "to": "x"}, {"amount": 99, "to": "y"}):
         assert await _call(world, arguments) == (DECISION_ALLOW, approval_id)
     decision, other = await _call(world, {"amount": 500, "to": "x"})  # outside the window's condition
