@@ -65,3 +65,8 @@ soak: sync
 	@test -n "$$MONOMCP_TEST_POSTGRES_URL" || { echo "set MONOMCP_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)"; exit 2; }
 	MONOMCP_FAULT_SECONDS=$(SOAK_SECONDS) MONOMCP_FAULT_CLIENTS=$(SOAK_CLIENTS) MONOMCP_FAULT_PERIOD=$(SOAK_PERIOD) \
 		$(UV) run pytest tests/e2e/test_fault_reconcile.py -k reconcile_with -s -q -p no:cacheprovider -rxX
+
+# CPU per policy decision with and without conditions, from tests/data/condition_cases.yaml (ADR 21).
+.PHONY: bench-conditions
+bench-conditions: sync
+	$(UV) run python -m bench.conditions

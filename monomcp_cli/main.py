@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from monomcp_cli import admin_commands, approval_commands, trust_commands
+from monomcp_cli import admin_commands, approval_commands, policy_commands, trust_commands
 from monomcp_cli.output import console
 from policy_service.config import Settings
 
@@ -20,6 +20,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 admin_commands.register(app)
 trust_commands.register(app, approval_commands.register(app))
+policy_commands.register(app)
 
 
 def _logging() -> None:

@@ -671,3 +671,11 @@ class PolicyClient:
             credential=credential, org_slug=org, toolkit_slug=toolkit, task_id=task_id, result_json=result_json
         )
         return await self._call(self._tasks.SettleTask, request)
+    # Permissions as code (ADR 0021).
+    async def export_policy(self, org: str = "") -> admin_pb2.PolicyFile:
+        return await self._call(self._admin.ExportPolicy, admin_pb2.ExportPolicyRequest(org_slug=org), admin=True)
+
+    async def apply_policy(self, yaml_text: str, org: str = "", dry_run: bool = False) -> admin_pb2.ApplyPolicyResponse:
+        """Check and apply a policy file (`dry_run`: only say what would change)."""
+        request = admin_pb2.ApplyPolicyRequest(org_slug=org, yaml=yaml_text, dry_run=dry_run)
+        return await self._call(self._admin.ApplyPolicy, request, admin=True)

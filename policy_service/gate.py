@@ -3,6 +3,7 @@ approval, with the audit row written before the answer. The gRPC layer only tran
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_service.approvals import recall
 from policy_service.approvals import store as approvals
 from policy_service.approvals.binding import arguments_sha256, canonical_json
+from policy_service.approvals.policies import Frozen
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditWriter
 from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PolicyError, Unauthenticated
@@ -23,6 +25,8 @@ from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.observability.tracing import current_trace_id
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
+from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
+from policy_service.permissions.conditions import Facts
 from policy_service.storage.database import WriteGuard
 from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
 
@@ -77,12 +81,29 @@ class Gate:
         self._redactor = redactor
         self._ttls = ttls
         self.guard = guard
+        # Conditions of each org's live policy version (ADR 0021); the server sets a cached one.
+        self.conditions = OrgConditions(sessions, 0.0)
         # Set by the server so approval watchers hear about new requests at once.
         self.on_approval_change: Callable[[], None] = lambda: None
 
     async def list_tools(self, credential: str, org_slug: str, toolkit_slug: str) -> tuple[Principal, ToolkitView]:
         principal = await self.authenticator.authenticate(credential)
-        return principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
+        return principal, await self._listing_hook(
+            principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
+        )
+
+    async def _listing_hook(self, principal: Principal, view: ToolkitView) -> ToolkitView:
+        """A tool that a policy condition (ADR 0021) can allow is listed though its rule blocks it."""
+        policy = await self.conditions.policy(principal.org_id)
+        if not policy.rules:
+            return view
+        toolkit, consumer = f"{view.org_slug}/{view.slug}", principal.org_id != view.org_id
+        changed = {}
+        for name, tool in view.tools.items():
+            shown = listed(policy, toolkit, name, principal.role, tool.effective, consumer)
+            if shown != tool.effective:
+                changed[name] = dataclasses.replace(tool, effective=shown)
+        return dataclasses.replace(view, tools=view.tools | changed) if changed else view
 
     async def authorize(
         self,
@@ -115,15 +136,45 @@ class Gate:
         resolved = view.tools.get(tool)
         if resolved is None:
             return await self._final(base, principal, "blocked", "", "invalid", f"Unknown tool: {tool}")
-        permission = resolved.effective.permission
-        base["permission"] = permission
+        decided = await self._conditions_hook(principal, view, resolved, arguments)
+        permission = decided.permission
+        base |= {"permission": permission, "rule": decided.rule}
         if permission == "blocked":
             msg = f"Tool '{tool}' is blocked for your role."
+            if decided.error:
+                msg = f"Tool '{tool}' is blocked: rule {decided.rule!r} failed closed ({decided.error})."
+            elif decided.rule:
+                msg = f"Tool '{tool}' is blocked by policy rule {decided.rule!r}."
             return await self._final(base, principal, "blocked", permission, "blocked", msg)
         if permission == "always_allow":
             await self._audit.insert(base | {"decision": "allow", "status": "started"})
             return Authorization("allow", call_id, permission, principal, "", view=view)
         return await self._needs_approval(base, principal, view, resolved, arguments)
+
+    async def _conditions_hook(
+        self, principal: Principal, view: ToolkitView, resolved: ResolvedTool, arguments: dict[str, Any]
+    ) -> Decision:
+        """Policy conditions (ADR 0021) refine the tool's effective permission for this call."""
+        return await self.conditions.decide(
+            principal,
+            f"{view.org_slug}/{view.slug}",
+            resolved.name,
+            arguments,
+            resolved.effective,
+            consumer=principal.org_id != view.org_id,
+            now=utcnow(),
+        )
+
+    async def _approval_policy_hook(
+        self, principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: dict[str, Any], rule: str
+    ) -> tuple[Frozen | None, Facts]:
+        """The approval policy in the caller org's live policy (ADR 0021): the deciding
+        condition's, else the tool's; and the facts a granted window's condition is checked against."""
+        toolkit = f"{view.org_slug}/{view.slug}"
+        policy = await self.conditions.policy(principal.org_id)
+        found = policy.rule_approvals.get(rule) or policy.approvals.get((toolkit, tool.name))
+        facts = facts_of(principal, toolkit, tool.name, arguments, utcnow())
+        return (Frozen.of(found) if found is not None else None), facts
 
     async def _needs_approval(
         self, base: dict[str, Any], principal: Principal, view: ToolkitView, tool: ResolvedTool, arguments: Any
@@ -137,6 +188,7 @@ class Gate:
             return await self._final(base, principal, "denied", "needs_approval", "denied", message)
         canonical = canonical_json(arguments)
         redacted_args, _ = self._redactor.to_stored_text(arguments)
+        policy, facts = await self._approval_policy_hook(principal, view, tool, arguments, base.get("rule", ""))
         binding = approvals.Binding(
             org_id=principal.org_id,
             principal=principal,
@@ -145,6 +197,8 @@ class Gate:
             arguments_json=redacted_args,
             arguments_sha256=arguments_sha256(canonical),
             arguments_exact=canonical,
+            policy=policy,
+            facts=facts,
         )
         async with self.guard(), self._sessions() as session, session.begin():
             outcome = await recall.settle(session, binding, base["call_id"], self._ttls)

@@ -79,6 +79,8 @@ def build_console(api: AdminApi) -> APIRouter:
             ("Decided by", e(a.decided_by)),
             ("Reason", e(a.reason)),
             ("Arguments SHA-256", e(a.arguments_sha256)),
+            # What a grant covers and needs (ADR 0021), read before deciding.
+            ("Grant", f'<span class="scope">{e(a.scope)}</span> ({a.approvals_so_far} of {a.required_approvals})'),
         ]
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
         try:

@@ -76,7 +76,17 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
             "toolkit owner's default. <em>inherit</em> removes a rule.</p>"
         )
         headers = ["Tool", "Owner default", "Org default"] + [f"Role: {r}" for r in roles]
-        return HTMLResponse(page("Permissions", picker + legend + table(headers, rows)))
+        return HTMLResponse(page("Permissions", picker + await _live_policy(request) + legend + table(headers, rows)))
+
+    async def _live_policy(request: Request) -> str:
+        """Which policy file version is live and who applied it (ADR 0021)."""
+        live = (await api.call(request, lambda c: c.export_policy())).live
+        if not live.version:
+            return "<p class='policy-version'>Policy version 0: no policy file applied yet.</p>"
+        when = live.applied_at.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"<p class='policy-version'>Policy version {live.version}, applied by {e(live.applied_by)} at {when}.</p>"
+        )
 
     @r.post("/permissions")
     async def save_permission(

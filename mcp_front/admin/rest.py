@@ -231,6 +231,9 @@ def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app.include_router(build_router(api))
     app.include_router(build_people_router(api))
     app.include_router(build_domains_router(api))
+    from mcp_front.admin.policy_rest import build_policy_router
+
+    app.include_router(build_policy_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
     docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")

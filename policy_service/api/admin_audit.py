@@ -26,7 +26,8 @@ _READS = ("WhoAmI", "List", "Get", "Watch", "Query", "Verify", "Export")
 # (DomainService's VerifyDomain changes state: it is an action).
 _AUDITED: dict[str, tuple[str, ...]] = {_ADMIN_PREFIX: _READS, "/monomcp.policy.v1.DomainService/": ("List",)}
 # Password sign-ins write their own rows (they must also count failures for brute-force limits).
-_SELF_AUDITED = frozenset({"Login", "CreatePasswordConsoleSession"})
+# ApplyPolicy records its changes rather than the file it was sent (ADR 0021).
+_SELF_AUDITED = frozenset({"Login", "CreatePasswordConsoleSession", "ApplyPolicy"})
 SOURCES = frozenset({"api", "console", "cli", "grpc"})
 
 
@@ -90,18 +91,31 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         status: str,
         error: str,
     ) -> None:
-        source = _metadata(context, "x-monomcp-source")
-        facts = RequestFacts(
-            request_id=_metadata(context, "x-request-id")[:64],
-            client_address=(context.peer() or "")[:64],
-            user_agent=_metadata(context, "user-agent")[:512],
-        )
         payload = MessageToDict(request, preserving_proto_field_name=True)
-        stdio = payload.get("backend_stdio")
-        if isinstance(stdio, dict) and isinstance(stdio.get("env"), dict):  # write-only: names, not values
-            stdio["env"] = {name: "[redacted]" for name in stdio["env"]}
-        # The operator acts on other orgs: file the row under the org it acted on.
-        org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
-        await self._gate.record_admin_action(
-            principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org
-        )
+        await record_action(self._gate, context, principal, name, payload, status, error)
+
+
+async def record_action(
+    gate: Gate,
+    context: grpc.aio.ServicerContext,
+    principal: Principal | None,
+    name: str,
+    payload: dict[str, Any],
+    status: str,
+    error: str,
+) -> None:
+    """The admin-action row, with the channel and request facts from the call's metadata."""
+    stdio = payload.get("backend_stdio")
+    if isinstance(stdio, dict) and isinstance(stdio.get("env"), dict):  # write-only: names, not values
+        stdio["env"] = {env_name: "[redacted]" for env_name in stdio["env"]}
+    source = _metadata(context, "x-monomcp-source")
+    facts = RequestFacts(
+        request_id=_metadata(context, "x-request-id")[:64],
+        client_address=(context.peer() or "")[:64],
+        user_agent=_metadata(context, "user-agent")[:512],
+    )
+    # The operator acts on other orgs: file the row under the org it acted on.
+    org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
+    await gate.record_admin_action(
+        principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org
+    )

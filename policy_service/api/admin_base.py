@@ -53,4 +53,5 @@ class AdminBase:
         async with self._sessions() as session, session.begin():
             yield session
         self._gate.catalogue.forget_cached()
+        self._gate.conditions.forget_cached()
         self._gate.authenticator.forget_cached()

@@ -8,6 +8,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, types_pb2
+from policy_service.approvals.policies import Frozen, scope
 from policy_service.approvals.store import ApprovalRecord
 from policy_service.audit.query import AuditEntry
 from policy_service.identity.principal import Principal
@@ -55,6 +56,10 @@ def approval(record: ApprovalRecord) -> types_pb2.Approval:
         expires_at=ts(row.expires_at),
         decided_at=ts(row.decided_at),
         consumed_by_call_id=row.consumed_by_call_id,
+        required_approvals=row.required_approvals,
+        approvals_so_far=row.approvals_count,
+        scope=scope(Frozen.from_json(row.policy_json)),
+        window_until=ts(row.window_until),
     )
 
 
@@ -88,4 +93,5 @@ def audit_record(entry: AuditEntry) -> admin_pb2.AuditRecord:
         request_id=row.request_id,
         created_at=ts(row.created_at),
         completed_at=ts(done.completed_at if done else row.completed_at),
+        rule=row.rule,
     )

@@ -49,6 +49,7 @@ from policy_service.identity.setup import external_identity
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.observability.tracing import server_interceptors
 from policy_service.permissions.catalogue import Catalogue
+from policy_service.permissions.condition_rules import OrgConditions
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import Approval, utcnow
 from policy_service.toolkits.egress import EgressPolicy
@@ -197,6 +198,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     )
     watcher = ApprovalWatcher(sessions)
     gate.on_approval_change = watcher.poke
+    gate.conditions = OrgConditions(sessions, settings.cache_ttl_seconds)
     digester = AuditDigester(sessions, digest_policy(settings))
     # At least half a second: identities are looked up on every RPC, and revocation clears the
     # local cache at once (other replicas follow within the TTL).

@@ -1,4 +1,5 @@
-"""What a needs_approval call gets: consume, reuse, deny or create — in that order.
+"""What a needs_approval call gets: a granted window that covers it (ADR 0021), consume,
+reuse, deny or create — in that order.
 
 Consuming is its own path and never creates anything. A call that finds no approved
 approval but a consumed one used within the reuse window is a racing re-call of that
@@ -27,6 +28,9 @@ class Outcome:
 async def settle(session: AsyncSession, binding: store.Binding, call_id: str, ttls: store.TTLs) -> Outcome:
     """Decide the call inside the caller's write transaction (with its audit row)."""
     await store.expire_stale(session, binding.where())
+    windowed = await store.try_window(session, binding)
+    if windowed is not None:
+        return Outcome("allow", "started", windowed, "")
     consumed = await store.try_consume(session, binding, call_id)
     if consumed is not None:
         return Outcome("allow", "started", consumed, "")

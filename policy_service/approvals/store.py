@@ -11,15 +11,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, select, true, update
+from sqlalchemy import Select, and_, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service.approvals.people import approver_conflict
+from policy_service.approvals.policies import Frozen, eligibility_problem, voter_key, window_condition
 from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from policy_service.identity import directory
 from policy_service.identity.principal import Principal
-from policy_service.storage.models import Approval, Organization, Role, Toolkit, new_id, utcnow
+from policy_service.permissions.conditions import Facts
+from policy_service.storage.models import Approval, ApprovalVote, Organization, Role, Toolkit, new_id, utcnow
 
 LIVE = ("pending", "approved")
 # The reason of a denial the requester made by cancelling its task (policy_service.approvals.tasks).
@@ -38,6 +40,10 @@ class Binding:
     arguments_json: str  # redacted, kept for good
     arguments_sha256: str
     arguments_exact: str = ""  # canonical, shown to approvers only while the approval is live
+    # The tool's approval policy (ADR 0021; None: one admin, this exact call) and what a
+    # window's condition looks at.
+    policy: Frozen | None = None
+    facts: Facts | None = None
 
     def where(self) -> Any:
         return and_(
@@ -100,11 +106,36 @@ async def try_consume(session: AsyncSession, binding: Binding, call_id: str) -> 
     now = utcnow()
     result = await session.execute(
         update(Approval)
-        .where(binding.where(), Approval.status == "approved", Approval.expires_at > now)
+        .where(binding.where(), Approval.status == "approved", Approval.expires_at > now, Approval.window_when == "")
         .values(status="consumed", consumed_by_call_id=call_id, updated_at=now, arguments_exact="")
         .returning(Approval.id)
     )
     return result.scalar_one_or_none()
+
+
+async def try_window(session: AsyncSession, binding: Binding) -> str | None:
+    """A granted window of this principal and tool that covers these arguments: its id, or None.
+    A window is not consumed: every covered call until it ends is allowed (and audited with it)."""
+    now = utcnow()
+    windows = (
+        await session.execute(
+            select(Approval.id, Approval.arguments_sha256, Approval.window_when).where(
+                Approval.org_id == binding.org_id,
+                Approval.principal_id == binding.principal.id,
+                Approval.toolkit_id == binding.toolkit_id,
+                Approval.tool == binding.tool,
+                Approval.status == "approved",
+                Approval.window_when != "",
+                Approval.window_until > now,
+            )
+        )
+    ).all()
+    for approval_id, sha256, when in windows:
+        if sha256 == binding.arguments_sha256:
+            return str(approval_id)
+        if binding.facts is not None and window_condition(when).evaluate(binding.facts).matched:
+            return str(approval_id)
+    return None
 
 
 async def recently_consumed(session: AsyncSession, binding: Binding, since: datetime) -> Approval | None:
@@ -163,6 +194,10 @@ async def create_pending(session: AsyncSession, binding: Binding, ttl: timedelta
         updated_at=now,
         expires_at=now + ttl,
     )
+    if binding.policy is not None:
+        approval.required_approvals = binding.policy.approvers
+        approval.policy_json = binding.policy.to_json()
+        approval.window_when = binding.policy.window.when if binding.policy.window else ""
     try:
         async with session.begin_nested():
             session.add(approval)
@@ -220,10 +255,25 @@ async def decide(
         raise PermissionDenied(conflict, "SELF_APPROVAL")
     if not approve and not reason.strip():
         raise InvalidArgument("a denial needs a reason", "REASON_REQUIRED")
+    frozen = Frozen.from_json(row.policy_json)
+    problem = eligibility_problem(frozen, admin, row.principal_role) if approve else None
+    if problem is not None:
+        raise PermissionDenied(problem, "NOT_AN_APPROVER")
     now = utcnow()
     values: dict[str, Any] = {"decided_by": admin.display, "decided_at": now, "updated_at": now}
+    if approve and row.required_approvals > 1:
+        votes = await _vote(session, row, admin, now)
+        if votes < row.required_approvals:
+            session.expire_all()
+            return await load(session, approval_id)
+        values["decided_by"] = await _voters(session, row.id)
     if approve:
-        values |= {"status": "approved", "expires_at": now + ttls.approved, "reason": reason.strip()}
+        valid = timedelta(seconds=frozen.valid_for_seconds) if frozen.valid_for_seconds else ttls.approved
+        if frozen.window is not None:
+            valid = timedelta(seconds=frozen.window.seconds)
+            values["window_until"] = now + valid
+        values |= {"status": "approved", "expires_at": now + valid, "reason": reason.strip()}
+        values["approvals_count"] = max(row.required_approvals, 1)
     else:
         values |= {"status": "denied", "reason": reason.strip(), "arguments_exact": ""}
     result = await session.execute(
@@ -239,6 +289,49 @@ async def decide(
         raise FailedPrecondition(f"approval is {current.row.status}, not pending", "APPROVAL_NOT_PENDING")
     session.expire_all()
     return await load(session, approval_id)
+
+
+async def _vote(session: AsyncSession, row: Approval, approver: Principal, now: datetime) -> int:
+    """Record one distinct approver's yes on an n-of-m approval; the number of yeses so far.
+
+    The approval row is locked first (a no-op UPDATE), so concurrent votes on several replicas
+    count one after another and exactly one of them sees the last vote needed."""
+    locked = await session.execute(
+        update(Approval)
+        .where(Approval.id == row.id, Approval.status == "pending", Approval.expires_at > now)
+        .values(updated_at=now)
+        .returning(Approval.id)
+    )
+    if locked.scalar_one_or_none() is None:
+        await expire_stale(session, Approval.id == row.id)
+        await session.flush()
+        current = await load(session, row.id)
+        raise FailedPrecondition(f"approval is {current.row.status}, not pending", "APPROVAL_NOT_PENDING")
+    key = voter_key(approver)
+    if not key:
+        raise PermissionDenied(
+            "this approval needs several distinct people: approve signed in, or with a key you own",
+            "APPROVER_NOT_A_PERSON",
+        )
+    try:
+        async with session.begin_nested():
+            session.add(ApprovalVote(approval_id=row.id, voter_key=key, voter_display=approver.display, created_at=now))
+    except IntegrityError:
+        raise FailedPrecondition("you have already approved this request", "ALREADY_APPROVED") from None
+    count = (
+        await session.execute(select(func.count()).select_from(ApprovalVote).where(ApprovalVote.approval_id == row.id))
+    ).scalar_one()
+    await session.execute(update(Approval).where(Approval.id == row.id).values(approvals_count=count))
+    return int(count)
+
+
+async def _voters(session: AsyncSession, approval_id: str) -> str:
+    names = await session.execute(
+        select(ApprovalVote.voter_display)
+        .where(ApprovalVote.approval_id == approval_id)
+        .order_by(ApprovalVote.created_at)
+    )
+    return ", ".join(names.scalars())[:320]
 
 
 async def list_for_org(

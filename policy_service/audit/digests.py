@@ -40,8 +40,14 @@ async def _lock_chain(session: AsyncSession) -> None:
         await session.execute(text("UPDATE audit_digests SET id = id WHERE 0 = 1"))
 
 
+# Columns added after rows were first digested: hashed only when set, so digests written
+# before the column existed still verify.
+_HASHED_WHEN_SET = frozenset({"rule"})
+
+
 def content_hash(row: AuditRequestLog) -> str:
-    return chain.content_hash({name: getattr(row, name) for name in _CONTENT_FIELDS})
+    values = {name: getattr(row, name) for name in _CONTENT_FIELDS}
+    return chain.content_hash({k: v for k, v in values.items() if v or k not in _HASHED_WHEN_SET})
 
 
 def link_of(d: AuditDigest) -> chain.Link:

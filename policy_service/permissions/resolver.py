@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Permission = Literal["always_allow", "needs_approval", "blocked"]
-Source = Literal["role_override", "org_default", "tool_default"]
+# "condition": listed because a policy condition (ADR 0021) allows some calls of a tool
+# whose unconditional rule blocks it.
+Source = Literal["role_override", "org_default", "tool_default", "condition"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,6 +242,14 @@ class Approval(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     consumed_by_call_id: Mapped[str] = mapped_column(String(32), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The tool's approval policy when the request was made (ADR 0021), frozen so approvers
+    # decide what they were shown: distinct approvers needed, and so far; the policy as JSON
+    # ('' = today's default: one admin, this exact call); a window's condition and its end.
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    approvals_count: Mapped[int] = mapped_column(Integer, default=0)
+    policy_json: Mapped[str] = mapped_column(Text, default="")
+    window_when: Mapped[str] = mapped_column(Text, default="")
+    window_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditRequestLog(Base):
@@ -293,6 +301,9 @@ class AuditRequestLog(Base):
     service_id: Mapped[str] = mapped_column(String(32), default="")
     # The OpenTelemetry trace of the request that wrote the row ('' when tracing is off).
     trace_id: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The policy rule that decided the call (ADR 0021), e.g. "acme/seo publish_page when[0]";
+    # '' when no condition took part. Hashed into digests only when set (older rows lack it).
+    rule: Mapped[str] = mapped_column(String(200), default="")
 
 
 class AuditDigest(Base):
@@ -399,3 +410,31 @@ class ApprovalTask(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+class PolicyVersion(Base):
+    """One applied policy file of an org (ADR 0021): the version number, who applied it and
+    the document whose conditions and approval policies are live. The newest row is live."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("org_id", "version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # The applied document as canonical JSON (conditions and approval policies are read from it).
+    document_json: Mapped[str] = mapped_column(Text)
+    # What the apply changed, as a JSON list of changes (also in the apply's audit row).
+    changes_json: Mapped[str] = mapped_column(Text, default="[]")
+    applied_by: Mapped[str] = mapped_column(String(320), default="")
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApprovalVote(Base):
+    """One approver's yes on an n-of-m approval; the unique key keeps approvers distinct."""
+
+    __tablename__ = "approval_votes"
+    __table_args__ = (UniqueConstraint("approval_id", "voter_key"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"))
+    # The person ("person:<user id>") or the operator; never a bare credential.
+    voter_key: Mapped[str] = mapped_column(String(100))
+    voter_display: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1348,6 +1348,7 @@ class AuditRecord(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     seq: _builtins.int
     source: _builtins.str
@@ -1370,6 +1371,10 @@ class AuditRecord(_message.Message):
     client_address: _builtins.str
     user_agent: _builtins.str
     request_id: _builtins.str
+    rule: _builtins.str
+    """The policy rule that decided the call (ADR 0021), e.g. "acme/seo publish_page drafts";
+    '' when no condition took part.
+    """
     @_builtins.property
     def redacted_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1404,10 +1409,11 @@ class AuditRecord(_message.Message):
         request_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         completed_at: _timestamp_pb2.Timestamp | None = ...,
+        rule: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_display", b"actor_display", "actor_id", b"actor_id", "actor_type", b"actor_type", "approval_id", b"approval_id", "call_id", b"call_id", "client_address", b"client_address", "completed_at", b"completed_at", "created_at", b"created_at", "decision", b"decision", "duration_ms", b"duration_ms", "error", b"error", "method", b"method", "org_slug", b"org_slug", "permission", b"permission", "redacted_paths", b"redacted_paths", "request_id", b"request_id", "request_json", b"request_json", "response_json", b"response_json", "seq", b"seq", "source", b"source", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug", "user_agent", b"user_agent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_display", b"actor_display", "actor_id", b"actor_id", "actor_type", b"actor_type", "approval_id", b"approval_id", "call_id", b"call_id", "client_address", b"client_address", "completed_at", b"completed_at", "created_at", b"created_at", "decision", b"decision", "duration_ms", b"duration_ms", "error", b"error", "method", b"method", "org_slug", b"org_slug", "permission", b"permission", "redacted_paths", b"redacted_paths", "request_id", b"request_id", "request_json", b"request_json", "response_json", b"response_json", "rule", b"rule", "seq", b"seq", "source", b"source", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug", "user_agent", b"user_agent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2268,3 +2274,167 @@ class PasswordConsoleSessionRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PasswordConsoleSessionRequest: _TypeAlias = PasswordConsoleSessionRequest  # noqa: Y015
+
+@_typing.final
+class ExportPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportPolicyRequest: _TypeAlias = ExportPolicyRequest  # noqa: Y015
+
+@_typing.final
+class PolicyVersionInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    APPLIED_BY_FIELD_NUMBER: _builtins.int
+    APPLIED_AT_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """0: no policy file was ever applied to the org."""
+    applied_by: _builtins.str
+    """Who applied it (the principal's display name)."""
+    @_builtins.property
+    def applied_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        applied_by: _builtins.str = ...,
+        applied_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_at", b"applied_at", "applied_by", b"applied_by", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyVersionInfo: _TypeAlias = PolicyVersionInfo  # noqa: Y015
+
+@_typing.final
+class PolicyFile(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    yaml: _builtins.str
+    """The policy file; export, apply and export again gives the same text."""
+    @_builtins.property
+    def live(self) -> Global___PolicyVersionInfo: ...
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        live: Global___PolicyVersionInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["live", b"live"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["live", b"live", "org_slug", b"org_slug", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyFile: _TypeAlias = PolicyFile  # noqa: Y015
+
+@_typing.final
+class ApplyPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    yaml: _builtins.str
+    dry_run: _builtins.bool
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "org_slug", b"org_slug", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyPolicyRequest: _TypeAlias = ApplyPolicyRequest  # noqa: Y015
+
+@_typing.final
+class PolicyChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOLKIT_FIELD_NUMBER: _builtins.int
+    TOOL_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    BEFORE_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    toolkit: _builtins.str
+    """"owner-org/toolkit", tool name, and the field: "default", "role:<name>", "conditions", "approval"."""
+    tool: _builtins.str
+    field: _builtins.str
+    before: _builtins.str
+    """'' = not set before / removed after."""
+    after: _builtins.str
+    action: _builtins.str
+    """"add", "remove" or "change"."""
+    def __init__(
+        self,
+        *,
+        toolkit: _builtins.str = ...,
+        tool: _builtins.str = ...,
+        field: _builtins.str = ...,
+        before: _builtins.str = ...,
+        after: _builtins.str = ...,
+        action: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "after", b"after", "before", b"before", "field", b"field", "tool", b"tool", "toolkit", b"toolkit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyChange: _TypeAlias = PolicyChange  # noqa: Y015
+
+@_typing.final
+class ApplyPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    LIVE_FIELD_NUMBER: _builtins.int
+    applied: _builtins.bool
+    """False for a dry run, and when nothing changed (no new version)."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PolicyChange]: ...
+    @_builtins.property
+    def live(self) -> Global___PolicyVersionInfo: ...
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___PolicyChange] | None = ...,
+        applied: _builtins.bool = ...,
+        live: Global___PolicyVersionInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["live", b"live"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "changes", b"changes", "live", b"live"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyPolicyResponse: _TypeAlias = ApplyPolicyResponse  # noqa: Y015

@@ -246,6 +246,16 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PasswordConsoleSessionRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.FromString,
                 _registered_method=True)
+        self.ExportPolicy = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ExportPolicy',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportPolicyRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PolicyFile.FromString,
+                _registered_method=True)
+        self.ApplyPolicy = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ApplyPolicy',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -550,6 +560,24 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportPolicy(self, request, context):
+        """Permissions as code (ADR 0021). The org's tool rules as a policy file (YAML), with the
+        live policy version and who applied it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPolicy(self, request, context):
+        """Checks a policy file (unknown toolkits, tools or roles and ill-typed conditions are
+        INVALID_ARGUMENT, one line per problem: "line N: ...") and returns what would change;
+        unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
+        policy version, audited as one admin action with the changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -762,6 +790,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.CreatePasswordConsoleSession,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PasswordConsoleSessionRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.SerializeToString,
+            ),
+            'ExportPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportPolicy,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportPolicyRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PolicyFile.SerializeToString,
+            ),
+            'ApplyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPolicy,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1898,6 +1936,60 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/CreatePasswordConsoleSession',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.PasswordConsoleSessionRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateConsoleSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ExportPolicy',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportPolicyRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.PolicyFile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ApplyPolicy',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

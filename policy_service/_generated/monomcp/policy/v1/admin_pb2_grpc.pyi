@@ -140,6 +140,16 @@ class AdminServiceStub:
     """Console sign-in with email and password (the same checks, limits and audit as Login),
     answered with a console session instead of tokens.
     """
+    ExportPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExportPolicyRequest, _admin_pb2.PolicyFile]
+    """Permissions as code (ADR 0021). The org's tool rules as a policy file (YAML), with the
+    live policy version and who applied it.
+    """
+    ApplyPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ApplyPolicyRequest, _admin_pb2.ApplyPolicyResponse]
+    """Checks a policy file (unknown toolkits, tools or roles and ill-typed conditions are
+    INVALID_ARGUMENT, one line per problem: "line N: ...") and returns what would change;
+    unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
+    policy version, audited as one admin action with the changes.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -245,6 +255,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     CreatePasswordConsoleSession: _aio.UnaryUnaryMultiCallable[_admin_pb2.PasswordConsoleSessionRequest, _admin_pb2.CreateConsoleSessionResponse]  # type: ignore[assignment]
     """Console sign-in with email and password (the same checks, limits and audit as Login),
     answered with a console session instead of tokens.
+    """
+    ExportPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExportPolicyRequest, _admin_pb2.PolicyFile]  # type: ignore[assignment]
+    """Permissions as code (ADR 0021). The org's tool rules as a policy file (YAML), with the
+    live policy version and who applied it.
+    """
+    ApplyPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.ApplyPolicyRequest, _admin_pb2.ApplyPolicyResponse]  # type: ignore[assignment]
+    """Checks a policy file (unknown toolkits, tools or roles and ill-typed conditions are
+    INVALID_ARGUMENT, one line per problem: "line N: ...") and returns what would change;
+    unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
+    policy version, audited as one admin action with the changes.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -600,6 +620,28 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_pb2.CreateConsoleSessionResponse, _abc.Awaitable[_admin_pb2.CreateConsoleSessionResponse]]:
         """Console sign-in with email and password (the same checks, limits and audit as Login),
         answered with a console session instead of tokens.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportPolicy(
+        self,
+        request: _admin_pb2.ExportPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PolicyFile, _abc.Awaitable[_admin_pb2.PolicyFile]]:
+        """Permissions as code (ADR 0021). The org's tool rules as a policy file (YAML), with the
+        live policy version and who applied it.
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyPolicy(
+        self,
+        request: _admin_pb2.ApplyPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ApplyPolicyResponse, _abc.Awaitable[_admin_pb2.ApplyPolicyResponse]]:
+        """Checks a policy file (unknown toolkits, tools or roles and ill-typed conditions are
+        INVALID_ARGUMENT, one line per problem: "line N: ...") and returns what would change;
+        unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
+        policy version, audited as one admin action with the changes.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

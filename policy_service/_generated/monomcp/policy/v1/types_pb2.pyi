@@ -172,6 +172,10 @@ class Approval(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     CONSUMED_BY_CALL_ID_FIELD_NUMBER: _builtins.int
+    REQUIRED_APPROVALS_FIELD_NUMBER: _builtins.int
+    APPROVALS_SO_FAR_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    WINDOW_UNTIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___ApprovalStatus.ValueType
     org_slug: _builtins.str
@@ -190,6 +194,13 @@ class Approval(_message.Message):
     """Display name of the admin who decided."""
     consumed_by_call_id: _builtins.str
     """Audit call id of the call that consumed the approval."""
+    required_approvals: _builtins.int
+    """The tool's approval policy when the request was made (ADR 0021): distinct approvers
+    needed and given so far, and what a grant covers, in words shown to approvers before
+    they decide (e.g. a window: the principal's matching calls of the tool for an hour).
+    """
+    approvals_so_far: _builtins.int
+    scope: _builtins.str
     @_builtins.property
     def requester(self) -> Global___Principal: ...
     @_builtins.property
@@ -198,6 +209,10 @@ class Approval(_message.Message):
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def window_until(self) -> _timestamp_pb2.Timestamp:
+        """For a window approval: until when matching calls are allowed (unset otherwise)."""
+
     def __init__(
         self,
         *,
@@ -216,10 +231,14 @@ class Approval(_message.Message):
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         consumed_by_call_id: _builtins.str = ...,
+        required_approvals: _builtins.int = ...,
+        approvals_so_far: _builtins.int = ...,
+        scope: _builtins.str = ...,
+        window_until: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "decided_at", b"decided_at", "expires_at", b"expires_at", "requester", b"requester"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "decided_at", b"decided_at", "expires_at", b"expires_at", "requester", b"requester", "window_until", b"window_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "arguments_sha256", b"arguments_sha256", "consumed_by_call_id", b"consumed_by_call_id", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "expires_at", b"expires_at", "id", b"id", "org_slug", b"org_slug", "reason", b"reason", "requester", b"requester", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals_so_far", b"approvals_so_far", "arguments_json", b"arguments_json", "arguments_sha256", b"arguments_sha256", "consumed_by_call_id", b"consumed_by_call_id", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "expires_at", b"expires_at", "id", b"id", "org_slug", b"org_slug", "reason", b"reason", "requester", b"requester", "required_approvals", b"required_approvals", "scope", b"scope", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug", "window_until", b"window_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
