@@ -186,6 +186,7 @@ class BodyCheck:
             await self._recorder.record(edge, "invalid", "client disconnected before sending the whole body")
             return
         verdict = screen(edge.body, edge.protocol_version)
+        edge.message = verdict.message
         if verdict.audit_status is not None:
             await self._recorder.record(
                 edge,

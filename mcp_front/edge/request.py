@@ -6,6 +6,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Scope
 
@@ -66,6 +67,7 @@ class EdgeRequest:
     key: str = ""
     access: ToolkitAccess | None = None
     body: bytes = b""
+    message: Any = None  # the body decoded by the screen, when it is a request that passed
 
     @classmethod
     def from_scope(cls, scope: Scope, org: str, toolkit: str) -> EdgeRequest:
