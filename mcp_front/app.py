@@ -8,28 +8,22 @@ import contextlib
 import hmac
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
-from mcp_front.admin.auth import ConsoleAuth
-from mcp_front.admin.console import build_console
-from mcp_front.admin.console_settings import build_settings_pages
-from mcp_front.admin.rest import AdminApi, build_admin_app
 from mcp_front.backends.upstream import UpstreamPool
-from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.readiness import PolicyReadiness
-from mcp_front.edge.redis_limits import RedisLimiter
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
+from mcp_front.mcp.sdk import TransportSecuritySettings
 from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
 from mcp_front.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -54,13 +48,21 @@ class FrontApp:
     upstreams: UpstreamPool
     gateway: McpGateway
     readiness: PolicyReadiness
-    extra: ASGIApp | None = None
+    extra_factory: Callable[[], ASGIApp] | None = None  # the admin REST API and console, built when first asked
     metrics: FrontMetrics = field(default_factory=FrontMetrics)
 
     def __post_init__(self) -> None:
         self._stack: ASGIApp = RequestLogMiddleware(
             HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
         )
+        self._extra: ASGIApp | None = None
+
+    @property
+    def extra(self) -> ASGIApp | None:
+        """The admin app: FastAPI and the console cost ~1 s of imports a toolkit call never needs."""
+        if self._extra is None and self.extra_factory is not None:
+            self._extra = self.extra_factory()
+        return self._extra
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -86,7 +88,7 @@ class FrontApp:
         elif path == "/readyz":  # and can serve: the policy service answers its health check
             ready = await self.readiness.ready()
             response = JSONResponse({"status": "ok" if ready else "policy service unavailable"}, 200 if ready else 503)
-        elif self.extra is not None and (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")):
+        elif (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")) and self.extra is not None:
             await self.extra(scope, receive, send)
             return
         elif path.endswith("/mcp") or path.endswith("/mcp/"):
@@ -133,6 +135,8 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
 def build_limiter(settings: Settings) -> KeyLimiter:
     limits = LimitSettings(settings.rate_limit_per_second, settings.rate_limit_burst, settings.max_concurrent_per_key)
     if settings.redis_url:
+        from mcp_front.edge.redis_limits import RedisLimiter  # redis is imported only when configured
+
         # A replica that dies frees its in-flight slots once the longest request could have ended.
         lease = max(settings.task_result_wait_seconds, settings.backend_timeout_seconds) + 60.0
         return RedisLimiter(settings.redis_url, limits, lease)
@@ -161,14 +165,23 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
     limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits)
-    auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
-    admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
-    extra = BoundedBody(
-        build_admin_app(admin, build_console(admin), build_settings_pages(admin)),
-        settings.max_body_bytes,
-        settings.body_timeout_seconds,
-    )
-    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), extra, metrics)
+
+    def build_extra() -> ASGIApp:
+        from mcp_front.admin.auth import ConsoleAuth
+        from mcp_front.admin.console import build_console
+        from mcp_front.admin.console_settings import build_settings_pages
+        from mcp_front.admin.rest import AdminApi, build_admin_app
+        from mcp_front.edge.admin_guard import BoundedBody
+
+        auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
+        admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
+        return BoundedBody(
+            build_admin_app(admin, build_console(admin), build_settings_pages(admin)),
+            settings.max_body_bytes,
+            settings.body_timeout_seconds,
+        )
+
+    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), build_extra, metrics)
 
 
 @contextlib.asynccontextmanager
