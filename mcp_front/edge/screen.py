@@ -14,9 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
 from mcp_front.edge.text import has_control, storable
+from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
