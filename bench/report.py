@@ -57,7 +57,7 @@ def _database(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(results: list[dict[str, Any]], seconds: float, rounds: int, previous: str) -> str:
+def render(results: list[dict[str, Any]], seconds: float, rounds: int, previous: str, front: str = "") -> str:
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
@@ -65,6 +65,7 @@ def render(results: list[dict[str, Any]], seconds: float, rounds: int, previous:
         f"Produced by `make bench` (`bench/run.py`) on {today}.",
         "",
         f"- Machine: {machine()}",
+        *([f"- Front run from {front} (MONOMCP_BENCH_FRONT_DIR)"] if front else []),
         f"- Each cell: {rounds} alternating rounds of {seconds:g} s direct to the upstream, then {seconds:g} s through",
         "  the gateway, so both see the same neighbours (the box is shared: compare ratios, not absolute rates).",
         "- Requests: raw JSON-RPC `tools/call` of a no-op tool over keep-alive HTTP/1.1; era 2025-11-25 (stateless,",

@@ -7,7 +7,9 @@ docs/benchmarks.md keeping the previous run's figures beside the new ones.
 
 Environment: MONOMCP_BENCH_SECONDS (per measurement, default 2), MONOMCP_BENCH_ROUNDS
 (alternating direct/gateway rounds, default 2), MONOMCP_BENCH_CONCURRENCY (default "1,8,32"),
-MONOMCP_BENCH_POSTGRES_URL (default: local Postgres if reachable).
+MONOMCP_BENCH_POSTGRES_URL (default: local Postgres if reachable), MONOMCP_BENCH_FRONT_DIR
+(run the front from another checkout, e.g. an older commit, for a before/after on the same box;
+MONOMCP_BENCH_FRONT_LABEL names it in the report).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ OPERATOR = "bench-operator-" + uuid.uuid4().hex
 ROOT = Path(__file__).resolve().parent.parent
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 UPSTREAMS = {"raw": "bench.raw_upstream", "sdk": "bench.noop_upstream"}
+FRONT_DIR = Path(os.environ.get("MONOMCP_BENCH_FRONT_DIR", ROOT))
 
 
 async def postgres_url() -> str | None:
@@ -93,8 +96,8 @@ class Stack:
             "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstreams listen on loopback
         }
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    def spawn(self, name: str, *args: str, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=cwd, stdout=subprocess.DEVNULL)
         self.procs[name] = proc
         return proc
 
@@ -203,7 +206,8 @@ async def bench_database(label: str, database_url: str) -> dict[str, Any]:
             wait_port(port)
         token = await seed(stack)
         started = time.perf_counter()
-        stack.spawn("front", "-m", "monomcp_cli.main", "serve", "front", "--listen", f"127.0.0.1:{stack.front_port}")
+        listen = f"127.0.0.1:{stack.front_port}"
+        stack.spawn("front", "-m", "monomcp_cli.main", "serve", "front", "--listen", listen, cwd=FRONT_DIR)
         out["first_call_s"] = await first_call_seconds(stack.front_port, token, started)
         addr, service = f"127.0.0.1:{stack.policy_port}", stack.env["MONOMCP_SERVICE_TOKEN"]
         out["authorize_complete"] = await authorize_load(addr, service, token, SECONDS)
@@ -233,7 +237,8 @@ async def main() -> None:
             await drop_postgres(pg)
     target = ROOT / "docs" / "benchmarks.md"
     previous = target.read_text() if target.exists() else ""
-    text = report.render(results, SECONDS, ROUNDS, previous)
+    front = "" if FRONT_DIR == ROOT else os.environ.get("MONOMCP_BENCH_FRONT_LABEL", str(FRONT_DIR))
+    text = report.render(results, SECONDS, ROUNDS, previous, front)
     target.parent.mkdir(exist_ok=True)
     target.write_text(text)
     print(text)
