@@ -9,15 +9,18 @@ help:
 	@echo "make test         install and run the whole suite (SQLite; Postgres too with MONOMCP_TEST_POSTGRES_URL)"
 	@echo "make lint         ruff, mypy and the generated-stub drift check"
 	@echo "make proto        regenerate gRPC stubs from protos/"
-	@echo "make bench        throughput/latency through the gateway vs direct; writes docs/benchmarks.md"
+	@echo "make bench        gateway vs direct (raw and SDK upstreams, both eras, c=1/8/32); writes docs/benchmarks.md"
 	@echo "make fuzz         long hypothesis fuzz run against a real front and the REST API (FUZZ_EXAMPLES=N)"
 	@echo "make conformance  official MCP conformance scenarios against a running front (installs Node 22 from npm)"
 	@echo "make fuzz         long fuzzing run of the front and the REST API (FUZZ_EXAMPLES=N)"
 	@echo "make soak         the fault test, longer: kill -9 processes and cut Postgres under load, then reconcile"
 
+# Bytecode is compiled at install (PYTHONDONTWRITEBYTECODE=1 here, and uv compiles nothing by
+# default): the front's first call then comes ~2x sooner (docs/adr/0015-lean-front-path.md).
 sync:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@$(UV) run --no-sync python -m compileall -q -j 0 policy_service mcp_front monomcp_cli demo_backend bench >/dev/null
 
 proto: sync
 	$(UV) run python scripts/gen_proto.py

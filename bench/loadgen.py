@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+MODERN = "2026-07-28"
+_ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 
 
 @dataclass
 class Result:
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
 
     @property
     def rps(self) -> float:
@@ -26,19 +29,28 @@ class Result:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
+    def add(self, other: Result) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.seconds += other.seconds
+        self.latencies_ms.extend(other.latencies_ms)
 
-def call_request(host: str, port: int, path: str, token: str | None) -> bytes:
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "noop", "arguments": {}}}
-    ).encode()
+
+def call_request(host: str, port: int, path: str, token: str | None, era: str = "2025-11-25") -> bytes:
+    """A raw `tools/call` of the no-op tool in the given protocol era."""
+    params: dict[str, object] = {"name": "noop", "arguments": {}}
     headers = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}:{port}",
         "Content-Type: application/json",
         "Accept: application/json, text/event-stream",
-        "MCP-Protocol-Version: 2025-11-25",
-        f"Content-Length: {len(body)}",
+        f"MCP-Protocol-Version: {era}",
     ]
+    if era == MODERN:
+        params["_meta"] = _ENVELOPE
+        headers += ["Mcp-Method: tools/call", "Mcp-Name: noop"]
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).encode()
+    headers.append(f"Content-Length: {len(body)}")
     if token:
         headers.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
@@ -64,9 +76,11 @@ async def _worker(host: str, port: int, request: bytes, stop_at: float, out: Res
         writer.close()
 
 
-async def run(host: str, port: int, path: str, token: str | None, concurrency: int, seconds: float) -> Result:
-    request = call_request(host, port, path, token)
-    out = Result(0, 0, 0.0, [])
+async def run(
+    host: str, port: int, path: str, token: str | None, concurrency: int, seconds: float, era: str = "2025-11-25"
+) -> Result:
+    request = call_request(host, port, path, token, era)
+    out = Result()
     started = time.perf_counter()
     stop_at = started + seconds
     await asyncio.gather(*(_worker(host, port, request, stop_at, out) for _ in range(concurrency)))

@@ -19,7 +19,8 @@ def build() -> Any:
         return {"tools": [TOOL], "ttlMs": 0, "cacheScope": "private"}
 
     async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
-        return {"content": [{"type": "text", "text": "ok"}]}
+        result = {"content": [{"type": "text", "text": "ok"}]}
+        return {"resultType": "complete", **result} if ctx.protocol_version == "2026-07-28" else result
 
     server: Server[Any] = Server("noop", on_list_tools=list_tools, on_call_tool=call_tool)
     server.middleware = []

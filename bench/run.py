@@ -1,16 +1,22 @@
-"""`make bench`: the gateway against a no-op upstream, through the gateway and directly in
-the same run, plus AuthorizeToolCall alone over gRPC. Writes docs/benchmarks.md.
+"""`make bench`: the gateway against a raw no-op upstream and a bare `mcp` SDK no-op upstream,
+each called directly and through the gateway in alternating rounds of one run, at c=1/8/32,
+in both protocol eras, on Postgres (when one answers) and SQLite. Reports throughput ratios,
+added latency, CPU per call of every process (front, policy service, Postgres backends,
+upstream, load generator; from /proc), peak RSS and the time to the first call, and writes
+docs/benchmarks.md keeping the previous run's figures beside the new ones.
 
-Environment: MONOMCP_BENCH_SECONDS (per measurement, default 8),
-MONOMCP_BENCH_POSTGRES_URL (default: local Postgres if reachable, else SQLite only).
+Environment: MONOMCP_BENCH_SECONDS (per measurement, default 2), MONOMCP_BENCH_ROUNDS
+(alternating direct/gateway rounds, default 2), MONOMCP_BENCH_CONCURRENCY (default "1,8,32"),
+MONOMCP_BENCH_POSTGRES_URL (default: local Postgres if reachable), MONOMCP_BENCH_FRONT_DIR
+(run the front from another checkout, e.g. an older commit, for a before/after on the same box;
+MONOMCP_BENCH_FRONT_LABEL names it in the report).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import platform
-import socket
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,36 +27,19 @@ from typing import Any
 
 import asyncpg
 
-from bench import loadgen
+from bench import loadgen, report
+from bench.procs import cpu_seconds, free_port, rss_mib, wait_port
 from policy_service.client import PolicyClient
 
-SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "8"))
+SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "2"))
+ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "2"))
+CONCURRENCY = tuple(int(c) for c in os.environ.get("MONOMCP_BENCH_CONCURRENCY", "1,8,32").split(","))
+ERAS = ("2025-11-25", "2026-07-28")
 OPERATOR = "bench-operator-" + uuid.uuid4().hex
 ROOT = Path(__file__).resolve().parent.parent
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise SystemExit(f"port {port} never opened")
-
-
-def rss_mib(pid: int, field: str = "VmHWM") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+UPSTREAMS = {"raw": "bench.raw_upstream", "sdk": "bench.noop_upstream"}
+FRONT_DIR = Path(os.environ.get("MONOMCP_BENCH_FRONT_DIR", ROOT))
 
 
 async def postgres_url() -> str | None:
@@ -71,36 +60,51 @@ async def drop_postgres(url: str) -> None:
     await conn.close()
 
 
+async def postgres_pids(url: str) -> list[int]:
+    """The Postgres backends serving the bench database (their CPU counts as the gateway's)."""
+    if not url.startswith("postgresql"):
+        return []
+    conn = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", url.rsplit("/", 1)[1])
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Stack:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.policy_port = free_port()
-        self.front_port = free_port()
-        self.upstream_port = free_port()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.policy_port, self.front_port = free_port(), free_port()
+        self.upstream_ports = {name: free_port() for name in UPSTREAMS}
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
             "MONOMCP_OPERATOR_TOKEN": OPERATOR,
             "MONOMCP_POLICY_ADDR": f"127.0.0.1:{self.policy_port}",
-            "MONOMCP_CACHE_TTL_SECONDS": "0.5",
             "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": "3600",
             "MONOMCP_REQUEST_STATE_KEY": "bench-request-state-key",
             # The load generator is one key at full speed: lift the per-key limits.
             "MONOMCP_RATE_LIMIT_PER_SECOND": "0",
             "MONOMCP_MAX_CONCURRENT_PER_KEY": "0",
-            "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstream listens on loopback
+            "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstreams listen on loopback
         }
 
-    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL)
-        self.procs.append(proc)
+    def spawn(self, name: str, *args: str, cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, *args], env=self.env, cwd=cwd, stdout=subprocess.DEVNULL)
+        self.procs[name] = proc
         return proc
 
     def stop(self) -> None:
-        for proc in self.procs:
+        for proc in self.procs.values():
             proc.terminate()
-        for proc in self.procs:
+        for proc in self.procs.values():
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -110,24 +114,16 @@ class Stack:
 async def seed(stack: Stack) -> str:
     async with PolicyClient(f"127.0.0.1:{stack.policy_port}", OPERATOR, timeout=30) as op:
         await op.create_org("bench", "Bench")
-        await op.upsert_toolkit(
-            "bench",
-            "noop",
-            visibility="public",
-            backend_url=f"http://127.0.0.1:{stack.upstream_port}/mcp",
-            backend_timeout_seconds=10,
-        )
-        await op.sync_tools(
-            "bench",
-            "noop",
-            [
-                {
-                    "name": "noop",
-                    "input_schema_json": '{"type":"object","properties":{}}',
-                    "default_permission": "always_allow",
-                }
-            ],
-        )
+        for name, port in stack.upstream_ports.items():
+            await op.upsert_toolkit(
+                "bench",
+                name,
+                visibility="public",
+                backend_url=f"http://127.0.0.1:{port}/mcp",
+                backend_timeout_seconds=10,
+            )
+            tool = {"name": "noop", "input_schema_json": '{"type":"object","properties":{}}'}
+            await op.sync_tools("bench", name, [{**tool, "default_permission": "always_allow"}])
         service = await op.create_service_identity("bench-front", ["front"])
         stack.env["MONOMCP_SERVICE_TOKEN"] = service.secret
         return (await op.create_api_key("bench", "bench", "member")).secret
@@ -136,19 +132,17 @@ async def seed(stack: Stack) -> str:
 async def first_call_seconds(port: int, token: str, started: float) -> float:
     while True:
         try:
-            result = await loadgen.run("127.0.0.1", port, "/bench/noop/mcp", token, 1, 0.001)
+            result = await loadgen.run("127.0.0.1", port, "/bench/sdk/mcp", token, 1, 0.001)
             if result.requests and not result.errors:
                 return time.perf_counter() - started
         except OSError:
             pass
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.01)
 
 
-async def authorize_load(
-    policy_addr: str, service_token: str, token: str, concurrency: int, seconds: float, complete: bool
-) -> loadgen.Result:
-    """AuthorizeToolCall (durable audit row included), optionally followed by CompleteToolCall."""
-    out = loadgen.Result(0, 0, 0.0, [])
+async def authorize_load(policy_addr: str, service_token: str, token: str, seconds: float) -> loadgen.Result:
+    """AuthorizeToolCall (durable audit row included) + CompleteToolCall pairs over gRPC, c=32."""
+    out = loadgen.Result()
     async with PolicyClient(policy_addr, timeout=30, service_token=service_token) as client:
         stop_at = time.perf_counter() + seconds
 
@@ -156,125 +150,78 @@ async def authorize_load(
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
                 try:
-                    decision = await client.authorize_tool_call(token, "bench", "noop", "noop", "{}")
-                    if complete:
-                        await client.complete_tool_call(decision.call_id, "ok", '{"content":[]}', "", 0.1)
+                    decision = await client.authorize_tool_call(token, "bench", "sdk", "noop", "{}")
+                    await client.complete_tool_call(decision.call_id, "ok", '{"content":[]}', "", 0.1)
                 except Exception:
                     out.errors += 1
                 out.latencies_ms.append((time.perf_counter() - t0) * 1000)
                 out.requests += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(32)))
         out.seconds = time.perf_counter() - started
     return out
 
 
-def line(label: str, r: loadgen.Result) -> str:
-    return f"| {label} | {r.rps:,.0f} | {r.percentile(50):.2f} | {r.percentile(99):.2f} | {r.errors} |"
+async def measure_gateway(stack: Stack, token: str, upstream: str, era: str, c: int) -> dict[str, Any]:
+    """Alternating rounds of direct and gateway runs; CPU per call of each process over the gateway runs."""
+    pids = {
+        "front": [stack.procs["front"].pid],
+        "policy": [stack.procs["policy"].pid],
+        "postgres": await postgres_pids(stack.database_url),
+        "upstream": [stack.procs[upstream].pid],
+    }
+    direct, gateway = loadgen.Result(), loadgen.Result()
+    cpu = dict.fromkeys([*pids, "loadgen"], 0.0)
+    direct_cpu = {"upstream": 0.0, "loadgen": 0.0}
+    port = stack.upstream_ports[upstream]
+    for _ in range(ROUNDS):
+        before_up, before_self = cpu_seconds(pids["upstream"][0]), own_cpu()
+        direct.add(await loadgen.run("127.0.0.1", port, "/mcp", None, c, SECONDS, era))
+        direct_cpu["upstream"] += cpu_seconds(pids["upstream"][0]) - before_up
+        direct_cpu["loadgen"] += own_cpu() - before_self
+        before = {p: cpu_seconds(p) for v in pids.values() for p in v}
+        before_self = own_cpu()
+        gateway.add(await loadgen.run("127.0.0.1", stack.front_port, f"/bench/{upstream}/mcp", token, c, SECONDS, era))
+        for k, v in pids.items():  # a process that went away meanwhile counts nothing
+            cpu[k] += sum(max(cpu_seconds(p) - before[p], 0.0) for p in v)
+        cpu["loadgen"] += own_cpu() - before_self
+    per_call = {k: v * 1000 / max(gateway.requests, 1) for k, v in cpu.items()}
+    direct_per_call = {k: v * 1000 / max(direct.requests, 1) for k, v in direct_cpu.items()}
+    return {"direct": direct, "gateway": gateway, "cpu": per_call, "direct_cpu": direct_per_call}
 
 
-async def bench_database(label: str, database_url: str, full_chain: bool) -> dict[str, Any]:
+async def bench_database(label: str, database_url: str) -> dict[str, Any]:
     from policy_service.storage.migrate import upgrade_async
 
     await upgrade_async(database_url)
     stack = Stack(database_url)
-    out: dict[str, Any] = {"label": label}
+    out: dict[str, Any] = {"label": label, "rows": []}
     try:
-        policy = stack.spawn("-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
-        upstream = stack.spawn("-m", "bench.noop_upstream", str(stack.upstream_port))
+        stack.spawn("policy", "-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
+        for name, module in UPSTREAMS.items():
+            stack.spawn(name, "-m", module, str(stack.upstream_ports[name]))
         wait_port(stack.policy_port)
-        wait_port(stack.upstream_port)
+        for port in stack.upstream_ports.values():
+            wait_port(port)
         token = await seed(stack)
-        addr = f"127.0.0.1:{stack.policy_port}"
-        await authorize_load(addr, stack.env["MONOMCP_SERVICE_TOKEN"], token, 8, 1.0, complete=False)  # warm up
-        out["authorize"] = await authorize_load(
-            addr, stack.env["MONOMCP_SERVICE_TOKEN"], token, 32, SECONDS, complete=False
-        )
-        out["authorize_complete"] = await authorize_load(
-            addr, stack.env["MONOMCP_SERVICE_TOKEN"], token, 32, SECONDS, complete=True
-        )
-        if full_chain:
-            started = time.perf_counter()
-            front = stack.spawn("-m", "monomcp_cli.main", "serve", "front", "--listen", f"127.0.0.1:{stack.front_port}")
-            out["first_call_s"] = await first_call_seconds(stack.front_port, token, started)
-            await loadgen.run("127.0.0.1", stack.front_port, "/bench/noop/mcp", token, 32, 2.0)  # warm up
-            await loadgen.run("127.0.0.1", stack.upstream_port, "/mcp", None, 32, 1.0)
-            out["gw1"] = await loadgen.run("127.0.0.1", stack.front_port, "/bench/noop/mcp", token, 1, SECONDS)
-            out["direct1"] = await loadgen.run("127.0.0.1", stack.upstream_port, "/mcp", None, 1, SECONDS)
-            out["gw32"] = await loadgen.run("127.0.0.1", stack.front_port, "/bench/noop/mcp", token, 32, SECONDS)
-            out["front_rss"] = rss_mib(front.pid)
-            out["policy_rss"] = rss_mib(policy.pid)
-            out["direct32"] = await loadgen.run("127.0.0.1", stack.upstream_port, "/mcp", None, 32, SECONDS)
-            out["upstream_rss"] = rss_mib(upstream.pid)
+        started = time.perf_counter()
+        listen = f"127.0.0.1:{stack.front_port}"
+        stack.spawn("front", "-m", "monomcp_cli.main", "serve", "front", "--listen", listen, cwd=FRONT_DIR)
+        out["first_call_s"] = await first_call_seconds(stack.front_port, token, started)
+        addr, service = f"127.0.0.1:{stack.policy_port}", stack.env["MONOMCP_SERVICE_TOKEN"]
+        out["authorize_complete"] = await authorize_load(addr, service, token, SECONDS)
+        for era in ERAS:
+            for upstream in UPSTREAMS:
+                await loadgen.run("127.0.0.1", stack.front_port, f"/bench/{upstream}/mcp", token, 8, 0.5, era)
+                for c in CONCURRENCY:
+                    row = await measure_gateway(stack, token, upstream, era, c)
+                    out["rows"].append({"era": era, "upstream": upstream, "c": c, **row})
+                    print(report.row_line(out["rows"][-1]), flush=True)
+        out["rss"] = {name: rss_mib(proc.pid) for name, proc in stack.procs.items()}
     finally:
         stack.stop()
     return out
-
-
-def machine() -> str:
-    model = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem = next(
-        (
-            int(ln.split()[1]) // 1024 // 1024
-            for ln in Path("/proc/meminfo").read_text().splitlines()
-            if ln.startswith("MemTotal")
-        ),
-        0,
-    )
-    return f"{os.cpu_count()} cores ({model}), {mem} GiB RAM, Python {platform.python_version()}, {platform.system()}"
-
-
-def report(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "# Benchmarks",
-        "",
-        "Produced by `make bench` (`bench/run.py`); numbers from the last run on this machine.",
-        "",
-        f"- Machine: {machine()}",
-        f"- Each measurement runs {SECONDS:g} s; the load generator, the upstream, the front and the policy",
-        "  service all share the box. Requests are raw JSON-RPC `tools/call` over keep-alive HTTP/1.1",
-        "  (initialize era, stateless), concurrency c.",
-        "",
-    ]
-    for r in results:
-        lines += [
-            f"## {r['label']}",
-            "",
-            "| measurement | calls/s | p50 ms | p99 ms | errors |",
-            "|---|---|---|---|---|",
-        ]
-        lines.append(line("AuthorizeToolCall alone (durable audit row), gRPC c=32", r["authorize"]))
-        lines.append(line("AuthorizeToolCall + CompleteToolCall pairs, gRPC c=32", r["authorize_complete"]))
-        if "gw32" in r:
-            lines.append(line("tools/call through the gateway, c=1", r["gw1"]))
-            lines.append(line("tools/call direct to the upstream, c=1", r["direct1"]))
-            lines.append(line("tools/call through the gateway, c=32", r["gw32"]))
-            lines.append(line("tools/call direct to the upstream, c=32", r["direct32"]))
-            added = r["gw1"].percentile(50) - r["direct1"].percentile(50)
-            lines += [
-                "",
-                f"- Gateway / direct throughput at c=32: {r['gw32'].rps / max(r['direct32'].rps, 1):.2f}",
-                f"- Added p50 latency at c=1: {added:.2f} ms",
-                f"- Peak RSS under load: front {r['front_rss']:.0f} MiB, policy service {r['policy_rss']:.0f} MiB,"
-                f" upstream {r['upstream_rss']:.0f} MiB",
-                f"- First call served {r['first_call_s']:.2f} s after the front process was started",
-            ]
-        lines.append("")
-    lines += [
-        "Targets (issue 3/5): ≥1,500 calls/s through the gateway at c=32; ≤2.5 ms added p50 at c=1;",
-        "front ≤150 MiB and policy ≤200 MiB RSS; first call ≤2 s; AuthorizeToolCall ≥4,000/s with p99 ≤10 ms",
-        "on Postgres. See the closing notes for what is met and what is not.",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 async def main() -> None:
@@ -282,16 +229,18 @@ async def main() -> None:
     pg = await postgres_url()
     try:
         if pg:
-            results.append(await bench_database("Postgres", pg, full_chain=True))
+            results.append(await bench_database("Postgres", pg))
         with tempfile.TemporaryDirectory() as tmp:
-            sqlite = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            results.append(await bench_database("SQLite", sqlite, full_chain=pg is None or "--all" in sys.argv))
+            results.append(await bench_database("SQLite", f"sqlite+aiosqlite:///{tmp}/bench.db"))
     finally:
         if pg:
             await drop_postgres(pg)
-    text = report(results)
-    (ROOT / "docs").mkdir(exist_ok=True)
-    (ROOT / "docs" / "benchmarks.md").write_text(text)
+    target = ROOT / "docs" / "benchmarks.md"
+    previous = target.read_text() if target.exists() else ""
+    front = "" if FRONT_DIR == ROOT else os.environ.get("MONOMCP_BENCH_FRONT_LABEL", str(FRONT_DIR))
+    text = report.render(results, SECONDS, ROUNDS, previous, front)
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(text)
     print(text)
 
 

@@ -7,21 +7,14 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
-from mcp_front.admin.auth import ConsoleAuth
-from mcp_front.admin.console import build_console
-from mcp_front.admin.console_settings import build_settings_pages
-from mcp_front.admin.rest import AdminApi, build_admin_app
-from mcp_front.admin.sso import SsoSettings, build_sso
 from mcp_front.backends.upstream import UpstreamPool
-from mcp_front.edge.admin_guard import BoundedBody
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.oauth import METADATA_PREFIX, ResourceServer
@@ -31,6 +24,7 @@ from mcp_front.edge.routing import Router, VerifiedDomains
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
+from mcp_front.mcp.sdk import TransportSecuritySettings
 from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.tasks import TaskHandlers
 from mcp_front.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -54,7 +48,7 @@ class FrontApp:
     upstreams: UpstreamPool
     gateway: McpGateway
     readiness: PolicyReadiness
-    extra: ASGIApp | None = None
+    extra_factory: Callable[[], ASGIApp] | None = None  # the admin REST API and console, built when first asked
     metrics: FrontMetrics = field(default_factory=FrontMetrics)
     router: Router | None = None
 
@@ -66,6 +60,14 @@ class FrontApp:
             HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
         )
         self._stack = asgi_middleware(self._stack)  # a span per request when OTEL_* turns tracing on
+        self._extra: ASGIApp | None = None
+
+    @property
+    def extra(self) -> ASGIApp | None:
+        """The admin app: FastAPI and the console cost ~1 s of imports a toolkit call never needs."""
+        if self._extra is None and self.extra_factory is not None:
+            self._extra = self.extra_factory()
+        return self._extra
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -91,7 +93,7 @@ class FrontApp:
         elif path == "/readyz":  # and can serve: the policy service answers its health check
             ready = await self.readiness.ready()
             response = JSONResponse({"status": "ok" if ready else "policy service unavailable"}, 200 if ready else 503)
-        elif self.extra is not None and (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")):
+        elif (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")) and self.extra is not None:
             await self.extra(scope, receive, send)
             return
         elif path.endswith("/mcp") or path.endswith("/mcp/"):
@@ -185,17 +187,27 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
     oauth = ResourceServer.from_settings(settings)
     gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits, oauth)
-    auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
-    admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
-    sso = SsoSettings.from_settings(settings)
-    sso_routes = [build_sso(admin, sso, StateSigner(settings.request_state_key))] if sso else []
-    admin.single_sign_on = sso is not None
-    extra = BoundedBody(
-        build_admin_app(admin, build_console(admin), build_settings_pages(admin), *sso_routes),
-        settings.max_body_bytes,
-        settings.body_timeout_seconds,
-    )
-    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), extra, metrics)
+
+    def build_extra() -> ASGIApp:
+        from mcp_front.admin.auth import ConsoleAuth
+        from mcp_front.admin.console import build_console
+        from mcp_front.admin.console_settings import build_settings_pages
+        from mcp_front.admin.rest import AdminApi, build_admin_app
+        from mcp_front.admin.sso import SsoSettings, build_sso
+        from mcp_front.edge.admin_guard import BoundedBody
+
+        auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
+        admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
+        sso = SsoSettings.from_settings(settings)
+        sso_routes = [build_sso(admin, sso, StateSigner(settings.request_state_key))] if sso else []
+        admin.single_sign_on = sso is not None
+        return BoundedBody(
+            build_admin_app(admin, build_console(admin), build_settings_pages(admin), *sso_routes),
+            settings.max_body_bytes,
+            settings.body_timeout_seconds,
+        )
+
+    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), build_extra, metrics)
 
 
 @contextlib.asynccontextmanager

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from mcp.server.streamable_http import check_accept_headers
-from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +24,7 @@ from mcp_front.edge.limits import KeyLimiter
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header, key_of, parse_bearer
 from mcp_front.edge.screen import screen
+from mcp_front.mcp.sdk import TransportSecurityMiddleware, TransportSecuritySettings, check_accept_headers
 from policy_service import errors
 
 log = logging.getLogger("monomcp.front")
@@ -198,6 +197,7 @@ class BodyCheck:
             await self._recorder.record(edge, "invalid", "client disconnected before sending the whole body")
             return
         verdict = screen(edge.body, edge.protocol_version)
+        edge.message = verdict.message
         if verdict.audit_status is not None:
             await self._recorder.record(
                 edge,

@@ -6,6 +6,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Scope
 
@@ -72,6 +73,7 @@ class EdgeRequest:
     # the URL of its protected-resource metadata, named in 401 challenges.
     resource: str = ""
     resource_metadata: str = ""
+    message: Any = None  # the body decoded by the screen, when it is a request that passed
 
     @classmethod
     def from_scope(cls, scope: Scope, org: str, toolkit: str) -> EdgeRequest:

@@ -3,7 +3,8 @@
 Decides, from the raw body, whether a request is refused here (parse errors, NaN/Infinity,
 control characters in a method or tool name), audited and then handed to the SDK for its
 usual answer (an envelope the SDK will reject), or simply passed on. The SDK parses again:
-a small body costs microseconds, and the SDK's wire behaviour stays untouched.
+a small body costs microseconds, and the SDK's wire behaviour stays untouched. A request that
+passes keeps its decoded form for the lean path (`mcp_front.mcp.lean`), which parses nothing again.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
 from mcp_front.edge.text import has_control, storable
+from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -52,6 +52,7 @@ class Verdict:
     tool: str = ""
     request_json: str = ""
     respond: tuple[int, dict[str, Any]] | None = None
+    message: Any = None  # the decoded request when it passes: the lean path parses nothing twice
 
 
 PASS = Verdict()
@@ -107,7 +108,7 @@ def _screen_names(message: dict[str, Any], method: str, protocol_version: str) -
         if isinstance(name, str) and has_control(name):
             reason = "Invalid params: the tool name contains control characters"
             return _refuse(message, method, name, status, request_id, INVALID_PARAMS, reason)
-    return PASS
+    return Verdict(message=message)
 
 
 def _refuse(

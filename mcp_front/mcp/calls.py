@@ -13,9 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import mcp_types as types
 from jsonschema.exceptions import best_match
-from mcp.shared.exceptions import MCPError
 
 from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamRpcError, UpstreamTimeout
@@ -24,6 +22,7 @@ from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.completion import WITHHELD, complete_durably
 from mcp_front.mcp.context import GatewayRequest
 from mcp_front.mcp.relay import ClientRelay, RelayHub, guard
+from mcp_front.mcp.sdk import MCPError, types
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from mcp_front.observability.metrics import FrontMetrics
 from mcp_front.observability.tracing import traced

@@ -1,13 +1,12 @@
-"""Every toolkit endpoint: the edge's checks (`mcp_front.edge.checks`), then the SDK's
-stateless JSON session manager with the caller and toolkit attached to the request."""
+"""Every toolkit endpoint: the edge's checks (`mcp_front.edge.checks`), then the lean path
+for single tools/call, tools/list and ping requests (`lean.py`), else the SDK's stateless
+JSON session manager with the caller and toolkit attached to the request."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
 
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
@@ -31,7 +30,9 @@ from mcp_front.edge.routing import Route, request_base_url
 from mcp_front.mcp import versions
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
+from mcp_front.mcp.lean import LeanPath
 from mcp_front.mcp.relay import CHANNEL_KEY, ClientChannel, route_client_message
+from mcp_front.mcp.sdk import StreamableHTTPSessionManager, TransportSecuritySettings
 from mcp_front.mcp.server import build_server
 from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient
@@ -79,6 +80,7 @@ class McpGateway:
             max_request_body_size=limits.max_body_bytes,
         )
         self._relays = caller.relays
+        self._lean = LeanPath(caller, policy)
         recorder = self.recorder
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
@@ -125,6 +127,8 @@ class McpGateway:
         if versions.is_batch(edge.body):
             await jsonrpc_body(400, versions.batch_refusal())(scope, receive, send)
             return
+        if edge.message is not None and await self._lean.handle(scope, receive, send, gateway_request, edge.message):
+            return  # a single tools/call, tools/list or ping, answered without the SDK's machinery
         offered = versions.counter_offer(edge.body)
         if offered is not None:
             scope, receive = versions.scope_with_length(scope, len(offered)), versions.replay_body(offered, receive)

@@ -16,15 +16,19 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-import mcp_types as types
-from mcp.server.caching import CacheHint, validate_cache_hints
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from mcp_front.mcp.context import GatewayRequest, from_handler_context
+from mcp_front.mcp.sdk import (
+    MODERN_PROTOCOL_VERSIONS,
+    CacheHint,
+    CallNext,
+    HandlerResult,
+    MCPError,
+    Server,
+    ServerRequestContext,
+    types,
+    validate_cache_hints,
+)
 from policy_service import errors
 from policy_service.client import DECISION_ALLOW, PERMISSION_NAMES, PolicyClient, PolicyUnavailable
 

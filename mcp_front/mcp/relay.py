@@ -227,6 +227,7 @@ async def guard(relay: ClientRelay, work: Awaitable[dict[str, Any]]) -> dict[str
         watcher.cancel()
         unregister()
 
+
 def relay_for(ctx: Any, owner: str, toolkit: str, hub: RelayHub, modern: bool) -> ClientRelay | None:
     """The relay for a tools/call handled by the SDK (`ctx` is its request context)."""
     request = getattr(ctx, "request", None)
@@ -234,7 +235,14 @@ def relay_for(ctx: Any, owner: str, toolkit: str, hub: RelayHub, modern: bool) -
     channel = scope.get(CHANNEL_KEY)
     if not isinstance(channel, ClientChannel):
         return None
-    meta = dict((ctx.params or {}).get("_meta") or {})
+    return relay_from(channel, (ctx.params or {}).get("_meta"), ctx.request_id, owner, toolkit, hub, modern)
+
+
+def relay_from(
+    channel: ClientChannel, meta: Any, request_id: Any, owner: str, toolkit: str, hub: RelayHub, modern: bool
+) -> ClientRelay:
+    """One call's relay from its request `_meta` (the lean path and the SDK path alike)."""
+    meta = dict(meta or {})
     token = meta.get("progressToken")
     if modern:
         levels = levels_from(meta.get("io.modelcontextprotocol/logLevel"))
@@ -246,7 +254,7 @@ def relay_for(ctx: Any, owner: str, toolkit: str, hub: RelayHub, modern: bool) -
         channel=channel,
         hub=hub,
         owner=owner,
-        client_request_id=ctx.request_id,
+        client_request_id=request_id,
         progress_token=token if isinstance(token, str | int) else None,
         log_levels=levels,
         can_ask=not modern,

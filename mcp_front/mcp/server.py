@@ -1,6 +1,7 @@
 """The MCP server behind every toolkit endpoint: one SDK low-level Server whose handlers
-read the toolkit and caller from the request. This module is the only one that adapts
-to the `mcp` SDK's server API, so an SDK upgrade touches it and `gateway.py`."""
+read the toolkit and caller from the request. With `gateway.py` and `items.py` it adapts
+the SDK's Server API; every SDK name comes through `mcp_front.mcp.sdk`. Single tools/call,
+tools/list and ping requests usually take the lean path (`lean.py`) instead."""
 
 from __future__ import annotations
 
@@ -11,19 +12,24 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import mcp_types as types
-from mcp.server.caching import CacheHint
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
 from mcp_front.access import ToolkitAccess
 from mcp_front.mcp import items
 from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
-from mcp_front.mcp.context import current_request, from_handler_context
+from mcp_front.mcp.context import GatewayRequest, current_request, from_handler_context
 from mcp_front.mcp.relay import RelayHub, relay_for
+from mcp_front.mcp.sdk import (
+    MODERN_PROTOCOL_VERSIONS,
+    SERVER_NAME,
+    SERVER_VERSION,
+    CacheHint,
+    CallNext,
+    HandlerResult,
+    MCPError,
+    Server,
+    ServerRequestContext,
+    types,
+)
 from mcp_front.mcp.tasks import TaskHandlers
 from mcp_front.mcp.versions import SERVED_VERSIONS, TASKS_SINCE, initialize_version, negotiated_at_initialize
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
@@ -32,7 +38,8 @@ from policy_service.client import PolicyClient
 
 log = logging.getLogger("monomcp.front")
 
-SERVER_NAME = "monomcp-gateway"
+# Permissions can change at any moment: clients must not reuse a tools/list result.
+TOOLS_LIST_HINT = CacheHint(ttl_ms=0, scope="private")
 INSTRUCTIONS = (
     "Tools served through the MonoMCP gateway. Some tools need an admin's approval: such a call returns an "
     "approval id; follow it with the approval_status tool and call again with the same arguments once approved."
@@ -66,33 +73,50 @@ class AuditMiddleware:
             req = from_handler_context(ctx)
         except RuntimeError:
             return
-        if ctx.method == "tools/list":
-            response = {
-                "tools": [t["name"] for t in req.access.tools_wire]
-            }  # names suffice; schemas are in the catalogue
-        elif hasattr(result, "model_dump"):
-            response = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-        else:
-            response = result
-        try:
-            await self._policy.record_request(
-                req.credential,
-                req.org,
-                req.toolkit,
-                ctx.method,
-                request_json=json.dumps({"method": ctx.method, "params": dict(ctx.params or {})}, default=str),
-                response_json=json.dumps(response, default=str),
-                status=status,
-                error=error,
-                duration_ms=duration_ms,
-                request_id=req.request_id,
-                client_address=req.client_address,
-                user_agent=req.user_agent,
-                protocol_version=ctx.protocol_version,
-            )
-        except errors.PolicyError as exc:
-            log.error("audit of %s failed request_id=%s: %s", ctx.method, req.request_id, exc.message)
-            raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
+        if hasattr(result, "model_dump"):
+            result = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        params = dict(ctx.params or {})
+        await audit_request(
+            self._policy, req, ctx.method, params, result, status, error, duration_ms, ctx.protocol_version
+        )
+
+
+async def audit_request(
+    policy: PolicyClient,
+    req: GatewayRequest,
+    method: str,
+    params: dict[str, Any],
+    result: Any,
+    status: str,
+    error: str,
+    duration_ms: float,
+    protocol_version: str,
+) -> None:
+    """The audit row of a request that is not a tools/call (the SDK path and the lean path alike)."""
+    if method == "tools/list":
+        # Names suffice; the schemas are in the catalogue.
+        response: Any = {"tools": [t["name"] for t in req.access.tools_wire]}
+    else:
+        response = result
+    try:
+        await policy.record_request(
+            req.credential,
+            req.org,
+            req.toolkit,
+            method,
+            request_json=json.dumps({"method": method, "params": params}, default=str),
+            response_json=json.dumps(response, default=str),
+            status=status,
+            error=error,
+            duration_ms=duration_ms,
+            request_id=req.request_id,
+            client_address=req.client_address,
+            user_agent=req.user_agent,
+            protocol_version=protocol_version,
+        )
+    except errors.PolicyError as exc:
+        log.error("audit of %s failed request_id=%s: %s", method, req.request_id, exc.message)
+        raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
 
 
 def _input_schema(name: str) -> Mapping[str, Any] | None:
@@ -124,9 +148,7 @@ def forwardable_meta(meta: Any) -> dict[str, Any]:
     if not meta:
         return {}
     return {
-        k: v
-        for k, v in dict(meta).items()
-        if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
+        k: v for k, v in dict(meta).items() if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
     }
 
 
@@ -258,13 +280,12 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
 
     server: Server[Any] = GatewayServer(
         SERVER_NAME,
-        version="0.1.0",
+        version=SERVER_VERSION,
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         get_tool_input_schema=_input_schema,
-        # Permissions can change at any moment: clients must not reuse a tools/list result.
-        cache_hints={"tools/list": CacheHint(ttl_ms=0, scope="private")},
+        cache_hints={"tools/list": TOOLS_LIST_HINT},
     )
     server.add_request_handler("server/discover", types.RequestParams, discover)
     server.add_request_handler("tasks/get", types.GetTaskRequestParams, get_task)

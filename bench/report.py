@@ -1,0 +1,88 @@
+"""docs/benchmarks.md from one `make bench` run, with the previous run's figures kept below."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+PREVIOUS = "# Previous run"
+_PROCESSES = ("front", "policy", "postgres", "upstream", "loadgen")
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), platform.processor())
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem = next((int(ln.split()[1]) // 1024 // 1024 for ln in meminfo if ln.startswith("MemTotal")), 0)
+    load = os.getloadavg()[0]
+    return (
+        f"{os.cpu_count()} cores ({model}), {mem} GiB RAM, Python {platform.python_version()}, "
+        f"{platform.system()}; load average {load:.1f} when the report was written"
+    )
+
+
+def row_line(row: dict[str, Any]) -> str:
+    d, g = row["direct"], row["gateway"]
+    cpu = " / ".join(f"{row['cpu'][k]:.2f}" for k in _PROCESSES)
+    return (
+        f"| {row['era']} | {row['upstream']} | {row['c']} | {d.rps:,.0f} | {g.rps:,.0f} | "
+        f"{g.rps / max(d.rps, 1e-9):.2f} | {d.percentile(50):.2f} / {d.percentile(99):.2f} | "
+        f"{g.percentile(50):.2f} / {g.percentile(99):.2f} | {g.percentile(50) - d.percentile(50):.2f} | "
+        f"{cpu} | {d.errors + g.errors} |"
+    )
+
+
+def _database(result: dict[str, Any]) -> list[str]:
+    pairs = result["authorize_complete"]
+    rss = result["rss"]
+    lines = [
+        f"## {result['label']}",
+        "",
+        f"- First call served {result['first_call_s']:.2f} s after the front process was started",
+        f"- Peak RSS: front {rss['front']:.0f} MiB, policy service {rss['policy']:.0f} MiB, "
+        f"SDK upstream {rss['sdk']:.0f} MiB, raw upstream {rss['raw']:.0f} MiB",
+        f"- AuthorizeToolCall + CompleteToolCall pairs over gRPC, c=32: {pairs.rps:,.0f}/s, "
+        f"p50 {pairs.percentile(50):.2f} ms, p99 {pairs.percentile(99):.2f} ms, {pairs.errors} errors",
+        "",
+        "| era | upstream | c | direct calls/s | gateway calls/s | ratio | direct p50 / p99 ms "
+        "| gateway p50 / p99 ms | added p50 ms | CPU ms per gateway call: front / policy / postgres / upstream "
+        "/ loadgen | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [row_line(row) for row in result["rows"]]
+    lines.append("")
+    return lines
+
+
+def render(results: list[dict[str, Any]], seconds: float, rounds: int, previous: str, front: str = "") -> str:
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `make bench` (`bench/run.py`) on {today}.",
+        "",
+        f"- Machine: {machine()}",
+        *([f"- Front run from {front} (MONOMCP_BENCH_FRONT_DIR)"] if front else []),
+        f"- Each cell: {rounds} alternating rounds of {seconds:g} s direct to the upstream, then {seconds:g} s through",
+        "  the gateway, so both see the same neighbours (the box is shared: compare ratios, not absolute rates).",
+        "- Requests: raw JSON-RPC `tools/call` of a no-op tool over keep-alive HTTP/1.1; era 2025-11-25 (stateless,",
+        "  initialize era) or 2026-07-28 (per-request envelope). Upstreams: `raw` (asyncio, no SDK) and `sdk`",
+        "  (a bare `mcp` SDK low-level server). The load generator, the upstreams, the front, the policy service",
+        "  and Postgres all share the box. CPU per call comes from /proc over the gateway runs only.",
+        "",
+    ]
+    for result in results:
+        lines += _database(result)
+    lines += [
+        "Targets (issue 12): gateway ≥0.70× direct at c=32 (SDK upstream, both eras); ≤2.5 ms added p50 at c=1;",
+        "front ≤0.45 ms and policy ≤0.3 ms CPU per call; first call ≤1.5 s; front ≤150 MiB, policy ≤200 MiB RSS.",
+        "",
+    ]
+    if previous.strip():
+        body = previous.split(PREVIOUS, 1)[0].strip()  # keep one previous run, not the whole history
+        demoted = [("#" + ln if ln.startswith("#") else ln) for ln in body.splitlines()]
+        lines += [PREVIOUS, "", *demoted, ""]
+    return "\n".join(lines)
