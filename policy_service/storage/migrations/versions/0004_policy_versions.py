@@ -1,7 +1,7 @@
 """policy versions per org (permissions as code), the deciding rule on audit rows, approval
 policies (n-of-m votes, windows)
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import policy_service.storage.models
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None

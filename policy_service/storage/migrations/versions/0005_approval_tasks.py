@@ -1,7 +1,7 @@
 """approval tasks: 2025-11-25 tasks waiting on approvals, with their kept results
 
-Revision ID: 0007
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import policy_service.storage.models
 
-revision = "0007"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
