@@ -55,6 +55,7 @@ def approval(record: ApprovalRecord) -> types_pb2.Approval:
         expires_at=ts(row.expires_at),
         decided_at=ts(row.decided_at),
         consumed_by_call_id=row.consumed_by_call_id,
+        notified=list(record.notified),
     )
 
 

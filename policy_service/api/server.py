@@ -32,6 +32,9 @@ from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
+from policy_service.notifications.channels import NotifyConfig
+from policy_service.notifications.dispatcher import DispatchSettings, NotificationDispatcher
+from policy_service.notifications.senders import SmtpSettings
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
@@ -60,6 +63,7 @@ class PolicyServer:
     jobs: asyncio.Task[None]
     metrics: PolicyMetrics
     metrics_server: Any = None
+    notifications: NotificationDispatcher | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush audit rows, close the pool."""
@@ -70,6 +74,8 @@ class PolicyServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self.jobs
         await self.watcher.stop()
+        if self.notifications is not None:
+            await self.notifications.stop()
         await self.audit.stop()
         await self.engine.dispose()
 
@@ -126,6 +132,30 @@ def digest_policy(settings: Settings) -> DigestPolicy:
     )
 
 
+def notify_config(settings: Settings) -> NotifyConfig:
+    return NotifyConfig(settings.notify_signing_key or settings.jwt_secret, bool(settings.smtp_host))
+
+
+def dispatch_settings(settings: Settings) -> DispatchSettings:
+    smtp = SmtpSettings(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_from,
+        settings.smtp_username,
+        settings.smtp_password,
+        settings.smtp_starttls,
+    )
+    return DispatchSettings(
+        notify_config(settings).signing_key,
+        settings.public_url,
+        smtp,
+        settings.notify_max_attempts,
+        settings.notify_retry_base_seconds,
+        settings.notify_timeout_seconds,
+        settings.notify_poll_seconds,
+    )
+
+
 def _listen(server: grpc.aio.Server, address: str, settings: Settings) -> int:
     """Plain TCP, TLS (cert + key) or mutual TLS (plus a client CA that signs callers' certs)."""
     if not settings.policy_tls_cert:
@@ -167,7 +197,15 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         guard,
     )
     watcher = ApprovalWatcher(sessions)
-    gate.on_approval_change = watcher.poke
+    notifications = NotificationDispatcher(
+        sessions, guard, dispatch_settings(settings), EgressPolicy.from_settings(settings)
+    )
+
+    def approvals_changed() -> None:
+        watcher.poke()
+        notifications.poke()
+
+    gate.on_approval_change = approvals_changed
     digester = AuditDigester(sessions, digest_policy(settings))
     # At least half a second: identities are looked up on every RPC, and revocation clears the
     # local cache at once (other replicas follow within the TTL).
@@ -182,6 +220,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     admin = AdminServicer(
         sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
     )
+    admin.notify_config = notify_config(settings)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -203,8 +242,9 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         )
     )
     metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None
+    notifications.start()
     log.info("policy service listening on port %d", port)
-    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server)
+    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server, notifications)
 
 
 async def serve(settings: Settings, listen: str | None = None) -> None:

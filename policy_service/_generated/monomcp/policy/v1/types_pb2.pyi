@@ -172,6 +172,7 @@ class Approval(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     CONSUMED_BY_CALL_ID_FIELD_NUMBER: _builtins.int
+    NOTIFIED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___ApprovalStatus.ValueType
     org_slug: _builtins.str
@@ -198,6 +199,12 @@ class Approval(_message.Message):
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def notified(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Where the org announces approvals (channel kind and name, e.g. "slack approvals"); set
+        on the pending result a requester gets, so it can say where the request went.
+        """
+
     def __init__(
         self,
         *,
@@ -216,10 +223,11 @@ class Approval(_message.Message):
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         consumed_by_call_id: _builtins.str = ...,
+        notified: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "decided_at", b"decided_at", "expires_at", b"expires_at", "requester", b"requester"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "arguments_sha256", b"arguments_sha256", "consumed_by_call_id", b"consumed_by_call_id", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "expires_at", b"expires_at", "id", b"id", "org_slug", b"org_slug", "reason", b"reason", "requester", b"requester", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments_json", b"arguments_json", "arguments_sha256", b"arguments_sha256", "consumed_by_call_id", b"consumed_by_call_id", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "expires_at", b"expires_at", "id", b"id", "notified", b"notified", "org_slug", b"org_slug", "reason", b"reason", "requester", b"requester", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
