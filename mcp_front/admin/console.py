@@ -10,17 +10,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from google.protobuf.json_format import MessageToDict
 
 from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
 from mcp_front.admin.pages import decide_forms, e, page, table
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
 from policy_service.client import APPROVAL_STATUS_NAMES
+from policy_service.wire_enums import message_to_dict
 
 
 def _d(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+    return message_to_dict(message)
 
 
 def build_console(api: AdminApi) -> APIRouter:

@@ -13,7 +13,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
 
 from mcp_front.admin.auth import ConsoleAuth
@@ -34,6 +33,7 @@ from mcp_front.edge.admin_guard import validation_error
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
 from policy_service.toolkits.egress import EgressPolicy
+from policy_service.wire_enums import message_to_dict
 
 T = TypeVar("T")
 _STATUS = {
@@ -52,7 +52,7 @@ _DEPRECATED_KEYS = {"Deprecation": "true", "Link": '</api/v1/api-keys>; rel="suc
 
 
 def to_json(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+    return message_to_dict(message)
 
 
 class DenyBody(BaseModel):
@@ -224,10 +224,12 @@ def build_router(api: AdminApi) -> APIRouter:
 
 def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app = FastAPI(title="MonoMCP admin API", version="1", docs_url=None, openapi_url="/openapi.json")
-    from mcp_front.admin.people_rest import build_people_router  # it builds on this module's AdminApi
+    from mcp_front.admin.notifications_rest import build_notifications_router  # these build on AdminApi
+    from mcp_front.admin.people_rest import build_people_router
 
     app.include_router(build_router(api))
     app.include_router(build_people_router(api))
+    app.include_router(build_notifications_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
     docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")

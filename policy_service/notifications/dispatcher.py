@@ -70,6 +70,7 @@ class NotificationDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._since = utcnow() - timedelta(minutes=1)  # changes made while this replica was starting
         self._seen: dict[str, tuple[str, datetime]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
 
     def poke(self) -> None:
         self._wake.set()
@@ -78,6 +79,8 @@ class NotificationDispatcher:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="notification-dispatch")
 
     async def stop(self) -> None:
+        for task in list(self._sending):
+            task.cancel()  # its lease runs out and another round (or replica) sends it again
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,9 +105,12 @@ class NotificationDispatcher:
                 self._since = utcnow() - timedelta(seconds=1)
                 return
         await self._enqueue()
-        claimed = await self._claim()
-        if claimed:
-            await asyncio.gather(*(self._deliver(senders, d, c) for d, c in claimed))
+        room = _BATCH - len(self._sending)
+        for delivery, channel in await self._claim(room) if room > 0 else []:
+            # Each send is its own task: a slow receiver delays nobody else's notifications.
+            task = asyncio.get_running_loop().create_task(self._deliver(senders, delivery, channel))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _enqueue(self) -> None:
         async with self._sessions() as session:
@@ -148,7 +154,7 @@ class NotificationDispatcher:
                     except IntegrityError:
                         pass  # another replica (or an earlier round) recorded it
 
-    async def _claim(self) -> list[tuple[NotificationDelivery, NotificationChannel]]:
+    async def _claim(self, limit: int) -> list[tuple[NotificationDelivery, NotificationChannel]]:
         now = utcnow()
         due = (
             NotificationDelivery.status == "queued",
@@ -163,7 +169,7 @@ class NotificationDispatcher:
                     .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
                     .where(*due)
                     .order_by(NotificationDelivery.next_attempt_at)
-                    .limit(_BATCH)
+                    .limit(limit)
                 )
             ).all()
             for delivery, channel in candidates:
@@ -179,6 +185,14 @@ class NotificationDispatcher:
         return claimed
 
     async def _deliver(self, senders: Senders, delivery: NotificationDelivery, channel: NotificationChannel) -> None:
+        try:
+            await self._send_and_record(senders, delivery, channel)
+        except Exception:
+            log.exception("notification delivery %s failed unexpectedly", delivery.id)
+
+    async def _send_and_record(
+        self, senders: Senders, delivery: NotificationDelivery, channel: NotificationChannel
+    ) -> None:
         secret = signing_secret(self._settings.signing_key, channel) if channel.kind != "email" else ""
         attempts = delivery.attempts + 1
         values: dict[str, object] = {"attempts": attempts, "lease_until": None}
