@@ -109,7 +109,7 @@ async def test_pending_and_decisions_reach_webhook_slack_and_email(
         }
         _, inbox = smtp
         assert len(inbox) == 2 and inbox[0]["To"] == "boss@acme.example"
-        assert "needs approval" in inbox[0]["Subject"] and approval_id in inbox[0].get_payload(decode=True).decode()
+        assert "needs approval" in inbox[0]["Subject"] and approval_id in str(inbox[0].get_payload(decode=True))
         # Exactly one delivery per event and channel, however often the change was noticed.
         assert len(await admin.list_notification_deliveries()) == 6
 
