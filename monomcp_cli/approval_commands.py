@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime
 
 import typer
+from rich import box
+from rich.table import Table
 
 from monomcp_cli.admin_client import call, call_until_interrupted
-from monomcp_cli.output import console, emit, to_dict
+from monomcp_cli.output import age, console, emit, to_dict
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.errors import InvalidArgument, NotFound
 
@@ -69,7 +71,20 @@ def register(app: typer.Typer) -> typer.Typer:
         limit: int = typer.Option(50),
         as_json: bool = JSON,
     ) -> None:
-        emit(call(lambda c: c.list_approvals(org, status, limit)).approvals, as_json, APPROVAL_COLUMNS)
+        found = call(lambda c: c.list_approvals(org, status, limit)).approvals
+        if as_json:
+            emit(found, True, APPROVAL_COLUMNS)
+            return
+        table = Table(box=box.SIMPLE, pad_edge=False)
+        table.add_column("id", no_wrap=True, min_width=FULL_ID)  # whole: the next command takes it
+        table.add_column("status", no_wrap=True)
+        table.add_column("age", no_wrap=True)
+        table.add_column("request", overflow="fold", ratio=1)
+        now = datetime.now(UTC)
+        for a in found:
+            status_word = APPROVAL_STATUS_NAMES.get(a.status, "")
+            table.add_row(a.id, status_word, age(a.created_at.ToDatetime(tzinfo=UTC), now), _describe(a))
+        console.print(table if found else f"No {status + ' ' if status else ''}approvals.")
 
     @approvals.command("show")
     def approvals_show(approval_id: str, as_json: bool = JSON) -> None:

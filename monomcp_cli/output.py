@@ -47,17 +47,17 @@ def cell(message: Message, column: str) -> str:
     return str(value)
 
 
+def age(moment: datetime, now: datetime | None = None) -> str:
+    """`3 min ago`, `in 2 h`."""
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    ahead, seconds = seconds < 0, abs(seconds)
+    size, unit = next((s, u) for s, u in ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")) if seconds >= s or s == 1)
+    return f"in {seconds // size} {unit}" if ahead else f"{seconds // size} {unit} ago"
+
+
 def when(moment: datetime, now: datetime | None = None) -> str:
     """`2026-11-25 17:40:12 (3 min ago)`: UTC to the second, with its age."""
-    now = now or datetime.now(UTC)
-    seconds = int((now - moment).total_seconds())
-    ahead = seconds < 0
-    seconds = abs(seconds)
-    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")):
-        if seconds >= size or unit == "s":
-            age = f"{seconds // size} {unit}"
-            break
-    return f"{moment:%Y-%m-%d %H:%M:%S} ({'in ' + age if ahead else age + ' ago'})"
+    return f"{moment:%Y-%m-%d %H:%M:%S} ({age(moment, now)})"
 
 
 def emit(items: Iterable[Message] | Message, as_json: bool, columns: Sequence[str], title: str = "") -> None:
