@@ -34,6 +34,7 @@ async def _cli(world: World, who: str, *args: str) -> Result:
 async def _pending(front: str, world: World, args: dict[str, Any]) -> str:
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         result = await client.call_tool("transfer", args)
+    assert result.meta is not None
     return str(result.meta["monomcp/approval"]["id"])
 
 
