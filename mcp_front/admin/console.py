@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
 from mcp_front.admin.pages import decide_forms, e, page, table
+from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
 from policy_service.client import APPROVAL_STATUS_NAMES
@@ -26,6 +27,7 @@ def _d(message: Any) -> dict[str, Any]:
 def build_console(api: AdminApi) -> APIRouter:
     r = APIRouter(prefix="/console")
     r.include_router(build_sign_in(api))
+    r.include_router(build_requester_view(api))
 
     signed_in = api.auth.optional_caller
 
@@ -65,8 +67,8 @@ def build_console(api: AdminApi) -> APIRouter:
     @r.get("/approvals/{approval_id}", response_class=HTMLResponse)
     async def approval_page(request: Request, approval_id: Ident) -> Response:
         caller = signed_in(request)
-        if caller is None:
-            return to_login(request)
+        if caller is None:  # most often the requester, following the link in their result
+            return sign_in_to_view(api, approval_id)
         a = await api.call(request, lambda c: c.get_approval(approval_id))
         status = APPROVAL_STATUS_NAMES.get(a.status, "unknown")
         facts = [
