@@ -35,7 +35,7 @@ async def test_rest_approvals_flow_and_authorization(world: World, front: str) -
         )
         assert bad.status_code == 422
         ok = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
-        assert ok.status_code == 200 and ok.json()["status"] == "APPROVAL_STATUS_APPROVED"
+        assert ok.status_code == 200 and ok.json()["status"] == "approved"
         again = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert again.status_code == 409
         audit = await http.get("/api/v1/audit?tool=transfer", headers=bearer(world.keys["acme:admin"]))
