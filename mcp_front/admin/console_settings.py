@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.auth import Caller
-from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name, TtlSeconds
+from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name
 from mcp_front.admin.pages import e, page, table
 from mcp_front.admin.rest import AdminApi
 from policy_service.client import PERMISSION_NAMES
@@ -121,22 +121,18 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
                 e(k.last_used_at.ToJsonString()) if k.HasField("last_used_at") else "",
                 "revoked"
                 if k.HasField("revoked_at")
-                else (
-                    f'<form method="post" action="/console/keys/{e(k.id)}/revoke" class="inline">'
-                    f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
-                    '<button class="btn no">Revoke</button></form>'
-                ),
+                else f'<a class="btn no" href="/console/keys/{e(k.id)}/revoke">Revoke…</a>',
             ]
             for k in listed
         ]
-        role_options = "".join(f"<option>{e(r)}</option>" for r in roles)
+        role_options = "".join(f"<option{' selected' if r == 'member' else ''}>{e(r)}</option>" for r in roles)
         create = (
             f'<form method="post" action="/console/keys" class="card inline">'
             f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
             '<label>Name <input name="name" required maxlength="200"></label>'
             f'<label>Role <select name="role">{role_options}</select></label>'
-            "<label>Expires after (s, 0 = never) "
-            f'<input name="ttl_seconds" type="number" min="0" max="{MAX_TTL_SECONDS}" value="0"></label>'
+            "<label>Expires after (days, 0 = never) "
+            f'<input name="ttl_days" type="number" min="0" max="{MAX_TTL_SECONDS // 86_400}" value="90"></label>'
             '<button class="btn ok">Create key</button></form>'
         )
         return notice + create + table(["Id", "Name", "Role", "Created", "Expires", "Last used", ""], rows)
@@ -146,16 +142,36 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
         request: Request,
         name: Annotated[Name, Form()],
         role: Annotated[Ident, Form()] = "member",
-        ttl_seconds: Annotated[TtlSeconds, Form()] = 0,
+        ttl_days: Annotated[int, Form(ge=0, le=MAX_TTL_SECONDS // 86_400)] = 0,
         csrf: Annotated[Ident, Form()] = "",
     ) -> Response:
         caller = api.auth.caller(request, form_csrf=csrf)
-        issued = await api.call(request, lambda c: c.create_api_key("", name, role, ttl_seconds), form_csrf=csrf)
+        ttl = ttl_days * 86_400
+        issued = await api.call(request, lambda c: c.create_api_key("", name, role, ttl), form_csrf=csrf)
         notice = (
             '<div class="card" role="status"><strong>Copy this key now; it is not shown again:</strong>'
             f"<pre>{e(issued.secret)}</pre></div>"
         )
         return HTMLResponse(page("API keys", await _keys_body(request, caller, notice, csrf)))
+
+    @r.get("/keys/{key_id}/revoke", response_class=HTMLResponse)
+    async def confirm_revoke(request: Request, key_id: Ident) -> Response:
+        """Revoking cannot be undone: a page that asks first (no script needed)."""
+        caller = signed_in(request)
+        if caller is None:
+            return RedirectResponse("/console/login?next=/console/keys", status_code=303)
+        listed = await api.call(request, lambda c: c.list_api_keys())
+        key = next((k for k in listed if k.id == key_id), None)
+        if key is None:
+            raise HTTPException(404, "no such key")
+        body = (
+            f"<p>Revoke the key <strong>{e(key.name)}</strong> (role {e(key.role)}, id <code>{e(key.id)}</code>)? "
+            "Everything using it is refused within a second; this cannot be undone.</p>"
+            f'<form method="post" action="/console/keys/{e(key.id)}/revoke" class="inline">'
+            f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
+            '<button class="btn no">Revoke this key</button></form> <a class="btn" href="/console/keys">Cancel</a>'
+        )
+        return HTMLResponse(page("Revoke API key", body))
 
     @r.post("/keys/{key_id}/revoke")
     async def revoke_key(request: Request, key_id: Ident, csrf: Annotated[Ident, Form()] = "") -> Response:

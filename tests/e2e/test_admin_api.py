@@ -145,17 +145,21 @@ async def test_console_keys_create_shows_secret_once_and_revokes(world: World, f
         keys = await http.get("/console/keys")
         created = await http.post(
             "/console/keys",
-            data={"name": "from console", "role": "member", "ttl_seconds": "0", "csrf": _csrf(keys.text)},
+            data={"name": "from console", "role": "member", "ttl_days": "30", "csrf": _csrf(keys.text)},
         )
+        assert "<option selected>member</option>" in keys.text and 'name="ttl_days"' in keys.text
         assert created.status_code == 200, created.text[:500]
         secret = created.text.split("<pre>")[1].split("</pre>")[0]
         assert secret.startswith("mmcp_")
         listing = await http.get("/console/keys")
         assert "from console" in listing.text and secret not in listing.text
-        assert 'action="/console/keys/' in listing.text, listing.text[-1500:]
         row = listing.text[listing.text.index("from console") :]
-        key_id = row.split('action="/console/keys/')[1].split("/revoke")[0]
-        await http.post(f"/console/keys/{key_id}/revoke", data={"csrf": _csrf(listing.text)})
+        key_id = row.split('href="/console/keys/')[1].split("/revoke")[0]
+        confirm = await http.get(f"/console/keys/{key_id}/revoke")  # revoking asks first
+        assert "cannot be undone" in confirm.text and "from console" in confirm.text
+        await http.post(f"/console/keys/{key_id}/revoke", data={"csrf": _csrf(confirm.text)})
+        missing = await http.get("/console/approvals/0123456789abcdef", headers={"Accept": "text/html"})
+        assert missing.status_code == 404 and "<h1>Error 404</h1>" in missing.text  # a page, not JSON
     async with httpx.AsyncClient() as http:
         response = await http.post(
             f"{front}/acme/tools/mcp",
