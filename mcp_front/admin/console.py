@@ -5,18 +5,21 @@ payload text can never become markup."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
 from mcp_front.admin.pages import decide_forms, e, page, table
 from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
-from policy_service.client import APPROVAL_STATUS_NAMES
+from mcp_front.admin.templates import render, when
+from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.wire_enums import message_to_dict
 
 
@@ -40,29 +43,56 @@ def build_console(api: AdminApi) -> APIRouter:
         return RedirectResponse("/console/approvals", status_code=303)
 
     @r.get("/approvals", response_class=HTMLResponse)
-    async def queue(request: Request) -> Response:
+    async def queue(request: Request, decided: Ident = "", action: Ident = "") -> Response:
         caller = signed_in(request)
         if caller is None:
             return to_login(request)
+        me = await api.call(request, lambda c: c.whoami())
         pending = await api.call(request, lambda c: c.list_approvals("", "pending", 100))
-        rows = [
-            [
-                f'<a href="/console/approvals/{e(a.id)}">{e(a.tool)}</a>',
-                e(f"{a.toolkit_org_slug}/{a.toolkit_slug}"),
-                e(a.arguments_json),
-                e(a.requester.display),
-                e(a.created_at.ToJsonString()),
-                decide_forms(a.id, caller.csrf_token),
-            ]
-            for a in pending.approvals
-        ]
-        body = (
-            f'<p>Pending requests: <span id="count">{len(rows)}</span> <span class="muted">(updates live)</span></p>'
-            + table(
-                ["Tool", "Toolkit", "Arguments", "Requested by", "Requested at", "Decision"], rows, "queue"
-            ).replace('<tbody id="queue">', f'<tbody id="queue" data-csrf="{e(caller.csrf_token)}">')
+        banner = ""
+        if decided and action in ("approve", "deny"):
+            banner = f"{'Approved' if action == 'approve' else 'Denied'} request {decided}."
+        return render(
+            "queue.html",
+            title="Approval queue",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            approvals=list(pending.approvals),
+            csrf=caller.csrf_token,
+            banner=banner,
         )
-        return HTMLResponse(page("Approval queue", body, scripts=("queue.js",)))
+
+    @r.get("/approvals/events")
+    async def queue_events(request: Request) -> Response:
+        """The queue's changes as server-sent events (one JSON object per approval change)."""
+        caller = api.auth.caller(request)
+        await api.call(request, lambda c: c.list_approvals("", "pending", 1))  # refuse non-admins before streaming
+
+        async def events() -> AsyncIterator[str]:
+            changes: asyncio.Queue[Approval] = asyncio.Queue(maxsize=1000)
+
+            async def pump() -> None:
+                async with PolicyClient(api.addr, caller.credential, api.timeout, source="console") as client:
+                    async for approval in client.watch_approvals():
+                        await changes.put(approval)
+
+            pumping = asyncio.get_running_loop().create_task(pump())
+            pumping.add_done_callback(lambda t: t.cancelled() or t.exception())  # an ended watch ends the stream
+            try:
+                yield "retry: 3000\n\n"
+                while True:
+                    getting = asyncio.ensure_future(changes.get())
+                    await asyncio.wait({getting, pumping}, timeout=_HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED")
+                    if not getting.done():
+                        getting.cancel()
+                        if pumping.done():
+                            return  # the watch ended (session revoked, policy service gone): the browser retries
+                        yield ": keepalive\n\n"  # also finds out when the browser has gone
+                        continue
+                    yield f"data: {json.dumps(_event(getting.result()))}\n\n"
+            finally:
+                pumping.cancel()
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
 
     @r.get("/approvals/{approval_id}", response_class=HTMLResponse)
     async def approval_page(request: Request, approval_id: Ident) -> Response:
@@ -98,8 +128,11 @@ def build_console(api: AdminApi) -> APIRouter:
         action: Annotated[Literal["approve", "deny"], Form()],
         csrf: Annotated[Ident, Form()] = "",
         reason: Annotated[OptionalProse, Form()] = "",
+        back: Annotated[Literal["page", "queue"], Form()] = "page",
     ) -> Response:
         await api.call(request, lambda c: c.decide_approval(approval_id, action == "approve", reason), form_csrf=csrf)
+        if back == "queue":  # the queue shows a banner saying what was done
+            return RedirectResponse(f"/console/approvals?decided={approval_id}&action={action}", status_code=303)
         return RedirectResponse(f"/console/approvals/{approval_id}", status_code=303)
 
     @r.get("/audit", response_class=HTMLResponse)
@@ -159,6 +192,24 @@ def build_console(api: AdminApi) -> APIRouter:
         return HTMLResponse(page(f"Call {call_id}", body))
 
     return r
+
+
+_HEARTBEAT_SECONDS = 15.0
+
+
+def _event(a: Approval) -> dict[str, str]:
+    """What the queue's script needs to show (or drop) one row."""
+    shown = when(a.created_at)
+    return {
+        "id": a.id,
+        "status": APPROVAL_STATUS_NAMES.get(a.status, ""),
+        "tool": a.tool,
+        "toolkit": f"{a.toolkit_org_slug}/{a.toolkit_slug}",
+        "arguments": a.arguments_json,
+        "requested_by": a.requester.display,
+        "created_at": shown["iso"],
+        "created_text": f"{shown['text']} ({shown['age']})",
+    }
 
 
 def _pretty(text: str) -> str:

@@ -70,16 +70,19 @@ async def _call(world: World, front: str, args: dict[str, Any]) -> Any:
 async def test_live_queue_approve_and_recall_runs(world: World, front: str, browser_page: Any) -> None:
     page = browser_page
     await _sign_in(page, front, world.keys["acme:admin"])
-    assert await page.locator("#queue tr").count() == 0
+    assert await page.locator("#queue tr[data-id]").count() == 0
+    assert await page.locator("#empty").is_visible()  # an empty queue says so
     args = {"amount": 12, "to": EVIL}
     await _call(world, front, args)
-    row = page.locator("#queue tr").first
-    await row.wait_for(timeout=10_000)  # appears without a reload
+    row = page.locator("#queue tr[data-id]").first
+    await row.wait_for(timeout=10_000)  # appears without a reload (server-sent events)
     assert await page.evaluate("window.__pwned") is None
     assert EVIL in await row.inner_text()  # shown as text
+    assert await row.locator("input[name=reason]").count() == 1  # the deny reason stays inline
     await _shot(page, "approval-queue")
     await row.locator("button:has-text('Approve')").click()
-    await page.locator("#queue tr").first.wait_for(state="detached", timeout=10_000)
+    await page.wait_for_selector("[role=status]:has-text('Approved request')")  # the confirmation banner
+    assert await page.locator("#queue tr[data-id]").count() == 0
     result = await _call(world, front, args)
     assert not result.is_error and world.upstream.calls["transfer"] == 1
 
@@ -132,6 +135,7 @@ async def test_permissions_matrix_and_keys_pages(world: World, front: str, brows
         assert "echo" not in {t.name for t in (await client.list_tools()).tools}
     await page.goto(f"{front}/console/keys")
     await page.fill("input[name=name]", "browser key")
+    assert await page.locator("select[name=role]").input_value() == "member"
     await page.click("button:has-text('Create key')")
     secret = await page.locator("pre").first.inner_text()
     assert secret.startswith("mmcp_")
