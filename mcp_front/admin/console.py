@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -43,12 +44,19 @@ def build_console(api: AdminApi) -> APIRouter:
         return RedirectResponse("/console/approvals", status_code=303)
 
     @r.get("/approvals", response_class=HTMLResponse)
-    async def queue(request: Request, decided: Ident = "", action: Ident = "") -> Response:
+    async def queue(request: Request, decided: Ident = "", action: Ident = "", org: Ident = "") -> Response:
         caller = signed_in(request)
         if caller is None:
             return to_login(request)
         me = await api.call(request, lambda c: c.whoami())
-        pending = await api.call(request, lambda c: c.list_approvals("", "pending", 100))
+        orgs: list[str] = []
+        if me.kind == "operator":  # the operator belongs to no org: they pick one
+            orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs())]
+            org = org if org in orgs else (orgs[0] if orgs else "")
+        else:
+            org = ""
+        no_org = me.kind == "operator" and not org  # an operator of a gateway without orgs
+        pending = None if no_org else await api.call(request, lambda c: c.list_approvals(org, "pending", 100))
         banner = ""
         if decided and action in ("approve", "deny"):
             banner = f"{'Approved' if action == 'approve' else 'Denied'} request {decided}."
@@ -56,23 +64,25 @@ def build_console(api: AdminApi) -> APIRouter:
             "queue.html",
             title="Approval queue",
             signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
-            approvals=list(pending.approvals),
+            approvals=list(pending.approvals) if pending is not None else [],
             csrf=caller.csrf_token,
             banner=banner,
+            orgs=orgs,
+            org=org,
         )
 
     @r.get("/approvals/events")
-    async def queue_events(request: Request) -> Response:
+    async def queue_events(request: Request, org: Ident = "") -> Response:
         """The queue's changes as server-sent events (one JSON object per approval change)."""
         caller = api.auth.caller(request)
-        await api.call(request, lambda c: c.list_approvals("", "pending", 1))  # refuse non-admins before streaming
+        await api.call(request, lambda c: c.list_approvals(org, "pending", 1))  # refuse non-admins before streaming
 
         async def events() -> AsyncIterator[str]:
             changes: asyncio.Queue[Approval] = asyncio.Queue(maxsize=1000)
 
             async def pump() -> None:
                 async with PolicyClient(api.addr, caller.credential, api.timeout, source="console") as client:
-                    async for approval in client.watch_approvals():
+                    async for approval in client.watch_approvals(org):
                         await changes.put(approval)
 
             pumping = asyncio.get_running_loop().create_task(pump())
@@ -129,10 +139,12 @@ def build_console(api: AdminApi) -> APIRouter:
         csrf: Annotated[Ident, Form()] = "",
         reason: Annotated[OptionalProse, Form()] = "",
         back: Annotated[Literal["page", "queue"], Form()] = "page",
+        org: Annotated[Ident, Form()] = "",
     ) -> Response:
         await api.call(request, lambda c: c.decide_approval(approval_id, action == "approve", reason), form_csrf=csrf)
         if back == "queue":  # the queue shows a banner saying what was done
-            return RedirectResponse(f"/console/approvals?decided={approval_id}&action={action}", status_code=303)
+            where = urlencode({"decided": approval_id, "action": action} | ({"org": org} if org else {}))
+            return RedirectResponse(f"/console/approvals?{where}", status_code=303)
         return RedirectResponse(f"/console/approvals/{approval_id}", status_code=303)
 
     @r.get("/audit", response_class=HTMLResponse)

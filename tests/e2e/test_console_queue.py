@@ -74,3 +74,25 @@ async def test_events_need_a_signed_in_admin(world: World, front: str) -> None:
         assert (await http.get("/console/approvals/events")).status_code in (401, 303)
         member = {"Authorization": f"Bearer {world.keys['acme:member']}"}
         assert (await http.get("/console/approvals/events", headers=member)).status_code == 403
+
+
+async def test_the_operator_picks_an_org(world: World, front: str) -> None:
+    from tests.conftest import OPERATOR
+
+    approval_id = await _pending(front, world, 2)
+    async with httpx.AsyncClient(base_url=front, timeout=30) as http:
+        await _sign_in(http, OPERATOR)
+        first = await http.get("/console/approvals")  # no ORG_REQUIRED error: the first org is shown
+        assert first.status_code == 200 and '<select name="org">' in first.text
+        acme = await http.get("/console/approvals?org=acme")
+        assert approval_id in acme.text and "<option selected>acme</option>" in acme.text
+        globex = await http.get("/console/approvals?org=globex")
+        assert approval_id not in globex.text and "No requests are waiting" in globex.text
+        csrf = LOGIN_TOKEN.search(acme.text)
+        assert csrf is not None
+        decided = await http.post(
+            f"/console/approvals/{approval_id}/decide",
+            data={"action": "approve", "back": "queue", "org": "acme", "csrf": csrf.group(1)},
+            headers={"Origin": front},
+        )
+        assert "org=acme" in decided.headers["location"]

@@ -14,6 +14,7 @@
     f.appendChild(el('input',{type:'hidden',name:'csrf',value:csrf}));
     f.appendChild(el('input',{type:'hidden',name:'action',value:action}));
     f.appendChild(el('input',{type:'hidden',name:'back',value:'queue'}));
+    f.appendChild(el('input',{type:'hidden',name:'org',value:body.dataset.org||''}));
     if(action==='deny'){ f.appendChild(el('input',{name:'reason',placeholder:'Reason (required)',required:'',
       'aria-label':'Reason for denying '+tool})); }
     f.appendChild(el('button',{class:'btn '+(action==='approve'?'ok':'no')}, action==='approve'?'Approve':'Deny'));
@@ -31,7 +32,8 @@
   }
   function update(){ const n=body.querySelectorAll('tr[data-id]').length;
     document.getElementById('count').textContent=n; empty.hidden=n>0; }
-  const events=new EventSource('/console/approvals/events');
+  const org=body.dataset.org;
+  const events=new EventSource('/console/approvals/events'+(org?'?org='+encodeURIComponent(org):''));
   events.addEventListener('message', function(m){
     const a=JSON.parse(m.data);
     const existing=body.querySelector('tr[data-id="'+CSS.escape(a.id)+'"]');
