@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
-from mcp_front.admin.pages import decide_forms, e, page, table
+from mcp_front.admin.pages import decide_forms, e, page
 from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
@@ -149,42 +150,71 @@ def build_console(api: AdminApi) -> APIRouter:
 
     @r.get("/audit", response_class=HTMLResponse)
     async def audit(
-        request: Request, tool: Ident = "", status: Ident = "", toolkit: Ident = "", page_token: PageToken = ""
+        request: Request,
+        tool: Ident = "",
+        status: Ident = "",
+        toolkit: Ident = "",
+        actor_id: Ident = "",
+        since: Ident = "",
+        until: Ident = "",
+        page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+        page_token: PageToken = "",
+        newer: Annotated[str, Query(max_length=2000, pattern=r"^[0-9,]*$")] = "",
     ) -> Response:
-        if signed_in(request) is None:
+        caller = signed_in(request)
+        if caller is None:
             return to_login(request)
+        try:
+            since_at, until_at = _local_time(since), _local_time(until)
+        except ValueError:
+            raise HTTPException(400, "From and To must be dates and times") from None
+        owner, _, slug = toolkit.partition("/")
         result = await api.call(
             request,
-            lambda c: c.query_audit(tool=tool, status=status, toolkit=toolkit, page_size=50, page_token=page_token),
+            lambda c: c.query_audit(
+                tool=tool,
+                status=status,
+                toolkit=slug or owner,
+                actor_id=actor_id,
+                since=since_at,
+                until=until_at,
+                page_size=page_size,
+                page_token=page_token,
+            ),
         )
-        rows = [
-            [
-                f'<a href="/console/audit/{e(x.call_id)}">{e(x.created_at.ToJsonString())}</a>',
-                e(x.method),
-                e(f"{x.toolkit_org_slug}/{x.toolkit_slug}"),
-                e(x.tool),
-                e(x.actor_display),
-                e(x.decision),
-                f'<span class="status">{e(x.status)}</span>',
-                e(f"{x.duration_ms:.1f}"),
-            ]
-            for x in result.records
-        ]
-        filters = (
-            '<form method="get" class="card inline">'
-            f'<label>Tool <input name="tool" value="{e(tool)}"></label>'
-            f'<label>Toolkit <input name="toolkit" value="{e(toolkit)}"></label>'
-            f'<label>Status <input name="status" value="{e(status)}"></label>'
-            '<button class="btn ok">Filter</button></form>'
+        me = await api.call(request, lambda c: c.whoami())
+        toolkits = [f"{t.org_slug}/{t.slug}" for t in await api.call(request, lambda c: c.list_toolkits("", True))]
+        actors: list[tuple[str, str]] = []
+        if me.org_slug:  # the operator's audit spans orgs: no one org's people to list
+            actors = [(k.id, f"key {k.name}") for k in await api.call(request, lambda c: c.list_api_keys())]
+            people = await api.call(request, lambda c: c.list_people())
+            actors += [(p.user_id, p.display_name or p.email) for p in people]
+        filters: dict[str, Any] = {"tool": tool, "status": status, "toolkit": toolkit, "actor_id": actor_id}
+        filters |= {"since": since, "until": until, "page_size": page_size}
+        trail = [t for t in newer.split(",") if t] if newer else []
+
+        def link(token: str, back: list[str]) -> str:
+            shown = {k: v for k, v in filters.items() if v and k != "page_size"} | {"page_size": page_size}
+            return "/console/audit?" + urlencode(shown | {"page_token": token, "newer": ",".join(back)})
+
+        older = link(result.next_page_token, [*trail, page_token or "0"]) if result.next_page_token else ""
+        previous = None
+        if page_token:
+            back_to = trail[-1] if trail else "0"
+            previous = link("" if back_to == "0" else back_to, trail[:-1])
+        return render(
+            "audit.html",
+            title="Audit log",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            records=list(result.records),
+            f=filters,
+            toolkits=toolkits,
+            statuses=AUDIT_STATUSES,
+            actors=actors,
+            older=older,
+            newer=previous,
+            duration=duration,
         )
-        more = (
-            f'<p><a href="/console/audit?tool={e(tool)}&status={e(status)}&toolkit={e(toolkit)}'
-            f'&page_token={e(result.next_page_token)}">Older →</a></p>'
-            if result.next_page_token
-            else ""
-        )
-        body = filters + table(["Time", "Method", "Toolkit", "Tool", "Actor", "Decision", "Status", "ms"], rows) + more
-        return HTMLResponse(page("Audit log", body))
 
     @r.get("/audit/{call_id}", response_class=HTMLResponse)
     async def audit_detail(request: Request, call_id: Ident) -> Response:
@@ -207,6 +237,32 @@ def build_console(api: AdminApi) -> APIRouter:
 
 
 _HEARTBEAT_SECONDS = 15.0
+AUDIT_STATUSES = (
+    "ok",
+    "error",
+    "started",
+    "pending_approval",
+    "denied",
+    "blocked",
+    "invalid",
+    "unauthenticated",
+    "not_found",
+    "rate_limited",
+    "refused",
+    "abandoned",
+)
+
+
+def _local_time(text: str) -> datetime | None:
+    """A datetime-local value (UTC, as the page says), or None when empty."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+
+
+def duration(ms: float) -> str:
+    """`0.4 ms`, `12 ms`, `3.2 s`: rounded to what a person compares."""
+    if ms >= 1000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
 def _event(a: Approval) -> dict[str, str]:
