@@ -223,15 +223,18 @@ def build_console(api: AdminApi) -> APIRouter:
         result = await api.call(request, lambda c: c.query_audit(call_id=call_id, page_size=1))
         if not result.records:
             raise HTTPException(404, "no such call")
-        record = _d(result.records[0])
-        request_json = record.pop("request_json", "")
-        response_json = record.pop("response_json", "")
-        rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in record.items())
-        body = (
-            f'<table class="card">{rows}</table><h2>Request</h2><pre>{e(_pretty(request_json))}</pre>'
-            f"<h2>Response</h2><pre>{e(_pretty(response_json))}</pre>"
+        me = await api.call(request, lambda c: c.whoami())
+        x = result.records[0]
+        return render(
+            "audit_detail.html",
+            title=f"Call: {x.method} {x.tool}".strip(),
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            x=x,
+            redacted=list(x.redacted_paths),
+            request_text=_pretty(x.request_json),
+            response_text=_pretty(x.response_json),
+            duration=duration,
         )
-        return HTMLResponse(page(f"Call {call_id}", body))
 
     return r
 

@@ -36,3 +36,18 @@ async def test_audit_pages_both_ways_and_filters_by_status(world: World, front: 
         assert "No requests match" in none.text
         bad = await http.get("/console/audit?since=yesterday", headers={"Accept": "text/html"})
         assert bad.status_code == 400 and "<h1>Error 400</h1>" in bad.text
+
+
+async def test_call_detail_is_readable_and_marks_redactions(world: World, front: str) -> None:
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        await client.call_tool("login", {"username": "ann", "password": "hunter2-secret"})
+    async with httpx.AsyncClient(base_url=front, timeout=30) as http:
+        await _sign_in(http, world.keys["acme:admin"])
+        listing = await http.get("/console/audit?tool=login")
+        call_id = re.search(r'href="/console/audit/([0-9a-f]+)"', listing.text)
+        assert call_id is not None
+        detail = await http.get(f"/console/audit/{call_id.group(1)}")
+        assert "Redacted before storing" in detail.text and "password" in detail.text
+        assert "hunter2-secret" not in detail.text and "PERMISSION_" not in detail.text
+        assert "<h2>Request</h2>" in detail.text and '\n  &#34;arguments&#34;: {' in detail.text  # pretty-printed
+        assert re.search(r"<td>\d+(\.\d)? (ms|s)</td>", detail.text)  # a rounded duration
