@@ -4,6 +4,7 @@ API keys (create with the secret shown once, list, revoke)."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,25 +13,11 @@ from mcp_front.admin.auth import Caller
 from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name
 from mcp_front.admin.pages import e, page, table
 from mcp_front.admin.rest import AdminApi
+from mcp_front.admin.templates import render
 from policy_service.client import PERMISSION_NAMES
 
 CHOICES = ["inherit", "always_allow", "needs_approval", "blocked"]
-
-
-def _select(name: str, current: str) -> str:
-    options = "".join(
-        f'<option value="{c}"{" selected" if c == current else ""}>{c.replace("_", " ")}</option>' for c in CHOICES
-    )
-    return f'<select name="{e(name)}" aria-label="{e(name)}">{options}</select>'
-
-
-def _cell(csrf: str, toolkit: str, tool: str, role: str, current: str) -> str:
-    return (
-        f'<form method="post" action="/console/permissions" class="inline">'
-        f'<input type="hidden" name="csrf" value="{e(csrf)}"><input type="hidden" name="toolkit" value="{e(toolkit)}">'
-        f'<input type="hidden" name="tool" value="{e(tool)}"><input type="hidden" name="role" value="{e(role)}">'
-        f'{_select("permission", current)}<button class="btn ok">Save</button></form>'
-    )
+WORDS = {"inherit": "inherit", "always_allow": "always allow", "needs_approval": "needs approval", "blocked": "blocked"}
 
 
 def build_settings_pages(api: AdminApi) -> APIRouter:
@@ -39,67 +26,90 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
     signed_in = api.auth.optional_caller
 
     @r.get("/permissions", response_class=HTMLResponse)
-    async def permissions(request: Request, toolkit: Ident = "") -> Response:
+    async def permissions(request: Request, toolkit: Ident = "", saved: int | None = None) -> Response:
         caller = signed_in(request)
         if caller is None:
             return RedirectResponse("/console/login?next=/console/permissions", status_code=303)
+        me = await api.call(request, lambda c: c.whoami())
         toolkits = await api.call(request, lambda c: c.list_toolkits("", include_public=True))
         names = [f"{t.org_slug}/{t.slug}" for t in toolkits]
         chosen = toolkit if toolkit in names else (names[0] if names else "")
-        picker = (
-            '<form method="get" class="card inline"><label>Toolkit <select name="toolkit">'
-            + "".join(f"<option{' selected' if n == chosen else ''}>{e(n)}</option>" for n in names)
-            + '</select></label><button class="btn ok">Show</button></form>'
+        rows: list[dict[str, object]] = []
+        roles: list[str] = []
+        owned = True
+        if chosen:
+            owner, slug = chosen.split("/", 1)
+            owned = owner == me.org_slug
+            tools = await api.call(request, lambda c: c.list_catalogue(owner, slug))
+            roles = [role.name for role in await api.call(request, lambda c: c.list_roles())]
+            current = await _rules(request, owner, slug)
+            for t in tools:
+                owner_default = PERMISSION_NAMES.get(t.default_permission, "needs_approval")
+                ceiling = not owned and owner_default == "blocked"
+                org_default = current.get((t.name, ""), "inherit")
+                cells = [{"role": "", "label": "Org default", "current": org_default, "effective": ""}]
+                for role in roles:
+                    rule = current.get((t.name, role), "inherit")
+                    effective = (
+                        "blocked" if ceiling else next(p for p in (rule, org_default, owner_default) if p != "inherit")
+                    )
+                    cells.append({"role": role, "label": f"Role: {role}", "current": rule, "effective": effective})
+                rows.append({"tool": t.name, "owner": owner_default, "ceiling": ceiling, "cells": cells})
+        return render(
+            "permissions.html",
+            title="Permissions",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            toolkits=names,
+            chosen=chosen,
+            rows=rows,
+            roles=roles,
+            owned=owned,
+            choices=CHOICES,
+            words=WORDS,
+            csrf=caller.csrf_token,
+            saved=saved,
         )
-        if not chosen:
-            return HTMLResponse(page("Permissions", picker + "<p>No toolkits.</p>"))
-        owner, slug = chosen.split("/", 1)
-        tools = await api.call(request, lambda c: c.list_catalogue(owner, slug))
-        roles = [role.name for role in await api.call(request, lambda c: c.list_roles())]
-        rules = await api.call(request, lambda c: c.list_permission_rules())
-        current = {
+
+    async def _rules(request: Request, owner: str, slug: str, csrf: str | None = None) -> dict[tuple[str, str], str]:
+        rules = await api.call(request, lambda c: c.list_permission_rules(), form_csrf=csrf)
+        return {
             (rule.tool, rule.role): PERMISSION_NAMES.get(rule.permission, "inherit")
             for rule in rules
             if rule.toolkit_org_slug == owner and rule.toolkit_slug == slug
         }
-        rows = [
-            [
-                e(t.name),
-                e(PERMISSION_NAMES.get(t.default_permission, "")),
-                _cell(caller.csrf_token, chosen, t.name, "", current.get((t.name, ""), "inherit")),
-            ]
-            + [_cell(caller.csrf_token, chosen, t.name, role, current.get((t.name, role), "inherit")) for role in roles]
-            for t in tools
-        ]
-        legend = (
-            "<p class='muted'>Effective permission: a role override beats your org's default, which beats the "
-            "toolkit owner's default. <em>inherit</em> removes a rule.</p>"
-        )
-        headers = ["Tool", "Owner default", "Org default"] + [f"Role: {r}" for r in roles]
-        return HTMLResponse(page("Permissions", picker + legend + table(headers, rows)))
 
     @r.post("/permissions")
-    async def save_permission(
-        request: Request,
-        toolkit: Annotated[Ident, Form()],
-        tool: Annotated[Ident, Form()],
-        permission: Annotated[Ident, Form()],
-        role: Annotated[Ident, Form()] = "",
-        csrf: Annotated[Ident, Form()] = "",
-    ) -> Response:
-        if permission not in CHOICES or "/" not in toolkit:
-            raise HTTPException(400, "bad permission or toolkit")
+    async def save_permissions(request: Request) -> Response:
+        """The whole matrix in one form: only the cells that changed become RPCs."""
+        form = await request.form()
+        csrf, toolkit = str(form.get("csrf", "")), str(form.get("toolkit", ""))
+        if "/" not in toolkit or len(form) > 5000:
+            raise HTTPException(400, "bad toolkit")
         owner, slug = toolkit.split("/", 1)
-        if permission == "inherit":
+        current = await _rules(request, owner, slug, csrf)
+        changes = 0
+        for key, value in form.multi_items():
+            if not key.startswith("p:") or not isinstance(value, str):
+                continue
+            _, role, tool = key.split(":", 2)
+            if value not in CHOICES:
+                raise HTTPException(400, f"unknown permission {value!r}")
+            if value == current.get((tool, role), "inherit"):
+                continue
+            await _apply(request, owner, slug, tool, role, value, csrf)
+            changes += 1
+        return RedirectResponse(f"/console/permissions?{urlencode({'toolkit': toolkit, 'saved': changes})}", 303)
+
+    async def _apply(request: Request, owner: str, slug: str, tool: str, role: str, value: str, csrf: str) -> None:
+        if value == "inherit":
             if role:
                 await api.call(request, lambda c: c.clear_role_override(role, owner, slug, tool), form_csrf=csrf)
             else:
                 await api.call(request, lambda c: c.clear_org_default(owner, slug, tool), form_csrf=csrf)
         elif role:
-            await api.call(request, lambda c: c.set_role_override(role, owner, slug, tool, permission), form_csrf=csrf)
+            await api.call(request, lambda c: c.set_role_override(role, owner, slug, tool, value), form_csrf=csrf)
         else:
-            await api.call(request, lambda c: c.set_org_default(owner, slug, tool, permission), form_csrf=csrf)
-        return RedirectResponse(f"/console/permissions?toolkit={toolkit}", status_code=303)
+            await api.call(request, lambda c: c.set_org_default(owner, slug, tool, value), form_csrf=csrf)
 
     @r.get("/keys", response_class=HTMLResponse)
     async def keys(request: Request) -> Response:

@@ -125,16 +125,19 @@ async def test_console_permissions_matrix_edits_overrides(world: World, front: s
         await _sign_in(http, world.keys["acme:admin"])
         matrix = await http.get("/console/permissions?toolkit=acme/tools")
         assert matrix.status_code == 200 and "Role: member" in matrix.text and "transfer" in matrix.text
-        form = {"toolkit": "acme/tools", "tool": "echo", "role": "member", "permission": "blocked"}
+        assert matrix.text.count("Save all changes") == 1  # one Save for the whole matrix
+        form = {"toolkit": "acme/tools", "p:member:echo": "blocked", "p::echo": "inherit"}
         assert (await http.post("/console/permissions", data=form)).status_code == 403  # no CSRF token
         saved = await http.post("/console/permissions", data={**form, "csrf": _csrf(matrix.text)})
-        assert saved.status_code == 303
+        assert saved.status_code == 303 and "saved=1" in saved.headers["location"]  # only the changed cell
+        shown = await http.get(saved.headers["location"])
+        assert "Saved: 1 change." in shown.text and "→ blocked" in shown.text and "→ always allow" in shown.text
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         assert "echo" not in {t.name for t in (await client.list_tools()).tools}
     async with httpx.AsyncClient(base_url=front) as http:
         await _sign_in(http, world.keys["acme:admin"])
         matrix = await http.get("/console/permissions?toolkit=acme/tools")
-        await http.post("/console/permissions", data={**form, "permission": "inherit", "csrf": _csrf(matrix.text)})
+        await http.post("/console/permissions", data={**form, "p:member:echo": "inherit", "csrf": _csrf(matrix.text)})
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         assert "echo" in {t.name for t in (await client.list_tools()).tools}
 

@@ -49,5 +49,5 @@ async def test_call_detail_is_readable_and_marks_redactions(world: World, front:
         detail = await http.get(f"/console/audit/{call_id.group(1)}")
         assert "Redacted before storing" in detail.text and "password" in detail.text
         assert "hunter2-secret" not in detail.text and "PERMISSION_" not in detail.text
-        assert "<h2>Request</h2>" in detail.text and '\n  &#34;arguments&#34;: {' in detail.text  # pretty-printed
+        assert "<h2>Request</h2>" in detail.text and "\n  &#34;arguments&#34;: {" in detail.text  # pretty-printed
         assert re.search(r"<td>\d+(\.\d)? (ms|s)</td>", detail.text)  # a rounded duration
