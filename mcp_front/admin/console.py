@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
-from mcp_front.admin.pages import decide_forms, e, page
 from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
@@ -111,26 +110,16 @@ def build_console(api: AdminApi) -> APIRouter:
         if caller is None:  # most often the requester, following the link in their result
             return sign_in_to_view(api, approval_id)
         a = await api.call(request, lambda c: c.get_approval(approval_id))
-        status = APPROVAL_STATUS_NAMES.get(a.status, "unknown")
-        facts = [
-            ("Status", f'<span class="status">{e(status)}</span>'),
-            ("Tool", e(a.tool)),
-            ("Toolkit", e(f"{a.toolkit_org_slug}/{a.toolkit_slug}")),
-            ("Requested by", e(f"{a.requester.display} ({a.requester.kind}, role {a.requester.role})")),
-            ("Requested at", e(a.created_at.ToJsonString())),
-            ("Expires", e(a.expires_at.ToJsonString())),
-            ("Decided by", e(a.decided_by)),
-            ("Reason", e(a.reason)),
-            ("Arguments SHA-256", e(a.arguments_sha256)),
-        ]
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-        try:
-            pretty = json.dumps(json.loads(a.arguments_json), indent=2, ensure_ascii=False)
-        except ValueError:
-            pretty = a.arguments_json
-        actions = decide_forms(a.id, caller.csrf_token) if status == "pending" else ""
-        body = f'<table class="card">{rows}</table><h2>Arguments</h2><pre>{e(pretty)}</pre>{actions}'
-        return HTMLResponse(page(f"Approval {a.id}", body))
+        me = await api.call(request, lambda c: c.whoami())
+        return render(
+            "approval.html",
+            title=f"Approval request: {a.tool}",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            a=a,
+            status=APPROVAL_STATUS_NAMES.get(a.status, "unknown"),
+            arguments=_pretty(a.arguments_json),
+            csrf=caller.csrf_token,
+        )
 
     @r.post("/approvals/{approval_id}/decide")
     async def decide(
