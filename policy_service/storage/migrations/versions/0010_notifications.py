@@ -83,7 +83,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("notification_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_notification_deliveries_status_next_attempt_at")
