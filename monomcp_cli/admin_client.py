@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -17,7 +18,9 @@ from policy_service.errors import PolicyError
 T = TypeVar("T")
 
 
-def call(fn: Callable[[PolicyClient], Awaitable[T]]) -> T:
+def call(fn: Callable[[PolicyClient], Awaitable[T]], timeout: float = 30.0) -> T:
+    """Runs `fn` with a client; a domain error is printed and exits 1. `timeout` is per RPC
+    (a watch passes a long one)."""
     settings = Settings()
     token = os.environ.get("MONOMCP_TOKEN", "")
     if not token:
@@ -26,7 +29,7 @@ def call(fn: Callable[[PolicyClient], Awaitable[T]]) -> T:
 
     async def run() -> T:
         tls = channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key)
-        async with PolicyClient(settings.policy_addr, token, timeout=30.0, tls=tls, source="cli") as client:
+        async with PolicyClient(settings.policy_addr, token, timeout=timeout, tls=tls, source="cli") as client:
             return await fn(client)
 
     try:
@@ -34,3 +37,9 @@ def call(fn: Callable[[PolicyClient], Awaitable[T]]) -> T:
     except PolicyError as exc:
         console.print(f"[red]error[/red] {exc.reason}: {exc.message}")
         raise typer.Exit(1) from None
+
+
+def call_until_interrupted(fn: Callable[[PolicyClient], Awaitable[None]]) -> None:
+    """For commands that run until Ctrl-C (a watch): the interrupt ends them quietly."""
+    with contextlib.suppress(KeyboardInterrupt):
+        call(fn, timeout=24 * 3600.0)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 
-from monomcp_cli import domain_commands, people_commands
+from monomcp_cli import domain_commands, notify_commands, people_commands
 from monomcp_cli.admin_client import call
 from monomcp_cli.output import console, emit
+from policy_service.client import PolicyClient
 from policy_service.toolkits.stdio_backend import StdioSpec
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
@@ -23,6 +27,7 @@ def register(app: typer.Typer) -> None:
         app.add_typer(sub, name=name)
     people_commands.register(app)
     domain_commands.register(app)
+    notify_commands.register(app)
 
     @orgs.command("list")
     def orgs_list(as_json: bool = JSON) -> None:
@@ -128,12 +133,21 @@ def register(app: typer.Typer) -> None:
         from policy_service.toolkits.egress import EgressPolicy
 
         egress = EgressPolicy.from_settings(Settings())
+
+        async def run(c: PolicyClient) -> tuple[str, Any]:
+            result = await sync_catalogue(c, org, slug, prune, egress)
+            return (await c.get_toolkit(org, slug)).org_slug, result
+
         try:
-            result = call(lambda c: sync_catalogue(c, org, slug, prune, egress))
+            owner, result = call(run)
         except UpstreamError as exc:
             console.print(f"[red]error[/red] BACKEND_ERROR: {exc.public}")
             raise typer.Exit(1) from None
-        emit(result, as_json, ["added", "updated", "removed"])
+        counts = {"added": result.added, "updated": result.updated, "removed": result.removed}
+        if as_json:
+            print(json.dumps({"toolkit": f"{owner}/{slug}", **counts}, indent=2))
+        else:
+            emit(result, False, list(counts), title=f"Synced {owner}/{slug}")
 
     @tools.command("list")
     def tools_list(toolkit: str, org: str = ORG, as_json: bool = JSON) -> None:

@@ -1,14 +1,18 @@
-"""Approval and audit verbs. Each has --json."""
+"""Approval and audit verbs. Each has --json; approval ids may be given as a unique prefix."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import typer
+from rich import box
+from rich.table import Table
 
-from monomcp_cli.admin_client import call
-from monomcp_cli.output import console, emit, to_dict
+from monomcp_cli.admin_client import call, call_until_interrupted
+from monomcp_cli.output import age, console, emit, to_dict
+from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
+from policy_service.errors import InvalidArgument, NotFound
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
@@ -24,6 +28,34 @@ AUDIT_COLUMNS = [
     "status",
     "duration_ms",
 ]
+FULL_ID = 32
+_PREFIX_PAGES = 20
+
+
+async def resolve_approval_id(client: PolicyClient, given: str, status: str = "") -> str:
+    """The full id of the one approval whose id starts with `given` (ids are 32 hex digits)."""
+    given = given.strip().lower().rstrip("…").rstrip(".")
+    if len(given) == FULL_ID:
+        return given
+    if len(given) < 4 or not all(c in "0123456789abcdef" for c in given):
+        raise InvalidArgument("give the approval id, or at least its first 4 characters", "BAD_ID")
+    matches: list[str] = []
+    token = ""
+    for _ in range(_PREFIX_PAGES):
+        page = await client.list_approvals("", status, 500, token)
+        matches += [a.id for a in page.approvals if a.id.startswith(given)]
+        token = page.next_page_token
+        if len(matches) > 1 or not token:
+            break
+    if not matches:
+        raise NotFound(f"no {status + ' ' if status else ''}approval id starts with {given}", "APPROVAL_NOT_FOUND")
+    if len(matches) > 1:
+        raise InvalidArgument(f"{given} is ambiguous: {', '.join(matches[:5])}", "AMBIGUOUS_ID")
+    return matches[0]
+
+
+def _describe(a: Approval) -> str:
+    return f"{a.tool} on {a.toolkit_org_slug}/{a.toolkit_slug} for {a.requester.display}"
 
 
 def register(app: typer.Typer) -> typer.Typer:
@@ -39,25 +71,83 @@ def register(app: typer.Typer) -> typer.Typer:
         limit: int = typer.Option(50),
         as_json: bool = JSON,
     ) -> None:
-        emit(call(lambda c: c.list_approvals(org, status, limit)).approvals, as_json, APPROVAL_COLUMNS)
+        found = call(lambda c: c.list_approvals(org, status, limit)).approvals
+        if as_json:
+            emit(found, True, APPROVAL_COLUMNS)
+            return
+        table = Table(box=box.SIMPLE, pad_edge=False)
+        table.add_column("id", no_wrap=True, min_width=FULL_ID)  # whole: the next command takes it
+        table.add_column("status", no_wrap=True)
+        table.add_column("age", no_wrap=True)
+        table.add_column("request", overflow="fold", ratio=1)
+        now = datetime.now(UTC)
+        for a in found:
+            status_word = APPROVAL_STATUS_NAMES.get(a.status, "")
+            table.add_row(a.id, status_word, age(a.created_at.ToDatetime(tzinfo=UTC), now), _describe(a))
+        console.print(table if found else f"No {status + ' ' if status else ''}approvals.")
 
     @approvals.command("show")
     def approvals_show(approval_id: str, as_json: bool = JSON) -> None:
-        approval = call(lambda c: c.get_approval(approval_id))
+        """One approval (the id or a unique prefix of it)."""
+
+        async def run(c: PolicyClient) -> Approval:
+            return await c.get_approval(await resolve_approval_id(c, approval_id))
+
+        approval = call(run)
         if as_json:
             emit(approval, True, [])
         else:
             console.print_json(json.dumps(to_dict(approval)))
 
+    def _decide(approval_id: str, approve: bool, reason: str, as_json: bool) -> None:
+        async def run(c: PolicyClient) -> Approval:
+            return await c.decide_approval(await resolve_approval_id(c, approval_id, "pending"), approve, reason)
+
+        decided = call(run)
+        if as_json:
+            emit(decided, True, [])
+        elif approve:
+            console.print(
+                f"Approved {decided.id} ({_describe(decided)}). Its next call with the same arguments runs once."
+            )
+        else:
+            console.print(f"Denied {decided.id} ({_describe(decided)}): {reason}")
+
     @approvals.command("approve")
     def approvals_approve(approval_id: str, as_json: bool = JSON) -> None:
-        emit(call(lambda c: c.decide_approval(approval_id, True)), as_json, APPROVAL_COLUMNS)
+        """Approve a pending request (the id or a unique prefix of it)."""
+        _decide(approval_id, True, "", as_json)
 
     @approvals.command("deny")
     def approvals_deny(
         approval_id: str, reason: str = typer.Option(..., help="Shown to the caller."), as_json: bool = JSON
     ) -> None:
-        emit(call(lambda c: c.decide_approval(approval_id, False, reason)), as_json, APPROVAL_COLUMNS)
+        """Deny a pending request (the id or a unique prefix of it), saying why."""
+        _decide(approval_id, False, reason, as_json)
+
+    @approvals.command("watch")
+    def approvals_watch(org: str = ORG, as_json: bool = JSON) -> None:
+        """The queue live: what is pending now, then every change as it happens (Ctrl-C stops)."""
+
+        def line(a: Approval, now: datetime) -> str:
+            if as_json:
+                return json.dumps(to_dict(a))
+            status = APPROVAL_STATUS_NAMES.get(a.status, "")
+            extra = f" by {a.decided_by}" if a.decided_by else ""
+            extra += f": {a.reason}" if a.reason else ""
+            return f"{now:%H:%M:%S} {status:<8} {a.id} {_describe(a)}{extra}"
+
+        async def run(c: PolicyClient) -> None:
+            stream = c.watch_approvals(org)
+            current = await c.list_approvals(org, "pending", 500)
+            if not as_json:
+                console.print(f"{len(current.approvals)} pending; watching for changes (Ctrl-C stops)")
+            for approval in reversed(current.approvals):
+                print(line(approval, datetime.now(UTC)), flush=True)
+            async for approval in stream:
+                print(line(approval, datetime.now(UTC)), flush=True)
+
+        call_until_interrupted(run)
 
     def _query(org: str, since: str, toolkit: str, tool: str, status: str, limit: int, token: str = ""):  # type: ignore[no-untyped-def]
         since_dt = datetime.fromisoformat(since) if since else None

@@ -1,41 +1,78 @@
-"""Terminal output: rich tables for people, JSON for scripts."""
+"""Terminal output: rich tables for people, JSON for scripts.
+
+Both show status words (`pending`, `blocked`), never protobuf enum names, and numbers as
+numbers; tables show every id in full (the next command needs it) and zeros as 0.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
+from policy_service.wire_enums import message_to_dict
+
 console = Console()
+_FULL = {"id", "call_id", "approval_id", "key_id"}
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+    return message_to_dict(message)
+
+
+def cell(message: Message, column: str) -> str:
+    """One table cell: the field's value as a person reads it (0 stays 0, unset times blank)."""
+    field = message.DESCRIPTOR.fields_by_name.get(column)
+    if field is None:
+        return ""
+    value = getattr(message, column)
+    if field.message_type is not None:
+        if field.is_repeated:
+            return ", ".join(str(v) for v in value)
+        if field.message_type.full_name == "google.protobuf.Timestamp":
+            return when(value.ToDatetime(tzinfo=UTC)) if message.HasField(column) else ""
+        return json.dumps(message_to_dict(value)) if message.HasField(column) else ""
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return str(message_to_dict(message).get(column, ""))
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def age(moment: datetime, now: datetime | None = None) -> str:
+    """`3 min ago`, `in 2 h`."""
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    ahead, seconds = seconds < 0, abs(seconds)
+    size, unit = next((s, u) for s, u in ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")) if seconds >= s or s == 1)
+    return f"in {seconds // size} {unit}" if ahead else f"{seconds // size} {unit} ago"
+
+
+def when(moment: datetime, now: datetime | None = None) -> str:
+    """`2026-11-25 17:40:12 (3 min ago)`: UTC to the second, with its age."""
+    return f"{moment:%Y-%m-%d %H:%M:%S} ({age(moment, now)})"
 
 
 def emit(items: Iterable[Message] | Message, as_json: bool, columns: Sequence[str], title: str = "") -> None:
     rows = [items] if isinstance(items, Message) else list(items)
-    dicts = [to_dict(m) for m in rows]
     if as_json:
+        dicts = [to_dict(m) for m in rows]
         print(json.dumps(dicts[0] if isinstance(items, Message) else dicts, indent=2))
         return
     table = Table(title=title or None)
     for column in columns:
-        table.add_column(column)
-    for d in dicts:
-        table.add_row(*[_cell(d.get(c, "")) for c in columns])
+        # Ids are never cut: they are what the next command takes.
+        table.add_column(column, no_wrap=column in _FULL, overflow="fold", min_width=32 if column in _FULL else None)
+    for message in rows:
+        table.add_row(*[cell(message, c) for c in columns])
     console.print(table)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
 
 
 def print_demo(result: dict[str, Any]) -> None:

@@ -679,3 +679,23 @@ class PolicyClient:
         """Check and apply a policy file (`dry_run`: only say what would change)."""
         request = admin_pb2.ApplyPolicyRequest(org_slug=org, yaml=yaml_text, dry_run=dry_run)
         return await self._call(self._admin.ApplyPolicy, request, admin=True)
+    # --- approval notifications -----------------------------------------------------
+    async def create_notification_channel(
+        self, org: str, name: str, kind: str, target: str
+    ) -> admin_pb2.CreateNotificationChannelResponse:
+        request = admin_pb2.CreateNotificationChannelRequest(org_slug=org, name=name, kind=kind, target=target)
+        return await self._call(self._admin.CreateNotificationChannel, request, admin=True)
+
+    async def list_notification_channels(self, org: str = "") -> list[admin_pb2.NotificationChannel]:
+        request = admin_pb2.ListNotificationChannelsRequest(org_slug=org)
+        return list((await self._call(self._admin.ListNotificationChannels, request, admin=True)).channels)
+
+    async def delete_notification_channel(self, org: str, name: str) -> admin_pb2.NotificationChannel:
+        request = admin_pb2.DeleteNotificationChannelRequest(org_slug=org, name=name)
+        return await self._call(self._admin.DeleteNotificationChannel, request, admin=True)
+
+    async def list_notification_deliveries(
+        self, org: str = "", channel: str = "", page_size: int = 50
+    ) -> list[admin_pb2.NotificationDelivery]:
+        request = admin_pb2.ListNotificationDeliveriesRequest(org_slug=org, channel=channel, page_size=page_size)
+        return list((await self._call(self._admin.ListNotificationDeliveries, request, admin=True)).deliveries)

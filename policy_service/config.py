@@ -156,6 +156,22 @@ class Settings(BaseSettings):
     console_oidc_client_id: str = Field("", alias="MONOMCP_CONSOLE_OIDC_CLIENT_ID")
     console_oidc_client_secret: str = Field("", alias="MONOMCP_CONSOLE_OIDC_CLIENT_SECRET")
     console_oidc_scopes: str = Field("openid email profile", alias="MONOMCP_CONSOLE_OIDC_SCOPES")
+    # Approval notifications (docs/notifications.md). Webhook signing secrets are derived
+    # from this key (falls back to JWT_SECRET); changing it changes every channel's secret.
+    notify_signing_key: str = Field("", alias="MONOMCP_NOTIFY_SIGNING_KEY")
+    # Email channels send through this SMTP server (empty host = email channels refused).
+    smtp_host: str = Field("", alias="MONOMCP_SMTP_HOST")
+    smtp_port: int = Field(587, alias="MONOMCP_SMTP_PORT")
+    smtp_from: str = Field("monomcp@localhost", alias="MONOMCP_SMTP_FROM")
+    smtp_username: str = Field("", alias="MONOMCP_SMTP_USERNAME")
+    smtp_password: str = Field("", alias="MONOMCP_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(True, alias="MONOMCP_SMTP_STARTTLS")
+    # Deliveries retry with exponential backoff (first retry after this many seconds).
+    notify_max_attempts: int = Field(8, alias="MONOMCP_NOTIFY_MAX_ATTEMPTS")
+    notify_retry_base_seconds: float = Field(5.0, alias="MONOMCP_NOTIFY_RETRY_BASE_SECONDS")
+    notify_timeout_seconds: float = Field(10.0, alias="MONOMCP_NOTIFY_TIMEOUT_SECONDS")
+    # How often a replica looks for approval changes made through other replicas.
+    notify_poll_seconds: float = Field(2.0, alias="MONOMCP_NOTIFY_POLL_SECONDS")
 
     def missing_front_secrets(self) -> list[str]:
         """One line per secret a production front needs and lacks, saying how to make it."""

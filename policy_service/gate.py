@@ -7,7 +7,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound,
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
+from policy_service.notifications import channels as notification_channels
 from policy_service.observability.tracing import current_trace_id
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
 from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
@@ -212,6 +213,8 @@ class Gate:
         self.on_approval_change()
         async with self._sessions() as session:
             record = await approvals.load(session, outcome.approval_id)
+            if record.row.status == "pending":  # the requester is told where the request went
+                record = replace(record, notified=await notification_channels.summaries(session, record.row.org_id))
         return Authorization(
             outcome.decision, base["call_id"], "needs_approval", principal, outcome.message, view=view, approval=record
         )

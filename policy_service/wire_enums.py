@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
 from policy_service._generated.monomcp.policy.v1 import types_pb2
 
 PERMISSIONS = {
@@ -18,3 +24,38 @@ APPROVAL_STATUSES = {
     "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
 }
 APPROVAL_STATUS_NAMES = {v: k for k, v in APPROVAL_STATUSES.items()}
+
+
+def _word(enum: EnumDescriptor, number: int) -> str:
+    """`APPROVAL_STATUS_PENDING` → `pending`; the UNSPECIFIED value → ''."""
+    value = enum.values_by_number.get(number)
+    if value is None:
+        return str(number)
+    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+    name = value.name.removeprefix(prefix)
+    return "" if name == "UNSPECIFIED" else name.lower()
+
+
+def _plain(field: FieldDescriptor, value: Any) -> Any:
+    if field.enum_type is not None:
+        return _word(field.enum_type, value)
+    kind = field.message_type
+    if kind is not None:
+        if kind.full_name == "google.protobuf.Timestamp":
+            return value.ToJsonString()
+        return message_to_dict(value)
+    return value
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON people and scripts read: status words (not enum names), 64-bit
+    integers as numbers, timestamps as RFC 3339, unset fields left out (as MessageToDict)."""
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            out[field.name] = {k: _plain(field.message_type.fields_by_name["value"], v) for k, v in value.items()}
+        elif field.is_repeated:
+            out[field.name] = [_plain(field, v) for v in value]
+        else:
+            out[field.name] = _plain(field, value)
+    return out

@@ -5,27 +5,33 @@ payload text can never become markup."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from google.protobuf.json_format import MessageToDict
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
-from mcp_front.admin.pages import decide_forms, e, page, table
+from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
-from policy_service.client import APPROVAL_STATUS_NAMES
+from mcp_front.admin.templates import render, when
+from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
+from policy_service.wire_enums import message_to_dict
 
 
 def _d(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+    return message_to_dict(message)
 
 
 def build_console(api: AdminApi) -> APIRouter:
     r = APIRouter(prefix="/console")
     r.include_router(build_sign_in(api))
+    r.include_router(build_requester_view(api))
 
     signed_in = api.auth.optional_caller
 
@@ -38,58 +44,82 @@ def build_console(api: AdminApi) -> APIRouter:
         return RedirectResponse("/console/approvals", status_code=303)
 
     @r.get("/approvals", response_class=HTMLResponse)
-    async def queue(request: Request) -> Response:
+    async def queue(request: Request, decided: Ident = "", action: Ident = "", org: Ident = "") -> Response:
         caller = signed_in(request)
         if caller is None:
             return to_login(request)
-        pending = await api.call(request, lambda c: c.list_approvals("", "pending", 100))
-        rows = [
-            [
-                f'<a href="/console/approvals/{e(a.id)}">{e(a.tool)}</a>',
-                e(f"{a.toolkit_org_slug}/{a.toolkit_slug}"),
-                e(a.arguments_json),
-                e(a.requester.display),
-                e(a.created_at.ToJsonString()),
-                decide_forms(a.id, caller.csrf_token),
-            ]
-            for a in pending.approvals
-        ]
-        body = (
-            f'<p>Pending requests: <span id="count">{len(rows)}</span> <span class="muted">(updates live)</span></p>'
-            + table(
-                ["Tool", "Toolkit", "Arguments", "Requested by", "Requested at", "Decision"], rows, "queue"
-            ).replace('<tbody id="queue">', f'<tbody id="queue" data-csrf="{e(caller.csrf_token)}">')
+        me = await api.call(request, lambda c: c.whoami())
+        orgs: list[str] = []
+        if me.kind == "operator":  # the operator belongs to no org: they pick one
+            orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs())]
+            org = org if org in orgs else (orgs[0] if orgs else "")
+        else:
+            org = ""
+        no_org = me.kind == "operator" and not org  # an operator of a gateway without orgs
+        pending = None if no_org else await api.call(request, lambda c: c.list_approvals(org, "pending", 100))
+        banner = ""
+        if decided and action in ("approve", "deny"):
+            banner = f"{'Approved' if action == 'approve' else 'Denied'} request {decided}."
+        return render(
+            "queue.html",
+            title="Approval queue",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            approvals=list(pending.approvals) if pending is not None else [],
+            csrf=caller.csrf_token,
+            banner=banner,
+            orgs=orgs,
+            org=org,
         )
-        return HTMLResponse(page("Approval queue", body, scripts=("queue.js",)))
+
+    @r.get("/approvals/events")
+    async def queue_events(request: Request, org: Ident = "") -> Response:
+        """The queue's changes as server-sent events (one JSON object per approval change)."""
+        caller = api.auth.caller(request)
+        await api.call(request, lambda c: c.list_approvals(org, "pending", 1))  # refuse non-admins before streaming
+
+        async def events() -> AsyncIterator[str]:
+            changes: asyncio.Queue[Approval] = asyncio.Queue(maxsize=1000)
+
+            async def pump() -> None:
+                async with PolicyClient(api.addr, caller.credential, api.timeout, source="console") as client:
+                    async for approval in client.watch_approvals(org):
+                        await changes.put(approval)
+
+            pumping = asyncio.get_running_loop().create_task(pump())
+            pumping.add_done_callback(lambda t: t.cancelled() or t.exception())  # an ended watch ends the stream
+            try:
+                yield "retry: 3000\n\n"
+                while True:
+                    getting = asyncio.ensure_future(changes.get())
+                    await asyncio.wait({getting, pumping}, timeout=_HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED")
+                    if not getting.done():
+                        getting.cancel()
+                        if pumping.done():
+                            return  # the watch ended (session revoked, policy service gone): the browser retries
+                        yield ": keepalive\n\n"  # also finds out when the browser has gone
+                        continue
+                    yield f"data: {json.dumps(_event(getting.result()))}\n\n"
+            finally:
+                pumping.cancel()
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
 
     @r.get("/approvals/{approval_id}", response_class=HTMLResponse)
     async def approval_page(request: Request, approval_id: Ident) -> Response:
         caller = signed_in(request)
-        if caller is None:
-            return to_login(request)
+        if caller is None:  # most often the requester, following the link in their result
+            return sign_in_to_view(api, approval_id)
         a = await api.call(request, lambda c: c.get_approval(approval_id))
-        status = APPROVAL_STATUS_NAMES.get(a.status, "unknown")
-        facts = [
-            ("Status", f'<span class="status">{e(status)}</span>'),
-            ("Tool", e(a.tool)),
-            ("Toolkit", e(f"{a.toolkit_org_slug}/{a.toolkit_slug}")),
-            ("Requested by", e(f"{a.requester.display} ({a.requester.kind}, role {a.requester.role})")),
-            ("Requested at", e(a.created_at.ToJsonString())),
-            ("Expires", e(a.expires_at.ToJsonString())),
-            ("Decided by", e(a.decided_by)),
-            ("Reason", e(a.reason)),
-            ("Arguments SHA-256", e(a.arguments_sha256)),
-            # What a grant covers and needs (ADR 0021), read before deciding.
-            ("Grant", f'<span class="scope">{e(a.scope)}</span> ({a.approvals_so_far} of {a.required_approvals})'),
-        ]
-        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-        try:
-            pretty = json.dumps(json.loads(a.arguments_json), indent=2, ensure_ascii=False)
-        except ValueError:
-            pretty = a.arguments_json
-        actions = decide_forms(a.id, caller.csrf_token) if status == "pending" else ""
-        body = f'<table class="card">{rows}</table><h2>Arguments</h2><pre>{e(pretty)}</pre>{actions}'
-        return HTMLResponse(page(f"Approval {a.id}", body))
+        me = await api.call(request, lambda c: c.whoami())
+        return render(
+            "approval.html",
+            title=f"Approval request: {a.tool}",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            a=a,
+            status=APPROVAL_STATUS_NAMES.get(a.status, "unknown"),
+            arguments=_pretty(a.arguments_json),
+            csrf=caller.csrf_token,
+        )
 
     @r.post("/approvals/{approval_id}/decide")
     async def decide(
@@ -98,48 +128,82 @@ def build_console(api: AdminApi) -> APIRouter:
         action: Annotated[Literal["approve", "deny"], Form()],
         csrf: Annotated[Ident, Form()] = "",
         reason: Annotated[OptionalProse, Form()] = "",
+        back: Annotated[Literal["page", "queue"], Form()] = "page",
+        org: Annotated[Ident, Form()] = "",
     ) -> Response:
         await api.call(request, lambda c: c.decide_approval(approval_id, action == "approve", reason), form_csrf=csrf)
+        if back == "queue":  # the queue shows a banner saying what was done
+            where = urlencode({"decided": approval_id, "action": action} | ({"org": org} if org else {}))
+            return RedirectResponse(f"/console/approvals?{where}", status_code=303)
         return RedirectResponse(f"/console/approvals/{approval_id}", status_code=303)
 
     @r.get("/audit", response_class=HTMLResponse)
     async def audit(
-        request: Request, tool: Ident = "", status: Ident = "", toolkit: Ident = "", page_token: PageToken = ""
+        request: Request,
+        tool: Ident = "",
+        status: Ident = "",
+        toolkit: Ident = "",
+        actor_id: Ident = "",
+        since: Ident = "",
+        until: Ident = "",
+        page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+        page_token: PageToken = "",
+        newer: Annotated[str, Query(max_length=2000, pattern=r"^[0-9,]*$")] = "",
     ) -> Response:
-        if signed_in(request) is None:
+        caller = signed_in(request)
+        if caller is None:
             return to_login(request)
+        try:
+            since_at, until_at = _local_time(since), _local_time(until)
+        except ValueError:
+            raise HTTPException(400, "From and To must be dates and times") from None
+        owner, _, slug = toolkit.partition("/")
         result = await api.call(
             request,
-            lambda c: c.query_audit(tool=tool, status=status, toolkit=toolkit, page_size=50, page_token=page_token),
+            lambda c: c.query_audit(
+                tool=tool,
+                status=status,
+                toolkit=slug or owner,
+                actor_id=actor_id,
+                since=since_at,
+                until=until_at,
+                page_size=page_size,
+                page_token=page_token,
+            ),
         )
-        rows = [
-            [
-                f'<a href="/console/audit/{e(x.call_id)}">{e(x.created_at.ToJsonString())}</a>',
-                e(x.method),
-                e(f"{x.toolkit_org_slug}/{x.toolkit_slug}"),
-                e(x.tool),
-                e(x.actor_display),
-                e(x.decision),
-                f'<span class="status">{e(x.status)}</span>',
-                e(f"{x.duration_ms:.1f}"),
-            ]
-            for x in result.records
-        ]
-        filters = (
-            '<form method="get" class="card inline">'
-            f'<label>Tool <input name="tool" value="{e(tool)}"></label>'
-            f'<label>Toolkit <input name="toolkit" value="{e(toolkit)}"></label>'
-            f'<label>Status <input name="status" value="{e(status)}"></label>'
-            '<button class="btn ok">Filter</button></form>'
+        me = await api.call(request, lambda c: c.whoami())
+        toolkits = [f"{t.org_slug}/{t.slug}" for t in await api.call(request, lambda c: c.list_toolkits("", True))]
+        actors: list[tuple[str, str]] = []
+        if me.org_slug:  # the operator's audit spans orgs: no one org's people to list
+            actors = [(k.id, f"key {k.name}") for k in await api.call(request, lambda c: c.list_api_keys())]
+            people = await api.call(request, lambda c: c.list_people())
+            actors += [(p.user_id, p.display_name or p.email) for p in people]
+        filters: dict[str, Any] = {"tool": tool, "status": status, "toolkit": toolkit, "actor_id": actor_id}
+        filters |= {"since": since, "until": until, "page_size": page_size}
+        trail = [t for t in newer.split(",") if t] if newer else []
+
+        def link(token: str, back: list[str]) -> str:
+            shown = {k: v for k, v in filters.items() if v and k != "page_size"} | {"page_size": page_size}
+            return "/console/audit?" + urlencode(shown | {"page_token": token, "newer": ",".join(back)})
+
+        older = link(result.next_page_token, [*trail, page_token or "0"]) if result.next_page_token else ""
+        previous = None
+        if page_token:
+            back_to = trail[-1] if trail else "0"
+            previous = link("" if back_to == "0" else back_to, trail[:-1])
+        return render(
+            "audit.html",
+            title="Audit log",
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            records=list(result.records),
+            f=filters,
+            toolkits=toolkits,
+            statuses=AUDIT_STATUSES,
+            actors=actors,
+            older=older,
+            newer=previous,
+            duration=duration,
         )
-        more = (
-            f'<p><a href="/console/audit?tool={e(tool)}&status={e(status)}&toolkit={e(toolkit)}'
-            f'&page_token={e(result.next_page_token)}">Older →</a></p>'
-            if result.next_page_token
-            else ""
-        )
-        body = filters + table(["Time", "Method", "Toolkit", "Tool", "Actor", "Decision", "Status", "ms"], rows) + more
-        return HTMLResponse(page("Audit log", body))
 
     @r.get("/audit/{call_id}", response_class=HTMLResponse)
     async def audit_detail(request: Request, call_id: Ident) -> Response:
@@ -148,17 +212,64 @@ def build_console(api: AdminApi) -> APIRouter:
         result = await api.call(request, lambda c: c.query_audit(call_id=call_id, page_size=1))
         if not result.records:
             raise HTTPException(404, "no such call")
-        record = _d(result.records[0])
-        request_json = record.pop("request_json", "")
-        response_json = record.pop("response_json", "")
-        rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in record.items())
-        body = (
-            f'<table class="card">{rows}</table><h2>Request</h2><pre>{e(_pretty(request_json))}</pre>'
-            f"<h2>Response</h2><pre>{e(_pretty(response_json))}</pre>"
+        me = await api.call(request, lambda c: c.whoami())
+        x = result.records[0]
+        return render(
+            "audit_detail.html",
+            title=f"Call: {x.method} {x.tool}".strip(),
+            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            x=x,
+            redacted=list(x.redacted_paths),
+            request_text=_pretty(x.request_json),
+            response_text=_pretty(x.response_json),
+            duration=duration,
         )
-        return HTMLResponse(page(f"Call {call_id}", body))
 
     return r
+
+
+_HEARTBEAT_SECONDS = 15.0
+AUDIT_STATUSES = (
+    "ok",
+    "error",
+    "started",
+    "pending_approval",
+    "denied",
+    "blocked",
+    "invalid",
+    "unauthenticated",
+    "not_found",
+    "rate_limited",
+    "refused",
+    "abandoned",
+)
+
+
+def _local_time(text: str) -> datetime | None:
+    """A datetime-local value (UTC, as the page says), or None when empty."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC) if text else None
+
+
+def duration(ms: float) -> str:
+    """`0.4 ms`, `12 ms`, `3.2 s`: rounded to what a person compares."""
+    if ms >= 1000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def _event(a: Approval) -> dict[str, str]:
+    """What the queue's script needs to show (or drop) one row."""
+    shown = when(a.created_at)
+    return {
+        "id": a.id,
+        "status": APPROVAL_STATUS_NAMES.get(a.status, ""),
+        "tool": a.tool,
+        "toolkit": f"{a.toolkit_org_slug}/{a.toolkit_slug}",
+        "arguments": a.arguments_json,
+        "requested_by": a.requester.display,
+        "created_at": shown["iso"],
+        "created_text": f"{shown['text']} ({shown['age']})",
+    }
 
 
 def _pretty(text: str) -> str:

@@ -6,8 +6,8 @@ clickjacking of the approve buttons. Referrer-Policy is same-origin, not no-refe
 with no-referrer Chromium sends `Origin: null` on our own form posts, which the
 same-origin check must refuse. Responses can show secrets (a new key, approval
 arguments, audit payloads), so nothing is stored by browsers or proxies. The Swagger UI
-page (/docs) loads its assets from a CDN and has one inline script: it gets its own
-policy, allowing exactly those (by hash).
+page (/docs) loads its assets from this server (no CDN: it works offline) and has one
+inline script: it gets its own policy, allowing exactly that script (by hash).
 """
 
 from __future__ import annotations
@@ -22,19 +22,18 @@ CONSOLE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_SWAGGER_CDN = "https://cdn.jsdelivr.net"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
 def docs_policy(html: str) -> str:
-    """The policy for the Swagger UI page `html`: its CDN and its inline scripts, by hash."""
+    """The policy for the Swagger UI page `html`: our own assets and its inline scripts, by hash."""
     hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
         for s in _INLINE_SCRIPT.findall(html)
     )
     return (
-        f"default-src 'none'; script-src {_SWAGGER_CDN} {hashes}; style-src {_SWAGGER_CDN} 'unsafe-inline'; "
-        "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; form-action 'none'; "
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'none'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
 

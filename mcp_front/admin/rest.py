@@ -13,8 +13,8 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, Field
+from swagger_ui_bundle import swagger_ui_path
 
 from mcp_front.admin.auth import ConsoleAuth
 from mcp_front.admin.headers import SecurityHeaders, docs_policy
@@ -28,12 +28,14 @@ from mcp_front.admin.inputs import (
     Timestamp,
     TtlSeconds,
 )
+from mcp_front.admin.templates import render
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.backends.upstream import UpstreamError
 from mcp_front.edge.admin_guard import validation_error
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
 from policy_service.toolkits.egress import EgressPolicy
+from policy_service.wire_enums import message_to_dict
 
 T = TypeVar("T")
 _STATUS = {
@@ -48,11 +50,17 @@ _STATUS = {
 }
 
 
+SWAGGER_PREFIX = "/console/static/swagger"
+_SWAGGER_FILES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
 _DEPRECATED_KEYS = {"Deprecation": "true", "Link": '</api/v1/api-keys>; rel="successor-version"'}
 
 
 def to_json(message: Any) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+    return message_to_dict(message)
 
 
 class DenyBody(BaseModel):
@@ -225,19 +233,33 @@ def build_router(api: AdminApi) -> APIRouter:
 
 def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     app = FastAPI(title="MonoMCP admin API", version="1", docs_url=None, openapi_url="/openapi.json")
-    from mcp_front.admin.domains_rest import build_domains_router
-    from mcp_front.admin.people_rest import build_people_router  # it builds on this module's AdminApi
+    from mcp_front.admin.domains_rest import build_domains_router  # these build on AdminApi
+    from mcp_front.admin.notifications_rest import build_notifications_router
+    from mcp_front.admin.people_rest import build_people_router
+    from mcp_front.admin.policy_rest import build_policy_router
 
     app.include_router(build_router(api))
     app.include_router(build_people_router(api))
     app.include_router(build_domains_router(api))
-    from mcp_front.admin.policy_rest import build_policy_router
-
     app.include_router(build_policy_router(api))
+    app.include_router(build_notifications_router(api))
     for router in console_routers:
         app.include_router(router, include_in_schema=False)
-    docs = get_swagger_ui_html(openapi_url="/openapi.json", title="MonoMCP admin API")
+    docs = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="MonoMCP admin API",
+        swagger_js_url=f"{SWAGGER_PREFIX}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_PREFIX}/swagger-ui.css",
+        swagger_favicon_url=f"{SWAGGER_PREFIX}/favicon-32x32.png",
+    )
     docs_csp = docs_policy(bytes(docs.body).decode())
+
+    @app.get(SWAGGER_PREFIX + "/{name}", include_in_schema=False)
+    async def swagger_asset(name: str) -> Response:
+        """Swagger UI's files from the installed package: /docs works offline."""
+        if name not in _SWAGGER_FILES:
+            raise HTTPException(404, "no such file")
+        return Response((swagger_ui_path / name).read_bytes(), media_type=_SWAGGER_FILES[name])
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> Response:
@@ -249,15 +271,34 @@ def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     return app
 
 
+_HINTS = {
+    401: "Your session ended (signed out, expired, or its key was revoked): sign in again.",
+    403: "Your credential may not do this, or the form came from another site: reload the page and try again.",
+    404: "It does not exist, or it belongs to another org.",
+    409: "Someone changed it first: reload to see where it stands.",
+    429: "Too many requests: wait a little and try again.",
+    503: "The policy service is unavailable: try again shortly.",
+}
+
+
+def error_page(status: int, detail: Any) -> Response:
+    """A console error as a page a person reads, not JSON."""
+    message = detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail)
+    return render("error.html", status, title=f"Error {status}", message=message, hint=_HINTS.get(status, ""))
+
+
 def _console_sign_in_again(auth: ConsoleAuth) -> Callable[[Request, HTTPException], Awaitable[Response]]:
     """A console page whose session was refused (signed out, expired, key revoked) sends
     the browser to sign in again and drops the dead cookie; everything else answers as usual."""
 
     async def handle(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 401 and request.method == "GET" and request.url.path.startswith("/console"):
+        console = request.url.path.startswith("/console") and request.url.path != "/console/static"
+        if exc.status_code == 401 and request.method == "GET" and console:
             response = RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
             auth.clear_session(response)
             return response
+        if console and "text/html" in request.headers.get("accept", ""):
+            return error_page(exc.status_code, exc.detail)
         return await http_exception_handler(request, exc)
 
     return handle

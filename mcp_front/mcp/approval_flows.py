@@ -75,7 +75,8 @@ class ApprovalFlows:
         url = results.approval_url(self._public_url, approval.id)
         message = (
             f"'{name}' needs an admin of {approval.org_slug} to approve it before it runs. "
-            f"Open the approval page, then continue: the call runs once it is approved."
+            f"Open the approval page, then continue: the call runs once it is approved. "
+            f"{results.where_sent(approval)}"
         )
         return {
             "resultType": "input_required",

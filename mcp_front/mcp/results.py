@@ -58,13 +58,22 @@ def approval_facts(approval: Approval, public_url: str) -> dict[str, Any]:
     return facts
 
 
+def where_sent(approval: Approval) -> str:
+    """Where the request went: the org's notification channels, or advice when there are none."""
+    if approval.notified:
+        return f"The request was sent to the admins of org '{approval.org_slug}' via {', '.join(approval.notified)}."
+    return f"Org '{approval.org_slug}' has no approval notifications set up: tell one of its admins."
+
+
 def pending_result(approval: Approval, public_url: str) -> dict[str, Any]:
     facts = approval_facts(approval, public_url)
+    facts["notified"] = list(approval.notified)
     text = (
         f"Approval required: '{approval.tool}' needs an admin of org '{approval.org_slug}' to approve this call "
         f"before it runs. Nothing has run yet.\n"
         f"Approval id: {approval.id} (status: {facts['status']}, expires {facts['expires_at']}).\n"
         f"Approval page: {facts['url']}\n"
+        f"{where_sent(approval)}\n"
         f"Next: check progress with the approval_status tool "
         f'({{"approval_id": "{approval.id}"}}); once it is approved, call {approval.tool} again with exactly '
         f"the same arguments and it will run once."

@@ -59,7 +59,7 @@ class ApprovalRpcs(AdminBase):
         validation.text(request.reason, "reason", 2000, multiline=True)
         async with self._gate.guard(), self._sessions() as session, session.begin():
             record = await store.decide(session, request.id, principal, request.approve, request.reason, self._ttls)
-        self._watcher.poke()
+        self._gate.on_approval_change()  # the queue's watchers and the notification dispatcher
         return convert.approval(store.for_viewer(record, principal))
 
     async def WatchApprovals(

@@ -60,6 +60,7 @@ def approval(record: ApprovalRecord) -> types_pb2.Approval:
         approvals_so_far=row.approvals_count,
         scope=scope(Frozen.from_json(row.policy_json)),
         window_until=ts(row.window_until),
+        notified=list(record.notified),
     )
 
 

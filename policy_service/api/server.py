@@ -46,6 +46,9 @@ from policy_service.identity.jwt_tokens import JwtSettings
 from policy_service.identity.logins import Logins, login_settings
 from policy_service.identity.services import ServiceDirectory
 from policy_service.identity.setup import external_identity
+from policy_service.notifications.channels import NotifyConfig
+from policy_service.notifications.dispatcher import DispatchSettings, NotificationDispatcher
+from policy_service.notifications.senders import SmtpSettings
 from policy_service.observability.metrics import MetricsInterceptor, PolicyMetrics
 from policy_service.observability.tracing import server_interceptors
 from policy_service.permissions.catalogue import Catalogue
@@ -78,6 +81,7 @@ class PolicyServer:
     jobs: asyncio.Task[None]
     metrics: PolicyMetrics
     metrics_server: Any = None
+    notifications: NotificationDispatcher | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking calls, let in-flight ones finish, flush audit rows, close the pool."""
@@ -88,6 +92,8 @@ class PolicyServer:
         with contextlib.suppress(asyncio.CancelledError):
             await self.jobs
         await self.watcher.stop()
+        if self.notifications is not None:
+            await self.notifications.stop()
         await self.audit.stop()
         await self.engine.dispose()
 
@@ -145,6 +151,30 @@ def digest_policy(settings: Settings) -> DigestPolicy:
     )
 
 
+def notify_config(settings: Settings) -> NotifyConfig:
+    return NotifyConfig(settings.notify_signing_key or settings.jwt_secret, bool(settings.smtp_host))
+
+
+def dispatch_settings(settings: Settings) -> DispatchSettings:
+    smtp = SmtpSettings(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_from,
+        settings.smtp_username,
+        settings.smtp_password,
+        settings.smtp_starttls,
+    )
+    return DispatchSettings(
+        notify_config(settings).signing_key,
+        settings.public_url,
+        smtp,
+        settings.notify_max_attempts,
+        settings.notify_retry_base_seconds,
+        settings.notify_timeout_seconds,
+        settings.notify_poll_seconds,
+    )
+
+
 def _listen(server: grpc.aio.Server, address: str, settings: Settings) -> int:
     """Plain TCP, TLS (cert + key) or mutual TLS (plus a client CA that signs callers' certs)."""
     if not settings.policy_tls_cert:
@@ -197,7 +227,15 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         guard,
     )
     watcher = ApprovalWatcher(sessions)
-    gate.on_approval_change = watcher.poke
+    notifications = NotificationDispatcher(
+        sessions, guard, dispatch_settings(settings), EgressPolicy.from_settings(settings)
+    )
+
+    def approvals_changed() -> None:
+        watcher.poke()
+        notifications.poke()
+
+    gate.on_approval_change = approvals_changed
     gate.conditions = OrgConditions(sessions, settings.cache_ttl_seconds)
     digester = AuditDigester(sessions, digest_policy(settings))
     # At least half a second: identities are looked up on every RPC, and revocation clears the
@@ -213,6 +251,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     admin = AdminServicer(
         sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
     )
+    admin.notify_config = notify_config(settings)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskRpcs(gate, services, sessions, audit), server)
     domains_pb2_grpc.add_DomainServiceServicer_to_server(_domain_servicer(settings, sessions, gate, services), server)
@@ -236,8 +275,9 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         )
     )
     metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None
+    notifications.start()
     log.info("policy service listening on port %d", port)
-    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server)
+    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server, notifications)
 
 
 async def serve(settings: Settings, listen: str | None = None) -> None:

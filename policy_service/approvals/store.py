@@ -63,6 +63,8 @@ class ApprovalRecord:
     toolkit_slug: str
     # The arguments as the viewer may see them ('' = the redacted copy); see `for_viewer`.
     shown_arguments: str = ""
+    # Where the org announces approvals ("slack approvals", …), on a requester's pending result.
+    notified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -438,3 +438,55 @@ class ApprovalVote(Base):
     voter_key: Mapped[str] = mapped_column(String(100))
     voter_display: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+NOTIFICATION_KINDS = ("webhook", "slack", "email")
+NOTIFICATION_EVENTS = ("approval.pending", "approval.approved", "approval.denied", "approval.expired")
+DELIVERY_STATUSES = ("queued", "delivered", "failed")
+
+
+class NotificationChannel(Base):
+    """Where an org's approvals are announced: a signed webhook, a Slack-compatible
+    webhook or an email address. The webhook signing secret is never stored: it is
+    derived from the server's key and `secret_salt` (see notifications/channels.py)."""
+
+    __tablename__ = "notification_channels"
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2048))  # URL, or email address(es)
+    secret_salt: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class NotificationDelivery(Base):
+    """One event for one channel, and how its delivery went (the admins' delivery log).
+
+    Unique per (channel, approval, event): every replica may notice the same approval
+    change, and only one row, so one delivery, results."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "approval_id", "event"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_notification_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_notification_deliveries_org_id_created_at", "org_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"))
+    approval_id: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32))
+    payload_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A replica that claimed the row holds it until then (another takes over after a crash).
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    response_status: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -35,7 +35,7 @@ async def test_rest_approvals_flow_and_authorization(world: World, front: str) -
         )
         assert bad.status_code == 422
         ok = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
-        assert ok.status_code == 200 and ok.json()["status"] == "APPROVAL_STATUS_APPROVED"
+        assert ok.status_code == 200 and ok.json()["status"] == "approved"
         again = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert again.status_code == 409
         audit = await http.get("/api/v1/audit?tool=transfer", headers=bearer(world.keys["acme:admin"]))
@@ -125,16 +125,19 @@ async def test_console_permissions_matrix_edits_overrides(world: World, front: s
         await _sign_in(http, world.keys["acme:admin"])
         matrix = await http.get("/console/permissions?toolkit=acme/tools")
         assert matrix.status_code == 200 and "Role: member" in matrix.text and "transfer" in matrix.text
-        form = {"toolkit": "acme/tools", "tool": "echo", "role": "member", "permission": "blocked"}
+        assert matrix.text.count("Save all changes") == 1  # one Save for the whole matrix
+        form = {"toolkit": "acme/tools", "p:member:echo": "blocked", "p::echo": "inherit"}
         assert (await http.post("/console/permissions", data=form)).status_code == 403  # no CSRF token
         saved = await http.post("/console/permissions", data={**form, "csrf": _csrf(matrix.text)})
-        assert saved.status_code == 303
+        assert saved.status_code == 303 and "saved=1" in saved.headers["location"]  # only the changed cell
+        shown = await http.get(saved.headers["location"])
+        assert "Saved: 1 change." in shown.text and "→ blocked" in shown.text and "→ always allow" in shown.text
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         assert "echo" not in {t.name for t in (await client.list_tools()).tools}
     async with httpx.AsyncClient(base_url=front) as http:
         await _sign_in(http, world.keys["acme:admin"])
         matrix = await http.get("/console/permissions?toolkit=acme/tools")
-        await http.post("/console/permissions", data={**form, "permission": "inherit", "csrf": _csrf(matrix.text)})
+        await http.post("/console/permissions", data={**form, "p:member:echo": "inherit", "csrf": _csrf(matrix.text)})
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         assert "echo" in {t.name for t in (await client.list_tools()).tools}
 
@@ -145,17 +148,21 @@ async def test_console_keys_create_shows_secret_once_and_revokes(world: World, f
         keys = await http.get("/console/keys")
         created = await http.post(
             "/console/keys",
-            data={"name": "from console", "role": "member", "ttl_seconds": "0", "csrf": _csrf(keys.text)},
+            data={"name": "from console", "role": "member", "ttl_days": "30", "csrf": _csrf(keys.text)},
         )
+        assert "<option selected>member</option>" in keys.text and 'name="ttl_days"' in keys.text
         assert created.status_code == 200, created.text[:500]
         secret = created.text.split("<pre>")[1].split("</pre>")[0]
         assert secret.startswith("mmcp_")
         listing = await http.get("/console/keys")
         assert "from console" in listing.text and secret not in listing.text
-        assert 'action="/console/keys/' in listing.text, listing.text[-1500:]
         row = listing.text[listing.text.index("from console") :]
-        key_id = row.split('action="/console/keys/')[1].split("/revoke")[0]
-        await http.post(f"/console/keys/{key_id}/revoke", data={"csrf": _csrf(listing.text)})
+        key_id = row.split('href="/console/keys/')[1].split("/revoke")[0]
+        confirm = await http.get(f"/console/keys/{key_id}/revoke")  # revoking asks first
+        assert "cannot be undone" in confirm.text and "from console" in confirm.text
+        await http.post(f"/console/keys/{key_id}/revoke", data={"csrf": _csrf(confirm.text)})
+        missing = await http.get("/console/approvals/0123456789abcdef", headers={"Accept": "text/html"})
+        assert missing.status_code == 404 and "<h1>Error 404</h1>" in missing.text  # a page, not JSON
     async with httpx.AsyncClient() as http:
         response = await http.post(
             f"{front}/acme/tools/mcp",

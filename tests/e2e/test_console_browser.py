@@ -70,16 +70,19 @@ async def _call(world: World, front: str, args: dict[str, Any]) -> Any:
 async def test_live_queue_approve_and_recall_runs(world: World, front: str, browser_page: Any) -> None:
     page = browser_page
     await _sign_in(page, front, world.keys["acme:admin"])
-    assert await page.locator("#queue tr").count() == 0
+    assert await page.locator("#queue tr[data-id]").count() == 0
+    assert await page.locator("#empty").is_visible()  # an empty queue says so
     args = {"amount": 12, "to": EVIL}
     await _call(world, front, args)
-    row = page.locator("#queue tr").first
-    await row.wait_for(timeout=10_000)  # appears without a reload
+    row = page.locator("#queue tr[data-id]").first
+    await row.wait_for(timeout=10_000)  # appears without a reload (server-sent events)
     assert await page.evaluate("window.__pwned") is None
     assert EVIL in await row.inner_text()  # shown as text
+    assert await row.locator("input[name=reason]").count() == 1  # the deny reason stays inline
     await _shot(page, "approval-queue")
     await row.locator("button:has-text('Approve')").click()
-    await page.locator("#queue tr").first.wait_for(state="detached", timeout=10_000)
+    await page.wait_for_selector("[role=status]:has-text('Approved request')")  # the confirmation banner
+    assert await page.locator("#queue tr[data-id]").count() == 0
     result = await _call(world, front, args)
     assert not result.is_error and world.upstream.calls["transfer"] == 1
 
@@ -106,8 +109,9 @@ async def test_audit_filter_and_detail_show_payload_as_text(world: World, front:
     await _sign_in(page, front, world.keys["acme:admin"])
     await page.goto(f"{front}/console/audit")
     await page.fill("input[name=tool]", "echo")
+    await page.select_option("select[name=status]", "ok")  # dropdowns, not free text
     await page.click("button:has-text('Filter')")
-    await page.wait_for_url("**/console/audit?tool=echo**")
+    await page.wait_for_url("**/console/audit?**tool=echo**")
     rows = page.locator("tbody tr")
     assert await rows.count() == 1
     await _shot(page, "audit-log")
@@ -124,14 +128,14 @@ async def test_permissions_matrix_and_keys_pages(world: World, front: str, brows
     await page.goto(f"{front}/console/permissions?toolkit=acme/tools")
     await _shot(page, "permissions")
     row = page.locator("tr", has_text="echo").first
-    member_cell = row.locator("form", has=page.locator("input[name=role][value=member]"))
-    await member_cell.locator("select").select_option("blocked")
-    await member_cell.locator("button").click()
-    await page.wait_for_url("**/console/permissions?toolkit=acme/tools")
+    await row.locator("select[name='p:member:echo']").select_option("blocked")
+    await page.click("button:has-text('Save all changes')")
+    await page.wait_for_selector("[role=status]:has-text('Saved: 1 change')")
     async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
         assert "echo" not in {t.name for t in (await client.list_tools()).tools}
     await page.goto(f"{front}/console/keys")
     await page.fill("input[name=name]", "browser key")
+    assert await page.locator("select[name=role]").input_value() == "member"
     await page.click("button:has-text('Create key')")
     secret = await page.locator("pre").first.inner_text()
     assert secret.startswith("mmcp_")

@@ -2438,3 +2438,263 @@ class ApplyPolicyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApplyPolicyResponse: _TypeAlias = ApplyPolicyResponse  # noqa: Y015
+
+@_typing.final
+class NotificationChannel(_message.Message):
+    """Where an org's approvals are announced."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    org_slug: _builtins.str
+    name: _builtins.str
+    """Unique within the org; the requester's pending result names channels by it."""
+    kind: _builtins.str
+    """"webhook" (JSON, HMAC-signed), "slack" (Slack-compatible incoming webhook) or "email"."""
+    target: _builtins.str
+    """The URL with its path and query hidden (they often hold a token), or the email address(es)."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        org_slug: _builtins.str = ...,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        target: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "kind", b"kind", "name", b"name", "org_slug", b"org_slug", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotificationChannel: _TypeAlias = NotificationChannel  # noqa: Y015
+
+@_typing.final
+class CreateNotificationChannelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    name: _builtins.str
+    kind: _builtins.str
+    target: _builtins.str
+    """https URL for webhook and slack (reachable under the backend egress policy);
+    comma-separated email addresses for email.
+    """
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        name: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "name", b"name", "org_slug", b"org_slug", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNotificationChannelRequest: _TypeAlias = CreateNotificationChannelRequest  # noqa: Y015
+
+@_typing.final
+class CreateNotificationChannelResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    SIGNING_SECRET_FIELD_NUMBER: _builtins.int
+    signing_secret: _builtins.str
+    """The webhook's HMAC-SHA256 key (`whsec_…`), shown once; empty for email."""
+    @_builtins.property
+    def channel(self) -> Global___NotificationChannel: ...
+    def __init__(
+        self,
+        *,
+        channel: Global___NotificationChannel | None = ...,
+        signing_secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "signing_secret", b"signing_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNotificationChannelResponse: _TypeAlias = CreateNotificationChannelResponse  # noqa: Y015
+
+@_typing.final
+class ListNotificationChannelsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["org_slug", b"org_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNotificationChannelsRequest: _TypeAlias = ListNotificationChannelsRequest  # noqa: Y015
+
+@_typing.final
+class ListNotificationChannelsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedCompositeFieldContainer[Global___NotificationChannel]: ...
+    def __init__(
+        self,
+        *,
+        channels: _abc.Iterable[Global___NotificationChannel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNotificationChannelsResponse: _TypeAlias = ListNotificationChannelsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteNotificationChannelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    name: _builtins.str
+    """Name or id."""
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "org_slug", b"org_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteNotificationChannelRequest: _TypeAlias = DeleteNotificationChannelRequest  # noqa: Y015
+
+@_typing.final
+class NotificationDelivery(_message.Message):
+    """One event for one channel: the delivery log."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_NAME_FIELD_NUMBER: _builtins.int
+    APPROVAL_ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    RESPONSE_STATUS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    channel_name: _builtins.str
+    approval_id: _builtins.str
+    event: _builtins.str
+    """approval.pending | approval.approved | approval.denied | approval.expired"""
+    status: _builtins.str
+    """queued | delivered | failed (gave up after the last retry)"""
+    attempts: _builtins.int
+    last_error: _builtins.str
+    response_status: _builtins.int
+    """HTTP status of the last attempt (0 for email or no answer)."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        channel_name: _builtins.str = ...,
+        approval_id: _builtins.str = ...,
+        event: _builtins.str = ...,
+        status: _builtins.str = ...,
+        attempts: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        response_status: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "attempts", b"attempts", "channel_name", b"channel_name", "created_at", b"created_at", "delivered_at", b"delivered_at", "event", b"event", "id", b"id", "last_error", b"last_error", "next_attempt_at", b"next_attempt_at", "response_status", b"response_status", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NotificationDelivery: _TypeAlias = NotificationDelivery  # noqa: Y015
+
+@_typing.final
+class ListNotificationDeliveriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    channel: _builtins.str
+    """Only this channel (name); empty = all."""
+    page_size: _builtins.int
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        channel: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "org_slug", b"org_slug", "page_size", b"page_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNotificationDeliveriesRequest: _TypeAlias = ListNotificationDeliveriesRequest  # noqa: Y015
+
+@_typing.final
+class ListNotificationDeliveriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___NotificationDelivery]: ...
+    def __init__(
+        self,
+        *,
+        deliveries: _abc.Iterable[Global___NotificationDelivery] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNotificationDeliveriesResponse: _TypeAlias = ListNotificationDeliveriesResponse  # noqa: Y015

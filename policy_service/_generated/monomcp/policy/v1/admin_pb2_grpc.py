@@ -256,6 +256,26 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyResponse.FromString,
                 _registered_method=True)
+        self.CreateNotificationChannel = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/CreateNotificationChannel',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateNotificationChannelRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateNotificationChannelResponse.FromString,
+                _registered_method=True)
+        self.ListNotificationChannels = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ListNotificationChannels',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationChannelsRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationChannelsResponse.FromString,
+                _registered_method=True)
+        self.DeleteNotificationChannel = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/DeleteNotificationChannel',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.DeleteNotificationChannelRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.ListNotificationDeliveries = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ListNotificationDeliveries',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -578,6 +598,34 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNotificationChannel(self, request, context):
+        """Approval notifications (org admins; the operator names org_slug): where new pending
+        approvals and decisions are announced, and the log of every delivery. Delivery runs in
+        the background (signed, retried with backoff) and never delays a call or a decision.
+        A webhook's signing secret is returned once, at creation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotificationChannels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNotificationChannel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotificationDeliveries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -800,6 +848,26 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ApplyPolicy,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyResponse.SerializeToString,
+            ),
+            'CreateNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNotificationChannel,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateNotificationChannelRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateNotificationChannelResponse.SerializeToString,
+            ),
+            'ListNotificationChannels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotificationChannels,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationChannelsRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationChannelsResponse.SerializeToString,
+            ),
+            'DeleteNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNotificationChannel,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.DeleteNotificationChannelRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationChannel.SerializeToString,
+            ),
+            'ListNotificationDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotificationDeliveries,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1990,6 +2058,114 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/ApplyPolicy',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/CreateNotificationChannel',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateNotificationChannelRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateNotificationChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotificationChannels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ListNotificationChannels',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationChannelsRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationChannelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/DeleteNotificationChannel',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.DeleteNotificationChannelRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotificationDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ListNotificationDeliveries',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -150,6 +150,15 @@ class AdminServiceStub:
     unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
     policy version, audited as one admin action with the changes.
     """
+    CreateNotificationChannel: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateNotificationChannelRequest, _admin_pb2.CreateNotificationChannelResponse]
+    """Approval notifications (org admins; the operator names org_slug): where new pending
+    approvals and decisions are announced, and the log of every delivery. Delivery runs in
+    the background (signed, retried with backoff) and never delays a call or a decision.
+    A webhook's signing secret is returned once, at creation.
+    """
+    ListNotificationChannels: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationChannelsRequest, _admin_pb2.ListNotificationChannelsResponse]
+    DeleteNotificationChannel: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeleteNotificationChannelRequest, _admin_pb2.NotificationChannel]
+    ListNotificationDeliveries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationDeliveriesRequest, _admin_pb2.ListNotificationDeliveriesResponse]
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -266,6 +275,15 @@ class AdminServiceAsyncStub(AdminServiceStub):
     unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
     policy version, audited as one admin action with the changes.
     """
+    CreateNotificationChannel: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateNotificationChannelRequest, _admin_pb2.CreateNotificationChannelResponse]  # type: ignore[assignment]
+    """Approval notifications (org admins; the operator names org_slug): where new pending
+    approvals and decisions are announced, and the log of every delivery. Delivery runs in
+    the background (signed, retried with backoff) and never delays a call or a decision.
+    A webhook's signing secret is returned once, at creation.
+    """
+    ListNotificationChannels: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationChannelsRequest, _admin_pb2.ListNotificationChannelsResponse]  # type: ignore[assignment]
+    DeleteNotificationChannel: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeleteNotificationChannelRequest, _admin_pb2.NotificationChannel]  # type: ignore[assignment]
+    ListNotificationDeliveries: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationDeliveriesRequest, _admin_pb2.ListNotificationDeliveriesResponse]  # type: ignore[assignment]
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -643,5 +661,38 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         unless `dry_run`, makes the org's rules exactly the file's in one transaction, as one new
         policy version, audited as one admin action with the changes.
         """
+
+    @_abc_1.abstractmethod
+    def CreateNotificationChannel(
+        self,
+        request: _admin_pb2.CreateNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.CreateNotificationChannelResponse, _abc.Awaitable[_admin_pb2.CreateNotificationChannelResponse]]:
+        """Approval notifications (org admins; the operator names org_slug): where new pending
+        approvals and decisions are announced, and the log of every delivery. Delivery runs in
+        the background (signed, retried with backoff) and never delays a call or a decision.
+        A webhook's signing secret is returned once, at creation.
+        """
+
+    @_abc_1.abstractmethod
+    def ListNotificationChannels(
+        self,
+        request: _admin_pb2.ListNotificationChannelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListNotificationChannelsResponse, _abc.Awaitable[_admin_pb2.ListNotificationChannelsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteNotificationChannel(
+        self,
+        request: _admin_pb2.DeleteNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.NotificationChannel, _abc.Awaitable[_admin_pb2.NotificationChannel]]: ...
+
+    @_abc_1.abstractmethod
+    def ListNotificationDeliveries(
+        self,
+        request: _admin_pb2.ListNotificationDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListNotificationDeliveriesResponse, _abc.Awaitable[_admin_pb2.ListNotificationDeliveriesResponse]]: ...
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmonomcp/policy/v1/types.proto\x12\x11monomcp.policy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\tPrincipal\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08org_slug\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x05 \x01(\t\"g\n\x0bRequestMeta\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x02 \x01(\t\x12\x12\n\nuser_agent\x18\x03 \x01(\t\x12\x18\n\x10protocol_version\x18\x04 \x01(\t\"\xc4\x04\n\x08\x41pproval\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.monomcp.policy.v1.ApprovalStatus\x12\x10\n\x08org_slug\x18\x03 \x01(\t\x12\x18\n\x10toolkit_org_slug\x18\x04 \x01(\t\x12\x14\n\x0ctoolkit_slug\x18\x05 \x01(\t\x12\x0c\n\x04tool\x18\x06 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x07 \x01(\t\x12\x18\n\x10\x61rguments_sha256\x18\x08 \x01(\t\x12/\n\trequester\x18\t \x01(\x0b\x32\x1c.monomcp.policy.v1.Principal\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x12\n\ndecided_by\x18\x0b \x01(\t\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x63onsumed_by_call_id\x18\x0f \x01(\t\x12\x1a\n\x12required_approvals\x18\x1e \x01(\x05\x12\x18\n\x10\x61pprovals_so_far\x18\x1f \x01(\x05\x12\r\n\x05scope\x18  \x01(\t\x12\x30\n\x0cwindow_until\x18! \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x01\n\x07\x42\x61\x63kend\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x38\n\x07headers\x18\x02 \x03(\x0b\x32\'.monomcp.policy.v1.Backend.HeadersEntry\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf5\x01\n\x08ToolInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11input_schema_json\x18\x04 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\t\x12\x18\n\x10\x61nnotations_json\x18\x06 \x01(\t\x12\x31\n\npermission\x18\x07 \x01(\x0e\x32\x1d.monomcp.policy.v1.Permission\x12\x19\n\x11permission_source\x18\x08 \x01(\t\x12\x18\n\x10passthrough_json\x18\t \x01(\t*|\n\nPermission\x12\x1a\n\x16PERMISSION_UNSPECIFIED\x10\x00\x12\x1b\n\x17PERMISSION_ALWAYS_ALLOW\x10\x01\x12\x1d\n\x19PERMISSION_NEEDS_APPROVAL\x10\x02\x12\x16\n\x12PERMISSION_BLOCKED\x10\x03*\xc3\x01\n\x0e\x41pprovalStatus\x12\x1f\n\x1b\x41PPROVAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41PPROVAL_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x41PPROVAL_STATUS_APPROVED\x10\x02\x12\x1a\n\x16\x41PPROVAL_STATUS_DENIED\x10\x03\x12\x1b\n\x17\x41PPROVAL_STATUS_EXPIRED\x10\x04\x12\x1c\n\x18\x41PPROVAL_STATUS_CONSUMED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmonomcp/policy/v1/types.proto\x12\x11monomcp.policy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\tPrincipal\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x10\n\x08org_slug\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0f\n\x07\x64isplay\x18\x05 \x01(\t\"g\n\x0bRequestMeta\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x02 \x01(\t\x12\x12\n\nuser_agent\x18\x03 \x01(\t\x12\x18\n\x10protocol_version\x18\x04 \x01(\t\"\xd6\x04\n\x08\x41pproval\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.monomcp.policy.v1.ApprovalStatus\x12\x10\n\x08org_slug\x18\x03 \x01(\t\x12\x18\n\x10toolkit_org_slug\x18\x04 \x01(\t\x12\x14\n\x0ctoolkit_slug\x18\x05 \x01(\t\x12\x0c\n\x04tool\x18\x06 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x07 \x01(\t\x12\x18\n\x10\x61rguments_sha256\x18\x08 \x01(\t\x12/\n\trequester\x18\t \x01(\x0b\x32\x1c.monomcp.policy.v1.Principal\x12\x0e\n\x06reason\x18\n \x01(\t\x12\x12\n\ndecided_by\x18\x0b \x01(\t\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13\x63onsumed_by_call_id\x18\x0f \x01(\t\x12\x1a\n\x12required_approvals\x18\x1e \x01(\x05\x12\x18\n\x10\x61pprovals_so_far\x18\x1f \x01(\x05\x12\r\n\x05scope\x18  \x01(\t\x12\x30\n\x0cwindow_until\x18! \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08notified\x18\x10 \x03(\t\"\x99\x01\n\x07\x42\x61\x63kend\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x38\n\x07headers\x18\x02 \x03(\x0b\x32\'.monomcp.policy.v1.Backend.HeadersEntry\x12\x17\n\x0ftimeout_seconds\x18\x03 \x01(\x01\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf5\x01\n\x08ToolInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x19\n\x11input_schema_json\x18\x04 \x01(\t\x12\x1a\n\x12output_schema_json\x18\x05 \x01(\t\x12\x18\n\x10\x61nnotations_json\x18\x06 \x01(\t\x12\x31\n\npermission\x18\x07 \x01(\x0e\x32\x1d.monomcp.policy.v1.Permission\x12\x19\n\x11permission_source\x18\x08 \x01(\t\x12\x18\n\x10passthrough_json\x18\t \x01(\t*|\n\nPermission\x12\x1a\n\x16PERMISSION_UNSPECIFIED\x10\x00\x12\x1b\n\x17PERMISSION_ALWAYS_ALLOW\x10\x01\x12\x1d\n\x19PERMISSION_NEEDS_APPROVAL\x10\x02\x12\x16\n\x12PERMISSION_BLOCKED\x10\x03*\xc3\x01\n\x0e\x41pprovalStatus\x12\x1f\n\x1b\x41PPROVAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41PPROVAL_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x41PPROVAL_STATUS_APPROVED\x10\x02\x12\x1a\n\x16\x41PPROVAL_STATUS_DENIED\x10\x03\x12\x1b\n\x17\x41PPROVAL_STATUS_EXPIRED\x10\x04\x12\x1c\n\x18\x41PPROVAL_STATUS_CONSUMED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BACKEND_HEADERSENTRY']._loaded_options = None
   _globals['_BACKEND_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_PERMISSION']._serialized_start=1265
-  _globals['_PERMISSION']._serialized_end=1389
-  _globals['_APPROVALSTATUS']._serialized_start=1392
-  _globals['_APPROVALSTATUS']._serialized_end=1587
+  _globals['_PERMISSION']._serialized_start=1283
+  _globals['_PERMISSION']._serialized_end=1407
+  _globals['_APPROVALSTATUS']._serialized_start=1410
+  _globals['_APPROVALSTATUS']._serialized_end=1605
   _globals['_PRINCIPAL']._serialized_start=85
   _globals['_PRINCIPAL']._serialized_end=171
   _globals['_REQUESTMETA']._serialized_start=173
   _globals['_REQUESTMETA']._serialized_end=276
   _globals['_APPROVAL']._serialized_start=279
-  _globals['_APPROVAL']._serialized_end=859
-  _globals['_BACKEND']._serialized_start=862
-  _globals['_BACKEND']._serialized_end=1015
-  _globals['_BACKEND_HEADERSENTRY']._serialized_start=969
-  _globals['_BACKEND_HEADERSENTRY']._serialized_end=1015
-  _globals['_TOOLINFO']._serialized_start=1018
-  _globals['_TOOLINFO']._serialized_end=1263
+  _globals['_APPROVAL']._serialized_end=877
+  _globals['_BACKEND']._serialized_start=880
+  _globals['_BACKEND']._serialized_end=1033
+  _globals['_BACKEND_HEADERSENTRY']._serialized_start=987
+  _globals['_BACKEND_HEADERSENTRY']._serialized_end=1033
+  _globals['_TOOLINFO']._serialized_start=1036
+  _globals['_TOOLINFO']._serialized_end=1281
 # @@protoc_insertion_point(module_scope)

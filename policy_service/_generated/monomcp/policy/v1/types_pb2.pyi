@@ -176,6 +176,7 @@ class Approval(_message.Message):
     APPROVALS_SO_FAR_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
     WINDOW_UNTIL_FIELD_NUMBER: _builtins.int
+    NOTIFIED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     status: Global___ApprovalStatus.ValueType
     org_slug: _builtins.str
@@ -213,6 +214,12 @@ class Approval(_message.Message):
     def window_until(self) -> _timestamp_pb2.Timestamp:
         """For a window approval: until when matching calls are allowed (unset otherwise)."""
 
+    @_builtins.property
+    def notified(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Where the org announces approvals (channel kind and name, e.g. "slack approvals"); set
+        on the pending result a requester gets, so it can say where the request went.
+        """
+
     def __init__(
         self,
         *,
@@ -235,10 +242,11 @@ class Approval(_message.Message):
         approvals_so_far: _builtins.int = ...,
         scope: _builtins.str = ...,
         window_until: _timestamp_pb2.Timestamp | None = ...,
+        notified: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "decided_at", b"decided_at", "expires_at", b"expires_at", "requester", b"requester", "window_until", b"window_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals_so_far", b"approvals_so_far", "arguments_json", b"arguments_json", "arguments_sha256", b"arguments_sha256", "consumed_by_call_id", b"consumed_by_call_id", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "expires_at", b"expires_at", "id", b"id", "org_slug", b"org_slug", "reason", b"reason", "requester", b"requester", "required_approvals", b"required_approvals", "scope", b"scope", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug", "window_until", b"window_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals_so_far", b"approvals_so_far", "arguments_json", b"arguments_json", "arguments_sha256", b"arguments_sha256", "consumed_by_call_id", b"consumed_by_call_id", "created_at", b"created_at", "decided_at", b"decided_at", "decided_by", b"decided_by", "expires_at", b"expires_at", "id", b"id", "notified", b"notified", "org_slug", b"org_slug", "reason", b"reason", "requester", b"requester", "required_approvals", b"required_approvals", "scope", b"scope", "status", b"status", "tool", b"tool", "toolkit_org_slug", b"toolkit_org_slug", "toolkit_slug", b"toolkit_slug", "window_until", b"window_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,51 @@
+"""Console templates: Jinja2 with autoescaping on, so every value from outside (tool names,
+arguments, reasons) is text, never markup. Times are shown as UTC with their age."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from google.protobuf.timestamp_pb2 import Timestamp
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+_ENV = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def age(moment: datetime, now: datetime | None = None) -> str:
+    """`3 min ago`, `in 2 h`."""
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    ahead, seconds = seconds < 0, abs(seconds)
+    size, unit = next((s, u) for s, u in ((86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")) if seconds >= s or s == 1)
+    return f"in {seconds // size} {unit}" if ahead else f"{seconds // size} {unit} ago"
+
+
+def _moment(value: Timestamp | datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, Timestamp):
+        return value.ToDatetime(tzinfo=UTC) if value.seconds or value.nanos else None
+    return value
+
+
+def when(value: Timestamp | datetime | None) -> dict[str, str]:
+    """What a <time> element shows: ISO for machines, `2026-11-25 17:40 UTC` and age for people."""
+    moment = _moment(value)
+    if moment is None:
+        return {"iso": "", "text": "—", "age": ""}
+    return {"iso": moment.isoformat(), "text": f"{moment:%Y-%m-%d %H:%M:%S} UTC", "age": age(moment)}
+
+
+_ENV.globals["when"] = when
+
+
+def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_ENV.get_template(name).render(**context), status_code=status_code)

@@ -1,0 +1,62 @@
+"""`monomcp notify`: where an org's approvals are announced, and how deliveries went."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from monomcp_cli.admin_client import call
+from monomcp_cli.output import console, emit, to_dict
+
+JSON = typer.Option(False, "--json", help="Machine-readable output.")
+ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
+CHANNEL_COLUMNS = ["name", "kind", "target", "created_at"]
+DELIVERY_COLUMNS = ["created_at", "channel_name", "event", "approval_id", "status", "attempts", "response_status"]
+
+
+def register(app: typer.Typer) -> None:
+    notify = typer.Typer(help="Approval notifications: webhooks, Slack, email.", no_args_is_help=True)
+    app.add_typer(notify, name="notify")
+
+    @notify.command("add")
+    def notify_add(
+        name: str,
+        target: str = typer.Option(..., help="https URL (webhook, slack) or comma-separated email addresses"),
+        kind: str = typer.Option("webhook", help="webhook (signed JSON) | slack (Slack-compatible) | email"),
+        org: str = ORG,
+        as_json: bool = JSON,
+    ) -> None:
+        """Announce new pending approvals and decisions to TARGET."""
+        created = call(lambda c: c.create_notification_channel(org, name, kind, target))
+        if as_json:
+            print(json.dumps(to_dict(created), indent=2))
+            return
+        console.print(f"Added {created.channel.kind} channel {created.channel.name} → {created.channel.target}")
+        if created.signing_secret:
+            console.print("Signing secret (shown once; receivers check X-MonoMCP-Signature with it):")
+            print(created.signing_secret)
+
+    @notify.command("list")
+    def notify_list(org: str = ORG, as_json: bool = JSON) -> None:
+        emit(call(lambda c: c.list_notification_channels(org)), as_json, CHANNEL_COLUMNS)
+
+    @notify.command("remove")
+    def notify_remove(name: str, org: str = ORG, as_json: bool = JSON) -> None:
+        removed = call(lambda c: c.delete_notification_channel(org, name))
+        if as_json:
+            emit(removed, True, [])
+        else:
+            console.print(f"Removed {removed.kind} channel {removed.name}")
+
+    @notify.command("deliveries")
+    def notify_deliveries(
+        channel: str = typer.Option("", help="Only this channel"),
+        org: str = ORG,
+        limit: int = typer.Option(50),
+        errors: bool = typer.Option(False, "--errors", help="Show each delivery's last error"),
+        as_json: bool = JSON,
+    ) -> None:
+        """The delivery log, newest first."""
+        columns = DELIVERY_COLUMNS + (["last_error"] if errors else [])
+        emit(call(lambda c: c.list_notification_deliveries(org, channel, limit)), as_json, columns)

@@ -1,0 +1,140 @@
+"""An org's notification channels: create (checked), list, delete, and the delivery log.
+
+A webhook's signing secret is never stored. It is derived from the server's notify key
+and a random per-channel salt, shown once at creation, and re-derived to sign each
+delivery; rotating the key (or deleting and re-adding the channel) changes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policy_service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from policy_service.storage.models import NOTIFICATION_KINDS, NotificationChannel, NotificationDelivery, new_id
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(r"^[^\s@,<>]+@[^\s@,<>]+\.[^\s@,<>]+$")
+MAX_EMAIL_RECIPIENTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """What channel creation needs to know about the server."""
+
+    signing_key: str
+    email_enabled: bool
+
+
+def signing_secret(key: str, channel: NotificationChannel) -> str:
+    digest = hmac.new(key.encode(), f"webhook:{channel.id}:{channel.secret_salt}".encode(), hashlib.sha256).digest()
+    return "whsec_" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def shown_target(channel: NotificationChannel) -> str:
+    """What admins see: a URL without its path and query (a Slack URL's path is its token)."""
+    if channel.kind == "email":
+        return channel.target
+    parts = urlsplit(channel.target)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query else channel.target
+
+
+def recipients(target: str) -> list[str]:
+    return [a.strip() for a in target.split(",") if a.strip()]
+
+
+def check_target(kind: str, target: str) -> str:
+    """The target, normalised; InvalidArgument says what is wrong with it."""
+    target = target.strip()
+    if kind == "email":
+        addresses = recipients(target)
+        if not addresses or len(addresses) > MAX_EMAIL_RECIPIENTS or not all(_EMAIL.match(a) for a in addresses):
+            raise InvalidArgument(
+                f"target must be 1–{MAX_EMAIL_RECIPIENTS} comma-separated email addresses", "BAD_TARGET"
+            )
+        return ", ".join(addresses)
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(target) > 2048:
+        raise InvalidArgument("target must be an http(s) URL of at most 2048 characters", "BAD_TARGET")
+    if parts.username or parts.password:
+        raise InvalidArgument("put no credentials in the URL; receivers check the signature", "BAD_TARGET")
+    return target
+
+
+async def create(
+    session: AsyncSession, org_id: str, name: str, kind: str, target: str, config: NotifyConfig
+) -> tuple[NotificationChannel, str]:
+    """The new channel and its signing secret ('' for email)."""
+    if not _NAME.match(name):
+        raise InvalidArgument("name: lowercase letters, digits, - and _, at most 63", "BAD_NAME")
+    if kind not in NOTIFICATION_KINDS:
+        raise InvalidArgument(f"kind must be one of {', '.join(NOTIFICATION_KINDS)}", "BAD_KIND")
+    if kind == "email" and not config.email_enabled:
+        raise FailedPrecondition("email channels need MONOMCP_SMTP_HOST on the policy service", "SMTP_NOT_CONFIGURED")
+    if kind != "email" and not config.signing_key:
+        raise FailedPrecondition(
+            "webhooks need MONOMCP_NOTIFY_SIGNING_KEY (or JWT_SECRET) on the policy service", "NO_SIGNING_KEY"
+        )
+    channel = NotificationChannel(
+        id=new_id(),
+        org_id=org_id,
+        name=name,
+        kind=kind,
+        target=check_target(kind, target),
+        secret_salt=secrets.token_hex(16) if kind != "email" else "",
+    )
+    try:
+        async with session.begin_nested():
+            session.add(channel)
+    except IntegrityError:
+        raise AlreadyExists(f"a channel named {name!r} exists", "CHANNEL_EXISTS") from None
+    return channel, signing_secret(config.signing_key, channel) if kind != "email" else ""
+
+
+async def list_for_org(session: AsyncSession, org_id: str) -> list[NotificationChannel]:
+    query = select(NotificationChannel).where(NotificationChannel.org_id == org_id)
+    return list((await session.execute(query.order_by(NotificationChannel.name))).scalars())
+
+
+async def delete(session: AsyncSession, org_id: str, name_or_id: str) -> NotificationChannel:
+    channel = (
+        await session.execute(
+            select(NotificationChannel).where(
+                NotificationChannel.org_id == org_id,
+                (NotificationChannel.name == name_or_id) | (NotificationChannel.id == name_or_id),
+            )
+        )
+    ).scalar_one_or_none()
+    if channel is None:
+        raise NotFound("no such notification channel", "CHANNEL_NOT_FOUND")
+    await session.delete(channel)
+    return channel
+
+
+async def deliveries(
+    session: AsyncSession, org_id: str, channel_name: str, limit: int
+) -> list[tuple[NotificationDelivery, str]]:
+    """The newest deliveries with their channel's name."""
+    query = (
+        select(NotificationDelivery, NotificationChannel.name)
+        .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
+        .where(NotificationDelivery.org_id == org_id)
+    )
+    if channel_name:
+        query = query.where(NotificationChannel.name == channel_name)
+    rows = (await session.execute(query.order_by(NotificationDelivery.created_at.desc()).limit(limit))).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+async def summaries(session: AsyncSession, org_id: str) -> tuple[str, ...]:
+    """How the requester's result names where a request went: kind and name, never the target."""
+    return tuple(f"{c.kind} {c.name}" for c in await list_for_org(session, org_id))

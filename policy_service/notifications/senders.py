@@ -1,0 +1,83 @@
+"""Sending one delivery: an HTTP POST (webhook, Slack) or an email over SMTP.
+
+Webhook hosts are checked against the backend egress policy before each send, so an org
+admin cannot point a channel at loopback, a private service or a metadata endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import smtplib
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from policy_service.notifications import payloads
+from policy_service.notifications.channels import recipients
+from policy_service.storage.models import NotificationChannel
+from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    username: str = ""
+    password: str = ""
+    starttls: bool = True
+
+
+@dataclass
+class Senders:
+    egress: EgressPolicy
+    smtp: SmtpSettings
+    timeout: float
+    http: httpx.AsyncClient
+
+    async def send(self, channel: NotificationChannel, secret: str, delivery_id: str, body: dict[str, Any]) -> int:
+        """Delivers once; the HTTP status (0 for email), or DeliveryFailed."""
+        if channel.kind == "email":
+            message = payloads.email(body, self.smtp.sender, recipients(channel.target))
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._send_mail, message), self.timeout)
+            except (OSError, smtplib.SMTPException, TimeoutError) as exc:
+                raise DeliveryFailed(f"SMTP: {exc}"[:500]) from None
+            return 0
+        raw = json.dumps(payloads.slack_body(body) if channel.kind == "slack" else body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "MonoMCP-Notifications/1",
+            "X-MonoMCP-Event": body["type"],
+            "X-MonoMCP-Delivery": delivery_id,
+            payloads.SIGNATURE_HEADER: payloads.signature(secret, raw),
+        }
+        parts = urlsplit(channel.target)
+        try:
+            await self.egress.resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            response = await self.http.post(channel.target, content=raw, headers=headers, timeout=self.timeout)
+        except (EgressDenied, ResolveFailed) as exc:
+            raise DeliveryFailed(str(exc)[:500]) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
+        if not 200 <= response.status_code < 300:
+            raise DeliveryFailed(f"the receiver answered HTTP {response.status_code}", response.status_code)
+        return response.status_code
+
+    def _send_mail(self, message: Any) -> None:
+        with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.timeout) as smtp:
+            if self.smtp.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.smtp.username:
+                smtp.login(self.smtp.username, self.smtp.password)
+            smtp.send_message(message)
