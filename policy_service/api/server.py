@@ -25,7 +25,7 @@ from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
-from policy_service.audit.writer import AuditWriter
+from policy_service.audit.writer import AuditLog
 from policy_service.config import Settings
 from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
@@ -54,7 +54,7 @@ class PolicyServer:
     server: grpc.aio.Server
     port: int
     engine: AsyncEngine
-    audit: AuditWriter
+    audit: AuditLog
     watcher: ApprovalWatcher
     digester: AuditDigester
     jobs: asyncio.Task[None]
@@ -147,7 +147,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     sessions = session_factory(engine)
     guard = WriteGuard(is_sqlite(settings.database_url))
     metrics = PolicyMetrics()
-    audit = AuditWriter(engine, guard, metrics)
+    audit = AuditLog(engine, guard, metrics)
     audit.start()
     metrics.audit_queue_depth.set_function(lambda: audit.queue_depth)
     ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
