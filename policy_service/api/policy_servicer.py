@@ -5,15 +5,19 @@ is not a trust boundary, the credential is."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 import grpc
+from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
-from policy_service.api.errors import translated
+from policy_service.api.errors import code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import bearer
+from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
@@ -24,6 +28,12 @@ _DECISIONS = {
     "denied": policy_pb2.DECISION_DENIED,
     "blocked": policy_pb2.DECISION_BLOCKED,
 }
+
+
+log = logging.getLogger(__name__)
+
+# Items one CallBatch may carry (the client sends at most this many).
+MAX_BATCH_ITEMS = 1024
 
 
 def _facts(meta: types_pb2.RequestMeta) -> RequestFacts:
@@ -71,7 +81,43 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     async def AuthorizeToolCall(
         self, request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeToolCallResponse:
+        return await self._authorize(await self._caller(context, Scope.EXECUTE), request)
+
+    @translated
+    async def CompleteToolCall(
+        self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.CompleteToolCallResponse:
+        return await self._complete(await self._caller(context, Scope.EXECUTE), request)
+
+    @translated
+    async def CallBatch(
+        self, request: policy_pb2.CallBatchRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.CallBatchResponse:
         service = await self._caller(context, Scope.EXECUTE)
+        if len(request.items) > MAX_BATCH_ITEMS:
+            raise InvalidArgument(f"a batch carries at most {MAX_BATCH_ITEMS} items", "BATCH_TOO_LARGE")
+        # Decided concurrently, so their audit rows share the audit log's group commit.
+        results = await asyncio.gather(*(self._batch_item(service, item) for item in request.items))
+        return policy_pb2.CallBatchResponse(results=results)
+
+    async def _batch_item(self, service: ServiceCaller, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+        try:
+            kind = item.WhichOneof("item")
+            if kind == "authorize":
+                return policy_pb2.CallBatchResult(authorize=await self._authorize(service, item.authorize))
+            if kind == "complete":
+                return policy_pb2.CallBatchResult(complete=await self._complete(service, item.complete))
+            raise InvalidArgument("empty batch item", "EMPTY_ITEM")
+        except PolicyError as exc:
+            error = policy_pb2.ItemError(code=code_of(exc), message=exc.message, reason=exc.reason)
+        except Exception:
+            log.exception("unhandled error in a CallBatch item")
+            error = policy_pb2.ItemError(code=code_pb2.INTERNAL, message="internal error", reason="INTERNAL")
+        return policy_pb2.CallBatchResult(error=error)
+
+    async def _authorize(
+        self, service: ServiceCaller, request: policy_pb2.AuthorizeToolCallRequest
+    ) -> policy_pb2.AuthorizeToolCallResponse:
         result = await self._gate.authorize(
             service,
             request.credential,
@@ -101,14 +147,11 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
             )
         return response
 
-    @translated
-    async def CompleteToolCall(
-        self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
+    async def _complete(
+        self, service: ServiceCaller, request: policy_pb2.CompleteToolCallRequest
     ) -> policy_pb2.CompleteToolCallResponse:
-        service = await self._caller(context, Scope.EXECUTE)
         await self._gate.complete(
-            service,
-            request.call_id, request.status, request.response_json, request.error, request.duration_ms
+            service, request.call_id, request.status, request.response_json, request.error, request.duration_ms
         )
         return policy_pb2.CompleteToolCallResponse()
 
