@@ -169,11 +169,27 @@ class PolicyClient:
         return result
 
     # --- hot path -------------------------------------------------------------------
-    async def list_tools(self, credential: str, org: str, toolkit: str) -> policy_pb2.ListToolsResponse:
-        return await self._call(
-            self._policy.ListTools,
-            policy_pb2.ListToolsRequest(credential=credential, org_slug=org, toolkit_slug=toolkit),
+    async def list_tools(
+        self,
+        credential: str,
+        org: str,
+        toolkit: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        names: Sequence[str] = (),
+    ) -> policy_pb2.ListToolsResponse:
+        """Every visible tool (page_size 0), one page of them (pass the response's
+        `next_page_token` back for the next), or only the tools in `names`."""
+        request = policy_pb2.ListToolsRequest(
+            credential=credential,
+            org_slug=org,
+            toolkit_slug=toolkit,
+            page_size=page_size,
+            page_token=page_token,
+            names=list(names),
         )
+        return await self._call(self._policy.ListTools, request)
 
     async def authorize_tool_call(
         self,

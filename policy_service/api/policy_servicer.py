@@ -21,6 +21,7 @@ from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
+from policy_service.permissions.catalogue import page
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -55,6 +56,11 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     ) -> policy_pb2.ListToolsResponse:
         await self._caller(context, Scope.READ)
         principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
+        if request.names:
+            chosen = (view.tools.get(name) for name in dict.fromkeys(request.names))
+            listed, next_token = tuple(t for t in chosen if t and t.effective.permission != "blocked"), ""
+        else:
+            listed, next_token = page(view, request.page_size, request.page_token)
         tools = [
             types_pb2.ToolInfo(
                 name=t.name,
@@ -67,14 +73,14 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
                 permission_source=t.effective.source,
                 passthrough_json=t.passthrough_json,
             )
-            for t in view.tools.values()
-            if t.effective.permission != "blocked"
+            for t in listed
         ]
         return policy_pb2.ListToolsResponse(
             principal=convert.principal(principal),
             tools=tools,
             toolkit_name=view.name,
             toolkit_description=view.description,
+            next_page_token=next_token,
         )
 
     @translated

@@ -36,6 +36,7 @@ from policy_service.observability.metrics import MetricsInterceptor, PolicyMetri
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import Approval, utcnow
+from policy_service.storage.policy_version import PolicyVersion
 from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class PolicyServer:
     digester: AuditDigester
     jobs: asyncio.Task[None]
     metrics: PolicyMetrics
+    version: PolicyVersion
     metrics_server: Any = None
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -71,6 +73,7 @@ class PolicyServer:
             await self.jobs
         await self.watcher.stop()
         await self.audit.stop()
+        await self.version.stop()
         await self.engine.dispose()
 
 
@@ -149,6 +152,8 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     metrics = PolicyMetrics()
     audit = AuditLog(engine, guard, metrics)
     audit.start()
+    version = PolicyVersion(engine)
+    version.start()
     metrics.audit_queue_depth.set_function(lambda: audit.queue_depth)
     ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
     authenticator = Authenticator(
@@ -156,11 +161,12 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         JwtSettings(settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience),
         settings.operator_token,
         settings.cache_ttl_seconds,
+        version,
     )
     gate = Gate(
         sessions,
         authenticator,
-        Catalogue(sessions, settings.cache_ttl_seconds),
+        Catalogue(sessions, settings.cache_ttl_seconds, version),
         audit,
         Redactor(settings.redact_keys, settings.audit_max_payload_bytes),
         ttls,
@@ -204,7 +210,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     )
     metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None
     log.info("policy service listening on port %d", port)
-    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server)
+    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, version, metrics_server)
 
 
 async def serve(settings: Settings, listen: str | None = None) -> None:
