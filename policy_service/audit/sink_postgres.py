@@ -57,7 +57,7 @@ def _arrays_complete() -> str:
         "i.status, i.error, i.duration_ms, i.at, i.at "
         f"FROM unnest({params}) AS i({names}) "
         f"JOIN {TABLE.name} s ON s.call_id = i.completes AND s.status = 'started' AND s.service_id = i.service_id "
-        "ON CONFLICT (completes) WHERE completes != '' DO NOTHING RETURNING completes"
+        "ON CONFLICT (completes) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
     )
 
 
@@ -113,15 +113,18 @@ class PostgresSink:
             [c.duration_ms for c in completions],
             [naive_utc(c.at) for c in completions],
         ]
-        written = {r[0] for r in await conn.fetch(_COMPLETE, *args)}
-        missing = [c.completes for c in completions if c.completes not in written]
+        written = {(r[0], r[1]) for r in await conn.fetch(_COMPLETE, *args)}
+        missing = [c.completes for c in completions if (c.completes, c.service_id) not in written]
         started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing)} if missing else set()
         outcomes: list[Completed] = []
+        claimed: set[tuple[str, str]] = set()
         for c in completions:
-            if c.completes in written:
-                written.discard(c.completes)  # a second completion of the same call in this batch conflicts
+            key = (c.completes, c.service_id)
+            if key in written and key not in claimed:
+                claimed.add(key)
                 outcomes.append(Completed.OK)
-            elif (c.completes, c.service_id) in started:
+            elif key in written or key in started:
+                # Completed by an earlier item of this batch, or before it.
                 outcomes.append(Completed.CONFLICT)
             else:
                 outcomes.append(Completed.NOT_FOUND)
