@@ -65,3 +65,10 @@ soak: sync
 	@test -n "$$MONOMCP_TEST_POSTGRES_URL" || { echo "set MONOMCP_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres)"; exit 2; }
 	MONOMCP_FAULT_SECONDS=$(SOAK_SECONDS) MONOMCP_FAULT_CLIENTS=$(SOAK_CLIENTS) MONOMCP_FAULT_PERIOD=$(SOAK_PERIOD) \
 		$(UV) run pytest tests/e2e/test_fault_reconcile.py -k reconcile_with -s -q -p no:cacheprovider -rxX
+
+# Flat at scale (Postgres): one toolkit grown to 100,000 tools and the audit log to 1M rows
+# with COPY; c=1 latency, policy CPU per call and EXPLAIN of the hot queries at each size.
+# MONOMCP_SCALE_TOOLS / MONOMCP_SCALE_AUDIT_ROWS size it (e.g. MONOMCP_SCALE_AUDIT_ROWS=0,10000000).
+.PHONY: bench-scale
+bench-scale: sync
+	$(UV) run python -m bench.scale
