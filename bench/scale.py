@@ -62,7 +62,19 @@ async def grow_tools(conn: asyncpg.Connection, start: int, stop: int) -> None:
     toolkit_id = await conn.fetchval("SELECT id FROM toolkits WHERE slug = 'noop'")
     for first in range(start, stop, _CHUNK):
         rows = [
-            (uuid.uuid4().hex, toolkit_id, "tool", f"tool_{i:06d}", "", f"Tool {i}", _SCHEMA, "", "", "always_allow", "")
+            (
+                uuid.uuid4().hex,
+                toolkit_id,
+                "tool",
+                f"tool_{i:06d}",
+                "",
+                f"Tool {i}",
+                _SCHEMA,
+                "",
+                "",
+                "always_allow",
+                "",
+            )
             for i in range(first, min(stop, first + _CHUNK))
         ]
         await conn.copy_records_to_table(
@@ -144,7 +156,8 @@ async def main() -> None:
 
     stack = Stack(database_url)
     lines = [
-        "| tools × audit rows | pairs/s c=1 | p50 ms | p99 ms | policy CPU ms/pair | first call ms | ListTools page ms | errors |",
+        "| tools × audit rows | pairs/s c=1 | p50 ms | p99 ms | policy CPU ms/pair | first call ms "
+        "| ListTools page ms | errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
     try:
@@ -152,7 +165,7 @@ async def main() -> None:
         policy = stack.spawn("-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
         wait_port(stack.policy_port)
         token = await seed(stack)  # one tool, "noop"
-        conn = await asyncpg.connect(**_connect_args(database_url))  # type: ignore[arg-type]
+        conn = await asyncpg.connect(**_connect_args(database_url))
         tools, rows = 1, 0
         for audit_size in AUDIT_SIZES:
             await grow_audit(conn, rows, audit_size)

@@ -124,9 +124,7 @@ def forwardable_meta(meta: Any) -> dict[str, Any]:
     if not meta:
         return {}
     return {
-        k: v
-        for k, v in dict(meta).items()
-        if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
+        k: v for k, v in dict(meta).items() if k not in _HOP_META_KEYS and not str(k).startswith(_HOP_META_PREFIXES)
     }
 
 

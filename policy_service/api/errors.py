@@ -33,7 +33,7 @@ R = TypeVar("R")
 
 def code_of(exc: errors.PolicyError) -> int:
     """The google.rpc code a domain error leaves with."""
-    return _CODES.get(type(exc), code_pb2.UNKNOWN)
+    return int(_CODES.get(type(exc), code_pb2.UNKNOWN))
 
 
 def _status(code: int, message: str, reason: str) -> grpc.Status:

@@ -175,9 +175,9 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     watcher = ApprovalWatcher(sessions)
     gate.on_approval_change = watcher.poke
     digester = AuditDigester(sessions, digest_policy(settings))
-    # At least half a second: identities are looked up on every RPC, and revocation clears the
-    # local cache at once (other replicas follow within the TTL).
-    services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5))
+    # Kept per policy version (revocation reaches every replica at once); at least half a
+    # second of TTL while the version source is down: identities are looked up on every RPC.
+    services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5), version)
 
     server = grpc.aio.server(
         interceptors=[MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],

@@ -1,8 +1,9 @@
 """The Postgres audit sink: one dedicated asyncpg connection, no ORM, no pool, no pre-ping.
 
 New rows go in as one prepared multi-row INSERT from arrays (`unnest`), completions as one
-prepared INSERT…SELECT over arrays that copies each call's `started` row, both in one
-transaction per batch. A dropped connection is reopened on the next batch."""
+prepared INSERT…SELECT over arrays that copies each call's `started` row: one statement per
+batch (atomic on its own), or both in one transaction when a batch carries both kinds. A
+dropped connection is reopened on the next batch."""
 
 from __future__ import annotations
 
@@ -63,9 +64,7 @@ def _arrays_complete() -> str:
 
 _INSERT = _arrays_insert()
 _COMPLETE = _arrays_complete()
-_STARTED = (
-    f"SELECT call_id, service_id FROM {TABLE.name} WHERE call_id = ANY($1::text[]) AND status = 'started'"
-)
+_STARTED = f"SELECT call_id, service_id FROM {TABLE.name} WHERE call_id = ANY($1::text[]) AND status = 'started'"
 
 
 def connect_args(url: URL) -> dict[str, Any]:
@@ -91,18 +90,23 @@ class PostgresSink:
     async def commit(self, rows: list[dict[str, Any]], completions: list[Completion]) -> list[Completed]:
         conn = await self._connection()
         try:
-            async with conn.transaction():
-                if rows:
+            if rows and completions:
+                async with conn.transaction():
                     await conn.execute(_INSERT, *self._columns(rows))
-                if not completions:
-                    return []
-                return await self._complete(conn, completions)
+                    written = await conn.fetch(_COMPLETE, *self._completion_arrays(completions))
+            elif rows:  # one statement commits atomically on its own: no BEGIN/COMMIT round trips
+                await conn.execute(_INSERT, *self._columns(rows))
+                return []
+            else:
+                written = await conn.fetch(_COMPLETE, *self._completion_arrays(completions))
+            return await self._outcomes(conn, completions, {(r[0], r[1]) for r in written})
         except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
             await self._drop()
             raise
 
-    async def _complete(self, conn: asyncpg.Connection, completions: list[Completion]) -> list[Completed]:
-        args = [
+    @staticmethod
+    def _completion_arrays(completions: list[Completion]) -> list[list[Any]]:
+        return [
             [c.call_id for c in completions],
             [c.completes for c in completions],
             [c.service_id for c in completions],
@@ -113,7 +117,13 @@ class PostgresSink:
             [c.duration_ms for c in completions],
             [naive_utc(c.at) for c in completions],
         ]
-        written = {(r[0], r[1]) for r in await conn.fetch(_COMPLETE, *args)}
+
+    @staticmethod
+    async def _outcomes(
+        conn: asyncpg.Connection, completions: list[Completion], written: set[tuple[str, str]]
+    ) -> list[Completed]:
+        """Which completions were written; of the others, which calls had their completion
+        already (conflict) and which were never started by that service (not found)."""
         missing = [c.completes for c in completions if (c.completes, c.service_id) not in written]
         started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing)} if missing else set()
         outcomes: list[Completed] = []

@@ -117,7 +117,9 @@ class SqlSink:
             )
         )
         self._complete = (
-            insert(TABLE).from_select([*CALL_FACTS, *COMPLETION_FIELDS], source).prefix_with("OR IGNORE", dialect="sqlite")
+            insert(TABLE)
+            .from_select([*CALL_FACTS, *COMPLETION_FIELDS], source)
+            .prefix_with("OR IGNORE", dialect="sqlite")
         )
         self._started = select(literal(1)).where(
             TABLE.c.call_id == bindparam("completes"),

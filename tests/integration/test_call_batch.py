@@ -56,7 +56,9 @@ async def test_each_item_gets_its_own_answer_in_order(world: World) -> None:
 async def test_concurrent_client_calls_keep_their_unary_errors(world: World, policy: PolicyServer) -> None:
     member = world.keys["acme:member"]
     async with world.service() as client:
-        decisions = await asyncio.gather(*(client.authorize_tool_call(member, "acme", "tools", "echo", "{}") for _ in range(40)))
+        decisions = await asyncio.gather(
+            *(client.authorize_tool_call(member, "acme", "tools", "echo", "{}") for _ in range(40))
+        )
         await asyncio.gather(*(client.complete_tool_call(d.call_id, "ok", '{"content": []}') for d in decisions))
         outcomes = await asyncio.gather(
             client.complete_tool_call(decisions[0].call_id, "ok"),

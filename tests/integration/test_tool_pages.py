@@ -15,9 +15,10 @@ async def test_pages_cover_a_large_catalogue_once_each(world: World) -> None:
     names = [f"tool_{i:05d}" for i in range(TOOLS)]
     await world.operator.upsert_toolkit("acme", "big", visibility="private", backend_url=world.upstream_url)
     await world.operator.sync_tools(
-        "acme", "big", [{"name": n, "default_permission": "always_allow"} for n in names] + [
-            {"name": "zz_blocked", "default_permission": "blocked"}
-        ]
+        "acme",
+        "big",
+        [{"name": n, "default_permission": "always_allow"} for n in names]
+        + [{"name": "zz_blocked", "default_permission": "blocked"}],
     )
     seen: list[str] = []
     pages, token = 0, ""
