@@ -2,17 +2,18 @@
 one RPC, so a busy front pays one gRPC round trip per batch instead of per call.
 
 Items queued in the same event-loop turn leave together; while `max_in_flight` batches are
-out, new items wait and leave with the next one. Each caller awaits only its own result, and
-a failed RPC fails every item it carried with that RPC's error."""
+out, new items wait and leave with the next one. Results stream back as items finish, so a
+slow item delays only its own caller. A failed RPC fails every item it had not answered yet
+with that RPC's error."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2
 
-Send = Callable[[policy_pb2.CallBatchRequest], Awaitable[policy_pb2.CallBatchResponse]]
+Send = Callable[[policy_pb2.CallBatchRequest], AsyncIterator[policy_pb2.CallBatchResponse]]
 _Pending = tuple[policy_pb2.CallBatchItem, "asyncio.Future[policy_pb2.CallBatchResult]"]
 
 
@@ -46,27 +47,22 @@ class CallBatcher:
 
     async def _run(self, batch: list[_Pending]) -> None:
         try:
-            response = await self._send(policy_pb2.CallBatchRequest(items=[item for item, _ in batch]))
+            async for response in self._send(policy_pb2.CallBatchRequest(items=[item for item, _ in batch])):
+                for result in response.results:
+                    if 0 <= result.index < len(batch) and not batch[result.index][1].done():
+                        batch[result.index][1].set_result(result)
+            unanswered: BaseException = RuntimeError("CallBatch ended without answering every item")
         except BaseException as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            results = list(response.results)
-            if len(results) != len(batch):
-                error = RuntimeError(f"CallBatch answered {len(results)} results for {len(batch)} items")
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-            for (_, future), result in zip(batch, results, strict=False):
-                if not future.done():
-                    future.set_result(result)
+            unanswered = exc
         finally:
             self._in_flight -= 1
             if self._pending:
                 self._flush()
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(unanswered)
+        if not isinstance(unanswered, Exception):
+            raise unanswered
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -156,11 +156,20 @@ class PolicyClient:
             kind = _ERRORS.get(exc.code(), errors.PolicyError)
             raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
 
+    async def _call_batch(self, request: policy_pb2.CallBatchRequest) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        call = self._policy.CallBatch(request, timeout=self._timeout, metadata=self._service_metadata or None)
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as exc:
+            kind = _ERRORS.get(exc.code(), errors.PolicyError)
+            raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
+
     async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
         """One authorize/complete item, sent in a CallBatch with concurrent callers' items;
         errors as its unary RPC would raise them."""
         if self._batcher is None:
-            self._batcher = CallBatcher(lambda request: self._call(self._policy.CallBatch, request))
+            self._batcher = CallBatcher(self._call_batch)
         result = await self._batcher.submit(item)
         if result.WhichOneof("result") == "error":
             code = _STATUS_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)

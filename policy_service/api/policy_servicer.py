@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import grpc
 from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
-from policy_service.api.errors import code_of, translated
+from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import bearer
 from policy_service.errors import InvalidArgument, PolicyError
@@ -95,31 +96,45 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     ) -> policy_pb2.CompleteToolCallResponse:
         return await self._complete(await self._caller(context, Scope.EXECUTE), request)
 
-    @translated
     async def CallBatch(
         self, request: policy_pb2.CallBatchRequest, context: grpc.aio.ServicerContext
-    ) -> policy_pb2.CallBatchResponse:
-        service = await self._caller(context, Scope.EXECUTE)
-        if len(request.items) > MAX_BATCH_ITEMS:
-            raise InvalidArgument(f"a batch carries at most {MAX_BATCH_ITEMS} items", "BATCH_TOO_LARGE")
-        # Decided concurrently, so their audit rows share the audit log's group commit.
-        results = await asyncio.gather(*(self._batch_item(service, item) for item in request.items))
-        return policy_pb2.CallBatchResponse(results=results)
+    ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        try:
+            service = await self._caller(context, Scope.EXECUTE)
+            if len(request.items) > MAX_BATCH_ITEMS:
+                raise InvalidArgument(f"a batch carries at most {MAX_BATCH_ITEMS} items", "BATCH_TOO_LARGE")
+        except Exception as exc:
+            await abort_for(context, exc, "CallBatch")
+            return
+        # Decided concurrently, so their audit rows share the audit log's group commit; answered
+        # as they finish, those finished together in one message.
+        pending = {
+            asyncio.ensure_future(self._batch_item(service, index, item)) for index, item in enumerate(request.items)
+        }
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                yield policy_pb2.CallBatchResponse(results=[task.result() for task in done])
+        finally:
+            for task in pending:
+                task.cancel()
 
-    async def _batch_item(self, service: ServiceCaller, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+    async def _batch_item(
+        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
+    ) -> policy_pb2.CallBatchResult:
         try:
             kind = item.WhichOneof("item")
             if kind == "authorize":
-                return policy_pb2.CallBatchResult(authorize=await self._authorize(service, item.authorize))
+                return policy_pb2.CallBatchResult(index=index, authorize=await self._authorize(service, item.authorize))
             if kind == "complete":
-                return policy_pb2.CallBatchResult(complete=await self._complete(service, item.complete))
+                return policy_pb2.CallBatchResult(index=index, complete=await self._complete(service, item.complete))
             raise InvalidArgument("empty batch item", "EMPTY_ITEM")
         except PolicyError as exc:
             error = policy_pb2.ItemError(code=code_of(exc), message=exc.message, reason=exc.reason)
         except Exception:
             log.exception("unhandled error in a CallBatch item")
             error = policy_pb2.ItemError(code=code_pb2.INTERNAL, message="internal error", reason="INTERNAL")
-        return policy_pb2.CallBatchResult(error=error)
+        return policy_pb2.CallBatchResult(index=index, error=error)
 
     async def _authorize(
         self, service: ServiceCaller, request: policy_pb2.AuthorizeToolCallRequest

@@ -4,6 +4,7 @@ item keeps the answer and the error its unary RPC gives."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -34,7 +35,17 @@ async def _batch(world: World, *items: policy_pb2.CallBatchItem) -> list[policy_
     async with grpc.aio.insecure_channel(world.policy_addr) as channel:
         stub = policy_pb2_grpc.PolicyServiceStub(channel)
         metadata = (("authorization", f"Bearer {world.service_token}"),)
-        return list((await stub.CallBatch(policy_pb2.CallBatchRequest(items=items), metadata=metadata)).results)
+        results = [
+            result
+            async for response in stub.CallBatch(policy_pb2.CallBatchRequest(items=items), metadata=metadata)
+            for result in response.results
+        ]
+    return sorted(results, key=lambda r: r.index)
+
+
+async def _drain(call: AsyncIterator[policy_pb2.CallBatchResponse]) -> None:
+    async for _ in call:
+        pass
 
 
 async def test_each_item_gets_its_own_answer_in_order(world: World) -> None:
@@ -86,8 +97,8 @@ async def test_a_batch_needs_the_execute_scope(world: World) -> None:
         stub = policy_pb2_grpc.PolicyServiceStub(channel)
         request = policy_pb2.CallBatchRequest(items=[_authorize(world.keys["acme:member"])])
         with pytest.raises(grpc.aio.AioRpcError) as denied:
-            await stub.CallBatch(request, metadata=(("authorization", f"Bearer {reader.secret}"),))
+            await _drain(stub.CallBatch(request, metadata=(("authorization", f"Bearer {reader.secret}"),)))
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(grpc.aio.AioRpcError) as anonymous:
-            await stub.CallBatch(request)
+            await _drain(stub.CallBatch(request))
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -642,6 +642,9 @@ class CallBatchResult(_message.Message):
     AUTHORIZE_FIELD_NUMBER: _builtins.int
     COMPLETE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The item's position in the request's `items`."""
     @_builtins.property
     def authorize(self) -> Global___AuthorizeToolCallResponse: ...
     @_builtins.property
@@ -654,10 +657,11 @@ class CallBatchResult(_message.Message):
         authorize: Global___AuthorizeToolCallResponse | None = ...,
         complete: Global___CompleteToolCallResponse | None = ...,
         error: Global___ItemError | None = ...,
+        index: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "error", b"error", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "error", b"error", "result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "error", b"error", "index", b"index", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["authorize", "complete", "error"]  # noqa: Y015
     _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
@@ -672,7 +676,7 @@ class CallBatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallBatchResult]:
-        """One result per item, in the order of the request's items."""
+        """Results of the items that finished since the previous message (every item gets exactly one)."""
 
     def __init__(
         self,

@@ -76,7 +76,7 @@ class PolicyServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.FromString,
                 _registered_method=True)
-        self.CallBatch = channel.unary_unary(
+        self.CallBatch = channel.unary_stream(
                 '/monomcp.policy.v1.PolicyService/CallBatch',
                 request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
@@ -155,9 +155,10 @@ class PolicyServiceServicer(object):
     def CallBatch(self, request, context):
         """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
         concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
-        gets its own result or error, in order; the batch's audit rows commit together, and the
-        response is sent only when every item's rows are durable. Scope "execute" (checked once
-        for the batch: a caller without it gets the RPC's UNAUTHENTICATED or PERMISSION_DENIED).
+        gets its own result or error. Results stream back as items finish, each only once its audit
+        rows are durable: items that finish together (one group commit) share a response message,
+        and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+        (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -201,7 +202,7 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.SerializeToString,
             ),
-            'CallBatch': grpc.unary_unary_rpc_method_handler(
+            'CallBatch': grpc.unary_stream_rpc_method_handler(
                     servicer.CallBatch,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.SerializeToString,
@@ -423,7 +424,7 @@ class PolicyService(object):
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
+        return grpc.experimental.unary_stream(
             request,
             target,
             '/monomcp.policy.v1.PolicyService/CallBatch',

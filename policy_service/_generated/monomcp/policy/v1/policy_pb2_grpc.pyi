@@ -71,12 +71,13 @@ class PolicyServiceStub:
     answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
     blocked items get the same BLOCKED answer. Scope "execute".
     """
-    CallBatch: _grpc.UnaryUnaryMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]
+    CallBatch: _grpc.UnaryStreamMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]
     """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
     concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
-    gets its own result or error, in order; the batch's audit rows commit together, and the
-    response is sent only when every item's rows are durable. Scope "execute" (checked once
-    for the batch: a caller without it gets the RPC's UNAUTHENTICATED or PERMISSION_DENIED).
+    gets its own result or error. Results stream back as items finish, each only once its audit
+    rows are durable: items that finish together (one group commit) share a response message,
+    and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+    (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
     """
 
 @_typing.type_check_only
@@ -121,12 +122,13 @@ class PolicyServiceAsyncStub(PolicyServiceStub):
     answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
     blocked items get the same BLOCKED answer. Scope "execute".
     """
-    CallBatch: _aio.UnaryUnaryMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]  # type: ignore[assignment]
+    CallBatch: _aio.UnaryStreamMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]  # type: ignore[assignment]
     """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
     concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
-    gets its own result or error, in order; the batch's audit rows commit together, and the
-    response is sent only when every item's rows are durable. Scope "execute" (checked once
-    for the batch: a caller without it gets the RPC's UNAUTHENTICATED or PERMISSION_DENIED).
+    gets its own result or error. Results stream back as items finish, each only once its audit
+    rows are durable: items that finish together (one group commit) share a response message,
+    and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+    (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
     """
 
 class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -216,12 +218,13 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _policy_pb2.CallBatchRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_policy_pb2.CallBatchResponse, _abc.Awaitable[_policy_pb2.CallBatchResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_policy_pb2.CallBatchResponse], _abc.AsyncIterator[_policy_pb2.CallBatchResponse]]:
         """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
         concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
-        gets its own result or error, in order; the batch's audit rows commit together, and the
-        response is sent only when every item's rows are durable. Scope "execute" (checked once
-        for the batch: a caller without it gets the RPC's UNAUTHENTICATED or PERMISSION_DENIED).
+        gets its own result or error. Results stream back as items finish, each only once its audit
+        rows are durable: items that finish together (one group commit) share a response message,
+        and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+        (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
         """
 
 def add_PolicyServiceServicer_to_server(servicer: PolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
