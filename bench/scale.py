@@ -23,6 +23,7 @@ import asyncpg
 
 from bench.policy_calls import cpu_seconds
 from bench.run import Stack, authorize_load, drop_postgres, postgres_url, seed, wait_port
+from policy_service.audit.sink_postgres import _COMPLETE
 from policy_service.audit.sinks import COLUMNS
 from policy_service.client import PolicyClient
 
@@ -30,13 +31,17 @@ SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 TOOL_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_TOOLS", "10,10000,100000").split(",")]
 AUDIT_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_AUDIT_ROWS", "0,1000000").split(",")]
 _CHUNK = 50_000
+
+
+def _completion_args(n: int) -> list[object]:
+    ids = [uuid.uuid4().hex for _ in range(n)]
+    return [ids, ids, ["svc"] * n, ["{}"] * n, ["[]"] * n, ["ok"] * n, [""] * n, [1.0] * n, [datetime(2026, 1, 1)] * n]
+
+
 _SCHEMA = json.dumps({"type": "object", "properties": {"q": {"type": "string", "description": "query"}}})
 
 HOT_QUERIES = {
-    "completion's started row (INSERT…SELECT source)": (
-        "SELECT * FROM audit_request_logs WHERE call_id = $1 AND status = 'started'",
-        ["0" * 32],
-    ),
+    "completion (INSERT…SELECT over a batch of 32)": (_COMPLETE, _completion_args(32)),
     "completion conflict check (unique index)": (
         "SELECT 1 FROM audit_request_logs WHERE completes = $1 AND completes != ''",
         ["0" * 32],
@@ -113,10 +118,12 @@ async def grow_audit(conn: asyncpg.Connection, start: int, stop: int) -> None:
         "completed_at": now,
     }
     for first in range(start, stop, _CHUNK):
-        rows = [
-            tuple((template | {"call_id": uuid.uuid4().hex})[name] for name in COLUMNS)
-            for _ in range(first, min(stop, first + _CHUNK))
-        ]
+        rows = []
+        for _ in range(first, min(stop, first + _CHUNK), 2):  # a started row and its completion
+            call_id = uuid.uuid4().hex
+            rows.append(tuple((template | {"call_id": call_id, "status": "started"})[name] for name in COLUMNS))
+            done = template | {"call_id": uuid.uuid4().hex, "completes": call_id, "request_payload": ""}
+            rows.append(tuple(done[name] for name in COLUMNS))
         await conn.copy_records_to_table("audit_request_logs", records=rows, columns=COLUMNS)
     await conn.execute("ANALYZE audit_request_logs")
 

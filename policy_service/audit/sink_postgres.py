@@ -57,7 +57,10 @@ def _arrays_complete() -> str:
         f"SELECT {facts}, s.service_id, i.call_id, i.completes, '', i.response_payload, i.redacted_paths, "
         "i.status, i.error, i.duration_ms, i.at, i.at "
         f"FROM unnest({params}) AS i({names}) "
-        f"JOIN {TABLE.name} s ON s.call_id = i.completes AND s.status = 'started' AND s.service_id = i.service_id "
+        # LATERAL … LIMIT 1: one lookup by the unique call_id per item, never a scan of every
+        # `started` row (append-only: every call's first row stays `started` for ever).
+        f"CROSS JOIN LATERAL (SELECT * FROM {TABLE.name} WHERE call_id = i.completes LIMIT 1) s "
+        "WHERE s.status = 'started' AND s.service_id = i.service_id "
         "ON CONFLICT (completes) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
     )
 
