@@ -119,9 +119,12 @@ class PolicyVersion:
                 if conn is not None:
                     conn.terminate()
 
-    def _notified(self, *_: object) -> None:
-        # Every committed write notifies: whatever the payload, the snapshot is out of date.
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        # Every committed write notifies: the snapshot is out of date. Remembering the value it
+        # carries keeps the next heartbeat from invalidating the snapshot a second time.
         self._counter += 1
+        if payload.isdigit():
+            self._seen = max(self._seen or 0, int(payload))
 
 
 def postgres_triggers() -> list[str]:
