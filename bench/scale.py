@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -40,7 +41,7 @@ def _completion_args(n: int) -> list[object]:
 
 _SCHEMA = json.dumps({"type": "object", "properties": {"q": {"type": "string", "description": "query"}}})
 
-HOT_QUERIES = {
+HOT_QUERIES: dict[str, tuple[str, list[Any]]] = {
     "completion (INSERT…SELECT over a batch of 32)": (_COMPLETE, _completion_args(32)),
     "completion conflict check (unique index)": (
         "SELECT 1 FROM audit_request_logs WHERE completes = $1 AND completes != ''",
