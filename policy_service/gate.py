@@ -106,7 +106,7 @@ class Gate:
         base["service_id"] = service.id
         try:
             principal = await self.authenticator.authenticate(credential)
-            view = await self.catalogue.view(principal, org_slug, toolkit_slug)
+            view = await self.catalogue.view_of_tool(principal, org_slug, toolkit_slug, tool)
         except (Unauthenticated, NotFound) as exc:
             status = "unauthenticated" if isinstance(exc, Unauthenticated) else "not_found"
             await self._audit.insert(self._finished(base, status=status, error=f"{exc.reason}: {exc.message}"))

@@ -120,6 +120,9 @@ class Catalogue:
         self._toolkits: VersionedCache[tuple[str, str], _ToolkitRow | None] = VersionedCache(cache_ttl, version)
         self._tools: VersionedCache[str, tuple[_ToolRow, ...]] = VersionedCache(cache_ttl, version, 64)
         self._views: VersionedCache[tuple[str, str, str], ToolkitView] = VersionedCache(cache_ttl, version, 1024)
+        self._single: VersionedCache[tuple[str, str, str, str], ResolvedTool | None] = VersionedCache(
+            cache_ttl, version
+        )
         # Resources, templates and prompts: loaded apart so tools/call never reads them.
         self.items = CatalogueItems(sessions, cache_ttl, version)
 
@@ -127,10 +130,27 @@ class Catalogue:
         self._toolkits.clear()
         self._tools.clear()
         self._views.clear()
+        self._single.clear()
         self.items.forget_cached()
 
     async def view(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView:
         """The toolkit as `principal` sees it; NotFound when unknown or not visible to them."""
+        toolkit = await self._visible(principal, org_slug, toolkit_slug)
+        key = (toolkit.id, principal.org_id, principal.role_id)
+        return await self._views.get_or_load(key, lambda: self._resolve(toolkit, principal, org_slug))
+
+    async def view_of_tool(self, principal: Principal, org_slug: str, toolkit_slug: str, name: str) -> ToolkitView:
+        """The toolkit as `principal` sees it, holding only tool `name` (if it exists): what a
+        call needs, without loading a catalogue of any size when the full view is not cached."""
+        toolkit = await self._visible(principal, org_slug, toolkit_slug)
+        full = self._views.get((toolkit.id, principal.org_id, principal.role_id))
+        if full is not None:
+            return full
+        key = (toolkit.id, principal.org_id, principal.role_id, name)
+        tool = await self._single.get_or_load(key, lambda: self._load_one(toolkit, principal, name))
+        return _view(toolkit, org_slug, {name: tool} if tool is not None else {})
+
+    async def _visible(self, principal: Principal, org_slug: str, toolkit_slug: str) -> _ToolkitRow:
         slugs = (org_slug, toolkit_slug)
         toolkit = await self._toolkits.get_or_load(slugs, lambda: self._load_toolkit(*slugs))
         # Decided before the tools are read, so an invisible toolkit costs what an unknown one
@@ -139,8 +159,37 @@ class Catalogue:
             toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator
         ):
             raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
-        key = (toolkit.id, principal.org_id, principal.role_id)
-        return await self._views.get_or_load(key, lambda: self._resolve(toolkit, principal, org_slug))
+        return toolkit
+
+    async def _load_one(self, toolkit: _ToolkitRow, principal: Principal, name: str) -> ResolvedTool | None:
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(*_TOOL_COLUMNS).where(
+                        Tool.toolkit_id == toolkit.id, Tool.kind == TOOL_KIND, Tool.name == name
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            tool = _ToolRow(*row[:8], passthrough(row[8]))
+            org_default = override = None
+            if principal.org_id:
+                org_default = (
+                    await session.execute(
+                        select(OrgToolDefault.permission).where(
+                            OrgToolDefault.org_id == principal.org_id, OrgToolDefault.tool_id == tool.id
+                        )
+                    )
+                ).scalar_one_or_none()
+                override = (
+                    await session.execute(
+                        select(RoleOverride.permission).where(
+                            RoleOverride.role_id == principal.role_id, RoleOverride.tool_id == tool.id
+                        )
+                    )
+                ).scalar_one_or_none()
+        return _resolved(tool, override, org_default, principal.org_id != toolkit.org_id)
 
     async def _load_toolkit(self, org_slug: str, toolkit_slug: str) -> _ToolkitRow | None:
         async with self._sessions() as session:
@@ -200,40 +249,45 @@ class Catalogue:
         tools = await self._tools.get_or_load(toolkit.id, lambda: self._load_tools(toolkit.id))
         org_defaults, overrides = await self._rules(toolkit.id, principal)
         consumer = principal.org_id != toolkit.org_id
-        resolved = {
-            t.name: ResolvedTool(
-                name=t.name,
-                title=t.title,
-                description=t.description,
-                input_schema_json=t.input_schema_json,
-                output_schema_json=t.output_schema_json,
-                annotations_json=t.annotations_json,
-                effective=effective_permission(
-                    cast(Permission | None, overrides.get(t.id)),
-                    cast(Permission | None, org_defaults.get(t.id)),
-                    cast(Permission, t.default_permission),
-                    consumer=consumer,
-                ),
-                passthrough_json=t.passthrough_json,
-            )
-            for t in tools
-        }
-        listed = tuple(t for t in resolved.values() if t.effective.permission != "blocked")
-        return ToolkitView(
-            toolkit_id=toolkit.id,
-            org_id=toolkit.org_id,
-            org_slug=org_slug,
-            slug=toolkit.slug,
-            name=toolkit.name,
-            description=toolkit.description,
-            visibility=toolkit.visibility,
-            backend_url=toolkit.backend_url,
-            backend_headers=toolkit.backend_headers,
-            backend_timeout_seconds=toolkit.backend_timeout_seconds,
-            tools=resolved,
-            listed=listed,
-            listed_names=tuple(t.name for t in listed),
-        )
+        resolved = {t.name: _resolved(t, overrides.get(t.id), org_defaults.get(t.id), consumer) for t in tools}
+        return _view(toolkit, org_slug, resolved)
+
+
+def _resolved(tool: _ToolRow, override: str | None, org_default: str | None, consumer: bool) -> ResolvedTool:
+    return ResolvedTool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema_json=tool.input_schema_json,
+        output_schema_json=tool.output_schema_json,
+        annotations_json=tool.annotations_json,
+        effective=effective_permission(
+            cast(Permission | None, override),
+            cast(Permission | None, org_default),
+            cast(Permission, tool.default_permission),
+            consumer=consumer,
+        ),
+        passthrough_json=tool.passthrough_json,
+    )
+
+
+def _view(toolkit: _ToolkitRow, org_slug: str, resolved: dict[str, ResolvedTool]) -> ToolkitView:
+    listed = tuple(t for t in resolved.values() if t.effective.permission != "blocked")
+    return ToolkitView(
+        toolkit_id=toolkit.id,
+        org_id=toolkit.org_id,
+        org_slug=org_slug,
+        slug=toolkit.slug,
+        name=toolkit.name,
+        description=toolkit.description,
+        visibility=toolkit.visibility,
+        backend_url=toolkit.backend_url,
+        backend_headers=toolkit.backend_headers,
+        backend_timeout_seconds=toolkit.backend_timeout_seconds,
+        tools=resolved,
+        listed=listed,
+        listed_names=tuple(t.name for t in listed),
+    )
 
 
 MAX_PAGE_SIZE = 1000
