@@ -146,6 +146,8 @@ class Catalogue:
         full = self._views.get((toolkit.id, principal.org_id, principal.role_id))
         if full is not None:
             return full
+        if "\x00" in name:  # no stored name holds NUL (Postgres text cannot): never send it as a query
+            return _view(toolkit, org_slug, {})
         key = (toolkit.id, principal.org_id, principal.role_id, name)
         tool = await self._single.get_or_load(key, lambda: self._load_one(toolkit, principal, name))
         return _view(toolkit, org_slug, {name: tool} if tool is not None else {})
