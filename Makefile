@@ -73,3 +73,10 @@ soak: sync
 .PHONY: bench-conditions
 bench-conditions: sync
 	$(UV) run python -m bench.conditions
+
+# Flat at scale (Postgres): one toolkit grown to 100,000 tools and the audit log to 1M rows
+# with COPY; c=1 latency, policy CPU per call and EXPLAIN of the hot queries at each size.
+# MONOMCP_SCALE_TOOLS / MONOMCP_SCALE_AUDIT_ROWS size it (e.g. MONOMCP_SCALE_AUDIT_ROWS=0,10000000).
+.PHONY: bench-scale
+bench-scale: sync
+	$(UV) run python -m bench.scale

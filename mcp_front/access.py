@@ -124,3 +124,21 @@ class AccessCache:
             tools=entries,
             tools_wire=[e.wire for e in entries.values()] + [APPROVAL_STATUS_WIRE],
         )
+
+
+# tools/list pages: a catalogue that fits one page is served from the access cache as is.
+TOOLS_PAGE_SIZE = 500
+
+
+async def tools_page(
+    policy: PolicyClient, access: ToolkitAccess, credential: str, org: str, toolkit: str, cursor: str | None
+) -> dict[str, Any]:
+    """One tools/list page (`nextCursor` while more follow; the built-in tool on the last).
+    Raises the client's InvalidArgument for a cursor the policy service did not issue."""
+    if cursor is None and len(access.tools) < TOOLS_PAGE_SIZE:
+        return {"tools": access.tools_wire}
+    response = await policy.list_tools(credential, org, toolkit, page_size=TOOLS_PAGE_SIZE, page_token=cursor or "")
+    tools = [_entry(t).wire for t in response.tools]
+    if response.next_page_token:
+        return {"tools": tools, "nextCursor": response.next_page_token}
+    return {"tools": [*tools, APPROVAL_STATUS_WIRE]}

@@ -24,6 +24,7 @@ from policy_service._generated.monomcp.policy.v1 import (
     types_pb2,
 )
 from policy_service.api.errors import reason_of
+from policy_service.batching import CallBatcher
 from policy_service.observability.tracing import client_interceptors
 from policy_service.toolkits.stdio_backend import StdioSpec
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
@@ -60,6 +61,8 @@ _ERRORS: dict[grpc.StatusCode, type[errors.PolicyError]] = {
 }
 
 T = TypeVar("T")
+# A batch item's google.rpc code number → the StatusCode its unary RPC would have ended with.
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -108,6 +111,7 @@ class PolicyClient:
             *((("x-monomcp-source", source),) if source else ()),
         )
         self._service_metadata = (("authorization", f"Bearer {service_token}"),) if service_token else ()
+        self._batcher: CallBatcher | None = None
 
     def _connect(self) -> grpc.aio.Channel:
         # grpc.aio channels bind to the running event loop, so create on first use.
@@ -137,6 +141,9 @@ class PolicyClient:
         return self._admin_stub
 
     async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
@@ -155,12 +162,49 @@ class PolicyClient:
             kind = _ERRORS.get(exc.code(), errors.PolicyError)
             raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
 
+    async def _call_batch(self, request: policy_pb2.CallBatchRequest) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        call = self._policy.CallBatch(request, timeout=self._timeout, metadata=self._service_metadata or None)
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as exc:
+            kind = _ERRORS.get(exc.code(), errors.PolicyError)
+            raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
+
+    async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+        """One authorize/complete item, sent in a CallBatch with concurrent callers' items;
+        errors as its unary RPC would raise them."""
+        if self._batcher is None:
+            self._batcher = CallBatcher(self._call_batch)
+        result = await self._batcher.submit(item)
+        if result.WhichOneof("result") == "error":
+            code = _STATUS_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
+            kind = _ERRORS.get(code, errors.PolicyError)
+            raise kind(result.error.message, result.error.reason or None)
+        return result
+
     # --- hot path -------------------------------------------------------------------
-    async def list_tools(self, credential: str, org: str, toolkit: str) -> policy_pb2.ListToolsResponse:
-        return await self._call(
-            self._policy.ListTools,
-            policy_pb2.ListToolsRequest(credential=credential, org_slug=org, toolkit_slug=toolkit),
+    async def list_tools(
+        self,
+        credential: str,
+        org: str,
+        toolkit: str,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        names: Sequence[str] = (),
+    ) -> policy_pb2.ListToolsResponse:
+        """Every visible tool (page_size 0), one page of them (pass the response's
+        `next_page_token` back for the next), or only the tools in `names`."""
+        request = policy_pb2.ListToolsRequest(
+            credential=credential,
+            org_slug=org,
+            toolkit_slug=toolkit,
+            page_size=page_size,
+            page_token=page_token,
+            names=list(names),
         )
+        return await self._call(self._policy.ListTools, request)
 
     async def authorize_tool_call(
         self,
@@ -181,27 +225,23 @@ class PolicyClient:
             user_agent=user_agent,
             protocol_version=protocol_version,
         )
-        return await self._call(
-            self._policy.AuthorizeToolCall,
-            policy_pb2.AuthorizeToolCallRequest(
-                credential=credential,
-                org_slug=org,
-                toolkit_slug=toolkit,
-                tool=tool,
-                arguments_json=arguments_json,
-                meta=meta,
-            ),
+        item = policy_pb2.AuthorizeToolCallRequest(
+            credential=credential,
+            org_slug=org,
+            toolkit_slug=toolkit,
+            tool=tool,
+            arguments_json=arguments_json,
+            meta=meta,
         )
+        return (await self._batched(policy_pb2.CallBatchItem(authorize=item))).authorize
 
     async def complete_tool_call(
         self, call_id: str, status: str, response_json: str = "", error: str = "", duration_ms: float = 0.0
     ) -> None:
-        await self._call(
-            self._policy.CompleteToolCall,
-            policy_pb2.CompleteToolCallRequest(
-                call_id=call_id, status=status, response_json=response_json, error=error, duration_ms=duration_ms
-            ),
+        item = policy_pb2.CompleteToolCallRequest(
+            call_id=call_id, status=status, response_json=response_json, error=error, duration_ms=duration_ms
         )
+        await self._batched(policy_pb2.CallBatchItem(complete=item))
 
     async def get_approval_status(self, credential: str, approval_id: str) -> types_pb2.Approval:
         response: policy_pb2.GetApprovalStatusResponse = await self._call(

@@ -18,7 +18,8 @@ from policy_service.approvals import store as approvals
 from policy_service.approvals.binding import arguments_sha256, canonical_json
 from policy_service.approvals.policies import Frozen
 from policy_service.audit.redaction import Redactor
-from policy_service.audit.writer import AuditWriter
+from policy_service.audit.sinks import Completion
+from policy_service.audit.writer import AuditLog, CallNotStarted, CompletionConflict
 from policy_service.errors import FailedPrecondition, InvalidArgument, NotFound, PolicyError, Unauthenticated
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
@@ -29,7 +30,7 @@ from policy_service.permissions.catalogue import Catalogue, ResolvedTool, Toolki
 from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
 from policy_service.permissions.conditions import Facts
 from policy_service.storage.database import WriteGuard
-from policy_service.storage.models import Approval, AuditRequestLog, new_id, utcnow
+from policy_service.storage.models import Approval, new_id, utcnow
 
 # Redacted paths are recorded relative to these roots, e.g. "request.arguments.password".
 REQUEST_ROOT = "request"
@@ -70,7 +71,7 @@ class Gate:
         sessions: async_sessionmaker[AsyncSession],
         authenticator: Authenticator,
         catalogue: Catalogue,
-        audit: AuditWriter,
+        audit: AuditLog,
         redactor: Redactor,
         ttls: approvals.TTLs,
         guard: WriteGuard,
@@ -128,7 +129,7 @@ class Gate:
         base["service_id"] = service.id
         try:
             principal = await self.authenticator.authenticate(credential)
-            view = await self.catalogue.view(principal, org_slug, toolkit_slug)
+            view = await self.catalogue.view_of_tool(principal, org_slug, toolkit_slug, tool)
         except (Unauthenticated, NotFound) as exc:
             status = "unauthenticated" if isinstance(exc, Unauthenticated) else "not_found"
             await self._audit.insert(self._finished(base, status=status, error=f"{exc.reason}: {exc.message}"))
@@ -206,10 +207,10 @@ class Gate:
             row = base | {"decision": outcome.decision, "approval_id": outcome.approval_id}
             if outcome.decision == "allow":
                 # The approval and the audit row commit together: a consumed approval always has its row.
-                session.add(AuditRequestLog(**(row | {"status": "started"})))
+                await self._audit.stage(session, row | {"status": "started"})
             else:
                 error = outcome.message if outcome.decision == "denied" else ""
-                session.add(AuditRequestLog(**self._finished(row, status=outcome.status, error=error)))
+                await self._audit.stage(session, self._finished(row, status=outcome.status, error=error))
         self.on_approval_change()
         async with self._sessions() as session:
             record = await approvals.load(session, outcome.approval_id)
@@ -226,26 +227,24 @@ class Gate:
         run the call may complete it, and only once (a unique index backs the second rule)."""
         if status not in FINAL_CALL_STATUSES:
             raise InvalidArgument(f"unknown call status {status!r}", "STATUS")
-        started = await self._audit.started_call(call_id)
-        if started is None or started["service_id"] != service.id:
-            raise NotFound("no started call with this id for this service", "CALL_NOT_FOUND")
         response, paths = self._redactor.redact_json_text(response_json, RESPONSE_ROOT)
-        now = utcnow()
-        row = started | {
-            "call_id": new_id(),
-            "completes": call_id,
-            "request_payload": "",
-            "response_payload": response,
-            "redacted_paths": json.dumps(paths),
-            "status": status,
-            "error": error[:4000],
-            "duration_ms": duration_ms,
-            "created_at": now,
-            "completed_at": now,
-            "trace_id": current_trace_id(),
-        }
-        if not await self._audit.insert_completion(row):
-            raise FailedPrecondition("this call was already completed", "CALL_ALREADY_COMPLETED")
+        completion = Completion(
+            call_id=new_id(),
+            completes=call_id,
+            service_id=service.id,
+            response_payload=response,
+            redacted_paths=json.dumps(paths),
+            status=status,
+            error=error[:4000],
+            duration_ms=duration_ms,
+            at=utcnow(),
+        )
+        try:
+            await self._audit.complete(completion)
+        except CallNotStarted:
+            raise NotFound("no started call with this id for this service", "CALL_NOT_FOUND") from None
+        except CompletionConflict:
+            raise FailedPrecondition("this call was already completed", "CALL_ALREADY_COMPLETED") from None
 
     async def approval_status(self, credential: str, approval_id: str) -> approvals.ApprovalRecord:
         return await self.approval_status_for(await self.authenticator.authenticate(credential), approval_id)

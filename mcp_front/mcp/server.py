@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from mcp_front.access import ToolkitAccess
+from mcp_front.access import ToolkitAccess, tools_page
 from mcp_front.mcp import items
 from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
@@ -240,10 +240,12 @@ class GatewayServer(Server[Any]):
 
 def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) -> Server[Any]:
     async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
-        if params is not None and params.cursor is not None:
-            # One page holds every tool: no cursor this server issued can come back.
-            raise MCPError(types.INVALID_PARAMS, "Invalid cursor")
-        return _complete(ctx, {"tools": from_handler_context(ctx).access.tools_wire})
+        req, cursor = from_handler_context(ctx), params.cursor if params is not None else None
+        try:
+            page = await tools_page(policy, req.access, req.credential, req.org, req.toolkit, cursor)
+        except errors.InvalidArgument:
+            raise MCPError(types.INVALID_PARAMS, "Invalid cursor") from None
+        return _complete(ctx, page)
 
     async def discover(ctx: ServerRequestContext[Any], params: types.RequestParams | None) -> Any:
         return types.DiscoverResult(

@@ -31,6 +31,11 @@ _CODES: dict[type[errors.PolicyError], int] = {
 R = TypeVar("R")
 
 
+def code_of(exc: errors.PolicyError) -> int:
+    """The google.rpc code a domain error leaves with."""
+    return int(_CODES.get(type(exc), code_pb2.UNKNOWN))
+
+
 def _status(code: int, message: str, reason: str) -> grpc.Status:
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN))

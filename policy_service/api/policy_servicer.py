@@ -5,18 +5,24 @@ is not a trust boundary, the credential is."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import AsyncIterator
 
 import grpc
+from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
-from policy_service.api.errors import translated
+from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import bearer
+from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
+from policy_service.permissions.catalogue import page
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -24,6 +30,12 @@ _DECISIONS = {
     "denied": policy_pb2.DECISION_DENIED,
     "blocked": policy_pb2.DECISION_BLOCKED,
 }
+
+
+log = logging.getLogger(__name__)
+
+# Items one CallBatch may carry (the client sends at most this many).
+MAX_BATCH_ITEMS = 1024
 
 
 def _facts(meta: types_pb2.RequestMeta) -> RequestFacts:
@@ -45,6 +57,11 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     ) -> policy_pb2.ListToolsResponse:
         await self._caller(context, Scope.READ)
         principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
+        if request.names:
+            chosen = (view.tools.get(name) for name in dict.fromkeys(request.names))
+            listed, next_token = tuple(t for t in chosen if t and t.effective.permission != "blocked"), ""
+        else:
+            listed, next_token = page(view, request.page_size, request.page_token)
         tools = [
             types_pb2.ToolInfo(
                 name=t.name,
@@ -57,21 +74,71 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
                 permission_source=t.effective.source,
                 passthrough_json=t.passthrough_json,
             )
-            for t in view.tools.values()
-            if t.effective.permission != "blocked"
+            for t in listed
         ]
         return policy_pb2.ListToolsResponse(
             principal=convert.principal(principal),
             tools=tools,
             toolkit_name=view.name,
             toolkit_description=view.description,
+            next_page_token=next_token,
         )
 
     @translated
     async def AuthorizeToolCall(
         self, request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeToolCallResponse:
-        service = await self._caller(context, Scope.EXECUTE)
+        return await self._authorize(await self._caller(context, Scope.EXECUTE), request)
+
+    @translated
+    async def CompleteToolCall(
+        self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
+    ) -> policy_pb2.CompleteToolCallResponse:
+        return await self._complete(await self._caller(context, Scope.EXECUTE), request)
+
+    async def CallBatch(
+        self, request: policy_pb2.CallBatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        try:
+            service = await self._caller(context, Scope.EXECUTE)
+            if len(request.items) > MAX_BATCH_ITEMS:
+                raise InvalidArgument(f"a batch carries at most {MAX_BATCH_ITEMS} items", "BATCH_TOO_LARGE")
+        except Exception as exc:
+            await abort_for(context, exc, "CallBatch")
+            return
+        # Decided concurrently, so their audit rows share the audit log's group commit; answered
+        # as they finish, those finished together in one message.
+        pending = {
+            asyncio.ensure_future(self._batch_item(service, index, item)) for index, item in enumerate(request.items)
+        }
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                yield policy_pb2.CallBatchResponse(results=[task.result() for task in done])
+        finally:
+            for task in pending:
+                task.cancel()
+
+    async def _batch_item(
+        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
+    ) -> policy_pb2.CallBatchResult:
+        try:
+            kind = item.WhichOneof("item")
+            if kind == "authorize":
+                return policy_pb2.CallBatchResult(index=index, authorize=await self._authorize(service, item.authorize))
+            if kind == "complete":
+                return policy_pb2.CallBatchResult(index=index, complete=await self._complete(service, item.complete))
+            raise InvalidArgument("empty batch item", "EMPTY_ITEM")
+        except PolicyError as exc:
+            error = policy_pb2.ItemError(code=code_of(exc), message=exc.message, reason=exc.reason)
+        except Exception:
+            log.exception("unhandled error in a CallBatch item")
+            error = policy_pb2.ItemError(code=code_pb2.INTERNAL, message="internal error", reason="INTERNAL")
+        return policy_pb2.CallBatchResult(index=index, error=error)
+
+    async def _authorize(
+        self, service: ServiceCaller, request: policy_pb2.AuthorizeToolCallRequest
+    ) -> policy_pb2.AuthorizeToolCallResponse:
         result = await self._gate.authorize(
             service,
             request.credential,
@@ -101,14 +168,11 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
             )
         return response
 
-    @translated
-    async def CompleteToolCall(
-        self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
+    async def _complete(
+        self, service: ServiceCaller, request: policy_pb2.CompleteToolCallRequest
     ) -> policy_pb2.CompleteToolCallResponse:
-        service = await self._caller(context, Scope.EXECUTE)
         await self._gate.complete(
-            service,
-            request.call_id, request.status, request.response_json, request.error, request.duration_ms
+            service, request.call_id, request.status, request.response_json, request.error, request.duration_ms
         )
         return policy_pb2.CompleteToolCallResponse()
 

@@ -37,7 +37,7 @@ from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.chain import previous_keys
 from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
-from policy_service.audit.writer import AuditWriter
+from policy_service.audit.writer import AuditLog
 from policy_service.config import Settings
 from policy_service.domains.verification import DomainVerifier, resolver_for
 from policy_service.gate import Gate, approval_ttls
@@ -55,6 +55,7 @@ from policy_service.permissions.catalogue import Catalogue
 from policy_service.permissions.condition_rules import OrgConditions
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import Approval, utcnow
+from policy_service.storage.policy_version import PolicyVersion
 from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,12 @@ class PolicyServer:
     server: grpc.aio.Server
     port: int
     engine: AsyncEngine
-    audit: AuditWriter
+    audit: AuditLog
     watcher: ApprovalWatcher
     digester: AuditDigester
     jobs: asyncio.Task[None]
     metrics: PolicyMetrics
+    version: PolicyVersion
     metrics_server: Any = None
     notifications: NotificationDispatcher | None = None
 
@@ -95,6 +97,7 @@ class PolicyServer:
         if self.notifications is not None:
             await self.notifications.stop()
         await self.audit.stop()
+        await self.version.stop()
         await self.engine.dispose()
 
 
@@ -206,8 +209,10 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     sessions = session_factory(engine)
     guard = WriteGuard(is_sqlite(settings.database_url))
     metrics = PolicyMetrics()
-    audit = AuditWriter(engine, guard, metrics)
+    audit = AuditLog(engine, guard, metrics)
     audit.start()
+    version = PolicyVersion(engine)
+    version.start()
     metrics.audit_queue_depth.set_function(lambda: audit.queue_depth)
     ttls = approval_ttls(settings.approval_pending_ttl_seconds, settings.approval_approved_ttl_seconds)
     authenticator = Authenticator(
@@ -216,11 +221,12 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         settings.operator_token,
         settings.cache_ttl_seconds,
         *external_identity(settings, sessions),
+        version,
     )
     gate = Gate(
         sessions,
         authenticator,
-        Catalogue(sessions, settings.cache_ttl_seconds),
+        Catalogue(sessions, settings.cache_ttl_seconds, version),
         audit,
         Redactor(settings.redact_keys, settings.audit_max_payload_bytes),
         ttls,
@@ -238,9 +244,9 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     gate.on_approval_change = approvals_changed
     gate.conditions = OrgConditions(sessions, settings.cache_ttl_seconds)
     digester = AuditDigester(sessions, digest_policy(settings))
-    # At least half a second: identities are looked up on every RPC, and revocation clears the
-    # local cache at once (other replicas follow within the TTL).
-    services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5))
+    # Kept per policy version (revocation reaches every replica at once); at least half a
+    # second of TTL while the version source is down: identities are looked up on every RPC.
+    services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5), version)
 
     server = grpc.aio.server(
         interceptors=[*server_interceptors(), MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],
@@ -277,7 +283,9 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None
     notifications.start()
     log.info("policy service listening on port %d", port)
-    return PolicyServer(server, port, engine, audit, watcher, digester, jobs, metrics, metrics_server, notifications)
+    return PolicyServer(
+        server, port, engine, audit, watcher, digester, jobs, metrics, version, metrics_server, notifications
+    )
 
 
 async def serve(settings: Settings, listen: str | None = None) -> None:

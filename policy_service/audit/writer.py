@@ -5,6 +5,9 @@ has committed, so no call is acknowledged before its row is durable. The log is
 append-only: a call's completion is a second row naming the first (`completes`), never an
 UPDATE, so digests never wait behind unfinished calls and nothing is rewritten.
 
+Every audit row the policy service writes outside an approval's own transaction goes
+through `AuditLog`; the sink (sinks.py, sink_postgres.py) is chosen by the database.
+
 One row never sinks another: text is made storable before it is queued (NUL bytes, which
 Postgres refuses, are escaped), and when a batch still fails its rows are retried one by
 one, so only the row at fault fails (and its call does not run).
@@ -13,53 +16,36 @@ one, so only the row at fault fails (and its call does not run).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from policy_service.audit.sinks import TABLE, AuditSink, Completed, Completion, SqlSink
 from policy_service.observability.metrics import PolicyMetrics
 from policy_service.storage.database import WriteGuard
-from policy_service.storage.models import AuditRequestLog
 
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
-_TABLE: Table = AuditRequestLog.__table__  # type: ignore[assignment]
 _DEFAULTS: dict[str, Any] = {
     c.name: getattr(c.default, "arg", None)
-    for c in _TABLE.columns
+    for c in TABLE.columns
     if c.default is not None and not callable(getattr(c.default, "arg", None))
 }
-_COLUMNS = [c.name for c in _TABLE.columns if c.name != "seq"]
-# What a completion record copies from the row it completes, so it reads and filters alike.
-_CALL_FACTS = (
-    "source",
-    "org_slug",
-    "toolkit_org_slug",
-    "toolkit_slug",
-    "tool",
-    "method",
-    "actor_type",
-    "actor_id",
-    "actor_display",
-    "permission",
-    "decision",
-    "approval_id",
-    "client_address",
-    "user_agent",
-    "request_id",
-    "service_id",
-)
-_STARTED = select(*(_TABLE.c[name] for name in _CALL_FACTS)).where(_TABLE.c.status == "started")
+_COLUMNS = [c.name for c in TABLE.columns if c.name != "seq"]
 
 
 class CompletionConflict(Exception):
     """The call already has a completion record."""
+
+
+class CallNotStarted(Exception):
+    """No started call with this id for this service identity."""
 
 
 def storable(value: Any) -> Any:
@@ -75,21 +61,31 @@ def storable(value: Any) -> Any:
     return value
 
 
-def _full_row(values: dict[str, Any]) -> dict[str, Any]:
-    """Every column present, so one executemany covers rows written by different paths."""
+def full_row(values: dict[str, Any]) -> dict[str, Any]:
+    """Every column present, so one statement covers rows written by different paths."""
     return {name: storable(values.get(name, _DEFAULTS.get(name))) for name in _COLUMNS}
+
+
+def make_sink(engine: AsyncEngine, guard: WriteGuard) -> AuditSink:
+    if engine.dialect.name == "postgresql":
+        from policy_service.audit.sink_postgres import PostgresSink
+
+        return PostgresSink(engine.url)
+    return SqlSink(engine, guard)
 
 
 @dataclass(slots=True)
 class _Op:
-    values: dict[str, Any]
+    row: dict[str, Any] | None
+    completion: Completion | None
     done: asyncio.Future[None]
 
 
-class AuditWriter:
+class AuditLog:
+    """The one entry point for audit writes outside an approval's own transaction."""
+
     def __init__(self, engine: AsyncEngine, guard: WriteGuard, metrics: PolicyMetrics | None = None) -> None:
-        self._engine = engine
-        self._guard = guard
+        self._sink = make_sink(engine, guard)
         self._metrics = metrics
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -107,6 +103,7 @@ class AuditWriter:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await self._sink.close()
 
     @property
     def queue_depth(self) -> int:
@@ -114,25 +111,30 @@ class AuditWriter:
 
     async def insert(self, row: dict[str, Any]) -> None:
         """Returns once the row is committed; raises if this row cannot be stored."""
+        await self._enqueue(_Op(full_row(row), None, self._future()))
+
+    async def complete(self, completion: Completion) -> None:
+        """Appends the completion record of a started call once it is committed. Raises
+        CallNotStarted (no such started call for this service) or CompletionConflict."""
+        clean = dataclasses.replace(
+            completion, response_payload=storable(completion.response_payload), error=storable(completion.error)
+        )
+        await self._enqueue(_Op(None, clean, self._future()))
+
+    @staticmethod
+    async def stage(session: AsyncSession, row: dict[str, Any]) -> None:
+        """Adds a row to a caller's own transaction (an approval consumed with its call's row):
+        it commits, or fails, with that transaction."""
+        await session.execute(insert(TABLE), [full_row(row)])
+
+    def _future(self) -> asyncio.Future[None]:
         if self._task is None:
             raise RuntimeError("audit writer not started")
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Op(_full_row(row), fut))
-        await fut
+        return asyncio.get_running_loop().create_future()
 
-    async def insert_completion(self, row: dict[str, Any]) -> bool:
-        """Appends a completion record; False when the call already has one."""
-        try:
-            await self.insert(row)
-        except CompletionConflict:
-            return False
-        return True
-
-    async def started_call(self, call_id: str) -> dict[str, Any] | None:
-        """The facts of a `started` call row (to copy into its completion), or None."""
-        async with self._engine.connect() as conn:
-            found = (await conn.execute(_STARTED.where(_TABLE.c.call_id == call_id))).first()
-        return dict(found._mapping) if found is not None else None
+    async def _enqueue(self, op: _Op) -> None:
+        self._queue.put_nowait(op)
+        await op.done
 
     async def _run(self) -> None:
         while True:
@@ -141,15 +143,14 @@ class AuditWriter:
                 batch.append(self._queue.get_nowait())
             started = time.perf_counter()
             try:
-                await self._commit([op.values for op in batch])
-                results: list[BaseException | None] = [None] * len(batch)
+                results = await self._commit(batch)
                 if self._metrics is not None:
                     self._metrics.audit_commit_seconds.observe(time.perf_counter() - started)
             except Exception:
                 log.warning("audit batch of %d failed; retrying its rows one by one", len(batch))
                 if self._metrics is not None:
                     self._metrics.audit_batch_failures.inc()
-                results = [await self._commit_alone(op.values) for op in batch]
+                results = [await self._commit_alone(op) for op in batch]
             for op, error in zip(batch, results, strict=True):
                 if not op.done.done():
                     if error is None:
@@ -158,19 +159,28 @@ class AuditWriter:
                         op.done.set_exception(error)
                 self._queue.task_done()
 
-    async def _commit_alone(self, values: dict[str, Any]) -> BaseException | None:
-        try:
-            await self._commit([values])
-        except IntegrityError as exc:
-            if values.get("completes"):
-                return CompletionConflict(values["completes"])
-            log.error("audit row %s refused: %s", values.get("call_id"), exc.orig)
-            return exc
-        except Exception as exc:
-            log.exception("audit row %s could not be stored", values.get("call_id"))
-            return exc
-        return None
+    async def _commit(self, batch: list[_Op]) -> list[BaseException | None]:
+        rows = [op.row for op in batch if op.row is not None]
+        completions = [op.completion for op in batch if op.completion is not None]
+        outcomes = iter(await self._sink.commit(rows, completions))
+        return [None if op.completion is None else _error(op.completion, next(outcomes)) for op in batch]
 
-    async def _commit(self, rows: list[dict[str, Any]]) -> None:
-        async with self._guard(), self._engine.begin() as conn:
-            await conn.execute(insert(_TABLE), rows)
+    async def _commit_alone(self, op: _Op) -> BaseException | None:
+        try:
+            return (await self._commit([op]))[0]
+        except Exception as exc:
+            name = op.row["call_id"] if op.row is not None else op.completion.call_id if op.completion else "?"
+            log.error("audit row %s could not be stored: %s", name, exc)
+            return exc
+
+
+def _error(completion: Completion, outcome: Completed) -> BaseException | None:
+    if outcome is Completed.OK:
+        return None
+    if outcome is Completed.CONFLICT:
+        return CompletionConflict(completion.completes)
+    return CallNotStarted(completion.completes)
+
+
+# The name the rest of the service has used for the seam.
+AuditWriter = AuditLog

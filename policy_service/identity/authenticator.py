@@ -2,7 +2,8 @@
 
 Console sessions (`mmcs_…`) are accepted only by `authenticate_admin` (the admin API the
 console speaks); each use resolves the session's principal again, so revoking the key,
-membership or operator token it was opened with ends it within the cache TTL."""
+membership or operator token it was opened with ends it as soon as the policy version
+moves (within the cache TTL while the version source is down)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from policy_service.identity import api_keys, external_tokens, jwt_tokens, refre
 from policy_service.identity.audiences import AudiencePolicy
 from policy_service.identity.principal import OPERATOR, Principal
 from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
-from policy_service.ttl_cache import TTLCache
+from policy_service.versioned_cache import VersionedCache, VersionSource
 
 _LAST_USED_EVERY_SECONDS = 60.0
 
@@ -55,18 +56,19 @@ class Authenticator:
         cache_ttl: float,
         external: external_tokens.ExternalTokens | None = None,
         audiences: AudiencePolicy | None = None,
+        version: VersionSource | None = None,
     ) -> None:
         self._sessions = sessions
         # An external identity provider's tokens (RS256/ES256 via JWKS), when configured.
         self._external = external
         self._audiences = audiences or AudiencePolicy(external.settings.audience if external else "")
-        self._roles: TTLCache[tuple[str, tuple[str, ...]], Principal | None] = TTLCache(cache_ttl)
+        self._roles: VersionedCache[tuple[str, tuple[str, ...]], Principal | None] = VersionedCache(cache_ttl, version)
         self._jwt = jwt_settings
         self._operator_token = operator_token
-        self._keys: TTLCache[str, _KeyRecord | None] = TTLCache(cache_ttl)
-        self._users: TTLCache[tuple[str, str], Principal | None] = TTLCache(cache_ttl)
-        self._console: TTLCache[str, _SessionRecord | None] = TTLCache(cache_ttl)
-        self._sign_ins: TTLCache[str, bool] = TTLCache(cache_ttl)
+        self._keys: VersionedCache[str, _KeyRecord | None] = VersionedCache(cache_ttl, version)
+        self._users: VersionedCache[tuple[str, str], Principal | None] = VersionedCache(cache_ttl, version)
+        self._console: VersionedCache[str, _SessionRecord | None] = VersionedCache(cache_ttl, version)
+        self._sign_ins: VersionedCache[str, bool] = VersionedCache(cache_ttl, version)
         self._last_used_written: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
 

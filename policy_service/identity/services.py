@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_service.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from policy_service.identity import api_keys
 from policy_service.storage.models import ServiceIdentity, utcnow
-from policy_service.ttl_cache import TTLCache
+from policy_service.versioned_cache import VersionedCache, VersionSource
 
 PREFIX = "mmcpsvc_"
 
@@ -93,9 +93,11 @@ def _record(row: ServiceIdentity) -> ServiceRecord:
 class ServiceDirectory:
     """Issues, lists, revokes and authenticates service identities."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float, version: VersionSource | None = None
+    ) -> None:
         self._sessions = sessions
-        self._cache: TTLCache[str, _Loaded | None] = TTLCache(cache_ttl)
+        self._cache: VersionedCache[str, _Loaded | None] = VersionedCache(cache_ttl, version)
 
     async def authenticate(self, token: str) -> ServiceCaller:
         token = token.strip()

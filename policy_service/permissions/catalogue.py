@@ -1,24 +1,30 @@
 """Loads what a caller may see of a toolkit, with every tool's effective permission.
 
-A snapshot per (toolkit, caller org, caller role) is cached briefly; permission changes
-reach every replica within the cache TTL.
+Three layers, each kept until the policy version moves (versioned_cache.py): the toolkit
+row per slug, its tools per toolkit (read once, however many callers and roles), and the
+resolved view per (toolkit, caller org, caller role). Nothing is loaded per credential, and
+the rules are read by (org, toolkit) and (role, toolkit), never as a list of tool ids.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_service.errors import NotFound
+from policy_service.errors import InvalidArgument, NotFound
 from policy_service.identity.principal import Principal
 from policy_service.permissions.items import CatalogueItems
-from policy_service.permissions.lookup import TOOL_KIND, TOOLKIT_NOT_FOUND, caller_rules, find_visible_toolkit
-from policy_service.permissions.resolver import Effective, can_see_toolkit
-from policy_service.storage.models import Tool
-from policy_service.ttl_cache import TTLCache
+from policy_service.permissions.lookup import TOOL_KIND, TOOLKIT_NOT_FOUND
+from policy_service.permissions.resolver import Effective, Permission, can_see_toolkit, effective_permission
+from policy_service.storage.models import Organization, OrgToolDefault, RoleOverride, Tool, Toolkit
+from policy_service.versioned_cache import VersionedCache, VersionSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,9 @@ class ToolkitView:
     backend_headers: dict[str, str]
     backend_timeout_seconds: float
     tools: dict[str, ResolvedTool] = field(default_factory=dict)
+    # The tools the caller may list (not blocked), by name: what ListTools pages through.
+    listed: tuple[ResolvedTool, ...] = ()
+    listed_names: tuple[str, ...] = ()
 
 
 PASSTHROUGH_FIELDS = ("icons", "_meta")
@@ -64,55 +73,140 @@ def passthrough(spec_json: str) -> str:
     return json.dumps(kept, separators=(",", ":")) if kept else ""
 
 
+@dataclass(frozen=True, slots=True)
+class _ToolkitRow:
+    id: str
+    org_id: str
+    slug: str
+    name: str
+    description: str
+    visibility: str
+    backend_url: str
+    backend_headers: dict[str, str]
+    backend_timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolRow:
+    id: str
+    name: str
+    title: str
+    description: str
+    input_schema_json: str
+    output_schema_json: str
+    annotations_json: str
+    default_permission: str
+    passthrough_json: str
+
+
+_TOOL_COLUMNS = (
+    Tool.id,
+    Tool.name,
+    Tool.title,
+    Tool.description,
+    Tool.input_schema_json,
+    Tool.output_schema_json,
+    Tool.annotations_json,
+    Tool.default_permission,
+    Tool.spec_json,
+)
+
+
 class Catalogue:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float, version: VersionSource | None = None
+    ) -> None:
         self._sessions = sessions
-        self._cache: TTLCache[tuple[str, str, str, str], ToolkitView | None] = TTLCache(cache_ttl)
+        self._toolkits: VersionedCache[tuple[str, str], _ToolkitRow | None] = VersionedCache(cache_ttl, version)
+        self._tools: VersionedCache[str, tuple[_ToolRow, ...]] = VersionedCache(cache_ttl, version, 64)
+        self._views: VersionedCache[tuple[str, str, str], ToolkitView] = VersionedCache(cache_ttl, version, 1024)
+        self._single: VersionedCache[tuple[str, str, str, str], ResolvedTool | None] = VersionedCache(
+            cache_ttl, version
+        )
         # Resources, templates and prompts: loaded apart so tools/call never reads them.
-        self.items = CatalogueItems(sessions, cache_ttl)
+        self.items = CatalogueItems(sessions, cache_ttl, version)
 
     def forget_cached(self) -> None:
-        self._cache.clear()
+        self._toolkits.clear()
+        self._tools.clear()
+        self._views.clear()
+        self._single.clear()
         self.items.forget_cached()
 
     async def view(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView:
         """The toolkit as `principal` sees it; NotFound when unknown or not visible to them."""
-        key = (org_slug, toolkit_slug, principal.org_id, principal.role_id)
-        view = await self._cache.get_or_load(key, lambda: self._load(principal, org_slug, toolkit_slug))
-        if view is None or not can_see_toolkit(view.visibility, view.org_id, principal.org_id, principal.is_operator):
-            raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
-        return view
+        toolkit = await self._visible(principal, org_slug, toolkit_slug)
+        key = (toolkit.id, principal.org_id, principal.role_id)
+        return await self._views.get_or_load(key, lambda: self._resolve(toolkit, principal, org_slug))
 
-    async def _load(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView | None:
+    async def view_of_tool(self, principal: Principal, org_slug: str, toolkit_slug: str, name: str) -> ToolkitView:
+        """The toolkit as `principal` sees it, holding only tool `name` (if it exists): what a
+        call needs, without loading a catalogue of any size when the full view is not cached."""
+        toolkit = await self._visible(principal, org_slug, toolkit_slug)
+        full = self._views.get((toolkit.id, principal.org_id, principal.role_id))
+        if full is not None:
+            return full
+        if "\x00" in name:  # no stored name holds NUL (Postgres text cannot): never send it as a query
+            return _view(toolkit, org_slug, {})
+        key = (toolkit.id, principal.org_id, principal.role_id, name)
+        tool = await self._single.get_or_load(key, lambda: self._load_one(toolkit, principal, name))
+        return _view(toolkit, org_slug, {name: tool} if tool is not None else {})
+
+    async def _visible(self, principal: Principal, org_slug: str, toolkit_slug: str) -> _ToolkitRow:
+        slugs = (org_slug, toolkit_slug)
+        toolkit = await self._toolkits.get_or_load(slugs, lambda: self._load_toolkit(*slugs))
+        # Decided before the tools are read, so an invisible toolkit costs what an unknown one
+        # does: a private toolkit's 404 must not be measurably slower than a missing one's.
+        if toolkit is None or not can_see_toolkit(
+            toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator
+        ):
+            raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
+        return toolkit
+
+    async def _load_one(self, toolkit: _ToolkitRow, principal: Principal, name: str) -> ResolvedTool | None:
         async with self._sessions() as session:
-            toolkit = await find_visible_toolkit(session, principal, org_slug, toolkit_slug)
-            if toolkit is None:
-                # Decided before the tools are read, so an invisible toolkit costs what an unknown one
-                # does: a private toolkit's 404 must not be measurably slower than a missing one's.
+            row = (
+                await session.execute(
+                    select(*_TOOL_COLUMNS).where(
+                        Tool.toolkit_id == toolkit.id, Tool.kind == TOOL_KIND, Tool.name == name
+                    )
+                )
+            ).first()
+            if row is None:
                 return None
-            tools = (
-                (await session.execute(select(Tool).where(Tool.toolkit_id == toolkit.id, Tool.kind == TOOL_KIND)))
-                .scalars()
-                .all()
-            )
-            rules = await caller_rules(session, principal, [t.id for t in tools])
-        resolved = {
-            t.name: ResolvedTool(
-                name=t.name,
-                title=t.title,
-                description=t.description,
-                input_schema_json=t.input_schema_json,
-                output_schema_json=t.output_schema_json,
-                annotations_json=t.annotations_json,
-                effective=rules.effective(t, consumer=principal.org_id != toolkit.org_id),
-                passthrough_json=passthrough(t.spec_json),
-            )
-            for t in tools
-        }
-        return ToolkitView(
-            toolkit_id=toolkit.id,
+            tool = _ToolRow(*row[:8], passthrough(row[8]))
+            org_default = override = None
+            if principal.org_id:
+                org_default = (
+                    await session.execute(
+                        select(OrgToolDefault.permission).where(
+                            OrgToolDefault.org_id == principal.org_id, OrgToolDefault.tool_id == tool.id
+                        )
+                    )
+                ).scalar_one_or_none()
+                override = (
+                    await session.execute(
+                        select(RoleOverride.permission).where(
+                            RoleOverride.role_id == principal.role_id, RoleOverride.tool_id == tool.id
+                        )
+                    )
+                ).scalar_one_or_none()
+        return _resolved(tool, override, org_default, principal.org_id != toolkit.org_id)
+
+    async def _load_toolkit(self, org_slug: str, toolkit_slug: str) -> _ToolkitRow | None:
+        async with self._sessions() as session:
+            toolkit = (
+                await session.execute(
+                    select(Toolkit)
+                    .join(Organization, Organization.id == Toolkit.org_id)
+                    .where(Organization.slug == org_slug, Toolkit.slug == toolkit_slug)
+                )
+            ).scalar_one_or_none()
+        if toolkit is None:
+            return None
+        return _ToolkitRow(
+            id=toolkit.id,
             org_id=toolkit.org_id,
-            org_slug=org_slug,
             slug=toolkit.slug,
             name=toolkit.name,
             description=toolkit.description,
@@ -120,5 +214,110 @@ class Catalogue:
             backend_url=toolkit.backend_url,
             backend_headers=json.loads(toolkit.backend_headers_json or "{}"),
             backend_timeout_seconds=toolkit.backend_timeout_seconds,
-            tools=resolved,
         )
+
+    async def _load_tools(self, toolkit_id: str) -> tuple[_ToolRow, ...]:
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(*_TOOL_COLUMNS).where(Tool.toolkit_id == toolkit_id, Tool.kind == TOOL_KIND)
+                )
+            ).all()
+        return tuple(sorted((_ToolRow(*r[:8], passthrough(r[8])) for r in rows), key=lambda t: t.name))
+
+    async def _rules(self, toolkit_id: str, principal: Principal) -> tuple[dict[str, str], dict[str, str]]:
+        """The caller org's defaults and the caller role's overrides for this toolkit's tools."""
+        if not principal.org_id:
+            return {}, {}
+        in_toolkit = (Tool.toolkit_id == toolkit_id, Tool.kind == TOOL_KIND)
+        async with self._sessions() as session:
+            org_defaults = (
+                await session.execute(
+                    select(OrgToolDefault.tool_id, OrgToolDefault.permission)
+                    .join(Tool, Tool.id == OrgToolDefault.tool_id)
+                    .where(OrgToolDefault.org_id == principal.org_id, *in_toolkit)
+                )
+            ).all()
+            overrides = (
+                await session.execute(
+                    select(RoleOverride.tool_id, RoleOverride.permission)
+                    .join(Tool, Tool.id == RoleOverride.tool_id)
+                    .where(RoleOverride.role_id == principal.role_id, *in_toolkit)
+                )
+            ).all()
+        return {r[0]: r[1] for r in org_defaults}, {r[0]: r[1] for r in overrides}
+
+    async def _resolve(self, toolkit: _ToolkitRow, principal: Principal, org_slug: str) -> ToolkitView:
+        tools = await self._tools.get_or_load(toolkit.id, lambda: self._load_tools(toolkit.id))
+        org_defaults, overrides = await self._rules(toolkit.id, principal)
+        consumer = principal.org_id != toolkit.org_id
+        resolved = {t.name: _resolved(t, overrides.get(t.id), org_defaults.get(t.id), consumer) for t in tools}
+        return _view(toolkit, org_slug, resolved)
+
+
+def _resolved(tool: _ToolRow, override: str | None, org_default: str | None, consumer: bool) -> ResolvedTool:
+    return ResolvedTool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema_json=tool.input_schema_json,
+        output_schema_json=tool.output_schema_json,
+        annotations_json=tool.annotations_json,
+        effective=effective_permission(
+            cast(Permission | None, override),
+            cast(Permission | None, org_default),
+            cast(Permission, tool.default_permission),
+            consumer=consumer,
+        ),
+        passthrough_json=tool.passthrough_json,
+    )
+
+
+def _view(toolkit: _ToolkitRow, org_slug: str, resolved: dict[str, ResolvedTool]) -> ToolkitView:
+    listed = tuple(t for t in resolved.values() if t.effective.permission != "blocked")
+    return ToolkitView(
+        toolkit_id=toolkit.id,
+        org_id=toolkit.org_id,
+        org_slug=org_slug,
+        slug=toolkit.slug,
+        name=toolkit.name,
+        description=toolkit.description,
+        visibility=toolkit.visibility,
+        backend_url=toolkit.backend_url,
+        backend_headers=toolkit.backend_headers,
+        backend_timeout_seconds=toolkit.backend_timeout_seconds,
+        tools=resolved,
+        listed=listed,
+        listed_names=tuple(t.name for t in listed),
+    )
+
+
+MAX_PAGE_SIZE = 1000
+
+
+def page(view: ToolkitView, size: int, token: str) -> tuple[tuple[ResolvedTool, ...], str]:
+    """One page of the tools `view` lists, after the tool named in `token`, and the next token
+    ('' on the last page). Tokens name a position, so a page survives catalogue changes."""
+    if size <= 0:
+        if token:
+            raise InvalidArgument("a page token needs a page size", "BAD_PAGE_TOKEN")
+        return view.listed, ""
+    start = bisect.bisect_right(view.listed_names, _after(token)) if token else 0
+    end = start + min(size, MAX_PAGE_SIZE)
+    chunk = view.listed[start:end]
+    more = end < len(view.listed)
+    return chunk, _token(chunk[-1].name) if more and chunk else ""
+
+
+def _token(after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def _after(token: str) -> str:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error):
+        decoded = None
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("after"), str):
+        raise InvalidArgument("invalid page token", "BAD_PAGE_TOKEN")
+    return str(decoded["after"])

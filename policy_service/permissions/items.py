@@ -19,7 +19,7 @@ from policy_service.permissions.lookup import TOOLKIT_NOT_FOUND, caller_rules, f
 from policy_service.permissions.resolver import Effective
 from policy_service.permissions.uri_templates import matches
 from policy_service.storage.models import Tool
-from policy_service.ttl_cache import TTLCache
+from policy_service.versioned_cache import VersionedCache, VersionSource
 
 RESOURCE = "resource"
 RESOURCE_TEMPLATE = "resource_template"
@@ -58,9 +58,11 @@ class ItemsView:
 
 
 class CatalogueItems:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], cache_ttl: float, version: VersionSource | None = None
+    ) -> None:
         self._sessions = sessions
-        self._cache: TTLCache[tuple[str, str, str, str], ItemsView | None] = TTLCache(cache_ttl)
+        self._cache: VersionedCache[tuple[str, str, str, str], ItemsView | None] = VersionedCache(cache_ttl, version)
 
     def forget_cached(self) -> None:
         self._cache.clear()

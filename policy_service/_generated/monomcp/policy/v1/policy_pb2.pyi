@@ -58,20 +58,36 @@ class ListToolsRequest(_message.Message):
     CREDENTIAL_FIELD_NUMBER: _builtins.int
     ORG_SLUG_FIELD_NUMBER: _builtins.int
     TOOLKIT_SLUG_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
     credential: _builtins.str
     """The raw bearer token (API key or JWT). Never logged or stored."""
     org_slug: _builtins.str
     toolkit_slug: _builtins.str
+    page_size: _builtins.int
+    """Tools per page; 0 returns every visible tool in one response."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page ('' for the first). Opaque; a token this service
+    did not issue is INVALID_ARGUMENT.
+    """
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """When set, only these tools (the ones of them the caller may see); paging does not apply."""
+
     def __init__(
         self,
         *,
         credential: _builtins.str = ...,
         org_slug: _builtins.str = ...,
         toolkit_slug: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "org_slug", b"org_slug", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "names", b"names", "org_slug", b"org_slug", "page_size", b"page_size", "page_token", b"page_token", "toolkit_slug", b"toolkit_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -85,9 +101,12 @@ class ListToolsResponse(_message.Message):
     TOOLS_FIELD_NUMBER: _builtins.int
     TOOLKIT_NAME_FIELD_NUMBER: _builtins.int
     TOOLKIT_DESCRIPTION_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     toolkit_name: _builtins.str
     """Toolkit display name and description, for serverInfo/instructions."""
     toolkit_description: _builtins.str
+    next_page_token: _builtins.str
+    """Set when more tools follow: pass it as `page_token` for the next page."""
     @_builtins.property
     def principal(self) -> _types_pb2.Principal: ...
     @_builtins.property
@@ -101,10 +120,11 @@ class ListToolsResponse(_message.Message):
         tools: _abc.Iterable[_types_pb2.ToolInfo] | None = ...,
         toolkit_name: _builtins.str = ...,
         toolkit_description: _builtins.str = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal", "toolkit_description", b"toolkit_description", "toolkit_name", b"toolkit_name", "tools", b"tools"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "principal", b"principal", "toolkit_description", b"toolkit_description", "toolkit_name", b"toolkit_name", "tools", b"tools"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -537,3 +557,136 @@ class AuthorizeItemResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AuthorizeItemResponse: _TypeAlias = AuthorizeItemResponse  # noqa: Y015
+
+@_typing.final
+class CallBatchItem(_message.Message):
+    """One item of a CallBatch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTHORIZE_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def authorize(self) -> Global___AuthorizeToolCallRequest: ...
+    @_builtins.property
+    def complete(self) -> Global___CompleteToolCallRequest: ...
+    def __init__(
+        self,
+        *,
+        authorize: Global___AuthorizeToolCallRequest | None = ...,
+        complete: Global___CompleteToolCallRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "item", b"item"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "item", b"item"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["authorize", "complete"]  # noqa: Y015
+    _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
+
+Global___CallBatchItem: _TypeAlias = CallBatchItem  # noqa: Y015
+
+@_typing.final
+class CallBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallBatchItem]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___CallBatchItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallBatchRequest: _TypeAlias = CallBatchRequest  # noqa: Y015
+
+@_typing.final
+class ItemError(_message.Message):
+    """Why one item failed: the gRPC status code its unary RPC would have ended with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """A google.rpc.Code value (e.g. 5 NOT_FOUND, 16 UNAUTHENTICATED)."""
+    message: _builtins.str
+    reason: _builtins.str
+    """The stable ErrorInfo reason, e.g. "KEY_REVOKED"."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ItemError: _TypeAlias = ItemError  # noqa: Y015
+
+@_typing.final
+class CallBatchResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTHORIZE_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """The item's position in the request's `items`."""
+    @_builtins.property
+    def authorize(self) -> Global___AuthorizeToolCallResponse: ...
+    @_builtins.property
+    def complete(self) -> Global___CompleteToolCallResponse: ...
+    @_builtins.property
+    def error(self) -> Global___ItemError: ...
+    def __init__(
+        self,
+        *,
+        authorize: Global___AuthorizeToolCallResponse | None = ...,
+        complete: Global___CompleteToolCallResponse | None = ...,
+        error: Global___ItemError | None = ...,
+        index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "error", b"error", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "error", b"error", "index", b"index", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["authorize", "complete", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___CallBatchResult: _TypeAlias = CallBatchResult  # noqa: Y015
+
+@_typing.final
+class CallBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallBatchResult]:
+        """Results of the items that finished since the previous message (every item gets exactly one)."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___CallBatchResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallBatchResponse: _TypeAlias = CallBatchResponse  # noqa: Y015

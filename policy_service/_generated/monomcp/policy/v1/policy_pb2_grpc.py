@@ -76,6 +76,11 @@ class PolicyServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.FromString,
                 _registered_method=True)
+        self.CallBatch = channel.unary_stream(
+                '/monomcp.policy.v1.PolicyService/CallBatch',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyServiceServicer(object):
@@ -147,6 +152,18 @@ class PolicyServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallBatch(self, request, context):
+        """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
+        concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
+        gets its own result or error. Results stream back as items finish, each only once its audit
+        rows are durable: items that finish together (one group commit) share a response message,
+        and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+        (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +201,11 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     servicer.AuthorizeItem,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.SerializeToString,
+            ),
+            'CallBatch': grpc.unary_stream_rpc_method_handler(
+                    servicer.CallBatch,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -381,6 +403,33 @@ class PolicyService(object):
             '/monomcp.policy.v1.PolicyService/AuthorizeItem',
             monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_policy__pb2.AuthorizeItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/monomcp.policy.v1.PolicyService/CallBatch',
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

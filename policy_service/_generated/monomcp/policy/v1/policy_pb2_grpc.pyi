@@ -71,6 +71,14 @@ class PolicyServiceStub:
     answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
     blocked items get the same BLOCKED answer. Scope "execute".
     """
+    CallBatch: _grpc.UnaryStreamMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]
+    """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
+    concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
+    gets its own result or error. Results stream back as items finish, each only once its audit
+    rows are durable: items that finish together (one group commit) share a response message,
+    and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+    (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
+    """
 
 @_typing.type_check_only
 class PolicyServiceAsyncStub(PolicyServiceStub):
@@ -113,6 +121,14 @@ class PolicyServiceAsyncStub(PolicyServiceStub):
     completion/complete, ...) and durably writes its audit row, naming the item, before it
     answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
     blocked items get the same BLOCKED answer. Scope "execute".
+    """
+    CallBatch: _aio.UnaryStreamMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]  # type: ignore[assignment]
+    """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
+    concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
+    gets its own result or error. Results stream back as items finish, each only once its audit
+    rows are durable: items that finish together (one group commit) share a response message,
+    and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+    (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
     """
 
 class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -195,6 +211,20 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         completion/complete, ...) and durably writes its audit row, naming the item, before it
         answers. ALLOW carries the backend; finish the row with CompleteToolCall. Unknown and
         blocked items get the same BLOCKED answer. Scope "execute".
+        """
+
+    @_abc_1.abstractmethod
+    def CallBatch(
+        self,
+        request: _policy_pb2.CallBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_policy_pb2.CallBatchResponse], _abc.AsyncIterator[_policy_pb2.CallBatchResponse]]:
+        """Many AuthorizeToolCall and CompleteToolCall items in one message (a client sends what its
+        concurrent callers have queued). Each item is decided exactly as its unary RPC would be and
+        gets its own result or error. Results stream back as items finish, each only once its audit
+        rows are durable: items that finish together (one group commit) share a response message,
+        and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
+        (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
         """
 
 def add_PolicyServiceServicer_to_server(servicer: PolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

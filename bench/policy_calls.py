@@ -1,0 +1,75 @@
+"""AuthorizeToolCall (+ CompleteToolCall) against a real policy service process on Postgres,
+with the policy process's CPU per call: the policy half of the call path, measured alone.
+
+    uv run python -m bench.policy_calls            # c=32 and c=1, 3 alternating rounds
+Environment: MONOMCP_BENCH_SECONDS (per round, default 4), MONOMCP_BENCH_ROUNDS (default 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+from pathlib import Path
+
+from bench import loadgen
+from bench.run import Stack, authorize_load, drop_postgres, postgres_url, seed, wait_port
+
+SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
+ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "3"))
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+async def one(
+    pid: int, addr: str, service: str, token: str, concurrency: int, complete: bool
+) -> tuple[loadgen.Result, float]:
+    before = cpu_seconds(pid)
+    result = await authorize_load(addr, service, token, concurrency, SECONDS, complete=complete)
+    cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(result.requests, 1)
+    return result, cpu_ms
+
+
+async def main() -> None:
+    database_url = await postgres_url()
+    if database_url is None:
+        raise SystemExit("needs Postgres on 127.0.0.1:5432")
+    from policy_service.storage.migrate import upgrade_async
+
+    stack = Stack(database_url)
+    try:
+        await upgrade_async(database_url)
+        policy = stack.spawn("-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
+        wait_port(stack.policy_port)
+        token = await seed(stack)
+        addr = f"127.0.0.1:{stack.policy_port}"
+        service = stack.env["MONOMCP_SERVICE_TOKEN"]
+        await authorize_load(addr, service, token, 8, 1.0, complete=True)  # warm up
+        rows: dict[str, list[tuple[float, float, float, float]]] = {}
+        for _ in range(ROUNDS):
+            for label, c, complete in (
+                ("authorize c=32", 32, False),
+                ("authorize+complete c=32", 32, True),
+                ("authorize+complete c=1", 1, True),
+            ):
+                r, cpu = await one(policy.pid, addr, service, token, c, complete)
+                rows.setdefault(label, []).append((r.rps, r.percentile(50), r.percentile(99), cpu))
+                if r.errors:
+                    print(f"  {label}: {r.errors} errors")
+        print("| measurement | calls/s | p50 ms | p99 ms | policy CPU ms/call |")
+        print("|---|---|---|---|---|")
+        for label, values in rows.items():
+            med = [statistics.median(v[i] for v in values) for i in range(4)]
+            print(f"| {label} | {med[0]:,.0f} | {med[1]:.2f} | {med[2]:.2f} | {med[3]:.3f} |")
+    finally:
+        stack.stop()
+        await drop_postgres(database_url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

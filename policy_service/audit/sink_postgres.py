@@ -1,0 +1,165 @@
+"""The Postgres audit sink: one dedicated asyncpg connection, no ORM, no pool, no pre-ping.
+
+New rows go in as one prepared multi-row INSERT from arrays (`unnest`), completions as one
+prepared INSERT…SELECT over arrays that copies each call's `started` row: one statement per
+batch (atomic on its own), or both in one transaction when a batch carries both kinds. A
+dropped connection is reopened on the next batch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import URL
+
+from policy_service.audit.sinks import CALL_FACTS, COLUMNS, TABLE, Completed, Completion, naive_utc
+
+log = logging.getLogger(__name__)
+
+
+def _pg_type(name: str) -> str:
+    python = TABLE.c[name].type.python_type
+    if python is float:
+        return "float8"
+    if name in ("created_at", "completed_at"):
+        return "timestamp"
+    return "text"
+
+
+def _arrays_insert() -> str:
+    names = ", ".join(COLUMNS)
+    params = ", ".join(f"${i}::{_pg_type(c)}[]" for i, c in enumerate(COLUMNS, 1))
+    return f"INSERT INTO {TABLE.name} ({names}) SELECT * FROM unnest({params})"
+
+
+_COMPLETE_ARGS = (
+    ("call_id", "text"),
+    ("completes", "text"),
+    ("service_id", "text"),
+    ("response_payload", "text"),
+    ("redacted_paths", "text"),
+    ("status", "text"),
+    ("error", "text"),
+    ("duration_ms", "float8"),
+    ("at", "timestamp"),
+)
+
+
+def _arrays_complete() -> str:
+    facts = ", ".join(f"s.{name}" for name in CALL_FACTS if name != "service_id")
+    params = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_COMPLETE_ARGS, 1))
+    names = ", ".join(name for name, _ in _COMPLETE_ARGS)
+    return (
+        f"INSERT INTO {TABLE.name} ({', '.join(n for n in CALL_FACTS if n != 'service_id')}, service_id, call_id, "
+        "completes, request_payload, response_payload, redacted_paths, status, error, duration_ms, "
+        "created_at, completed_at) "
+        f"SELECT {facts}, s.service_id, i.call_id, i.completes, '', i.response_payload, i.redacted_paths, "
+        "i.status, i.error, i.duration_ms, i.at, i.at "
+        f"FROM unnest({params}) AS i({names}) "
+        # LATERAL … LIMIT 1: one lookup by the unique call_id per item, never a scan of every
+        # `started` row (append-only: every call's first row stays `started` for ever).
+        f"CROSS JOIN LATERAL (SELECT * FROM {TABLE.name} WHERE call_id = i.completes LIMIT 1) s "
+        "WHERE s.status = 'started' AND s.service_id = i.service_id "
+        "ON CONFLICT (completes) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
+    )
+
+
+_INSERT = _arrays_insert()
+_COMPLETE = _arrays_complete()
+_STARTED = f"SELECT call_id, service_id FROM {TABLE.name} WHERE call_id = ANY($1::text[]) AND status = 'started'"
+
+
+def connect_args(url: URL) -> dict[str, Any]:
+    return {
+        "host": url.host or "127.0.0.1",
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+    }
+
+
+class PostgresSink:
+    def __init__(self, url: URL) -> None:
+        self._args = connect_args(url)
+        self._conn: asyncpg.Connection | None = None
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(**self._args)
+        return self._conn
+
+    async def commit(self, rows: list[dict[str, Any]], completions: list[Completion]) -> list[Completed]:
+        conn = await self._connection()
+        try:
+            if rows and completions:
+                async with conn.transaction():
+                    await conn.execute(_INSERT, *self._columns(rows))
+                    written = await conn.fetch(_COMPLETE, *self._completion_arrays(completions))
+            elif rows:  # one statement commits atomically on its own: no BEGIN/COMMIT round trips
+                await conn.execute(_INSERT, *self._columns(rows))
+                return []
+            else:
+                written = await conn.fetch(_COMPLETE, *self._completion_arrays(completions))
+            return await self._outcomes(conn, completions, {(r[0], r[1]) for r in written})
+        except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
+            await self._drop()
+            raise
+
+    @staticmethod
+    def _completion_arrays(completions: list[Completion]) -> list[list[Any]]:
+        return [
+            [c.call_id for c in completions],
+            [c.completes for c in completions],
+            [c.service_id for c in completions],
+            [c.response_payload for c in completions],
+            [c.redacted_paths for c in completions],
+            [c.status for c in completions],
+            [c.error for c in completions],
+            [c.duration_ms for c in completions],
+            [naive_utc(c.at) for c in completions],
+        ]
+
+    @staticmethod
+    async def _outcomes(
+        conn: asyncpg.Connection, completions: list[Completion], written: set[tuple[str, str]]
+    ) -> list[Completed]:
+        """Which completions were written; of the others, which calls had their completion
+        already (conflict) and which were never started by that service (not found)."""
+        missing = [c.completes for c in completions if (c.completes, c.service_id) not in written]
+        started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing)} if missing else set()
+        outcomes: list[Completed] = []
+        claimed: set[tuple[str, str]] = set()
+        for c in completions:
+            key = (c.completes, c.service_id)
+            if key in written and key not in claimed:
+                claimed.add(key)
+                outcomes.append(Completed.OK)
+            elif key in written or key in started:
+                # Completed by an earlier item of this batch, or before it.
+                outcomes.append(Completed.CONFLICT)
+            else:
+                outcomes.append(Completed.NOT_FOUND)
+        return outcomes
+
+    @staticmethod
+    def _columns(rows: list[dict[str, Any]]) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        for name in COLUMNS:
+            if name in ("created_at", "completed_at"):
+                out.append([naive_utc(r[name]) if r[name] is not None else None for r in rows])
+            else:
+                out.append([r[name] for r in rows])
+        return out
+
+    async def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close(timeout=1)
+            except Exception:
+                self._conn.terminate()
+            self._conn = None
+
+    async def close(self) -> None:
+        await self._drop()

@@ -1,0 +1,71 @@
+"""Client side of CallBatch: the authorize and complete items of concurrent callers share
+one RPC, so a busy front pays one gRPC round trip per batch instead of per call.
+
+Items queued in the same event-loop turn leave together; while `max_in_flight` batches are
+out, new items wait and leave with the next one. Results stream back as items finish, so a
+slow item delays only its own caller. A failed RPC fails every item it had not answered yet
+with that RPC's error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+from policy_service._generated.monomcp.policy.v1 import policy_pb2
+
+Send = Callable[[policy_pb2.CallBatchRequest], AsyncIterator[policy_pb2.CallBatchResponse]]
+_Pending = tuple[policy_pb2.CallBatchItem, "asyncio.Future[policy_pb2.CallBatchResult]"]
+
+
+class CallBatcher:
+    def __init__(self, send: Send, max_items: int = 256, max_in_flight: int = 2) -> None:
+        self._send = send
+        self._max_items = max_items
+        self._max_in_flight = max_in_flight
+        self._pending: list[_Pending] = []
+        self._in_flight = 0
+        self._flush_scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[policy_pb2.CallBatchResult] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        while self._pending and self._in_flight < self._max_in_flight:
+            batch, self._pending = self._pending[: self._max_items], self._pending[self._max_items :]
+            self._in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        try:
+            async for response in self._send(policy_pb2.CallBatchRequest(items=[item for item, _ in batch])):
+                for result in response.results:
+                    if 0 <= result.index < len(batch) and not batch[result.index][1].done():
+                        batch[result.index][1].set_result(result)
+            unanswered: BaseException = RuntimeError("CallBatch ended without answering every item")
+        except BaseException as exc:
+            unanswered = exc
+        finally:
+            self._in_flight -= 1
+            if self._pending:
+                self._flush()
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(unanswered)
+        if not isinstance(unanswered, Exception):
+            raise unanswered
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+        self._pending.clear()
