@@ -10,14 +10,57 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import time
 from pathlib import Path
 
 from bench import loadgen
-from bench.run import Stack, authorize_load, drop_postgres, postgres_url, seed, wait_port
+from bench.procs import wait_port
+from bench.run import OPERATOR, Stack, drop_postgres, postgres_url
+from policy_service.client import PolicyClient
 
 SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "3"))
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+async def seed(stack: Stack) -> str:
+    """One public toolkit "noop" with one always-allowed tool "noop"; returns a member's key."""
+    async with PolicyClient(f"127.0.0.1:{stack.policy_port}", OPERATOR, timeout=30) as op:
+        await op.create_org("bench", "Bench")
+        await op.upsert_toolkit(
+            "bench", "noop", visibility="public", backend_url="http://127.0.0.1:9/mcp", backend_timeout_seconds=10
+        )
+        tool = {"name": "noop", "input_schema_json": '{"type":"object","properties":{}}'}
+        await op.sync_tools("bench", "noop", [{**tool, "default_permission": "always_allow"}])
+        service = await op.create_service_identity("bench-front", ["front"])
+        stack.env["MONOMCP_SERVICE_TOKEN"] = service.secret
+        return (await op.create_api_key("bench", "bench", "member")).secret
+
+
+async def authorize_load(
+    policy_addr: str, service_token: str, token: str, concurrency: int, seconds: float, complete: bool
+) -> loadgen.Result:
+    """AuthorizeToolCall (durable audit row included), optionally followed by CompleteToolCall."""
+    out = loadgen.Result()
+    async with PolicyClient(policy_addr, timeout=30, service_token=service_token) as client:
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                try:
+                    decision = await client.authorize_tool_call(token, "bench", "noop", "noop", "{}")
+                    if complete:
+                        await client.complete_tool_call(decision.call_id, "ok", '{"content":[]}', "", 0.1)
+                except Exception:
+                    out.errors += 1
+                out.latencies_ms.append((time.perf_counter() - t0) * 1000)
+                out.requests += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        out.seconds = time.perf_counter() - started
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -44,7 +87,8 @@ async def main() -> None:
     stack = Stack(database_url)
     try:
         await upgrade_async(database_url)
-        policy = stack.spawn("-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
+        listen = f"127.0.0.1:{stack.policy_port}"
+        policy = stack.spawn("policy", "-m", "monomcp_cli.main", "serve", "policy", "--listen", listen)
         wait_port(stack.policy_port)
         token = await seed(stack)
         addr = f"127.0.0.1:{stack.policy_port}"

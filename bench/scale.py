@@ -22,8 +22,9 @@ from typing import Any
 
 import asyncpg
 
-from bench.policy_calls import cpu_seconds
-from bench.run import Stack, authorize_load, drop_postgres, postgres_url, seed, wait_port
+from bench.policy_calls import authorize_load, cpu_seconds, seed
+from bench.procs import wait_port
+from bench.run import Stack, drop_postgres, postgres_url
 from policy_service.audit.sink_postgres import _COMPLETE
 from policy_service.audit.sinks import COLUMNS
 from policy_service.client import PolicyClient
@@ -170,7 +171,8 @@ async def main() -> None:
     ]
     try:
         await upgrade_async(database_url)
-        policy = stack.spawn("-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
+        listen = f"127.0.0.1:{stack.policy_port}"
+        policy = stack.spawn("policy", "-m", "monomcp_cli.main", "serve", "policy", "--listen", listen)
         wait_port(stack.policy_port)
         token = await seed(stack)  # one tool, "noop"
         conn = await asyncpg.connect(**_connect_args(database_url))

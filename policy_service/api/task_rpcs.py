@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service._generated.monomcp.policy.v1 import tasks_pb2, tasks_pb2_grpc
@@ -14,11 +15,12 @@ from policy_service.api import convert
 from policy_service.api.errors import translated
 from policy_service.api.metadata import bearer
 from policy_service.approvals import tasks
-from policy_service.audit.writer import AuditWriter
+from policy_service.audit.writer import AuditLog
 from policy_service.errors import InvalidArgument
 from policy_service.gate import Gate
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import Scope, ServiceDirectory
+from policy_service.storage.models import AuditRequestLog
 
 _PAGE = 100
 
@@ -45,7 +47,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
         gate: Gate,
         services: ServiceDirectory,
         sessions: async_sessionmaker[AsyncSession],
-        audit: AuditWriter,
+        audit: AuditLog,
     ) -> None:
         self._gate = gate
         self._services = services
@@ -114,11 +116,18 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
         """Result first, completion second: a task reads `completed` only once both exist, so
         the rule that a result reaches the client after its completion is durable holds."""
         service = (await self._services.authenticate(bearer(context))).require(Scope.EXECUTE)
-        started = await self._audit.started_call(request.call_id)
-        if started is not None and started["service_id"] == service.id and started["approval_id"]:
+        async with self._sessions() as session:
+            started = (
+                await session.execute(
+                    select(AuditRequestLog.service_id, AuditRequestLog.approval_id).where(
+                        AuditRequestLog.call_id == request.call_id, AuditRequestLog.status == "started"
+                    )
+                )
+            ).first()
+        if started is not None and started.service_id == service.id and started.approval_id:
             async with self._writing() as session:
                 await tasks.keep_result(
-                    session, started["approval_id"], request.call_id, request.status, request.response_json
+                    session, started.approval_id, request.call_id, request.status, request.response_json
                 )
         await self._gate.complete(
             service, request.call_id, request.status, request.response_json, request.error, request.duration_ms
