@@ -68,7 +68,7 @@ async def test_console_forms_bound_their_inputs(world: World, front: str) -> Non
         await sign_in(http, world.keys["acme:admin"])
         keys = await http.get("/console/keys")
         csrf = keys.text.split('name="csrf" value="')[1].split('"')[0]
-        for form in ({"name": "k", "ttl_seconds": "1000000000000"}, {"name": "k\x00"}):
+        for form in ({"name": "k", "ttl_days": "1000000000000"}, {"name": "k\x00"}):
             created = await http.post("/console/keys", data={"csrf": csrf, **form}, headers={"Origin": front})
             assert created.status_code == 422, created.text[:300]
         assert (await http.get("/console/audit?page_token=99999999999999999999999")).status_code == 400
