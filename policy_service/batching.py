@@ -4,7 +4,10 @@ one RPC, so a busy front pays one gRPC round trip per batch instead of per call.
 Items queued in the same event-loop turn leave together; while `max_in_flight` batches are
 out, new items wait and leave with the next one. Results stream back as items finish, so a
 slow item delays only its own caller. A failed RPC fails every item it had not answered yet
-with that RPC's error."""
+with that RPC's error.
+
+Each item carries its caller's trace context (`trace_context`), so the trace of every call
+runs through the batch as if the item had been its own unary RPC."""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ from policy_service._generated.monomcp.policy.v1 import policy_pb2
 
 Send = Callable[[policy_pb2.CallBatchRequest], AsyncIterator[policy_pb2.CallBatchResponse]]
 _Pending = tuple[policy_pb2.CallBatchItem, "asyncio.Future[policy_pb2.CallBatchResult]"]
+
+_SERVICE = policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
+# The unary RPC each kind of item stands for (its spans are named after it).
+ITEM_RPCS = {
+    "authorize": f"/{_SERVICE}/AuthorizeToolCall",
+    "complete": f"/{_SERVICE}/CompleteToolCall",
+}
 
 
 class CallBatcher:

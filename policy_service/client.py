@@ -24,8 +24,8 @@ from policy_service._generated.monomcp.policy.v1 import (
     types_pb2,
 )
 from policy_service.api.errors import reason_of
-from policy_service.batching import CallBatcher
-from policy_service.observability.tracing import client_interceptors
+from policy_service.batching import ITEM_RPCS, CallBatcher
+from policy_service.observability.tracing import batch_item_client_span, client_interceptors, set_item_code, tracer
 from policy_service.toolkits.stdio_backend import StdioSpec
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
@@ -176,7 +176,14 @@ class PolicyClient:
         errors as its unary RPC would raise them."""
         if self._batcher is None:
             self._batcher = CallBatcher(self._call_batch)
-        result = await self._batcher.submit(item)
+        active = tracer()
+        if active is None:
+            result = await self._batcher.submit(item)
+        else:
+            method = ITEM_RPCS[item.WhichOneof("item") or ""]
+            with batch_item_client_span(active, method, item.trace_context) as span:
+                result = await self._batcher.submit(item)
+                set_item_code(span, result.error.code if result.WhichOneof("result") == "error" else 0)
         if result.WhichOneof("result") == "error":
             code = _STATUS_CODES.get(result.error.code, grpc.StatusCode.UNKNOWN)
             kind = _ERRORS.get(code, errors.PolicyError)

@@ -18,10 +18,12 @@ from policy_service.api import convert
 from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import bearer
+from policy_service.batching import ITEM_RPCS
 from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
+from policy_service.observability.tracing import batch_item_server_span, set_item_code, tracer
 from policy_service.permissions.catalogue import page
 
 _DECISIONS = {
@@ -120,6 +122,20 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
                 task.cancel()
 
     async def _batch_item(
+        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
+    ) -> policy_pb2.CallBatchResult:
+        """One item, in the span its unary RPC would have had when tracing is on."""
+        active = tracer()
+        kind = item.WhichOneof("item")
+        if active is None or kind is None:
+            return await self._decide_item(service, index, item)
+        with batch_item_server_span(active, ITEM_RPCS[kind], item.trace_context) as span:
+            result = await self._decide_item(service, index, item)
+            if result.WhichOneof("result") == "error":
+                set_item_code(span, result.error.code)
+            return result
+
+    async def _decide_item(
         self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
     ) -> policy_pb2.CallBatchResult:
         try:

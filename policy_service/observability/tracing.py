@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def client_interceptors() -> list[Any] | None:
     return [_ClientTracing(_tracer)] if _tracer is not None else None
 
 
-def _parent(metadata: Any) -> Context:
+def _parent(metadata: Iterable[tuple[Any, Any]] | None) -> Context:
     carrier = {key: value for key, value in metadata or () if key in _CARRIED and isinstance(value, str)}
     return propagate.extract(carrier)
 
@@ -230,3 +231,44 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     """The tracing interceptor (outermost) when on, else nothing."""
     return [ServerTracing(_tracer)] if _tracer is not None else []
+
+
+# --- CallBatch items -----------------------------------------------------------------------
+# A batched authorize/complete item gets the spans its unary RPC would have had: a CLIENT span
+# around the caller's wait and a SERVER span, its child, around the item's decision. The
+# context travels in the item's own `trace_context` (one RPC carries many callers' items).
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+@contextmanager
+def batch_item_client_span(active: Tracer, method: str, carrier: MutableMapping[str, str]) -> Iterator[Span]:
+    """The CLIENT span of one batched item, current while its caller waits; its context is
+    written to `carrier` (the item's `trace_context`)."""
+    with active.start_as_current_span(
+        method.lstrip("/"), kind=SpanKind.CLIENT, attributes=_rpc_attributes(method), record_exception=False
+    ) as span:
+        propagate.inject(carrier)
+        yield span
+
+
+@contextmanager
+def batch_item_server_span(active: Tracer, method: str, carrier: Mapping[str, str]) -> Iterator[Span]:
+    """The SERVER span of one batched item, child of the caller's span in `carrier`, current
+    while the item is decided (so its audit rows carry the trace id)."""
+    with active.start_as_current_span(
+        method.lstrip("/"),
+        context=_parent(carrier.items()),
+        kind=SpanKind.SERVER,
+        attributes=_rpc_attributes(method),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def set_item_code(span: Span, code: int) -> None:
+    """Records a batched item's outcome (a google.rpc code, 0 for OK) as its unary RPC would."""
+    span.set_attribute("rpc.grpc.status_code", code)
+    if code != 0:
+        span.set_status(Status(StatusCode.ERROR, _CODE_NAMES.get(code, "UNKNOWN")))

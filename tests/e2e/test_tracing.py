@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from policy_service import errors
 from policy_service.config import Settings
 from policy_service.observability import tracing
 from policy_service.storage.database import create_engine
@@ -161,6 +162,40 @@ async def test_a_tool_call_is_one_trace_across_front_policy_and_backend(
     assert len({r.trace_id for r in rows}) == 2
     logged = [r for r in lines.records if r.getMessage().startswith("http method=POST")]
     assert _hex(trace_id) in {getattr(r, "trace_id", "") for r in logged}
+
+
+async def test_batched_calls_each_keep_their_callers_trace(
+    spans: InMemorySpanExporter, world: World, settings: Settings
+) -> None:
+    """Concurrent callers' items share one CallBatch RPC, yet each item's server span is the
+    child of its own caller's client span, and its audit row names its caller's trace."""
+    active = tracing.tracer()
+    assert active is not None
+    member = world.keys["acme:member"]
+
+    async def authorize(key: str) -> tuple[int, str]:
+        with active.start_as_current_span("caller") as caller:
+            try:
+                call_id = (await client.authorize_tool_call(key, "acme", "tools", "echo", "{}")).call_id
+            except errors.Unauthenticated:
+                call_id = ""
+            return caller.get_span_context().trace_id, call_id
+
+    async with world.service() as client:
+        await client.authorize_tool_call(member, "acme", "tools", "echo", "{}")  # connected and warm
+        spans.clear()
+        callers = await asyncio.gather(*(authorize(member) for _ in range(5)), authorize("mmcp_not_a_real_key"))
+    finished = spans.get_finished_spans()
+    for trace_id, call_id in callers:
+        in_trace = [s for s in finished if s.context.trace_id == trace_id]
+        client_span = _one([s for s in in_trace if s.kind == SpanKind.CLIENT], AUTHORIZE)
+        server_span = _one([s for s in in_trace if s.kind == SpanKind.SERVER], AUTHORIZE)
+        assert server_span.parent is not None and server_span.parent.span_id == client_span.context.span_id
+        failed = call_id == ""
+        assert (client_span.status.status_code == StatusCode.ERROR) is failed
+        assert (server_span.status.status_code == StatusCode.ERROR) is failed
+    by_call = {r.call_id: r.trace_id for r in await _audit_rows(settings)}
+    assert all(by_call[call_id] == _hex(trace_id) for trace_id, call_id in callers if call_id)
 
 
 async def test_tracing_off_sends_nothing_and_records_no_trace(
