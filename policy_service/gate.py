@@ -26,7 +26,7 @@ from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.notifications import channels as notification_channels
 from policy_service.observability.tracing import current_trace_id
-from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView
+from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView, with_tools
 from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
 from policy_service.permissions.conditions import Facts
 from policy_service.storage.database import WriteGuard
@@ -105,7 +105,9 @@ class Gate:
             shown = listed(policy, toolkit, name, principal.role, tool.effective, consumer)
             if shown != tool.effective:
                 changed[name] = dataclasses.replace(tool, effective=shown)
-        return dataclasses.replace(view, tools=view.tools | changed) if changed else view
+        if not changed:
+            return view
+        return with_tools(view, {name: changed.get(name, tool) for name, tool in view.tools.items()})
 
     async def authorize(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import cast
@@ -290,6 +291,12 @@ def _view(toolkit: _ToolkitRow, org_slug: str, resolved: dict[str, ResolvedTool]
         listed=listed,
         listed_names=tuple(t.name for t in listed),
     )
+
+
+def with_tools(view: ToolkitView, tools: dict[str, ResolvedTool]) -> ToolkitView:
+    """`view` with other effective permissions (a policy condition's), its listing recomputed."""
+    listed = tuple(t for t in tools.values() if t.effective.permission != "blocked")
+    return dataclasses.replace(view, tools=tools, listed=listed, listed_names=tuple(t.name for t in listed))
 
 
 MAX_PAGE_SIZE = 1000
