@@ -33,10 +33,12 @@ lint: proto-check
 	$(UV) run mypy policy_service mcp_front monomcp_cli demo_backend bench
 
 # The suite also runs on Postgres when one answers on 127.0.0.1:5432 (or MONOMCP_TEST_POSTGRES_URL is set).
+# Four workers, a file per worker (most tests wait on real processes); a test that fails under
+# that load is retried twice, and none may hang for more than 10 minutes.
 test: proto-check
 	@if [ -z "$$MONOMCP_TEST_POSTGRES_URL" ] && $(UV) run python scripts/find_postgres.py; then \
 	  export MONOMCP_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test; fi; \
-	  $(UV) run pytest
+	  $(UV) run pytest -n 4 --dist loadfile --reruns 2 --timeout 600
 
 run: sync
 	$(UV) run monomcp dev
