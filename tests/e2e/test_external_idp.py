@@ -75,6 +75,7 @@ async def test_provider_tokens_work_on_grpc_rest_and_mcp(world: World, idp: Loca
 async def test_tokens_the_gateway_does_not_accept(
     world: World, idp: LocalIdp, claims: dict[str, object], reason: str
 ) -> None:
+    claims = dict(claims)  # the parameter is shared by the sqlite and postgres runs
     audience = str(claims.pop("aud"))
     ttl = int(claims.pop("ttl", 300))  # type: ignore[call-overload]
     async with PolicyClient(world.policy_addr, idp.token(audience, ttl=ttl, **claims)) as client:
