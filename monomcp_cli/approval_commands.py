@@ -13,9 +13,13 @@ from monomcp_cli.admin_client import call, call_until_interrupted
 from monomcp_cli.output import age, console, emit, to_dict
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.errors import InvalidArgument, NotFound
+from policy_service.wire_enums import AUDIT_SOURCES
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
+SOURCE = typer.Option(
+    "", "--source", help=f"Only records from one source: {', '.join(AUDIT_SOURCES)} (mcp = client calls)."
+)
 APPROVAL_COLUMNS = ["id", "status", "tool", "toolkit_slug", "arguments_json", "created_at", "expires_at", "reason"]
 AUDIT_COLUMNS = [
     "seq",
@@ -27,6 +31,7 @@ AUDIT_COLUMNS = [
     "decision",
     "status",
     "duration_ms",
+    "source",
 ]
 FULL_ID = 32
 _PREFIX_PAGES = 20
@@ -149,11 +154,20 @@ def register(app: typer.Typer) -> typer.Typer:
 
         call_until_interrupted(run)
 
-    def _query(org: str, since: str, toolkit: str, tool: str, status: str, limit: int, token: str = ""):  # type: ignore[no-untyped-def]
+    def _query(  # type: ignore[no-untyped-def]
+        org: str, since: str, toolkit: str, tool: str, status: str, source: str, limit: int, token: str = ""
+    ):
         since_dt = datetime.fromisoformat(since) if since else None
         return call(
             lambda c: c.query_audit(
-                org, since=since_dt, toolkit=toolkit, tool=tool, status=status, page_size=limit, page_token=token
+                org,
+                since=since_dt,
+                toolkit=toolkit,
+                tool=tool,
+                status=status,
+                source=source,
+                page_size=limit,
+                page_token=token,
             )
         )
 
@@ -164,10 +178,12 @@ def register(app: typer.Typer) -> typer.Typer:
         toolkit: str = typer.Option(""),
         tool: str = typer.Option(""),
         status: str = typer.Option(""),
+        source: str = SOURCE,
         limit: int = typer.Option(50),
         as_json: bool = JSON,
     ) -> None:
-        emit(_query(org, since, toolkit, tool, status, limit).records, as_json, AUDIT_COLUMNS)
+        """The newest matching records (calls, and admin actions with where they came from)."""
+        emit(_query(org, since, toolkit, tool, status, source, limit).records, as_json, AUDIT_COLUMNS)
 
     @audit.command("export")
     def audit_export(
@@ -176,11 +192,12 @@ def register(app: typer.Typer) -> typer.Typer:
         toolkit: str = typer.Option(""),
         tool: str = typer.Option(""),
         status: str = typer.Option(""),
+        source: str = SOURCE,
     ) -> None:
         """Every matching row as JSON Lines, newest first."""
         token = ""
         while True:
-            page = _query(org, since, toolkit, tool, status, 500, token)
+            page = _query(org, since, toolkit, tool, status, source, 500, token)
             for record in page.records:
                 print(json.dumps(to_dict(record)))
             token = page.next_page_token

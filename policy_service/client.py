@@ -520,6 +520,7 @@ class PolicyClient:
         call_id: str = "",
         page_size: int = 50,
         page_token: str = "",
+        source: str = "",
     ) -> admin_pb2.QueryAuditResponse:
         request = admin_pb2.QueryAuditRequest(
             org_slug=org,
@@ -533,6 +534,7 @@ class PolicyClient:
             call_id=call_id,
             page_size=page_size,
             page_token=page_token,
+            source=source,
         )
         return await self._call(self._admin.QueryAudit, request, True)
 

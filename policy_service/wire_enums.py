@@ -24,6 +24,8 @@ APPROVAL_STATUSES = {
     "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
 }
 APPROVAL_STATUS_NAMES = {v: k for k, v in APPROVAL_STATUSES.items()}
+# An audit record's `source`: "mcp" for client calls, else the channel of an admin action.
+AUDIT_SOURCES = ("mcp", "api", "console", "cli", "grpc")
 
 
 def _word(enum: EnumDescriptor, number: int) -> str:

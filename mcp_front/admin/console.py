@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from mcp_front.admin.inputs import Ident, OptionalProse, PageToken
+from mcp_front.admin.inputs import AuditSource, Ident, OptionalProse, PageToken
 from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
@@ -144,6 +144,7 @@ def build_console(api: AdminApi) -> APIRouter:
         status: Ident = "",
         toolkit: Ident = "",
         actor_id: Ident = "",
+        source: AuditSource = "",
         since: Ident = "",
         until: Ident = "",
         page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -165,6 +166,7 @@ def build_console(api: AdminApi) -> APIRouter:
                 status=status,
                 toolkit=slug or owner,
                 actor_id=actor_id,
+                source=source,
                 since=since_at,
                 until=until_at,
                 page_size=page_size,
@@ -179,6 +181,7 @@ def build_console(api: AdminApi) -> APIRouter:
             people = await api.call(request, lambda c: c.list_people())
             actors += [(p.user_id, p.display_name or p.email) for p in people]
         filters: dict[str, Any] = {"tool": tool, "status": status, "toolkit": toolkit, "actor_id": actor_id}
+        filters["source"] = source
         filters |= {"since": since, "until": until, "page_size": page_size}
         trail = [t for t in newer.split(",") if t] if newer else []
 
@@ -199,6 +202,7 @@ def build_console(api: AdminApi) -> APIRouter:
             f=filters,
             toolkits=toolkits,
             statuses=AUDIT_STATUSES,
+            sources=SOURCE_WORDS,
             actors=actors,
             older=older,
             newer=previous,
@@ -229,6 +233,14 @@ def build_console(api: AdminApi) -> APIRouter:
 
 
 _HEARTBEAT_SECONDS = 15.0
+# The source filter's choices, as people read them.
+SOURCE_WORDS = {
+    "mcp": "MCP client calls",
+    "api": "REST API",
+    "console": "console",
+    "cli": "CLI",
+    "grpc": "gRPC",
+}
 AUDIT_STATUSES = (
     "ok",
     "error",

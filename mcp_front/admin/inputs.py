@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from policy_service.client import APPROVAL_STATUSES
+from policy_service.wire_enums import AUDIT_SOURCES
 
 # Longest a key may live when it expires at all: ten years.
 MAX_TTL_SECONDS = 10 * 365 * 86_400
@@ -65,6 +66,10 @@ PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
 TtlSeconds = Annotated[int, Field(ge=0, le=MAX_TTL_SECONDS, description="0 = never expires")]
 Timestamp = Annotated[datetime | None, AfterValidator(_in_timestamp_range)]
 ApprovalStatus = Literal["", "pending", "approved", "denied", "expired", "consumed"]
+# Where an audit record came from: MCP client calls, or an admin action's channel.
+AuditSource = Literal["", "mcp", "api", "console", "cli", "grpc"]
 
 if set(APPROVAL_STATUSES) != set(ApprovalStatus.__args__) - {""}:  # type: ignore[attr-defined]
     raise RuntimeError("ApprovalStatus is out of step with the policy service's statuses")
+if set(AUDIT_SOURCES) != set(AuditSource.__args__) - {""}:  # type: ignore[attr-defined]
+    raise RuntimeError("AuditSource is out of step with the policy service's audit sources")

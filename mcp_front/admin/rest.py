@@ -20,6 +20,7 @@ from mcp_front.admin.auth import ConsoleAuth
 from mcp_front.admin.headers import SecurityHeaders, docs_policy
 from mcp_front.admin.inputs import (
     ApprovalStatus,
+    AuditSource,
     Ident,
     Name,
     PageSize,
@@ -136,11 +137,13 @@ def build_router(api: AdminApi) -> APIRouter:
         actor_id: Ident = "",
         approval_id: Ident = "",
         call_id: Ident = "",
+        source: AuditSource = "",
         since: Timestamp = None,
         until: Timestamp = None,
         page_size: PageSize = 50,
         page_token: PageToken = "",
     ) -> dict[str, Any]:
+        """`source`: mcp (client calls), or the channel of an admin action (api, console, cli, grpc)."""
         page = await api.call(
             request,
             lambda c: c.query_audit(
@@ -152,6 +155,7 @@ def build_router(api: AdminApi) -> APIRouter:
                 actor_id=actor_id,
                 approval_id=approval_id,
                 call_id=call_id,
+                source=source,
                 page_size=page_size,
                 page_token=page_token,
             ),
@@ -159,13 +163,17 @@ def build_router(api: AdminApi) -> APIRouter:
         return to_json(page)
 
     @r.get("/audit/export")
-    async def export(request: Request, toolkit: Ident = "", tool: Ident = "", status: Ident = "") -> StreamingResponse:
+    async def export(
+        request: Request, toolkit: Ident = "", tool: Ident = "", status: Ident = "", source: AuditSource = ""
+    ) -> StreamingResponse:
         await api.call(request, lambda c: c.whoami())  # authenticate before streaming starts
 
         async def page_of(token: str) -> Any:
             return await api.call(
                 request,
-                lambda c: c.query_audit(toolkit=toolkit, tool=tool, status=status, page_size=500, page_token=token),
+                lambda c: c.query_audit(
+                    toolkit=toolkit, tool=tool, status=status, source=source, page_size=500, page_token=token
+                ),
             )
 
         async def lines() -> AsyncIterator[str]:

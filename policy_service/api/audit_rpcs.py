@@ -12,8 +12,10 @@ from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
 from policy_service.audit import chain
 from policy_service.audit import query as audit_query
+from policy_service.errors import InvalidArgument
 from policy_service.identity.services import ServiceRecord
 from policy_service.permissions.admin_access import admin_org, require_operator
+from policy_service.wire_enums import AUDIT_SOURCES
 
 
 def _link(d: admin_pb2.AuditDigest) -> chain.Link:
@@ -63,6 +65,8 @@ class AuditRpcs(AdminBase):
         for field in ("org_slug", "toolkit_slug", "tool", "actor_id", "status", "approval_id", "call_id"):
             validation.text(getattr(request, field), field)
         validation.audit_page_token(request.page_token)
+        if request.source and request.source not in AUDIT_SOURCES:
+            raise InvalidArgument(f"source must be one of {', '.join(AUDIT_SOURCES)}", "BAD_SOURCE")
         async with self._sessions() as session:
             org_slug: str | None
             if principal.is_operator and not request.org_slug:
@@ -79,6 +83,7 @@ class AuditRpcs(AdminBase):
                 status=request.status,
                 approval_id=request.approval_id,
                 call_id=request.call_id,
+                source=request.source,
             )
             entries, token = await audit_query.query(session, flt, request.page_size, request.page_token)
         return admin_pb2.QueryAuditResponse(records=[convert.audit_record(e) for e in entries], next_page_token=token)

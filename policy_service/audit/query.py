@@ -32,6 +32,7 @@ class AuditFilter:
     status: str = ""
     approval_id: str = ""
     call_id: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ async def query(session: AsyncSession, f: AuditFilter, page_size: int, page_toke
         (log.actor_id, f.actor_id),
         (log.approval_id, f.approval_id),
         (log.call_id, f.call_id),
+        (log.source, f.source),
     ):
         if value:
             stmt = stmt.where(column == value)

@@ -1434,6 +1434,7 @@ class QueryAuditRequest(_message.Message):
     CALL_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     org_slug: _builtins.str
     toolkit_slug: _builtins.str
     tool: _builtins.str
@@ -1443,6 +1444,10 @@ class QueryAuditRequest(_message.Message):
     call_id: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    source: _builtins.str
+    """Where the request came from: "mcp" (client calls), or for admin actions "api", "console",
+    "cli" or "grpc". Empty: every source.
+    """
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1461,10 +1466,11 @@ class QueryAuditRequest(_message.Message):
         call_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "approval_id", b"approval_id", "call_id", b"call_id", "org_slug", b"org_slug", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "status", b"status", "tool", b"tool", "toolkit_slug", b"toolkit_slug", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "approval_id", b"approval_id", "call_id", b"call_id", "org_slug", b"org_slug", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "source", b"source", "status", b"status", "tool", b"tool", "toolkit_slug", b"toolkit_slug", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
