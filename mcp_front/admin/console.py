@@ -19,7 +19,7 @@ from mcp_front.admin.inputs import AuditSource, Ident, OptionalProse, PageToken
 from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
-from mcp_front.admin.templates import render, when
+from mcp_front.admin.templates import render, signed_in_as, when
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.wire_enums import message_to_dict
 
@@ -63,7 +63,7 @@ def build_console(api: AdminApi) -> APIRouter:
         return render(
             "queue.html",
             title="Approval queue",
-            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            signed_in=signed_in_as(me),
             approvals=list(pending.approvals) if pending is not None else [],
             csrf=caller.csrf_token,
             banner=banner,
@@ -114,7 +114,7 @@ def build_console(api: AdminApi) -> APIRouter:
         return render(
             "approval.html",
             title=f"Approval request: {a.tool}",
-            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            signed_in=signed_in_as(me),
             a=a,
             status=APPROVAL_STATUS_NAMES.get(a.status, "unknown"),
             arguments=_pretty(a.arguments_json),
@@ -197,7 +197,7 @@ def build_console(api: AdminApi) -> APIRouter:
         return render(
             "audit.html",
             title="Audit log",
-            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            signed_in=signed_in_as(me),
             records=list(result.records),
             f=filters,
             toolkits=toolkits,
@@ -221,7 +221,7 @@ def build_console(api: AdminApi) -> APIRouter:
         return render(
             "audit_detail.html",
             title=f"Call: {x.method} {x.tool}".strip(),
-            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            signed_in=signed_in_as(me),
             x=x,
             redacted=list(x.redacted_paths),
             request_text=_pretty(x.request_json),

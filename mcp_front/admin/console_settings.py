@@ -11,9 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.auth import Caller
 from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name
-from mcp_front.admin.pages import e, page, table
 from mcp_front.admin.rest import AdminApi
-from mcp_front.admin.templates import render
+from mcp_front.admin.templates import render, signed_in_as
 from policy_service.client import PERMISSION_NAMES
 
 CHOICES = ["inherit", "always_allow", "needs_approval", "blocked"]
@@ -60,7 +59,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
             "permissions.html",
             title="Permissions",
             live_policy=live if live.version else None,
-            signed_in=f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})",
+            signed_in=signed_in_as(me),
             toolkits=names,
             chosen=chosen,
             rows=rows,
@@ -118,36 +117,36 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
         caller = signed_in(request)
         if caller is None:
             return RedirectResponse("/console/login?next=/console/keys", status_code=303)
-        return HTMLResponse(page("API keys", await _keys_body(request, caller, "")))
+        return await _keys_page(request, caller, "")
 
-    async def _keys_body(request: Request, caller: Caller, notice: str, csrf: str | None = None) -> str:
+    async def _keys_page(request: Request, caller: Caller, secret: str, csrf: str | None = None) -> Response:
+        """The key list and the create form; `secret` is a key just made, shown this once."""
         listed = await api.call(request, lambda c: c.list_api_keys(), form_csrf=csrf)
         roles = [role.name for role in await api.call(request, lambda c: c.list_roles(), form_csrf=csrf)]
-        rows = [
-            [
-                e(k.id),
-                e(k.name),
-                e(k.role),
-                e(k.created_at.ToJsonString()),
-                e(k.expires_at.ToJsonString()) if k.HasField("expires_at") else "never",
-                e(k.last_used_at.ToJsonString()) if k.HasField("last_used_at") else "",
-                "revoked"
-                if k.HasField("revoked_at")
-                else f'<a class="btn no" href="/console/keys/{e(k.id)}/revoke">Revoke…</a>',
-            ]
+        me = await api.call(request, lambda c: c.whoami(), form_csrf=csrf)
+        shown = [
+            {
+                "id": k.id,
+                "name": k.name,
+                "role": k.role,
+                "owner": k.owner_email,
+                "created_at": k.created_at,
+                "expires_at": k.expires_at if k.HasField("expires_at") else None,
+                "last_used_at": k.last_used_at if k.HasField("last_used_at") else None,
+                "revoked": k.HasField("revoked_at"),
+            }
             for k in listed
         ]
-        role_options = "".join(f"<option{' selected' if r == 'member' else ''}>{e(r)}</option>" for r in roles)
-        create = (
-            f'<form method="post" action="/console/keys" class="card inline">'
-            f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
-            '<label>Name <input name="name" required maxlength="200"></label>'
-            f'<label>Role <select name="role">{role_options}</select></label>'
-            "<label>Expires after (days, 0 = never) "
-            f'<input name="ttl_days" type="number" min="0" max="{MAX_TTL_SECONDS // 86_400}" value="90"></label>'
-            '<button class="btn ok">Create key</button></form>'
+        return render(
+            "keys.html",
+            title="API keys",
+            signed_in=signed_in_as(me),
+            keys=shown,
+            roles=roles,
+            csrf=caller.csrf_token,
+            secret=secret,
+            max_days=MAX_TTL_SECONDS // 86_400,
         )
-        return notice + create + table(["Id", "Name", "Role", "Created", "Expires", "Last used", ""], rows)
 
     @r.post("/keys", response_class=HTMLResponse)
     async def create_key(
@@ -160,11 +159,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
         caller = api.auth.caller(request, form_csrf=csrf)
         ttl = ttl_days * 86_400
         issued = await api.call(request, lambda c: c.create_api_key("", name, role, ttl), form_csrf=csrf)
-        notice = (
-            '<div class="card" role="status"><strong>Copy this key now; it is not shown again:</strong>'
-            f"<pre>{e(issued.secret)}</pre></div>"
-        )
-        return HTMLResponse(page("API keys", await _keys_body(request, caller, notice, csrf)))
+        return await _keys_page(request, caller, issued.secret, csrf)
 
     @r.get("/keys/{key_id}/revoke", response_class=HTMLResponse)
     async def confirm_revoke(request: Request, key_id: Ident) -> Response:
@@ -176,14 +171,10 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
         key = next((k for k in listed if k.id == key_id), None)
         if key is None:
             raise HTTPException(404, "no such key")
-        body = (
-            f"<p>Revoke the key <strong>{e(key.name)}</strong> (role {e(key.role)}, id <code>{e(key.id)}</code>)? "
-            "Everything using it is refused within a second; this cannot be undone.</p>"
-            f'<form method="post" action="/console/keys/{e(key.id)}/revoke" class="inline">'
-            f'<input type="hidden" name="csrf" value="{e(caller.csrf_token)}">'
-            '<button class="btn no">Revoke this key</button></form> <a class="btn" href="/console/keys">Cancel</a>'
+        me = await api.call(request, lambda c: c.whoami())
+        return render(
+            "key_revoke.html", title="Revoke API key", signed_in=signed_in_as(me), key=key, csrf=caller.csrf_token
         )
-        return HTMLResponse(page("Revoke API key", body))
 
     @r.post("/keys/{key_id}/revoke")
     async def revoke_key(request: Request, key_id: Ident, csrf: Annotated[Ident, Form()] = "") -> Response:

@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.auth import COOKIE
 from mcp_front.admin.inputs import Ident
-from mcp_front.admin.pages import e, page
 from mcp_front.admin.rest import AdminApi
+from mcp_front.admin.templates import render
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
 
@@ -52,24 +52,16 @@ def build_sign_in(api: AdminApi) -> APIRouter:
 
     @r.get("/login", response_class=HTMLResponse)
     async def login_form(next: Ident = DEFAULT_TARGET, error: Ident = "") -> HTMLResponse:
-        message = f'<p class="error" role="alert">{e(error)}</p>' if error else ""
         token = api.auth.new_login_token()
-        form = (
-            f'{message}<form method="post" action="/console/login" class="card">'
-            f'<input type="hidden" name="next" value="{e(safe_target(next))}">'
-            f'<input type="hidden" name="csrf" value="{e(token)}">'
-            '<p><label>Email<br><input type="email" name="email" size="40" autocomplete="username"></label></p>'
-            '<p><label>Password<br><input type="password" name="password" size="40" '
-            'autocomplete="current-password"></label></p>'
-            '<p><label>Org<br><input name="org" size="20" autocomplete="organization"></label></p>'
-            "<fieldset><legend>Or, for automation: an admin API key or JWT</legend>"
-            '<label>Admin API key or JWT<br><input type="password" name="credential" size="70" '
-            'autocomplete="off"></label></fieldset><p><button class="btn ok">Sign in</button></p></form>'
+        target = safe_target(next)
+        response = render(
+            "login.html",
+            title="Sign in",
+            error=error,
+            target=target,
+            csrf=token,
+            sso_start="/console/sso?" + urlencode({"next": target}) if api.single_sign_on else "",
         )
-        if api.single_sign_on:
-            start = "/console/sso?" + urlencode({"next": safe_target(next)})
-            form += f'<p><a class="btn" href="{e(start)}">Sign in with SSO</a></p>'
-        response = HTMLResponse(page("Sign in", form, signed_in=False))
         api.auth.set_login_token(response, token)
         return response
 

@@ -22,11 +22,11 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
-from mcp_front.admin.pages import e, page
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import DEFAULT_TARGET, safe_target
+from mcp_front.admin.templates import render
 from mcp_front.mcp.signed_state import InvalidState, StateSigner
 from policy_service import errors
 from policy_service.client import PolicyClient
@@ -144,8 +144,8 @@ def build_sso(api: AdminApi, sso: SsoSettings, signer: StateSigner) -> APIRouter
                 return _refused("Single sign-on refused: the token was not accepted")
         target = str(flow.get("n", DEFAULT_TARGET))
         # A same-site page continues to the console, so the SameSite=Strict session cookie is sent.
-        body = f'<p>Signed in. <a href="{e(target)}">Continue to the console</a>.</p>'
-        response = HTMLResponse(page("Signed in", body, signed_in=False), headers={"Refresh": f"0; url={target}"})
+        response = render("signed_in.html", title="Signed in", target=target)
+        response.headers["Refresh"] = f"0; url={target}"
         lifetime = issued.expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
         api.auth.set_session(response, issued.token, max(int(lifetime.total_seconds()), 1))
         response.delete_cookie(COOKIE, path=_PATH)

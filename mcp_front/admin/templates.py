@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse
 from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from policy_service._generated.monomcp.policy.v1.types_pb2 import Principal
+
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -45,6 +47,11 @@ def when(value: Timestamp | datetime | None) -> dict[str, str]:
 
 
 _ENV.globals["when"] = when
+
+
+def signed_in_as(me: Principal) -> str:
+    """The header's "Signed in as …": name, org (or operator) and role."""
+    return f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})"
 
 
 def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
