@@ -11,7 +11,7 @@ from monomcp_cli.output import console, emit, to_dict
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
-CHANNEL_COLUMNS = ["name", "kind", "target", "created_at"]
+CHANNEL_COLUMNS = ["name", "kind", "target", "disabled", "created_at"]
 DELIVERY_COLUMNS = ["created_at", "channel_name", "event", "approval_id", "status", "attempts", "response_status"]
 
 
@@ -48,6 +48,31 @@ def register(app: typer.Typer) -> None:
             emit(removed, True, [])
         else:
             console.print(f"Removed {removed.kind} channel {removed.name}")
+
+    @notify.command("test")
+    def notify_test(name: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Send the channel a test event now (see how it went with `notify deliveries`)."""
+        queued = call(lambda c: c.test_notification_channel(org, name))
+        if as_json:
+            emit(queued, True, [])
+        else:
+            console.print(f"Test event queued for {queued.channel_name} (delivery {queued.id})")
+
+    @notify.command("disable")
+    def notify_disable(name: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Send the channel nothing until `notify enable` (it keeps its secret and log)."""
+        _switch(name, org, True, as_json)
+
+    @notify.command("enable")
+    def notify_enable(name: str, org: str = ORG, as_json: bool = JSON) -> None:
+        _switch(name, org, False, as_json)
+
+    def _switch(name: str, org: str, disabled: bool, as_json: bool) -> None:
+        changed = call(lambda c: c.set_notification_channel_disabled(org, name, disabled))
+        if as_json:
+            emit(changed, True, [])
+        else:
+            console.print(f"{'Disabled' if disabled else 'Enabled'} {changed.kind} channel {changed.name}")
 
     @notify.command("deliveries")
     def notify_deliveries(

@@ -748,3 +748,13 @@ class PolicyClient:
     ) -> list[admin_pb2.NotificationDelivery]:
         request = admin_pb2.ListNotificationDeliveriesRequest(org_slug=org, channel=channel, page_size=page_size)
         return list((await self._call(self._admin.ListNotificationDeliveries, request, admin=True)).deliveries)
+
+    async def set_notification_channel_disabled(
+        self, org: str, name: str, disabled: bool
+    ) -> admin_pb2.NotificationChannel:
+        request = admin_pb2.SetNotificationChannelDisabledRequest(org_slug=org, name=name, disabled=disabled)
+        return await self._call(self._admin.SetNotificationChannelDisabled, request, admin=True)
+
+    async def test_notification_channel(self, org: str, name: str) -> admin_pb2.NotificationDelivery:
+        request = admin_pb2.TestNotificationChannelRequest(org_slug=org, name=name)
+        return await self._call(self._admin.TestNotificationChannel, request, admin=True)

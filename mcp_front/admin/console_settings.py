@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.auth import Caller
+from mcp_front.admin.console_notifications import build_notification_pages
 from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render, signed_in_as
@@ -21,6 +22,7 @@ WORDS = {"inherit": "inherit", "always_allow": "always allow", "needs_approval":
 
 def build_settings_pages(api: AdminApi) -> APIRouter:
     r = APIRouter(prefix="/console")
+    r.include_router(build_notification_pages(api))
 
     signed_in = api.auth.optional_caller
 

@@ -44,6 +44,20 @@ def build_notifications_router(api: AdminApi) -> APIRouter:
     async def remove_channel(request: Request, name: Ident, org: Ident = "") -> dict[str, Any]:
         return to_json(await api.call(request, lambda c: c.delete_notification_channel(org, name)))
 
+    @r.post("/channels/{name}/test", status_code=202)
+    async def test_channel(request: Request, name: Ident, org: Ident = "") -> dict[str, Any]:
+        """Queues a `notification.test` event; its outcome shows in the delivery log."""
+        return to_json(await api.call(request, lambda c: c.test_notification_channel(org, name)))
+
+    @r.post("/channels/{name}/disable")
+    async def disable_channel(request: Request, name: Ident, org: Ident = "") -> dict[str, Any]:
+        """Sends it nothing (what is queued is given up) until enabled; keeps its secret and log."""
+        return to_json(await api.call(request, lambda c: c.set_notification_channel_disabled(org, name, True)))
+
+    @r.post("/channels/{name}/enable")
+    async def enable_channel(request: Request, name: Ident, org: Ident = "") -> dict[str, Any]:
+        return to_json(await api.call(request, lambda c: c.set_notification_channel_disabled(org, name, False)))
+
     @r.get("/deliveries")
     async def deliveries(
         request: Request, channel: Ident = "", page_size: PageSize = 50, org: Ident = ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
@@ -23,6 +25,7 @@ def _channel(row: NotificationChannel, org_slug: str) -> admin_pb2.NotificationC
         kind=row.kind,
         target=channels.shown_target(row),
         created_at=ts(row.created_at),
+        disabled=row.disabled_at is not None,
     )
 
 
@@ -44,6 +47,7 @@ def _delivery(row: NotificationDelivery, channel_name: str) -> admin_pb2.Notific
 
 class NotificationRpcs(AdminBase):
     notify_config: NotifyConfig = NotifyConfig("", False)  # set by the server from its settings
+    notify_poke: Callable[[], None] = staticmethod(lambda: None)  # wakes the dispatcher
 
     @translated
     async def CreateNotificationChannel(
@@ -93,3 +97,29 @@ class NotificationRpcs(AdminBase):
             org = await admin_org(session, principal, request.org_slug)
             rows = await channels.deliveries(session, org.id, request.channel, limit)
             return admin_pb2.ListNotificationDeliveriesResponse(deliveries=[_delivery(r, n) for r, n in rows])
+
+    @translated
+    async def SetNotificationChannelDisabled(
+        self, request: admin_pb2.SetNotificationChannelDisabledRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.NotificationChannel:
+        principal = await self._principal(context)
+        validation.text(request.name, "name", 63)
+        async with self._tx() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            row = await channels.set_disabled(session, org.id, request.name, request.disabled)
+            return _channel(row, org.slug)
+
+    @translated
+    async def TestNotificationChannel(
+        self, request: admin_pb2.TestNotificationChannelRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.NotificationDelivery:
+        principal = await self._principal(context)
+        validation.text(request.name, "name", 63)
+        async with self._tx() as session:
+            org = await admin_org(session, principal, request.org_slug)
+            delivery, channel = await channels.queue_test(
+                session, org.id, org.slug, request.name, principal.display, self.notify_config.public_url
+            )
+            shown = _delivery(delivery, channel.name)
+        self.notify_poke()
+        return shown

@@ -155,7 +155,9 @@ def digest_policy(settings: Settings) -> DigestPolicy:
 
 
 def notify_config(settings: Settings) -> NotifyConfig:
-    return NotifyConfig(settings.notify_signing_key or settings.jwt_secret, bool(settings.smtp_host))
+    return NotifyConfig(
+        settings.notify_signing_key or settings.jwt_secret, bool(settings.smtp_host), settings.public_url
+    )
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:
@@ -258,6 +260,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
     )
     admin.notify_config = notify_config(settings)
+    admin.notify_poke = notifications.poke  # a test send goes out now, not at the next poll
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskRpcs(gate, services, sessions, audit), server)
     domains_pb2_grpc.add_DomainServiceServicer_to_server(_domain_servicer(settings, sessions, gate, services), server)

@@ -10,17 +10,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from policy_service.storage.models import NOTIFICATION_KINDS, NotificationChannel, NotificationDelivery, new_id
+from policy_service.notifications.payloads import TEST_EVENT, test_body
+from policy_service.storage.models import (
+    NOTIFICATION_KINDS,
+    NotificationChannel,
+    NotificationDelivery,
+    new_id,
+    utcnow,
+)
 
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^\s@,<>]+@[^\s@,<>]+\.[^\s@,<>]+$")
@@ -33,6 +41,7 @@ class NotifyConfig:
 
     signing_key: str
     email_enabled: bool
+    public_url: str = ""  # where a test notification's link points
 
 
 def signing_secret(key: str, channel: NotificationChannel) -> str:
@@ -105,7 +114,7 @@ async def list_for_org(session: AsyncSession, org_id: str) -> list[NotificationC
     return list((await session.execute(query.order_by(NotificationChannel.name))).scalars())
 
 
-async def delete(session: AsyncSession, org_id: str, name_or_id: str) -> NotificationChannel:
+async def find(session: AsyncSession, org_id: str, name_or_id: str) -> NotificationChannel:
     channel = (
         await session.execute(
             select(NotificationChannel).where(
@@ -116,8 +125,52 @@ async def delete(session: AsyncSession, org_id: str, name_or_id: str) -> Notific
     ).scalar_one_or_none()
     if channel is None:
         raise NotFound("no such notification channel", "CHANNEL_NOT_FOUND")
+    return channel
+
+
+async def delete(session: AsyncSession, org_id: str, name_or_id: str) -> NotificationChannel:
+    channel = await find(session, org_id, name_or_id)
     await session.delete(channel)
     return channel
+
+
+async def set_disabled(session: AsyncSession, org_id: str, name_or_id: str, disabled: bool) -> NotificationChannel:
+    """Switch a channel off (what is still queued for it is given up, not sent later in a
+    burst) or back on (it hears of changes from then on)."""
+    channel = await find(session, org_id, name_or_id)
+    if disabled and channel.disabled_at is None:
+        channel.disabled_at = utcnow()
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.channel_id == channel.id, NotificationDelivery.status == "queued")
+            .values(status="failed", last_error="the channel was disabled", lease_until=None)
+        )
+    elif not disabled:
+        channel.disabled_at = None
+    return channel
+
+
+async def queue_test(
+    session: AsyncSession, org_id: str, org_slug: str, name_or_id: str, sent_by: str, public_url: str
+) -> tuple[NotificationDelivery, NotificationChannel]:
+    """A `notification.test` delivery, sent by the dispatcher like any other."""
+    channel = await find(session, org_id, name_or_id)
+    if channel.disabled_at is not None:
+        raise FailedPrecondition("the channel is disabled: enable it first", "CHANNEL_DISABLED")
+    delivery = NotificationDelivery(
+        id=new_id(),
+        org_id=org_id,
+        channel_id=channel.id,
+        approval_id=new_id(),  # no approval: a fresh key, so every test is its own delivery
+        event=TEST_EVENT,
+        payload_json=json.dumps(test_body(org_slug, sent_by, public_url)),
+        status="queued",
+        attempts=0,
+        next_attempt_at=utcnow(),
+        created_at=utcnow(),
+    )
+    session.add(delivery)
+    return delivery, channel
 
 
 async def deliveries(
@@ -137,4 +190,4 @@ async def deliveries(
 
 async def summaries(session: AsyncSession, org_id: str) -> tuple[str, ...]:
     """How the requester's result names where a request went: kind and name, never the target."""
-    return tuple(f"{c.kind} {c.name}" for c in await list_for_org(session, org_id))
+    return tuple(f"{c.kind} {c.name}" for c in await list_for_org(session, org_id) if c.disabled_at is None)

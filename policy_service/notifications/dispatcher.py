@@ -131,7 +131,11 @@ class NotificationDispatcher:
         orgs = {r.row.org_id for r in fresh}
         async with self._guard(), self._sessions() as session, session.begin():
             channels = (
-                await session.execute(select(NotificationChannel).where(NotificationChannel.org_id.in_(orgs)))
+                await session.execute(
+                    select(NotificationChannel).where(
+                        NotificationChannel.org_id.in_(orgs), NotificationChannel.disabled_at.is_(None)
+                    )
+                )
             ).scalars()
             by_org: dict[str, list[NotificationChannel]] = {}
             for channel in channels:
@@ -167,7 +171,7 @@ class NotificationDispatcher:
                 await session.execute(
                     select(NotificationDelivery, NotificationChannel)
                     .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
-                    .where(*due)
+                    .where(*due, NotificationChannel.disabled_at.is_(None))
                     .order_by(NotificationDelivery.next_attempt_at)
                     .limit(limit)
                 )

@@ -29,6 +29,8 @@ _VERBS = {
     "approval.expired": "expired undecided",
 }
 SIGNATURE_HEADER = "X-MonoMCP-Signature"
+# An admin's test send: the same shape as an approval event, so receivers parse it alike.
+TEST_EVENT = "notification.test"
 
 
 def event_for(status: str, decided_by: str = "") -> str | None:
@@ -70,9 +72,32 @@ def event_body(event: str, record: ApprovalRecord, public_url: str) -> dict[str,
     }
 
 
+def test_body(org_slug: str, sent_by: str, public_url: str) -> dict[str, Any]:
+    """A test event: approval fields filled with what the test is, and nothing to decide."""
+    return {
+        "type": TEST_EVENT,
+        "approval": {
+            "id": "test",
+            "status": "test",
+            "org": org_slug,
+            "toolkit": "",
+            "tool": "",
+            "arguments": {},
+            "requested_by": sent_by,
+            "created_at": "",
+            "expires_at": "",
+            "decided_by": "",
+            "reason": "",
+            "url": f"{public_url.rstrip('/')}/console/notifications",
+        },
+    }
+
+
 def summary(body: dict[str, Any]) -> str:
     """One line a person reads in Slack or a subject line."""
     a = body["approval"]
+    if body["type"] == TEST_EVENT:
+        return f"Test notification for org {a['org']}, sent by {a['requested_by']}: this channel works"
     line = f"{a['tool']} on {a['toolkit']} for {a['requested_by']} {_VERBS.get(body['type'], body['type'])}"
     if body["type"] in ("approval.approved", "approval.denied") and a["decided_by"]:
         line += f" by {a['decided_by']}"
@@ -86,6 +111,8 @@ def slack_body(body: dict[str, Any]) -> dict[str, Any]:
     a = body["approval"]
     arguments = json.dumps(a["arguments"], ensure_ascii=False)[:1500]
     text = f"{summary(body)}\n<{a['url']}|Open approval {a['id'][:8]}> · arguments `{arguments}`"
+    if body["type"] == TEST_EVENT:
+        text = f"{summary(body)}\n<{a['url']}|Notification channels>"
     return {"text": text}
 
 
@@ -106,6 +133,8 @@ def email(body: dict[str, Any], sender: str, to: list[str]) -> EmailMessage:
         "",
         f"Decide at {a['url']}",
     ]
+    if body["type"] == TEST_EVENT:
+        lines = [summary(body), "", f"The org's channels and delivery log: {a['url']}"]
     message.set_content("\n".join(lines))
     return message
 

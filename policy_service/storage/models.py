@@ -460,6 +460,8 @@ class NotificationChannel(Base):
     target: Mapped[str] = mapped_column(String(2048))  # URL, or email address(es)
     secret_salt: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set while an admin has the channel switched off: nothing is sent to it.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class NotificationDelivery(Base):

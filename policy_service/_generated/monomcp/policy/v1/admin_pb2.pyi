@@ -2457,6 +2457,7 @@ class NotificationChannel(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     org_slug: _builtins.str
     name: _builtins.str
@@ -2465,6 +2466,8 @@ class NotificationChannel(_message.Message):
     """"webhook" (JSON, HMAC-signed), "slack" (Slack-compatible incoming webhook) or "email"."""
     target: _builtins.str
     """The URL with its path and query hidden (they often hold a token), or the email address(es)."""
+    disabled: _builtins.bool
+    """Sent nothing while disabled (SetNotificationChannelDisabled)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -2476,10 +2479,11 @@ class NotificationChannel(_message.Message):
         kind: _builtins.str = ...,
         target: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        disabled: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "id", b"id", "kind", b"kind", "name", b"name", "org_slug", b"org_slug", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "disabled", b"disabled", "id", b"id", "kind", b"kind", "name", b"name", "org_slug", b"org_slug", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2704,3 +2708,52 @@ class ListNotificationDeliveriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListNotificationDeliveriesResponse: _TypeAlias = ListNotificationDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class SetNotificationChannelDisabledRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DISABLED_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    name: _builtins.str
+    """Name or id."""
+    disabled: _builtins.bool
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        name: _builtins.str = ...,
+        disabled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disabled", b"disabled", "name", b"name", "org_slug", b"org_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetNotificationChannelDisabledRequest: _TypeAlias = SetNotificationChannelDisabledRequest  # noqa: Y015
+
+@_typing.final
+class TestNotificationChannelRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORG_SLUG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    org_slug: _builtins.str
+    name: _builtins.str
+    """Name or id."""
+    def __init__(
+        self,
+        *,
+        org_slug: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "org_slug", b"org_slug"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TestNotificationChannelRequest: _TypeAlias = TestNotificationChannelRequest  # noqa: Y015

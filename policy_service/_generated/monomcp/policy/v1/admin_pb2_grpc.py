@@ -276,6 +276,16 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.SetNotificationChannelDisabled = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/SetNotificationChannelDisabled',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.SetNotificationChannelDisabledRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationChannel.FromString,
+                _registered_method=True)
+        self.TestNotificationChannel = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/TestNotificationChannel',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.TestNotificationChannelRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationDelivery.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer(object):
@@ -626,6 +636,22 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetNotificationChannelDisabled(self, request, context):
+        """A disabled channel is sent nothing (its queued deliveries are marked failed) until it is
+        enabled again; unlike deleting it, it keeps its signing secret and delivery log.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestNotificationChannel(self, request, context):
+        """Queues a `notification.test` event for the channel, sent (signed, retried) like any
+        other: the returned delivery appears in the delivery log with its outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -868,6 +894,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListNotificationDeliveries,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesResponse.SerializeToString,
+            ),
+            'SetNotificationChannelDisabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNotificationChannelDisabled,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.SetNotificationChannelDisabledRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationChannel.SerializeToString,
+            ),
+            'TestNotificationChannel': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestNotificationChannel,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.TestNotificationChannelRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationDelivery.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2166,6 +2202,60 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/ListNotificationDeliveries',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ListNotificationDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNotificationChannelDisabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/SetNotificationChannelDisabled',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.SetNotificationChannelDisabledRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationChannel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestNotificationChannel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/TestNotificationChannel',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.TestNotificationChannelRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.NotificationDelivery.FromString,
             options,
             channel_credentials,
             insecure,

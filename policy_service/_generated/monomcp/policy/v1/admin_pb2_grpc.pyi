@@ -159,6 +159,14 @@ class AdminServiceStub:
     ListNotificationChannels: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationChannelsRequest, _admin_pb2.ListNotificationChannelsResponse]
     DeleteNotificationChannel: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeleteNotificationChannelRequest, _admin_pb2.NotificationChannel]
     ListNotificationDeliveries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationDeliveriesRequest, _admin_pb2.ListNotificationDeliveriesResponse]
+    SetNotificationChannelDisabled: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetNotificationChannelDisabledRequest, _admin_pb2.NotificationChannel]
+    """A disabled channel is sent nothing (its queued deliveries are marked failed) until it is
+    enabled again; unlike deleting it, it keeps its signing secret and delivery log.
+    """
+    TestNotificationChannel: _grpc.UnaryUnaryMultiCallable[_admin_pb2.TestNotificationChannelRequest, _admin_pb2.NotificationDelivery]
+    """Queues a `notification.test` event for the channel, sent (signed, retried) like any
+    other: the returned delivery appears in the delivery log with its outcome.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -284,6 +292,14 @@ class AdminServiceAsyncStub(AdminServiceStub):
     ListNotificationChannels: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationChannelsRequest, _admin_pb2.ListNotificationChannelsResponse]  # type: ignore[assignment]
     DeleteNotificationChannel: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeleteNotificationChannelRequest, _admin_pb2.NotificationChannel]  # type: ignore[assignment]
     ListNotificationDeliveries: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListNotificationDeliveriesRequest, _admin_pb2.ListNotificationDeliveriesResponse]  # type: ignore[assignment]
+    SetNotificationChannelDisabled: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetNotificationChannelDisabledRequest, _admin_pb2.NotificationChannel]  # type: ignore[assignment]
+    """A disabled channel is sent nothing (its queued deliveries are marked failed) until it is
+    enabled again; unlike deleting it, it keeps its signing secret and delivery log.
+    """
+    TestNotificationChannel: _aio.UnaryUnaryMultiCallable[_admin_pb2.TestNotificationChannelRequest, _admin_pb2.NotificationDelivery]  # type: ignore[assignment]
+    """Queues a `notification.test` event for the channel, sent (signed, retried) like any
+    other: the returned delivery appears in the delivery log with its outcome.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -694,5 +710,25 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListNotificationDeliveriesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListNotificationDeliveriesResponse, _abc.Awaitable[_admin_pb2.ListNotificationDeliveriesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetNotificationChannelDisabled(
+        self,
+        request: _admin_pb2.SetNotificationChannelDisabledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.NotificationChannel, _abc.Awaitable[_admin_pb2.NotificationChannel]]:
+        """A disabled channel is sent nothing (its queued deliveries are marked failed) until it is
+        enabled again; unlike deleting it, it keeps its signing secret and delivery log.
+        """
+
+    @_abc_1.abstractmethod
+    def TestNotificationChannel(
+        self,
+        request: _admin_pb2.TestNotificationChannelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.NotificationDelivery, _abc.Awaitable[_admin_pb2.NotificationDelivery]]:
+        """Queues a `notification.test` event for the channel, sent (signed, retried) like any
+        other: the returned delivery appears in the delivery log with its outcome.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
