@@ -18,7 +18,7 @@ from policy_service.notifications.payloads import SIGNATURE_HEADER, TEST_EVENT, 
 from tests.conftest import World, _issue_front_identity, make_settings, mcp_client
 from tests.e2e.test_admin_api import _csrf
 from tests.e2e.test_console_accessibility import _axe_source, _check
-from tests.e2e.test_console_browser import CHROMIUM, _shot, _sign_in, browser_page
+from tests.e2e.test_console_browser import CHROMIUM, _sign_in, browser_page
 from tests.e2e.test_console_queue import _sign_in as _sign_in_http
 from tests.support.receivers import WebhookReceiver
 from tests.support.servers import serve_asgi
@@ -158,7 +158,6 @@ async def test_notifications_page_in_chromium(
         await page.wait_for_timeout(100)
         await page.reload()
     assert await page.locator("td[data-label=Status]:has-text('delivered')").count() == 1
-    await _shot(page, "notifications")
     await page.click("button:has-text('Disable')")
     await page.wait_for_selector("[role=status]:has-text('Disabled approvers')")
     assert await page.locator("button:has-text('Send test')").count() == 0
