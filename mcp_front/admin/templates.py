@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from policy_service._generated.monomcp.policy.v1.types_pb2 import Principal
+from policy_service.wire_enums import PERMISSION_NAMES
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -47,6 +48,15 @@ def when(value: Timestamp | datetime | None) -> dict[str, str]:
 
 
 _ENV.globals["when"] = when
+
+
+def permission_word(value: int | str) -> str:
+    """An audit record's permission as people read it (`needs approval`), '' when none applied."""
+    name = PERMISSION_NAMES.get(value, "") if isinstance(value, int) else value
+    return name.replace("_", " ")
+
+
+_ENV.filters["permission"] = permission_word
 
 
 def signed_in_as(me: Principal) -> str:

@@ -22,6 +22,8 @@ async def test_audit_pages_both_ways_and_filters_by_status(world: World, front: 
         first = await http.get("/console/audit?tool=add&page_size=2")
         assert first.text.count('data-label="Tool">add<') == 2 and "← Newer" not in first.text
         assert "PERMISSION_" not in first.text and " ms<" in first.text
+        # the permission as a word, never the enum's number (it once showed "2")
+        assert first.text.count('data-label="Permission">always allow<') == 2
         links = {label: href.replace("&amp;", "&") for href, label in LINK.findall(first.text)}
         second = await http.get(links["Older →"])
         links2 = {label: href.replace("&amp;", "&") for href, label in LINK.findall(second.text)}
@@ -49,5 +51,6 @@ async def test_call_detail_is_readable_and_marks_redactions(world: World, front:
         detail = await http.get(f"/console/audit/{call_id.group(1)}")
         assert "Redacted before storing" in detail.text and "password" in detail.text
         assert "hunter2-secret" not in detail.text and "PERMISSION_" not in detail.text
+        assert re.search(r"<th scope=\"row\">Permission</th><td>(always allow|needs approval)</td>", detail.text)
         assert "<h2>Request</h2>" in detail.text and "\n  &#34;arguments&#34;: {" in detail.text  # pretty-printed
         assert re.search(r"<td>\d+(\.\d)? (ms|s)</td>", detail.text)  # a rounded duration
