@@ -145,6 +145,7 @@ def build_console(api: AdminApi) -> APIRouter:
         toolkit: Ident = "",
         actor_id: Ident = "",
         source: AuditSource = "",
+        org: Ident = "",
         since: Ident = "",
         until: Ident = "",
         page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -159,9 +160,17 @@ def build_console(api: AdminApi) -> APIRouter:
         except ValueError:
             raise HTTPException(400, "From and To must be dates and times") from None
         owner, _, slug = toolkit.partition("/")
+        me = await api.call(request, lambda c: c.whoami())
+        orgs: list[str] = []
+        if me.kind == "operator":  # the operator's audit spans every org unless they pick one
+            orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs())]
+            org = org if org in orgs else ""
+        else:
+            org = ""
         result = await api.call(
             request,
             lambda c: c.query_audit(
+                org,
                 tool=tool,
                 status=status,
                 toolkit=slug or owner,
@@ -173,15 +182,16 @@ def build_console(api: AdminApi) -> APIRouter:
                 page_token=page_token,
             ),
         )
-        me = await api.call(request, lambda c: c.whoami())
-        toolkits = [f"{t.org_slug}/{t.slug}" for t in await api.call(request, lambda c: c.list_toolkits("", True))]
+        toolkits: list[str] = []
         actors: list[tuple[str, str]] = []
-        if me.org_slug:  # the operator's audit spans orgs: no one org's people to list
-            actors = [(k.id, f"key {k.name}") for k in await api.call(request, lambda c: c.list_api_keys())]
-            people = await api.call(request, lambda c: c.list_people())
+        if me.org_slug or org:  # across every org (the operator's default) there is no one org's list
+            listed = await api.call(request, lambda c: c.list_toolkits(org, True))
+            toolkits = [f"{t.org_slug}/{t.slug}" for t in listed]
+            actors = [(k.id, f"key {k.name}") for k in await api.call(request, lambda c: c.list_api_keys(org))]
+            people = await api.call(request, lambda c: c.list_people(org))
             actors += [(p.user_id, p.display_name or p.email) for p in people]
         filters: dict[str, Any] = {"tool": tool, "status": status, "toolkit": toolkit, "actor_id": actor_id}
-        filters["source"] = source
+        filters |= {"source": source, "org": org}
         filters |= {"since": since, "until": until, "page_size": page_size}
         trail = [t for t in newer.split(",") if t] if newer else []
 
@@ -203,6 +213,7 @@ def build_console(api: AdminApi) -> APIRouter:
             toolkits=toolkits,
             statuses=AUDIT_STATUSES,
             sources=SOURCE_WORDS,
+            orgs=orgs,
             actors=actors,
             older=older,
             newer=previous,

@@ -7,13 +7,14 @@ refused change (a bad URL, a duplicate name) comes back as the page's error line
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mcp_front.admin.inputs import Ident, OptionalProse
+from mcp_front.admin.org_choice import choose_org
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render, signed_in_as
 from policy_service.client import PolicyClient
@@ -39,14 +40,6 @@ def build_notification_pages(api: AdminApi) -> APIRouter:
         query = {k: v for k, v in ({"org": org} | shown).items() if v}
         return RedirectResponse(f"{PAGE}?{urlencode(query)}" if query else PAGE, status_code=303)
 
-    async def org_choice(request: Request, org: str, csrf: str | None = None) -> tuple[Any, list[str], str]:
-        """Who is signed in, the orgs an operator picks from, and the org shown."""
-        me = await api.call(request, lambda c: c.whoami(), form_csrf=csrf)
-        if me.kind != "operator":
-            return me, [], ""
-        orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs(), form_csrf=csrf)]
-        return me, orgs, org if org in orgs else (orgs[0] if orgs else "")
-
     @r.get("/notifications", response_class=HTMLResponse)
     async def channels_page(
         request: Request,
@@ -64,8 +57,8 @@ def build_notification_pages(api: AdminApi) -> APIRouter:
         request: Request, csrf: str, org: str, channel: str, done: str, error: str, secret: str = ""
     ) -> Response:
         """The channels, the add form and the delivery log (of one channel, or all)."""
-        me, orgs, org = await org_choice(request, org, csrf)
-        no_org = me.kind == "operator" and not org
+        chosen = await choose_org(api, request, org, csrf)
+        me, orgs, org, no_org = chosen.me, chosen.orgs, chosen.org, chosen.missing
         listed = [] if no_org else await api.call(request, lambda c: c.list_notification_channels(org), form_csrf=csrf)
         shown_channel = channel if channel in {c.name for c in listed} else ""
         deliveries = (
@@ -147,7 +140,8 @@ def build_notification_pages(api: AdminApi) -> APIRouter:
         caller = signed_in(request)
         if caller is None:
             return RedirectResponse(f"/console/login?next={PAGE}", status_code=303)
-        me, _, org = await org_choice(request, org)
+        chosen = await choose_org(api, request, org)
+        me, org = chosen.me, chosen.org
         listed = await api.call(request, lambda c: c.list_notification_channels(org))
         found = next((c for c in listed if c.name == name), None)
         if found is None:

@@ -50,10 +50,12 @@ def when(value: Timestamp | datetime | None) -> dict[str, str]:
 _ENV.globals["when"] = when
 
 
-def permission_word(value: int | str) -> str:
+_PERMISSION_WORDS: dict[int, str] = {int(number): name.replace("_", " ") for number, name in PERMISSION_NAMES.items()}
+
+
+def permission_word(value: int) -> str:
     """An audit record's permission as people read it (`needs approval`), '' when none applied."""
-    name = PERMISSION_NAMES.get(value, "") if isinstance(value, int) else value
-    return name.replace("_", " ")
+    return _PERMISSION_WORDS.get(value, "")
 
 
 _ENV.filters["permission"] = permission_word

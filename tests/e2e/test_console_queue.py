@@ -96,3 +96,46 @@ async def test_the_operator_picks_an_org(world: World, front: str) -> None:
             headers={"Origin": front},
         )
         assert "org=acme" in decided.headers["location"]
+
+
+async def test_the_operator_picks_an_org_on_every_page(world: World, front: str) -> None:
+    """Audit, permissions, keys and notifications were a 400 "org_slug is required" page."""
+    from tests.conftest import OPERATOR
+
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        await client.call_tool("add", {"a": 1, "b": 1})
+    async with httpx.AsyncClient(base_url=front, timeout=30) as http:
+        await _sign_in(http, OPERATOR)
+        for path in ("/console/audit", "/console/permissions", "/console/keys", "/console/notifications"):
+            page = await http.get(path)
+            assert page.status_code == 200 and '<select name="org">' in page.text, (path, page.text[:300])
+        every = await http.get("/console/audit?tool=add")
+        assert 'data-label="Tool">add<' in every.text  # every org's records by default
+        assert 'data-label="Tool">add<' not in (await http.get("/console/audit?tool=add&org=globex")).text
+        acme_keys = await http.get("/console/keys?org=acme")
+        assert "acme member" in acme_keys.text and "globex member" not in acme_keys.text
+        created = await http.post(
+            "/console/keys",
+            data={"name": "made by the operator", "role": "member", "org": "globex", "csrf": _form_csrf(acme_keys)},
+            headers={"Origin": front},
+        )
+        assert created.status_code == 200 and "Copy this key now" in created.text
+        assert "made by the operator" in (await http.get("/console/keys?org=globex")).text
+        matrix = await http.get("/console/permissions?org=acme&toolkit=acme/tools")
+        assert 'name="p:member:echo"' in matrix.text
+        saved = await http.post(
+            "/console/permissions",
+            data={"toolkit": "acme/tools", "org": "acme", "p:member:echo": "blocked", "csrf": _form_csrf(matrix)},
+            headers={"Origin": front},
+        )
+        assert (
+            saved.status_code == 303
+            and "org=acme" in saved.headers["location"]
+            and "saved=1" in saved.headers["location"]
+        )
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        assert "echo" not in {t.name for t in (await client.list_tools()).tools}
+
+
+def _form_csrf(page: httpx.Response) -> str:
+    return page.text.split('name="csrf" value="')[1].split('"')[0]
