@@ -142,6 +142,12 @@ def register(app: typer.Typer) -> None:
             owner, result = call(run)
         except UpstreamError as exc:
             console.print(f"[red]error[/red] BACKEND_ERROR: {exc.public}")
+            if "not allowed" in exc.public and not egress.allow_private:
+                # The sync runs here, under this shell's egress settings, not the gateway's.
+                console.print(
+                    "A backend on loopback or a private network (such as `monomcp dev`'s demo backend) "
+                    "needs MONOMCP_BACKEND_ALLOW_PRIVATE=true in this shell too."
+                )
             raise typer.Exit(1) from None
         counts = {"added": result.added, "updated": result.updated, "removed": result.removed}
         if as_json:

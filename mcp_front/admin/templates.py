@@ -63,7 +63,9 @@ _ENV.filters["permission"] = permission_word
 
 def signed_in_as(me: Principal) -> str:
     """The header's "Signed in as …": name, org (or operator) and role."""
-    return f"{me.display} ({me.org_slug or 'operator'}, {me.role or me.kind})"
+    if me.kind == "operator":
+        return "the operator (every org)"
+    return f"{me.display} ({me.org_slug}, {me.role or me.kind})"
 
 
 def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:

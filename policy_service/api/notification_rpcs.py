@@ -13,6 +13,7 @@ from policy_service.api.convert import ts
 from policy_service.api.errors import translated
 from policy_service.notifications import channels
 from policy_service.notifications.channels import NotifyConfig
+from policy_service.notifications.payloads import TEST_EVENT
 from policy_service.permissions.admin_access import admin_org
 from policy_service.storage.models import NotificationChannel, NotificationDelivery
 
@@ -33,7 +34,7 @@ def _delivery(row: NotificationDelivery, channel_name: str) -> admin_pb2.Notific
     return admin_pb2.NotificationDelivery(
         id=row.id,
         channel_name=channel_name,
-        approval_id=row.approval_id,
+        approval_id="" if row.event == TEST_EVENT else row.approval_id,  # a test's key names no approval
         event=row.event,
         status=row.status,
         attempts=row.attempts,

@@ -90,6 +90,20 @@ async def test_toolkit_sync_names_the_org_and_shows_zeros(world: World, monkeypa
     assert counts["toolkit"] == "acme/tools" and counts["added"] == 0 and counts["removed"] == 0
 
 
+async def test_toolkit_sync_refused_by_egress_says_how_to_allow_a_loopback_backend(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`monomcp dev`'s backend is on loopback; the sync runs in the admin's shell, whose egress
+    settings refuse it unless told otherwise (found following the README)."""
+    monkeypatch.setattr(output.console, "width", 120)
+    env = {"MONOMCP_POLICY_ADDR": world.policy_addr, "MONOMCP_TOKEN": world.keys["acme:admin"]}
+    refused = await asyncio.to_thread(
+        CliRunner().invoke, app, ["toolkit", "sync", "tools"], env=env | {"MONOMCP_BACKEND_ALLOW_PRIVATE": "false"}
+    )
+    assert refused.exit_code == 1 and "not allowed" in refused.output
+    assert "MONOMCP_BACKEND_ALLOW_PRIVATE=true" in refused.output
+
+
 async def test_watch_streams_the_queue_live(world: World, front: str) -> None:
     env = os.environ | {"MONOMCP_POLICY_ADDR": world.policy_addr, "MONOMCP_TOKEN": world.keys["acme:admin"]}
     watch = await asyncio.create_subprocess_exec(
