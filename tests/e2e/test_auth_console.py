@@ -46,6 +46,16 @@ async def test_a_wrong_password_or_a_member_gets_the_form_again(world: World, fr
         member = await _sign_in(http, "dev@acme.example")
         assert member.status_code == 303 and "admin" in member.headers["location"]
         assert http.cookies.get("mmcp_console") is None
+    # both attempts are the console's, in the audit log and its source filter (they said "api")
+    page = await world.operator.query_audit("acme", source="console", page_size=50)
+    tried = [(r.method, r.status, r.actor_display) for r in page.records]
+    assert ("auth/console", "failed", "dev@acme.example") in tried and (
+        "auth/console",
+        "ok",
+        "dev@acme.example",
+    ) in tried
+    api_rows = (await world.operator.query_audit("acme", source="api", page_size=50)).records
+    assert not any(r.method == "auth/console" for r in api_rows)
 
 
 async def test_the_password_form_still_needs_its_csrf_token(world: World, front: str) -> None:
