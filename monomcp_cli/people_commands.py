@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> Any:
             tls = channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key)
-            async with PolicyClient(settings.policy_addr, timeout=30.0, tls=tls) as client:
+            async with PolicyClient(settings.policy_addr, timeout=30.0, tls=tls, source="cli") as client:
                 return await client.login(email, secret, org, user_agent="monomcp-cli")
 
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
-from policy_service.api import convert, validation
+from policy_service.api import convert, metadata, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
 from policy_service.api.metadata import bearer
@@ -37,13 +37,13 @@ def _address(given: str, context: grpc.aio.ServicerContext) -> str:
     return given or (context.peer() or "")[:64]
 
 
-def _attempt(email: str, org_slug: str, address: str, user_agent: str) -> Attempt:
+def _attempt(email: str, org_slug: str, address: str, user_agent: str, source: str) -> Attempt:
     validation.text(email, "email", 320)
     validation.text(org_slug, "org_slug", 63)
     validation.text(user_agent, "user_agent", 512)
     if not email or not org_slug:
         raise InvalidArgument("email and org are required", "MISSING_FIELD")
-    return Attempt(email.strip().lower(), org_slug.strip(), address, user_agent)
+    return Attempt(email.strip().lower(), org_slug.strip(), address, user_agent, source)
 
 
 class PeopleRpcs(AdminBase):
@@ -131,7 +131,11 @@ class PeopleRpcs(AdminBase):
         self, request: admin_pb2.LoginRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.LoginResponse:
         attempt = _attempt(
-            request.email, request.org_slug, _address(request.client_address, context), request.user_agent
+            request.email,
+            request.org_slug,
+            _address(request.client_address, context),
+            request.user_agent,
+            metadata.source(context),
         )
         signed_in = await self._sign_in().login(attempt, request.password)
         return _tokens(signed_in)
@@ -142,7 +146,9 @@ class PeopleRpcs(AdminBase):
     ) -> admin_pb2.LoginResponse:
         validation.text(request.refresh_token, "refresh_token", 128)
         validation.text(request.user_agent, "user_agent", 512)
-        attempt = Attempt("", "", _address(request.client_address, context), request.user_agent)
+        attempt = Attempt(
+            "", "", _address(request.client_address, context), request.user_agent, metadata.source(context)
+        )
         return _tokens(await self._sign_in().refresh(request.refresh_token, attempt))
 
     @translated
@@ -158,7 +164,11 @@ class PeopleRpcs(AdminBase):
         self, request: admin_pb2.PasswordConsoleSessionRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.CreateConsoleSessionResponse:
         attempt = _attempt(
-            request.email, request.org_slug, _address(request.client_address, context), request.user_agent
+            request.email,
+            request.org_slug,
+            _address(request.client_address, context),
+            request.user_agent,
+            metadata.source(context),
         )
         issued = await self._sign_in().console_session(attempt, request.password, int(request.ttl_seconds))
         return admin_pb2.CreateConsoleSessionResponse(

@@ -3,7 +3,7 @@
 One path checks every attempt: the failure limits first (counted from the audit log, so
 they hold across replicas and restarts), then the password (argon2id, same cost for an
 unknown email), then the account and membership. Every attempt, good or bad, is an audit
-record (source "api", or "console" for the console's form) written before the answer; it
+record (its source: api, console, cli or grpc, as the caller says) written before the answer; it
 names the email and address, never the password or a token. Every wrong email, password,
 org or a disabled account gets the same answer, so sign-in does not reveal who has an account.
 """
@@ -27,8 +27,6 @@ from policy_service.storage.models import AuditRequestLog, Membership, Organizat
 
 FAILED = "failed"
 SIGN_IN_METHODS = ("auth/login", "auth/console")
-# Where each sign-in comes from, as the audit log's `source` says.
-_SOURCES = {"auth/console": "console"}
 _REFUSED = "wrong email, password or org, or the account is disabled"
 
 
@@ -57,6 +55,8 @@ class Attempt:
     org_slug: str
     client_address: str
     user_agent: str = ""
+    # The channel it came through (the audit log's `source`): api, console, cli or grpc.
+    source: str = "grpc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +177,7 @@ class Logins:
         window = utcnow() - timedelta(seconds=self._settings.window_seconds)
         failed = (
             select(func.count(), func.min(AuditRequestLog.created_at))
-            .where(AuditRequestLog.source.in_(("api", "console")), AuditRequestLog.method.in_(SIGN_IN_METHODS))
+            .where(AuditRequestLog.method.in_(SIGN_IN_METHODS))  # from every channel alike
             .where(AuditRequestLog.status == FAILED, AuditRequestLog.created_at >= window)
         )
         async with self._db() as db:
@@ -203,7 +203,7 @@ class Logins:
         await self._audit.insert(
             {
                 "call_id": new_id(),
-                "source": _SOURCES.get(method, "api"),
+                "source": attempt.source,
                 "org_slug": attempt.org_slug[:63],
                 "method": method,
                 "actor_type": "user",

@@ -105,3 +105,35 @@ async def test_grpc_refuses_an_unknown_source(world: World) -> None:
     async with PolicyClient(world.policy_addr, world.keys["acme:admin"]) as admin:
         with pytest.raises(errors.InvalidArgument, match="source must be one of"):
             await admin.query_audit(source="ftp")
+
+
+async def test_sign_ins_and_failures_carry_the_channel_they_came_through(world: World, front: str) -> None:
+    """Password sign-ins write their own rows: they said `api` whatever the channel."""
+    password = "a long enough password"
+    async with world.client("acme:admin") as admin:
+        await admin.create_person("", "ada@acme.example", "Ada", "admin", password)
+    async with httpx.AsyncClient(base_url=front, timeout=30) as http:
+        rest = await http.post(
+            "/api/v1/auth/login", json={"email": "ada@acme.example", "password": password, "org": "acme"}
+        )
+        assert rest.status_code == 200
+        form = await http.get("/console/login")
+        data = {"email": "ada@acme.example", "password": "wrong!", "org": "acme", "csrf": _csrf(form.text)}
+        await http.post("/console/login", data=data, headers={"Origin": front})
+    env = {"MONOMCP_POLICY_ADDR": world.policy_addr, "MONOMCP_PASSWORD": "also wrong"}
+    cli = await asyncio.to_thread(
+        CliRunner().invoke, app, ["login", "--email", "ada@acme.example", "--org", "acme"], env=env
+    )
+    assert cli.exit_code != 0
+    async with PolicyClient(world.policy_addr) as plain:
+        await plain.login("ada@acme.example", password, "acme")
+    expected = {
+        "api": ("auth/login", "ok"),
+        "console": ("auth/console", "failed"),
+        "cli": ("auth/login", "failed"),
+        "grpc": ("auth/login", "ok"),
+    }
+    for source, (method, status) in expected.items():
+        page = await world.operator.query_audit("acme", source=source, page_size=200)
+        rows = {(r.method, r.status) for r in page.records if r.actor_display == "ada@acme.example"}
+        assert rows == {(method, status)}, (source, rows)
