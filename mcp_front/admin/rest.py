@@ -289,10 +289,13 @@ _HINTS = {
 }
 
 
-def error_page(status: int, detail: Any) -> Response:
-    """A console error as a page a person reads, not JSON."""
+def error_page(status: int, detail: Any, signed_in: bool = False) -> Response:
+    """A console error as a page a person reads, not JSON; with the console's links while a
+    session is open (no RPC here: the error may be that the policy service is down)."""
     message = detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail)
-    return render("error.html", status, title=f"Error {status}", message=message, hint=_HINTS.get(status, ""))
+    return render(
+        "error.html", status, title=f"Error {status}", message=message, hint=_HINTS.get(status, ""), nav=signed_in
+    )
 
 
 def _console_sign_in_again(auth: ConsoleAuth) -> Callable[[Request, HTTPException], Awaitable[Response]]:
@@ -306,7 +309,7 @@ def _console_sign_in_again(auth: ConsoleAuth) -> Callable[[Request, HTTPExceptio
             auth.clear_session(response)
             return response
         if console and "text/html" in request.headers.get("accept", ""):
-            return error_page(exc.status_code, exc.detail)
+            return error_page(exc.status_code, exc.detail, auth.optional_caller(request) is not None)
         return await http_exception_handler(request, exc)
 
     return handle
