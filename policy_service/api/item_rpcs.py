@@ -72,10 +72,5 @@ class ItemRpcs:
         if result.item is not None:
             response.item.CopyFrom(item_info(result.item))
         if result.decision == "allow" and result.view is not None:
-            view = result.view
-            response.backend.CopyFrom(
-                types_pb2.Backend(
-                    url=view.backend_url, headers=view.backend_headers, timeout_seconds=view.backend_timeout_seconds
-                )
-            )
+            response.backend.CopyFrom(convert.backend(result.view))
         return response

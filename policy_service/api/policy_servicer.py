@@ -184,12 +184,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         if result.approval is not None:
             response.approval.CopyFrom(convert.approval(result.approval))
         if result.decision == "allow" and result.view is not None:
-            view = result.view
-            response.backend.CopyFrom(
-                types_pb2.Backend(
-                    url=view.backend_url, headers=view.backend_headers, timeout_seconds=view.backend_timeout_seconds
-                )
-            )
+            response.backend.CopyFrom(convert.backend(result.view))
         return response
 
     async def _complete(

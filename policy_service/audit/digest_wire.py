@@ -16,14 +16,4 @@ def to_message(link: Link) -> admin_pb2.AuditDigest:
 
 
 def from_message(message: admin_pb2.AuditDigest) -> Link:
-    return Link(
-        id=message.id,
-        first_seq=message.first_seq,
-        last_seq=message.last_seq,
-        row_count=message.row_count,
-        rows_sha256=message.rows_sha256,
-        row_hashes=[(int(s), str(h)) for s, h in json.loads(message.row_hashes_json or "[]")],
-        previous_digest=message.previous_digest,
-        digest=message.digest,
-        signature=message.signature,
-    )
+    return Link.from_fields(message, message.row_hashes_json)
