@@ -131,10 +131,12 @@ async def _client_seen_by_the_front(client: str, sent_forwarded_for: str) -> str
 
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    front = ProxyHeadersMiddleware(app, trusted_hosts=environment.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+    inner: Any = app
+    front = ProxyHeadersMiddleware(inner, trusted_hosts=environment.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
     nginx = ("172.18.0.9", 40000)  # the lb container, on compose's network
     headers = [(b"x-forwarded-for", forwarded.encode())]
-    await front({"type": "http", "client": nginx, "headers": headers}, None, None)  # type: ignore[arg-type]
+    scope: Any = {"type": "http", "client": nginx, "headers": headers}
+    await front(scope, None, None)  # type: ignore[arg-type]
     return seen[0]
 
 
