@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from policy_service.notifications.senders import DeliveryFailed, Senders, SmtpSettings
@@ -61,3 +61,22 @@ async def test_the_post_goes_to_the_address_that_was_checked(receiver: tuple[int
     egress = EgressPolicy(allow_private=True, resolver=resolver)
     assert await _send(egress, f"http://hooks.invalid:{port}/hook") == 204
     assert hosts == [f"hooks.invalid:{port}"]
+
+
+async def test_the_receivers_answer_body_is_never_read() -> None:
+    """Only the status matters. A receiver (any org admin's) that answered with an endless
+    body used to be read to its end, in memory, by the policy service every tenant shares."""
+    chunk, chunks = b"x" * 65_536, 1024  # 64 MiB, far beyond any socket buffer
+    sent = [0]
+
+    def body() -> Iterator[bytes]:
+        for _ in range(chunks):
+            sent[0] += 1
+            yield chunk
+
+    async def hook(request: Request) -> Response:
+        return StreamingResponse(body(), status_code=200)
+
+    async with serve_asgi(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as url:
+        assert await _send(EgressPolicy(allow_private=True), f"{url}/hook") == 200
+    assert sent[0] < chunks
