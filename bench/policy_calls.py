@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import time
-from pathlib import Path
 
 from bench import loadgen
-from bench.procs import wait_port
+from bench.policy_load import authorize_load
+from bench.procs import cpu_seconds, wait_port
 from bench.run import OPERATOR, Stack, drop_postgres, postgres_url
 from policy_service.client import PolicyClient
 
 SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "3"))
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 async def seed(stack: Stack) -> str:
@@ -37,43 +35,11 @@ async def seed(stack: Stack) -> str:
         return (await op.create_api_key("bench", "bench", "member")).secret
 
 
-async def authorize_load(
-    policy_addr: str, service_token: str, token: str, concurrency: int, seconds: float, complete: bool
-) -> loadgen.Result:
-    """AuthorizeToolCall (durable audit row included), optionally followed by CompleteToolCall."""
-    out = loadgen.Result()
-    async with PolicyClient(policy_addr, timeout=30, service_token=service_token) as client:
-        stop_at = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < stop_at:
-                t0 = time.perf_counter()
-                try:
-                    decision = await client.authorize_tool_call(token, "bench", "noop", "noop", "{}")
-                    if complete:
-                        await client.complete_tool_call(decision.call_id, "ok", '{"content":[]}', "", 0.1)
-                except Exception:
-                    out.errors += 1
-                out.latencies_ms.append((time.perf_counter() - t0) * 1000)
-                out.requests += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        out.seconds = time.perf_counter() - started
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (from /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
 async def one(
     pid: int, addr: str, service: str, token: str, concurrency: int, complete: bool
 ) -> tuple[loadgen.Result, float]:
     before = cpu_seconds(pid)
-    result = await authorize_load(addr, service, token, concurrency, SECONDS, complete=complete)
+    result = await authorize_load(addr, service, token, "noop", concurrency, SECONDS, complete=complete)
     cpu_ms = (cpu_seconds(pid) - before) * 1000 / max(result.requests, 1)
     return result, cpu_ms
 
@@ -93,7 +59,7 @@ async def main() -> None:
         token = await seed(stack)
         addr = f"127.0.0.1:{stack.policy_port}"
         service = stack.env["MONOMCP_SERVICE_TOKEN"]
-        await authorize_load(addr, service, token, 8, 1.0, complete=True)  # warm up
+        await authorize_load(addr, service, token, "noop", 8, 1.0, complete=True)  # warm up
         rows: dict[str, list[tuple[float, float, float, float]]] = {}
         for _ in range(ROUNDS):
             for label, c, complete in (

@@ -28,6 +28,7 @@ from typing import Any
 import asyncpg
 
 from bench import loadgen, report
+from bench.policy_load import authorize_load
 from bench.procs import cpu_seconds, free_port, rss_mib, wait_port
 from policy_service.client import PolicyClient
 
@@ -140,29 +141,6 @@ async def first_call_seconds(port: int, token: str, started: float) -> float:
         await asyncio.sleep(0.01)
 
 
-async def authorize_load(policy_addr: str, service_token: str, token: str, seconds: float) -> loadgen.Result:
-    """AuthorizeToolCall (durable audit row included) + CompleteToolCall pairs over gRPC, c=32."""
-    out = loadgen.Result()
-    async with PolicyClient(policy_addr, timeout=30, service_token=service_token) as client:
-        stop_at = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            while time.perf_counter() < stop_at:
-                t0 = time.perf_counter()
-                try:
-                    decision = await client.authorize_tool_call(token, "bench", "sdk", "noop", "{}")
-                    await client.complete_tool_call(decision.call_id, "ok", '{"content":[]}', "", 0.1)
-                except Exception:
-                    out.errors += 1
-                out.latencies_ms.append((time.perf_counter() - t0) * 1000)
-                out.requests += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(32)))
-        out.seconds = time.perf_counter() - started
-    return out
-
-
 async def measure_gateway(stack: Stack, token: str, upstream: str, era: str, c: int) -> dict[str, Any]:
     """Alternating rounds of direct and gateway runs; CPU per call of each process over the gateway runs."""
     pids = {
@@ -210,7 +188,7 @@ async def bench_database(label: str, database_url: str) -> dict[str, Any]:
         stack.spawn("front", "-m", "monomcp_cli.main", "serve", "front", "--listen", listen, cwd=FRONT_DIR)
         out["first_call_s"] = await first_call_seconds(stack.front_port, token, started)
         addr, service = f"127.0.0.1:{stack.policy_port}", stack.env["MONOMCP_SERVICE_TOKEN"]
-        out["authorize_complete"] = await authorize_load(addr, service, token, SECONDS)
+        out["authorize_complete"] = await authorize_load(addr, service, token, "sdk", 32, SECONDS, complete=True)
         for era in ERAS:
             for upstream in UPSTREAMS:
                 await loadgen.run("127.0.0.1", stack.front_port, f"/bench/{upstream}/mcp", token, 8, 0.5, era)

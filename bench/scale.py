@@ -22,8 +22,9 @@ from typing import Any
 
 import asyncpg
 
-from bench.policy_calls import authorize_load, cpu_seconds, seed
-from bench.procs import wait_port
+from bench.policy_calls import seed
+from bench.policy_load import authorize_load
+from bench.procs import cpu_seconds, wait_port
 from bench.run import Stack, drop_postgres, postgres_url
 from policy_service.audit.sink_postgres import _COMPLETE
 from policy_service.audit.sinks import COLUMNS
@@ -141,7 +142,7 @@ async def measure(stack: Stack, pid: int, token: str, label: str) -> str:
         listed = await client.list_tools(token, "bench", "noop", page_size=500)
         page_ms = (time.perf_counter() - started) * 1000
     before = cpu_seconds(pid)
-    result = await authorize_load(addr, service, token, 1, SECONDS, complete=True)
+    result = await authorize_load(addr, service, token, "noop", 1, SECONDS, complete=True)
     cpu = (cpu_seconds(pid) - before) * 1000 / max(result.requests, 1)
     return (
         f"| {label} | {result.rps:,.0f} | {result.percentile(50):.2f} | {result.percentile(99):.2f} | {cpu:.2f} "

@@ -10,40 +10,10 @@ import typer
 
 from monomcp_cli.admin_client import call
 from monomcp_cli.output import console, emit
-from policy_service.audit import chain
-from policy_service.client import AuditDigest
+from policy_service.audit import chain, digest_wire
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 SERVICE_COLUMNS = ["id", "name", "scopes", "created_at", "revoked_at"]
-
-
-def _to_link(d: AuditDigest) -> chain.Link:
-    return chain.Link(
-        id=d.id,
-        first_seq=d.first_seq,
-        last_seq=d.last_seq,
-        row_count=d.row_count,
-        rows_sha256=d.rows_sha256,
-        row_hashes=[(int(s), str(h)) for s, h in json.loads(d.row_hashes_json or "[]")],
-        previous_digest=d.previous_digest,
-        digest=d.digest,
-        signature=d.signature,
-    )
-
-
-def _from_link(link: chain.Link) -> AuditDigest:
-    data = link.to_json()
-    return AuditDigest(
-        id=link.id,
-        first_seq=link.first_seq,
-        last_seq=link.last_seq,
-        row_count=link.row_count,
-        rows_sha256=link.rows_sha256,
-        row_hashes_json=json.dumps(data["row_hashes"]),
-        previous_digest=link.previous_digest,
-        digest=link.digest,
-        signature=link.signature,
-    )
 
 
 def read_export(path: Path) -> list[chain.Link]:
@@ -85,7 +55,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         """Every digest as JSON Lines, oldest first: keep the output somewhere the database's
         writers cannot reach (object storage with retention lock, another account)."""
         for d in call(lambda c: c.export_audit_digests()):
-            print(json.dumps(_to_link(d).to_json()))
+            print(json.dumps(digest_wire.from_message(d).to_json()))
 
     @digests.command("check")
     def digests_check(path: Path, retention: bool = typer.Option(False, help="Retention is configured.")) -> None:
@@ -106,7 +76,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
     ) -> None:
         """Check the digest chain and every digested row (operator token). Read-only.
         Exits 1 when anything was tampered with."""
-        known = [_from_link(link) for link in read_export(against)] if against else []
+        known = [digest_wire.to_message(link) for link in read_export(against)] if against else []
         result = call(lambda c: c.verify_audit(known))
         if as_json:
             emit(result, True, [])

@@ -132,10 +132,10 @@ def settings(database_url: str) -> Settings:
     `front`, issued into the database exactly as `monomcp services create` does)."""
     import asyncio
 
-    return make_settings(database_url, MONOMCP_SERVICE_TOKEN=asyncio.run(_issue_front_identity(database_url)))
+    return make_settings(database_url, MONOMCP_SERVICE_TOKEN=asyncio.run(issue_front_identity(database_url)))
 
 
-async def _issue_front_identity(database_url: str) -> str:
+async def issue_front_identity(database_url: str) -> str:
     from policy_service.identity.services import ServiceDirectory
     from policy_service.storage.database import create_engine, session_factory
 

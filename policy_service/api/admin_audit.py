@@ -105,9 +105,6 @@ async def record_action(
     error: str,
 ) -> None:
     """The admin-action row, with the channel and request facts from the call's metadata."""
-    stdio = payload.get("backend_stdio")
-    if isinstance(stdio, dict) and isinstance(stdio.get("env"), dict):  # write-only: names, not values
-        stdio["env"] = {env_name: "[redacted]" for env_name in stdio["env"]}
     source = _metadata(context, "x-monomcp-source")
     facts = RequestFacts(
         request_id=_metadata(context, "x-request-id")[:64],

@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_service.api.metadata import bearer
+from policy_service.api.metadata import admin_principal
 from policy_service.approvals.store import TTLs
 from policy_service.approvals.watch import ApprovalWatcher
 from policy_service.audit.digests import AuditDigester
-from policy_service.errors import Unauthenticated
 from policy_service.gate import Gate
 from policy_service.identity.logins import Logins
 from policy_service.identity.principal import Principal
@@ -42,10 +41,7 @@ class AdminBase:
         self._logins = logins  # people's sign-in (None: not offered by this server)
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        token = bearer(context)
-        if not token:
-            raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
-        return await self._gate.authenticator.authenticate_admin(token)
+        return await admin_principal(context, self._gate.authenticator)
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:

@@ -2,48 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
-from policy_service.audit import chain
+from policy_service.audit import digest_wire
 from policy_service.audit import query as audit_query
 from policy_service.errors import InvalidArgument
 from policy_service.identity.services import ServiceRecord
 from policy_service.permissions.admin_access import admin_org, require_operator
 from policy_service.wire_enums import AUDIT_SOURCES
-
-
-def _link(d: admin_pb2.AuditDigest) -> chain.Link:
-    return chain.Link(
-        id=d.id,
-        first_seq=d.first_seq,
-        last_seq=d.last_seq,
-        row_count=d.row_count,
-        rows_sha256=d.rows_sha256,
-        row_hashes=[(int(s), str(h)) for s, h in json.loads(d.row_hashes_json or "[]")],
-        previous_digest=d.previous_digest,
-        digest=d.digest,
-        signature=d.signature,
-    )
-
-
-def _digest(link: chain.Link) -> admin_pb2.AuditDigest:
-    return admin_pb2.AuditDigest(
-        id=link.id,
-        first_seq=link.first_seq,
-        last_seq=link.last_seq,
-        row_count=link.row_count,
-        rows_sha256=link.rows_sha256,
-        row_hashes_json=json.dumps([list(p) for p in link.row_hashes]),
-        previous_digest=link.previous_digest,
-        digest=link.digest,
-        signature=link.signature,
-    )
 
 
 def _service(record: ServiceRecord) -> admin_pb2.ServiceIdentity:
@@ -93,7 +63,7 @@ class AuditRpcs(AdminBase):
         self, request: admin_pb2.VerifyAuditRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.VerifyAuditResponse:
         require_operator(await self._principal(context))
-        result = await self._digester.verify([_link(d) for d in request.known_digests])
+        result = await self._digester.verify([digest_wire.from_message(d) for d in request.known_digests])
         return admin_pb2.VerifyAuditResponse(
             ok=result.ok,
             rows_checked=result.rows_checked,
@@ -106,7 +76,8 @@ class AuditRpcs(AdminBase):
         self, request: admin_pb2.ExportAuditDigestsRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.ExportAuditDigestsResponse:
         require_operator(await self._principal(context))
-        return admin_pb2.ExportAuditDigestsResponse(digests=[_digest(link) for link in await self._digester.links()])
+        links = await self._digester.links()
+        return admin_pb2.ExportAuditDigestsResponse(digests=[digest_wire.to_message(link) for link in links])
 
     @translated
     async def CreateServiceIdentity(

@@ -12,6 +12,8 @@ from policy_service.approvals.policies import Frozen, scope
 from policy_service.approvals.store import ApprovalRecord
 from policy_service.audit.query import AuditEntry
 from policy_service.identity.principal import Principal
+from policy_service.permissions.catalogue import ToolkitView
+from policy_service.permissions.items import ItemsView
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
 PERMISSION_TO_PB = PERMISSIONS
@@ -26,6 +28,13 @@ def ts(value: datetime | None) -> Timestamp | None:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+def backend(view: ToolkitView | ItemsView) -> types_pb2.Backend:
+    """Where an allowed call runs: only ever sent to a service identity that may execute."""
+    return types_pb2.Backend(
+        url=view.backend_url, headers=view.backend_headers, timeout_seconds=view.backend_timeout_seconds
+    )
 
 
 def principal(p: Principal) -> types_pb2.Principal:

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_service._generated.monomcp.policy.v1 import domains_pb2, domains_pb2_grpc
 from policy_service.api import convert, validation
 from policy_service.api.errors import translated
-from policy_service.api.metadata import bearer
+from policy_service.api.metadata import admin_principal, service_caller
 from policy_service.domains import names, store
 from policy_service.domains.verification import METHODS, DomainVerifier
-from policy_service.errors import FailedPrecondition, InvalidArgument, Unauthenticated
+from policy_service.errors import FailedPrecondition, InvalidArgument
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import Scope, ServiceDirectory
@@ -60,10 +60,7 @@ class DomainServicer(domains_pb2_grpc.DomainServiceServicer):
         self._reserved = reserved
 
     async def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        token = bearer(context)
-        if not token:
-            raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
-        return await self._authenticator.authenticate_admin(token)
+        return await admin_principal(context, self._authenticator)
 
     @translated
     async def AddDomain(
@@ -124,7 +121,7 @@ class DomainServicer(domains_pb2_grpc.DomainServiceServicer):
     async def ListVerifiedDomains(
         self, request: domains_pb2.ListVerifiedDomainsRequest, context: grpc.aio.ServicerContext
     ) -> domains_pb2.ListVerifiedDomainsResponse:
-        (await self._services.authenticate(bearer(context))).require(Scope.READ)
+        await service_caller(context, self._services, Scope.READ)
         async with self._sessions() as session:
             found = await store.verified(session)
         return domains_pb2.ListVerifiedDomainsResponse(

@@ -8,8 +8,9 @@ import grpc
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, types_pb2
 from policy_service.api import convert
 from policy_service.api.errors import translated
+from policy_service.api.metadata import service_caller
 from policy_service.gate import Gate, RequestFacts
-from policy_service.identity.services import Scope, ServiceCaller
+from policy_service.identity.services import Scope, ServiceDirectory
 from policy_service.item_gate import ItemGate, params_of
 from policy_service.permissions.items import ResolvedItem
 
@@ -28,9 +29,7 @@ def item_info(item: ResolvedItem) -> policy_pb2.ItemInfo:
 
 class ItemRpcs:
     _gate: Gate
-
-    async def _caller(self, context: grpc.aio.ServicerContext, scope: Scope) -> ServiceCaller:
-        raise NotImplementedError  # provided by PolicyServicer
+    _services: ServiceDirectory
 
     @property
     def _items(self) -> ItemGate:
@@ -40,7 +39,7 @@ class ItemRpcs:
     async def ListItems(
         self, request: policy_pb2.ListItemsRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.ListItemsResponse:
-        await self._caller(context, Scope.READ)
+        await service_caller(context, self._services, Scope.READ)
         principal, items = await self._items.list_items(
             request.credential, request.org_slug, request.toolkit_slug, request.kind
         )
@@ -50,7 +49,7 @@ class ItemRpcs:
     async def AuthorizeItem(
         self, request: policy_pb2.AuthorizeItemRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeItemResponse:
-        service = await self._caller(context, Scope.EXECUTE)
+        service = await service_caller(context, self._services, Scope.EXECUTE)
         meta = request.meta
         result = await self._items.authorize(
             service,
@@ -73,10 +72,5 @@ class ItemRpcs:
         if result.item is not None:
             response.item.CopyFrom(item_info(result.item))
         if result.decision == "allow" and result.view is not None:
-            view = result.view
-            response.backend.CopyFrom(
-                types_pb2.Backend(
-                    url=view.backend_url, headers=view.backend_headers, timeout_seconds=view.backend_timeout_seconds
-                )
-            )
+            response.backend.CopyFrom(convert.backend(result.view))
         return response

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import grpc
 
+from policy_service.errors import Unauthenticated
+from policy_service.identity.authenticator import Authenticator
+from policy_service.identity.principal import Principal
+from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
+
 
 def bearer(context: grpc.aio.ServicerContext) -> str:
     """The token of the call's `authorization: Bearer` metadata, or ''."""
@@ -24,3 +29,15 @@ def source(context: grpc.aio.ServicerContext) -> str:
         if key == "x-monomcp-source" and value in ADMIN_SOURCES:
             return str(value)
     return "grpc"
+async def service_caller(context: grpc.aio.ServicerContext, services: ServiceDirectory, scope: Scope) -> ServiceCaller:
+    """The calling service identity, if its credential holds `scope`: the port is not a trust
+    boundary, the credential is."""
+    return (await services.authenticate(bearer(context))).require(scope)
+
+
+async def admin_principal(context: grpc.aio.ServicerContext, authenticator: Authenticator) -> Principal:
+    """The org member or operator an admin RPC acts for (UNAUTHENTICATED without a bearer)."""
+    token = bearer(context)
+    if not token:
+        raise Unauthenticated("missing `authorization: Bearer` metadata", "MISSING_CREDENTIAL")
+    return await authenticator.authenticate_admin(token)

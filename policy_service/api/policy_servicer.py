@@ -18,7 +18,7 @@ from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_g
 from policy_service.api import convert
 from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
-from policy_service.api.metadata import bearer
+from policy_service.api.metadata import service_caller
 from policy_service.batching import ITEM_RPCS
 from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
@@ -54,14 +54,11 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         self._services = services
         self._metrics = metrics
 
-    async def _caller(self, context: grpc.aio.ServicerContext, scope: Scope) -> ServiceCaller:
-        return (await self._services.authenticate(bearer(context))).require(scope)
-
     @translated
     async def ListTools(
         self, request: policy_pb2.ListToolsRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.ListToolsResponse:
-        await self._caller(context, Scope.READ)
+        await service_caller(context, self._services, Scope.READ)
         principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
         if request.names:
             chosen = (view.tools.get(name) for name in dict.fromkeys(request.names))
@@ -94,19 +91,19 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     async def AuthorizeToolCall(
         self, request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeToolCallResponse:
-        return await self._authorize(await self._caller(context, Scope.EXECUTE), request)
+        return await self._authorize(await service_caller(context, self._services, Scope.EXECUTE), request)
 
     @translated
     async def CompleteToolCall(
         self, request: policy_pb2.CompleteToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.CompleteToolCallResponse:
-        return await self._complete(await self._caller(context, Scope.EXECUTE), request)
+        return await self._complete(await service_caller(context, self._services, Scope.EXECUTE), request)
 
     async def CallBatch(
         self, request: policy_pb2.CallBatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
         try:
-            service = await self._caller(context, Scope.EXECUTE)
+            service = await service_caller(context, self._services, Scope.EXECUTE)
             if len(request.items) > MAX_BATCH_ITEMS:
                 raise InvalidArgument(f"a batch carries at most {MAX_BATCH_ITEMS} items", "BATCH_TOO_LARGE")
         except Exception as exc:
@@ -187,12 +184,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         if result.approval is not None:
             response.approval.CopyFrom(convert.approval(result.approval))
         if result.decision == "allow" and result.view is not None:
-            view = result.view
-            response.backend.CopyFrom(
-                types_pb2.Backend(
-                    url=view.backend_url, headers=view.backend_headers, timeout_seconds=view.backend_timeout_seconds
-                )
-            )
+            response.backend.CopyFrom(convert.backend(result.view))
         return response
 
     async def _complete(
@@ -207,7 +199,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     async def GetApprovalStatus(
         self, request: policy_pb2.GetApprovalStatusRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.GetApprovalStatusResponse:
-        await self._caller(context, Scope.READ)
+        await service_caller(context, self._services, Scope.READ)
         record = await self._gate.approval_status(request.credential, request.approval_id)
         return policy_pb2.GetApprovalStatusResponse(approval=convert.approval(record))
 
@@ -215,7 +207,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     async def RecordRequest(
         self, request: policy_pb2.RecordRequestRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.RecordRequestResponse:
-        service = await self._caller(context, Scope.RECORD)
+        service = await service_caller(context, self._services, Scope.RECORD)
         try:
             payload = json.loads(request.request_json) if request.request_json else None
         except ValueError:

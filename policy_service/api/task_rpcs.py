@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from policy_service._generated.monomcp.policy.v1 import tasks_pb2, tasks_pb2_grpc
 from policy_service.api import convert
 from policy_service.api.errors import translated
-from policy_service.api.metadata import bearer
+from policy_service.api.metadata import service_caller
 from policy_service.approvals import tasks
 from policy_service.audit.writer import AuditLog
 from policy_service.errors import InvalidArgument
@@ -54,9 +54,6 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
         self._sessions = sessions
         self._audit = audit
 
-    async def _scope(self, context: grpc.aio.ServicerContext, scope: Scope) -> None:
-        (await self._services.authenticate(bearer(context))).require(scope)
-
     async def _owner(self, credential: str, org_slug: str, toolkit_slug: str) -> tuple[Principal, str]:
         """The caller and the id of the toolkit it may see (NOT_FOUND otherwise)."""
         principal = await self._gate.authenticator.authenticate(credential)
@@ -72,7 +69,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
     async def CreateTask(
         self, request: tasks_pb2.CreateTaskRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.TaskState:
-        await self._scope(context, Scope.EXECUTE)
+        await service_caller(context, self._services, Scope.EXECUTE)
         principal, toolkit_id = await self._owner(request.credential, request.org_slug, request.toolkit_slug)
         async with self._writing() as session:
             record = await tasks.create(session, principal, toolkit_id, request.approval_id, request.ttl_ms)
@@ -82,7 +79,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
     async def GetTask(
         self, request: tasks_pb2.GetTaskRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.TaskState:
-        await self._scope(context, Scope.READ)
+        await service_caller(context, self._services, Scope.READ)
         principal, toolkit_id = await self._owner(request.credential, request.org_slug, request.toolkit_slug)
         async with self._writing() as session:  # writes only when the approval just expired
             return _state(await tasks.get(session, principal, toolkit_id, request.task_id), request.include_result)
@@ -91,7 +88,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
     async def ListTasks(
         self, request: tasks_pb2.ListTasksRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.ListTasksResponse:
-        await self._scope(context, Scope.READ)
+        await service_caller(context, self._services, Scope.READ)
         principal, toolkit_id = await self._owner(request.credential, request.org_slug, request.toolkit_slug)
         limit = min(max(request.page_size or _PAGE, 1), _PAGE)
         async with self._writing() as session:
@@ -102,7 +99,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
     async def CancelTask(
         self, request: tasks_pb2.CancelTaskRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.TaskState:
-        await self._scope(context, Scope.EXECUTE)
+        await service_caller(context, self._services, Scope.EXECUTE)
         principal, toolkit_id = await self._owner(request.credential, request.org_slug, request.toolkit_slug)
         async with self._writing() as session:
             state = _state(await tasks.cancel(session, principal, toolkit_id, request.task_id))
@@ -115,7 +112,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
     ) -> tasks_pb2.CompleteTaskCallResponse:
         """Result first, completion second: a task reads `completed` only once both exist, so
         the rule that a result reaches the client after its completion is durable holds."""
-        service = (await self._services.authenticate(bearer(context))).require(Scope.EXECUTE)
+        service = await service_caller(context, self._services, Scope.EXECUTE)
         async with self._sessions() as session:
             started = (
                 await session.execute(
@@ -138,7 +135,7 @@ class TaskRpcs(tasks_pb2_grpc.TaskServiceServicer):
     async def SettleTask(
         self, request: tasks_pb2.SettleTaskRequest, context: grpc.aio.ServicerContext
     ) -> tasks_pb2.TaskState:
-        await self._scope(context, Scope.EXECUTE)
+        await service_caller(context, self._services, Scope.EXECUTE)
         if len(request.result_json.encode()) > tasks.MAX_RESULT_BYTES:
             raise InvalidArgument("result too large", "RESULT_SIZE")
         principal, toolkit_id = await self._owner(request.credential, request.org_slug, request.toolkit_slug)

@@ -116,6 +116,21 @@ class _RuleRequest(Protocol):
     def kind(self) -> str: ...
 
 
+def _rule(
+    org_slug: str, request: admin_pb2.SetOrgDefaultRequest | admin_pb2.SetRoleOverrideRequest, role: str = ""
+) -> admin_pb2.PermissionRule:
+    """The rule a Set* request wrote, as ListPermissionRules shows it."""
+    return admin_pb2.PermissionRule(
+        org_slug=org_slug,
+        role=role,
+        toolkit_org_slug=request.toolkit_org_slug or org_slug,
+        toolkit_slug=request.toolkit_slug,
+        tool=request.tool,
+        permission=request.permission,
+        kind=rules.check_kind(request.kind),
+    )
+
+
 class ToolkitRpcs(AdminBase):
     @translated
     async def UpsertToolkit(
@@ -262,14 +277,7 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org, _, tool = await self._rule_target(session, principal, request)
             await rules.set_org_default(session, org.id, tool, _permission(request.permission))
-        return admin_pb2.PermissionRule(
-            org_slug=org.slug,
-            toolkit_org_slug=request.toolkit_org_slug or org.slug,
-            toolkit_slug=request.toolkit_slug,
-            tool=request.tool,
-            permission=request.permission,
-            kind=rules.check_kind(request.kind),
-        )
+        return _rule(org.slug, request)
 
     @translated
     async def ClearOrgDefault(
@@ -288,15 +296,7 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org, _, tool = await self._rule_target(session, principal, request)
             await rules.set_role_override(session, org.id, request.role, tool, _permission(request.permission))
-        return admin_pb2.PermissionRule(
-            org_slug=org.slug,
-            role=request.role,
-            toolkit_org_slug=request.toolkit_org_slug or org.slug,
-            toolkit_slug=request.toolkit_slug,
-            tool=request.tool,
-            permission=request.permission,
-            kind=rules.check_kind(request.kind),
-        )
+        return _rule(org.slug, request, request.role)
 
     @translated
     async def ClearRoleOverride(

@@ -47,6 +47,22 @@ class Link:
         }
 
     @staticmethod
+    def from_fields(source: Any, row_hashes_json: str) -> Link:
+        """From anything that has the link's fields (a database row, a protobuf message), the
+        row hashes given as their JSON text."""
+        return Link(
+            id=source.id,
+            first_seq=source.first_seq,
+            last_seq=source.last_seq,
+            row_count=source.row_count,
+            rows_sha256=source.rows_sha256,
+            row_hashes=[(int(s), str(h)) for s, h in json.loads(row_hashes_json or "[]")],
+            previous_digest=source.previous_digest,
+            digest=source.digest,
+            signature=source.signature,
+        )
+
+    @staticmethod
     def from_json(data: dict[str, Any]) -> Link:
         return Link(
             id=int(data["id"]),

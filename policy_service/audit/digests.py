@@ -51,17 +51,7 @@ def content_hash(row: AuditRequestLog) -> str:
 
 
 def link_of(d: AuditDigest) -> chain.Link:
-    return chain.Link(
-        id=d.id,
-        first_seq=d.first_seq,
-        last_seq=d.last_seq,
-        row_count=d.row_count,
-        rows_sha256=d.rows_sha256,
-        row_hashes=[(int(s), str(h)) for s, h in json.loads(d.row_hashes)],
-        previous_digest=d.previous_digest,
-        digest=d.digest,
-        signature=d.signature,
-    )
+    return chain.Link.from_fields(d, d.row_hashes)
 
 
 @dataclass

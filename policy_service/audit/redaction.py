@@ -25,6 +25,9 @@ MAX_EMBEDDED_CHARS = 1_048_576
 # Name/value entries (HTTP header lists, environment variables, form fields).
 _NAME_KEYS = ("name", "key", "header", "field")
 _VALUE_KEYS = ("value", "val")
+# Environment maps (a stdio backend's `env`) are write-only: every value is redacted, whatever
+# its variable is called; the names stay readable.
+_ENV_KEYS = frozenset({"env"})
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,15 @@ class _Walk:
             if isinstance(k, str) and _holds_data(v) and (self.matcher.is_secret(k) or k == named):
                 out[k] = MARKER
                 self.paths.append(child)
+            elif k in _ENV_KEYS and isinstance(v, dict):
+                out[k] = self._environment(v, child)
             else:
                 out[k] = self.value(v, child, depth + 1, embedded)
         return out
+
+    def _environment(self, env: dict[Any, Any], path: str) -> dict[Any, Any]:
+        self.paths.extend(f"{path}.{name}" for name, v in env.items() if _holds_data(v))
+        return {name: MARKER if _holds_data(v) else v for name, v in env.items()}
 
     def _secret_pair(self, value: list[Any]) -> bool:
         return (

@@ -88,7 +88,7 @@ class NotificationDispatcher:
             self._task = None
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(follow_redirects=False) as http:
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as http:
             senders = Senders(self._egress, self._settings.smtp, self._settings.timeout_seconds, http)
             while True:
                 self._wake.clear()

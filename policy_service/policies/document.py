@@ -22,6 +22,16 @@ Path = tuple[str | int, ...]
 _DURATION = re.compile(r"([1-9][0-9]*)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_FILE_BYTES = 1_000_000
+# A policy file nests about eight levels deep; PyYAML's scanner is quadratic and its composer
+# recursive in the nesting depth, so depth is checked on the token stream before either runs.
+MAX_DEPTH = 32
+_OPENS = (
+    yaml.BlockMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.FlowSequenceStartToken,
+)
+_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +120,7 @@ def parse(text: str) -> Parsed:
     if len(text.encode()) > MAX_FILE_BYTES:
         raise PolicyFileError([Problem(0, f"a policy file is at most {MAX_FILE_BYTES} bytes")])
     try:
-        _refuse_aliases(text)
+        _refuse_shapes(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -131,13 +141,20 @@ def parse(text: str) -> Parsed:
     return Parsed(_document(data), lines)
 
 
-def _refuse_aliases(text: str) -> None:
-    """Aliases let a small file expand into a huge tree (and every check walks the tree);
-    a policy file has no use for them."""
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            line = event.start_mark.line + 1 if event.start_mark is not None else 0
+def _refuse_shapes(text: str) -> None:
+    """Aliases let a small file expand into a huge tree (and every check walks the tree), and
+    deep nesting makes parsing itself costly: a policy file has no use for either."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        line = token.start_mark.line + 1 if token.start_mark is not None else 0
+        if isinstance(token, yaml.AliasToken):
             raise PolicyFileError([Problem(line, "YAML aliases (*name) are not allowed in a policy file")])
+        if isinstance(token, _OPENS):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise PolicyFileError([Problem(line, f"nested deeper than {MAX_DEPTH} levels")])
+        elif isinstance(token, _CLOSES):
+            depth -= 1
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem]) -> None:

@@ -111,3 +111,38 @@ def test_compose_passes_every_production_secret_from_the_env_file(service: str, 
     for secret in secrets:
         assert environment[secret].startswith(f"${{{secret}:"), secret
         assert re.search(rf"^{secret}=$", example, re.MULTILINE), f"{secret} missing from compose.env.example"
+
+
+async def _client_seen_by_the_front(client: str, sent_forwarded_for: str) -> str:
+    """What the front takes as the client's address behind compose's nginx: nginx's
+    X-Forwarded-For directive applied to the request, then uvicorn's proxy-header handling
+    with the FORWARDED_ALLOW_IPS compose gives the front."""
+    directive = re.search(r"proxy_set_header X-Forwarded-For (\S+);", (ROOT / "deploy" / "nginx.conf").read_text())
+    assert directive is not None
+    forwarded = {
+        "$remote_addr": client,
+        "$proxy_add_x_forwarded_for": f"{sent_forwarded_for}, {client}" if sent_forwarded_for else client,
+    }[directive.group(1)]
+    environment = _compose()["services"]["front"]["environment"]
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["client"][0])
+
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    inner: Any = app
+    front = ProxyHeadersMiddleware(inner, trusted_hosts=environment.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1"))
+    nginx = ("172.18.0.9", 40000)  # the lb container, on compose's network
+    headers = [(b"x-forwarded-for", forwarded.encode())]
+    scope: Any = {"type": "http", "client": nginx, "headers": headers}
+    await front(scope, None, None)  # type: ignore[arg-type]
+    return seen[0]
+
+
+@pytest.mark.parametrize("sent_forwarded_for", ["", "198.51.100.1", "198.51.100.1, 198.51.100.2"])
+async def test_behind_compose_nginx_the_front_sees_each_client_and_no_forged_address(sent_forwarded_for: str) -> None:
+    """Failed credentials and sign-ins are limited per client address, and audit rows keep it:
+    if the front saw nginx's address, one scanner would lock every client out (429); if it
+    believed a client's own X-Forwarded-For, a scanner would get a fresh budget per request."""
+    assert await _client_seen_by_the_front("203.0.113.9", sent_forwarded_for) == "203.0.113.9"

@@ -1,5 +1,5 @@
 """Third-party MCP clients against the gateway with a bearer key, end to end (versions pinned
-in tests/clients/interop): the TypeScript SDK, the MCP Inspector CLI, and mcp-remote (the
+in tests/clients): the TypeScript SDK, the MCP Inspector CLI, and mcp-remote (the
 stdio bridge many desktop clients use), each calling the reference server-everything that
 the gateway runs over stdio. The README's "Clients and backends checked" table records them."""
 
@@ -21,7 +21,7 @@ from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.mcp.server import SERVER_NAME
 from policy_service.toolkits.egress import EgressPolicy
 from policy_service.toolkits.stdio_backend import StdioSpec
-from tests.support import interop_node
+from tests.support import node_clients
 from tests.support.gateway_stack import Gateway, gateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -34,14 +34,14 @@ SLUG = "everything"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def gw(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    server = interop_node.package_bin(SERVER)  # installs (or skips) before anything starts
+    server = node_clients.package_bin(SERVER)  # installs (or skips) before anything starts
     async with gateway(_sqlite_template, tmp_path_factory.mktemp("clients")) as built:
         await built.operator.upsert_toolkit(
             "acme",
             SLUG,
             name="server-everything",
             visibility="private",
-            backend_stdio=StdioSpec(str(interop_node.NODE), (str(server), "stdio")),
+            backend_stdio=StdioSpec(str(node_clients.NODE), (str(server), "stdio")),
             backend_timeout_seconds=30,
             new_tool_permission="always_allow",
         )
@@ -52,9 +52,9 @@ async def gw(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -
 async def _node(*args: str, home: Path) -> tuple[int, str, str]:
     """Runs Node with a throwaway HOME (the clients keep config and secrets there)."""
     process = await asyncio.create_subprocess_exec(
-        str(interop_node.NODE),
+        str(node_clients.NODE),
         *args,
-        cwd=interop_node.install(),
+        cwd=node_clients.install(),
         env={"HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1", "CI": "true"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -65,7 +65,7 @@ async def _node(*args: str, home: Path) -> tuple[int, str, str]:
 
 
 async def test_typescript_sdk(gw: Gateway, tmp_path: Path) -> None:
-    script = interop_node.script("ts_sdk_client.mjs")
+    script = node_clients.script("ts_sdk_client.mjs")
     code, out, err = await _node(
         str(script),
         gw.endpoint("acme", SLUG),
@@ -87,7 +87,7 @@ async def test_typescript_sdk(gw: Gateway, tmp_path: Path) -> None:
 
 async def test_inspector_cli_lists_and_calls_tools(gw: Gateway, tmp_path: Path) -> None:
     base = [
-        str(interop_node.package_bin(INSPECTOR)),
+        str(node_clients.package_bin(INSPECTOR)),
         "--cli",
         gw.endpoint("acme", SLUG),
         "--transport",
@@ -108,9 +108,9 @@ async def test_inspector_cli_lists_and_calls_tools(gw: Gateway, tmp_path: Path) 
 
 async def test_mcp_remote_bridges_a_stdio_client_to_the_gateway(gw: Gateway, tmp_path: Path) -> None:
     bridge = StdioServerParameters(
-        command=str(interop_node.NODE),
+        command=str(node_clients.NODE),
         args=[
-            str(interop_node.package_bin(MCP_REMOTE)),
+            str(node_clients.package_bin(MCP_REMOTE)),
             gw.endpoint("acme", SLUG),
             "--transport",
             "http-only",

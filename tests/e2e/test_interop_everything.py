@@ -1,5 +1,5 @@
 """The reference MCP server, `@modelcontextprotocol/server-everything` (pinned in
-tests/clients/interop), behind the gateway over both transports: launched by the gateway
+tests/clients), behind the gateway over both transports: launched by the gateway
 over stdio, and as its own process over streamable HTTP. A Python SDK client uses tools,
 resources, resource templates, prompts, completion, progress, logging, sampling and
 elicitation through the gateway, as it would against the server directly."""
@@ -22,7 +22,7 @@ from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.toolkits.egress import EgressPolicy
 from policy_service.toolkits.stdio_backend import StdioSpec
 from tests.conftest import mcp_client
-from tests.support import interop_node
+from tests.support import node_clients
 from tests.support.gateway_stack import Gateway, gateway
 from tests.support.servers import free_port
 
@@ -50,8 +50,8 @@ async def _http_server() -> AsyncIterator[str]:
     """server-everything's own streamable HTTP transport on a free loopback port."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        str(interop_node.NODE),
-        str(interop_node.package_bin(SERVER)),
+        str(node_clients.NODE),
+        str(node_clients.package_bin(SERVER)),
         "streamableHttp",
         env={"PATH": os.environ.get("PATH", ""), "PORT": str(port)},
         stdout=asyncio.subprocess.DEVNULL,
@@ -67,7 +67,7 @@ async def _http_server() -> AsyncIterator[str]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def gw(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateway]:
-    server = interop_node.package_bin(SERVER)  # installs (or skips) before anything starts
+    server = node_clients.package_bin(SERVER)  # installs (or skips) before anything starts
     async with _http_server() as http_url, gateway(_sqlite_template, tmp_path_factory.mktemp("everything")) as built:
         common: dict[str, Any] = {"visibility": "private", "backend_timeout_seconds": 30}
         await built.operator.upsert_toolkit(
@@ -75,7 +75,7 @@ async def gw(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -
             "everything-stdio",
             name="server-everything (stdio)",
             # Node runs under a 1 GiB address-space limit (RLIMIT_AS) and a CPU-time budget.
-            backend_stdio=StdioSpec(str(interop_node.NODE), (str(server), "stdio"), {}, "", 1024, 600),
+            backend_stdio=StdioSpec(str(node_clients.NODE), (str(server), "stdio"), {}, "", 1024, 600),
             **common,
         )
         await built.operator.upsert_toolkit(

@@ -17,7 +17,7 @@ from policy_service import errors
 from policy_service.client import PolicyClient
 from policy_service.config import Settings
 from policy_service.notifications.payloads import SIGNATURE_HEADER, verify
-from tests.conftest import World, _issue_front_identity, make_settings, mcp_client
+from tests.conftest import World, issue_front_identity, make_settings, mcp_client
 from tests.support.receivers import WebhookReceiver, smtp_server
 from tests.support.servers import serve_asgi
 
@@ -34,7 +34,7 @@ def smtp() -> Iterator[tuple[int, list[Message]]]:
 def settings(database_url: str, smtp: tuple[int, list[Message]]) -> Settings:
     return make_settings(
         database_url,
-        MONOMCP_SERVICE_TOKEN=asyncio.run(_issue_front_identity(database_url)),
+        MONOMCP_SERVICE_TOKEN=asyncio.run(issue_front_identity(database_url)),
         MONOMCP_SMTP_HOST="127.0.0.1",
         MONOMCP_SMTP_PORT=smtp[0],
         MONOMCP_SMTP_STARTTLS=False,

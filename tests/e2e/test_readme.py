@@ -23,7 +23,7 @@ from mcp_front.backends.catalogue_sync import sync_catalogue
 from monomcp_cli.main import app
 from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
-from tests.conftest import World, _issue_front_identity, make_settings, mcp_client
+from tests.conftest import World, issue_front_identity, make_settings, mcp_client
 from tests.support.receivers import WebhookReceiver, smtp_server
 from tests.support.servers import serve_asgi
 
@@ -36,7 +36,7 @@ def settings(database_url: str) -> Iterator[Settings]:
     with smtp_server() as (port, _):
         yield make_settings(
             database_url,
-            MONOMCP_SERVICE_TOKEN=asyncio.run(_issue_front_identity(database_url)),
+            MONOMCP_SERVICE_TOKEN=asyncio.run(issue_front_identity(database_url)),
             MONOMCP_SMTP_HOST="127.0.0.1",
             MONOMCP_SMTP_PORT=port,
             MONOMCP_SMTP_STARTTLS=False,

