@@ -38,6 +38,33 @@ def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
     return ""
 
 
+class _RecordBeforeAbort:
+    """The servicer context an audited action sees: gRPC sends a refusal's status the moment
+    the servicer aborts, so the row is written first. Otherwise the caller could hear of the
+    refusal (and query the audit) before its row exists, or a crash could lose the row."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, record: Callable[[str, str], Awaitable[None]]) -> None:
+        self._context = context
+        self._record = record
+        self.recorded = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def _record_once(self, code: grpc.StatusCode, details: str) -> None:
+        if not self.recorded:
+            self.recorded = True
+            await self._record(code.name.lower(), details or code.name.lower())
+
+    async def abort_with_status(self, status: grpc.Status) -> None:
+        await self._record_once(status.code, status.details)
+        await self._context.abort_with_status(status)
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        await self._record_once(code, details)
+        await self._context.abort(code, details, trailing_metadata)
+
+
 class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
@@ -59,16 +86,20 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def audited(request: Message, context: grpc.aio.ServicerContext) -> Any:
             principal = await self._caller(context)  # before: sign-out ends the very credential
-            status, error = "ok", ""
-            try:
-                return await inner(request, context)
-            except BaseException as exc:
-                code = context.code()
-                status = code.name.lower() if code is not None else "error"
-                error = context.details() or type(exc).__name__
-                raise
-            finally:
+
+            async def record(status: str, error: str) -> None:
                 await self._record(context, principal, name, request, status, error)
+
+            recording = _RecordBeforeAbort(context, record)
+            try:
+                response = await inner(request, recording)
+            except BaseException as exc:
+                if not recording.recorded:
+                    code = context.code()
+                    await record(code.name.lower() if code is not None else "error", context.details() or type(exc).__name__)
+                raise
+            await record("ok", "")
+            return response
 
         return grpc.unary_unary_rpc_method_handler(
             audited,

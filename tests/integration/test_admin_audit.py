@@ -3,6 +3,9 @@ through; reads are not actions; a refused action is audited too."""
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
 import httpx
 import pytest
 
@@ -35,6 +38,25 @@ async def test_key_changes_are_audited_with_their_source_and_refusals_too(world:
         if r.method == "admin/CreateApiKey" and r.status == "ok"
     )
     assert created.secret not in created_row.request_json + created_row.response_json
+
+
+async def test_a_refusal_reaches_the_caller_only_after_its_row_is_durable(world: World, database_url: str) -> None:
+    """gRPC sends a refusal's status as soon as the servicer aborts; the row must come first."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("holds a Postgres table lock on the audit log")
+    lock = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        async with PolicyClient(world.policy_addr, world.keys["acme:member"], source="cli") as member:
+            async with lock.transaction():
+                await lock.execute("LOCK TABLE audit_request_logs IN EXCLUSIVE MODE")
+                refused = asyncio.ensure_future(member.create_api_key("acme", "sneaky", "admin"))
+                done, _ = await asyncio.wait({refused}, timeout=1.0)
+                assert not done, "the refusal was answered while its audit row could not be written"
+            with pytest.raises(errors.PermissionDenied):
+                await refused
+    finally:
+        await lock.close()
+    assert ("admin/CreateApiKey", "cli", "permission_denied", "acme member") in await _admin_rows(world, "acme")
 
 
 async def test_operator_actions_are_filed_under_the_org_they_touched(world: World) -> None:
