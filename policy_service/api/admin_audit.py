@@ -96,7 +96,9 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             except BaseException as exc:
                 if not recording.recorded:
                     code = context.code()
-                    await record(code.name.lower() if code is not None else "error", context.details() or type(exc).__name__)
+                    await record(
+                        code.name.lower() if code is not None else "error", context.details() or type(exc).__name__
+                    )
                 raise
             await record("ok", "")
             return response
