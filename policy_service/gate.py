@@ -26,6 +26,7 @@ from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.notifications import channels as notification_channels
 from policy_service.observability.tracing import current_trace_id
+from policy_service.permissions import tool_pages
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView, with_tools
 from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
 from policy_service.permissions.conditions import Facts
@@ -93,6 +94,22 @@ class Gate:
         return principal, await self._listing_hook(
             principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
         )
+
+    async def list_page(
+        self, credential: str, org_slug: str, toolkit_slug: str, size: int, token: str
+    ) -> tuple[Principal, ToolkitView, tuple[ResolvedTool, ...], str]:
+        """One ListTools page (all listed tools when `size` is 0) and the next page's token."""
+        principal = await self.authenticator.authenticate(credential)
+        if size <= 0:
+            return principal, *tool_pages.whole(
+                await self._listing_hook(principal, await self.catalogue.view(principal, org_slug, toolkit_slug)), token
+            )
+
+        async def run(after: str, limit: int) -> ToolkitView:
+            found = await self.catalogue.run_after(principal, org_slug, toolkit_slug, after, limit)
+            return await self._listing_hook(principal, found)
+
+        return principal, *await tool_pages.read_page(run, size, token)
 
     async def _listing_hook(self, principal: Principal, view: ToolkitView) -> ToolkitView:
         """A tool that a policy condition (ADR 0021) can allow is listed though its rule blocks it."""

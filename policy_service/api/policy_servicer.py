@@ -25,7 +25,6 @@ from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
 from policy_service.observability.tracing import batch_item_server_span, set_item_code, tracer
-from policy_service.permissions.catalogue import page
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -62,12 +61,14 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         self, request: policy_pb2.ListToolsRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.ListToolsResponse:
         await self._caller(context, Scope.READ)
-        principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
         if request.names:
+            principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
             chosen = (view.tools.get(name) for name in dict.fromkeys(request.names))
             listed, next_token = tuple(t for t in chosen if t and t.effective.permission != "blocked"), ""
         else:
-            listed, next_token = page(view, request.page_size, request.page_token)
+            principal, view, listed, next_token = await self._gate.list_page(
+                request.credential, request.org_slug, request.toolkit_slug, request.page_size, request.page_token
+            )
         tools = [
             types_pb2.ToolInfo(
                 name=t.name,

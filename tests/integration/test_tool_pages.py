@@ -41,3 +41,28 @@ async def test_a_token_the_service_did_not_issue_is_invalid(world: World, token:
     async with world.service() as client:
         with pytest.raises(errors.InvalidArgument):
             await client.list_tools(world.keys["acme:member"], "acme", "tools", page_size=10, page_token=token)
+
+
+async def test_a_page_skips_blocked_runs_longer_than_a_page(world: World) -> None:
+    """A page is read from the catalogue a run at a time: runs of blocked tools longer than a
+    page are skipped, and a tool a role override opens in the middle of one is listed."""
+    allowed = [f"a_{i:02d}" for i in range(5)] + [f"c_{i:02d}" for i in range(7)]
+    blocked = [f"b_{i:02d}" for i in range(12)]
+    await world.operator.upsert_toolkit("acme", "gappy", visibility="private", backend_url=world.upstream_url)
+    await world.operator.sync_tools(
+        "acme",
+        "gappy",
+        [{"name": n, "default_permission": "always_allow"} for n in allowed]
+        + [{"name": n, "default_permission": "blocked"} for n in blocked],
+    )
+    await world.operator.set_role_override("member", "acme", "gappy", "b_07", "always_allow", "acme")
+    pages: list[list[str]] = []
+    token = ""
+    async with world.service() as client:
+        while True:
+            page = await client.list_tools(world.keys["acme:member"], "acme", "gappy", page_size=5, page_token=token)
+            pages.append([t.name for t in page.tools])
+            token = page.next_page_token
+            if not token:
+                break
+    assert pages == [allowed[:5], ["b_07", *allowed[5:9]], allowed[9:]]
