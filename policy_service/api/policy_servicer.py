@@ -113,6 +113,9 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         except Exception as exc:
             await abort_for(context, exc, "CallBatch")
             return
+        if len(request.items) == 1:  # the c=1 case: no task, no wait set (ADR 0024)
+            yield policy_pb2.CallBatchResponse(results=[await self._batch_item(service, 0, request.items[0])])
+            return
         # Decided concurrently, so their audit rows share the audit log's group commit; answered
         # as they finish, those finished together in one message.
         pending = {
