@@ -89,11 +89,21 @@ class Gate:
         # Set by the server so approval watchers hear about new requests at once.
         self.on_approval_change: Callable[[], None] = lambda: None
 
-    async def list_tools(self, credential: str, org_slug: str, toolkit_slug: str) -> tuple[Principal, ToolkitView]:
+    async def list_named(
+        self, credential: str, org_slug: str, toolkit_slug: str, names: list[str]
+    ) -> tuple[Principal, ToolkitView, tuple[ResolvedTool, ...]]:
+        """The named tools the caller may list (unknown and blocked ones left out), in the order asked."""
         principal = await self.authenticator.authenticate(credential)
-        return principal, await self._listing_hook(
-            principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
-        )
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) > tool_pages.MAX_NAMED_LOOKUPS:
+            view = await self.catalogue.view(principal, org_slug, toolkit_slug)
+        else:
+            view = await tool_pages.read_named(
+                lambda name: self.catalogue.view_of_tool(principal, org_slug, toolkit_slug, name), wanted
+            )
+        view = await self._listing_hook(principal, view)
+        chosen = (view.tools.get(name) for name in wanted)
+        return principal, view, tuple(t for t in chosen if t is not None and t.effective.permission != "blocked")
 
     async def list_page(
         self, credential: str, org_slug: str, toolkit_slug: str, size: int, token: str

@@ -62,9 +62,10 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
     ) -> policy_pb2.ListToolsResponse:
         await self._caller(context, Scope.READ)
         if request.names:
-            principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
-            chosen = (view.tools.get(name) for name in dict.fromkeys(request.names))
-            listed, next_token = tuple(t for t in chosen if t and t.effective.permission != "blocked"), ""
+            principal, view, listed = await self._gate.list_named(
+                request.credential, request.org_slug, request.toolkit_slug, list(request.names)
+            )
+            next_token = ""
         else:
             principal, view, listed, next_token = await self._gate.list_page(
                 request.credential, request.org_slug, request.toolkit_slug, request.page_size, request.page_token

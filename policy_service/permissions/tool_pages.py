@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 from policy_service.errors import InvalidArgument
-from policy_service.permissions.catalogue import ResolvedTool, ToolkitView
+from policy_service.permissions.catalogue import ResolvedTool, ToolkitView, with_tools
 
 MAX_PAGE_SIZE = 1000
 
@@ -36,6 +36,29 @@ async def read_page(load_run: RunLoader, size: int, token: str) -> tuple[Toolkit
         after = next(reversed(run.tools))
     chunk = tuple(listed[:size])
     return first, chunk, _token(chunk[-1].name) if len(listed) > size and chunk else ""
+
+
+# More names than this in one ListTools are answered from the whole view.
+MAX_NAMED_LOOKUPS = 64
+
+# The toolkit as the caller sees it, holding (at least) the tool of that name when it exists.
+ToolLoader = Callable[[str], Awaitable[ToolkitView]]
+
+
+async def read_named(load_tool: ToolLoader, names: list[str]) -> ToolkitView:
+    """The toolkit holding just the named tools that exist, each read by its indexed lookup
+    (Catalogue.view_of_tool), so asking for one tool of 100,000 never loads the catalogue."""
+    found: dict[str, ResolvedTool] = {}
+    first: ToolkitView | None = None
+    for name in names:
+        view = await load_tool(name)
+        first = first or view
+        tool = view.tools.get(name)
+        if tool is not None:
+            found[name] = tool
+    if first is None:
+        raise ValueError("read_named needs at least one name")
+    return with_tools(first, found)
 
 
 def whole(view: ToolkitView, token: str) -> tuple[ToolkitView, tuple[ResolvedTool, ...], str]:

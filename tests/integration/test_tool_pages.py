@@ -4,8 +4,12 @@ not issue is refused; `names` answers only the tools asked for."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from policy_service import errors
+from policy_service.api.server import start
+from policy_service.client import PolicyClient
+from policy_service.config import Settings
 from tests.conftest import World
 
 TOOLS = 1_234
@@ -66,3 +70,31 @@ async def test_a_page_skips_blocked_runs_longer_than_a_page(world: World) -> Non
             if not token:
                 break
     assert pages == [allowed[:5], ["b_07", *allowed[5:9]], allowed[9:]]
+
+
+async def test_pages_and_named_tools_never_read_the_whole_catalogue(world: World, settings: Settings) -> None:
+    """A page or a `names` lookup reads its own tools (by name range or by name), so its cost
+    does not grow with the catalogue; only a full listing (page size 0) reads every tool."""
+    await world.operator.upsert_toolkit("acme", "wide", visibility="private", backend_url=world.upstream_url)
+    await world.operator.sync_tools(
+        "acme", "wide", [{"name": f"t_{i:04d}", "default_permission": "always_allow"} for i in range(300)]
+    )
+    replica = await start(settings.model_copy(update={"cache_ttl_seconds": 30.0}), "127.0.0.1:0")
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(replica.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with PolicyClient(f"127.0.0.1:{replica.port}", service_token=world.service_token) as client:
+            member = world.keys["acme:member"]
+            named = await client.list_tools(member, "acme", "wide", names=["t_0123", "missing"])
+            page = await client.list_tools(member, "acme", "wide", page_size=10)
+    finally:
+        event.remove(replica.engine.sync_engine, "before_cursor_execute", record)
+        await replica.stop(0.5)
+    assert [t.name for t in named.tools] == ["t_0123"]
+    assert [t.name for t in page.tools] == [f"t_{i:04d}" for i in range(10)] and page.next_page_token
+    tool_reads = [s for s in statements if "FROM tools" in s and "tools.spec_json" in s]
+    assert tool_reads and all("tools.name =" in s or "tools.name >" in s for s in tool_reads)
