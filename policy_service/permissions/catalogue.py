@@ -122,8 +122,9 @@ class Catalogue:
             cache_ttl, version
         )
         # Name-ordered runs of tools for ListTools pages: a page never needs the whole catalogue.
+        # At most ~256 pages kept (about one 100,000-tool catalogue's worth of memory).
         self._runs: VersionedCache[tuple[str, str, str, str, int], ToolkitView] = VersionedCache(
-            cache_ttl, version, 4096
+            cache_ttl, version, 256
         )
         # Resources, templates and prompts: loaded apart so tools/call never reads them.
         self.items = CatalogueItems(sessions, cache_ttl, version)
