@@ -19,6 +19,7 @@ from policy_service.api import convert
 from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import bearer
+from policy_service.api.tool_wire import ToolWire
 from policy_service.batching import ITEM_RPCS
 from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
@@ -52,6 +53,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         self._gate = gate
         self._services = services
         self._metrics = metrics
+        self._wire = ToolWire()
 
     async def _caller(self, context: grpc.aio.ServicerContext, scope: Scope) -> ServiceCaller:
         return (await self._services.authenticate(bearer(context))).require(scope)
@@ -70,27 +72,12 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
             principal, view, listed, next_token = await self._gate.list_page(
                 request.credential, request.org_slug, request.toolkit_slug, request.page_size, request.page_token
             )
-        tools = [
-            types_pb2.ToolInfo(
-                name=t.name,
-                title=t.title,
-                description=t.description,
-                input_schema_json=t.input_schema_json,
-                output_schema_json=t.output_schema_json,
-                annotations_json=t.annotations_json,
-                permission=convert.PERMISSION_TO_PB[t.effective.permission],
-                permission_source=t.effective.source,
-                passthrough_json=t.passthrough_json,
-            )
-            for t in listed
-        ]
-        return policy_pb2.ListToolsResponse(
-            principal=convert.principal(principal),
-            tools=tools,
-            toolkit_name=view.name,
-            toolkit_description=view.description,
-            next_page_token=next_token,
-        )
+        response = self._wire.response(listed)
+        response.principal.CopyFrom(convert.principal(principal))
+        response.toolkit_name = view.name
+        response.toolkit_description = view.description
+        response.next_page_token = next_token
+        return response
 
     @translated
     async def AuthorizeToolCall(

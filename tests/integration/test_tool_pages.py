@@ -3,6 +3,8 @@ not issue is refused; `names` answers only the tools asked for."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import event
 
@@ -98,3 +100,25 @@ async def test_pages_and_named_tools_never_read_the_whole_catalogue(world: World
     assert [t.name for t in page.tools] == [f"t_{i:04d}" for i in range(10)] and page.next_page_token
     tool_reads = [s for s in statements if "FROM tools" in s and "tools.spec_json" in s]
     assert tool_reads and all("tools.name =" in s or "tools.name >" in s for s in tool_reads)
+
+
+async def test_a_full_listing_of_a_large_catalogue_follows_permission_changes(world: World, settings: Settings) -> None:
+    """A full listing's messages are kept per cached view (ADR 0024); a permission change
+    makes a new view, so the next listing shows it, never the kept one."""
+    names = [f"tool_{i:05d}" for i in range(1_200)]
+    await world.operator.upsert_toolkit("acme", "large", visibility="private", backend_url=world.upstream_url)
+    await world.operator.sync_tools("acme", "large", [{"name": n, "default_permission": "always_allow"} for n in names])
+    replica = await start(settings.model_copy(update={"cache_ttl_seconds": 30.0}), "127.0.0.1:0")
+    try:
+        async with PolicyClient(f"127.0.0.1:{replica.port}", service_token=world.service_token) as client:
+            member = world.keys["acme:member"]
+            first = await client.list_tools(member, "acme", "large")
+            again = await client.list_tools(member, "acme", "large")  # from the kept messages
+            assert [t.name for t in first.tools] == [t.name for t in again.tools] == names
+            assert again.principal.id and again.toolkit_name == first.toolkit_name
+            await world.operator.set_role_override("member", "acme", "large", "tool_00007", "blocked", "acme")
+            await asyncio.sleep(1.0)
+            after = await client.list_tools(member, "acme", "large")
+    finally:
+        await replica.stop(0.5)
+    assert [t.name for t in after.tools] == [n for n in names if n != "tool_00007"]
