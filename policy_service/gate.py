@@ -26,6 +26,7 @@ from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceCaller
 from policy_service.notifications import channels as notification_channels
 from policy_service.observability.tracing import current_trace_id
+from policy_service.permissions import tool_pages
 from policy_service.permissions.catalogue import Catalogue, ResolvedTool, ToolkitView, with_tools
 from policy_service.permissions.condition_rules import Decision, OrgConditions, facts_of, listed
 from policy_service.permissions.conditions import Facts
@@ -88,11 +89,37 @@ class Gate:
         # Set by the server so approval watchers hear about new requests at once.
         self.on_approval_change: Callable[[], None] = lambda: None
 
-    async def list_tools(self, credential: str, org_slug: str, toolkit_slug: str) -> tuple[Principal, ToolkitView]:
+    async def list_named(
+        self, credential: str, org_slug: str, toolkit_slug: str, names: list[str]
+    ) -> tuple[Principal, ToolkitView, tuple[ResolvedTool, ...]]:
+        """The named tools the caller may list (unknown and blocked ones left out), in the order asked."""
         principal = await self.authenticator.authenticate(credential)
-        return principal, await self._listing_hook(
-            principal, await self.catalogue.view(principal, org_slug, toolkit_slug)
-        )
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) > tool_pages.MAX_NAMED_LOOKUPS:
+            view = await self.catalogue.view(principal, org_slug, toolkit_slug)
+        else:
+            view = await tool_pages.read_named(
+                lambda name: self.catalogue.view_of_tool(principal, org_slug, toolkit_slug, name), wanted
+            )
+        view = await self._listing_hook(principal, view)
+        chosen = (view.tools.get(name) for name in wanted)
+        return principal, view, tuple(t for t in chosen if t is not None and t.effective.permission != "blocked")
+
+    async def list_page(
+        self, credential: str, org_slug: str, toolkit_slug: str, size: int, token: str
+    ) -> tuple[Principal, ToolkitView, tuple[ResolvedTool, ...], str]:
+        """One ListTools page (all listed tools when `size` is 0) and the next page's token."""
+        principal = await self.authenticator.authenticate(credential)
+        if size <= 0:
+            return principal, *tool_pages.whole(
+                await self._listing_hook(principal, await self.catalogue.view(principal, org_slug, toolkit_slug)), token
+            )
+
+        async def run(after: str, limit: int) -> ToolkitView:
+            found = await self.catalogue.run_after(principal, org_slug, toolkit_slug, after, limit)
+            return await self._listing_hook(principal, found)
+
+        return principal, *await tool_pages.read_page(run, size, token)
 
     async def _listing_hook(self, principal: Principal, view: ToolkitView) -> ToolkitView:
         """A tool that a policy condition (ADR 0021) can allow is listed though its rule blocks it."""

@@ -19,13 +19,13 @@ from policy_service.api import convert
 from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import service_caller
+from policy_service.api.tool_wire import ToolWire
 from policy_service.batching import ITEM_RPCS
 from policy_service.errors import InvalidArgument, PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
 from policy_service.observability.tracing import batch_item_server_span, set_item_code, tracer
-from policy_service.permissions.catalogue import page
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -53,39 +53,28 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         self._gate = gate
         self._services = services
         self._metrics = metrics
+        self._wire = ToolWire()
 
     @translated
     async def ListTools(
         self, request: policy_pb2.ListToolsRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.ListToolsResponse:
         await service_caller(context, self._services, Scope.READ)
-        principal, view = await self._gate.list_tools(request.credential, request.org_slug, request.toolkit_slug)
         if request.names:
-            chosen = (view.tools.get(name) for name in dict.fromkeys(request.names))
-            listed, next_token = tuple(t for t in chosen if t and t.effective.permission != "blocked"), ""
-        else:
-            listed, next_token = page(view, request.page_size, request.page_token)
-        tools = [
-            types_pb2.ToolInfo(
-                name=t.name,
-                title=t.title,
-                description=t.description,
-                input_schema_json=t.input_schema_json,
-                output_schema_json=t.output_schema_json,
-                annotations_json=t.annotations_json,
-                permission=convert.PERMISSION_TO_PB[t.effective.permission],
-                permission_source=t.effective.source,
-                passthrough_json=t.passthrough_json,
+            principal, view, listed = await self._gate.list_named(
+                request.credential, request.org_slug, request.toolkit_slug, list(request.names)
             )
-            for t in listed
-        ]
-        return policy_pb2.ListToolsResponse(
-            principal=convert.principal(principal),
-            tools=tools,
-            toolkit_name=view.name,
-            toolkit_description=view.description,
-            next_page_token=next_token,
-        )
+            next_token = ""
+        else:
+            principal, view, listed, next_token = await self._gate.list_page(
+                request.credential, request.org_slug, request.toolkit_slug, request.page_size, request.page_token
+            )
+        response = self._wire.response(listed)
+        response.principal.CopyFrom(convert.principal(principal))
+        response.toolkit_name = view.name
+        response.toolkit_description = view.description
+        response.next_page_token = next_token
+        return response
 
     @translated
     async def AuthorizeToolCall(
@@ -108,6 +97,9 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
                 raise InvalidArgument(f"a batch carries at most {MAX_BATCH_ITEMS} items", "BATCH_TOO_LARGE")
         except Exception as exc:
             await abort_for(context, exc, "CallBatch")
+            return
+        if len(request.items) == 1:  # the c=1 case: no task, no wait set (ADR 0024)
+            yield policy_pb2.CallBatchResponse(results=[await self._batch_item(service, 0, request.items[0])])
             return
         # Decided concurrently, so their audit rows share the audit log's group commit; answered
         # as they finish, those finished together in one message.

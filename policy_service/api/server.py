@@ -244,7 +244,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         notifications.poke()
 
     gate.on_approval_change = approvals_changed
-    gate.conditions = OrgConditions(sessions, settings.cache_ttl_seconds)
+    gate.conditions = OrgConditions(sessions, settings.cache_ttl_seconds, version)
     digester = AuditDigester(sessions, digest_policy(settings))
     # Kept per policy version (revocation reaches every replica at once); at least half a
     # second of TTL while the version source is down: identities are looked up on every RPC.

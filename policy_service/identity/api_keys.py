@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import zlib
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ _ID_LEN = 16
 _SECRET_LEN = 32
 _CHECK_LEN = 6
 TOKEN_LEN = len(PREFIX) + _ID_LEN + _SECRET_LEN + _CHECK_LEN
+# One C-level scan per token (checked on every call, for the caller and its service identity).
+_BASE62 = re.compile(r"[0-9A-Za-z]*", re.ASCII)
 
 
 def _random_base62(length: int) -> str:
@@ -65,7 +68,7 @@ def parse_key_id(token: str, prefix: str = PREFIX) -> str | None:
     if len(token) != TOKEN_LEN - len(PREFIX) + len(prefix) or not token.startswith(prefix):
         return None
     body, check = token[:-_CHECK_LEN], token[-_CHECK_LEN:]
-    if any(c not in _ALPHABET for c in token[len(prefix) :]):
+    if not _BASE62.fullmatch(token, len(prefix)):
         return None
     if not hmac.compare_digest(_checksum(body), check):
         return None

@@ -8,18 +8,15 @@ the rules are read by (org, toolkit) and (role, toolkit), never as a list of too
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from policy_service.errors import InvalidArgument, NotFound
+from policy_service.errors import NotFound
 from policy_service.identity.principal import Principal
 from policy_service.permissions.items import CatalogueItems
 from policy_service.permissions.lookup import TOOL_KIND, TOOLKIT_NOT_FOUND
@@ -124,6 +121,11 @@ class Catalogue:
         self._single: VersionedCache[tuple[str, str, str, str], ResolvedTool | None] = VersionedCache(
             cache_ttl, version
         )
+        # Name-ordered runs of tools for ListTools pages: a page never needs the whole catalogue.
+        # At most ~256 pages kept (about one 100,000-tool catalogue's worth of memory).
+        self._runs: VersionedCache[tuple[str, str, str, str, int], ToolkitView] = VersionedCache(
+            cache_ttl, version, 256
+        )
         # Resources, templates and prompts: loaded apart so tools/call never reads them.
         self.items = CatalogueItems(sessions, cache_ttl, version)
 
@@ -132,6 +134,7 @@ class Catalogue:
         self._tools.clear()
         self._views.clear()
         self._single.clear()
+        self._runs.clear()
         self.items.forget_cached()
 
     async def view(self, principal: Principal, org_slug: str, toolkit_slug: str) -> ToolkitView:
@@ -152,6 +155,30 @@ class Catalogue:
         key = (toolkit.id, principal.org_id, principal.role_id, name)
         tool = await self._single.get_or_load(key, lambda: self._load_one(toolkit, principal, name))
         return _view(toolkit, org_slug, {name: tool} if tool is not None else {})
+
+    async def run_after(
+        self, principal: Principal, org_slug: str, toolkit_slug: str, after: str, limit: int
+    ) -> ToolkitView:
+        """The toolkit as `principal` sees it, holding only its first `limit` tools named after
+        `after` in the database's name order (blocked ones included): what one ListTools page
+        reads, by the (toolkit, kind, name) index, however large the catalogue."""
+        toolkit = await self._visible(principal, org_slug, toolkit_slug)
+        key = (toolkit.id, principal.org_id, principal.role_id, after, limit)
+        return await self._runs.get_or_load(key, lambda: self._load_run(toolkit, principal, org_slug, after, limit))
+
+    async def _load_run(
+        self, toolkit: _ToolkitRow, principal: Principal, org_slug: str, after: str, limit: int
+    ) -> ToolkitView:
+        in_run = (Tool.toolkit_id == toolkit.id, Tool.kind == TOOL_KIND, Tool.name > after)
+        async with self._sessions() as session:
+            rows = (await session.execute(select(*_TOOL_COLUMNS).where(*in_run).order_by(Tool.name).limit(limit))).all()
+            tools = [_ToolRow(*r[:8], passthrough(r[8])) for r in rows]
+            org_defaults, overrides = (
+                await self._rules_in(session, principal, (*in_run, Tool.name <= tools[-1].name)) if tools else ({}, {})
+            )
+        consumer = principal.org_id != toolkit.org_id
+        resolved = {t.name: _resolved(t, overrides.get(t.id), org_defaults.get(t.id), consumer) for t in tools}
+        return _view(toolkit, org_slug, resolved)
 
     async def _visible(self, principal: Principal, org_slug: str, toolkit_slug: str) -> _ToolkitRow:
         slugs = (org_slug, toolkit_slug)
@@ -230,22 +257,30 @@ class Catalogue:
         """The caller org's defaults and the caller role's overrides for this toolkit's tools."""
         if not principal.org_id:
             return {}, {}
-        in_toolkit = (Tool.toolkit_id == toolkit_id, Tool.kind == TOOL_KIND)
         async with self._sessions() as session:
-            org_defaults = (
-                await session.execute(
-                    select(OrgToolDefault.tool_id, OrgToolDefault.permission)
-                    .join(Tool, Tool.id == OrgToolDefault.tool_id)
-                    .where(OrgToolDefault.org_id == principal.org_id, *in_toolkit)
-                )
-            ).all()
-            overrides = (
-                await session.execute(
-                    select(RoleOverride.tool_id, RoleOverride.permission)
-                    .join(Tool, Tool.id == RoleOverride.tool_id)
-                    .where(RoleOverride.role_id == principal.role_id, *in_toolkit)
-                )
-            ).all()
+            return await self._rules_in(session, principal, (Tool.toolkit_id == toolkit_id, Tool.kind == TOOL_KIND))
+
+    @staticmethod
+    async def _rules_in(
+        session: AsyncSession, principal: Principal, tools: tuple[ColumnElement[bool], ...]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The caller org's defaults and role's overrides for the tools matching `tools`."""
+        if not principal.org_id:
+            return {}, {}
+        org_defaults = (
+            await session.execute(
+                select(OrgToolDefault.tool_id, OrgToolDefault.permission)
+                .join(Tool, Tool.id == OrgToolDefault.tool_id)
+                .where(OrgToolDefault.org_id == principal.org_id, *tools)
+            )
+        ).all()
+        overrides = (
+            await session.execute(
+                select(RoleOverride.tool_id, RoleOverride.permission)
+                .join(Tool, Tool.id == RoleOverride.tool_id)
+                .where(RoleOverride.role_id == principal.role_id, *tools)
+            )
+        ).all()
         return {r[0]: r[1] for r in org_defaults}, {r[0]: r[1] for r in overrides}
 
     async def _resolve(self, toolkit: _ToolkitRow, principal: Principal, org_slug: str) -> ToolkitView:
@@ -257,6 +292,8 @@ class Catalogue:
 
 
 def _resolved(tool: _ToolRow, override: str | None, org_default: str | None, consumer: bool) -> ResolvedTool:
+    # String casts: `Permission | None` evaluated here built a typing.Union per call
+    # (1.7 µs per tool, ~0.2 s of a 100,000-tool catalogue's rebuild).
     return ResolvedTool(
         name=tool.name,
         title=tool.title,
@@ -265,8 +302,8 @@ def _resolved(tool: _ToolRow, override: str | None, org_default: str | None, con
         output_schema_json=tool.output_schema_json,
         annotations_json=tool.annotations_json,
         effective=effective_permission(
-            cast(Permission | None, override),
-            cast(Permission | None, org_default),
+            cast("Permission | None", override),
+            cast("Permission | None", org_default),
             cast(Permission, tool.default_permission),
             consumer=consumer,
         ),
@@ -297,34 +334,3 @@ def with_tools(view: ToolkitView, tools: dict[str, ResolvedTool]) -> ToolkitView
     """`view` with other effective permissions (a policy condition's), its listing recomputed."""
     listed = tuple(t for t in tools.values() if t.effective.permission != "blocked")
     return dataclasses.replace(view, tools=tools, listed=listed, listed_names=tuple(t.name for t in listed))
-
-
-MAX_PAGE_SIZE = 1000
-
-
-def page(view: ToolkitView, size: int, token: str) -> tuple[tuple[ResolvedTool, ...], str]:
-    """One page of the tools `view` lists, after the tool named in `token`, and the next token
-    ('' on the last page). Tokens name a position, so a page survives catalogue changes."""
-    if size <= 0:
-        if token:
-            raise InvalidArgument("a page token needs a page size", "BAD_PAGE_TOKEN")
-        return view.listed, ""
-    start = bisect.bisect_right(view.listed_names, _after(token)) if token else 0
-    end = start + min(size, MAX_PAGE_SIZE)
-    chunk = view.listed[start:end]
-    more = end < len(view.listed)
-    return chunk, _token(chunk[-1].name) if more and chunk else ""
-
-
-def _token(after: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
-
-
-def _after(token: str) -> str:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error):
-        decoded = None
-    if not isinstance(decoded, dict) or not isinstance(decoded.get("after"), str):
-        raise InvalidArgument("invalid page token", "BAD_PAGE_TOKEN")
-    return str(decoded["after"])

@@ -26,8 +26,8 @@ class CallerRules:
 
     def effective(self, item: Tool, *, consumer: bool) -> Effective:
         return effective_permission(
-            cast(Permission | None, self.overrides.get(item.id)),
-            cast(Permission | None, self.org_defaults.get(item.id)),
+            cast("Permission | None", self.overrides.get(item.id)),
+            cast("Permission | None", self.org_defaults.get(item.id)),
             cast(Permission, item.default_permission),
             consumer=consumer,
         )

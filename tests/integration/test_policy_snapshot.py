@@ -53,9 +53,34 @@ async def test_a_permission_change_reaches_another_replica_within_a_second(
     assert after.decision == DECISION_BLOCKED
 
 
+CONDITION = """\
+org: acme
+toolkits:
+  acme/tools:
+    echo:
+      conditions:
+        - name: no-shouting
+          when: args.text == "LOUD"
+          permission: blocked
+"""
+
+
+async def test_a_policy_condition_reaches_another_replica_within_a_second(
+    world: World, other_replica: PolicyClient
+) -> None:
+    member = world.keys["acme:member"]
+    loud = '{"text": "LOUD"}'
+    assert (await other_replica.authorize_tool_call(member, "acme", "tools", "echo", loud)).decision == DECISION_ALLOW
+    async with world.client("acme:admin") as admin:
+        await admin.apply_policy(CONDITION)
+    await asyncio.sleep(1.0)
+    after = await other_replica.authorize_tool_call(member, "acme", "tools", "echo", loud)
+    assert after.decision == DECISION_BLOCKED
+
+
 async def test_steady_calls_read_no_keys_and_no_catalogue(world: World, settings: Settings) -> None:
-    """With production cache settings, calls spread over more than the cache TTL load the key
-    and the toolkit's tools once (the snapshot outlives the TTL while nothing changes)."""
+    """With production cache settings, calls spread over more than the cache TTL load the key,
+    the toolkit's tools and the org's policy conditions once (the snapshot outlives the TTL while nothing changes)."""
     replica: PolicyServer = await start(settings.model_copy(update={"cache_ttl_seconds": 0.5}), "127.0.0.1:0")
     statements: list[str] = []
 
@@ -74,3 +99,4 @@ async def test_steady_calls_read_no_keys_and_no_catalogue(world: World, settings
         await replica.stop(0.5)
     assert sum("FROM tools" in s for s in statements) == 1
     assert sum("FROM api_keys" in s for s in statements) == 1
+    assert sum("FROM policy_versions" in s for s in statements) == 1  # the org's conditions, once
