@@ -16,18 +16,21 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from policy_service.audit import chain
+from policy_service.audit import chain, retention
 from policy_service.storage.models import AuditDigest, AuditRequestLog, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
 _LOG: Table = AuditRequestLog.__table__  # type: ignore[assignment]
-_CONTENT_FIELDS = [c.name for c in _LOG.columns if c.name != "seq"]
+# What a row's hash covers: everything but its position and its partition key (call_at is
+# derived from created_at and the call's row, and was added after rows were digested).
+_CONTENT_FIELDS = [c.name for c in _LOG.columns if c.name not in ("seq", "call_at")]
+_COPIED_FIELDS = [*_CONTENT_FIELDS, "call_at"]
 _COMPLETION = aliased(AuditRequestLog)
 
 
@@ -114,7 +117,7 @@ class AuditDigester:
         swept = 0
         for row in stale:
             now = utcnow()
-            values = {name: getattr(row, name) for name in _CONTENT_FIELDS} | {
+            values = {name: getattr(row, name) for name in _COPIED_FIELDS} | {
                 "call_id": new_id(),
                 "completes": row.call_id,
                 "request_payload": "",
@@ -180,49 +183,35 @@ class AuditDigester:
         return digest
 
     async def apply_retention(self, cutoff: datetime) -> int:
-        """Deletes digested rows created before `cutoff`, whole digests at a time.
+        """Removes the rows of calls before `cutoff` (whole month partitions on Postgres) and
+        leaves an anchor the chain verifies from (audit/retention.py). Rows not yet digested
+        are never removed. Returns the rows removed."""
+        return (await self.prune(cutoff)).rows
 
-        The pruned digests are replaced by one anchor (no rows; the last pruned digest's
-        hash, signed as an anchor), so the chain still verifies and a deleted row inside the
-        retained range is still reported. Rows not yet digested are never removed.
-        """
+    async def prune(self, cutoff: datetime) -> retention.Pruned:
         if not self._policy.retention:
-            return 0
+            return retention.Pruned(reason="retention is not configured (MONOMCP_AUDIT_RETENTION_DAYS)")
         async with self._writing, self._sessions() as session, session.begin():
             await _lock_chain(session)
-            digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
-            prunable: list[AuditDigest] = []
-            for d in digests:
-                newest = (
-                    await session.execute(
-                        select(func.max(AuditRequestLog.created_at)).where(
-                            and_(AuditRequestLog.seq >= d.first_seq, AuditRequestLog.seq <= d.last_seq)
-                        )
-                    )
-                ).scalar()
-                if newest is not None and newest >= cutoff:
-                    break
-                prunable.append(d)
-            if not prunable or (len(prunable) == 1 and prunable[0].row_count == 0):
-                return 0
-            last = prunable[-1]
-            result = await session.execute(delete(AuditRequestLog).where(AuditRequestLog.seq <= last.last_seq))
-            await session.execute(delete(AuditDigest).where(AuditDigest.id <= last.id))
-            session.add(
-                AuditDigest(
-                    id=last.id,
-                    first_seq=0,
-                    last_seq=last.last_seq,
-                    row_count=0,
-                    rows_sha256=chain.ANCHOR,
-                    row_hashes="[]",
-                    previous_digest=chain.GENESIS,
-                    digest=last.digest,
-                    signature=chain.sign(self._policy.signing_key, chain.anchor_message(last.last_seq, last.digest)),
-                    created_at=utcnow(),
-                )
+            return await retention.prune(session, cutoff, self._policy.signing_key)
+
+    @staticmethod
+    async def _check_anchor(session: AsyncSession, link: chain.Link, result: Verification) -> list[str]:
+        """The rows under an anchor must be exactly the survivors it lists (ADR 0022)."""
+        rows = (
+            await session.execute(
+                select(AuditRequestLog).where(AuditRequestLog.seq <= link.last_seq).order_by(AuditRequestLog.seq)
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+        ).scalars()
+        actual = [(r.seq, content_hash(r)) for r in rows]
+        result.rows_checked += len(actual)
+        if actual == link.row_hashes:
+            return []
+        label = f"digest {link.id}"
+        problems = []
+        if {s for s, _ in actual} - {s for s, _ in link.row_hashes}:
+            problems.append(f"{label}: rows remain under a retention anchor (forged?)")
+        return problems + [p for p in chain.compare_rows(label, link.row_hashes, actual) if not p.endswith("inserted")]
 
     async def _stale_rows(self, session: AsyncSession, after: int) -> tuple[int, int] | None:
         """(first, last) seq of undigested rows past `after` that are older than stale_after."""
@@ -253,9 +242,7 @@ class AuditDigester:
             for link in links:
                 if link.is_anchor:
                     previous_last = link.last_seq
-                    left = await session.execute(select(func.count()).where(AuditRequestLog.seq <= link.last_seq))
-                    if left.scalar_one():
-                        result.problems.append(f"digest {link.id}: rows remain under a retention anchor (forged?)")
+                    result.problems += await self._check_anchor(session, link, result)
                     continue
                 rows = (
                     await session.execute(

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL
 
-from policy_service.audit.sinks import CALL_FACTS, COLUMNS, TABLE, Completed, Completion, naive_utc
+from policy_service.audit.sinks import CALL_FACTS, COLUMNS, TABLE, Completed, Completion, naive_utc, with_call_at
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def _pg_type(name: str) -> str:
     python = TABLE.c[name].type.python_type
     if python is float:
         return "float8"
-    if name in ("created_at", "completed_at"):
+    if name in ("created_at", "completed_at", "call_at"):
         return "timestamp"
     return "text"
 
@@ -57,11 +57,13 @@ def _arrays_complete() -> str:
         f"SELECT {facts}, s.service_id, i.call_id, i.completes, '', i.response_payload, i.redacted_paths, "
         "i.status, i.error, i.duration_ms, i.at, i.at "
         f"FROM unnest({params}) AS i({names}) "
-        # LATERAL … LIMIT 1: one lookup by the unique call_id per item, never a scan of every
-        # `started` row (append-only: every call's first row stays `started` for ever).
+        # LATERAL … LIMIT 1: one index lookup by call_id per item (in each time partition, ADR
+        # 0022), never a scan of every `started` row (append-only: a call's first row stays
+        # `started` for ever). The completion copies the call's call_at, so it lands in the
+        # call's partition and the unique (completes, call_at) makes "completes once" a fact.
         f"CROSS JOIN LATERAL (SELECT * FROM {TABLE.name} WHERE call_id = i.completes LIMIT 1) s "
         "WHERE s.status = 'started' AND s.service_id = i.service_id "
-        "ON CONFLICT (completes) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
+        "ON CONFLICT (completes, call_at) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
     )
 
 
@@ -146,8 +148,9 @@ class PostgresSink:
     @staticmethod
     def _columns(rows: list[dict[str, Any]]) -> list[list[Any]]:
         out: list[list[Any]] = []
+        rows = [with_call_at(r) for r in rows]
         for name in COLUMNS:
-            if name in ("created_at", "completed_at"):
+            if name in ("created_at", "completed_at", "call_at"):
                 out.append([naive_utc(r[name]) if r[name] is not None else None for r in rows])
             else:
                 out.append([r[name] for r in rows])

@@ -16,7 +16,7 @@ from sqlalchemy import Table, and_, bindparam, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_service.storage.database import WriteGuard
-from policy_service.storage.models import AuditRequestLog
+from policy_service.storage.models import AuditRequestLog, utcnow
 
 TABLE: Table = AuditRequestLog.__table__  # type: ignore[assignment]
 COLUMNS = [c.name for c in TABLE.columns if c.name != "seq"]
@@ -40,6 +40,9 @@ CALL_FACTS = (
     "service_id",
     "trace_id",
     "rule",
+    # The partition key (ADR 0022): a completion lands in its call's partition, so the unique
+    # index on (completes, call_at) is a database fact on a partitioned table too.
+    "call_at",
 )
 # What a completion brings itself (the rest of the columns).
 COMPLETION_FIELDS = (
@@ -102,6 +105,13 @@ def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def with_call_at(row: dict[str, Any]) -> dict[str, Any]:
+    """A new row belongs to a call that starts now: its partition key is its own time."""
+    if row.get("call_at") is None:
+        row["call_at"] = row.get("created_at") or utcnow()
+    return row
+
+
 class SqlSink:
     """SQLAlchemy Core (SQLite, the embedded default): one transaction per batch."""
 
@@ -133,7 +143,7 @@ class SqlSink:
         outcomes: list[Completed] = []
         async with self._guard(), self._engine.begin() as conn:
             if rows:
-                await conn.execute(insert(TABLE), rows)
+                await conn.execute(insert(TABLE), [with_call_at(r) for r in rows])
             for done in completions:
                 params = done.values() | {"service_id": done.service_id}
                 if (await conn.execute(self._complete, params)).rowcount:

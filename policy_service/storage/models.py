@@ -304,6 +304,10 @@ class AuditRequestLog(Base):
     # The policy rule that decided the call (ADR 0021), e.g. "acme/seo publish_page when[0]";
     # '' when no condition took part. Hashed into digests only when set (older rows lack it).
     rule: Mapped[str] = mapped_column(String(200), default="")
+    # The time of the call the row belongs to: created_at, except on a completion, which
+    # copies its call's. The partition key on Postgres (ADR 0022), so a call and its
+    # completion share a partition and retention drops them together. Derived, not hashed.
+    call_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditDigest(Base):
