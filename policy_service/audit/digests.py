@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from policy_service.audit import chain, retention
+from policy_service.audit import chain, partitions, retention
 from policy_service.storage.models import AuditDigest, AuditRequestLog, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -181,6 +181,11 @@ class AuditDigester:
             )
             session.add(digest)
         return digest
+
+    async def prepare_partitions(self, ahead: int = partitions.AHEAD_MONTHS) -> list[str]:
+        """Creates the month partitions `ahead` months on (Postgres; nothing on SQLite)."""
+        async with self._sessions() as session, session.begin():
+            return await partitions.ensure_ahead(session, utcnow(), ahead)
 
     async def apply_retention(self, cutoff: datetime) -> int:
         """Removes the rows of calls before `cutoff` (whole month partitions on Postgres) and

@@ -93,6 +93,7 @@ async def ensure_ahead(session: AsyncSession, now: datetime, ahead: int = AHEAD_
     """Creates the monthly partitions from this month to `ahead` months on; returns the new ones."""
     if not await is_partitioned(session):
         return []
+    await session.execute(text("SELECT pg_advisory_xact_lock(7239012)"))  # one creator across replicas
     existing = {p.name for p in await list_partitions(session)}
     created = []
     start = month_start(now)

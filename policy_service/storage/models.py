@@ -269,6 +269,8 @@ class AuditRequestLog(Base):
             sqlite_where=text("completes != ''"),
             postgresql_where=text("completes != ''"),
         ),
+        # A seq is never reused after retention removed the newest rows (ADR 0022).
+        {"sqlite_autoincrement": True},
     )
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(32), unique=True)

@@ -51,7 +51,12 @@ def _secondary_indexes(call_at: bool) -> list[str]:
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
-        op.add_column(_T, sa.Column("call_at", sa.DateTime(), nullable=False, server_default="1970-01-01 00:00:00"))
+        # AUTOINCREMENT: SQLite would otherwise reuse the seq of rows retention removed, and a
+        # new row would land under the retention anchor.
+        with op.batch_alter_table(_T, recreate="always", table_kwargs={"sqlite_autoincrement": True}) as batch_op:
+            batch_op.add_column(
+                sa.Column("call_at", sa.DateTime(), nullable=False, server_default="1970-01-01 00:00:00")
+            )
         op.execute(f"UPDATE {_T} SET call_at = created_at")
         op.execute(
             f"UPDATE {_T} SET call_at = (SELECT s.created_at FROM {_T} s WHERE s.call_id = {_T}.completes) "
