@@ -4,8 +4,8 @@ verify, a call open across the upgrade completes once, and downgrade gives the r
 from __future__ import annotations
 
 import asyncio
-import json
 import datetime as dt
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
