@@ -182,6 +182,10 @@ class AuditDigester:
             session.add(digest)
         return digest
 
+    @property
+    def retention_configured(self) -> bool:
+        return self._policy.retention
+
     async def prepare_partitions(self, ahead: int = partitions.AHEAD_MONTHS) -> list[str]:
         """Creates the month partitions `ahead` months on (Postgres; nothing on SQLite)."""
         async with self._sessions() as session, session.begin():
