@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, and_, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -67,6 +67,14 @@ def link_of(d: AuditDigest) -> chain.Link:
     )
 
 
+# The first sweep of a process looks this far back; later ones from the previous cutoff (with
+# an overlap for rows committed late). A call left open longer than this across a restart
+# keeps its `started` row: visible, never nothing.
+_FIRST_SWEEP = timedelta(days=7)
+_SWEEP_OVERLAP = timedelta(minutes=5)
+_SWEEP_BATCH = 1000
+
+
 @dataclass
 class Verification:
     ok: bool = True
@@ -95,25 +103,39 @@ class AuditDigester:
         self._policy = policy
         # One chain writer per process; across processes the database lock in _lock_chain.
         self._writing = asyncio.Lock()
+        # Calls started before this were all looked at by an earlier sweep (ADR 0022): each
+        # round reads only the calls that crossed the cutoff since, not the whole log.
+        self._swept_until: datetime | None = None
 
     async def sweep_abandoned(self) -> int:
         """Appends an `abandoned` completion for calls left `started` (e.g. a front that crashed)."""
         cutoff = utcnow() - self._policy.abandon_after
+        since = (self._swept_until or cutoff - _FIRST_SWEEP) - _SWEEP_OVERLAP
         async with self._sessions() as session:
             stale = list(
                 (
                     await session.execute(
                         select(AuditRequestLog)
-                        .outerjoin(_COMPLETION, _COMPLETION.completes == AuditRequestLog.call_id)
+                        .outerjoin(
+                            _COMPLETION,
+                            and_(
+                                _COMPLETION.completes == AuditRequestLog.call_id,
+                                _COMPLETION.call_at == AuditRequestLog.call_at,
+                            ),
+                        )
                         .where(
                             AuditRequestLog.status == "started",
                             AuditRequestLog.created_at < cutoff,
+                            AuditRequestLog.created_at >= since,
+                            AuditRequestLog.call_at >= since,  # a started row's call_at is its created_at
                             _COMPLETION.seq.is_(None),
                         )
-                        .limit(1000)
+                        .limit(_SWEEP_BATCH)
                     )
                 ).scalars()
             )
+        if len(stale) < _SWEEP_BATCH:
+            self._swept_until = cutoff
         swept = 0
         for row in stale:
             now = utcnow()
