@@ -25,12 +25,17 @@ depends_on = None
 
 _T = "audit_request_logs"
 _OLD = f"{_T}_0008"
-_COLUMNS = (
-    "seq, call_id, source, org_slug, toolkit_org_slug, toolkit_slug, tool, method, actor_type, actor_id, "
-    "actor_display, permission, decision, approval_id, request_payload, response_payload, redacted_paths, "
-    "status, error, duration_ms, client_address, user_agent, request_id, created_at, completed_at, completes, "
-    "service_id, rule, trace_id"
-)
+
+
+def _columns(table: str) -> list[str]:
+    """The table's columns as they are (a migration merged before this one may add some)."""
+    found = op.get_bind().execute(
+        sa.text("SELECT column_name FROM information_schema.columns WHERE table_name = :t ORDER BY ordinal_position"),
+        {"t": table},
+    )
+    return [name for name in found.scalars() if name != "call_at"]
+
+
 _SECONDARY = (
     ("ix_audit_org_created", "(org_slug, created_at)"),
     ("ix_audit_created", "(created_at)"),
@@ -85,9 +90,10 @@ def upgrade() -> None:
     for start in months(oldest or now, last):
         op.execute(create_partition_sql(start))
     # A completion's call_at is its call's created_at (its own time when the call is gone).
+    columns = _columns(_OLD)
     op.execute(
-        f"INSERT INTO {_T} ({_COLUMNS}, call_at) "
-        f"SELECT {', '.join('o.' + c.strip() for c in _COLUMNS.split(','))}, coalesce(s.created_at, o.created_at) "
+        f"INSERT INTO {_T} ({', '.join(columns)}, call_at) "
+        f"SELECT {', '.join('o.' + c for c in columns)}, coalesce(s.created_at, o.created_at) "
         f"FROM {_OLD} o LEFT JOIN {_OLD} s ON o.completes != '' AND s.call_id = o.completes"
     )
     for statement in _secondary_indexes(call_at=True):
@@ -116,7 +122,8 @@ def downgrade() -> None:
         "CONSTRAINT uq_audit_request_logs_call_id UNIQUE (call_id))"
     )
     op.execute(f"ALTER TABLE {_T} DROP COLUMN call_at")
-    op.execute(f"INSERT INTO {_T} ({_COLUMNS}) SELECT {_COLUMNS} FROM {new}")
+    columns = ", ".join(_columns(new))
+    op.execute(f"INSERT INTO {_T} ({columns}) SELECT {columns} FROM {new}")
     for statement in _secondary_indexes(call_at=False):
         op.execute(statement)
     op.execute(f"ALTER SEQUENCE audit_request_logs_seq_seq OWNED BY {_T}.seq")
