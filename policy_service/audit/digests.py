@@ -134,8 +134,6 @@ class AuditDigester:
                     )
                 ).scalars()
             )
-        if len(stale) < _SWEEP_BATCH:
-            self._swept_until = cutoff
         swept = 0
         for row in stale:
             now = utcnow()
@@ -155,6 +153,8 @@ class AuditDigester:
                 swept += 1
             except IntegrityError:
                 pass  # completed meanwhile
+        if len(stale) < _SWEEP_BATCH:  # all of them looked at and closed: the next round starts here
+            self._swept_until = cutoff
         return swept
 
     async def write_digest(self) -> AuditDigest | None:
