@@ -50,7 +50,8 @@ _SCHEMA = json.dumps({"type": "object", "properties": {"q": {"type": "string", "
 
 _VIEWER = (
     "SELECT l.*, c.* FROM audit_request_logs l LEFT JOIN audit_request_logs c "
-    "ON c.completes = l.call_id AND c.call_at = l.call_at WHERE l.completes = '' {where} ORDER BY l.seq DESC LIMIT 51"
+    "ON c.completes = l.call_id AND c.completes != '' AND c.call_at = l.call_at "
+    "WHERE l.completes = '' {where} ORDER BY l.seq DESC LIMIT 51"
 )
 _CALL = "(SELECT call_id FROM audit_request_logs WHERE seq = (SELECT max(seq) / 2 FROM audit_request_logs))"
 _MID = "(SELECT max(seq) / 2 FROM audit_request_logs)"
@@ -90,14 +91,14 @@ HOT_QUERIES: dict[str, tuple[str, list[Any]]] = {
     ),
     "sweeper: calls that crossed the abandon cutoff since the last round, with no completion": (
         "SELECT l.* FROM audit_request_logs l LEFT JOIN audit_request_logs c "
-        "ON c.completes = l.call_id AND c.call_at = l.call_at WHERE l.status = 'started' "
+        "ON c.completes = l.call_id AND c.completes != '' AND c.call_at = l.call_at WHERE l.status = 'started' "
         "AND l.created_at < now() - interval '1 hour' AND l.created_at >= now() - interval '1 hour 10 minutes' "
         "AND l.call_at >= now() - interval '1 hour 10 minutes' AND c.seq IS NULL LIMIT 1000",
         [],
     ),
     "sweeper: the first round of a process (7 days back)": (
         "SELECT l.* FROM audit_request_logs l LEFT JOIN audit_request_logs c "
-        "ON c.completes = l.call_id AND c.call_at = l.call_at WHERE l.status = 'started' "
+        "ON c.completes = l.call_id AND c.completes != '' AND c.call_at = l.call_at WHERE l.status = 'started' "
         "AND l.created_at < now() - interval '1 hour' AND l.created_at >= now() - interval '7 days' "
         "AND l.call_at >= now() - interval '7 days' AND c.seq IS NULL LIMIT 1000",
         [],

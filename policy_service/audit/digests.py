@@ -120,6 +120,7 @@ class AuditDigester:
                             _COMPLETION,
                             and_(
                                 _COMPLETION.completes == AuditRequestLog.call_id,
+                                _COMPLETION.completes != "",  # lets the partial unique index serve it
                                 _COMPLETION.call_at == AuditRequestLog.call_at,
                             ),
                         )
