@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, func, insert, select, text
+from sqlalchemy import Table, and_, func, insert, literal_column, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -120,7 +120,7 @@ class AuditDigester:
                             _COMPLETION,
                             and_(
                                 _COMPLETION.completes == AuditRequestLog.call_id,
-                                _COMPLETION.completes != "",  # lets the partial unique index serve it
+                                _COMPLETION.completes != literal_column("''"),  # lets the partial unique index serve it
                                 _COMPLETION.call_at == AuditRequestLog.call_at,
                             ),
                         )
