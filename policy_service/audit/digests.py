@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from policy_service.audit import chain, partitions, retention
+from policy_service.audit.sinks import COMPLETABLE_FOR
 from policy_service.storage.models import AuditDigest, AuditRequestLog, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def link_of(d: AuditDigest) -> chain.Link:
 # The first sweep of a process looks this far back; later ones from the previous cutoff (with
 # an overlap for rows committed late). A call left open longer than this across a restart
 # keeps its `started` row: visible, never nothing.
-_FIRST_SWEEP = timedelta(days=7)
+_FIRST_SWEEP = COMPLETABLE_FOR
 _SWEEP_OVERLAP = timedelta(minutes=5)
 _SWEEP_BATCH = 1000
 

@@ -124,3 +124,20 @@ async def test_partitions_are_created_ahead_on_postgres(world: World, engine: As
     months = [p.start for p in listed if p.start is not None]
     assert months == sorted(months) and len(months) >= 15
     assert listed[-1].name == partitions.DEFAULT
+
+
+async def test_a_call_can_be_completed_for_a_week_after_it_started(world: World, engine: AsyncEngine) -> None:
+    async with world.service() as front:
+        key = world.keys["acme:member"]
+        fresh = await front.authorize_tool_call(key, "acme", "tools", "echo", '{"text": "fresh"}')
+        stale = await front.authorize_tool_call(key, "acme", "tools", "echo", '{"text": "stale"}')
+        async with engine.begin() as conn:  # the completion's lookup reads only the last week's partitions
+            await conn.execute(
+                text("UPDATE audit_request_logs SET call_at = call_at - interval '8 days' WHERE call_id = :c")
+                if engine.dialect.name == "postgresql"
+                else text("UPDATE audit_request_logs SET call_at = datetime(call_at, '-8 days') WHERE call_id = :c"),
+                {"c": stale.call_id},
+            )
+        await front.complete_tool_call(fresh.call_id, "ok", '{"content": []}')
+        with pytest.raises(Exception, match=r"(?i)not found|no started call|unknown call"):
+            await front.complete_tool_call(stale.call_id, "ok", '{"content": []}')
