@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from policy_service.audit import chain, digests
 from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.sinks import Completion
-from policy_service.audit.writer import AuditWriter, CompletionConflict
+from policy_service.audit.writer import AuditWriter, CallNotStarted, CompletionConflict
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.migrate import alembic_config, upgrade
 from policy_service.storage.models import AuditDigest, AuditRequestLog
@@ -83,8 +83,10 @@ async def _populate(url: str) -> None:
         _row("b" * 32, oct1),
         _done("b" * 32, oct1 + dt.timedelta(seconds=1)),
         _done("a" * 32, oct1 + dt.timedelta(seconds=2)),
-        _row("c" * 32, oct1 + dt.timedelta(seconds=3)),
-        _row("d" * 32, oct1 + dt.timedelta(seconds=4), source="cli", method="admin/CreateApiKey", status="ok"),
+        _row("e" * 32, dt.datetime.now(UTC) - dt.timedelta(minutes=10)),
+        _done("e" * 32, dt.datetime.now(UTC) - dt.timedelta(minutes=9)),
+        _row("c" * 32, dt.datetime.now(UTC) - dt.timedelta(minutes=5)),  # still running at the upgrade
+        _row("d" * 32, dt.datetime.now(UTC), source="cli", method="admin/CreateApiKey", status="ok"),
     ]
     engine = create_engine(url)
     async with engine.begin() as conn:
@@ -146,6 +148,8 @@ async def test_upgrade_keeps_every_row_and_the_chain_and_downgrade_gives_them_ba
         now = dt.datetime.now(UTC)
         await writer.complete(Completion(uuid.uuid4().hex, "c" * 32, "svc", "{}", "[]", "ok", "", 1.0, now))
         with pytest.raises(CompletionConflict):  # completed before the upgrade: still only once
+            await writer.complete(Completion(uuid.uuid4().hex, "e" * 32, "svc", "{}", "[]", "ok", "", 1.0, now))
+        with pytest.raises(CallNotStarted):  # started more than a week ago (ADR 0022)
             await writer.complete(Completion(uuid.uuid4().hex, "a" * 32, "svc", "{}", "[]", "ok", "", 1.0, now))
     finally:
         await writer.stop()
