@@ -1,13 +1,15 @@
 """`make bench-scale`: is a call as fast with a huge catalogue and a huge audit log?
 
-Postgres only. Grows one toolkit's catalogue and the audit log with COPY, and at each size
-measures AuthorizeToolCall + CompleteToolCall pairs at c=1 (p50/p99, policy CPU per pair),
-the first call after the catalogue changed (the snapshot reload), one ListTools page, and
-prints EXPLAIN of the hot queries.
+Postgres only. Grows one toolkit's catalogue and the audit log with COPY (rows spread over
+the last 12 months, so over 12 month partitions, ADR 0022), and at each size measures
+AuthorizeToolCall + CompleteToolCall pairs at c=1 (p50/p99, policy CPU per pair), the first
+call after the catalogue changed (the snapshot reload), one ListTools page, and prints
+EXPLAIN ANALYZE of the hot queries: the completion path, the audit viewer's queries, the
+call_id lookup, digest writing and chain verification, the sweeper and retention.
 
 Environment: MONOMCP_SCALE_TOOLS (default "10,10000,100000"), MONOMCP_SCALE_AUDIT_ROWS
-(default "0,1000000"; the issue's full run is "0,10000000"), MONOMCP_BENCH_SECONDS (per
-measurement, default 4).
+(default "0,10000000": several minutes of COPY), MONOMCP_BENCH_SECONDS (per measurement,
+default 4).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -26,28 +29,94 @@ from bench.policy_calls import seed
 from bench.policy_load import authorize_load
 from bench.procs import cpu_seconds, wait_port
 from bench.run import Stack, drop_postgres, postgres_url
+from policy_service.audit.partitions import create_partition_sql, months
 from policy_service.audit.sink_postgres import _COMPLETE
 from policy_service.audit.sinks import COLUMNS
 from policy_service.client import PolicyClient
 
 SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 TOOL_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_TOOLS", "10,10000,100000").split(",")]
-AUDIT_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_AUDIT_ROWS", "0,1000000").split(",")]
+AUDIT_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_AUDIT_ROWS", "0,10000000").split(",")]
+MONTHS = 12
 _CHUNK = 50_000
 
 
 def _completion_args(n: int) -> list[object]:
+    # Completions of calls that do not exist: the plan shows the per-partition call_id probes.
     ids = [uuid.uuid4().hex for _ in range(n)]
-    return [ids, ids, ["svc"] * n, ["{}"] * n, ["[]"] * n, ["ok"] * n, [""] * n, [1.0] * n, [datetime(2026, 1, 1)] * n]
+    return [
+        ids,
+        ids,
+        ["svc"] * n,
+        ["{}"] * n,
+        ["[]"] * n,
+        ["ok"] * n,
+        [""] * n,
+        [1.0] * n,
+        [datetime.now(UTC).replace(tzinfo=None)] * n,
+    ]
 
 
 _SCHEMA = json.dumps({"type": "object", "properties": {"q": {"type": "string", "description": "query"}}})
 
+_VIEWER = (
+    "SELECT l.*, c.* FROM audit_request_logs l LEFT JOIN audit_request_logs c "
+    "ON c.completes = l.call_id AND c.completes != '' AND c.call_at = l.call_at "
+    "WHERE l.completes = '' {where} ORDER BY l.seq DESC LIMIT 51"
+)
+_CALL = "(SELECT call_id FROM audit_request_logs WHERE seq = (SELECT max(seq) / 2 FROM audit_request_logs))"
+_MID = "(SELECT max(seq) / 2 FROM audit_request_logs)"
+
+# label → (SQL, args); run under EXPLAIN ANALYZE in a transaction that is rolled back.
 HOT_QUERIES: dict[str, tuple[str, list[Any]]] = {
     "completion (INSERT…SELECT over a batch of 32)": (_COMPLETE, _completion_args(32)),
     "completion conflict check (unique index)": (
         "SELECT 1 FROM audit_request_logs WHERE completes = $1 AND completes != ''",
         ["0" * 32],
+    ),
+    "call_id lookup (a call in the middle of the log)": (
+        f"SELECT * FROM audit_request_logs WHERE call_id = {_CALL} LIMIT 1",
+        [],
+    ),
+    "viewer: an org's newest page": (_VIEWER.format(where="AND l.org_slug = 'bench'"), []),
+    "viewer: a small org's newest page": (_VIEWER.format(where="AND l.org_slug = 'small'"), []),
+    "viewer: a time range": (
+        _VIEWER.format(
+            where="AND l.created_at >= now() - interval '40 days' AND l.created_at < now() - interval '39 days'"
+        ),
+        [],
+    ),
+    "viewer: one call by call_id": (_VIEWER.format(where=f"AND l.call_id = {_CALL}"), []),
+    "viewer: a status filter (completion folded in)": (
+        _VIEWER.format(where="AND coalesce(c.status, l.status) = 'error'"),
+        [],
+    ),
+    "digest: unsettled rows after the last digest": (
+        "SELECT min(seq) FROM audit_request_logs WHERE seq > (SELECT max(seq) - 1000 FROM audit_request_logs) "
+        "AND created_at >= now() - interval '5 seconds'",
+        [],
+    ),
+    "verify: the rows of one digest (10,000 seqs)": (
+        f"SELECT * FROM audit_request_logs WHERE seq > {_MID} AND seq <= {_MID} + 10000 ORDER BY seq",
+        [],
+    ),
+    "sweeper: calls that crossed the abandon cutoff since the last round, with no completion": (
+        "SELECT l.* FROM audit_request_logs l LEFT JOIN audit_request_logs c "
+        "ON c.completes = l.call_id AND c.completes != '' AND c.call_at = l.call_at WHERE l.status = 'started' "
+        "AND l.created_at < now() - interval '1 hour' AND l.created_at >= now() - interval '1 hour 10 minutes' "
+        "AND l.call_at >= now() - interval '1 hour 10 minutes' AND c.seq IS NULL LIMIT 1000",
+        [],
+    ),
+    "sweeper: the first round of a process (7 days back)": (
+        "SELECT l.* FROM audit_request_logs l LEFT JOIN audit_request_logs c "
+        "ON c.completes = l.call_id AND c.completes != '' AND c.call_at = l.call_at WHERE l.status = 'started' "
+        "AND l.created_at < now() - interval '1 hour' AND l.created_at >= now() - interval '7 days' "
+        "AND l.call_at >= now() - interval '7 days' AND c.seq IS NULL LIMIT 1000",
+        [],
+    ),
+    "retention: newest row of calls before a month boundary": (
+        "SELECT max(seq) FROM audit_request_logs WHERE call_at < date_trunc('month', now()) - interval '10 months'",
+        [],
     ),
     "toolkit's tools (snapshot load)": (
         "SELECT id, name FROM tools WHERE toolkit_id = (SELECT id FROM toolkits WHERE slug = 'noop') AND kind = 'tool'",
@@ -105,30 +174,52 @@ async def grow_tools(conn: asyncpg.Connection, start: int, stop: int) -> None:
 
 
 async def grow_audit(conn: asyncpg.Connection, start: int, stop: int) -> None:
+    """Calls (a started row and its completion) spread evenly over the last MONTHS months, in
+    time order like the live log; 1 in 50 in a small org, 1 in 100 an error."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    template = {name: "" for name in COLUMNS} | {
+    first_day = now - timedelta(days=30 * MONTHS)
+    for month in months(first_day, now):
+        await conn.execute(create_partition_sql(month))
+    step = (now - first_day) / max(stop - start, 1)
+    index = {name: i for i, name in enumerate(COLUMNS)}
+    base: list[Any] = [""] * len(COLUMNS)
+    for name, value in {
         "source": "mcp",
         "method": "tools/call",
         "tool": "tool_000001",
         "toolkit_slug": "noop",
         "toolkit_org_slug": "bench",
-        "org_slug": "bench",
-        "request_payload": '{"name":"tool_000001","arguments":{}}',
+        "actor_type": "api_key",
+        "actor_id": "key_bench",
+        "permission": "always_allow",
+        "decision": "allow",
+        "service_id": "svc",
         "redacted_paths": "[]",
-        "status": "ok",
         "duration_ms": 1.0,
-        "created_at": now,
-        "completed_at": now,
-    }
+        "completed_at": None,
+    }.items():
+        base[index[name]] = value
+    i_call, i_done, i_status, i_org = index["call_id"], index["completes"], index["status"], index["org_slug"]
+    i_created, i_at, i_completed = index["created_at"], index["call_at"], index["completed_at"]
+    i_request, i_response = index["request_payload"], index["response_payload"]
     for first in range(start, stop, _CHUNK):
         rows = []
-        for _ in range(first, min(stop, first + _CHUNK), 2):  # a started row and its completion
-            call_id = uuid.uuid4().hex
-            rows.append(tuple((template | {"call_id": call_id, "status": "started"})[name] for name in COLUMNS))
-            done = template | {"call_id": uuid.uuid4().hex, "completes": call_id, "request_payload": ""}
-            rows.append(tuple(done[name] for name in COLUMNS))
+        for n in range(first, min(stop, first + _CHUNK), 2):
+            at = first_day + step * (n - start)
+            call_id = secrets.token_hex(16)
+            started = list(base)
+            started[i_call], started[i_status], started[i_created], started[i_at] = call_id, "started", at, at
+            started[i_org] = "small" if n % 100 == 0 else "bench"
+            started[i_request] = '{"name":"tool_000001","arguments":{"q":"x"}}'
+            done = list(started)
+            done[i_call], done[i_done], done[i_request], done[i_response] = secrets.token_hex(16), call_id, "", "{}"
+            done[i_status] = "error" if n % 200 == 0 else "ok"
+            done[i_created] = done[i_completed] = at + timedelta(milliseconds=2)
+            rows += [tuple(started), tuple(done)]
         await conn.copy_records_to_table("audit_request_logs", records=rows, columns=COLUMNS)
-    await conn.execute("ANALYZE audit_request_logs")
+    # The steady state of a big log: vacuumed (autovacuum would otherwise work through the
+    # freshly copied rows while the latency is measured).
+    await conn.execute("VACUUM (ANALYZE) audit_request_logs")
 
 
 async def measure(stack: Stack, pid: int, token: str, label: str) -> str:
@@ -153,7 +244,12 @@ async def measure(stack: Stack, pid: int, token: str, label: str) -> str:
 async def explain(conn: asyncpg.Connection) -> list[str]:
     out = []
     for label, (sql, args) in HOT_QUERIES.items():
-        plan = await conn.fetch("EXPLAIN " + sql, *args)
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, *args)
+        finally:
+            await tx.rollback()
         out += [f"- {label}:", "", *(f"      {row[0]}" for row in plan), ""]
     return out
 

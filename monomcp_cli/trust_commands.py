@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -87,3 +88,56 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
             console.print("[green]audit log intact[/green]" if result.ok else "[red]audit log tampered[/red]")
         if not result.ok:
             raise typer.Exit(1)
+
+    @audit.command("retention")
+    def audit_retention(
+        before: str = typer.Option(..., help="Remove the rows of calls before this date (YYYY-MM-DD, UTC)."),
+        yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+        as_json: bool = JSON,
+    ) -> None:
+        """Remove old audit rows (whole months on Postgres) and anchor the digest chain (operator).
+        Audited. Export the digests first (`monomcp audit digests export`) to keep them."""
+        when = _utc_date(before)
+        if not yes and not typer.confirm(f"Remove every audit row of calls before {when:%Y-%m-%d %H:%M} UTC?"):
+            raise typer.Exit(1)
+        result = call(lambda c: c.apply_audit_retention(when))
+        if as_json:
+            emit(result, True, [])
+            return
+        boundary = result.boundary.ToDatetime().strftime("%Y-%m-%d %H:%M")
+        console.print(f"{result.rows_removed} rows of calls before {boundary} UTC removed")
+        for name in result.partitions_dropped:
+            console.print(f"  dropped partition {name}")
+        if result.note:
+            console.print(result.note)
+
+    @audit.command("partitions")
+    def audit_partitions(
+        ahead: int = typer.Option(0, help="Months after this one to create (default 3)."),
+        as_json: bool = JSON,
+    ) -> None:
+        """Create the audit log's month partitions ahead and list them (Postgres; operator)."""
+        result = call(lambda c: c.prepare_audit_partitions(ahead))
+        if as_json:
+            emit(result, True, [])
+            return
+        if not result.partitioned:
+            console.print("the audit log is not partitioned (SQLite): nothing to prepare")
+            return
+        for name in result.created:
+            console.print(f"created {name}")
+        for p in result.partitions:
+            span = (
+                f"{p.start.ToDatetime():%Y-%m-%d} .. {p.end.ToDatetime():%Y-%m-%d}"
+                if p.HasField("start")
+                else "default (rows outside every month; should stay empty)"
+            )
+            console.print(f"{p.name}  {span}  ~{p.estimated_rows} rows")
+
+
+def _utc_date(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--before") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

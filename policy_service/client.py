@@ -548,6 +548,16 @@ class PolicyClient:
         response = await self._call(self._admin.ExportAuditDigests, admin_pb2.ExportAuditDigestsRequest(), True)
         return list(response.digests)
 
+    async def apply_audit_retention(self, before: datetime) -> admin_pb2.ApplyAuditRetentionResponse:
+        stamp = Timestamp()
+        stamp.FromDatetime(before)
+        request = admin_pb2.ApplyAuditRetentionRequest(before=stamp)
+        return await self._call(self._admin.ApplyAuditRetention, request, True)
+
+    async def prepare_audit_partitions(self, months_ahead: int = 0) -> admin_pb2.PrepareAuditPartitionsResponse:
+        request = admin_pb2.PrepareAuditPartitionsRequest(months_ahead=months_ahead)
+        return await self._call(self._admin.PrepareAuditPartitions, request, True)
+
     # --- service identities (operator) ----------------------------------------------
     async def create_service_identity(self, name: str, scopes: list[str]) -> admin_pb2.CreateServiceIdentityResponse:
         request = admin_pb2.CreateServiceIdentityRequest(name=name, scopes=scopes)
@@ -720,6 +730,7 @@ class PolicyClient:
             credential=credential, org_slug=org, toolkit_slug=toolkit, task_id=task_id, result_json=result_json
         )
         return await self._call(self._tasks.SettleTask, request)
+
     # Permissions as code (ADR 0021).
     async def export_policy(self, org: str = "") -> admin_pb2.PolicyFile:
         return await self._call(self._admin.ExportPolicy, admin_pb2.ExportPolicyRequest(org_slug=org), admin=True)
@@ -728,6 +739,7 @@ class PolicyClient:
         """Check and apply a policy file (`dry_run`: only say what would change)."""
         request = admin_pb2.ApplyPolicyRequest(org_slug=org, yaml=yaml_text, dry_run=dry_run)
         return await self._call(self._admin.ApplyPolicy, request, admin=True)
+
     # --- approval notifications -----------------------------------------------------
     async def create_notification_channel(
         self, org: str, name: str, kind: str, target: str

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import grpc
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
-from policy_service.audit import digest_wire
+from policy_service.audit import digest_wire, partitions
 from policy_service.audit import query as audit_query
-from policy_service.errors import InvalidArgument
+from policy_service.audit.retention import RetentionRefused
+from policy_service.errors import FailedPrecondition, InvalidArgument
 from policy_service.identity.services import ServiceRecord
 from policy_service.permissions.admin_access import admin_org, require_operator
+from policy_service.storage.models import utcnow
 from policy_service.wire_enums import AUDIT_SOURCES
 
 
@@ -78,6 +82,61 @@ class AuditRpcs(AdminBase):
         require_operator(await self._principal(context))
         links = await self._digester.links()
         return admin_pb2.ExportAuditDigestsResponse(digests=[digest_wire.to_message(link) for link in links])
+
+    @translated
+    async def ApplyAuditRetention(
+        self, request: admin_pb2.ApplyAuditRetentionRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.ApplyAuditRetentionResponse:
+        """An admin action: the interceptor appends its row to the chain, after the anchor."""
+        require_operator(await self._principal(context))
+        if not request.HasField("before"):
+            raise InvalidArgument("before is required", "BEFORE_REQUIRED")
+        before = validation.timestamp(request.before, "before")
+        if before > utcnow():
+            raise InvalidArgument("before is in the future", "BAD_TIMESTAMP")
+        if not self._digester.retention_configured:
+            raise FailedPrecondition(
+                "retention is not configured: set MONOMCP_AUDIT_RETENTION_DAYS on the policy service "
+                "(verify accepts a retention anchor only where retention is configured)",
+                "RETENTION_NOT_CONFIGURED",
+            )
+        try:
+            pruned = await self._digester.prune(before)
+        except RetentionRefused as exc:
+            raise FailedPrecondition(str(exc), "RETENTION_REFUSED") from None
+        return admin_pb2.ApplyAuditRetentionResponse(
+            rows_removed=pruned.rows,
+            partitions_dropped=pruned.partitions,
+            boundary=convert.ts(pruned.boundary),
+            anchor_last_seq=pruned.anchor_seq,
+            note=pruned.reason,
+        )
+
+    @translated
+    async def PrepareAuditPartitions(
+        self, request: admin_pb2.PrepareAuditPartitionsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_pb2.PrepareAuditPartitionsResponse:
+        require_operator(await self._principal(context))
+        ahead = request.months_ahead or partitions.AHEAD_MONTHS
+        if not 0 <= ahead <= 120:
+            raise InvalidArgument("months_ahead must be between 0 and 120", "BAD_MONTHS_AHEAD")
+        created = await self._digester.prepare_partitions(ahead)
+        async with self._sessions() as session:
+            listed = await partitions.list_partitions(session)
+            partitioned = await partitions.is_partitioned(session)
+        return admin_pb2.PrepareAuditPartitionsResponse(
+            partitioned=partitioned,
+            created=created,
+            partitions=[
+                admin_pb2.AuditPartition(
+                    name=p.name,
+                    start=convert.ts(p.start.replace(tzinfo=UTC)) if p.start else None,
+                    end=convert.ts(p.end.replace(tzinfo=UTC)) if p.end else None,
+                    estimated_rows=p.rows,
+                )
+                for p in listed
+            ],
+        )
 
     @translated
     async def CreateServiceIdentity(

@@ -133,6 +133,7 @@ async def _audit_maintenance(digester: AuditDigester, interval: float, retention
     while True:
         await asyncio.sleep(interval)
         try:
+            await digester.prepare_partitions()
             await digester.sweep_abandoned()
             await digester.write_digest()
             if retention_days > 0:

@@ -104,11 +104,12 @@ def sign(key: str, digest: str) -> str:
     return hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest() if key else ""
 
 
-def anchor_message(last_seq: int, digest: str) -> str:
-    """What a retention anchor's signature covers: "everything up to last_seq was pruned, and
-    the chain continues from digest". Distinct from a digest's, so a digest's signature cannot
-    be reused to turn it into an anchor."""
-    return f"retention-anchor|{last_seq}|{digest}"
+def anchor_message(last_seq: int, digest: str, survivors: Sequence[tuple[int, str]] = ()) -> str:
+    """What a retention anchor's signature covers: "everything up to last_seq was pruned but
+    these survivors, and the chain continues from digest". Distinct from a digest's, so a
+    digest's signature cannot be reused to turn it into an anchor."""
+    base = f"retention-anchor|{last_seq}|{digest}"
+    return f"{base}|{rows_sha(survivors)}" if survivors else base
 
 
 def previous_keys(setting: str) -> tuple[str, ...]:
@@ -141,7 +142,7 @@ def check_links(
             or link.digest != _expected_hash(link)
         ):
             problems.append(f"{label}: digest chain broken (a digest was edited or removed)")
-        signed = anchor_message(link.last_seq, link.digest) if link.is_anchor else link.digest
+        signed = anchor_message(link.last_seq, link.digest, link.row_hashes) if link.is_anchor else link.digest
         if signing_key and _signed_by(signing_key, signed, link.signature):
             rotated = rotated or not link.is_anchor  # retention re-signs its anchor with the current key
         elif signing_key and (rotated or not any(_signed_by(k, signed, link.signature) for k in older_keys)):

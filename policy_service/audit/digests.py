@@ -16,18 +16,22 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, func, insert, select, text
+from sqlalchemy import Table, and_, func, insert, literal_column, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from policy_service.audit import chain
+from policy_service.audit import chain, partitions, retention
+from policy_service.audit.sinks import COMPLETABLE_FOR
 from policy_service.storage.models import AuditDigest, AuditRequestLog, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
 _LOG: Table = AuditRequestLog.__table__  # type: ignore[assignment]
-_CONTENT_FIELDS = [c.name for c in _LOG.columns if c.name != "seq"]
+# What a row's hash covers: everything but its position and its partition key (call_at is
+# derived from created_at and the call's row, and was added after rows were digested).
+_CONTENT_FIELDS = [c.name for c in _LOG.columns if c.name not in ("seq", "call_at")]
+_COPIED_FIELDS = [*_CONTENT_FIELDS, "call_at"]
 _COMPLETION = aliased(AuditRequestLog)
 
 
@@ -52,6 +56,14 @@ def content_hash(row: AuditRequestLog) -> str:
 
 def link_of(d: AuditDigest) -> chain.Link:
     return chain.Link.from_fields(d, d.row_hashes)
+
+
+# The first sweep of a process looks this far back; later ones from the previous cutoff (with
+# an overlap for rows committed late). A call left open longer than this across a restart
+# keeps its `started` row: visible, never nothing.
+_FIRST_SWEEP = COMPLETABLE_FOR
+_SWEEP_OVERLAP = timedelta(minutes=5)
+_SWEEP_BATCH = 1000
 
 
 @dataclass
@@ -82,29 +94,42 @@ class AuditDigester:
         self._policy = policy
         # One chain writer per process; across processes the database lock in _lock_chain.
         self._writing = asyncio.Lock()
+        # Calls started before this were all looked at by an earlier sweep (ADR 0022): each
+        # round reads only the calls that crossed the cutoff since, not the whole log.
+        self._swept_until: datetime | None = None
 
     async def sweep_abandoned(self) -> int:
         """Appends an `abandoned` completion for calls left `started` (e.g. a front that crashed)."""
         cutoff = utcnow() - self._policy.abandon_after
+        since = (self._swept_until or cutoff - _FIRST_SWEEP) - _SWEEP_OVERLAP
         async with self._sessions() as session:
             stale = list(
                 (
                     await session.execute(
                         select(AuditRequestLog)
-                        .outerjoin(_COMPLETION, _COMPLETION.completes == AuditRequestLog.call_id)
+                        .outerjoin(
+                            _COMPLETION,
+                            and_(
+                                _COMPLETION.completes == AuditRequestLog.call_id,
+                                _COMPLETION.completes != literal_column("''"),  # lets the partial unique index serve it
+                                _COMPLETION.call_at == AuditRequestLog.call_at,
+                            ),
+                        )
                         .where(
                             AuditRequestLog.status == "started",
                             AuditRequestLog.created_at < cutoff,
+                            AuditRequestLog.created_at >= since,
+                            AuditRequestLog.call_at >= since,  # a started row's call_at is its created_at
                             _COMPLETION.seq.is_(None),
                         )
-                        .limit(1000)
+                        .limit(_SWEEP_BATCH)
                     )
                 ).scalars()
             )
         swept = 0
         for row in stale:
             now = utcnow()
-            values = {name: getattr(row, name) for name in _CONTENT_FIELDS} | {
+            values = {name: getattr(row, name) for name in _COPIED_FIELDS} | {
                 "call_id": new_id(),
                 "completes": row.call_id,
                 "request_payload": "",
@@ -120,6 +145,8 @@ class AuditDigester:
                 swept += 1
             except IntegrityError:
                 pass  # completed meanwhile
+        if len(stale) < _SWEEP_BATCH:  # all of them looked at and closed: the next round starts here
+            self._swept_until = cutoff
         return swept
 
     async def write_digest(self) -> AuditDigest | None:
@@ -169,50 +196,45 @@ class AuditDigester:
             session.add(digest)
         return digest
 
-    async def apply_retention(self, cutoff: datetime) -> int:
-        """Deletes digested rows created before `cutoff`, whole digests at a time.
+    @property
+    def retention_configured(self) -> bool:
+        return self._policy.retention
 
-        The pruned digests are replaced by one anchor (no rows; the last pruned digest's
-        hash, signed as an anchor), so the chain still verifies and a deleted row inside the
-        retained range is still reported. Rows not yet digested are never removed.
-        """
+    async def prepare_partitions(self, ahead: int = partitions.AHEAD_MONTHS) -> list[str]:
+        """Creates the month partitions `ahead` months on (Postgres; nothing on SQLite)."""
+        async with self._sessions() as session, session.begin():
+            return await partitions.ensure_ahead(session, utcnow(), ahead)
+
+    async def apply_retention(self, cutoff: datetime) -> int:
+        """Removes the rows of calls before `cutoff` (whole month partitions on Postgres) and
+        leaves an anchor the chain verifies from (audit/retention.py). Rows not yet digested
+        are never removed. Returns the rows removed."""
+        return (await self.prune(cutoff)).rows
+
+    async def prune(self, cutoff: datetime) -> retention.Pruned:
         if not self._policy.retention:
-            return 0
+            return retention.Pruned(reason="retention is not configured (MONOMCP_AUDIT_RETENTION_DAYS)")
         async with self._writing, self._sessions() as session, session.begin():
             await _lock_chain(session)
-            digests = list((await session.execute(select(AuditDigest).order_by(AuditDigest.id))).scalars())
-            prunable: list[AuditDigest] = []
-            for d in digests:
-                newest = (
-                    await session.execute(
-                        select(func.max(AuditRequestLog.created_at)).where(
-                            and_(AuditRequestLog.seq >= d.first_seq, AuditRequestLog.seq <= d.last_seq)
-                        )
-                    )
-                ).scalar()
-                if newest is not None and newest >= cutoff:
-                    break
-                prunable.append(d)
-            if not prunable or (len(prunable) == 1 and prunable[0].row_count == 0):
-                return 0
-            last = prunable[-1]
-            result = await session.execute(delete(AuditRequestLog).where(AuditRequestLog.seq <= last.last_seq))
-            await session.execute(delete(AuditDigest).where(AuditDigest.id <= last.id))
-            session.add(
-                AuditDigest(
-                    id=last.id,
-                    first_seq=0,
-                    last_seq=last.last_seq,
-                    row_count=0,
-                    rows_sha256=chain.ANCHOR,
-                    row_hashes="[]",
-                    previous_digest=chain.GENESIS,
-                    digest=last.digest,
-                    signature=chain.sign(self._policy.signing_key, chain.anchor_message(last.last_seq, last.digest)),
-                    created_at=utcnow(),
-                )
+            return await retention.prune(session, cutoff, self._policy.signing_key)
+
+    @staticmethod
+    async def _check_anchor(session: AsyncSession, link: chain.Link, result: Verification) -> list[str]:
+        """The rows under an anchor must be exactly the survivors it lists (ADR 0022)."""
+        rows = (
+            await session.execute(
+                select(AuditRequestLog).where(AuditRequestLog.seq <= link.last_seq).order_by(AuditRequestLog.seq)
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+        ).scalars()
+        actual = [(r.seq, content_hash(r)) for r in rows]
+        result.rows_checked += len(actual)
+        if actual == link.row_hashes:
+            return []
+        label = f"digest {link.id}"
+        problems = []
+        if {s for s, _ in actual} - {s for s, _ in link.row_hashes}:
+            problems.append(f"{label}: rows remain under a retention anchor (forged?)")
+        return problems + [p for p in chain.compare_rows(label, link.row_hashes, actual) if not p.endswith("inserted")]
 
     async def _stale_rows(self, session: AsyncSession, after: int) -> tuple[int, int] | None:
         """(first, last) seq of undigested rows past `after` that are older than stale_after."""
@@ -243,9 +265,7 @@ class AuditDigester:
             for link in links:
                 if link.is_anchor:
                     previous_last = link.last_seq
-                    left = await session.execute(select(func.count()).where(AuditRequestLog.seq <= link.last_seq))
-                    if left.scalar_one():
-                        result.problems.append(f"digest {link.id}: rows remain under a retention anchor (forged?)")
+                    result.problems += await self._check_anchor(session, link, result)
                     continue
                 rows = (
                     await session.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -56,7 +56,15 @@ async def query(session: AsyncSession, f: AuditFilter, page_size: int, page_toke
     log = AuditRequestLog
     stmt = (
         select(log, Completion)
-        .outerjoin(Completion, Completion.completes == log.call_id)
+        # completes != '' (a literal, not a bind parameter) lets the partial unique index serve
+        # the lookup (without it the planner hashes the whole log); call_at: a completion
+        # carries its call's, so each lookup reads one partition (ADR 0022).
+        .outerjoin(
+            Completion,
+            (Completion.completes == log.call_id)
+            & (Completion.completes != literal_column("''"))
+            & (Completion.call_at == log.call_at),
+        )
         .where(log.completes == "")
     )
     if f.org_slug is not None:

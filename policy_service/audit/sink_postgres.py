@@ -13,7 +13,17 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import URL
 
-from policy_service.audit.sinks import CALL_FACTS, COLUMNS, TABLE, Completed, Completion, naive_utc
+from policy_service.audit.sinks import (
+    CALL_FACTS,
+    COLUMNS,
+    COMPLETABLE_FOR,
+    TABLE,
+    Completed,
+    Completion,
+    naive_utc,
+    with_call_at,
+)
+from policy_service.storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +32,7 @@ def _pg_type(name: str) -> str:
     python = TABLE.c[name].type.python_type
     if python is float:
         return "float8"
-    if name in ("created_at", "completed_at"):
+    if name in ("created_at", "completed_at", "call_at"):
         return "timestamp"
     return "text"
 
@@ -57,17 +67,24 @@ def _arrays_complete() -> str:
         f"SELECT {facts}, s.service_id, i.call_id, i.completes, '', i.response_payload, i.redacted_paths, "
         "i.status, i.error, i.duration_ms, i.at, i.at "
         f"FROM unnest({params}) AS i({names}) "
-        # LATERAL … LIMIT 1: one lookup by the unique call_id per item, never a scan of every
-        # `started` row (append-only: every call's first row stays `started` for ever).
-        f"CROSS JOIN LATERAL (SELECT * FROM {TABLE.name} WHERE call_id = i.completes LIMIT 1) s "
+        # LATERAL … LIMIT 1: one index lookup by call_id per item, in the partitions of the last
+        # COMPLETABLE_FOR only (pruned at run time, ADR 0022), never a scan of every `started`
+        # row (append-only: a call's first row stays `started` for ever). The completion copies
+        # the call's call_at, so it lands in the call's partition and the unique (completes,
+        # call_at) makes "completes once" a fact.
+        f"CROSS JOIN LATERAL (SELECT * FROM {TABLE.name} WHERE call_id = i.completes "
+        f"AND call_at >= i.at - interval '{COMPLETABLE_FOR.days} days' LIMIT 1) s "
         "WHERE s.status = 'started' AND s.service_id = i.service_id "
-        "ON CONFLICT (completes) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
+        "ON CONFLICT (completes, call_at) WHERE completes != '' DO NOTHING RETURNING completes, service_id"
     )
 
 
 _INSERT = _arrays_insert()
 _COMPLETE = _arrays_complete()
-_STARTED = f"SELECT call_id, service_id FROM {TABLE.name} WHERE call_id = ANY($1::text[]) AND status = 'started'"
+_STARTED = (
+    f"SELECT call_id, service_id FROM {TABLE.name} "
+    "WHERE call_id = ANY($1::text[]) AND status = 'started' AND call_at >= $2::timestamp"
+)
 
 
 def connect_args(url: URL) -> dict[str, Any]:
@@ -128,7 +145,8 @@ class PostgresSink:
         """Which completions were written; of the others, which calls had their completion
         already (conflict) and which were never started by that service (not found)."""
         missing = [c.completes for c in completions if (c.completes, c.service_id) not in written]
-        started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing)} if missing else set()
+        since = naive_utc(min((c.at for c in completions), default=utcnow())) - COMPLETABLE_FOR
+        started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing, since)} if missing else set()
         outcomes: list[Completed] = []
         claimed: set[tuple[str, str]] = set()
         for c in completions:
@@ -146,8 +164,9 @@ class PostgresSink:
     @staticmethod
     def _columns(rows: list[dict[str, Any]]) -> list[list[Any]]:
         out: list[list[Any]] = []
+        rows = [with_call_at(r) for r in rows]
         for name in COLUMNS:
-            if name in ("created_at", "completed_at"):
+            if name in ("created_at", "completed_at", "call_at"):
                 out.append([naive_utc(r[name]) if r[name] is not None else None for r in rows])
             else:
                 out.append([r[name] for r in rows])

@@ -8,7 +8,7 @@ second completion of a call a no-op that the sink reports as a conflict."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -16,7 +16,7 @@ from sqlalchemy import Table, and_, bindparam, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_service.storage.database import WriteGuard
-from policy_service.storage.models import AuditRequestLog
+from policy_service.storage.models import AuditRequestLog, utcnow
 
 TABLE: Table = AuditRequestLog.__table__  # type: ignore[assignment]
 COLUMNS = [c.name for c in TABLE.columns if c.name != "seq"]
@@ -40,7 +40,14 @@ CALL_FACTS = (
     "service_id",
     "trace_id",
     "rule",
+    # The partition key (ADR 0022): a completion lands in its call's partition, so the unique
+    # index on (completes, call_at) is a database fact on a partitioned table too.
+    "call_at",
 )
+# A call can be completed this long after it started (ADR 0022): the completion's lookup by
+# call_id then reads only the partitions of the last week, not every month kept. Older calls
+# were closed as `abandoned` by the sweeper long before (MONOMCP_AUDIT_ABANDON_AFTER_SECONDS).
+COMPLETABLE_FOR = timedelta(days=7)
 # What a completion brings itself (the rest of the columns).
 COMPLETION_FIELDS = (
     "call_id",
@@ -102,6 +109,13 @@ def naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def with_call_at(row: dict[str, Any]) -> dict[str, Any]:
+    """A new row belongs to a call that starts now: its partition key is its own time."""
+    if row.get("call_at") is None:
+        row["call_at"] = row.get("created_at") or utcnow()
+    return row
+
+
 class SqlSink:
     """SQLAlchemy Core (SQLite, the embedded default): one transaction per batch."""
 
@@ -116,6 +130,7 @@ class SqlSink:
                 started.c.call_id == bindparam("completes"),
                 started.c.status == literal("started"),
                 started.c.service_id == bindparam("service_id"),
+                started.c.call_at >= bindparam("completable_since", type_=TABLE.c.call_at.type),
             )
         )
         self._complete = (
@@ -127,15 +142,16 @@ class SqlSink:
             TABLE.c.call_id == bindparam("completes"),
             TABLE.c.status == literal("started"),
             TABLE.c.service_id == bindparam("service_id"),
+            TABLE.c.call_at >= bindparam("completable_since", type_=TABLE.c.call_at.type),
         )
 
     async def commit(self, rows: list[dict[str, Any]], completions: list[Completion]) -> list[Completed]:
         outcomes: list[Completed] = []
         async with self._guard(), self._engine.begin() as conn:
             if rows:
-                await conn.execute(insert(TABLE), rows)
+                await conn.execute(insert(TABLE), [with_call_at(r) for r in rows])
             for done in completions:
-                params = done.values() | {"service_id": done.service_id}
+                params = done.values() | {"service_id": done.service_id, "completable_since": done.at - COMPLETABLE_FOR}
                 if (await conn.execute(self._complete, params)).rowcount:
                     outcomes.append(Completed.OK)
                     continue

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from policy_service.audit.sinks import TABLE, AuditSink, Completed, Completion, SqlSink
+from policy_service.audit.sinks import TABLE, AuditSink, Completed, Completion, SqlSink, with_call_at
 from policy_service.observability.metrics import PolicyMetrics
 from policy_service.storage.database import WriteGuard
 
@@ -63,7 +63,8 @@ def storable(value: Any) -> Any:
 
 def full_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column present, so one statement covers rows written by different paths."""
-    return {name: storable(values.get(name, _DEFAULTS.get(name))) for name in _COLUMNS}
+    row = {name: storable(values.get(name, _DEFAULTS.get(name))) for name in _COLUMNS}
+    return with_call_at(row)
 
 
 def make_sink(engine: AsyncEngine, guard: WriteGuard) -> AuditSink:

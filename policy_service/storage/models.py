@@ -269,6 +269,8 @@ class AuditRequestLog(Base):
             sqlite_where=text("completes != ''"),
             postgresql_where=text("completes != ''"),
         ),
+        # A seq is never reused after retention removed the newest rows (ADR 0022).
+        {"sqlite_autoincrement": True},
     )
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -304,6 +306,10 @@ class AuditRequestLog(Base):
     # The policy rule that decided the call (ADR 0021), e.g. "acme/seo publish_page when[0]";
     # '' when no condition took part. Hashed into digests only when set (older rows lack it).
     rule: Mapped[str] = mapped_column(String(200), default="")
+    # The time of the call the row belongs to: created_at, except on a completion, which
+    # copies its call's. The partition key on Postgres (ADR 0022), so a call and its
+    # completion share a partition and retention drops them together. Derived, not hashed.
+    call_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class AuditDigest(Base):

@@ -183,7 +183,9 @@ async def test_retention_prunes_old_digested_rows_and_verify_still_holds(
     )
     assert await digester.write_digest() is not None
     async with engine.begin() as conn:  # age the digested rows
-        await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))
+        await conn.execute(
+            text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00', call_at = '2020-01-01 00:00:00'")
+        )
     # Re-digest after the edit would hide it, so build a fresh chain over the aged rows.
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM audit_digests"))

@@ -60,9 +60,7 @@ async def test_an_unfinished_call_does_not_stall_digests(world: World, engine: A
     assert digest is not None and digest.row_count == await _count(engine, "audit_request_logs")
 
 
-async def test_verify_only_reads_so_an_edit_before_the_digest_is_not_sealed(
-    world: World, engine: AsyncEngine
-) -> None:
+async def test_verify_only_reads_so_an_edit_before_the_digest_is_not_sealed(world: World, engine: AsyncEngine) -> None:
     await _calls(world, 2)
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE audit_request_logs SET actor_display = 'someone else'"))
@@ -110,7 +108,7 @@ async def test_a_forged_retention_anchor_fails_where_retention_is_off(world: Wor
     pruning = digester(engine, retention=True, stale_after=dt.timedelta(days=36500))
     await pruning.write_digest()
     async with engine.begin() as conn:  # age the rows so "retention" may prune them
-        await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))
+        await conn.execute(text(_BACKDATE))
         await conn.execute(text("DELETE FROM audit_digests"))
     await pruning.write_digest()
     assert await pruning.apply_retention(utcnow() - dt.timedelta(days=1)) > 0
@@ -120,17 +118,21 @@ async def test_a_forged_retention_anchor_fails_where_retention_is_off(world: Wor
     assert await digester(engine, retention=False).apply_retention(utcnow()) == 0
 
 
+_BACKDATE = "UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00', call_at = '2020-01-01 00:00:00'"
+
+
 async def test_one_bad_row_fails_alone_and_its_batch_neighbours_commit(settings: Settings) -> None:
     engine = create_engine(settings.database_url)
     writer = AuditWriter(engine, WriteGuard(is_sqlite(settings.database_url)))
     writer.start()
     try:
-        taken = new_id()
-        await writer.insert({"call_id": taken, "status": "ok", "created_at": utcnow()})
+        taken, at = new_id(), utcnow()
+        await writer.insert({"call_id": taken, "status": "ok", "created_at": at})
         good = [
             {"call_id": new_id(), "status": "ok", "tool": f"t{i}\x00nul", "created_at": utcnow()} for i in range(20)
         ]
-        duplicate = {"call_id": taken, "status": "ok", "created_at": utcnow()}
+        # Unique per call time on partitioned Postgres (call ids are random; ADR 0022).
+        duplicate = {"call_id": taken, "status": "ok", "created_at": at}
         outcomes = await asyncio.gather(
             *(writer.insert(row) for row in [*good[:10], duplicate, *good[10:]]), return_exceptions=True
         )
@@ -204,7 +206,7 @@ async def test_wiped_digests_are_not_silently_rebuilt(world: World, engine: Asyn
     await signed.write_digest()
     async with engine.begin() as conn:  # history rewritten, digests wiped; the rows are old by now
         await conn.execute(text("DELETE FROM audit_digests"))
-        await conn.execute(text("UPDATE audit_request_logs SET created_at = '2020-01-01 00:00:00'"))
+        await conn.execute(text(_BACKDATE))
     assert await signed.write_digest() is None  # no fresh chain sealing whatever was done
     result = await signed.verify()
     assert not result.ok and "no digest covers them" in "\n".join(result.problems)

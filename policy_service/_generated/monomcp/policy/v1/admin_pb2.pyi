@@ -1553,6 +1553,146 @@ class VerifyAuditResponse(_message.Message):
 Global___VerifyAuditResponse: _TypeAlias = VerifyAuditResponse  # noqa: Y015
 
 @_typing.final
+class ApplyAuditRetentionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BEFORE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def before(self) -> _timestamp_pb2.Timestamp:
+        """Rows of calls before this time go. On Postgres whole months go: the month holding it stays."""
+
+    def __init__(
+        self,
+        *,
+        before: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["before", b"before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["before", b"before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyAuditRetentionRequest: _TypeAlias = ApplyAuditRetentionRequest  # noqa: Y015
+
+@_typing.final
+class ApplyAuditRetentionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_REMOVED_FIELD_NUMBER: _builtins.int
+    PARTITIONS_DROPPED_FIELD_NUMBER: _builtins.int
+    BOUNDARY_FIELD_NUMBER: _builtins.int
+    ANCHOR_LAST_SEQ_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    rows_removed: _builtins.int
+    anchor_last_seq: _builtins.int
+    """The retention anchor now stands for every digest up to this seq (0: nothing removed)."""
+    note: _builtins.str
+    """Why nothing was removed, when nothing was."""
+    @_builtins.property
+    def partitions_dropped(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def boundary(self) -> _timestamp_pb2.Timestamp:
+        """Rows of calls before this time were removed."""
+
+    def __init__(
+        self,
+        *,
+        rows_removed: _builtins.int = ...,
+        partitions_dropped: _abc.Iterable[_builtins.str] | None = ...,
+        boundary: _timestamp_pb2.Timestamp | None = ...,
+        anchor_last_seq: _builtins.int = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["boundary", b"boundary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anchor_last_seq", b"anchor_last_seq", "boundary", b"boundary", "note", b"note", "partitions_dropped", b"partitions_dropped", "rows_removed", b"rows_removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyAuditRetentionResponse: _TypeAlias = ApplyAuditRetentionResponse  # noqa: Y015
+
+@_typing.final
+class PrepareAuditPartitionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTHS_AHEAD_FIELD_NUMBER: _builtins.int
+    months_ahead: _builtins.int
+    """Months after the current one to create (default 3)."""
+    def __init__(
+        self,
+        *,
+        months_ahead: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["months_ahead", b"months_ahead"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrepareAuditPartitionsRequest: _TypeAlias = PrepareAuditPartitionsRequest  # noqa: Y015
+
+@_typing.final
+class AuditPartition(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    ESTIMATED_ROWS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    estimated_rows: _builtins.int
+    """The planner's estimate, not a count."""
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """Unset for the DEFAULT partition (rows outside every month; it should stay empty)."""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        estimated_rows: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "estimated_rows", b"estimated_rows", "name", b"name", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditPartition: _TypeAlias = AuditPartition  # noqa: Y015
+
+@_typing.final
+class PrepareAuditPartitionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTITIONED_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    PARTITIONS_FIELD_NUMBER: _builtins.int
+    partitioned: _builtins.bool
+    """False on SQLite (one table, no partitions)."""
+    @_builtins.property
+    def created(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def partitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditPartition]: ...
+    def __init__(
+        self,
+        *,
+        partitioned: _builtins.bool = ...,
+        created: _abc.Iterable[_builtins.str] | None = ...,
+        partitions: _abc.Iterable[Global___AuditPartition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "partitioned", b"partitioned", "partitions", b"partitions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrepareAuditPartitionsResponse: _TypeAlias = PrepareAuditPartitionsResponse  # noqa: Y015
+
+@_typing.final
 class AuditDigest(_message.Message):
     """One link of the audit digest chain."""
 

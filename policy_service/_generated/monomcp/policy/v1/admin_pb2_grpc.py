@@ -176,6 +176,16 @@ class AdminServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsResponse.FromString,
                 _registered_method=True)
+        self.ApplyAuditRetention = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/ApplyAuditRetention',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyAuditRetentionRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyAuditRetentionResponse.FromString,
+                _registered_method=True)
+        self.PrepareAuditPartitions = channel.unary_unary(
+                '/monomcp.policy.v1.AdminService/PrepareAuditPartitions',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PrepareAuditPartitionsRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PrepareAuditPartitionsResponse.FromString,
+                _registered_method=True)
         self.CreateServiceIdentity = channel.unary_unary(
                 '/monomcp.policy.v1.AdminService/CreateServiceIdentity',
                 request_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.CreateServiceIdentityRequest.SerializeToString,
@@ -471,6 +481,22 @@ class AdminServiceServicer(object):
         """Every digest of the chain, oldest first, for safekeeping outside the database
         (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
         export offline and `VerifyAudit` can compare the database against it. Operator only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyAuditRetention(self, request, context):
+        """Retention (ADR 0022): removes the rows of calls before a time (whole month partitions on
+        Postgres) and leaves a retention anchor the chain verifies from. An audited admin action;
+        needs retention configured (MONOMCP_AUDIT_RETENTION_DAYS). Operator only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PrepareAuditPartitions(self, request, context):
+        """Creates the audit log's month partitions ahead (Postgres) and lists them. Operator only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -794,6 +820,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ExportAuditDigests,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsResponse.SerializeToString,
+            ),
+            'ApplyAuditRetention': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyAuditRetention,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyAuditRetentionRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyAuditRetentionResponse.SerializeToString,
+            ),
+            'PrepareAuditPartitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareAuditPartitions,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PrepareAuditPartitionsRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_admin__pb2.PrepareAuditPartitionsResponse.SerializeToString,
             ),
             'CreateServiceIdentity': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateServiceIdentity,
@@ -1662,6 +1698,60 @@ class AdminService(object):
             '/monomcp.policy.v1.AdminService/ExportAuditDigests',
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_admin__pb2.ExportAuditDigestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyAuditRetention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/ApplyAuditRetention',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyAuditRetentionRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.ApplyAuditRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareAuditPartitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/monomcp.policy.v1.AdminService/PrepareAuditPartitions',
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.PrepareAuditPartitionsRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_admin__pb2.PrepareAuditPartitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -86,6 +86,13 @@ class AdminServiceStub:
     (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
     export offline and `VerifyAudit` can compare the database against it. Operator only.
     """
+    ApplyAuditRetention: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ApplyAuditRetentionRequest, _admin_pb2.ApplyAuditRetentionResponse]
+    """Retention (ADR 0022): removes the rows of calls before a time (whole month partitions on
+    Postgres) and leaves a retention anchor the chain verifies from. An audited admin action;
+    needs retention configured (MONOMCP_AUDIT_RETENTION_DAYS). Operator only.
+    """
+    PrepareAuditPartitions: _grpc.UnaryUnaryMultiCallable[_admin_pb2.PrepareAuditPartitionsRequest, _admin_pb2.PrepareAuditPartitionsResponse]
+    """Creates the audit log's month partitions ahead (Postgres) and lists them. Operator only."""
     CreateServiceIdentity: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateServiceIdentityRequest, _admin_pb2.CreateServiceIdentityResponse]
     """Service identities (operator only): the credentials MonoMCP components (the front,
     other services) present to call the PolicyService RPCs.
@@ -219,6 +226,13 @@ class AdminServiceAsyncStub(AdminServiceStub):
     (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
     export offline and `VerifyAudit` can compare the database against it. Operator only.
     """
+    ApplyAuditRetention: _aio.UnaryUnaryMultiCallable[_admin_pb2.ApplyAuditRetentionRequest, _admin_pb2.ApplyAuditRetentionResponse]  # type: ignore[assignment]
+    """Retention (ADR 0022): removes the rows of calls before a time (whole month partitions on
+    Postgres) and leaves a retention anchor the chain verifies from. An audited admin action;
+    needs retention configured (MONOMCP_AUDIT_RETENTION_DAYS). Operator only.
+    """
+    PrepareAuditPartitions: _aio.UnaryUnaryMultiCallable[_admin_pb2.PrepareAuditPartitionsRequest, _admin_pb2.PrepareAuditPartitionsResponse]  # type: ignore[assignment]
+    """Creates the audit log's month partitions ahead (Postgres) and lists them. Operator only."""
     CreateServiceIdentity: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateServiceIdentityRequest, _admin_pb2.CreateServiceIdentityResponse]  # type: ignore[assignment]
     """Service identities (operator only): the credentials MonoMCP components (the front,
     other services) present to call the PolicyService RPCs.
@@ -517,6 +531,25 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         (`monomcp audit digests export`); `monomcp audit digests check` verifies such an
         export offline and `VerifyAudit` can compare the database against it. Operator only.
         """
+
+    @_abc_1.abstractmethod
+    def ApplyAuditRetention(
+        self,
+        request: _admin_pb2.ApplyAuditRetentionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ApplyAuditRetentionResponse, _abc.Awaitable[_admin_pb2.ApplyAuditRetentionResponse]]:
+        """Retention (ADR 0022): removes the rows of calls before a time (whole month partitions on
+        Postgres) and leaves a retention anchor the chain verifies from. An audited admin action;
+        needs retention configured (MONOMCP_AUDIT_RETENTION_DAYS). Operator only.
+        """
+
+    @_abc_1.abstractmethod
+    def PrepareAuditPartitions(
+        self,
+        request: _admin_pb2.PrepareAuditPartitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PrepareAuditPartitionsResponse, _abc.Awaitable[_admin_pb2.PrepareAuditPartitionsResponse]]:
+        """Creates the audit log's month partitions ahead (Postgres) and lists them. Operator only."""
 
     @_abc_1.abstractmethod
     def CreateServiceIdentity(

@@ -11,8 +11,8 @@ from alembic import op
 
 from policy_service.storage.models import UTCDateTime
 
-revision = "0012"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
