@@ -15,7 +15,7 @@ import pytest
 
 from policy_service.config import Settings
 from policy_service.notifications.payloads import SIGNATURE_HEADER, TEST_EVENT, verify
-from tests.conftest import World, _issue_front_identity, make_settings, mcp_client
+from tests.conftest import World, issue_front_identity, make_settings, mcp_client
 from tests.e2e.test_admin_api import _csrf
 from tests.e2e.test_console_accessibility import _axe_source, _check
 from tests.e2e.test_console_browser import CHROMIUM, _sign_in, browser_page
@@ -31,7 +31,7 @@ PAGE = "/console/notifications"
 def settings(database_url: str) -> Settings:
     return make_settings(
         database_url,
-        MONOMCP_SERVICE_TOKEN=asyncio.run(_issue_front_identity(database_url)),
+        MONOMCP_SERVICE_TOKEN=asyncio.run(issue_front_identity(database_url)),
         MONOMCP_NOTIFY_POLL_SECONDS=0.2,
         MONOMCP_NOTIFY_RETRY_BASE_SECONDS=0.05,
         MONOMCP_NOTIFY_MAX_ATTEMPTS=2,
