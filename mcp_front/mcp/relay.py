@@ -36,7 +36,7 @@ _SSE_HEADERS = [
 ]
 
 
-def _event(message: dict[str, Any] | bytes) -> bytes:
+def sse_event(message: dict[str, Any] | bytes) -> bytes:
     data = message if isinstance(message, bytes) else json.dumps(message, separators=(",", ":")).encode()
     return b"event: message\ndata: " + data + b"\n\n"
 
@@ -55,7 +55,7 @@ class ClientChannel:
             if not self.streaming:
                 self.streaming = True
                 await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            await self._send({"type": "http.response.body", "body": _event(message), "more_body": True})
+            await self._send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
 
     async def send(self, message: Message) -> None:
         """The `send` the SDK writes its response to: passed through unless we already stream."""
@@ -68,7 +68,7 @@ class ClientChannel:
             self._final.extend(message.get("body", b""))
             if not message.get("more_body", False):
                 async with self._lock:
-                    await self._send({"type": "http.response.body", "body": _event(bytes(self._final))})
+                    await self._send({"type": "http.response.body", "body": sse_event(bytes(self._final))})
 
     async def disconnected(self) -> None:
         """Returns once the client has gone away."""

@@ -1,0 +1,195 @@
+"""Subscriptions and the client's standalone stream through the real gateway: a real stateful
+SDK backend sends resource updates, log messages and list changes on its own GET stream; the
+gateway relays each to the standalone streams (GET) of its tenant's clients, updates only to
+the credentials that subscribed, and decides a subscription exactly as a read
+(docs/adr/0025-standalone-streams-and-subscriptions.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+
+from mcp_front.backends.catalogue_sync import sync_catalogue
+from policy_service.toolkits.egress import EgressPolicy
+from tests.conftest import World, mcp_client
+from tests.support.notifying_backend import HIDDEN, WATCHED, NotifyingBackend
+from tests.support.servers import serve_asgi
+
+UPDATED = "notifications/resources/updated"
+LOG = "notifications/message"
+TOOLS_CHANGED = "notifications/tools/list_changed"
+
+
+@dataclass
+class Notifying:
+    backend: NotifyingBackend
+    url: str  # the gateway endpoint of acme/notifying
+
+
+@pytest.fixture
+async def notifying(world: World, front: str) -> AsyncIterator[Notifying]:
+    backend = NotifyingBackend()
+    async with serve_asgi(backend.app()) as base:
+        await world.operator.upsert_toolkit(
+            "acme", "notifying", name="notifying", visibility="private", backend_url=f"{base}/mcp"
+        )
+        await sync_catalogue(world.operator, "acme", "notifying", True, EgressPolicy(allow_private=True))
+        await world.operator.set_tool_default("acme", "notifying", "announce", "always_allow")
+        yield Notifying(backend, f"{front}/acme/notifying/mcp")
+
+
+@dataclass
+class Stream:
+    """A client's standalone stream (GET), read in the background into `messages`."""
+
+    status: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until(self, method: str, count: int = 1) -> list[dict[str, Any]]:
+        """The messages so far, once `count` of `method` have arrived (the test's timeout bounds it)."""
+        while sum(1 for m in self.messages if m.get("method") == method) < count:
+            self.arrived.clear()
+            await self.arrived.wait()
+        return list(self.messages)
+
+
+@contextlib.asynccontextmanager
+async def standalone(url: str, key: str) -> AsyncIterator[Stream]:
+    stream = Stream()
+    opened = asyncio.Event()
+
+    async def read() -> None:
+        headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
+        async with httpx.AsyncClient(timeout=None) as http, http.stream("GET", url, headers=headers) as response:
+            stream.status = response.status_code
+            opened.set()
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    stream.messages.append(json.loads(line[5:]))
+                    stream.arrived.set()
+
+    task = asyncio.get_running_loop().create_task(read())
+    await opened.wait()
+    try:
+        yield stream
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _announce_until(client: Any, stream: Stream, method: str, uri: str = WATCHED) -> list[dict[str, Any]]:
+    """The backend announces until `stream` has seen `method` (its own GET to the backend opens
+    asynchronously, and a backend drops what it sends before that stream exists)."""
+    for _ in range(200):
+        await client.call_tool("announce", {"uri": uri})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.1):
+                return await stream.until(method)
+    raise AssertionError(f"{method} never reached the standalone stream")
+
+
+async def _subscribe(client: Any, uri: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)  # deprecated in 2026-07-28, still 2025's
+        await client.subscribe_resource(uri)
+
+
+async def _unsubscribe(client: Any, uri: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.unsubscribe_resource(uri)
+
+
+async def test_an_update_reaches_only_the_subscriber_and_logs_and_list_changes_reach_everyone(
+    notifying: Notifying, world: World
+) -> None:
+    member, admin = world.keys["acme:member"], world.keys["acme:admin"]
+    async with (
+        standalone(notifying.url, member) as mine,
+        standalone(notifying.url, admin) as theirs,
+        mcp_client(notifying.url, member) as client,
+    ):
+        assert mine.status == theirs.status == 200
+        assert client.server_capabilities.resources is not None and client.server_capabilities.resources.subscribe
+        await _subscribe(client, WATCHED)
+        seen = await _announce_until(client, mine, UPDATED)
+        assert {"jsonrpc": "2.0", "method": UPDATED, "params": {"uri": WATCHED}} in seen
+        # The other credential of the same org hears the tenant's logs and list changes, never the update.
+        others = await theirs.until(TOOLS_CHANGED)
+        assert UPDATED not in [m["method"] for m in others]
+        assert any(m["method"] == LOG and m["params"]["data"] == {"announced": WATCHED} for m in others)
+    assert notifying.backend.seen.subscribed == [WATCHED]
+
+
+async def test_after_unsubscribe_updates_stop(notifying: Notifying, world: World) -> None:
+    member = world.keys["acme:member"]
+    async with standalone(notifying.url, member) as stream, mcp_client(notifying.url, member) as client:
+        await _subscribe(client, WATCHED)
+        await _announce_until(client, stream, UPDATED)
+        await _unsubscribe(client, WATCHED)
+        before = len(stream.messages)
+        changes = sum(m["method"] == TOOLS_CHANGED for m in stream.messages)
+        await client.call_tool("announce", {"uri": WATCHED})
+        after = await stream.until(TOOLS_CHANGED, count=changes + 1)
+    assert UPDATED not in [m["method"] for m in after[before:]]
+    assert notifying.backend.seen.unsubscribed == [WATCHED]
+
+
+async def test_the_log_level_applies_to_the_standalone_stream(notifying: Notifying, world: World) -> None:
+    member = world.keys["acme:member"]
+    async with standalone(notifying.url, member) as stream, mcp_client(notifying.url, member) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.set_logging_level("error")  # the backend's announcements log at warning
+        seen = await _announce_until(client, stream, TOOLS_CHANGED)
+    assert LOG not in [m["method"] for m in seen]
+
+
+async def test_a_subscription_to_a_blocked_or_unknown_resource_is_refused_like_a_read(
+    notifying: Notifying, world: World
+) -> None:
+    async with world.client("acme:admin") as admin:
+        await admin.set_role_override("member", "acme", "notifying", HIDDEN, "blocked", kind="resource")
+    async with mcp_client(notifying.url, world.keys["acme:member"]) as client:
+        refusals = []
+        for uri in (HIDDEN, "test://nowhere"):
+            with pytest.raises(MCPError) as read:
+                await client.read_resource(uri)
+            with pytest.raises(MCPError) as subscribed:
+                await _subscribe(client, uri)
+            assert (subscribed.value.error.code, subscribed.value.error.message) == (
+                read.value.error.code,
+                read.value.error.message,
+            )
+            refusals.append((subscribed.value.error.code, subscribed.value.error.message.replace(uri, "<uri>")))
+        assert len(set(refusals)) == 1 and refusals[0][0] == -32002
+    assert notifying.backend.seen.subscribed == []
+    async with world.client("acme:admin") as admin:
+        rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
+    assert ("resources/subscribe", HIDDEN, "blocked") in {(r.method, r.tool, r.status) for r in rows}
+
+
+async def test_opening_a_stream_is_audited_and_a_2026_client_gets_405(notifying: Notifying, world: World) -> None:
+    key = world.keys["acme:member"]
+    async with standalone(notifying.url, key) as stream:
+        assert stream.status == 200
+    headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream", "MCP-Protocol-Version": "2026-07-28"}
+    async with httpx.AsyncClient() as http:
+        modern = await http.get(notifying.url, headers=headers)
+        unauthenticated = await http.get(notifying.url, headers={"Accept": "text/event-stream"})
+        deleted = await http.delete(notifying.url, headers={"Authorization": f"Bearer {key}"})
+    assert modern.status_code == 405 and unauthenticated.status_code == 401 and deleted.status_code == 405
+    async with world.client("acme:admin") as admin:
+        rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
+    assert any(r.method == "GET" and r.status == "ok" for r in rows)
