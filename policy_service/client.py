@@ -718,7 +718,6 @@ class PolicyClient:
             credential=credential, org_slug=org, toolkit_slug=toolkit, task_id=task_id, result_json=result_json
         )
         return await self._call(self._tasks.SettleTask, request)
-
     # Permissions as code (ADR 0021).
     async def export_policy(self, org: str = "") -> admin_pb2.PolicyFile:
         return await self._call(self._admin.ExportPolicy, admin_pb2.ExportPolicyRequest(org_slug=org), admin=True)
@@ -727,7 +726,6 @@ class PolicyClient:
         """Check and apply a policy file (`dry_run`: only say what would change)."""
         request = admin_pb2.ApplyPolicyRequest(org_slug=org, yaml=yaml_text, dry_run=dry_run)
         return await self._call(self._admin.ApplyPolicy, request, admin=True)
-
     # --- approval notifications -----------------------------------------------------
     async def create_notification_channel(
         self, org: str, name: str, kind: str, target: str

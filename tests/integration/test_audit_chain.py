@@ -60,7 +60,9 @@ async def test_an_unfinished_call_does_not_stall_digests(world: World, engine: A
     assert digest is not None and digest.row_count == await _count(engine, "audit_request_logs")
 
 
-async def test_verify_only_reads_so_an_edit_before_the_digest_is_not_sealed(world: World, engine: AsyncEngine) -> None:
+async def test_verify_only_reads_so_an_edit_before_the_digest_is_not_sealed(
+    world: World, engine: AsyncEngine
+) -> None:
     await _calls(world, 2)
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE audit_request_logs SET actor_display = 'someone else'"))
