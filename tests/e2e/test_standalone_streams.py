@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import warnings
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,8 +20,10 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.toolkits.egress import EgressPolicy
 from tests.conftest import World, mcp_client
+from tests.support import ts_client
 from tests.support.notifying_backend import HIDDEN, WATCHED, NotifyingBackend
 from tests.support.servers import serve_asgi
+from tests.support.standalone_client import Stream, standalone
 
 UPDATED = "notifications/resources/updated"
 LOG = "notifications/message"
@@ -45,47 +46,6 @@ async def notifying(world: World, front: str) -> AsyncIterator[Notifying]:
         await sync_catalogue(world.operator, "acme", "notifying", True, EgressPolicy(allow_private=True))
         await world.operator.set_tool_default("acme", "notifying", "announce", "always_allow")
         yield Notifying(backend, f"{front}/acme/notifying/mcp")
-
-
-@dataclass
-class Stream:
-    """A client's standalone stream (GET), read in the background into `messages`."""
-
-    status: int = 0
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def until(self, method: str, count: int = 1) -> list[dict[str, Any]]:
-        """The messages so far, once `count` of `method` have arrived (the test's timeout bounds it)."""
-        while sum(1 for m in self.messages if m.get("method") == method) < count:
-            self.arrived.clear()
-            await self.arrived.wait()
-        return list(self.messages)
-
-
-@contextlib.asynccontextmanager
-async def standalone(url: str, key: str) -> AsyncIterator[Stream]:
-    stream = Stream()
-    opened = asyncio.Event()
-
-    async def read() -> None:
-        headers = {"Authorization": f"Bearer {key}", "Accept": "text/event-stream"}
-        async with httpx.AsyncClient(timeout=None) as http, http.stream("GET", url, headers=headers) as response:
-            stream.status = response.status_code
-            opened.set()
-            async for line in response.aiter_lines():
-                if line.startswith("data:"):
-                    stream.messages.append(json.loads(line[5:]))
-                    stream.arrived.set()
-
-    task = asyncio.get_running_loop().create_task(read())
-    await opened.wait()
-    try:
-        yield stream
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _announce_until(client: Any, stream: Stream, method: str, uri: str = WATCHED) -> list[dict[str, Any]]:
@@ -193,3 +153,15 @@ async def test_opening_a_stream_is_audited_and_a_2026_client_gets_405(notifying:
     async with world.client("acme:admin") as admin:
         rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
     assert any(r.method == "GET" and r.status == "ok" for r in rows)
+
+
+async def test_the_typescript_sdk_client_gets_updates_on_its_own_stream(notifying: Notifying, world: World) -> None:
+    """The TypeScript SDK (1.32) opens its standalone stream itself after initialize."""
+    out = await ts_client.run(
+        notifying.url,
+        world.keys["acme:member"],
+        "subscribe",
+        {"uri": WATCHED, "name": "announce", "arguments": {"uri": WATCHED}},
+    )
+    assert out.get("updated") and set(out["updated"]) == {WATCHED}, out
+    assert {"announced": WATCHED} in out["logs"]
