@@ -78,8 +78,10 @@ class McpGateway:
         security: TransportSecuritySettings,
         limits: EdgeLimits,
         oauth: ResourceServer | None = None,
+        redis_url: str = "",
     ) -> None:
         self.oauth = oauth
+        self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
         self.streams = StreamHub(caller.relays, caller._upstreams)
@@ -110,7 +112,12 @@ class McpGateway:
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
         try:
-            async with self._manager.run():
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(self._manager.run())
+                if self._redis_url:
+                    from mcp_front.mcp.relay_routing import SharedRelays  # redis-py only when configured
+
+                    await stack.enter_async_context(SharedRelays(self._relays, self._redis_url).running())
                 yield
         finally:
             await self.recorder.close()
