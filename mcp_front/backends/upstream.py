@@ -341,6 +341,10 @@ class UpstreamPool:
     def forget_session(self, target: Target) -> None:
         self._sessions.pop(target.key, None)
 
+    @property
+    def stdio(self) -> StdioBackends:
+        return self._stdio
+
     def current_session(self, target: Target) -> Negotiated | None:
         return self._sessions.get(target.key)
 

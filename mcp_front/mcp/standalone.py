@@ -79,6 +79,7 @@ class StreamHub:
         self._subscriptions: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
         self._listeners: dict[SessionKey, asyncio.Task[None]] = {}
         pool.on_session = self.session_opened
+        pool.stdio.on_notification = self.deliver  # a stdio process has no stream to follow: it tells us
 
     # --- subscriptions --------------------------------------------------------------
 

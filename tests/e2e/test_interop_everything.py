@@ -194,7 +194,7 @@ async def test_sampling_and_elicitation(gw: Gateway, transport: str) -> None:
 async def test_logging_over_stdio(gw: Gateway) -> None:
     """The level reaches the backend, and a log message it sends during a call reaches the client.
     (Over HTTP, server-everything sends its simulated logs on its standalone stream, not on a
-    call's response: test_standalone_notifications_over_http.)"""
+    call's response: test_standalone_notifications.)"""
     logs: list[types.LoggingMessageNotificationParams] = []
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
@@ -216,12 +216,14 @@ async def test_logging_level_is_accepted_over_http(gw: Gateway) -> None:
         assert _text(await client.call_tool("echo", {"message": "after setLevel"})) == "Echo: after setLevel"
 
 
-async def test_standalone_notifications_over_http(gw: Gateway) -> None:
-    """server-everything sends resource updates and simulated logs on its standalone stream, not
-    on a call's response: they reach the client's own standalone stream through the gateway
-    (docs/adr/0025), the updates only for what the client subscribed to."""
-    url, key = gw.endpoint("acme", "everything-http"), gw.keys["acme:member"]
-    async with standalone(url, key) as stream, _client(gw, "http") as client:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_standalone_notifications(gw: Gateway, transport: str) -> None:
+    """server-everything sends resource updates and simulated logs outside any call (on its
+    standalone stream over HTTP, on stdout between requests over stdio): they reach the client's
+    own standalone stream through the gateway (docs/adr/0025), the updates only for what the
+    client subscribed to."""
+    url, key = gw.endpoint("acme", f"everything-{transport}"), gw.keys["acme:member"]
+    async with standalone(url, key) as stream, _client(gw, transport) as client:
         uri = str((await client.list_resources()).resources[0].uri)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MCPDeprecationWarning)  # deprecated in 2026-07-28, still 2025's
