@@ -100,7 +100,7 @@ class McpGateway:
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
         endpoint = MediaCheck(endpoint, sdk, recorder)
-        endpoint = _ByMethod(endpoint, StreamEndpoint(policy, self.streams))
+        endpoint = _ByMethod(endpoint, StreamEndpoint(policy, self.streams, recorder))
         endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
         endpoint = LimitCheck(endpoint, limits.limiter, recorder)
         if oauth is not None:

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from mcp_front.edge import responses
 from mcp_front.edge.checks import edge_of
+from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import header
 from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS
 from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, ClientStream, StreamHub
@@ -27,15 +28,17 @@ log = logging.getLogger("monomcp.front")
 
 
 class StreamEndpoint:
-    def __init__(self, policy: PolicyClient, hub: StreamHub) -> None:
-        self._policy, self._hub = policy, hub
+    def __init__(self, policy: PolicyClient, hub: StreamHub, recorder: RefusalRecorder) -> None:
+        self._policy, self._hub, self._recorder = policy, hub, recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         edge = edge_of(scope)
         if header(scope, b"mcp-protocol-version") in MODERN_PROTOCOL_VERSIONS:
+            await self._recorder.record(edge, "invalid", "no standalone stream on 2026-07-28", method="GET")
             await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
             return
         if "text/event-stream" not in header(scope, b"accept"):
+            await self._recorder.record(edge, "invalid", "a GET must accept text/event-stream", method="GET")
             await JSONResponse({"error": "a GET must accept text/event-stream"}, status_code=406)(scope, receive, send)
             return
         try:
@@ -52,7 +55,9 @@ class StreamEndpoint:
         toolkit = f"{edge.org}/{edge.toolkit}"
         tenant = f"{toolkit}|{listed.principal.org_slug}"
         if self._hub.open_streams(edge.token, tenant) >= MAX_STREAMS_PER_CREDENTIAL:
-            await responses.too_many_requests(5.0, "too many open streams for this credential")(scope, receive, send)
+            reason = "too many open streams for this credential"
+            await self._recorder.record(edge, "rate_limited", reason, method="GET")
+            await responses.too_many_requests(5.0, reason)(scope, receive, send)
             return
         if not await self._audit(scope):
             await responses.policy_unavailable()(scope, receive, send)

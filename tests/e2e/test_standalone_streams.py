@@ -153,6 +153,7 @@ async def test_opening_a_stream_is_audited_and_a_2026_client_gets_405(notifying:
     async with world.client("acme:admin") as admin:
         rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
     assert any(r.method == "GET" and r.status == "ok" for r in rows)
+    assert any(r.method == "GET" and r.status == "invalid" and "2026-07-28" in r.error for r in rows)
 
 
 async def test_the_typescript_sdk_client_gets_updates_on_its_own_stream(notifying: Notifying, world: World) -> None:
