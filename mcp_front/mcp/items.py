@@ -101,12 +101,14 @@ class ItemHandlers:
         name: str,
         method: str,
         params: types.RequestParams,
-        tenant: Callable[[str], bool] | None = None,
+        before: Callable[[str], bool] | None = None,
+        after: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
         """Authorize (audited), run on the backend, append the outcome; refusals are JSON-RPC errors.
 
-        `tenant`, for subscriptions, is told the tenant scope once the request is allowed and
-        says whether the backend must hear of it (an unsubscribe others still need does not)."""
+        For subscriptions: `before` is told the tenant scope once the request is allowed and says
+        whether the backend must hear of it (an unsubscribe others still need does not);
+        `after` is told it once the backend accepted the request."""
         req = from_handler_context(ctx)
         forwarded = _forwarded(params)
         try:
@@ -131,8 +133,11 @@ class ItemHandlers:
                 raise MCPError(types.INVALID_REQUEST, decision.message)
             raise _not_found(ctx, kind, decision.message, name)
         scope = tenant_scope(req, decision)
-        backend_needed = tenant(scope) if tenant is not None else True
-        return await self._execute(ctx, decision, scope, method, forwarded, backend_needed)
+        backend_needed = before(scope) if before is not None else True
+        result = await self._execute(ctx, decision, scope, method, forwarded, backend_needed)
+        if after is not None:
+            after(scope)
+        return result
 
     async def _execute(
         self,
@@ -276,11 +281,10 @@ def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool,
         if not streams.may_subscribe(owner):
             raise MCPError(types.INVALID_REQUEST, "Too many resource subscriptions for this credential")
 
-        def remember(scope: str) -> bool:
+        def remember(scope: str) -> None:
             streams.subscribe(owner, scope, uri)
-            return True
 
-        await items.run(ctx, "resource", uri, "resources/subscribe", params, remember)
+        await items.run(ctx, "resource", uri, "resources/subscribe", params, after=remember)
         return _shaped(ctx, {})
 
     async def unsubscribe(ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams) -> Any:
@@ -289,7 +293,7 @@ def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool,
         def forget(scope: str) -> bool:
             return streams.unsubscribe(owner, scope, uri)  # the backend hears it when nobody else needs it
 
-        await items.run(ctx, "resource", uri, "resources/unsubscribe", params, forget)
+        await items.run(ctx, "resource", uri, "resources/unsubscribe", params, before=forget)
         return _shaped(ctx, {})
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:

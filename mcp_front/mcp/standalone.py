@@ -48,6 +48,7 @@ MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
 _QUEUE = 256
 _KEEPALIVE_SECONDS = 25.0
+_RESUBSCRIBE_SECONDS = 10.0
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
@@ -77,7 +78,8 @@ class StreamHub:
         self._relays, self._pool = relays, pool
         self._streams: dict[str, set[ClientStream]] = {}
         self._subscriptions: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
-        self._listeners: dict[SessionKey, asyncio.Task[None]] = {}
+        self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         pool.on_session = self.session_opened
         pool.stdio.on_notification = self.deliver  # a stdio process has no stream to follow: it tells us
 
@@ -109,27 +111,47 @@ class StreamHub:
     # --- backend side ---------------------------------------------------------------
 
     def session_opened(self, target: Target, session: Negotiated) -> None:
-        """The pool opened a session: follow it if a client of its scope is listening."""
+        """The pool opened a session: follow it if a client of its scope is listening, and
+        carry the scope's subscriptions over (a backend that forgot our session forgot them)."""
         if target.scope in self._streams:
             self._follow(target, session)
+        uris = sorted({u for (_, s), held in self._subscriptions.items() if s == target.scope for u in held})
+        if uris:
+            task = asyncio.get_running_loop().create_task(self._resubscribe(target, uris))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _resubscribe(self, target: Target, uris: list[str]) -> None:
+        """Best effort: the subscriptions were authorized and audited when the client made them."""
+        for uri in uris:
+            message = {"jsonrpc": "2.0", "id": self._pool.next_id(), "method": "resources/subscribe"}
+            try:
+                await self._pool.forward(
+                    target.url, target.headers, target.scope, {**message, "params": {"uri": uri}}, _RESUBSCRIBE_SECONDS
+                )
+            except Exception as exc:
+                log.info("subscription to %s not carried to a new backend session: %s", uri, exc)
 
     def _follow(self, target: Target, session: Negotiated) -> None:
         if session.modern or not session.session_id:
             return  # 2026-07-28 and session-less backends have no standalone stream to follow
         running = self._listeners.get(target.key)
-        if running is not None and not running.done():
-            return
+        if running is not None and not running[1].done():
+            if running[0] == session:
+                return
+            running[1].cancel()  # a replaced session: its stream carries nothing of ours any more
         task = asyncio.get_running_loop().create_task(listener.listen(self._pool, target, session, self.deliver))
-        self._listeners[target.key] = task
+        self._listeners[target.key] = (session, task)
 
         def finished(done: asyncio.Task[None]) -> None:
-            if self._listeners.get(target.key) is done:
+            current = self._listeners.get(target.key)
+            if current is not None and current[1] is done:
                 del self._listeners[target.key]
 
         task.add_done_callback(finished)
 
     def _unfollow(self, scope: str) -> None:
-        for key, task in list(self._listeners.items()):
+        for key, (_, task) in list(self._listeners.items()):
             if key[0] == scope:
                 task.cancel()
 

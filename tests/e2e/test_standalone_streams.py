@@ -106,6 +106,25 @@ async def test_after_unsubscribe_updates_stop(notifying: Notifying, world: World
     assert notifying.backend.seen.unsubscribed == [WATCHED]
 
 
+async def test_subscriptions_survive_a_backend_that_forgot_the_session(notifying: Notifying, world: World) -> None:
+    """The gateway re-subscribes on the new backend session and follows its stream."""
+    member = world.keys["acme:member"]
+    async with standalone(notifying.url, member) as stream, mcp_client(notifying.url, member) as client:
+        await _subscribe(client, WATCHED)
+        await _announce_until(client, stream, UPDATED)
+        await notifying.backend.forget_sessions()
+        updates = sum(m["method"] == UPDATED for m in stream.messages)
+        for _ in range(200):  # the first call after the loss finds a new session
+            await client.call_tool("announce", {"uri": WATCHED})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await stream.until(UPDATED, count=updates + 1)
+                    break
+        else:
+            raise AssertionError("no update after the backend forgot the session")
+    assert notifying.backend.seen.subscribed == [WATCHED, WATCHED]  # the client's, then the gateway's
+
+
 async def test_the_log_level_applies_to_the_standalone_stream(notifying: Notifying, world: World) -> None:
     member = world.keys["acme:member"]
     async with standalone(notifying.url, member) as stream, mcp_client(notifying.url, member) as client:

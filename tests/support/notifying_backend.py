@@ -61,6 +61,13 @@ class NotifyingBackend:
         lowlevel.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
         lowlevel.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
 
+    async def forget_sessions(self) -> None:
+        """As a restarted backend would: every session ends (its streams close) and is unknown (404)."""
+        manager = self.server.session_manager
+        for transport in list(manager._server_instances.values()):
+            await transport.terminate()
+        manager._server_instances.clear()
+
     def app(self) -> ASGIApp:
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
         return self.server.streamable_http_app(transport_security=security)
