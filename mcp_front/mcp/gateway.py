@@ -117,9 +117,10 @@ class McpGateway:
                 if self._redis_url:
                     from mcp_front.mcp.relay_routing import SharedRelays  # redis-py only when configured
 
-                    await stack.enter_async_context(SharedRelays(self._relays, self._redis_url).running())
+                    await stack.enter_async_context(SharedRelays(self._relays, self._redis_url, self.streams).running())
                 yield
         finally:
+            await self.streams.close()
             await self.recorder.close()
             await self.limiter.close()
 

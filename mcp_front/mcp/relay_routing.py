@@ -9,6 +9,11 @@ replica that holds the call delivers it after the same constant-time owner check
 local answer, and the others drop it. The credential itself never leaves the process.
 Delivery is at most once and best effort: if Redis is down the answer is lost as it was
 without routing (the call ends at the toolkit's timeout, audited).
+
+The same channel carries what a replica's backend listener hears on a standalone stream
+(`standalone.StreamHub.share`): every other replica hands it to its own client streams of
+that tenant scope, a resource update only to the streams of the credentials (by digest)
+that subscribed through the replica that heard it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from mcp_front.mcp.relay import RelayHub
+from mcp_front.mcp.standalone import StreamHub
 
 log = logging.getLogger("monomcp.front")
 
@@ -32,26 +39,38 @@ _RETRY_SECONDS = 1.0
 
 
 class SharedRelays:
-    def __init__(self, hub: RelayHub, redis_url: str, channel: str = CHANNEL) -> None:
-        self._hub, self._channel = hub, channel
+    def __init__(self, hub: RelayHub, redis_url: str, streams: StreamHub | None = None, channel: str = CHANNEL) -> None:
+        self._hub, self._streams, self._channel = hub, streams, channel
         self._redis: Redis = Redis.from_url(redis_url, socket_connect_timeout=0.5)
+        self._replica = uuid.uuid4().hex  # a replica skips what it published itself
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Listens for the process's lifetime; the hub forwards what it cannot match meanwhile."""
         listening = asyncio.get_running_loop().create_task(self._listen())
         self._hub.forward = self.publish
+        if self._streams is not None:
+            self._streams.share = self.share
         try:
             yield
         finally:
             self._hub.forward = None
+            if self._streams is not None:
+                self._streams.share = None
             listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listening
             await self._redis.aclose()
 
     async def publish(self, kind: str, digest: str, message: dict[str, Any]) -> None:
-        payload = json.dumps({"kind": kind, "owner": digest, "message": message}, separators=(",", ":"))
+        await self._send({"kind": kind, "owner": digest, "message": message})
+
+    async def share(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
+        await self._send({"kind": "notify", "scope": scope, "subscribers": subscribers, "message": message})
+
+    async def _send(self, routed: dict[str, Any]) -> None:
+        kind = routed["kind"]
+        payload = json.dumps({**routed, "from": self._replica}, separators=(",", ":"))
         try:
             await self._redis.publish(self._channel, payload)
         except RedisError as exc:
@@ -61,10 +80,19 @@ class SharedRelays:
         """One published message: delivered if this process holds its call."""
         try:
             routed = json.loads(payload)
-            kind, digest, message = routed["kind"], routed["owner"], routed["message"]
+            kind, message = routed["kind"], routed["message"]
         except (ValueError, KeyError, TypeError):
             return False
-        if not isinstance(digest, str) or not isinstance(message, dict):
+        if not isinstance(routed, dict) or not isinstance(message, dict) or routed.get("from") == self._replica:
+            return False
+        if kind == "notify":
+            scope, subscribers = routed.get("scope"), routed.get("subscribers")
+            if self._streams is None or not isinstance(scope, str) or not isinstance(subscribers, list):
+                return False
+            self._streams.deliver_shared(scope, message, [d for d in subscribers if isinstance(d, str)])
+            return True
+        digest = routed.get("owner")
+        if not isinstance(digest, str):
             return False
         if kind == "answer":
             return self._hub.deliver_digest(digest, message)

@@ -23,12 +23,13 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Send
 
 from mcp_front.backends import listener
-from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, sse_event
+from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest, sse_event
 
 if TYPE_CHECKING:
     from mcp_front.backends.negotiation import Negotiated
@@ -43,6 +44,7 @@ LIST_CHANGED = frozenset(
         "notifications/prompts/list_changed",
     }
 )
+_RELAYED = LIST_CHANGED | {"notifications/resources/updated", "notifications/message"}
 MAX_STREAMS_PER_CREDENTIAL = 16
 MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
@@ -80,6 +82,9 @@ class StreamHub:
         self._subscriptions: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
         self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Set when replicas share Redis (relay_routing.SharedRelays): what a listener hears also
+        # reaches the other replicas' streams, updates with the digests of their subscribers.
+        self.share: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None
         pool.on_session = self.session_opened
         pool.stdio.on_notification = self.deliver  # a stdio process has no stream to follow: it tells us
 
@@ -97,6 +102,14 @@ class StreamHub:
         self._subscriptions.move_to_end(key)
         while len(self._subscriptions) > _MAX_SUBSCRIBERS:
             self._subscriptions.popitem(last=False)
+        if self.share is not None:  # the client's stream may be on another replica: listen here
+            for target, session in self._pool.sessions_in(scope):
+                self._follow(target, session)
+
+    def _interested(self, scope: str) -> bool:
+        if scope in self._streams:
+            return True
+        return self.share is not None and any(s == scope for (_, s) in self._subscriptions)
 
     def unsubscribe(self, owner: str, scope: str, uri: str) -> bool:
         """Forgets a subscription; True when nobody else in the scope still wants the URI
@@ -106,6 +119,8 @@ class StreamHub:
             uris.discard(uri)
             if not uris:
                 del self._subscriptions[(owner, scope)]
+        if not self._interested(scope):
+            self._unfollow(scope)
         return not any(uri in u for (_, s), u in self._subscriptions.items() if s == scope)
 
     # --- backend side ---------------------------------------------------------------
@@ -113,7 +128,7 @@ class StreamHub:
     def session_opened(self, target: Target, session: Negotiated) -> None:
         """The pool opened a session: follow it if a client of its scope is listening, and
         carry the scope's subscriptions over (a backend that forgot our session forgot them)."""
-        if target.scope in self._streams:
+        if self._interested(target.scope):
             self._follow(target, session)
         uris = sorted({u for (_, s), held in self._subscriptions.items() if s == target.scope for u in held})
         if uris:
@@ -150,6 +165,13 @@ class StreamHub:
 
         task.add_done_callback(finished)
 
+    async def close(self) -> None:
+        """At shutdown: no listener outlives the process's pool (it would hold a backend connection)."""
+        tasks = [task for _, task in self._listeners.values()] + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _unfollow(self, scope: str) -> None:
         for key, (_, task) in list(self._listeners.items()):
             if key[0] == scope:
@@ -157,13 +179,26 @@ class StreamHub:
 
     async def deliver(self, scope: str, message: dict[str, Any]) -> None:
         """A backend notification from the standalone stream of a session of `scope`."""
+        if message.get("method") not in _RELAYED:
+            return
+        raw = message.get("params")
+        uri = raw.get("uri") if isinstance(raw, dict) else None
+        subscribers = [o for (o, s), uris in self._subscriptions.items() if s == scope and uri in uris]
+        self._put(scope, message, {owner_digest(o) for o in subscribers})
+        if self.share is not None:
+            await self.share(scope, message, sorted(owner_digest(o) for o in subscribers))
+
+    def deliver_shared(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
+        """What another replica's listener heard (`subscribers`: digests of who subscribed there)."""
+        self._put(scope, message, set(subscribers))
+
+    def _put(self, scope: str, message: dict[str, Any], subscribers: set[str]) -> None:
         method = message.get("method")
         raw = message.get("params")
         params: dict[str, Any] = raw if isinstance(raw, dict) else {}
         streams = list(self._streams.get(scope, ()))
         if method == "notifications/resources/updated":
-            uri = params.get("uri")
-            streams = [s for s in streams if uri in self._subscriptions.get((s.owner, scope), ())]
+            streams = [s for s in streams if owner_digest(s.owner) in subscribers]
         elif method == "notifications/message":
             streams = [s for s in streams if params.get("level") in self._levels(s)]
         elif method not in LIST_CHANGED:
@@ -200,7 +235,8 @@ class StreamHub:
                 streams.discard(stream)
                 if not streams:
                     del self._streams[stream.scope]
-                    self._unfollow(stream.scope)
+                    if not self._interested(stream.scope):
+                        self._unfollow(stream.scope)
 
 
 async def _disconnected(receive: Receive, stream: ClientStream) -> None:

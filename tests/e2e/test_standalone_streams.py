@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,15 +18,25 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
+from mcp_front.app import build_app
 from mcp_front.backends.catalogue_sync import sync_catalogue
+from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
 from tests.conftest import World, mcp_client
 from tests.support import ts_client
 from tests.support.notifying_backend import HIDDEN, WATCHED, NotifyingBackend
-from tests.support.servers import serve_asgi
+from tests.support.servers import free_port, serve_asgi
 from tests.support.standalone_client import Stream, standalone
 
 UPDATED = "notifications/resources/updated"
+
+
+def _redis_up() -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", 6379)) == 0
+
+
 LOG = "notifications/message"
 TOOLS_CHANGED = "notifications/tools/list_changed"
 
@@ -185,3 +196,22 @@ async def test_the_typescript_sdk_client_gets_updates_on_its_own_stream(notifyin
     )
     assert out.get("updated") and set(out["updated"]) == {WATCHED}, out
     assert {"announced": WATCHED} in out["logs"]
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable on 127.0.0.1:6379")
+async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
+    notifying: Notifying, world: World, settings: Settings
+) -> None:
+    """The subscription and the backend session are on one front, the client's stream on the other."""
+    ports = free_port(), free_port()
+    shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
+    apps = [
+        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
+        for p in ports
+    ]
+    path, member = "/acme/notifying/mcp", world.keys["acme:member"]
+    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+        async with standalone(b + path, member) as stream, mcp_client(a + path, member) as client:
+            await _subscribe(client, WATCHED)
+            seen = await _announce_until(client, stream, UPDATED)
+    assert {"jsonrpc": "2.0", "method": UPDATED, "params": {"uri": WATCHED}} in seen
