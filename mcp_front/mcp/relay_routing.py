@@ -50,7 +50,7 @@ class SharedRelays:
         listening = asyncio.get_running_loop().create_task(self._listen())
         self._hub.forward = self.publish
         if self._streams is not None:
-            self._streams.share = self.share
+            self._streams.share = self
         try:
             yield
         finally:
@@ -65,8 +65,11 @@ class SharedRelays:
     async def publish(self, kind: str, digest: str, message: dict[str, Any]) -> None:
         await self._send({"kind": kind, "owner": digest, "message": message})
 
-    async def share(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
+    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
         await self._send({"kind": "notify", "scope": scope, "subscribers": subscribers, "message": message})
+
+    async def unsubscribed(self, scope: str, digest: str, uri: str) -> None:
+        await self._send({"kind": "unsubscribe", "scope": scope, "owner": digest, "message": {"uri": uri}})
 
     async def _send(self, routed: dict[str, Any]) -> None:
         kind = routed["kind"]
@@ -85,6 +88,12 @@ class SharedRelays:
             return False
         if not isinstance(routed, dict) or not isinstance(message, dict) or routed.get("from") == self._replica:
             return False
+        if kind == "unsubscribe":
+            scope, digest, uri = routed.get("scope"), routed.get("owner"), message.get("uri")
+            if self._streams is None or not all(isinstance(v, str) for v in (scope, digest, uri)):
+                return False
+            self._streams.unsubscribed_elsewhere(str(scope), str(digest), str(uri))
+            return True
         if kind == "notify":
             scope, subscribers = routed.get("scope"), routed.get("subscribers")
             if self._streams is None or not isinstance(scope, str) or not isinstance(subscribers, list):

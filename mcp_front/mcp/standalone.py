@@ -23,8 +23,8 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Send
 
@@ -50,7 +50,7 @@ MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
 _QUEUE = 256
 _KEEPALIVE_SECONDS = 25.0
-_RESUBSCRIBE_SECONDS = 10.0
+_FORWARD_SECONDS = 10.0
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
@@ -73,6 +73,12 @@ class ClientStream:
             self.overflowed.set()  # a client that does not read loses its stream, not the tenant's
 
 
+class Sharing(Protocol):
+    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None: ...
+
+    async def unsubscribed(self, scope: str, digest: str, uri: str) -> None: ...
+
+
 class StreamHub:
     """Per front process: client streams, subscriptions, and the backend listeners they need."""
 
@@ -83,8 +89,9 @@ class StreamHub:
         self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Set when replicas share Redis (relay_routing.SharedRelays): what a listener hears also
-        # reaches the other replicas' streams, updates with the digests of their subscribers.
-        self.share: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None
+        # reaches the other replicas' streams, updates with the digests of their subscribers,
+        # and an unsubscribe reaches the replica that holds the subscription.
+        self.share: Sharing | None = None
         pool.on_session = self.session_opened
         pool.stdio.on_notification = self.deliver  # a stdio process has no stream to follow: it tells us
 
@@ -121,7 +128,38 @@ class StreamHub:
                 del self._subscriptions[(owner, scope)]
         if not self._interested(scope):
             self._unfollow(scope)
+        if self.share is not None:
+            self._spawn(self.share.unsubscribed(scope, owner_digest(owner), uri))
         return not any(uri in u for (_, s), u in self._subscriptions.items() if s == scope)
+
+    def unsubscribed_elsewhere(self, scope: str, digest: str, uri: str) -> None:
+        """Another replica took this credential's unsubscribe: drop it here too, and tell this
+        replica's backend sessions when nobody else here still wants the URI."""
+        for owner, s in [k for k in self._subscriptions if k[1] == scope and owner_digest(k[0]) == digest]:
+            uris = self._subscriptions[(owner, s)]
+            if uri not in uris:
+                continue
+            uris.discard(uri)
+            if not uris:
+                del self._subscriptions[(owner, s)]
+            if not any(uri in u for (_, o), u in self._subscriptions.items() if o == scope):
+                for target, _ in self._pool.sessions_in(scope):
+                    self._spawn(self._send(target, "resources/unsubscribe", uri))
+        if not self._interested(scope):
+            self._unfollow(scope)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, target: Target, method: str, uri: str) -> None:
+        """Best effort: the request was authorized and audited when the client made it."""
+        message = {"jsonrpc": "2.0", "id": self._pool.next_id(), "method": method, "params": {"uri": uri}}
+        try:
+            await self._pool.forward(target.url, target.headers, target.scope, message, _FORWARD_SECONDS)
+        except Exception as exc:
+            log.info("%s %s not carried to the backend: %s", method, uri, exc)
 
     # --- backend side ---------------------------------------------------------------
 
@@ -131,21 +169,8 @@ class StreamHub:
         if self._interested(target.scope):
             self._follow(target, session)
         uris = sorted({u for (_, s), held in self._subscriptions.items() if s == target.scope for u in held})
-        if uris:
-            task = asyncio.get_running_loop().create_task(self._resubscribe(target, uris))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _resubscribe(self, target: Target, uris: list[str]) -> None:
-        """Best effort: the subscriptions were authorized and audited when the client made them."""
         for uri in uris:
-            message = {"jsonrpc": "2.0", "id": self._pool.next_id(), "method": "resources/subscribe"}
-            try:
-                await self._pool.forward(
-                    target.url, target.headers, target.scope, {**message, "params": {"uri": uri}}, _RESUBSCRIBE_SECONDS
-                )
-            except Exception as exc:
-                log.info("subscription to %s not carried to a new backend session: %s", uri, exc)
+            self._spawn(self._send(target, "resources/subscribe", uri))
 
     def _follow(self, target: Target, session: Negotiated) -> None:
         if session.modern or not session.session_id:
@@ -186,7 +211,7 @@ class StreamHub:
         subscribers = [o for (o, s), uris in self._subscriptions.items() if s == scope and uri in uris]
         self._put(scope, message, {owner_digest(o) for o in subscribers})
         if self.share is not None:
-            await self.share(scope, message, sorted(owner_digest(o) for o in subscribers))
+            await self.share.notify(scope, message, sorted(owner_digest(o) for o in subscribers))
 
     def deliver_shared(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
         """What another replica's listener heard (`subscribers`: digests of who subscribed there)."""

@@ -202,7 +202,8 @@ async def test_the_typescript_sdk_client_gets_updates_on_its_own_stream(notifyin
 async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
     notifying: Notifying, world: World, settings: Settings
 ) -> None:
-    """The subscription and the backend session are on one front, the client's stream on the other."""
+    """The subscription and the backend session are on one front, the client's stream and its
+    unsubscribe on the other."""
     ports = free_port(), free_port()
     shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
     apps = [
@@ -214,4 +215,12 @@ async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
         async with standalone(b + path, member) as stream, mcp_client(a + path, member) as client:
             await _subscribe(client, WATCHED)
             seen = await _announce_until(client, stream, UPDATED)
+            async with mcp_client(b + path, member) as other:  # the unsubscribe lands on the other front
+                await _unsubscribe(other, WATCHED)
+            for _ in range(200):  # the other front forwards it, then the one holding the subscription
+                if len(notifying.backend.seen.unsubscribed) == 2:
+                    break
+                await asyncio.sleep(0.05)
     assert {"jsonrpc": "2.0", "method": UPDATED, "params": {"uri": WATCHED}} in seen
+    # The front that held the subscription dropped it and told the backend on its own session.
+    assert notifying.backend.seen.unsubscribed == [WATCHED, WATCHED]
