@@ -6,8 +6,8 @@ the client, and the client's answers reach the backend (docs/adr/0011-relaying-s
   response (validated and shaped by the SDK as always) becomes its last event.
 - `RelayHub` is per front process: answers to relayed requests (a POST from the client)
   and `notifications/cancelled` are matched to the call that waits for them, only for
-  the credential that made the call. A client's answer must reach the replica that holds
-  the call's stream (the ADR says what a multi-replica deployment needs).
+  the credential that made the call. An answer this process cannot match is handed to
+  `forward` (Redis, `relay_routing.py`, docs/adr/0025) for the replica holding the call.
 - `ClientRelay` is one call's `CallRelay`: it filters logs by the client's level, relays
   progress, and turns backend requests into requests to the client.
 """

@@ -13,8 +13,9 @@ subscriptions: what a backend sends outside any request reaches the clients of i
   `notifications/message` is filtered by the credential's `logging/setLevel`; list
   changes reach every stream of the scope. Anything else is not the client's business.
 
-All of it lives in one front process: the stream, the subscriptions and the listener must
-be on one replica (ADR 0025 says what a multi-replica deployment needs).
+Each front process holds its own streams, subscriptions and listeners; with Redis
+(`relay_routing.SharedRelays` sets `share`) what a listener hears and an unsubscribe reach
+every replica (ADR 0025 says what a multi-replica deployment needs).
 """
 
 from __future__ import annotations
