@@ -186,7 +186,9 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
     limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
     oauth = ResourceServer.from_settings(settings)
-    gateway = McpGateway(policy, access, caller, tasks, security_settings(settings), limits, oauth)
+    gateway = McpGateway(
+        policy, access, caller, tasks, security_settings(settings), limits, oauth, redis_url=settings.redis_url
+    )
 
     def build_extra() -> ASGIApp:
         from mcp_front.admin.auth import ConsoleAuth

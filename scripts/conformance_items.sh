@@ -2,7 +2,7 @@
 # Runs the conformance suite's resources-*, prompts-* and completion-complete scenarios
 # twice: directly against a fixture backend built on the SDK (tests/support/item_backend.py)
 # and through the gateway with that backend registered as toolkit acme/items.
-# Prints the pass counts; see docs/adr/0013-resources-and-prompts.md for expected failures.
+# Prints the pass counts; docs/adr/0013 and 0025 describe what the gateway does with each.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 UV=$(command -v uv 2>/dev/null || echo "python3 -m uv")
@@ -40,9 +40,8 @@ wait_port "$FRONT"
 $UV run python scripts/auth_proxy.py "$PROXY" "http://127.0.0.1:$FRONT" "$KEY" & PIDS+=($!)
 wait_port "$PROXY"
 
-# Not served by design (docs/adr/0013-resources-and-prompts.md): the stateless front keeps no
-# stream to deliver resource updates on, so it does not advertise subscriptions.
-EXPECTED_GATEWAY_FAILURES=" resources-subscribe resources-unsubscribe "
+# Every scenario passes through the gateway (subscriptions: docs/adr/0025).
+EXPECTED_GATEWAY_FAILURES=" "
 status=0
 
 run() {  # $1 label, $2 url

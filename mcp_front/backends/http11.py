@@ -194,13 +194,16 @@ class Http11Client:
             conn.writer.close()
         return None
 
-    async def open(self, url: str, headers: dict[str, str], body: bytes, scope: str = "") -> OpenResponse:
-        """POST `body` and return once the response head arrives; the body streams from there."""
+    async def open(
+        self, url: str, headers: dict[str, str], body: bytes, scope: str = "", method: str = "POST"
+    ) -> OpenResponse:
+        """POST `body` (or GET, for a backend's standalone stream) and return once the response
+        head arrives; the body streams from there."""
         origin = self._origins.get(url)
         if origin is None:
             origin = self._origins[url] = _origin(url)
         pool = self._pool(scope, origin)
-        request = self._encode(origin, headers, body)
+        request = self._encode(origin, headers, body, method)
         for attempt in (0, 1):
             reused = attempt == 0 and bool(pool.idle)
             conn = pool.idle.pop() if reused else await self._connect(origin)
@@ -242,8 +245,10 @@ class Http11Client:
         raise HttpError(f"connect to {origin.host}:{origin.port} failed: {failure}")
 
     @staticmethod
-    def _encode(origin: _Origin, headers: dict[str, str], body: bytes) -> bytes:
-        lines = [f"POST {origin.path} HTTP/1.1", f"Host: {origin.host_header}", f"Content-Length: {len(body)}"]
+    def _encode(origin: _Origin, headers: dict[str, str], body: bytes, method: str = "POST") -> bytes:
+        lines = [f"{method} {origin.path} HTTP/1.1", f"Host: {origin.host_header}"]
+        if method == "POST":
+            lines.append(f"Content-Length: {len(body)}")
         for name, value in with_trace_context(headers).items():
             problem = header_problem(name, value, FRAMING_HEADERS)
             if problem is not None:  # stored before upsert checked headers: refuse rather than reframe

@@ -5,6 +5,9 @@
 in a process another org's calls started. A process serves one request at a time: stdio
 has no per-request stream, so whatever the process sends while it works (progress, log
 messages, sampling or elicitation requests) belongs to that request and goes to its relay.
+What it sends while idle, and resource updates and list changes at any time, belong to no
+request: they go to the pool's `outside` sink, the standalone streams of the tenant's
+clients (docs/adr/0025-standalone-streams-and-subscriptions.md).
 
 Processes start on first use with the spec's environment only (never the gateway's own,
 which holds its secrets), in their own process group, under RLIMIT_AS/RLIMIT_CPU when set
@@ -24,7 +27,7 @@ import logging
 import os
 import signal
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from mcp_front.backends import negotiation
@@ -53,6 +56,17 @@ def _error(detail: str, public: str = PUBLIC_FAILURE) -> Exception:
     return UpstreamError(detail, public)
 
 
+# Notifications about the backend session rather than the request being served.
+_SESSION_NOTIFICATIONS = frozenset(
+    {
+        "notifications/resources/updated",
+        "notifications/resources/list_changed",
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+    }
+)
+
+
 class _Process:
     """One running backend: JSON lines in and out, answers matched to requests by id."""
 
@@ -65,6 +79,7 @@ class _Process:
         self._tasks: set[asyncio.Task[None]] = set()
         self._delivered: asyncio.Task[None] | None = None  # the last relayed message, in order
         self.relay: CallRelay | None = None  # the request it is serving, if relayed
+        self.outside: Callable[[dict[str, Any]], Awaitable[None]] | None = None  # what belongs to no request
         self.session = Negotiated(None, negotiation.OFFERED_VERSION)
         self.log_level: str | None = None
         self.initialized = False
@@ -189,8 +204,17 @@ class _Process:
         relay = self.relay
         if "id" in message:
             self._deliver(self._answer(message, relay))
-        elif relay is not None:
+        elif relay is not None and message.get("method") not in _SESSION_NOTIFICATIONS:
             self._deliver(relay.notify(message))
+        elif self.outside is not None:
+            self._deliver(self._outside(self.outside, message))
+
+    @staticmethod
+    async def _outside(sink: Callable[[dict[str, Any]], Awaitable[None]], message: dict[str, Any]) -> None:
+        try:
+            await sink(message)
+        except Exception:  # one client's failure never stops the backend's output
+            log.exception("relaying a stdio backend's notification failed")
 
     def _deliver(self, step: Coroutine[Any, Any, None]) -> None:
         """Runs `step` after every earlier one: the client gets the backend's messages in order,
@@ -260,9 +284,12 @@ class _Process:
 class _Pool:
     """Up to `pool_size` processes for one tenant and spec, started lazily, restarted with backoff."""
 
-    def __init__(self, spec: StdioSpec, label: str) -> None:
+    def __init__(
+        self, spec: StdioSpec, label: str, outside: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    ) -> None:
         self.spec = spec
         self._label = label
+        self._outside = outside
         self._slots = asyncio.Semaphore(spec.pool_size)
         self._idle: list[_Process] = []
         self._all: set[_Process] = set()
@@ -299,6 +326,7 @@ class _Pool:
         if delay > 0:
             await asyncio.sleep(delay)  # bounded by the caller's timeout
         process = await _Process.start(self.spec, self._label)
+        process.outside = self._outside
         self._all.add(process)
         try:
             await process.initialize()
@@ -339,6 +367,8 @@ class StdioBackends:
         self._pools: OrderedDict[tuple[Any, ...], _Pool] = OrderedDict()
         self._max_pools = max_pools
         self._closing: set[asyncio.Task[None]] = set()
+        # (tenant scope, message) for what a process sends outside any request; set by the stream hub.
+        self.on_notification: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     def _pool(self, target: Target) -> _Pool:
         pool = self._pools.get(target.key)
@@ -349,13 +379,22 @@ class StdioBackends:
             spec = from_address(target.url)
         except (ValueError, KeyError, TypeError):
             raise _error("malformed stdio backend address", "the toolkit's backend is misconfigured") from None
-        pool = self._pools[target.key] = _Pool(spec, f"stdio backend {spec.command} [{target.scope}]")
+        pool = self._pools[target.key] = _Pool(
+            spec, f"stdio backend {spec.command} [{target.scope}]", self._outside_of(target.scope)
+        )
         while len(self._pools) > self._max_pools:  # the least recently used tenant's processes end
             _, evicted = self._pools.popitem(last=False)
             task = asyncio.ensure_future(evicted.close())
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         return pool
+
+    def _outside_of(self, scope: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        async def outside(message: dict[str, Any]) -> None:
+            if self.on_notification is not None:
+                await self.on_notification(scope, message)
+
+        return outside
 
     async def session(self, target: Target) -> Negotiated:
         """The version the backend negotiated: a running process's, or a new one's."""

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,8 @@ class UpstreamPool:
         self._locks: dict[SessionKey, asyncio.Lock] = {}
         self._ids = itertools.count(1)
         self._stdio = StdioBackends()  # `stdio:` targets: local processes (docs/adr/0017-stdio-backends.md)
+        # Told of every new HTTP session, so a standalone-stream listener can follow it (ADR 0025).
+        self.on_session: Callable[[Target, Negotiated], None] | None = None
 
     async def close(self) -> None:
         await self._http.close()
@@ -240,6 +243,8 @@ class UpstreamPool:
                 self._sessions[key] = session
                 while len(self._sessions) > _MAX_SESSIONS:
                     self._locks.pop(self._sessions.popitem(last=False)[0], None)
+                if self.on_session is not None:
+                    self.on_session(target, session)
         return session
 
     async def _initialize(self, target: Target) -> Negotiated:
@@ -335,6 +340,31 @@ class UpstreamPool:
 
     def forget_session(self, target: Target) -> None:
         self._sessions.pop(target.key, None)
+
+    @property
+    def stdio(self) -> StdioBackends:
+        return self._stdio
+
+    def current_session(self, target: Target) -> Negotiated | None:
+        return self._sessions.get(target.key)
+
+    def sessions_in(self, scope: str) -> list[tuple[Target, Negotiated]]:
+        """The open HTTP sessions of one tenant scope (a standalone stream may follow them)."""
+        return [
+            (Target(url, dict(headers), s), session)
+            for (s, url, headers), session in list(self._sessions.items())
+            if s == scope
+        ]
+
+    async def open_stream(self, target: Target, session: Negotiated) -> OpenResponse:
+        """GET the backend's standalone SSE stream for our session (initialize era)."""
+        headers = {"accept": "text/event-stream", **negotiation.request_headers(session, {}), **target.headers}
+        try:
+            return await self._http.open(target.url, headers, b"", target.scope, method="GET")
+        except EgressRefused as exc:
+            raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
+        except HttpError as exc:
+            raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
 
     def next_id(self) -> int:
         return next(self._ids)

@@ -66,17 +66,18 @@ class HostCheck:
 
 
 class MethodCheck:
-    """Stateless endpoints take POST only (no GET stream, no DELETE of a session)."""
+    """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025); no
+    DELETE, since the front keeps no session to end."""
 
     def __init__(self, app: ASGIApp, recorder: RefusalRecorder) -> None:
         self.app, self._recorder = app, recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "POST":
+        if scope["method"] in ("POST", "GET"):
             await self.app(scope, receive, send)
             return
         await self._recorder.record(edge_of(scope), "invalid", f"method {scope['method'][:16]} not allowed")
-        await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)
+        await Response(status_code=405, headers={"Allow": "GET, POST"})(scope, receive, send)
 
 
 class BearerCheck:
@@ -108,6 +109,11 @@ class LimitCheck:
         if not admission.allowed:
             await self._recorder.record(edge, "rate_limited", admission.reason)
             await responses.too_many_requests(admission.retry_after, admission.reason)(scope, receive, send)
+            return
+        if scope["method"] == "GET":
+            # A standing stream is not a request in flight: the stream hub bounds them per credential.
+            await admission.release()
+            await self.app(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

@@ -34,6 +34,8 @@ from mcp_front.mcp.lean import LeanPath
 from mcp_front.mcp.relay import CHANNEL_KEY, ClientChannel, route_client_message
 from mcp_front.mcp.sdk import StreamableHTTPSessionManager, TransportSecuritySettings
 from mcp_front.mcp.server import build_server
+from mcp_front.mcp.standalone import StreamHub
+from mcp_front.mcp.stream_endpoint import StreamEndpoint
 from mcp_front.mcp.tasks import TaskHandlers
 from policy_service.client import PolicyClient
 
@@ -56,6 +58,16 @@ class EdgeLimits:
         self.failures = failures or CredentialFailures()
 
 
+class _ByMethod:
+    """After the credential check: a GET is the client's standalone stream, the rest is JSON-RPC."""
+
+    def __init__(self, post: ASGIApp, get: ASGIApp) -> None:
+        self._post, self._get = post, get
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await (self._get if scope["method"] == "GET" else self._post)(scope, receive, send)
+
+
 class McpGateway:
     def __init__(
         self,
@@ -66,12 +78,15 @@ class McpGateway:
         security: TransportSecuritySettings,
         limits: EdgeLimits,
         oauth: ResourceServer | None = None,
+        redis_url: str = "",
     ) -> None:
         self.oauth = oauth
+        self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
+        self.streams = StreamHub(caller.relays, caller._upstreams)
         self._manager = StreamableHTTPSessionManager(
-            app=build_server(caller, tasks, policy),
+            app=build_server(caller, tasks, policy, self.streams),
             json_response=True,
             stateless=True,
             # Host and Origin are checked once, by HostCheck, which also knows verified custom
@@ -85,6 +100,7 @@ class McpGateway:
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
         endpoint = MediaCheck(endpoint, sdk, recorder)
+        endpoint = _ByMethod(endpoint, StreamEndpoint(policy, self.streams, recorder))
         endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
         endpoint = LimitCheck(endpoint, limits.limiter, recorder)
         if oauth is not None:
@@ -96,9 +112,15 @@ class McpGateway:
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
         try:
-            async with self._manager.run():
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(self._manager.run())
+                if self._redis_url:
+                    from mcp_front.mcp.relay_routing import SharedRelays  # redis-py only when configured
+
+                    await stack.enter_async_context(SharedRelays(self._relays, self._redis_url, self.streams).running())
                 yield
         finally:
+            await self.streams.close()
             await self.recorder.close()
             await self.limiter.close()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -29,13 +30,16 @@ from mcp_front.mcp.sdk import (
     types,
     validate_cache_hints,
 )
+from mcp_front.mcp.standalone import StreamHub
 from policy_service import errors
 from policy_service.client import DECISION_ALLOW, PERMISSION_NAMES, PolicyClient, PolicyUnavailable
 
 log = logging.getLogger("monomcp.front")
 
 # Methods whose audit row AuthorizeItem writes (the front's generic audit skips them).
-SELF_AUDITED = frozenset({"resources/read", "prompts/get", "completion/complete"})
+SELF_AUDITED = frozenset(
+    {"resources/read", "resources/subscribe", "resources/unsubscribe", "prompts/get", "completion/complete"}
+)
 RESOURCE_NOT_FOUND_2025 = -32002  # the initialize era's code; 2026-07-28 retired it for -32602
 POLICY_UNAVAILABLE = "Policy service unavailable: the request was not run. Try again shortly."
 # Cacheable on 2026-07-28; the answer depends on the caller's permissions, so never reused.
@@ -91,9 +95,20 @@ class ItemHandlers:
         return _shaped(ctx, {_LIST_KEYS[kind]: items})
 
     async def run(
-        self, ctx: ServerRequestContext[Any], kind: str, name: str, method: str, params: types.RequestParams
+        self,
+        ctx: ServerRequestContext[Any],
+        kind: str,
+        name: str,
+        method: str,
+        params: types.RequestParams,
+        before: Callable[[str], bool] | None = None,
+        after: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        """Authorize (audited), run on the backend, append the outcome; refusals are JSON-RPC errors."""
+        """Authorize (audited), run on the backend, append the outcome; refusals are JSON-RPC errors.
+
+        For subscriptions: `before` is told the tenant scope once the request is allowed and says
+        whether the backend must hear of it (an unsubscribe others still need does not);
+        `after` is told it once the backend accepted the request."""
         req = from_handler_context(ctx)
         forwarded = _forwarded(params)
         try:
@@ -117,20 +132,34 @@ class ItemHandlers:
             if PERMISSION_NAMES.get(decision.permission) == "needs_approval":
                 raise MCPError(types.INVALID_REQUEST, decision.message)
             raise _not_found(ctx, kind, decision.message, name)
-        return await self._execute(ctx, req, decision, method, forwarded)
+        scope = tenant_scope(req, decision)
+        backend_needed = before(scope) if before is not None else True
+        result = await self._execute(ctx, decision, scope, method, forwarded, backend_needed)
+        if after is not None:
+            after(scope)
+        return result
 
     async def _execute(
-        self, ctx: ServerRequestContext[Any], req: GatewayRequest, decision: Any, method: str, params: dict[str, Any]
+        self,
+        ctx: ServerRequestContext[Any],
+        decision: Any,
+        scope: str,
+        method: str,
+        params: dict[str, Any],
+        backend_needed: bool = True,
     ) -> dict[str, Any]:
         backend = decision.backend
-        scope = f"{req.org}/{req.toolkit}|{decision.principal.org_slug}"
         started = time.perf_counter()
         failure: MCPError | None = None
         result: dict[str, Any] = {}
         status, error = "ok", ""
         try:
-            message = await self._upstreams.request(
-                backend.url, dict(backend.headers), method, params, backend.timeout_seconds or 30.0, scope
+            message = (
+                await self._upstreams.request(
+                    backend.url, dict(backend.headers), method, params, backend.timeout_seconds or 30.0, scope
+                )
+                if backend_needed
+                else {"result": {}}
             )
             if "error" in message:
                 failure, status, error = _backend_error(method, message["error"])
@@ -163,6 +192,11 @@ class ItemHandlers:
         if failure is not None:
             raise failure
         return _shaped(ctx, result)
+
+
+def tenant_scope(req: GatewayRequest, decision: Any) -> str:
+    """The scope upstream sessions are keyed by: toolkit and caller org (never shared across orgs)."""
+    return f"{req.org}/{req.toolkit}|{decision.principal.org_slug}"
 
 
 def _backend_error(method: str, error: Any) -> tuple[MCPError, str, str]:
@@ -223,11 +257,11 @@ class ItemAuditMiddleware:
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
 
 
-def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool) -> None:
-    """Serve resources, resource templates, prompts and completion on `server`.
+def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool, streams: StreamHub) -> None:
+    """Serve resources, resource templates, subscriptions, prompts and completion on `server`.
 
-    Subscriptions are not served (docs/adr/0013): the front keeps no session or stream to
-    deliver `notifications/resources/updated` on, so it neither advertises nor accepts them.
+    A subscription is decided exactly as a read of its URI; updates reach the subscriber's
+    standalone stream (`standalone.py`, docs/adr/0025-standalone-streams-and-subscriptions.md).
     """
     items = ItemHandlers(policy, upstreams)
     no_reuse = CacheHint(ttl_ms=0, scope="private")
@@ -241,6 +275,26 @@ def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool)
 
     async def read_resource(ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams) -> Any:
         return await items.run(ctx, "resource", str(params.uri), "resources/read", params)
+
+    async def subscribe(ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> Any:
+        uri, owner = str(params.uri), from_handler_context(ctx).credential
+        if not streams.may_subscribe(owner):
+            raise MCPError(types.INVALID_REQUEST, "Too many resource subscriptions for this credential")
+
+        def remember(scope: str) -> None:
+            streams.subscribe(owner, scope, uri)
+
+        await items.run(ctx, "resource", uri, "resources/subscribe", params, after=remember)
+        return _shaped(ctx, {})
+
+    async def unsubscribe(ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams) -> Any:
+        uri, owner = str(params.uri), from_handler_context(ctx).credential
+
+        def forget(scope: str) -> bool:
+            return streams.unsubscribe(owner, scope, uri)  # the backend hears it when nobody else needs it
+
+        await items.run(ctx, "resource", uri, "resources/unsubscribe", params, before=forget)
+        return _shaped(ctx, {})
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         return await items.listed(ctx, "prompt", params)
@@ -256,6 +310,8 @@ def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool)
     server.add_request_handler("resources/list", types.PaginatedRequestParams, list_resources)
     server.add_request_handler("resources/templates/list", types.PaginatedRequestParams, list_templates)
     server.add_request_handler("resources/read", types.ReadResourceRequestParams, read_resource)
+    server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+    server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
     server.add_request_handler("prompts/list", types.PaginatedRequestParams, list_prompts)
     server.add_request_handler("prompts/get", types.GetPromptRequestParams, get_prompt)
     server.add_request_handler("completion/complete", types.CompleteRequestParams, complete)

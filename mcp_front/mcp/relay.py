@@ -6,8 +6,8 @@ the client, and the client's answers reach the backend (docs/adr/0011-relaying-s
   response (validated and shaped by the SDK as always) becomes its last event.
 - `RelayHub` is per front process: answers to relayed requests (a POST from the client)
   and `notifications/cancelled` are matched to the call that waits for them, only for
-  the credential that made the call. A client's answer must reach the replica that holds
-  the call's stream (the ADR says what a multi-replica deployment needs).
+  the credential that made the call. An answer this process cannot match is handed to
+  `forward` (Redis, `relay_routing.py`, docs/adr/0025) for the replica holding the call.
 - `ClientRelay` is one call's `CallRelay`: it filters logs by the client's level, relays
   progress, and turns backend requests into requests to the client.
 """
@@ -15,6 +15,7 @@ the client, and the client's answers reach the backend (docs/adr/0011-relaying-s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import uuid
@@ -36,7 +37,7 @@ _SSE_HEADERS = [
 ]
 
 
-def _event(message: dict[str, Any] | bytes) -> bytes:
+def sse_event(message: dict[str, Any] | bytes) -> bytes:
     data = message if isinstance(message, bytes) else json.dumps(message, separators=(",", ":")).encode()
     return b"event: message\ndata: " + data + b"\n\n"
 
@@ -55,7 +56,7 @@ class ClientChannel:
             if not self.streaming:
                 self.streaming = True
                 await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            await self._send({"type": "http.response.body", "body": _event(message), "more_body": True})
+            await self._send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
 
     async def send(self, message: Message) -> None:
         """The `send` the SDK writes its response to: passed through unless we already stream."""
@@ -68,7 +69,7 @@ class ClientChannel:
             self._final.extend(message.get("body", b""))
             if not message.get("more_body", False):
                 async with self._lock:
-                    await self._send({"type": "http.response.body", "body": _event(bytes(self._final))})
+                    await self._send({"type": "http.response.body", "body": sse_event(bytes(self._final))})
 
     async def disconnected(self) -> None:
         """Returns once the client has gone away."""
@@ -76,16 +77,20 @@ class ClientChannel:
             pass
 
 
+def owner_digest(owner: str) -> str:
+    """What identifies a credential between replicas (the credential itself never travels)."""
+    return hashlib.sha256(owner.encode()).hexdigest()
+
+
 @dataclass
 class _Waiter:
-    owner: str
+    digest: str
     future: asyncio.Future[dict[str, Any]]
 
 
-@dataclass
-class _Call:
-    owner: str
-    cancel: Callable[[], None]
+# Publishes a message this process could not match, for the replica that holds the call
+# (`relay_routing.SharedRelays`); None when the deployment shares no store.
+Forward = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
 class RelayHub:
@@ -93,28 +98,32 @@ class RelayHub:
 
     def __init__(self) -> None:
         self._answers: dict[str, _Waiter] = {}
-        self._calls: dict[tuple[str, str], _Call] = {}
+        self._calls: dict[tuple[str, str], Callable[[], None]] = {}
         self._levels: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.forward: Forward | None = None
 
     def expect_answer(self, owner: str) -> tuple[str, asyncio.Future[dict[str, Any]]]:
         request_id = f"monomcp-{uuid.uuid4().hex}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._answers[request_id] = _Waiter(owner, future)
+        self._answers[request_id] = _Waiter(owner_digest(owner), future)
         future.add_done_callback(lambda _: self._answers.pop(request_id, None))
         return request_id, future
 
     def deliver(self, owner: str, message: dict[str, Any]) -> bool:
         """A client's JSON-RPC response: True if it answered a request this process relayed."""
+        return self.deliver_digest(owner_digest(owner), message)
+
+    def deliver_digest(self, digest: str, message: dict[str, Any]) -> bool:
         request_id = message.get("id")
         waiter = self._answers.get(request_id) if isinstance(request_id, str) else None
-        if waiter is None or not hmac.compare_digest(waiter.owner, owner) or waiter.future.done():
+        if waiter is None or not hmac.compare_digest(waiter.digest, digest) or waiter.future.done():
             return False
         waiter.future.set_result(message)
         return True
 
     def register_call(self, owner: str, client_request_id: Any, cancel: Callable[[], None]) -> Callable[[], None]:
-        key = (owner, json.dumps(client_request_id))
-        self._calls[key] = _Call(owner, cancel)
+        key = (owner_digest(owner), json.dumps(client_request_id))
+        self._calls[key] = cancel
 
         def unregister() -> None:
             self._calls.pop(key, None)
@@ -122,10 +131,13 @@ class RelayHub:
         return unregister
 
     def cancel(self, owner: str, client_request_id: Any) -> bool:
-        call = self._calls.get((owner, json.dumps(client_request_id)))
-        if call is None:
+        return self.cancel_digest(owner_digest(owner), client_request_id)
+
+    def cancel_digest(self, digest: str, client_request_id: Any) -> bool:
+        cancel = self._calls.get((digest, json.dumps(client_request_id)))
+        if cancel is None:
             return False
-        call.cancel()
+        cancel()
         return True
 
     def set_level(self, owner: str, toolkit: str, level: str) -> None:
@@ -278,13 +290,19 @@ async def route_client_message(
     if not isinstance(message, dict):
         return False
     if "method" not in message and ("result" in message or "error" in message):
+        kind = "answer"
         handled = hub.deliver(owner, message)
+        ours = str(message.get("id")).startswith("monomcp-")
     elif message.get("method") == "notifications/cancelled" and "id" not in message:
+        kind = "cancel"
         handled = hub.cancel(owner, (message.get("params") or {}).get("requestId"))
+        ours = True
     else:
         return False
     if not handled:
-        return False
+        if hub.forward is None or not ours:
+            return False
+        await hub.forward(kind, owner_digest(owner), message)  # the replica holding the call takes it
     await send({"type": "http.response.start", "status": 202, "headers": []})
     await send({"type": "http.response.body", "body": b""})
     return True

@@ -30,6 +30,7 @@ from mcp_front.mcp.sdk import (
     ServerRequestContext,
     types,
 )
+from mcp_front.mcp.standalone import StreamHub
 from mcp_front.mcp.tasks import TaskHandlers
 from mcp_front.mcp.versions import SERVED_VERSIONS, TASKS_SINCE, initialize_version, negotiated_at_initialize
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
@@ -238,7 +239,7 @@ class GatewayServer(Server[Any]):
         return capabilities
 
 
-def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) -> Server[Any]:
+def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient, streams: StreamHub) -> Server[Any]:
     async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> Any:
         req, cursor = from_handler_context(ctx), params.cursor if params is not None else None
         try:
@@ -295,7 +296,7 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient) 
     server.add_request_handler("tasks/list", types.PaginatedRequestParams, list_tasks)
     server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel_task)
     # Resources, templates, prompts, completion: same pool, so per-tenant sessions and egress apply.
-    items.register(server, policy, caller._upstreams)
+    items.register(server, policy, caller._upstreams, streams)
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_logging_level)
     # Our audit layer replaces the SDK's default OpenTelemetry middleware on the hot path.
     server.middleware = [AuditMiddleware(policy), items.ItemAuditMiddleware(policy), TaskCallMiddleware(caller)]

@@ -2,10 +2,16 @@
 // runs one action and prints one JSON line. Usage: node ts_client.mjs URL TOKEN ACTION JSON
 //   call   {"name", "arguments"}           -> {"result"} or {"error": {"code", "message"}}
 //   stream {"name", "arguments", "after"}  -> {"messages": [{type, status?, result?, error?}]}
+//   subscribe {"uri", "name", "arguments"} -> {"updated": [uri...], "logs": [data...]}: subscribes to
+//     `uri`, then calls the tool until a resources/updated arrives on the SDK's own GET stream
 // For `stream`, once the task is created the script prints {"taskId"} on stderr so the
 // test can approve it, and waits up to `timeoutMs` for the stream to end (then it ends with an error).
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 
 const [url, token, action, json] = process.argv.slice(2);
 const params = JSON.parse(json);
@@ -45,6 +51,27 @@ async function main() {
       messages.push(entry);
     }
     return { messages };
+  }
+  if (action === "subscribe") {
+    const updated = [];
+    const logs = [];
+    let arrived = () => {};
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updated.push(n.params.uri);
+      arrived();
+    });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logs.push(n.params.data));
+    await client.subscribeResource({ uri: params.uri });
+    for (let i = 0; i < 200 && updated.length === 0; i++) {
+      // The backend drops what it sends before the gateway's own stream to it is open: ask again.
+      const waited = new Promise((resolve) => {
+        arrived = resolve;
+        setTimeout(resolve, 100);
+      });
+      await client.callTool({ name: params.name, arguments: params.arguments });
+      await waited;
+    }
+    return { updated, logs };
   }
   throw new Error(`unknown action ${action}`);
 }

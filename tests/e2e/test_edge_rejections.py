@@ -28,7 +28,7 @@ async def test_http_rejections_are_audited(world: World, front: str) -> None:
     auth = {"Authorization": f"Bearer {world.keys['acme:member']}"}
     url = f"{front}/acme/tools/mcp"
     async with httpx.AsyncClient() as http:
-        wrong_method = await http.get(url, headers={**auth, "Accept": "text/event-stream"})
+        wrong_method = await http.delete(url, headers=auth)
         not_acceptable = await http.post(url, headers={**auth, "Accept": "text/html"}, json=PING)
         bad_host = await http.post(url, headers={**auth, **ACCEPT, "Host": "evil.example"}, json=PING)
         bad_origin = await http.post(url, headers={**auth, **ACCEPT, "Origin": "http://evil.example"}, json=PING)
@@ -39,7 +39,7 @@ async def test_http_rejections_are_audited(world: World, front: str) -> None:
         ("forbidden", "invalid Host header"),
         ("forbidden", "invalid Origin header"),
         ("invalid", "Content-Type must be application/json"),
-        ("invalid", "method GET not allowed"),
+        ("invalid", "method DELETE not allowed"),
         ("invalid", "not acceptable: the client must accept application/json"),
     ]
 

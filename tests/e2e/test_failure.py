@@ -89,7 +89,10 @@ async def test_oversized_body_is_413(world: World, front: str, settings: Setting
 async def test_probes_answer_cleanly(world: World, front: str) -> None:
     auth = {"Authorization": f"Bearer {world.keys['acme:member']}"}
     async with httpx.AsyncClient() as http:
-        get = await http.get(f"{front}/acme/tools/mcp", headers={**auth, "Accept": "text/event-stream"})
+        sse = {**auth, "Accept": "text/event-stream"}
+        async with http.stream("GET", f"{front}/acme/tools/mcp", headers=sse) as get:
+            pass  # the standalone stream opens at once (docs/adr/0025); the probe leaves it
+        delete = await http.delete(f"{front}/acme/tools/mcp", headers=auth)
         wk = await http.get(f"{front}/.well-known/oauth-protected-resource/acme/tools/mcp")
         wk2 = await http.get(f"{front}/.well-known/oauth-authorization-server")
         rebinding = await http.post(
@@ -98,7 +101,8 @@ async def test_probes_answer_cleanly(world: World, front: str) -> None:
             json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
         )
         bad_slug = await http.post(f"{front}/ACME/../mcp", headers={**auth, **ACCEPT}, json={})
-    assert get.status_code == 405 and get.headers["allow"] == "POST"
+    assert get.status_code == 200 and get.headers["content-type"] == "text/event-stream"
+    assert delete.status_code == 405 and delete.headers["allow"] == "GET, POST"
     assert wk.status_code == wk2.status_code == 404 and wk.json() == {"error": "not_found"}
     assert rebinding.status_code == 421
     assert bad_slug.status_code == 404

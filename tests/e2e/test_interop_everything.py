@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 import pytest_asyncio
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import PromptReference, ResourceTemplateReference
 
 from mcp_front.backends.catalogue_sync import sync_catalogue
@@ -25,6 +27,7 @@ from tests.conftest import mcp_client
 from tests.support import node_clients
 from tests.support.gateway_stack import Gateway, gateway
 from tests.support.servers import free_port
+from tests.support.standalone_client import standalone
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -191,7 +194,7 @@ async def test_sampling_and_elicitation(gw: Gateway, transport: str) -> None:
 async def test_logging_over_stdio(gw: Gateway) -> None:
     """The level reaches the backend, and a log message it sends during a call reaches the client.
     (Over HTTP, server-everything sends its simulated logs on its standalone stream, not on a
-    call's response, and the gateway relays only what belongs to a call: docs/adr/0011.)"""
+    call's response: test_standalone_notifications.)"""
     logs: list[types.LoggingMessageNotificationParams] = []
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
@@ -211,3 +214,28 @@ async def test_logging_level_is_accepted_over_http(gw: Gateway) -> None:
     async with _client(gw, "http") as client:
         await client.set_logging_level("warning")
         assert _text(await client.call_tool("echo", {"message": "after setLevel"})) == "Echo: after setLevel"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_standalone_notifications(gw: Gateway, transport: str) -> None:
+    """server-everything sends resource updates and simulated logs outside any call (on its
+    standalone stream over HTTP, on stdout between requests over stdio): they reach the client's
+    own standalone stream through the gateway (docs/adr/0025), the updates only for what the
+    client subscribed to."""
+    url, key = gw.endpoint("acme", f"everything-{transport}"), gw.keys["acme:member"]
+    async with standalone(url, key) as stream, _client(gw, transport) as client:
+        uri = str((await client.list_resources()).resources[0].uri)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)  # deprecated in 2026-07-28, still 2025's
+            await client.subscribe_resource(uri)
+        _text(await client.call_tool("toggle-subscriber-updates", {}))
+        _text(await client.call_tool("toggle-simulated-logging", {}))
+        try:
+            await stream.until("notifications/resources/updated")  # every 5 s
+            seen = await stream.until("notifications/message")
+        finally:
+            _text(await client.call_tool("toggle-subscriber-updates", {}))  # stop them again
+            _text(await client.call_tool("toggle-simulated-logging", {}))
+    updates = [m["params"]["uri"] for m in seen if m["method"] == "notifications/resources/updated"]
+    assert updates and set(updates) == {uri}
+    assert stream.status == 200

@@ -1,23 +1,36 @@
 """Initialize era, two fronts: a backend's request relayed during a call waits on the
 replica that holds the call's stream. The client's answer reaches the backend through that
-replica; an answer that lands on another replica is accepted (202) and dropped, and the
-call ends at the toolkit's timeout, audited (docs/adr/0011-relaying-streams.md says what a
-multi-replica deployment needs: affinity by Authorization for relayed answers)."""
+replica. Without a shared Redis, an answer that lands on another replica is accepted (202)
+and dropped, and the call ends at the toolkit's timeout, audited; with Redis
+(MONOMCP_REDIS_URL) it is routed to the replica holding the call, behind a round-robin
+balancer without affinity (docs/adr/0025-standalone-streams-and-subscriptions.md)."""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import mcp_types as types
 import pytest
 
 from mcp_front.app import build_app
 from policy_service.config import Settings
-from tests.conftest import World
+from tests.conftest import World, mcp_client
 from tests.support.relay_backend import TOOLKIT, relay_toolkit
+from tests.support.round_robin import RoundRobin
 from tests.support.servers import free_port, serve_asgi
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _redis_up() -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", 6379)) == 0
+
 
 HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
 CALL = {
@@ -87,3 +100,38 @@ async def test_an_answer_posted_to_another_replica_is_dropped_and_the_call_times
     assert "timed out" in final["result"]["content"][0]["text"]
     records = (await world.operator.query_audit("acme", tool="test_elicitation")).records
     assert "timeout" in [r.status for r in records]
+
+
+@pytest.fixture
+async def balanced(world: World, settings: Settings) -> AsyncIterator[tuple[str, RoundRobin]]:
+    """Two fronts sharing Redis (MONOMCP_REDIS_URL), behind a round-robin balancer without affinity."""
+    ports = free_port(), free_port()
+    shared = {"service_token": world.service_token, "redis_url": REDIS_URL}
+    apps = [
+        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
+        for p in ports
+    ]
+    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+        balancer = RoundRobin([a, b])
+        async with serve_asgi(balancer) as front:
+            yield front, balancer
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable on 127.0.0.1:6379")
+async def test_with_redis_an_answer_that_lands_on_another_replica_reaches_the_call(
+    world: World, balanced: tuple[str, RoundRobin]
+) -> None:
+    front, balancer = balanced
+
+    async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="routed"), model="m"
+        )
+
+    async with relay_toolkit(world.operator, timeout_seconds=20.0):
+        async with mcp_client(f"{front}/acme/{TOOLKIT}/mcp", world.keys["acme:member"], sampling_callback=sample) as c:
+            result = await c.call_tool("test_sampling", {"prompt": "who?"})
+    assert not result.is_error and "routed" in result.content[0].text  # type: ignore[union-attr]
+    call = next(i for i, m in balancer.taken if m.get("method") == "tools/call")
+    answer = next(i for i, m in balancer.taken if "method" not in m and str(m.get("id")).startswith("monomcp-"))
+    assert call != answer  # the answer really landed on the other replica

@@ -145,12 +145,13 @@ async def test_every_read_and_get_is_audited_by_item_name(items: Items, world: W
     assert any(r.method == "resources/list" for r in rows)
 
 
-async def test_subscriptions_are_not_advertised_and_answer_method_not_found(items: Items, world: World) -> None:
+async def test_subscriptions_are_advertised_and_accepted_on_the_initialize_era(items: Items, world: World) -> None:
+    """The conformance suite's resources-subscribe/-unsubscribe; delivery: test_standalone_streams.py."""
     async with mcp_client(items.url, world.keys["acme:member"]) as client:
         capabilities = client.server_capabilities
-        assert capabilities.resources is not None and not capabilities.resources.subscribe
+        assert capabilities.resources is not None and capabilities.resources.subscribe
         assert capabilities.prompts is not None and capabilities.completions is not None
-        with pytest.raises(MCPError) as caught, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", MCPDeprecationWarning)  # deprecated in 2026-07-28, still 2025's
             await client.subscribe_resource("test://watched-resource")
-    assert caught.value.error.code == -32601
+            await client.unsubscribe_resource("test://watched-resource")

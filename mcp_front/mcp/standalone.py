@@ -1,0 +1,293 @@
+"""The client's standalone stream (a GET on the endpoint, initialize era) and resource
+subscriptions: what a backend sends outside any request reaches the clients of its tenant
+(docs/adr/0025-standalone-streams-and-subscriptions.md).
+
+- A client's GET opens a `ClientStream`, keyed by its tenant scope (toolkit and caller
+  org: the scope upstream sessions are keyed by, so one org never hears another's backend
+  session) and its credential.
+- While a scope has a client stream, every initialize-era HTTP session the pool holds for
+  it is followed by a `backends.listener` task; the listener stops when the last client
+  stream of the scope closes.
+- `notifications/resources/updated` reaches only the streams of credentials that
+  subscribed to that URI (a subscription is authorized and audited like a read);
+  `notifications/message` is filtered by the credential's `logging/setLevel`; list
+  changes reach every stream of the scope. Anything else is not the client's business.
+
+Each front process holds its own streams, subscriptions and listeners; with Redis
+(`relay_routing.SharedRelays` sets `share`) what a listener hears and an unsubscribe reach
+every replica (ADR 0025 says what a multi-replica deployment needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.types import Receive, Send
+
+from mcp_front.backends import listener
+from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest, sse_event
+
+if TYPE_CHECKING:
+    from mcp_front.backends.negotiation import Negotiated
+    from mcp_front.backends.upstream import SessionKey, Target, UpstreamPool
+
+log = logging.getLogger("monomcp.front")
+
+LIST_CHANGED = frozenset(
+    {
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/prompts/list_changed",
+    }
+)
+_RELAYED = LIST_CHANGED | {"notifications/resources/updated", "notifications/message"}
+MAX_STREAMS_PER_CREDENTIAL = 16
+MAX_URIS_PER_SUBSCRIBER = 1_000
+_MAX_SUBSCRIBERS = 10_000
+_QUEUE = 256
+_KEEPALIVE_SECONDS = 25.0
+_FORWARD_SECONDS = 10.0
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class ClientStream:
+    """One client's open GET: a bounded queue of messages to write."""
+
+    def __init__(self, owner: str, toolkit: str, scope: str) -> None:
+        self.owner, self.toolkit, self.scope = owner, toolkit, scope
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
+        self.overflowed = asyncio.Event()
+
+    def put(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed.set()  # a client that does not read loses its stream, not the tenant's
+
+
+class Sharing(Protocol):
+    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None: ...
+
+    async def unsubscribed(self, scope: str, digest: str, uri: str) -> None: ...
+
+
+class StreamHub:
+    """Per front process: client streams, subscriptions, and the backend listeners they need."""
+
+    def __init__(self, relays: RelayHub, pool: UpstreamPool) -> None:
+        self._relays, self._pool = relays, pool
+        self._streams: dict[str, set[ClientStream]] = {}
+        self._subscriptions: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
+        self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Set when replicas share Redis (relay_routing.SharedRelays): what a listener hears also
+        # reaches the other replicas' streams, updates with the digests of their subscribers,
+        # and an unsubscribe reaches the replica that holds the subscription.
+        self.share: Sharing | None = None
+        pool.on_session = self.session_opened
+        pool.stdio.on_notification = self.deliver  # a stdio process has no stream to follow: it tells us
+
+    # --- subscriptions --------------------------------------------------------------
+
+    def may_subscribe(self, owner: str) -> bool:
+        """Memory is bounded per credential (checked before the request is authorized)."""
+        held = sum(len(uris) for (o, _), uris in self._subscriptions.items() if o == owner)
+        return held < MAX_URIS_PER_SUBSCRIBER
+
+    def subscribe(self, owner: str, scope: str, uri: str) -> None:
+        """Remembers an authorized subscription (the oldest subscriber is forgotten past the bound)."""
+        key = (owner, scope)
+        self._subscriptions.setdefault(key, set()).add(uri)
+        self._subscriptions.move_to_end(key)
+        while len(self._subscriptions) > _MAX_SUBSCRIBERS:
+            self._subscriptions.popitem(last=False)
+        if self.share is not None:  # the client's stream may be on another replica: listen here
+            for target, session in self._pool.sessions_in(scope):
+                self._follow(target, session)
+
+    def _interested(self, scope: str) -> bool:
+        if scope in self._streams:
+            return True
+        return self.share is not None and any(s == scope for (_, s) in self._subscriptions)
+
+    def unsubscribe(self, owner: str, scope: str, uri: str) -> bool:
+        """Forgets a subscription; True when nobody else in the scope still wants the URI
+        (then the tenant's backend session may stop sending its updates)."""
+        uris = self._subscriptions.get((owner, scope))
+        if uris is not None:
+            uris.discard(uri)
+            if not uris:
+                del self._subscriptions[(owner, scope)]
+        if not self._interested(scope):
+            self._unfollow(scope)
+        if self.share is not None:
+            self._spawn(self.share.unsubscribed(scope, owner_digest(owner), uri))
+        return not any(uri in u for (_, s), u in self._subscriptions.items() if s == scope)
+
+    def unsubscribed_elsewhere(self, scope: str, digest: str, uri: str) -> None:
+        """Another replica took this credential's unsubscribe: drop it here too, and tell this
+        replica's backend sessions when nobody else here still wants the URI."""
+        for owner, s in [k for k in self._subscriptions if k[1] == scope and owner_digest(k[0]) == digest]:
+            uris = self._subscriptions[(owner, s)]
+            if uri not in uris:
+                continue
+            uris.discard(uri)
+            if not uris:
+                del self._subscriptions[(owner, s)]
+            if not any(uri in u for (_, o), u in self._subscriptions.items() if o == scope):
+                for target, _ in self._pool.sessions_in(scope):
+                    self._spawn(self._send(target, "resources/unsubscribe", uri))
+        if not self._interested(scope):
+            self._unfollow(scope)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, target: Target, method: str, uri: str) -> None:
+        """Best effort: the request was authorized and audited when the client made it."""
+        message = {"jsonrpc": "2.0", "id": self._pool.next_id(), "method": method, "params": {"uri": uri}}
+        try:
+            await self._pool.forward(target.url, target.headers, target.scope, message, _FORWARD_SECONDS)
+        except Exception as exc:
+            log.info("%s %s not carried to the backend: %s", method, uri, exc)
+
+    # --- backend side ---------------------------------------------------------------
+
+    def session_opened(self, target: Target, session: Negotiated) -> None:
+        """The pool opened a session: follow it if a client of its scope is listening, and
+        carry the scope's subscriptions over (a backend that forgot our session forgot them)."""
+        if self._interested(target.scope):
+            self._follow(target, session)
+        uris = sorted({u for (_, s), held in self._subscriptions.items() if s == target.scope for u in held})
+        for uri in uris:
+            self._spawn(self._send(target, "resources/subscribe", uri))
+
+    def _follow(self, target: Target, session: Negotiated) -> None:
+        if session.modern or not session.session_id:
+            return  # 2026-07-28 and session-less backends have no standalone stream to follow
+        running = self._listeners.get(target.key)
+        if running is not None and not running[1].done():
+            if running[0] == session:
+                return
+            running[1].cancel()  # a replaced session: its stream carries nothing of ours any more
+        task = asyncio.get_running_loop().create_task(listener.listen(self._pool, target, session, self.deliver))
+        self._listeners[target.key] = (session, task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            current = self._listeners.get(target.key)
+            if current is not None and current[1] is done:
+                del self._listeners[target.key]
+
+        task.add_done_callback(finished)
+
+    async def close(self) -> None:
+        """At shutdown: no listener outlives the process's pool (it would hold a backend connection)."""
+        tasks = [task for _, task in self._listeners.values()] + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _unfollow(self, scope: str) -> None:
+        for key, (_, task) in list(self._listeners.items()):
+            if key[0] == scope:
+                task.cancel()
+
+    async def deliver(self, scope: str, message: dict[str, Any]) -> None:
+        """A backend notification from the standalone stream of a session of `scope`."""
+        if message.get("method") not in _RELAYED:
+            return
+        raw = message.get("params")
+        uri = raw.get("uri") if isinstance(raw, dict) else None
+        subscribers = [o for (o, s), uris in self._subscriptions.items() if s == scope and uri in uris]
+        self._put(scope, message, {owner_digest(o) for o in subscribers})
+        if self.share is not None:
+            await self.share.notify(scope, message, sorted(owner_digest(o) for o in subscribers))
+
+    def deliver_shared(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
+        """What another replica's listener heard (`subscribers`: digests of who subscribed there)."""
+        self._put(scope, message, set(subscribers))
+
+    def _put(self, scope: str, message: dict[str, Any], subscribers: set[str]) -> None:
+        method = message.get("method")
+        raw = message.get("params")
+        params: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        streams = list(self._streams.get(scope, ()))
+        if method == "notifications/resources/updated":
+            streams = [s for s in streams if owner_digest(s.owner) in subscribers]
+        elif method == "notifications/message":
+            streams = [s for s in streams if params.get("level") in self._levels(s)]
+        elif method not in LIST_CHANGED:
+            return
+        for stream in streams:
+            stream.put({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def _levels(self, stream: ClientStream) -> frozenset[str]:
+        level = self._relays.level(stream.owner, stream.toolkit)
+        return levels_from(level) if level else frozenset(LOG_LEVELS)
+
+    # --- client side ----------------------------------------------------------------
+
+    def open_streams(self, owner: str, scope: str) -> int:
+        return sum(1 for s in self._streams.get(scope, ()) if s.owner == owner)
+
+    async def serve(self, stream: ClientStream, receive: Receive, send: Send) -> None:
+        """Writes `stream` as SSE until the client leaves (or stops reading)."""
+        self._streams.setdefault(stream.scope, set()).add(stream)
+        for target, session in self._pool.sessions_in(stream.scope):
+            self._follow(target, session)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+            async with asyncio.TaskGroup() as group:
+                writer = group.create_task(_write(stream, send))
+                await _disconnected(receive, stream)
+                writer.cancel()
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            streams = self._streams.get(stream.scope)
+            if streams is not None:
+                streams.discard(stream)
+                if not streams:
+                    del self._streams[stream.scope]
+                    if not self._interested(stream.scope):
+                        self._unfollow(stream.scope)
+
+
+async def _disconnected(receive: Receive, stream: ClientStream) -> None:
+    """Returns when the client disconnects or its queue overflowed."""
+    overflow = asyncio.ensure_future(stream.overflowed.wait())
+    try:
+        while True:
+            message = asyncio.ensure_future(receive())
+            done, _ = await asyncio.wait({message, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            if overflow in done:
+                message.cancel()
+                return
+            if message.result()["type"] == "http.disconnect":
+                return
+    finally:
+        overflow.cancel()
+
+
+async def _write(stream: ClientStream, send: Send) -> None:
+    while True:
+        try:
+            async with asyncio.timeout(_KEEPALIVE_SECONDS):
+                message = await stream.queue.get()
+        except TimeoutError:
+            await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+            continue
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": sse_event(message), "more_body": True})

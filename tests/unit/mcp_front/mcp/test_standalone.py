@@ -1,0 +1,65 @@
+"""The stream hub's delivery rules: updates only to subscribers, logs by level, list changes
+to the whole tenant scope, nothing across scopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.mcp.relay import RelayHub
+from mcp_front.mcp.standalone import MAX_URIS_PER_SUBSCRIBER, ClientStream, StreamHub
+
+SCOPE = "acme/docs|acme"
+
+
+def _drained(stream: ClientStream) -> list[dict[str, Any]]:
+    out = []
+    while not stream.queue.empty():
+        out.append(stream.queue.get_nowait())
+    return out
+
+
+def _hub_with(*streams: ClientStream) -> tuple[StreamHub, RelayHub]:
+    relays = RelayHub()
+    hub = StreamHub(relays, UpstreamPool())
+    for stream in streams:
+        hub._streams.setdefault(stream.scope, set()).add(stream)
+    return hub, relays
+
+
+async def test_an_update_reaches_only_the_streams_of_subscribers_in_that_scope() -> None:
+    a, b = ClientStream("key-a", "acme/docs", SCOPE), ClientStream("key-b", "acme/docs", SCOPE)
+    elsewhere = ClientStream("key-a", "globex/docs", "globex/docs|globex")
+    hub, _ = _hub_with(a, b, elsewhere)
+    hub.subscribe("key-a", SCOPE, "file:///x")
+    await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": "file:///x"}})
+    await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": "file:///y"}})
+    assert [m["params"]["uri"] for m in _drained(a)] == ["file:///x"]
+    assert _drained(b) == [] and _drained(elsewhere) == []
+
+
+async def test_logs_follow_each_credentials_level_and_list_changes_reach_everyone() -> None:
+    a, b = ClientStream("key-a", "acme/docs", SCOPE), ClientStream("key-b", "acme/docs", SCOPE)
+    hub, relays = _hub_with(a, b)
+    relays.set_level("key-b", "acme/docs", "error")
+    await hub.deliver(SCOPE, {"method": "notifications/message", "params": {"level": "info", "data": "hi"}})
+    await hub.deliver(SCOPE, {"method": "notifications/prompts/list_changed"})
+    await hub.deliver(SCOPE, {"method": "notifications/progress", "params": {"progressToken": 1, "progress": 1}})
+    assert [m["method"] for m in _drained(a)] == ["notifications/message", "notifications/prompts/list_changed"]
+    assert [m["method"] for m in _drained(b)] == ["notifications/prompts/list_changed"]
+
+
+def test_unsubscribe_tells_the_backend_only_when_nobody_else_in_the_scope_needs_the_uri() -> None:
+    hub, _ = _hub_with()
+    hub.subscribe("key-a", SCOPE, "file:///x")
+    hub.subscribe("key-b", SCOPE, "file:///x")
+    hub.subscribe("key-c", "globex/docs|globex", "file:///x")
+    assert not hub.unsubscribe("key-a", SCOPE, "file:///x")
+    assert hub.unsubscribe("key-b", SCOPE, "file:///x")
+
+
+def test_subscriptions_are_bounded_per_credential() -> None:
+    hub, _ = _hub_with()
+    for i in range(MAX_URIS_PER_SUBSCRIBER):
+        hub.subscribe("key-a", SCOPE, f"file:///{i}")
+    assert not hub.may_subscribe("key-a") and hub.may_subscribe("key-b")
