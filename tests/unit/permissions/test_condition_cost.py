@@ -73,3 +73,14 @@ def test_a_loop_over_large_arguments_fails_closed_without_evaluating() -> None:
     outcome = condition.evaluate(facts({"l": list(range(9_999)), "s": "a" * 10_000}))
     assert not outcome.matched
     assert "too large for a condition with a loop" in outcome.error
+
+
+@pytest.mark.parametrize("source", ["args.s.matches(args.p)", "matches(args.s, 'a+')", 'args.s.matches("a" + args.p)'])
+def test_a_regex_from_the_callers_data_is_refused(source: str) -> None:
+    with pytest.raises(ConditionError, match="string literal"):
+        compile_checked(source)
+
+
+def test_a_literal_regex_is_allowed_in_a_loop() -> None:
+    condition = Condition('args.l.exists(x, x.matches("^ab+$")) // any item like abbb')
+    assert condition.evaluate(facts({"l": ["zz", "abbb"]})).matched
