@@ -199,7 +199,7 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         from mcp_front.edge.admin_guard import BoundedBody
 
         auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
-        admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress)
+        admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress, settings.service_token)
         sso = SsoSettings.from_settings(settings)
         sso_routes = [build_sso(admin, sso, StateSigner(settings.request_state_key))] if sso else []
         admin.single_sign_on = sso is not None

@@ -154,9 +154,13 @@ class PolicyClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _call(self, fn: Callable[..., Awaitable[T]], request: Any, admin: bool = False) -> T:
+    async def _call(
+        self, fn: Callable[..., Awaitable[T]], request: Any, admin: bool = False, sign_in: bool = False
+    ) -> T:
         try:
             metadata = self._metadata if admin else self._service_metadata
+            if sign_in:  # the service token vouches for the stated client address; plus the source label
+                metadata = (*self._service_metadata, *(m for m in self._metadata if m[0] != "authorization"))
             return await fn(request, timeout=self._timeout, metadata=metadata or None)
         except grpc.aio.AioRpcError as exc:
             kind = _ERRORS.get(exc.code(), errors.PolicyError)
@@ -652,7 +656,7 @@ class PolicyClient:
         request = admin_pb2.LoginRequest(
             email=email, password=password, org_slug=org, client_address=client_address, user_agent=user_agent
         )
-        return await self._call(self._admin.Login, request, admin=True)
+        return await self._call(self._admin.Login, request, sign_in=True)
 
     async def refresh(
         self, refresh_token: str, client_address: str = "", user_agent: str = ""
@@ -660,7 +664,7 @@ class PolicyClient:
         request = admin_pb2.RefreshRequest(
             refresh_token=refresh_token, client_address=client_address, user_agent=user_agent
         )
-        return await self._call(self._admin.Refresh, request, admin=True)
+        return await self._call(self._admin.Refresh, request, sign_in=True)
 
     async def logout(self, refresh_token: str = "") -> None:
         """Revoke the sign-in of `refresh_token` and/or of this client's access token."""
@@ -677,7 +681,7 @@ class PolicyClient:
             user_agent=user_agent,
             ttl_seconds=ttl_seconds,
         )
-        return await self._call(self._admin.CreatePasswordConsoleSession, request, admin=True)
+        return await self._call(self._admin.CreatePasswordConsoleSession, request, sign_in=True)
 
     # --- approval tasks (TaskService, service identity) -----------------------------------
     @property

@@ -75,7 +75,7 @@ def _client_address(request: Request) -> str:
 
 async def _anonymous(api: AdminApi, request: Request, credential: str, fn: Any) -> Any:
     """A sign-in RPC (no admin credential); refusals keep their status and Retry-After."""
-    async with PolicyClient(api.addr, credential, api.timeout, source="api") as client:
+    async with PolicyClient(api.addr, credential, api.timeout, source="api", service_token=api.service_token) as client:
         try:
             return await fn(client)
         except errors.PolicyError as exc:

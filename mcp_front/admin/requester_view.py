@@ -77,7 +77,8 @@ def build_requester_view(api: AdminApi) -> APIRouter:
                     return _shown(await client.get_approval(approval_id))
             if not (email and password and org):
                 return sign_in_to_view(api, approval_id, "Enter your email, password and org, or a key", 400)
-            async with PolicyClient(api.addr, "", api.timeout, source="console") as anonymous:
+            sign_in = PolicyClient(api.addr, "", api.timeout, service_token=api.service_token, source="console")
+            async with sign_in as anonymous:
                 signed = await anonymous.login(email.strip(), password, org.strip(), address, agent)
             async with PolicyClient(api.addr, signed.access_token, api.timeout, source="console") as client:
                 try:

@@ -82,8 +82,18 @@ class RuleBody(BaseModel):
 
 
 class AdminApi:
-    def __init__(self, policy_addr: str, timeout: float, auth: ConsoleAuth, egress: EgressPolicy | None = None) -> None:
+    def __init__(
+        self,
+        policy_addr: str,
+        timeout: float,
+        auth: ConsoleAuth,
+        egress: EgressPolicy | None = None,
+        service_token: str = "",
+    ) -> None:
         self.addr = policy_addr
+        # Sent on sign-in RPCs: the policy service believes the client address the front
+        # states only from a service identity (otherwise it counts the front's own address).
+        self.service_token = service_token
         self.timeout = timeout
         self.auth = auth
         self.egress = egress or EgressPolicy()  # where catalogue syncs may reach

@@ -80,7 +80,10 @@ def build_sign_in(api: AdminApi) -> APIRouter:
         target = safe_target(next)
         address = request.client.host if request.client else ""
         agent = request.headers.get("user-agent", "")[:512]
-        async with PolicyClient(api.addr, credential.strip(), api.timeout, source="console") as client:
+        # The service token vouches for `address` on the password sign-in.
+        async with PolicyClient(
+            api.addr, credential.strip(), api.timeout, service_token=api.service_token, source="console"
+        ) as client:
             try:
                 if credential.strip():
                     issued = await client.create_console_session()

@@ -29,7 +29,10 @@ from policy_service.toolkits.backend_target import FRAMING_HEADERS, header_probl
 from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
 
 _MAX_HEADER_BYTES = 65_536
-_MAX_BODY_BYTES = 64 * 1024 * 1024
+# A tool's result is recorded through CompleteToolCall, one gRPC message the policy service
+# refuses above 16 MiB: an answer larger than that could run but never be recorded, so it is
+# refused while it is read (whatever its framing), with headroom for the completion's envelope.
+_MAX_BODY_BYTES = 15 * 1024 * 1024
 _MAX_POOLS = 4096
 # Below common server keep-alive timeouts (uvicorn: 5 s), so the server rarely closes first.
 _IDLE_SECONDS = 4.0
@@ -41,6 +44,18 @@ class HttpError(Exception):
 
 class EgressRefused(HttpError):
     """The operator's egress policy does not allow this backend address."""
+
+
+class ResponseTooLarge(HttpError):
+    """The backend's answer is over the body limit; the message names no backend (client-safe)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the toolkit's backend answered with more than {_MAX_BODY_BYTES // 1_048_576} MiB")
+
+
+def _within_limit(total: int) -> None:
+    if total > _MAX_BODY_BYTES:
+        raise ResponseTooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +79,23 @@ class OpenResponse:
         self._closed = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives: chunked, Content-Length or until the server closes."""
+        """The body as it arrives: chunked, Content-Length or until the server closes.
+
+        Every framing counts toward one limit (`ResponseTooLarge`), SSE streams included."""
         reader = self._conn.reader
+        total = 0
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
                 async for chunk in Http11Client.iter_chunked(reader):
+                    total += len(chunk)
+                    _within_limit(total)
                     yield chunk
             elif "content-length" in self.headers:
-                length = int(self.headers["content-length"]) if self.headers["content-length"].isdigit() else -1
-                if length < 0 or length > _MAX_BODY_BYTES:
-                    raise HttpError("response body length missing or too large")
-                yield await reader.readexactly(length)
+                yield await reader.readexactly(_content_length(self.headers))
             else:
                 while chunk := await reader.read(65_536):
+                    total += len(chunk)
+                    _within_limit(total)
                     yield chunk
                 return  # the body ended with the connection: never reuse it
             self._finished = True
@@ -120,6 +139,14 @@ class _Conn:
 @dataclass
 class _Pool:
     idle: list[_Conn] = field(default_factory=list)
+
+
+def _content_length(headers: dict[str, str]) -> int:
+    value = headers["content-length"]
+    if not value.isdigit():
+        raise HttpError("response body length is not a number")
+    _within_limit(int(value))
+    return int(value)
 
 
 def _origin(url: str) -> _Origin:
@@ -281,13 +308,15 @@ class Http11Client:
         if headers.get("transfer-encoding", "").lower() == "chunked":
             body = await Http11Client._read_chunked(reader)
         elif "content-length" in headers:
-            length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
-            if length < 0 or length > _MAX_BODY_BYTES:
-                raise HttpError("response body length missing or too large")
-            body = await reader.readexactly(length)
-        else:
-            body = await reader.read(_MAX_BODY_BYTES)  # body ends when the server closes
-            return HttpResponse(status, headers, body), False
+            body = await reader.readexactly(_content_length(headers))
+        else:  # the body ends when the server closes: read to the end, not just what has arrived
+            parts: list[bytes] = []
+            total = 0
+            while chunk := await reader.read(65_536):
+                total += len(chunk)
+                _within_limit(total)
+                parts.append(chunk)
+            return HttpResponse(status, headers, b"".join(parts)), False
         keep_alive = headers.get("connection", "").lower() != "close"
         return HttpResponse(status, headers, body), keep_alive
 
@@ -306,8 +335,7 @@ class Http11Client:
                     pass  # trailers
                 return b"".join(chunks)
             total += size
-            if total > _MAX_BODY_BYTES:
-                raise HttpError("response body too large")
+            _within_limit(total)
             chunks.append(await reader.readexactly(size))
             await reader.readexactly(2)
 
@@ -324,6 +352,7 @@ class Http11Client:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":
                     pass  # trailers
                 return
+            _within_limit(size)  # before buffering it: one chunk may claim any size
             chunk = await reader.readexactly(size)
             await reader.readexactly(2)
             yield chunk

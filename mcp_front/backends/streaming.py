@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mcp_front.backends.http11 import HttpError, OpenResponse
+from mcp_front.backends.http11 import HttpError, OpenResponse, ResponseTooLarge
 from mcp_front.backends.negotiation import envelope
 
 if TYPE_CHECKING:
@@ -109,6 +109,8 @@ async def _one_attempt(
         response.close()
         await _tell_cancelled(pool, target, session, request_id)
         raise
+    except ResponseTooLarge as exc:  # its message names no backend: the client may read it
+        raise UpstreamError(str(exc), str(exc)) from exc
     except HttpError as exc:
         raise UpstreamError(f"backend stream failed: {exc}", "the toolkit's backend stream failed") from exc
     finally:

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_front.backends import negotiation, streaming
-from mcp_front.backends.http11 import EgressRefused, Http11Client, HttpError, HttpResponse, OpenResponse
+from mcp_front.backends.http11 import (
+    EgressRefused,
+    Http11Client,
+    HttpError,
+    HttpResponse,
+    OpenResponse,
+    ResponseTooLarge,
+)
 from mcp_front.backends.negotiation import Negotiated, NegotiationFailed
 from mcp_front.backends.stdio import StdioBackends
 from policy_service.toolkits.egress import EgressPolicy
@@ -285,6 +292,8 @@ class UpstreamPool:
             return await self._http.post(target.url, h, payload, target.scope)
         except EgressRefused as exc:
             raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
+        except ResponseTooLarge as exc:  # its message names no backend: the client may read it
+            raise UpstreamError(str(exc), str(exc)) from exc
         except HttpError as exc:
             raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
 

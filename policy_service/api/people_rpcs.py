@@ -10,10 +10,11 @@ from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, metadata, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
-from policy_service.api.metadata import bearer
-from policy_service.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from policy_service.api.metadata import bearer, service_caller
+from policy_service.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
 from policy_service.identity import passwords, people
 from policy_service.identity.logins import Attempt, Logins, SignedIn
+from policy_service.identity.services import Scope, ServiceDirectory
 from policy_service.permissions.admin_access import admin_org
 
 
@@ -31,10 +32,18 @@ def person_message(view: people.PersonView, org_slug: str) -> admin_pb2.Person:
     )
 
 
-def _address(given: str, context: grpc.aio.ServicerContext) -> str:
-    """The client address the caller states (the front passes the HTTP client's), else the peer."""
+async def _address(given: str, context: grpc.aio.ServicerContext, services: ServiceDirectory) -> str:
+    """The client address the caller states, believed only from a service identity that may
+    record request facts (the front passes its HTTP client's); anyone else's is its gRPC peer.
+    It is what the per-address sign-in limit counts and what the audit row keeps."""
     validation.text(given, "client_address", 64)
-    return given or (context.peer() or "")[:64]
+    if given:
+        try:
+            await service_caller(context, services, Scope.RECORD)
+            return given
+        except (Unauthenticated, PermissionDenied):
+            pass
+    return (context.peer() or "")[:64]
 
 
 def _attempt(email: str, org_slug: str, address: str, user_agent: str, source: str) -> Attempt:
@@ -130,13 +139,8 @@ class PeopleRpcs(AdminBase):
     async def Login(
         self, request: admin_pb2.LoginRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.LoginResponse:
-        attempt = _attempt(
-            request.email,
-            request.org_slug,
-            _address(request.client_address, context),
-            request.user_agent,
-            metadata.source(context),
-        )
+        address = await _address(request.client_address, context, self._services)
+        attempt = _attempt(request.email, request.org_slug, address, request.user_agent, metadata.source(context))
         signed_in = await self._sign_in().login(attempt, request.password)
         return _tokens(signed_in)
 
@@ -146,9 +150,8 @@ class PeopleRpcs(AdminBase):
     ) -> admin_pb2.LoginResponse:
         validation.text(request.refresh_token, "refresh_token", 128)
         validation.text(request.user_agent, "user_agent", 512)
-        attempt = Attempt(
-            "", "", _address(request.client_address, context), request.user_agent, metadata.source(context)
-        )
+        address = await _address(request.client_address, context, self._services)
+        attempt = Attempt("", "", address, request.user_agent, metadata.source(context))
         return _tokens(await self._sign_in().refresh(request.refresh_token, attempt))
 
     @translated
@@ -163,13 +166,8 @@ class PeopleRpcs(AdminBase):
     async def CreatePasswordConsoleSession(
         self, request: admin_pb2.PasswordConsoleSessionRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.CreateConsoleSessionResponse:
-        attempt = _attempt(
-            request.email,
-            request.org_slug,
-            _address(request.client_address, context),
-            request.user_agent,
-            metadata.source(context),
-        )
+        address = await _address(request.client_address, context, self._services)
+        attempt = _attempt(request.email, request.org_slug, address, request.user_agent, metadata.source(context))
         issued = await self._sign_in().console_session(attempt, request.password, int(request.ttl_seconds))
         return admin_pb2.CreateConsoleSessionResponse(
             token=issued.token,

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,9 @@ from policy_service.storage.models import (
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^\s@,<>]+@[^\s@,<>]+\.[^\s@,<>]+$")
 MAX_EMAIL_RECIPIENTS = 20
+# Every channel gets a delivery per approval event: the cap bounds the sends one org's
+# approvals cause (the dispatcher also caps each org's sends in flight).
+MAX_CHANNELS_PER_ORG = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,10 @@ async def create(
         raise FailedPrecondition(
             "webhooks need MONOMCP_NOTIFY_SIGNING_KEY (or JWT_SECRET) on the policy service", "NO_SIGNING_KEY"
         )
+    existing = select(func.count()).select_from(NotificationChannel).where(NotificationChannel.org_id == org_id)
+    if (await session.execute(existing)).scalar_one() >= MAX_CHANNELS_PER_ORG:
+        limit = f"an org has at most {MAX_CHANNELS_PER_ORG} notification channels"
+        raise FailedPrecondition(limit, "TOO_MANY_CHANNELS")
     channel = NotificationChannel(
         id=new_id(),
         org_id=org_id,

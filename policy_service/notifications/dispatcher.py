@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 _LEASE = timedelta(minutes=2)
 _MAX_BACKOFF = timedelta(hours=1)
 _BATCH = 50
+# Sends in flight per org in one replica: an org whose receivers are slow (or that has many
+# channels) holds at most these of the _BATCH slots, so other orgs' notifications still leave.
+MAX_IN_FLIGHT_PER_ORG = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ class NotificationDispatcher:
         self._since = utcnow() - timedelta(minutes=1)  # changes made while this replica was starting
         self._seen: dict[str, tuple[str, datetime]] = {}
         self._sending: set[asyncio.Task[None]] = set()
+        self._org_sending: dict[str, int] = {}
 
     def poke(self) -> None:
         self._wake.set()
@@ -108,9 +113,17 @@ class NotificationDispatcher:
         room = _BATCH - len(self._sending)
         for delivery, channel in await self._claim(room) if room > 0 else []:
             # Each send is its own task: a slow receiver delays nobody else's notifications.
+            org = delivery.org_id
+            self._org_sending[org] = self._org_sending.get(org, 0) + 1
             task = asyncio.get_running_loop().create_task(self._deliver(senders, delivery, channel))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
+            task.add_done_callback(functools.partial(self._sent, org))
+
+    def _sent(self, org: str, _: asyncio.Task[None]) -> None:
+        left = self._org_sending.pop(org, 0) - 1
+        if left > 0:
+            self._org_sending[org] = left
 
     async def _enqueue(self) -> None:
         async with self._sessions() as session:
@@ -165,18 +178,37 @@ class NotificationDispatcher:
             NotificationDelivery.next_attempt_at <= now,
             or_(NotificationDelivery.lease_until.is_(None), NotificationDelivery.lease_until < now),
         )
+        # Each org's oldest due rows only, up to its free in-flight slots: one org's backlog
+        # cannot fill the batch ahead of every other org's.
+        busy = dict(self._org_sending)
+        full = [org for org, n in busy.items() if n >= MAX_IN_FLIGHT_PER_ORG]
+        rank = func.row_number().over(
+            partition_by=NotificationDelivery.org_id, order_by=NotificationDelivery.next_attempt_at
+        )
+        live = NotificationChannel.disabled_at.is_(None)  # a disabled channel's rows wait, unranked
+        ranked = (
+            select(NotificationDelivery.id, rank.label("rank"))
+            .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
+            .where(*due, live)
+            .subquery()
+        )
         claimed = []
+        taken: dict[str, int] = {}
         async with self._guard(), self._sessions() as session, session.begin():
             candidates = (
                 await session.execute(
                     select(NotificationDelivery, NotificationChannel)
+                    .join(ranked, ranked.c.id == NotificationDelivery.id)
                     .join(NotificationChannel, NotificationChannel.id == NotificationDelivery.channel_id)
-                    .where(*due, NotificationChannel.disabled_at.is_(None))
+                    .where(ranked.c.rank <= MAX_IN_FLIGHT_PER_ORG, NotificationDelivery.org_id.not_in(full), live)
                     .order_by(NotificationDelivery.next_attempt_at)
                     .limit(limit)
                 )
             ).all()
             for delivery, channel in candidates:
+                org = delivery.org_id
+                if busy.get(org, 0) + taken.get(org, 0) >= MAX_IN_FLIGHT_PER_ORG:
+                    continue
                 won = await session.execute(
                     update(NotificationDelivery)
                     .where(NotificationDelivery.id == delivery.id, *due)
@@ -185,6 +217,7 @@ class NotificationDispatcher:
                 )
                 if won.scalar_one_or_none() is not None:
                     claimed.append((delivery, channel))
+                    taken[org] = taken.get(org, 0) + 1
             session.expunge_all()
         return claimed
 
