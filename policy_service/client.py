@@ -171,11 +171,18 @@ class PolicyClient:
             kind = _ERRORS.get(exc.code(), errors.PolicyError)
             raise kind(exc.details() or exc.code().name, reason_of(exc) or None) from exc
 
+    async def _unary_item(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+        """A lone item as its own unary RPC (same server handler; errors raised as `_call` raises them)."""
+        if item.WhichOneof("item") == "authorize":
+            return policy_pb2.CallBatchResult(authorize=await self._call(self._policy.AuthorizeToolCall, item.authorize))
+        return policy_pb2.CallBatchResult(complete=await self._call(self._policy.CompleteToolCall, item.complete))
+
     async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
         """One authorize/complete item, sent in a CallBatch with concurrent callers' items;
         errors as its unary RPC would raise them."""
         if self._batcher is None:
-            self._batcher = CallBatcher(self._call_batch)
+            # With tracing on every item goes batched: its span is made here, not by the interceptor.
+            self._batcher = CallBatcher(self._call_batch, single=self._unary_item if tracer() is None else None)
         active = tracer()
         if active is None:
             result = await self._batcher.submit(item)
