@@ -174,7 +174,8 @@ class PolicyClient:
     async def _unary_item(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
         """A lone item as its own unary RPC (same server handler; errors raised as `_call` raises them)."""
         if item.WhichOneof("item") == "authorize":
-            return policy_pb2.CallBatchResult(authorize=await self._call(self._policy.AuthorizeToolCall, item.authorize))
+            decision = await self._call(self._policy.AuthorizeToolCall, item.authorize)
+            return policy_pb2.CallBatchResult(authorize=decision)
         return policy_pb2.CallBatchResult(complete=await self._call(self._policy.CompleteToolCall, item.complete))
 
     async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
@@ -725,6 +726,7 @@ class PolicyClient:
             credential=credential, org_slug=org, toolkit_slug=toolkit, task_id=task_id, result_json=result_json
         )
         return await self._call(self._tasks.SettleTask, request)
+
     # Permissions as code (ADR 0021).
     async def export_policy(self, org: str = "") -> admin_pb2.PolicyFile:
         return await self._call(self._admin.ExportPolicy, admin_pb2.ExportPolicyRequest(org_slug=org), admin=True)
@@ -733,6 +735,7 @@ class PolicyClient:
         """Check and apply a policy file (`dry_run`: only say what would change)."""
         request = admin_pb2.ApplyPolicyRequest(org_slug=org, yaml=yaml_text, dry_run=dry_run)
         return await self._call(self._admin.ApplyPolicy, request, admin=True)
+
     # --- approval notifications -----------------------------------------------------
     async def create_notification_channel(
         self, org: str, name: str, kind: str, target: str

@@ -130,9 +130,7 @@ async def test_closing_the_client_answers_every_waiting_call(world: World) -> No
     """Regression: close() dropped queued items without resolving them, so their callers hung."""
     member = world.keys["acme:member"]
     client = world.service()
-    waiting = [
-        asyncio.create_task(client.authorize_tool_call(member, "acme", "tools", "echo", "{}")) for _ in range(3)
-    ]
+    waiting = [asyncio.create_task(client.authorize_tool_call(member, "acme", "tools", "echo", "{}")) for _ in range(3)]
     await asyncio.sleep(0)  # queued in the batcher, not yet sent
     await client.close()
     outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
