@@ -53,11 +53,7 @@ def parse_cursor(token: str) -> int | None:
 async def query(session: AsyncSession, f: AuditFilter, page_size: int, page_token: str) -> tuple[list[AuditEntry], str]:
     limit = min(max(page_size or 50, 1), MAX_PAGE)
     log = AuditRequestLog
-    stmt = (
-        select(log, Completion)
-        .outerjoin(Completion, Completion.completes == log.call_id)
-        .where(log.completes == "")
-    )
+    stmt = select(log, Completion).outerjoin(Completion, Completion.completes == log.call_id).where(log.completes == "")
     if f.org_slug is not None:
         stmt = stmt.where(log.org_slug == f.org_slug)
     if f.since is not None:
