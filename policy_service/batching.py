@@ -53,8 +53,7 @@ class CallBatcher:
         self._pending: list[_Pending] = []
         self._in_flight = 0
         self._flush_scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._waiting: set[asyncio.Future[policy_pb2.CallBatchResult]] = set()  # submitted, not answered
+        self._out: dict[asyncio.Task[None], list[_Pending]] = {}  # the batches in flight
 
     async def submit(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
         if self._closed:
@@ -62,8 +61,6 @@ class CallBatcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[policy_pb2.CallBatchResult] = loop.create_future()
         self._pending.append((item, future))
-        self._waiting.add(future)
-        future.add_done_callback(self._waiting.discard)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -76,8 +73,11 @@ class CallBatcher:
             self._in_flight += 1
             run = self._run_single(batch[0]) if len(batch) == 1 and self._single else self._run(batch)
             task = asyncio.get_running_loop().create_task(run)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._out[task] = batch
+            task.add_done_callback(self._landed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._out.pop(task, None)
 
     async def _run_single(self, pending: _Pending) -> None:
         item, future = pending
@@ -118,13 +118,13 @@ class CallBatcher:
     async def close(self) -> None:
         """Stops the batches in flight; every caller still waiting gets BatcherClosed."""
         self._closed = True
+        waiting = [pending for batch in self._out.values() for pending in batch] + self._pending
         self._pending = []
         # First, so a cancelled batch cannot hand its callers a CancelledError that is not theirs.
-        for future in list(self._waiting):
+        for _, future in waiting:
             if not future.done():
                 future.set_exception(BatcherClosed("the policy client was closed before this item was answered"))
-        tasks = list(self._tasks)
+        tasks = list(self._out)
         for task in tasks:
             task.cancel()
-        self._tasks.clear()
         await asyncio.gather(*tasks, return_exceptions=True)
