@@ -100,9 +100,10 @@ class PolicyClient(AdminRpcs, TaskRpcs):
     async def _unary_item(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
         """A lone item as its own unary RPC (same server handler; errors raised as `_call` raises them)."""
         if item.WhichOneof("item") == "authorize":
-            decision = await self._call(self._policy.AuthorizeToolCall, item.authorize)
+            decision = await self.channel.call(self._policy.AuthorizeToolCall, item.authorize)
             return policy_pb2.CallBatchResult(authorize=decision)
-        return policy_pb2.CallBatchResult(complete=await self._call(self._policy.CompleteToolCall, item.complete))
+        done = await self.channel.call(self._policy.CompleteToolCall, item.complete)
+        return policy_pb2.CallBatchResult(complete=done)
 
     async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
         """One authorize/complete item, sent in a CallBatch with concurrent callers' items;
