@@ -4,10 +4,16 @@ Cached per (credential hash, org, toolkit) for at most `ttl` seconds (≤1 s, DE
 revocation bound) so a tools/call costs only the authorize and complete round trips.
 Every call is still authorized by the policy service; this cache only answers 401/404
 early, lists tools and validates arguments.
+
+A miss loads the first tools/list page only (TOOLS_PAGE_SIZE tools): a catalogue of any
+size costs one bounded message. When more pages follow, a call to a tool not on that page
+asks ListTools for that tool by name (`entry_for`), cached the same way
+(docs/adr/0023-front-cpu-per-call.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -71,8 +77,18 @@ class ToolkitAccess:
     principal_display: str
     toolkit_name: str
     toolkit_description: str
-    tools: dict[str, ToolEntry]
-    tools_wire: list[dict[str, Any]]
+    tools: dict[str, ToolEntry]  # the whole catalogue when `complete`, else its first page
+    tools_wire: list[dict[str, Any]]  # the first tools/list page as sent (with approval_status when complete)
+    next_cursor: str = ""  # the policy service's token for the second page ('' when `complete`)
+
+    @property
+    def complete(self) -> bool:
+        """The whole catalogue fits one tools/list page, so `tools` holds every visible tool."""
+        return not self.next_cursor
+
+    def with_tool(self, entry: ToolEntry) -> ToolkitAccess:
+        """This view plus one tool from beyond the first page (for one request)."""
+        return dataclasses.replace(self, tools={**self.tools, entry.name: entry})
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
         if name == APPROVAL_STATUS_TOOL:
@@ -102,32 +118,54 @@ def _entry(tool: Any) -> ToolEntry:
     return ToolEntry(tool.name, permission, wire, validator(tool.input_schema_json, schema))
 
 
+# tools/list pages; a catalogue that fits one page is served from the access cache as is.
+TOOLS_PAGE_SIZE = 500
+
+
 class AccessCache:
     def __init__(self, policy: PolicyClient, ttl: float) -> None:
         self._policy = policy
         self._cache: TTLCache[tuple[str, str, str], ToolkitAccess] = TTLCache(ttl)
+        self._entries: TTLCache[tuple[str, str, str, str], ToolEntry | None] = TTLCache(ttl)
 
     async def get(self, credential: str, org: str, toolkit: str, key: str = "") -> ToolkitAccess:
         """Raises the policy client's Unauthenticated, NotFound or PolicyUnavailable.
         `key` is the credential's SHA-256 hex digest when the caller already has it."""
-        cache_key = (key or hashlib.sha256(credential.encode()).hexdigest(), org, toolkit)
+        cache_key = (key or _digest(credential), org, toolkit)
         return await self._cache.get_or_load(cache_key, lambda: self._load(credential, org, toolkit))
 
+    async def entry_for(
+        self, access: ToolkitAccess, credential: str, org: str, toolkit: str, name: str, key: str = ""
+    ) -> ToolkitAccess:
+        """`access` with the tool `name` in `tools` when the credential may see it (one ListTools
+        by name when the first page does not hold it). Raises what `get` raises."""
+        if access.complete or name in access.tools or name == APPROVAL_STATUS_TOOL:
+            return access
+        cache_key = (key or _digest(credential), org, toolkit, name)
+        entry = await self._entries.get_or_load(cache_key, lambda: self._load_entry(credential, org, toolkit, name))
+        return access.with_tool(entry) if entry is not None else access
+
     async def _load(self, credential: str, org: str, toolkit: str) -> ToolkitAccess:
-        response = await self._policy.list_tools(credential, org, toolkit)
+        response = await self._policy.list_tools(credential, org, toolkit, page_size=TOOLS_PAGE_SIZE)
         entries = {t.name: _entry(t) for t in response.tools}
+        wire = [e.wire for e in entries.values()]
         return ToolkitAccess(
             principal_id=response.principal.id,
             principal_display=response.principal.display,
             toolkit_name=response.toolkit_name,
             toolkit_description=response.toolkit_description,
             tools=entries,
-            tools_wire=[e.wire for e in entries.values()] + [APPROVAL_STATUS_WIRE],
+            tools_wire=wire if response.next_page_token else [*wire, APPROVAL_STATUS_WIRE],
+            next_cursor=response.next_page_token,
         )
 
+    async def _load_entry(self, credential: str, org: str, toolkit: str, name: str) -> ToolEntry | None:
+        response = await self._policy.list_tools(credential, org, toolkit, names=[name])
+        return next((_entry(t) for t in response.tools if t.name == name), None)
 
-# tools/list pages: a catalogue that fits one page is served from the access cache as is.
-TOOLS_PAGE_SIZE = 500
+
+def _digest(credential: str) -> str:
+    return hashlib.sha256(credential.encode()).hexdigest()
 
 
 async def tools_page(
@@ -135,8 +173,8 @@ async def tools_page(
 ) -> dict[str, Any]:
     """One tools/list page (`nextCursor` while more follow; the built-in tool on the last).
     Raises the client's InvalidArgument for a cursor the policy service did not issue."""
-    if cursor is None and len(access.tools) < TOOLS_PAGE_SIZE:
-        return {"tools": access.tools_wire}
+    if cursor is None:  # the first page is the cached one
+        return {"tools": access.tools_wire, **({"nextCursor": access.next_cursor} if access.next_cursor else {})}
     response = await policy.list_tools(credential, org, toolkit, page_size=TOOLS_PAGE_SIZE, page_token=cursor or "")
     tools = [_entry(t).wire for t in response.tools]
     if response.next_page_token:

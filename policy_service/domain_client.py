@@ -1,5 +1,5 @@
-"""Typed client of the DomainService (custom domains), on a PolicyClient's channel and
-credentials so callers keep one connection and one error mapping."""
+"""Typed client of the DomainService (custom domains), on a PolicyClient's RpcChannel so
+callers keep one connection, their credentials and one error mapping."""
 
 from __future__ import annotations
 
@@ -11,34 +11,29 @@ Domain = domains_pb2.Domain
 
 class DomainClient:
     def __init__(self, policy: PolicyClient) -> None:
-        self._policy = policy
-        self._channel: object = None
-        self._stub: domains_pb2_grpc.DomainServiceStub | None = None
+        self._rpc = policy.channel
 
     @property
     def _domains(self) -> domains_pb2_grpc.DomainServiceStub:
-        channel = self._policy._connect()  # a closed client reconnects with a new channel
-        if self._stub is None or channel is not self._channel:
-            self._channel, self._stub = channel, domains_pb2_grpc.DomainServiceStub(channel)
-        return self._stub
+        return self._rpc.stub(domains_pb2_grpc.DomainServiceStub)  # a closed channel reopens
 
     async def add_domain(self, org: str, domain: str) -> domains_pb2.Domain:
         request = domains_pb2.AddDomainRequest(org_slug=org, domain=domain)
-        return await self._policy._call(self._domains.AddDomain, request, admin=True)
+        return await self._rpc.call(self._domains.AddDomain, request, admin=True)
 
     async def verify_domain(self, org: str, domain: str, method: str = "") -> domains_pb2.Domain:
         request = domains_pb2.VerifyDomainRequest(org_slug=org, domain=domain, method=method)
-        return await self._policy._call(self._domains.VerifyDomain, request, admin=True)
+        return await self._rpc.call(self._domains.VerifyDomain, request, admin=True)
 
     async def list_domains(self, org: str = "") -> list[domains_pb2.Domain]:
         request = domains_pb2.ListDomainsRequest(org_slug=org)
-        return list((await self._policy._call(self._domains.ListDomains, request, admin=True)).domains)
+        return list((await self._rpc.call(self._domains.ListDomains, request, admin=True)).domains)
 
     async def remove_domain(self, org: str, domain: str) -> domains_pb2.Domain:
         request = domains_pb2.RemoveDomainRequest(org_slug=org, domain=domain)
-        return await self._policy._call(self._domains.RemoveDomain, request, admin=True)
+        return await self._rpc.call(self._domains.RemoveDomain, request, admin=True)
 
     async def list_verified_domains(self) -> dict[str, str]:
         """{domain: org slug} of every verified domain (needs a service identity)."""
-        response = await self._policy._call(self._domains.ListVerifiedDomains, domains_pb2.ListVerifiedDomainsRequest())
+        response = await self._rpc.call(self._domains.ListVerifiedDomains, domains_pb2.ListVerifiedDomainsRequest())
         return {d.domain: d.org_slug for d in response.domains}

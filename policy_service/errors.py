@@ -47,3 +47,9 @@ class RateLimited(PolicyError):
     def __init__(self, message: str, reason: str | None = None, retry_after: int = 0) -> None:
         super().__init__(message, reason)
         self.retry_after = retry_after
+
+
+class PolicyUnavailable(PolicyError):
+    """The policy service could not be reached or did not answer in time (raised by clients)."""
+
+    reason = "POLICY_UNAVAILABLE"

@@ -5,11 +5,13 @@ JSON session manager with the caller and toolkit attached to the request."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_front.access import AccessCache
+from mcp_front.access import AccessCache, ToolkitAccess
+from mcp_front.edge import responses
 from mcp_front.edge.checks import (
     BearerCheck,
     BodyCheck,
@@ -37,7 +39,10 @@ from mcp_front.mcp.server import build_server
 from mcp_front.mcp.standalone import StreamHub
 from mcp_front.mcp.stream_endpoint import StreamEndpoint
 from mcp_front.mcp.tasks import TaskHandlers
+from policy_service import errors
 from policy_service.client import PolicyClient
+
+log = logging.getLogger("monomcp.front")
 
 __all__ = ["NOT_FOUND_BODY", "EdgeLimits", "McpGateway", "not_found"]
 
@@ -95,6 +100,7 @@ class McpGateway:
             max_request_body_size=limits.max_body_bytes,
         )
         self._relays = caller.relays
+        self._access = access
         self._lean = LeanPath(caller, policy)
         recorder = self.recorder
         sdk: ASGIApp = self._manager.handle_request
@@ -135,13 +141,32 @@ class McpGateway:
         finally:
             request_base_url.reset(reset)
 
+    async def _called_tool(self, edge: EdgeRequest) -> ToolkitAccess:
+        """The cached view, plus the called tool when it lies beyond the first tools/list page
+        (validation, the lean path and the SDK's schema hook read it from `access.tools`)."""
+        access, message = edge.access, edge.message
+        assert access is not None
+        if access.complete or not isinstance(message, dict) or message.get("method") != "tools/call":
+            return access
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        if not isinstance(name, str):
+            return access
+        return await self._access.entry_for(access, edge.token, edge.org, edge.toolkit, name, key=edge.key)
+
     async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request passed every check: hand it to the SDK with the caller attached."""
         edge = edge_of(scope)
         if edge.access is None:
             raise RuntimeError("endpoint reached before the credential check")
+        try:
+            access = await self._called_tool(edge)
+        except errors.PolicyError as exc:  # fail closed, as the credential check does
+            log.warning("policy unavailable on %s/%s: %s", edge.org, edge.toolkit, exc.message)
+            await responses.policy_unavailable()(scope, receive, send)
+            return
         gateway_request = GatewayRequest(
-            credential=edge.token, org=edge.org, toolkit=edge.toolkit, access=edge.access, **edge.facts()
+            credential=edge.token, org=edge.org, toolkit=edge.toolkit, access=access, **edge.facts()
         )
         if await route_client_message(self._relays, edge.token, edge.body, scope, receive, send):
             return  # a client's answer to a relayed request, or its cancellation of a relayed call

@@ -22,7 +22,6 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from mcp_front.access import TOOLS_PAGE_SIZE
 from mcp_front.mcp import sdk
 from mcp_front.mcp.calls import CallFlow, ToolCaller
 from mcp_front.mcp.context import GatewayRequest
@@ -97,7 +96,7 @@ class LeanPath:
         request_id, method, params = found
         if method == "tools/call" and not self._lean_call(req, params, scope, modern):
             return False
-        if method == "tools/list" and len(req.access.tools) >= TOOLS_PAGE_SIZE:
+        if method == "tools/list" and not req.access.complete:
             return False  # a catalogue that needs pages: the SDK path pages it with cursors
         if modern and (method == "ping" or sdk.modern_route(message, scope["headers"]) is None):
             return False

@@ -8,6 +8,8 @@ caller cannot grow the scrape without limit.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -35,6 +37,9 @@ class FrontMetrics:
         self.registry = CollectorRegistry()
         self._toolkits: set[tuple[str, str]] = set()
         self._max_toolkits = max_toolkits
+        # Labelled series by their label values: `labels()` takes a lock and builds a key per call.
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._tool_series: dict[tuple[str, ...], Any] = {}
         self.requests = Counter(
             "monomcp_front_requests_total",
             "HTTP requests by route, method and status.",
@@ -70,8 +75,15 @@ class FrontMetrics:
 
     def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
         route = route_of(path)
-        self.requests.labels(route, method if method in _METHODS else OTHER, str(status)).inc()
-        self.request_seconds.labels(route).observe(seconds)
+        key = (route, method if method in _METHODS else OTHER, status)
+        found = self._request_series.get(key)
+        if found is None:  # a bounded set: fixed routes and methods, HTTP statuses
+            found = self._request_series[key] = (
+                self.requests.labels(key[0], key[1], str(status)),
+                self.request_seconds.labels(route),
+            )
+        found[0].inc()
+        found[1].observe(seconds)
 
     def toolkit_labels(self, org: str, toolkit: str) -> tuple[str, str]:
         key = (org, toolkit)
@@ -83,7 +95,11 @@ class FrontMetrics:
         return OTHER, OTHER
 
     def observe_tool_call(self, org: str, toolkit: str, decision: str, status: str) -> None:
-        self.tool_calls.labels(*self.toolkit_labels(org, toolkit), decision, status).inc()
+        key = (*self.toolkit_labels(org, toolkit), decision, status)
+        found = self._tool_series.get(key)
+        if found is None:  # bounded by toolkit_labels and the fixed decisions and statuses
+            found = self._tool_series[key] = self.tool_calls.labels(*key)
+        found.inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,27 +13,15 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from policy_service import errors
+from policy_service.status_codes import code_of
+
+__all__ = ["DOMAIN", "abort_for", "code_of", "reason_of", "translated"]
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "monomcp.dev"
 
-_CODES: dict[type[errors.PolicyError], int] = {
-    errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
-    errors.NotFound: code_pb2.NOT_FOUND,
-    errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
-    errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
-    errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
-    errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
-    errors.RateLimited: code_pb2.RESOURCE_EXHAUSTED,
-}
-
 R = TypeVar("R")
-
-
-def code_of(exc: errors.PolicyError) -> int:
-    """The google.rpc code a domain error leaves with."""
-    return int(_CODES.get(type(exc), code_pb2.UNKNOWN))
 
 
 def _status(code: int, message: str, reason: str) -> grpc.Status:
@@ -47,7 +35,7 @@ async def abort_for(context: grpc.aio.ServicerContext, exc: Exception, where: st
     if isinstance(exc, grpc.aio.AbortError):
         raise exc
     if isinstance(exc, errors.PolicyError):
-        await context.abort_with_status(_status(_CODES.get(type(exc), code_pb2.UNKNOWN), exc.message, exc.reason))
+        await context.abort_with_status(_status(code_of(exc), exc.message, exc.reason))
     log.exception("unhandled error in %s", where, exc_info=exc)
     await context.abort_with_status(_status(code_pb2.INTERNAL, "internal error", "INTERNAL"))
 

@@ -26,6 +26,7 @@ from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.observability.metrics import PolicyMetrics
 from policy_service.observability.tracing import batch_item_server_span, set_item_code, tracer
+from policy_service.status_codes import status_name
 
 _DECISIONS = {
     "allow": policy_pb2.DECISION_ALLOW,
@@ -36,7 +37,6 @@ _DECISIONS = {
 
 
 # gRPC status names by number, as the unary metrics interceptor labels them.
-_STATUS_NAMES = {status.value[0]: status.name for status in grpc.StatusCode}
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
                     set_item_code(span, result.error.code)
         if self._metrics is not None and kind is not None:
             failed = result.WhichOneof("result") == "error"
-            code = _STATUS_NAMES.get(result.error.code, "UNKNOWN") if failed else "OK"
+            code = status_name(result.error.code) if failed else "OK"
             method = ITEM_RPCS[kind].rsplit("/", 1)[-1]
             self._metrics.rpc_seconds.labels(method, code).observe(time.perf_counter() - started)
         return result

@@ -416,6 +416,8 @@ class ApprovalTask(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class PolicyVersion(Base):
     """One applied policy file of an org (ADR 0021): the version number, who applied it and
     the document whose conditions and approval policies are live. The newest row is live."""
@@ -444,6 +446,8 @@ class ApprovalVote(Base):
     voter_key: Mapped[str] = mapped_column(String(100))
     voter_display: Mapped[str] = mapped_column(String(320), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 NOTIFICATION_KINDS = ("webhook", "slack", "email")
 NOTIFICATION_EVENTS = ("approval.pending", "approval.approved", "approval.denied", "approval.expired")
 DELIVERY_STATUSES = ("queued", "delivered", "failed")

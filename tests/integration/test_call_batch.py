@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from policy_service import errors
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc
 from policy_service.api.server import PolicyServer
+from policy_service.batching import BatcherClosed, CallBatcher
 from policy_service.client import DECISION_ALLOW, DECISION_BLOCKED
 from policy_service.storage.database import session_factory
 from policy_service.storage.models import AuditRequestLog
@@ -102,3 +103,55 @@ async def test_a_batch_needs_the_execute_scope(world: World) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as anonymous:
             await _drain(stub.CallBatch(request))
         assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_lone_call_gets_the_answers_and_errors_of_a_batched_one(world: World, policy: PolicyServer) -> None:
+    """At low concurrency an item leaves alone, as its unary RPC: same decision, same row, same error."""
+    member = world.keys["acme:member"]
+    async with world.service() as client:
+        decision = await client.authorize_tool_call(member, "acme", "tools", "echo", "{}")
+        assert decision.decision == DECISION_ALLOW and decision.backend.url == world.upstream_url
+        blocked = await client.authorize_tool_call(member, "acme", "tools", "wipe", "{}")
+        assert blocked.decision == DECISION_BLOCKED
+        await client.complete_tool_call(decision.call_id, "ok", '{"content": []}')
+        with pytest.raises(errors.FailedPrecondition) as again:
+            await client.complete_tool_call(decision.call_id, "ok")
+        assert again.value.reason == "CALL_ALREADY_COMPLETED"
+        with pytest.raises(errors.Unauthenticated):
+            await client.authorize_tool_call("mmcp_not_a_real_key", "acme", "tools", "echo", "{}")
+        with pytest.raises(errors.NotFound):
+            await client.complete_tool_call("0" * 32, "ok")
+    async with session_factory(policy.engine)() as session:
+        completions = await session.execute(select(func.count()).where(AuditRequestLog.completes == decision.call_id))
+    assert completions.scalar_one() == 1
+
+
+async def test_closing_the_client_answers_every_waiting_call(world: World) -> None:
+    """Regression: close() dropped queued items without resolving them, so their callers hung."""
+    member = world.keys["acme:member"]
+    client = world.service()
+    waiting = [asyncio.create_task(client.authorize_tool_call(member, "acme", "tools", "echo", "{}")) for _ in range(3)]
+    await asyncio.sleep(0)  # queued in the batcher, not yet sent
+    await client.close()
+    outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
+    assert all(isinstance(o, BatcherClosed) for o in outcomes), outcomes
+    assert all("closed" in str(o) for o in outcomes)
+
+
+async def test_closing_the_batcher_answers_items_in_flight() -> None:
+    """A batch whose RPC is still out (a stalled policy service) fails its items with the clear error."""
+    sent = asyncio.Event()
+
+    async def stalled(request: policy_pb2.CallBatchRequest) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        sent.set()
+        await asyncio.Event().wait()
+        yield policy_pb2.CallBatchResponse()
+
+    batcher = CallBatcher(stalled)
+    waiting = [asyncio.create_task(batcher.submit(_authorize("k"))) for _ in range(2)]
+    await sent.wait()
+    await batcher.close()
+    outcomes = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 30)
+    assert all(isinstance(o, BatcherClosed) for o in outcomes), outcomes
+    with pytest.raises(BatcherClosed):
+        await batcher.submit(_authorize("k"))
