@@ -120,7 +120,9 @@ class _Process:
     async def send(self, message: dict[str, Any]) -> None:
         stdin = self._process.stdin
         if stdin is None or not self.alive:
-            raise _error(f"backend process has exited{self.exit_detail}")
+            # The reader names why (exit code, an oversized line) once it has seen the end.
+            await asyncio.wait({self._reader}, timeout=STOP_GRACE_SECONDS)
+            raise _error(f"backend process exited{self.exit_detail}")
         line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
         async with self._write_lock:
             try:
