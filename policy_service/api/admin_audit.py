@@ -3,7 +3,8 @@ Cerbos writes its access log) instead of by each servicer.
 
 Reads (WhoAmI, List*, Get*, Watch*, Query*, Verify*, Export*) are not actions; every other
 RPC is, including ones added later. The row names the caller, the RPC, the redacted request,
-the outcome and the channel (`x-monomcp-source` metadata: api, console, cli; default grpc).
+the outcome and the channel (`x-monomcp-source` metadata: api, console, cli; default grpc),
+and what changed: the object's snapshot before and after the servicer ran (admin_snapshots.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from policy_service.api.admin_snapshots import Snapshots, change
 from policy_service.api.metadata import bearer
 from policy_service.errors import PolicyError
 from policy_service.gate import Gate, RequestFacts
@@ -66,8 +68,9 @@ class _RecordBeforeAbort:
 
 
 class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, snapshots: Snapshots) -> None:
         self._gate = gate
+        self._snapshots = snapshots
 
     async def intercept_service(
         self,
@@ -86,9 +89,17 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def audited(request: Message, context: grpc.aio.ServicerContext) -> Any:
             principal = await self._caller(context)  # before: sign-out ends the very credential
+            org = self._snapshots.org(name, request, principal)
+            before = None
+            if org is not None and principal is not None:
+                before = await self._snapshots.read(name, request, None, org, principal)
 
-            async def record(status: str, error: str) -> None:
-                await self._record(context, principal, name, request, status, error)
+            async def record(status: str, error: str, response: Any = None) -> None:
+                after = None
+                if org is not None and principal is not None and status == "ok":
+                    after = await self._snapshots.read(name, request, response, org, principal)
+                diff = change(before, after, status == "ok") if org is not None else None
+                await self._record(context, principal, name, request, status, error, diff)
 
             recording = _RecordBeforeAbort(context, record)
             try:
@@ -100,7 +111,7 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         code.name.lower() if code is not None else "error", context.details() or type(exc).__name__
                     )
                 raise
-            await record("ok", "")
+            await record("ok", "", response)
             return response
 
         return grpc.unary_unary_rpc_method_handler(
@@ -123,9 +134,10 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         request: Message,
         status: str,
         error: str,
+        diff: dict[str, Any] | None,
     ) -> None:
         payload = MessageToDict(request, preserving_proto_field_name=True)
-        await record_action(self._gate, context, principal, name, payload, status, error)
+        await record_action(self._gate, context, principal, name, payload, status, error, diff)
 
 
 async def record_action(
@@ -136,8 +148,10 @@ async def record_action(
     payload: dict[str, Any],
     status: str,
     error: str,
+    diff: dict[str, Any] | None = None,
 ) -> None:
-    """The admin-action row, with the channel and request facts from the call's metadata."""
+    """The admin-action row, with the channel and request facts from the call's metadata, and
+    the before/after of what the action changed when known."""
     source = _metadata(context, "x-monomcp-source")
     facts = RequestFacts(
         request_id=_metadata(context, "x-request-id")[:64],
@@ -147,5 +161,5 @@ async def record_action(
     # The operator acts on other orgs: file the row under the org it acted on.
     org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
     await gate.record_admin_action(
-        principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org
+        principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org, diff
     )
