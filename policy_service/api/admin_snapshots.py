@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from policy_service.storage.models import (
     Toolkit,
     User,
 )
+from policy_service.toolkits import stdio_backend
 
 Snapshot = dict[str, Any] | None
 
@@ -193,6 +194,18 @@ async def _own_account(session: AsyncSession, t: Target) -> Snapshot:
     return await _person(session, t.caller.person_id or "", t.org)
 
 
+def _backend(url: str) -> dict[str, Any]:
+    """A stdio backend's address carries its environment (base64): shown decoded, so the
+    redactor sees `env` and hides its values, never as the encoded address."""
+    if not stdio_backend.is_stdio(url):
+        return {"backend_url": url}
+    try:
+        spec = asdict(stdio_backend.from_address(url))
+    except (ValueError, KeyError, TypeError):
+        return {"backend_url": "stdio (unreadable address)"}
+    return {"backend_url": "stdio", "backend_stdio": spec | {"args": list(spec["args"])}}
+
+
 async def _toolkit(session: AsyncSession, t: Target) -> Snapshot:
     toolkit = (
         await session.execute(
@@ -208,7 +221,7 @@ async def _toolkit(session: AsyncSession, t: Target) -> Snapshot:
         "name": toolkit.name,
         "description": toolkit.description,
         "visibility": toolkit.visibility,
-        "backend_url": toolkit.backend_url,
+        **_backend(toolkit.backend_url),
         # Values under secret-looking names are redacted with the rest of the row.
         "backend_headers": json.loads(toolkit.backend_headers_json or "{}"),
         "backend_timeout_seconds": toolkit.backend_timeout_seconds,

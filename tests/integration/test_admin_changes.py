@@ -17,6 +17,7 @@ from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.config import Settings
 from policy_service.domain_client import DomainClient
 from policy_service.storage.database import create_engine, session_factory
+from policy_service.toolkits.stdio_backend import StdioSpec, to_address
 from tests.conftest import World
 
 HEADER_SECRET = "sk-live-header-secret-0123456789"
@@ -182,3 +183,15 @@ async def test_verify_proves_the_before_and_after(world: World, engine: AsyncEng
         )
     result = await world.operator.verify_audit()
     assert not result.ok and f"row {row.seq} edited" in "\n".join(result.problems)
+
+
+async def test_a_stdio_backend_shows_its_command_but_not_its_environment(world: World) -> None:
+    spec = StdioSpec("/usr/bin/env", ("mcp-server",), {"API_TOKEN": HEADER_SECRET})
+    await world.operator.upsert_toolkit("acme", "local", name="local", backend_stdio=spec)
+    row = (await _rows(world, "UpsertToolkit"))[0]
+    change = json.loads(row.response_json)
+    assert change["after"]["backend_url"] == "stdio"
+    assert change["after"]["backend_stdio"]["command"] == "/usr/bin/env"
+    assert change["after"]["backend_stdio"]["env"] == {"API_TOKEN": "[REDACTED]"}
+    assert HEADER_SECRET not in row.response_json and to_address(spec) not in row.response_json
+    assert to_address(spec)[len("stdio:v1:") :][:20] not in row.response_json
