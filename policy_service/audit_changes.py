@@ -54,6 +54,8 @@ def field_changes(change: dict[str, Any]) -> list[FieldChange]:
 
 def summary(change: dict[str, Any]) -> str:
     """`created`, `removed`, `changed: role, disabled`, `unchanged` or `not done (before only)`."""
+    if change.get("after_unreadable"):
+        return "done, but the object could not be read afterwards"
     if "after" not in change:
         return "not done (before only)"
     if change.get("before") is None and change.get("after") is not None:

@@ -9,6 +9,7 @@ and what changed: the object's snapshot before and after the servicer ran (admin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from policy_service.errors import PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.principal import Principal
 
+log = logging.getLogger(__name__)
 _ADMIN_PREFIX = "/monomcp.policy.v1.AdminService/"
 _READS = ("WhoAmI", "List", "Get", "Watch", "Query", "Verify", "Export")
 # Services whose RPCs are admin actions, each with the name prefixes of its reads
@@ -95,10 +97,11 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 before = await self._snapshots.read(name, request, None, org, principal)
 
             async def record(status: str, error: str, response: Any = None) -> None:
-                after = None
-                if org is not None and principal is not None and status == "ok":
-                    after = await self._snapshots.read(name, request, response, org, principal)
-                diff = change(before, after, status == "ok") if org is not None else None
+                diff = None
+                if org is not None and principal is not None:
+                    diff = await self._change(
+                        name, request, principal, org, before, response if status == "ok" else None
+                    )
                 await self._record(context, principal, name, request, status, error, diff)
 
             recording = _RecordBeforeAbort(context, record)
@@ -119,6 +122,18 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _change(
+        self, name: str, request: Message, principal: Principal, org: str, before: Any, response: Any
+    ) -> dict[str, Any]:
+        """Before/after of a finished action (a response); only the before of one that was not."""
+        if response is None:
+            return change(before, None, False)
+        try:
+            return change(before, await self._snapshots.read(name, request, response, org, principal), True)
+        except Exception:  # the change is made: its row must still be written
+            log.exception("could not read %s's object after the change", name)
+            return change(before, None, False) | {"after_unreadable": True}
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> Principal | None:
         try:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policy_service import errors
 from policy_service.audit.digests import AuditDigester, DigestPolicy
+from policy_service.client import PolicyClient
 from policy_service.config import Settings
 from policy_service.domain_client import DomainClient
 from policy_service.storage.database import create_engine, session_factory
@@ -195,3 +196,34 @@ async def test_a_stdio_backend_shows_its_command_but_not_its_environment(world: 
     assert change["after"]["backend_stdio"]["env"] == {"API_TOKEN": "[REDACTED]"}
     assert HEADER_SECRET not in row.response_json and to_address(spec) not in row.response_json
     assert to_address(spec)[len("stdio:v1:") :][:20] not in row.response_json
+
+
+async def test_changing_ones_own_password_is_a_flag(world: World) -> None:
+    async with world.client("acme:admin") as admin:
+        await admin.create_person("acme", "bo@acme.example", "Bo", "member", "first long password")
+    async with PolicyClient(world.policy_addr) as anonymous:
+        token = (await anonymous.login("bo@acme.example", "first long password", "acme")).access_token
+    async with PolicyClient(world.policy_addr, token) as bo:
+        await bo.change_password("first long password", "second long password")
+    row = (await _rows(world, "ChangePassword"))[0]
+    change = json.loads(row.response_json)
+    assert change["before"]["email"] == change["after"]["email"] == "bo@acme.example"
+    assert change["after"]["password_changed"] is True
+    assert "long password" not in row.request_json + row.response_json
+
+
+POLICY = """\
+org: acme
+toolkits:
+  acme/tools:
+    echo:
+      default: needs_approval
+"""
+
+
+async def test_apply_policy_keeps_each_rules_before_and_after(world: World) -> None:
+    async with world.client("acme:admin") as admin:
+        await admin.apply_policy(POLICY)
+    change = await _change(world, "ApplyPolicy")
+    assert change["before"] == {"acme/tools echo default": None}  # the org had no default of its own
+    assert change["after"] == {"acme/tools echo default": "needs_approval"}
