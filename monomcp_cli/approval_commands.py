@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from monomcp_cli.admin_client import call, call_until_interrupted
 from monomcp_cli.output import age, console, emit, to_dict
+from policy_service.audit_changes import change_of, field_changes, summary
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.errors import InvalidArgument, NotFound
 from policy_service.wire_enums import AUDIT_SOURCES
@@ -184,6 +186,31 @@ def register(app: typer.Typer) -> typer.Typer:
     ) -> None:
         """The newest matching records (calls, and admin actions with where they came from)."""
         emit(_query(org, since, toolkit, tool, status, source, limit).records, as_json, AUDIT_COLUMNS)
+
+    @audit.command("show")
+    def audit_show(call_id: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """One record in full; for an admin action, the before/after of what it changed."""
+        found = call(lambda c: c.query_audit(org, call_id=call_id, page_size=1)).records
+        if not found:
+            console.print(f"no audit record {call_id!r}")
+            raise typer.Exit(1)
+        record = found[0]
+        change = change_of(record.method, record.response_json)
+        if as_json:
+            print(json.dumps(to_dict(record) | ({"change": change} if change is not None else {}), indent=2))
+            return
+        emit(record, False, AUDIT_COLUMNS)
+        if change is None:
+            if record.response_json:
+                console.print(Text(record.response_json))
+            return
+        table = Table(title=f"Change: {summary(change)}", box=box.SIMPLE)
+        for column in ("field", "before", "after"):
+            table.add_column(column, overflow="fold")
+        for line in field_changes(change):
+            # Text, not markup: stored values such as "[REDACTED]" are shown as they are.
+            table.add_row(Text(line.field), Text(line.before), Text(line.after, style="bold" if line.changed else ""))
+        console.print(table)
 
     @audit.command("export")
     def audit_export(

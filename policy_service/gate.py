@@ -36,6 +36,8 @@ from policy_service.storage.models import Approval, new_id, utcnow
 # Redacted paths are recorded relative to these roots, e.g. "request.arguments.password".
 REQUEST_ROOT = "request"
 RESPONSE_ROOT = "response"
+# An admin row's before/after of what it changed (its response_payload).
+CHANGE_ROOT = "change"
 
 _APPROVAL_ID = re.compile(r"[0-9a-f]{32}")
 # The gateway's own tool, answered by the front itself (recorded, never authorized).
@@ -336,10 +338,15 @@ class Gate:
         error: str,
         facts: RequestFacts,
         org_slug: str | None = None,
+        change: dict[str, Any] | None = None,
     ) -> None:
         """One audit row per admin action (decisions, key, permission and toolkit changes,
-        sign-ins), in the same chain as MCP requests, with the channel it came through."""
+        sign-ins), in the same chain as MCP requests, with the channel it came through.
+        `change` (the object's before/after) is the row's response: hashed like any other."""
         row = self._row(new_id(), facts, "", "", "", method, request)
+        if change is not None:
+            text, paths = self._redactor.to_stored_text(change, CHANGE_ROOT)
+            row |= {"response_payload": text, "redacted_paths": json.dumps(json.loads(row["redacted_paths"]) + paths)}
         row["source"] = source
         if principal is not None:
             row |= self._actor(principal)

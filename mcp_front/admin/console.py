@@ -20,6 +20,7 @@ from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
 from mcp_front.admin.templates import render, signed_in_as, when
+from policy_service.audit_changes import change_of, field_changes, summary
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.wire_enums import message_to_dict
 
@@ -229,8 +230,11 @@ def build_console(api: AdminApi) -> APIRouter:
             raise HTTPException(404, "no such call")
         me = await api.call(request, lambda c: c.whoami())
         x = result.records[0]
+        change = change_of(x.method, x.response_json)
         return render(
             "audit_detail.html",
+            change_summary=summary(change) if change is not None else "",
+            changes=field_changes(change) if change is not None else [],
             title=f"Call: {x.method} {x.tool}".strip(),
             signed_in=signed_in_as(me),
             x=x,

@@ -34,6 +34,7 @@ from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.backends.upstream import UpstreamError
 from mcp_front.edge.admin_guard import validation_error
 from policy_service import errors
+from policy_service.audit_changes import change_of
 from policy_service.client import PolicyClient, PolicyUnavailable
 from policy_service.toolkits.egress import EgressPolicy
 from policy_service.wire_enums import message_to_dict
@@ -62,6 +63,12 @@ _DEPRECATED_KEYS = {"Deprecation": "true", "Link": '</api/v1/api-keys>; rel="suc
 
 def to_json(message: Any) -> dict[str, Any]:
     return message_to_dict(message)
+
+
+def audit_record(record: Any) -> dict[str, Any]:
+    """An audit record as JSON, with an admin action's before/after parsed into `change`."""
+    change = change_of(record.method, record.response_json)
+    return to_json(record) | ({"change": change} if change is not None else {})
 
 
 class DenyBody(BaseModel):
@@ -170,7 +177,7 @@ def build_router(api: AdminApi) -> APIRouter:
                 page_token=page_token,
             ),
         )
-        return to_json(page)
+        return {**to_json(page), "records": [audit_record(r) for r in page.records]}
 
     @r.get("/audit/export")
     async def export(
@@ -191,7 +198,7 @@ def build_router(api: AdminApi) -> APIRouter:
             while True:
                 page = await page_of(token)
                 for record in page.records:
-                    yield json.dumps(to_json(record)) + "\n"
+                    yield json.dumps(audit_record(record)) + "\n"
                 token = page.next_page_token
                 if not token:
                     return

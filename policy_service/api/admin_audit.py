@@ -3,11 +3,13 @@ Cerbos writes its access log) instead of by each servicer.
 
 Reads (WhoAmI, List*, Get*, Watch*, Query*, Verify*, Export*) are not actions; every other
 RPC is, including ones added later. The row names the caller, the RPC, the redacted request,
-the outcome and the channel (`x-monomcp-source` metadata: api, console, cli; default grpc).
+the outcome and the channel (`x-monomcp-source` metadata: api, console, cli; default grpc),
+and what changed: the object's snapshot before and after the servicer ran (admin_snapshots.py).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,11 +17,13 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from policy_service.api.admin_snapshots import Snapshots, change
 from policy_service.api.metadata import bearer
 from policy_service.errors import PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.principal import Principal
 
+log = logging.getLogger(__name__)
 _ADMIN_PREFIX = "/monomcp.policy.v1.AdminService/"
 _READS = ("WhoAmI", "List", "Get", "Watch", "Query", "Verify", "Export")
 # Services whose RPCs are admin actions, each with the name prefixes of its reads
@@ -66,8 +70,9 @@ class _RecordBeforeAbort:
 
 
 class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, snapshots: Snapshots) -> None:
         self._gate = gate
+        self._snapshots = snapshots
 
     async def intercept_service(
         self,
@@ -86,9 +91,18 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def audited(request: Message, context: grpc.aio.ServicerContext) -> Any:
             principal = await self._caller(context)  # before: sign-out ends the very credential
+            org = self._snapshots.org(name, request, principal)
+            before = None
+            if org is not None and principal is not None:
+                before = await self._snapshots.read(name, request, None, org, principal)
 
-            async def record(status: str, error: str) -> None:
-                await self._record(context, principal, name, request, status, error)
+            async def record(status: str, error: str, response: Any = None) -> None:
+                diff = None
+                if org is not None and principal is not None:
+                    diff = await self._change(
+                        name, request, principal, org, before, response if status == "ok" else None
+                    )
+                await self._record(context, principal, name, request, status, error, diff)
 
             recording = _RecordBeforeAbort(context, record)
             try:
@@ -100,7 +114,7 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         code.name.lower() if code is not None else "error", context.details() or type(exc).__name__
                     )
                 raise
-            await record("ok", "")
+            await record("ok", "", response)
             return response
 
         return grpc.unary_unary_rpc_method_handler(
@@ -108,6 +122,18 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+    async def _change(
+        self, name: str, request: Message, principal: Principal, org: str, before: Any, response: Any
+    ) -> dict[str, Any]:
+        """Before/after of a finished action (a response); only the before of one that was not."""
+        if response is None:
+            return change(before, None, False)
+        try:
+            return change(before, await self._snapshots.read(name, request, response, org, principal), True)
+        except Exception:  # the change is made: its row must still be written
+            log.exception("could not read %s's object after the change", name)
+            return change(before, None, False) | {"after_unreadable": True}
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> Principal | None:
         try:
@@ -123,9 +149,10 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         request: Message,
         status: str,
         error: str,
+        diff: dict[str, Any] | None,
     ) -> None:
         payload = MessageToDict(request, preserving_proto_field_name=True)
-        await record_action(self._gate, context, principal, name, payload, status, error)
+        await record_action(self._gate, context, principal, name, payload, status, error, diff)
 
 
 async def record_action(
@@ -136,8 +163,10 @@ async def record_action(
     payload: dict[str, Any],
     status: str,
     error: str,
+    diff: dict[str, Any] | None = None,
 ) -> None:
-    """The admin-action row, with the channel and request facts from the call's metadata."""
+    """The admin-action row, with the channel and request facts from the call's metadata, and
+    the before/after of what the action changed when known."""
     source = _metadata(context, "x-monomcp-source")
     facts = RequestFacts(
         request_id=_metadata(context, "x-request-id")[:64],
@@ -147,5 +176,5 @@ async def record_action(
     # The operator acts on other orgs: file the row under the org it acted on.
     org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
     await gate.record_admin_action(
-        principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org
+        principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org, diff
     )

@@ -48,9 +48,16 @@ class PolicyRpcs(AdminBase):
             return await self._apply(principal, request)
         payload: dict[str, object] = {"org_slug": request.org_slug or principal.org_slug, "dry_run": False}
         status, error = "error", "internal error"
+        diff: dict[str, object] | None = None
         try:
             response = await self._apply(principal, request)
             status, error = "ok", ""
+            # The same before/after as every admin row (api/admin_snapshots.py): one entry per rule.
+            named = [(f"{c.toolkit} {c.tool} {c.field}", c) for c in response.changes]
+            diff = {
+                "before": {name: c.before or None for name, c in named},
+                "after": {name: c.after or None for name, c in named},
+            }
             payload |= {
                 "version": response.live.version,
                 "changes": [
@@ -63,7 +70,7 @@ class PolicyRpcs(AdminBase):
             raise
         finally:
             # One admin action per apply, recording what changed (not the file sent).
-            await record_action(self._gate, context, principal, "ApplyPolicy", payload, status, error)
+            await record_action(self._gate, context, principal, "ApplyPolicy", payload, status, error, diff)
 
     async def _apply(
         self, principal: Principal, request: admin_pb2.ApplyPolicyRequest

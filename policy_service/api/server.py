@@ -29,6 +29,7 @@ from policy_service._generated.monomcp.policy.v1 import (
 )
 from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
+from policy_service.api.admin_snapshots import Snapshots
 from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
@@ -252,7 +253,11 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     services = ServiceDirectory(sessions, max(settings.cache_ttl_seconds, 0.5), version)
 
     server = grpc.aio.server(
-        interceptors=[*server_interceptors(), MetricsInterceptor(metrics), AdminAuditInterceptor(gate)],
+        interceptors=[
+            *server_interceptors(),
+            MetricsInterceptor(metrics),
+            AdminAuditInterceptor(gate, Snapshots(sessions)),
+        ],
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )
     policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services, metrics), server)

@@ -6,6 +6,7 @@ DNS-rebinding rules; spoofing an unverified domain reaches nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -208,3 +209,13 @@ async def test_domain_changes_are_audited_and_rest_and_cli_work(
     actions = [(r.method, r.source) for r in rows if "Domain" in r.method]
     assert ("admin/AddDomain", "api") in actions and ("admin/VerifyDomain", "api") in actions
     assert ("admin/RemoveDomain", "api") in actions and ("admin/AddDomain", "cli") in actions
+
+
+async def test_verifying_a_domain_is_audited_with_its_before_and_after(world: World, zone: tuple[Zone, str]) -> None:
+    """Issue #13: the VerifyDomain row shows the domain going from unverified to verified."""
+    await _verified(world, zone[0])
+    records = (await world.operator.query_audit("acme", page_size=100)).records
+    row = next(r for r in records if r.method == "admin/VerifyDomain" and r.status == "ok")
+    change = json.loads(row.response_json)
+    assert change["before"] == {"domain": DOMAIN, "verified_at": None}
+    assert change["after"]["domain"] == DOMAIN and change["after"]["verified_at"]
