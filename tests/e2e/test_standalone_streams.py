@@ -228,6 +228,46 @@ async def test_the_python_sdk_client_gets_updates_and_logs_on_its_own_stream(
     assert any(r.method == "GET" and r.status == "ok" for r in rows)  # the SDK's own GET stream
 
 
+async def test_a_2026_client_listens_for_updates_and_list_changes(notifying: Notifying, world: World) -> None:
+    """`subscriptions/listen` (2026-07-28): each URI decided like a read (the blocked one is left
+    out of the acknowledgment), then the update and the list change the backend sends on its
+    standalone stream reach the listen stream, stamped with its subscription id."""
+    async with world.client("acme:admin") as admin:
+        await admin.set_role_override("member", "acme", "notifying", HIDDEN, "blocked", kind="resource")
+    key = world.keys["acme:member"]
+    seen: list[Any] = []
+    async with mcp_client(notifying.url, key, "2026-07-28") as client:
+        async with client.listen(tools_list_changed=True, resource_subscriptions=[WATCHED, HIDDEN]) as sub:
+            assert sub.honored.resource_subscriptions == [WATCHED] and sub.honored.tools_list_changed
+            assert not sub.honored.prompts_list_changed
+
+            async def collect() -> None:
+                async for event in sub:
+                    seen.append(event)
+                    if {type(e).__name__ for e in seen} >= {"ResourceUpdated", "ToolsListChanged"}:
+                        return
+
+            collector = asyncio.ensure_future(collect())
+            for _ in range(200):  # the front's GET to the backend opens asynchronously
+                if collector.done():
+                    break
+                await client.call_tool("announce", {"uri": WATCHED})
+                await asyncio.sleep(0.05)
+            await collector
+    assert {getattr(e, "uri", None) for e in seen} <= {WATCHED, None}
+    assert notifying.backend.seen.subscribed == [WATCHED]
+    for _ in range(200):  # the stream's end ends its subscription, on the backend too
+        if notifying.backend.seen.unsubscribed == [WATCHED]:
+            break
+        await asyncio.sleep(0.05)
+    assert notifying.backend.seen.unsubscribed == [WATCHED]
+    async with world.client("acme:admin") as admin:
+        rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
+    audited = {(r.method, r.tool, r.status) for r in rows}
+    assert ("resources/subscribe", HIDDEN, "blocked") in audited and ("resources/subscribe", WATCHED, "ok") in audited
+    assert any(r.method == "subscriptions/listen" and r.status == "ok" for r in rows)
+
+
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable on 127.0.0.1:6379")
 async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
     notifying: Notifying, world: World, settings: Settings
