@@ -57,14 +57,16 @@ class ListenHandler:
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
         return tenant_scope(req, listed)
 
-    async def _subscribed(self, ctx: ServerRequestContext[Any], owner: str, uris: list[str]) -> list[str]:
-        honored: list[str] = []
-        for uri in dict.fromkeys(uris):
-            if not self._hub.may_subscribe(owner) or len(honored) >= MAX_URIS_PER_SUBSCRIBER:
-                break
+    async def _subscribe(self, ctx: ServerRequestContext[Any], owner: str, wanted: list[str], into: list[str]) -> None:
+        """Appends to `into` each URI the policy and the backend accepted (as it is accepted, so
+        the caller's cleanup ends exactly those even if this is interrupted)."""
+        for uri in dict.fromkeys(wanted):
+            if not self._hub.may_subscribe(owner) or len(into) >= MAX_URIS_PER_SUBSCRIBER:
+                return
 
             def remember(scope: str, uri: str = uri) -> None:
                 self._hub.subscribe(owner, scope, uri)
+                into.append(uri)
 
             try:
                 params = types.SubscribeRequestParams(uri=uri)
@@ -72,9 +74,7 @@ class ListenHandler:
             except MCPError as exc:
                 if exc.error.message == POLICY_UNAVAILABLE:
                     raise
-                continue  # refused like a read, or by the backend: not honored
-            honored.append(uri)
-        return honored
+                # refused like a read, or by the backend: not honored
 
     async def _audit(
         self, ctx: ServerRequestContext[Any], req: GatewayRequest, honored: types.SubscriptionFilter
@@ -107,19 +107,19 @@ class ListenHandler:
             raise MCPError(types.INVALID_REQUEST, "Too many open streams for this credential")
         wanted = params.notifications
         kinds = _kinds(wanted)
-        uris = await self._subscribed(ctx, owner, list(wanted.resource_subscriptions or []))
-        honored = types.SubscriptionFilter(
-            tools_list_changed=True if "notifications/tools/list_changed" in kinds else None,
-            prompts_list_changed=True if "notifications/prompts/list_changed" in kinds else None,
-            resources_list_changed=True if "notifications/resources/list_changed" in kinds else None,
-            resource_subscriptions=uris or None,
-        )
         meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
-        await self._audit(ctx, req, honored)
-        stream = ClientStream(
-            owner, f"{req.org}/{req.toolkit}", scope, kinds=frozenset(kinds | ({UPDATED} if uris else set()))
-        )
+        uris: list[str] = []
         try:
+            await self._subscribe(ctx, owner, list(wanted.resource_subscriptions or []), uris)
+            honored = types.SubscriptionFilter(
+                tools_list_changed=True if "notifications/tools/list_changed" in kinds else None,
+                prompts_list_changed=True if "notifications/prompts/list_changed" in kinds else None,
+                resources_list_changed=True if "notifications/resources/list_changed" in kinds else None,
+                resource_subscriptions=list(uris) or None,
+            )
+            await self._audit(ctx, req, honored)
+            kinds |= {UPDATED} if uris else set()
+            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, kinds=frozenset(kinds))
             with self._hub.attached(stream):
                 ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
                 await ctx.session.send_notification(
