@@ -1,9 +1,10 @@
 """`Mcp-Session-Id` for initialize-era clients (docs/adr/0030-session-ids-and-long-streams.md).
 
 The front stays stateless: the id is an opaque token `<version>~<nonce>.<expiry>.<mac>`
-whose MAC (the request-state key every replica shares) binds the credential's hash, the
-org and the toolkit, so every replica accepts it without shared state and an id shown
-with another credential or on another toolkit fails exactly like a forged one. It exists
+whose MAC (the request-state key every replica shares) binds the verified principal (the
+API key, or the user of an OAuth token), the org and the toolkit, so every replica accepts
+it without shared state and an id shown with another credential or on another toolkit
+fails exactly like a forged one. It exists
 because the Python SDK opens its standalone stream (GET) only when a session id was issued.
 A request without the header is served as before (the id is never required).
 """
@@ -33,7 +34,11 @@ class SessionIds:
 
     @staticmethod
     def _binding(edge: EdgeRequest) -> tuple[str, ...]:
-        return (edge.key, edge.org, edge.toolkit)
+        """The verified principal: an API key's own id, or the user behind an OAuth token,
+        so a client whose access token is refreshed keeps its session."""
+        if edge.access is None:
+            raise RuntimeError("session ids are bound after the credential check")
+        return (edge.access.principal_id, edge.org, edge.toolkit)
 
     def issue(self, edge: EdgeRequest, version: str) -> str | None:
         """A new id for this caller and toolkit at `version`; None for a version we cannot name."""
