@@ -21,6 +21,7 @@ from mcp_front.edge.oauth import METADATA_PREFIX, ResourceServer
 from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
 from mcp_front.edge.routing import Router, VerifiedDomains
+from mcp_front.edge.sessions import SessionIds
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.gateway import EdgeLimits, McpGateway, not_found
@@ -187,7 +188,15 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
     oauth = ResourceServer.from_settings(settings)
     gateway = McpGateway(
-        policy, access, caller, tasks, security_settings(settings), limits, oauth, redis_url=settings.redis_url
+        policy,
+        access,
+        caller,
+        tasks,
+        security_settings(settings),
+        limits,
+        oauth,
+        redis_url=settings.redis_url,
+        sessions=SessionIds(StateSigner(settings.request_state_key)),
     )
 
     def build_extra() -> ASGIApp:

@@ -47,15 +47,22 @@ class EgressRefused(HttpError):
 
 
 class ResponseTooLarge(HttpError):
-    """The backend's answer is over the body limit; the message names no backend (client-safe)."""
+    """The backend's answer (or one event of its stream) is over the body limit; the message
+    names no backend (client-safe)."""
 
-    def __init__(self) -> None:
-        super().__init__(f"the toolkit's backend answered with more than {_MAX_BODY_BYTES // 1_048_576} MiB")
+    def __init__(self, what: str = "answered with") -> None:
+        super().__init__(f"the toolkit's backend {what} more than {_MAX_BODY_BYTES // 1_048_576} MiB")
 
 
 def _within_limit(total: int) -> None:
     if total > _MAX_BODY_BYTES:
         raise ResponseTooLarge
+
+
+def event_within_limit(size: int) -> None:
+    """One SSE event (a progress note, a log, the result) is bounded like a whole JSON answer."""
+    if size > _MAX_BODY_BYTES:
+        raise ResponseTooLarge("sent an event of")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,20 +88,23 @@ class OpenResponse:
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives: chunked, Content-Length or until the server closes.
 
-        Every framing counts toward one limit (`ResponseTooLarge`), SSE streams included."""
+        Every framing is bounded (`ResponseTooLarge`). An event stream may run as long as its
+        call (a tool streaming progress for an hour), so its consumer bounds each event
+        (`SseDecoder`) instead of the total; any other body is bounded as a whole."""
         reader = self._conn.reader
         total = 0
+        bounded = not self.headers.get("content-type", "").startswith("text/event-stream")
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                async for chunk in Http11Client.iter_chunked(reader):
-                    total += len(chunk)
+                async for chunk in Http11Client.iter_chunked(reader):  # each chunk is bounded
+                    total += len(chunk) if bounded else 0
                     _within_limit(total)
                     yield chunk
             elif "content-length" in self.headers:
                 yield await reader.readexactly(_content_length(self.headers))
             else:
                 while chunk := await reader.read(65_536):
-                    total += len(chunk)
+                    total += len(chunk) if bounded else 0
                     _within_limit(total)
                     yield chunk
                 return  # the body ended with the connection: never reuse it

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mcp_front.backends.http11 import HttpError, OpenResponse, ResponseTooLarge
+from mcp_front.backends.http11 import HttpError, OpenResponse, ResponseTooLarge, event_within_limit
 from mcp_front.backends.negotiation import envelope
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("monomcp.front")
 
 CANCEL_NOTICE_SECONDS = 2.0
-_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
 class CallRelay(Protocol):
@@ -45,18 +44,24 @@ class SessionGone(Exception):
 
 
 class SseDecoder:
-    """Incremental `text/event-stream` decoding into JSON-RPC messages (non-JSON data skipped)."""
+    """Incremental `text/event-stream` decoding into JSON-RPC messages (non-JSON data skipped).
+
+    The stream as a whole is unbounded (a long call may stream any number of progress
+    notes); each event, the result included, is bounded like a JSON answer
+    (`event_within_limit`), so a result still fits the audit's CompleteToolCall message."""
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
+        start = max(len(self._buffer) - 1, 0)  # a separator may straddle the previous chunk
         self._buffer += chunk.replace(b"\r\n", b"\n")
-        if len(self._buffer) > _MAX_EVENT_BYTES:
-            raise HttpError("backend SSE event too large")
         messages: list[dict[str, Any]] = []
-        while b"\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split(b"\n\n", 1)
+        while (end := self._buffer.find(b"\n\n", start)) >= 0:
+            block = bytes(self._buffer[:end])
+            del self._buffer[: end + 2]
+            start = 0
+            event_within_limit(len(block))
             data = b"\n".join(line[5:].lstrip() for line in block.split(b"\n") if line.startswith(b"data:"))
             if not data:
                 continue  # priming events and comments carry no message
@@ -66,6 +71,7 @@ class SseDecoder:
                 continue
             if isinstance(message, dict):
                 messages.append(message)
+        event_within_limit(len(self._buffer))  # the event still arriving
         return messages
 
 

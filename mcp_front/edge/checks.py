@@ -66,8 +66,9 @@ class HostCheck:
 
 
 class MethodCheck:
-    """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025); no
-    DELETE, since the front keeps no session to end."""
+    """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025); DELETE
+    is 405, which the spec allows: the front's session ids are stateless, so it cannot end one
+    (docs/adr/0030)."""
 
     def __init__(self, app: ASGIApp, recorder: RefusalRecorder) -> None:
         self.app, self._recorder = app, recorder

@@ -29,13 +29,15 @@ from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
 from mcp_front.edge.responses import NOT_FOUND_BODY, jsonrpc_body, not_found
 from mcp_front.edge.routing import Route, request_base_url
+from mcp_front.edge.sessions import SessionCheck, SessionIds, issuing
 from mcp_front.mcp import versions
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
 from mcp_front.mcp.lean import LeanPath
 from mcp_front.mcp.relay import CHANNEL_KEY, ClientChannel, route_client_message
-from mcp_front.mcp.sdk import StreamableHTTPSessionManager, TransportSecuritySettings
+from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS, StreamableHTTPSessionManager, TransportSecuritySettings
 from mcp_front.mcp.server import build_server
+from mcp_front.mcp.signed_state import StateSigner
 from mcp_front.mcp.standalone import StreamHub
 from mcp_front.mcp.stream_endpoint import StreamEndpoint
 from mcp_front.mcp.tasks import TaskHandlers
@@ -84,6 +86,7 @@ class McpGateway:
         limits: EdgeLimits,
         oauth: ResourceServer | None = None,
         redis_url: str = "",
+        sessions: SessionIds | None = None,
     ) -> None:
         self.oauth = oauth
         self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
@@ -102,11 +105,14 @@ class McpGateway:
         self._relays = caller.relays
         self._access = access
         self._lean = LeanPath(caller, policy)
+        # Without the shared request-state key, ids are valid on this replica only.
+        self._sessions = sessions or SessionIds(StateSigner(""))
         recorder = self.recorder
         sdk: ASGIApp = self._manager.handle_request
         endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
         endpoint = MediaCheck(endpoint, sdk, recorder)
         endpoint = _ByMethod(endpoint, StreamEndpoint(policy, self.streams, recorder))
+        endpoint = SessionCheck(endpoint, self._sessions, recorder)
         endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
         endpoint = LimitCheck(endpoint, limits.limiter, recorder)
         if oauth is not None:
@@ -154,6 +160,20 @@ class McpGateway:
             return access
         return await self._access.entry_for(access, edge.token, edge.org, edge.toolkit, name, key=edge.key)
 
+    def _session_on(self, edge: EdgeRequest, send: Send) -> Send:
+        """An `initialize` that negotiates an initialize-era version is answered with a session
+        id (docs/adr/0030): the Python SDK opens its standalone stream only then."""
+        message = edge.message
+        if not isinstance(message, dict) or message.get("method") != "initialize":
+            return send
+        params = message.get("params")
+        requested = params.get("protocolVersion") if isinstance(params, dict) else None
+        version = versions.negotiated_at_initialize(requested if isinstance(requested, str) else None)
+        if version is None or version in MODERN_PROTOCOL_VERSIONS:
+            return send
+        session_id = self._sessions.issue(edge, version)
+        return send if session_id is None else issuing(send, session_id)
+
     async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request passed every check: hand it to the SDK with the caller attached."""
         edge = edge_of(scope)
@@ -179,7 +199,8 @@ class McpGateway:
         offered = versions.counter_offer(edge.body)
         if offered is not None:
             scope, receive = versions.scope_with_length(scope, len(offered)), versions.replay_body(offered, receive)
-        channel = scope[CHANNEL_KEY] = ClientChannel(versions.naming_served_versions(send), receive)
+        answer = versions.naming_served_versions(self._session_on(edge, send))
+        channel = scope[CHANNEL_KEY] = ClientChannel(answer, receive)
         reset = current_request.set(gateway_request)
         try:
             await self._manager.handle_request(scope, receive, channel.send)

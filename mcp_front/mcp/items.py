@@ -257,7 +257,7 @@ class ItemAuditMiddleware:
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
 
 
-def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool, streams: StreamHub) -> None:
+def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool, streams: StreamHub) -> ItemHandlers:
     """Serve resources, resource templates, subscriptions, prompts and completion on `server`.
 
     A subscription is decided exactly as a read of its URI; updates reach the subscriber's
@@ -315,3 +315,4 @@ def register(server: Server[Any], policy: PolicyClient, upstreams: UpstreamPool,
     server.add_request_handler("prompts/list", types.PaginatedRequestParams, list_prompts)
     server.add_request_handler("prompts/get", types.GetPromptRequestParams, get_prompt)
     server.add_request_handler("completion/complete", types.CompleteRequestParams, complete)
+    return items

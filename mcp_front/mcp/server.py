@@ -17,6 +17,7 @@ from mcp_front.mcp import items
 from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
 from mcp_front.mcp.context import GatewayRequest, current_request, from_handler_context
+from mcp_front.mcp.listen import LISTEN, ListenHandler
 from mcp_front.mcp.relay import RelayHub, relay_for
 from mcp_front.mcp.sdk import (
     MODERN_PROTOCOL_VERSIONS,
@@ -54,7 +55,7 @@ class AuditMiddleware:
         self._policy = policy
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.request_id is None or ctx.method == "tools/call" or ctx.method in items.SELF_AUDITED:
+        if ctx.request_id is None or ctx.method == "tools/call" or ctx.method in items.SELF_AUDITED | {LISTEN}:
             return await call_next(ctx)
         started = time.perf_counter()
         status, error, result = "ok", "", None
@@ -296,7 +297,10 @@ def build_server(caller: ToolCaller, tasks: TaskHandlers, policy: PolicyClient, 
     server.add_request_handler("tasks/list", types.PaginatedRequestParams, list_tasks)
     server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, cancel_task)
     # Resources, templates, prompts, completion: same pool, so per-tenant sessions and egress apply.
-    items.register(server, policy, caller._upstreams, streams)
+    item_handlers = items.register(server, policy, caller._upstreams, streams)
+    server.add_request_handler(
+        "subscriptions/listen", types.SubscriptionsListenRequestParams, ListenHandler(policy, item_handlers, streams)
+    )
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_logging_level)
     # Our audit layer replaces the SDK's default OpenTelemetry middleware on the hot path.
     server.middleware = [AuditMiddleware(policy), items.ItemAuditMiddleware(policy), TaskCallMiddleware(caller)]

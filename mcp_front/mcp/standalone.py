@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Send
@@ -62,8 +62,9 @@ _SSE_HEADERS = [
 class ClientStream:
     """One client's open GET: a bounded queue of messages to write."""
 
-    def __init__(self, owner: str, toolkit: str, scope: str) -> None:
+    def __init__(self, owner: str, toolkit: str, scope: str, kinds: frozenset[str] | None = None) -> None:
         self.owner, self.toolkit, self.scope = owner, toolkit, scope
+        self.kinds = kinds  # a 2026-07-28 listen stream takes only what it asked for (None: the GET's all)
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
         self.overflowed = asyncio.Event()
 
@@ -230,6 +231,8 @@ class StreamHub:
         elif method not in LIST_CHANGED:
             return
         for stream in streams:
+            if stream.kinds is not None and method not in stream.kinds:
+                continue
             stream.put({"jsonrpc": "2.0", "method": method, "params": params})
 
     def _levels(self, stream: ClientStream) -> frozenset[str]:
@@ -241,20 +244,14 @@ class StreamHub:
     def open_streams(self, owner: str, scope: str) -> int:
         return sum(1 for s in self._streams.get(scope, ()) if s.owner == owner)
 
-    async def serve(self, stream: ClientStream, receive: Receive, send: Send) -> None:
-        """Writes `stream` as SSE until the client leaves (or stops reading)."""
+    @contextlib.contextmanager
+    def attached(self, stream: ClientStream) -> Iterator[None]:
+        """`stream` hears its scope while inside (a GET, or a 2026-07-28 listen request)."""
         self._streams.setdefault(stream.scope, set()).add(stream)
         for target, session in self._pool.sessions_in(stream.scope):
             self._follow(target, session)
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-            async with asyncio.TaskGroup() as group:
-                writer = group.create_task(_write(stream, send))
-                await _disconnected(receive, stream)
-                writer.cancel()
-        except OSError:
-            pass  # the client went away mid-write
+            yield
         finally:
             streams = self._streams.get(stream.scope)
             if streams is not None:
@@ -263,6 +260,26 @@ class StreamHub:
                     del self._streams[stream.scope]
                     if not self._interested(stream.scope):
                         self._unfollow(stream.scope)
+
+    def end_subscription(self, owner: str, scope: str, uri: str) -> None:
+        """A listen stream ended: its subscription goes, and the backend hears it when nobody
+        else in the scope still wants the URI (best effort, like carrying subscriptions over)."""
+        if self.unsubscribe(owner, scope, uri):
+            for target, _ in self._pool.sessions_in(scope):
+                self._spawn(self._send(target, "resources/unsubscribe", uri))
+
+    async def serve(self, stream: ClientStream, receive: Receive, send: Send) -> None:
+        """Writes `stream` as SSE until the client leaves (or stops reading)."""
+        with self.attached(stream):
+            try:
+                await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+                await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
+                async with asyncio.TaskGroup() as group:
+                    writer = group.create_task(_write(stream, send))
+                    await _disconnected(receive, stream)
+                    writer.cancel()
+            except OSError:
+                pass  # the client went away mid-write
 
 
 async def _disconnected(receive: Receive, stream: ClientStream) -> None:

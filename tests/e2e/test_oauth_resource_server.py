@@ -177,3 +177,27 @@ async def test_on_a_custom_domain_the_resource_is_the_domains_url(
         # The same token on the gateway's own URL of that toolkit is bound elsewhere.
         elsewhere = await http.post(f"{front}/acme/tools/mcp", json=LIST, headers={**ACCEPT, **bearer})
         assert elsewhere.status_code == 401
+
+
+async def test_a_session_id_survives_a_refreshed_access_token(
+    world: World, front: str, auth_server: LocalAuthorizationServer
+) -> None:
+    """The `Mcp-Session-Id` names the user, not the bearer (docs/adr/0030): a client that
+    refreshes its token keeps its session; another user's token is told the session is gone."""
+    idp, endpoint = auth_server.idp, f"{front}/acme/tools/mcp"
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    first = idp.token(endpoint, org="acme", groups=["everyone"])
+    refreshed = idp.token(endpoint, org="acme", groups=["everyone"], jti="refreshed")
+    other_user = idp.token(endpoint, org="acme", groups=["everyone"], sub="user-2")
+    async with httpx2.AsyncClient(timeout=30) as http:
+        opened = await http.post(endpoint, json=init, headers={**ACCEPT, "Authorization": f"Bearer {first}"})
+        session = {**ACCEPT, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        kept = await http.post(endpoint, json=LIST, headers={**session, "Authorization": f"Bearer {refreshed}"})
+        gone = await http.post(endpoint, json=LIST, headers={**session, "Authorization": f"Bearer {other_user}"})
+    assert first != refreshed and kept.status_code == 200 and "tools" in kept.json()["result"]
+    assert gone.status_code == 404

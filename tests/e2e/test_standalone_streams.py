@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp import types
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_front.app import build_app
@@ -196,6 +197,75 @@ async def test_the_typescript_sdk_client_gets_updates_on_its_own_stream(notifyin
     )
     assert out.get("updated") and set(out["updated"]) == {WATCHED}, out
     assert {"announced": WATCHED} in out["logs"]
+
+
+async def test_the_python_sdk_client_gets_updates_and_logs_on_its_own_stream(
+    notifying: Notifying, world: World
+) -> None:
+    """The Python SDK opens its standalone stream only when `initialize` issued a session id
+    (docs/adr/0030): it now does, and an update and a log sent outside any call reach it."""
+    updated: list[str] = []
+    logs: list[Any] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.append(str(message.params.uri))
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logs.append(params.data)
+
+    key = world.keys["acme:member"]
+    async with mcp_client(notifying.url, key, message_handler=on_message, logging_callback=on_log) as client:
+        await _subscribe(client, WATCHED)
+        for _ in range(200):  # the client's GET and the front's GET to the backend open asynchronously
+            await client.call_tool("announce", {"uri": WATCHED})
+            if updated and logs:
+                break
+            await asyncio.sleep(0.05)
+    assert set(updated) == {WATCHED} and {"announced": WATCHED} in logs
+    async with world.client("acme:admin") as admin:
+        rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
+    assert any(r.method == "GET" and r.status == "ok" for r in rows)  # the SDK's own GET stream
+
+
+async def test_a_2026_client_listens_for_updates_and_list_changes(notifying: Notifying, world: World) -> None:
+    """`subscriptions/listen` (2026-07-28): each URI decided like a read (the blocked one is left
+    out of the acknowledgment), then the update and the list change the backend sends on its
+    standalone stream reach the listen stream, stamped with its subscription id."""
+    async with world.client("acme:admin") as admin:
+        await admin.set_role_override("member", "acme", "notifying", HIDDEN, "blocked", kind="resource")
+    key = world.keys["acme:member"]
+    seen: list[Any] = []
+    async with mcp_client(notifying.url, key, "2026-07-28") as client:
+        async with client.listen(tools_list_changed=True, resource_subscriptions=[WATCHED, HIDDEN]) as sub:
+            assert sub.honored.resource_subscriptions == [WATCHED] and sub.honored.tools_list_changed
+            assert not sub.honored.prompts_list_changed
+
+            async def collect() -> None:
+                async for event in sub:
+                    seen.append(event)
+                    if {type(e).__name__ for e in seen} >= {"ResourceUpdated", "ToolsListChanged"}:
+                        return
+
+            collector = asyncio.ensure_future(collect())
+            for _ in range(200):  # the front's GET to the backend opens asynchronously
+                if collector.done():
+                    break
+                await client.call_tool("announce", {"uri": WATCHED})
+                await asyncio.sleep(0.05)
+            await collector
+    assert {getattr(e, "uri", None) for e in seen} <= {WATCHED, None}
+    assert notifying.backend.seen.subscribed == [WATCHED]
+    for _ in range(200):  # the stream's end ends its subscription, on the backend too
+        if notifying.backend.seen.unsubscribed == [WATCHED]:
+            break
+        await asyncio.sleep(0.05)
+    assert notifying.backend.seen.unsubscribed == [WATCHED]
+    async with world.client("acme:admin") as admin:
+        rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
+    audited = {(r.method, r.tool, r.status) for r in rows}
+    assert ("resources/subscribe", HIDDEN, "blocked") in audited and ("resources/subscribe", WATCHED, "ok") in audited
+    assert any(r.method == "subscriptions/listen" and r.status == "ok" for r in rows)
 
 
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable on 127.0.0.1:6379")

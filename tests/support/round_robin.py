@@ -4,6 +4,7 @@ JSON-RPC message, so a test can show an answer landed on another replica than it
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +43,24 @@ class RoundRobin:
             try:
                 out = [(k.encode(), v.encode()) for k, v in response.headers.items() if k.encode() not in _HOP]
                 await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-                async for chunk in response.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
+                pump = asyncio.ensure_future(_pump(response, send))
+                left = asyncio.ensure_future(_disconnected(receive))
+                # A client that leaves closes the upstream stream too, as a real balancer does
+                # (a standalone GET would otherwise stay open upstream until the server stops).
+                await asyncio.wait({pump, left}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (pump, left):
+                    task.cancel()
+                await asyncio.gather(pump, left, return_exceptions=True)
             finally:
                 await response.aclose()
+
+
+async def _pump(response: httpx.Response, send: Send) -> None:
+    async for chunk in response.aiter_raw():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
