@@ -9,6 +9,7 @@ and what changed: the object's snapshot before and after the servicer ran (admin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from policy_service.api.admin_snapshots import Snapshots, change
+from policy_service.api.errors import abort_for
 from policy_service.api.metadata import bearer
 from policy_service.errors import PolicyError
 from policy_service.gate import Gate, RequestFacts
@@ -89,12 +91,26 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         inner = handler.unary_unary
 
+        async def guarded(request: Message, context: grpc.aio.ServicerContext) -> Any:
+            """The interceptor's own faults leave as INTERNAL, never as the exception's text."""
+            try:
+                return await audited(request, context)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                await abort_for(context, exc, name)
+
         async def audited(request: Message, context: grpc.aio.ServicerContext) -> Any:
             principal = await self._caller(context)  # before: sign-out ends the very credential
             org = self._snapshots.org(name, request, principal)
-            before = None
+            before, before_unreadable = None, False
             if org is not None and principal is not None:
-                before = await self._snapshots.read(name, request, None, org, principal)
+                try:
+                    before = await self._snapshots.read(name, request, None, org, principal)
+                except Exception:  # unvalidated input (a NUL Postgres refuses) or a fault: the
+                    # servicer still validates and answers; the row says the before is unknown
+                    log.warning("could not read %s's object before the change", name, exc_info=True)
+                    before_unreadable = True
 
             async def record(status: str, error: str, response: Any = None) -> None:
                 diff = None
@@ -102,6 +118,8 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     diff = await self._change(
                         name, request, principal, org, before, response if status == "ok" else None
                     )
+                    if before_unreadable:
+                        diff = diff | {"before_unreadable": True}
                 await self._record(context, principal, name, request, status, error, diff)
 
             recording = _RecordBeforeAbort(context, record)
@@ -118,7 +136,7 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return response
 
         return grpc.unary_unary_rpc_method_handler(
-            audited,
+            guarded,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -74,3 +74,14 @@ async def test_rest_decisions_are_audited_as_api(world: World, front: str) -> No
         )
     assert response.status_code in (200, 201)
     assert ("admin/CreateApiKey", "api", "ok", "acme admin") in await _admin_rows(world, "acme")
+
+
+async def test_an_action_on_an_unreadable_id_is_refused_as_invalid_and_still_audited(world: World) -> None:
+    """The before-snapshot reads the object before the servicer validates the request: a NUL in
+    the id (which Postgres refuses) must still get the servicer's INVALID_ARGUMENT, not an
+    internal error that carries the SQL."""
+    async with PolicyClient(world.policy_addr, world.keys["acme:admin"], source="cli") as admin:
+        with pytest.raises(errors.InvalidArgument):
+            await admin.revoke_api_key("acme", "\x00")
+    rows = await _admin_rows(world, "acme")
+    assert ("admin/RevokeApiKey", "cli", "invalid_argument", "acme admin") in rows
