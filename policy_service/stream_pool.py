@@ -4,13 +4,16 @@ this process's authorize and complete items, so a call pays no per-RPC set-up.
 - One stream per resolved address (its own channel), items spread over them per kind, so
   round robin across policy replicas still holds; opened on first use.
 - Items queued in one loop turn leave in one message; results come back by item id.
-- When a stream breaks, every item sent on it and not answered fails closed with
-  PolicyUnavailable (or the stream's auth error): an item is never sent twice, since an
-  authorize whose answer was lost may have been decided. The stream reopens on a later item
-  after a backoff (0.1 s doubling to 5 s).
-- `submit` returns NOT_SENT when no stream can take the item (all in backoff, too many in
-  flight, or the server lacks CallStream: an older policy service during a rolling upgrade).
-  The caller then sends it the unary/CallBatch way; nothing of it reached the server."""
+- An item counts as sent once it is written after the server accepted the stream (its
+  `x-monomcp-stream` initial metadata). When a stream fails, every item sent on it and not
+  answered fails closed with PolicyUnavailable (or the stream's auth error): it is never sent
+  again, since an authorize whose answer was lost may have been decided. Items not sent yet,
+  and every unanswered item of a stream the server ended OK (a draining server answers all
+  it decided, then ends OK), were never decided: they go the unary/CallBatch way. A failed
+  stream reopens on a later item after a backoff (0.1 s doubling to 5 s).
+- `submit` returns NOT_SENT when no stream took the item, or took it without deciding it
+  (all in backoff, too many in flight, the server draining, or an older policy service
+  without CallStream during a rolling upgrade). The caller sends it the unary/CallBatch way."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_g
 from policy_service.rpc_channel import raised
 
 NOT_SENT: Final = None
+READY_KEY = "x-monomcp-stream"  # the server's initial metadata: the stream was accepted
 MAX_IN_FLIGHT = 512  # per stream; the server decides up to 1024 at once
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.1, 5.0
 _UNIMPLEMENTED_RETRY = 30.0  # an older server: ask again after this long
@@ -105,6 +109,9 @@ class ItemStream:
 
     async def _write(self, call: Any) -> None:
         try:
+            accepted = await call.initial_metadata()
+            if not any(key == READY_KEY for key, _ in accepted or ()):
+                return  # refused or no such RPC: the reader sees its status, nothing was sent
             while True:
                 await self._wake.wait()
                 self._wake.clear()
@@ -125,37 +132,43 @@ class ItemStream:
                     if future is not None and not future.done():
                         future.set_result(result)
                 self._backoff = _BACKOFF_FIRST
-            failure = errors.PolicyUnavailable("the policy stream ended")
+            # Ended OK: the server answered every item it decided (it drained), so the rest
+            # was never decided.
+            self._down_until = time.monotonic() + self._backoff
+            failure = _NotSent("the policy stream ended")
+            self._broken(call, failure, failure)
+            return
         except grpc.aio.AioRpcError as exc:
             failure = self._failure(exc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any breakage fails the items closed
             failure = errors.PolicyUnavailable(f"the policy stream broke: {type(exc).__name__}")
-        self._broken(call, failure)
+        self._broken(call, failure, _NotSent("the policy stream failed before this item was sent"))
 
     def _failure(self, exc: grpc.aio.AioRpcError) -> Exception:
         if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
             self._down_until = time.monotonic() + _UNIMPLEMENTED_RETRY
-            return _Unsupported("the policy service has no CallStream")
         self._down_until = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
         if exc.code() in _AUTH_CODES:
             return raised(exc)
         return errors.PolicyUnavailable("the policy stream broke before this item was answered")
 
-    def _broken(self, call: Any, failure: Exception) -> None:
-        """Fails every item in flight (never resent: it may have been decided)."""
+    def _broken(self, call: Any, failure: Exception, unsent: Exception) -> None:
+        """Fails every item sent and not answered with `failure` (never resent: it may have
+        been decided), those never sent with `unsent`."""
         if self._call is call:
             self._call = None
             for task in self._tasks:
                 if task is not asyncio.current_task():
                     task.cancel()
             self._tasks = []
+        never = {item.id for item in self._outbox}
         waiting, self._waiting, self._outbox = self._waiting, {}, []
-        for future in waiting.values():
+        for item_id, future in waiting.items():
             if not future.done():
-                future.set_exception(failure)
+                future.set_exception(unsent if item_id in never else failure)
 
     async def close(self) -> None:
         if self._call is not None:
@@ -164,7 +177,8 @@ class ItemStream:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._broken(None, errors.PolicyUnavailable("the policy client was closed before this item was answered"))
+        closed = errors.PolicyUnavailable("the policy client was closed before this item was answered")
+        self._broken(None, closed, closed)
         self._call = None
         if self._channel is not None:
             await self._channel.close()
@@ -176,8 +190,8 @@ def _expire(future: asyncio.Future[policy_pb2.CallBatchResult]) -> None:
         future.set_exception(errors.PolicyUnavailable("the policy service did not answer in time"))
 
 
-class _Unsupported(errors.PolicyUnavailable):
-    """The server has no CallStream: its items were never decided, so they may go another way."""
+class _NotSent(errors.PolicyUnavailable):
+    """The item was never decided on its stream, so it may go another way."""
 
 
 class StreamPool:
@@ -203,7 +217,7 @@ class StreamPool:
                 expiry = asyncio.get_running_loop().call_later(self._timeout, _expire, future)
                 try:
                     return await future
-                except _Unsupported:
+                except _NotSent:
                     return NOT_SENT
                 finally:
                     expiry.cancel()

@@ -7,7 +7,13 @@ only then), results that finish together in one message. At most `MAX_STREAM_IN_
 items are being decided per stream: past that the stream stops reading, and gRPC's flow
 control holds the client back. The service identity is checked at open and for every
 message, so a revoked identity is not served another item. Anything wrong with one
-message ends this stream only; an item id already in flight fails that item only."""
+message ends this stream only; an item id already in flight fails that item only.
+
+The stream's contract with its client: the `x-monomcp-stream` initial metadata says the
+stream was accepted (items written before it may go another way), and a stream that ends
+OK has answered every item it decided, so the client may send the unanswered ones again
+elsewhere. Shutdown uses that: `OpenStreams.drain()` stops reading and lets the items
+being decided finish, so a rolling restart fails no call."""
 
 from __future__ import annotations
 
@@ -30,6 +36,20 @@ MAX_MESSAGE_ITEMS = 1024
 
 Decide = Callable[[ServiceCaller, int, policy_pb2.CallBatchItem], Awaitable[policy_pb2.CallBatchResult]]
 _End = object()  # the reader's mark: no more requests
+READY = (("x-monomcp-stream", "ready"),)
+
+
+class OpenStreams:
+    """The streams a server has open, so its shutdown can drain them."""
+
+    def __init__(self) -> None:
+        self.sessions: set[StreamSession] = set()
+        self.draining = False
+
+    def drain(self) -> None:
+        self.draining = True
+        for session in list(self.sessions):
+            session.drain()
 
 
 def _duplicate(item_id: int) -> policy_pb2.CallBatchResult:
@@ -43,7 +63,11 @@ class StreamSession:
     """One CallStream RPC: a reader task starts each item's decision, the handler's
     generator sends the results as they land."""
 
-    def __init__(self, services: ServiceDirectory, decide: Decide, context: grpc.aio.ServicerContext) -> None:
+    def __init__(
+        self, services: ServiceDirectory, decide: Decide, context: grpc.aio.ServicerContext, streams: OpenStreams
+    ) -> None:
+        self._streams = streams
+        self._reader: asyncio.Task[None] | None = None
         self._services = services
         self._decide = decide
         self._context = context
@@ -59,7 +83,11 @@ class StreamSession:
         except Exception as exc:
             await abort_for(self._context, exc, "CallStream")
             return
-        reader = asyncio.ensure_future(self._read(requests))
+        if self._streams.draining:
+            await self._context.abort(grpc.StatusCode.UNAVAILABLE, "the policy service is shutting down")
+        await self._context.send_initial_metadata(READY)
+        reader = self._reader = asyncio.ensure_future(self._read(requests))
+        self._streams.sessions.add(self)
         try:
             ended = False
             while not (ended and not self._in_flight):
@@ -79,9 +107,16 @@ class StreamSession:
                 if results:
                     yield policy_pb2.CallBatchResponse(results=results)
         finally:
+            self._streams.sessions.discard(self)
             reader.cancel()
             for task in list(self._in_flight.values()):
                 task.cancel()
+
+    def drain(self) -> None:
+        """Reads no more items; those being decided are answered, then the stream ends OK."""
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            self._results.put_nowait(_End)
 
     async def _read(self, requests: AsyncIterator[policy_pb2.CallBatchRequest]) -> None:
         try:

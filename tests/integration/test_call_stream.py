@@ -14,7 +14,10 @@ from google.rpc import code_pb2
 
 from policy_service import errors
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc
+from policy_service.api.call_stream import READY
+from policy_service.api.server import start
 from policy_service.client import DECISION_ALLOW, DECISION_BLOCKED, PolicyClient
+from policy_service.config import Settings
 from tests.conftest import World
 from tests.integration.test_call_batch import _authorize, _batch, _complete
 
@@ -165,6 +168,7 @@ async def test_a_stream_that_breaks_mid_flight_fails_its_items_closed_and_sends_
     async def swallow(
         requests: AsyncIterator[policy_pb2.CallBatchRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        await context.send_initial_metadata(READY)
         async for request in requests:
             received.extend(request.items)
             if len(received) == 3:
@@ -187,18 +191,71 @@ async def test_a_stream_that_breaks_mid_flight_fails_its_items_closed_and_sends_
     assert sorted(item.authorize.tool for item in received) == ["t0", "t1", "t2"]  # each sent once
 
 
-async def test_an_older_server_without_callstream_is_served_the_unary_way() -> None:
+def _unary_authorize(decided: list[str]) -> grpc.RpcMethodHandler:
     async def authorize(
         request: policy_pb2.AuthorizeToolCallRequest, context: grpc.aio.ServicerContext
     ) -> policy_pb2.AuthorizeToolCallResponse:
+        decided.append(request.tool)
         return policy_pb2.AuthorizeToolCallResponse(decision=DECISION_ALLOW, call_id=f"id-{request.tool}")
 
-    unary = grpc.unary_unary_rpc_method_handler(
+    return grpc.unary_unary_rpc_method_handler(
         authorize,
         request_deserializer=policy_pb2.AuthorizeToolCallRequest.FromString,
         response_serializer=policy_pb2.AuthorizeToolCallResponse.SerializeToString,
     )
-    server, address = await _serve({"AuthorizeToolCall": unary})
+
+
+async def test_items_a_draining_stream_did_not_decide_go_the_unary_way_once() -> None:
+    """A stream that ends OK answered every item it decided; the rest are sent again, once."""
+    decided: list[str] = []
+    taken = asyncio.Event()
+
+    async def drains(
+        requests: AsyncIterator[policy_pb2.CallBatchRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        await context.send_initial_metadata(READY)
+        async for _ in requests:
+            taken.set()
+            return  # ends OK without deciding what it read
+        yield policy_pb2.CallBatchResponse()
+
+    server, address = await _serve(
+        {"CallStream": _stream_handler(drains), "AuthorizeToolCall": _unary_authorize(decided)}
+    )
+    try:
+        async with PolicyClient(address, service_token="mmcp_svc_x", stream=True) as client:
+            # One at a time, so the fallback is the unary RPC (several would share a CallBatch).
+            answers = [await client.authorize_tool_call("k", "acme", "tools", f"t{n}", "{}") for n in range(3)]
+            assert taken.is_set()
+    finally:
+        await server.stop(0)
+    assert [a.call_id for a in answers] == ["id-t0", "id-t1", "id-t2"]
+    assert sorted(decided) == ["t0", "t1", "t2"]
+
+
+async def test_a_stopping_policy_service_ends_its_streams_ok_after_answering(world: World, settings: Settings) -> None:
+    second = await start(settings, "127.0.0.1:0")
+    stopped = False
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{second.port}") as channel:
+            call = policy_pb2_grpc.PolicyServiceStub(channel).CallStream(
+                metadata=(("authorization", f"Bearer {world.service_token}"),)
+            )
+            await call.write(policy_pb2.CallBatchRequest(items=_with_ids(_authorize(world.keys["acme:member"]))))
+            answer = await call.read()
+            assert answer is not grpc.aio.EOF and answer.results[0].authorize.decision == DECISION_ALLOW
+            stopping = asyncio.ensure_future(second.stop(5.0))
+            assert await call.read() is grpc.aio.EOF
+            assert await call.code() == grpc.StatusCode.OK
+            await stopping
+            stopped = True
+    finally:
+        if not stopped:
+            await second.stop(0.5)
+
+
+async def test_an_older_server_without_callstream_is_served_the_unary_way() -> None:
+    server, address = await _serve({"AuthorizeToolCall": _unary_authorize([])})
     try:
         async with PolicyClient(address, service_token="mmcp_svc_x", stream=True) as client:
             first = await client.authorize_tool_call("k", "acme", "tools", "a", "{}")
