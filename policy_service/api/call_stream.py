@@ -18,9 +18,11 @@ being decided finish, so a rolling restart fails no call."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
+from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2
 from policy_service.api.errors import abort_for
@@ -28,6 +30,8 @@ from policy_service.api.metadata import service_caller
 from policy_service.errors import InvalidArgument
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.status_codes import code_of
+
+log = logging.getLogger(__name__)
 
 # Items being decided at once on one stream (the client keeps fewer in flight).
 MAX_STREAM_IN_FLIGHT = 1024
@@ -140,6 +144,10 @@ class StreamSession:
     async def _one(self, service: ServiceCaller, item: policy_pb2.CallBatchItem) -> None:
         try:
             result = await self._decide(service, item.id, item)
+        except Exception:  # a bug outside the item's decision: the item still gets its answer
+            log.exception("unhandled error in a CallStream item")
+            error = policy_pb2.ItemError(code=code_pb2.INTERNAL, message="internal error", reason="INTERNAL")
+            result = policy_pb2.CallBatchResult(index=item.id, error=error)
         finally:
             self._in_flight.pop(item.id, None)
             self._slots.release()
