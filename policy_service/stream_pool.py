@@ -149,8 +149,9 @@ class ItemStream:
     def _failure(self, exc: grpc.aio.AioRpcError) -> Exception:
         if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
             self._down_until = time.monotonic() + _UNIMPLEMENTED_RETRY
-        self._down_until = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
+        else:
+            self._down_until = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
         if exc.code() in _AUTH_CODES:
             return raised(exc)
         return errors.PolicyUnavailable("the policy stream broke before this item was answered")
@@ -203,11 +204,14 @@ class StreamPool:
         self._metadata = metadata
         self._timeout = timeout
         self._streams: list[ItemStream] | None = None
+        self._closed = False
         self._resolving: asyncio.Future[list[str]] | None = None
         self._turn = {"authorize": itertools.count(), "complete": itertools.count()}
 
     async def submit(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult | None:
         """The item's result, or NOT_SENT when no stream took it (send it another way)."""
+        if self._closed:
+            return NOT_SENT  # the CallBatcher refuses it the same way (BatcherClosed)
         streams = self._streams if self._streams is not None else await self._open()
         start = next(self._turn[item.WhichOneof("item") or "authorize"])
         for offset in range(len(streams)):
@@ -236,5 +240,6 @@ class StreamPool:
         return sum(1 for stream in self._streams or () if stream.is_open())
 
     async def close(self) -> None:
+        self._closed = True
         streams, self._streams, self._resolving = self._streams or [], None, None
         await asyncio.gather(*(stream.close() for stream in streams))

@@ -263,3 +263,30 @@ async def test_an_older_server_without_callstream_is_served_the_unary_way() -> N
     finally:
         await server.stop(0)
     assert (first.call_id, second.call_id) == ("id-a", "id-b")
+
+
+async def test_closing_the_client_answers_every_item_waiting_on_a_stream() -> None:
+    """A stalled stream (the server reads and never answers): close() fails its callers closed."""
+    taken = asyncio.Event()
+
+    async def stall(
+        requests: AsyncIterator[policy_pb2.CallBatchRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        await context.send_initial_metadata(READY)
+        async for _ in requests:
+            taken.set()
+        await asyncio.Event().wait()
+        yield policy_pb2.CallBatchResponse()
+
+    server, address = await _serve({"CallStream": _stream_handler(stall)})
+    try:
+        client = PolicyClient(address, service_token="mmcp_svc_x", stream=True, timeout=30)
+        waiting = [
+            asyncio.ensure_future(client.authorize_tool_call("k", "acme", "tools", f"t{n}", "{}")) for n in range(2)
+        ]
+        await taken.wait()
+        await client.close()
+        outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    finally:
+        await server.stop(0)
+    assert all(isinstance(o, errors.PolicyUnavailable) and "closed" in str(o) for o in outcomes), outcomes
