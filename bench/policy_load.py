@@ -18,10 +18,12 @@ async def authorize_load(
     concurrency: int,
     seconds: float,
     complete: bool,
+    stream: bool = False,
 ) -> loadgen.Result:
-    """Calls of the always-allowed tool "noop" of the public toolkit `bench/<toolkit>`."""
+    """Calls of the always-allowed tool "noop" of the public toolkit `bench/<toolkit>`
+    (`stream`: on CallStream instead of unary/CallBatch RPCs)."""
     out = loadgen.Result()
-    async with PolicyClient(policy_addr, timeout=30, service_token=service_token) as client:
+    async with PolicyClient(policy_addr, timeout=30, service_token=service_token, stream=stream) as client:
         stop_at = time.perf_counter() + seconds
 
         async def worker() -> None:

@@ -169,7 +169,11 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     address = policy_addr or settings.policy_addr
     tls = channel_tls(settings.policy_ca, settings.policy_client_cert, settings.policy_client_key)
     policy = PolicyClient(
-        address, timeout=settings.policy_timeout_seconds, service_token=settings.service_token, tls=tls
+        address,
+        timeout=settings.policy_timeout_seconds,
+        service_token=settings.service_token,
+        tls=tls,
+        stream=settings.policy_stream,
     )
     egress = EgressPolicy.from_settings(settings)
     upstreams = UpstreamPool(egress=egress)

@@ -20,6 +20,7 @@ from policy_service.batching import ITEM_RPCS, CallBatcher
 from policy_service.observability.tracing import batch_item_client_span, set_item_code, tracer
 from policy_service.rpc_channel import RpcChannel
 from policy_service.status_codes import error_for
+from policy_service.stream_pool import NOT_SENT, StreamPool
 from policy_service.task_client import TaskRpcs
 from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
 
@@ -74,15 +75,23 @@ class PolicyClient(AdminRpcs, TaskRpcs):
         service_token: str = "",
         tls: grpc.ChannelCredentials | None = None,
         source: str = "",
+        stream: bool = False,
     ) -> None:
+        """`stream`: send authorize/complete items on long-lived CallStream streams (ADR 0029),
+        falling back to the unary/CallBatch RPCs when no stream takes an item."""
         self.channel = RpcChannel(address, credential, timeout, service_token=service_token, tls=tls, source=source)
         self._batcher: CallBatcher | None = None
+        self._streams = (
+            StreamPool(address, self.channel.open_target, self.channel.service_metadata, timeout) if stream else None
+        )
 
     @property
     def _policy(self) -> policy_pb2_grpc.PolicyServiceStub:
         return self.channel.stub(policy_pb2_grpc.PolicyServiceStub)
 
     async def close(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
         if self._batcher is not None:
             await self._batcher.close()
             self._batcher = None
@@ -105,19 +114,27 @@ class PolicyClient(AdminRpcs, TaskRpcs):
         done = await self.channel.call(self._policy.CompleteToolCall, item.complete)
         return policy_pb2.CallBatchResult(complete=done)
 
-    async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
-        """One authorize/complete item, sent in a CallBatch with concurrent callers' items;
-        errors as its unary RPC would raise them."""
+    async def _send_item(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+        """On a stream when one takes it, else batched (or unary when alone)."""
+        if self._streams is not None:
+            result = await self._streams.submit(item)
+            if result is not NOT_SENT:
+                return result
         if self._batcher is None:
             # With tracing on every item goes batched: its span is made here, not by the interceptor.
             self._batcher = CallBatcher(self._call_batch, single=self._unary_item if tracer() is None else None)
+        return await self._batcher.submit(item)
+
+    async def _batched(self, item: policy_pb2.CallBatchItem) -> policy_pb2.CallBatchResult:
+        """One authorize/complete item, sent with concurrent callers' items; errors as its
+        unary RPC would raise them."""
         active = tracer()
         if active is None:
-            result = await self._batcher.submit(item)
+            result = await self._send_item(item)
         else:
             method = ITEM_RPCS[item.WhichOneof("item") or ""]
             with batch_item_client_span(active, method, item.trace_context) as span:
-                result = await self._batcher.submit(item)
+                result = await self._send_item(item)
                 set_item_code(span, result.error.code if result.WhichOneof("result") == "error" else 0)
         if result.WhichOneof("result") == "error":
             kind = error_for(result.error.code)

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, alias="MONOMCP_MAX_BODY_BYTES")
     backend_timeout_seconds: float = Field(30.0, alias="MONOMCP_BACKEND_TIMEOUT_SECONDS")
     policy_timeout_seconds: float = Field(5.0, alias="MONOMCP_POLICY_TIMEOUT_SECONDS")
+    # Authorize/complete on one long-lived CallStream per policy address (docs/adr/0029).
+    policy_stream: bool = Field(True, alias="MONOMCP_POLICY_STREAM")
     # Where toolkit backends may be reached (docs/adr/0007-backend-egress.md): host names,
     # `*.suffix` wildcards, IPs and CIDRs, comma-separated. Empty = any public address.
     backend_allow: str = Field("", alias="MONOMCP_BACKEND_ALLOW")

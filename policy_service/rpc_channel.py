@@ -66,6 +66,17 @@ class RpcChannel:
             self._stubs = {}
         return self._channel
 
+    def open_target(self, target: str) -> grpc.aio.Channel:
+        """A separate channel to one resolved address of this one (a CallStream's own), with
+        the same TLS; the certificate is still checked against the configured host name."""
+        options: list[tuple[str, Any]] = [option for option in _OPTIONS if option[0] != "grpc.lb_policy_name"]
+        if self._tls is not None:
+            host = self._address.removeprefix("dns:").removeprefix("///").rpartition(":")[0].strip("[]")
+            if host and target != self._address:
+                options.append(("grpc.ssl_target_name_override", host))
+            return grpc.aio.secure_channel(target, self._tls, options=options)
+        return grpc.aio.insecure_channel(target, options=options)
+
     def stub(self, kind: Callable[[grpc.aio.Channel], S]) -> S:
         """The generated stub `kind` on the current channel (a closed channel reopens)."""
         channel = self.connect()

@@ -29,6 +29,8 @@ def source(context: grpc.aio.ServicerContext) -> str:
         if key == "x-monomcp-source" and value in ADMIN_SOURCES:
             return str(value)
     return "grpc"
+
+
 async def service_caller(context: grpc.aio.ServicerContext, services: ServiceDirectory, scope: Scope) -> ServiceCaller:
     """The calling service identity, if its credential holds `scope`: the port is not a trust
     boundary, the credential is."""

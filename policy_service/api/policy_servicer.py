@@ -16,6 +16,7 @@ from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
+from policy_service.api.call_stream import OpenStreams, StreamSession
 from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import service_caller
@@ -54,6 +55,7 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         self._services = services
         self._metrics = metrics
         self._wire = ToolWire()
+        self.streams = OpenStreams()
 
     @translated
     async def ListTools(
@@ -113,6 +115,14 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         finally:
             for task in pending:
                 task.cancel()
+
+    async def CallStream(
+        self, request_iterator: AsyncIterator[policy_pb2.CallBatchRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        async for response in StreamSession(self._services, self._batch_item, context, self.streams).run(
+            request_iterator
+        ):
+            yield response
 
     async def _batch_item(
         self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem

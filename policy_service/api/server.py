@@ -30,6 +30,7 @@ from policy_service._generated.monomcp.policy.v1 import (
 from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
 from policy_service.api.admin_snapshots import Snapshots
+from policy_service.api.call_stream import OpenStreams
 from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
@@ -85,9 +86,13 @@ class PolicyServer:
     version: PolicyVersion
     metrics_server: Any = None
     notifications: NotificationDispatcher | None = None
+    streams: OpenStreams | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop taking calls, let in-flight ones finish, flush audit rows, close the pool."""
+        """Stop taking calls, let in-flight ones finish, flush audit rows, close the pool.
+        Open CallStreams stop reading first and end once their items are answered (ADR 0029)."""
+        if self.streams is not None:
+            self.streams.drain()
         await self.server.stop(grace)
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
@@ -260,7 +265,8 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         ],
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )
-    policy_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyServicer(gate, services, metrics), server)
+    servicer = PolicyServicer(gate, services, metrics)
+    policy_pb2_grpc.add_PolicyServiceServicer_to_server(servicer, server)
     logins = Logins(sessions, authenticator, audit, authenticator.jwt_settings, login_settings(settings))
     admin = AdminServicer(
         sessions, gate, ttls, watcher, digester, services, EgressPolicy.from_settings(settings), logins
@@ -293,7 +299,18 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     notifications.start()
     log.info("policy service listening on port %d", port)
     return PolicyServer(
-        server, port, engine, audit, watcher, digester, jobs, metrics, version, metrics_server, notifications
+        server,
+        port,
+        engine,
+        audit,
+        watcher,
+        digester,
+        jobs,
+        metrics,
+        version,
+        metrics_server,
+        notifications,
+        servicer.streams,
     )
 
 

@@ -81,9 +81,7 @@ class Senders:
             raise DeliveryFailed(f"the receiver answered HTTP {status}", status)
         return status
 
-    async def _post_pinned(
-        self, target: str, addresses: list[str], raw: bytes, headers: dict[str, str]
-    ) -> int:
+    async def _post_pinned(self, target: str, addresses: list[str], raw: bytes, headers: dict[str, str]) -> int:
         """The status of a POST to the first checked address that accepts a connection, never
         to a second DNS answer (a rebinding name would otherwise reach loopback or a metadata
         endpoint). The Host header, TLS server name and certificate check still use the URL's

@@ -136,6 +136,12 @@ async def test_mutual_tls_listener_refuses_clients_without_a_certificate(
         with_cert = channel_tls(str(pki.ca), str(pki.client_cert), str(pki.client_key))
         async with PolicyClient(address, service_token=world.service_token, tls=with_cert) as client:
             assert (await client.list_tools(world.keys["acme:member"], "acme", "tools")).tools
+        # A CallStream goes to each address `localhost` resolves to, the certificate still
+        # checked against the configured name (ADR 0029).
+        async with PolicyClient(address, service_token=world.service_token, tls=with_cert, stream=True) as client:
+            decision = await client.authorize_tool_call(world.keys["acme:member"], "acme", "tools", "echo", "{}")
+            assert decision.decision == DECISION_ALLOW
+            assert client._streams is not None and client._streams.opened() >= 1
         without_cert = channel_tls(str(pki.ca))
         async with PolicyClient(address, service_token=world.service_token, tls=without_cert, timeout=2) as client:
             with pytest.raises(errors.PolicyError):

@@ -587,6 +587,11 @@ class CallBatchItem(_message.Message):
     AUTHORIZE_FIELD_NUMBER: _builtins.int
     COMPLETE_FIELD_NUMBER: _builtins.int
     TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """CallStream only: the client's id for this item, unique among its items in flight on the
+    stream; the result's `index` echoes it. Ignored by CallBatch (there, `index` is the position).
+    """
     @_builtins.property
     def authorize(self) -> Global___AuthorizeToolCallRequest: ...
     @_builtins.property
@@ -603,10 +608,11 @@ class CallBatchItem(_message.Message):
         authorize: Global___AuthorizeToolCallRequest | None = ...,
         complete: Global___CompleteToolCallRequest | None = ...,
         trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        id: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "item", b"item"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "item", b"item", "trace_context", b"trace_context"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorize", b"authorize", "complete", b"complete", "id", b"id", "item", b"item", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["authorize", "complete"]  # noqa: Y015
     _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
@@ -672,7 +678,7 @@ class CallBatchResult(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     INDEX_FIELD_NUMBER: _builtins.int
     index: _builtins.int
-    """The item's position in the request's `items`."""
+    """The item's position in the request's `items` (CallBatch), or the item's `id` (CallStream)."""
     @_builtins.property
     def authorize(self) -> Global___AuthorizeToolCallResponse: ...
     @_builtins.property

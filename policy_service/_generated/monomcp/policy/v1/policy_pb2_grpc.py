@@ -81,6 +81,11 @@ class PolicyServiceStub(object):
                 request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
                 response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
                 _registered_method=True)
+        self.CallStream = channel.stream_stream(
+                '/monomcp.policy.v1.PolicyService/CallStream',
+                request_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
+                response_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyServiceServicer(object):
@@ -164,6 +169,20 @@ class PolicyServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallStream(self, request_iterator, context):
+        """CallBatch as one long-lived stream: a client keeps it open and sends its authorize and
+        complete items as they come (several per message when they queue together); each result
+        comes back once its rows are durable, its `index` echoing the item's `id`. Items are
+        decided exactly as in CallBatch. Scope "execute", checked when the stream opens and again
+        for every message (a revoked service identity ends the stream UNAUTHENTICATED; items
+        already answered stay answered, items in flight get no answer and their client fails them
+        closed). A message of more than 1024 items ends the stream INVALID_ARGUMENT; an item whose
+        id is already in flight on the stream gets an INVALID_ARGUMENT result for that item.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +223,11 @@ def add_PolicyServiceServicer_to_server(servicer, server):
             ),
             'CallBatch': grpc.unary_stream_rpc_method_handler(
                     servicer.CallBatch,
+                    request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.FromString,
+                    response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.SerializeToString,
+            ),
+            'CallStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.CallStream,
                     request_deserializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.FromString,
                     response_serializer=monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.SerializeToString,
             ),
@@ -428,6 +452,33 @@ class PolicyService(object):
             request,
             target,
             '/monomcp.policy.v1.PolicyService/CallBatch',
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
+            monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/monomcp.policy.v1.PolicyService/CallStream',
             monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchRequest.SerializeToString,
             monomcp_dot_policy_dot_v1_dot_policy__pb2.CallBatchResponse.FromString,
             options,

@@ -79,6 +79,16 @@ class PolicyServiceStub:
     and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
     (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
     """
+    CallStream: _grpc.StreamStreamMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]
+    """CallBatch as one long-lived stream: a client keeps it open and sends its authorize and
+    complete items as they come (several per message when they queue together); each result
+    comes back once its rows are durable, its `index` echoing the item's `id`. Items are
+    decided exactly as in CallBatch. Scope "execute", checked when the stream opens and again
+    for every message (a revoked service identity ends the stream UNAUTHENTICATED; items
+    already answered stay answered, items in flight get no answer and their client fails them
+    closed). A message of more than 1024 items ends the stream INVALID_ARGUMENT; an item whose
+    id is already in flight on the stream gets an INVALID_ARGUMENT result for that item.
+    """
 
 @_typing.type_check_only
 class PolicyServiceAsyncStub(PolicyServiceStub):
@@ -129,6 +139,16 @@ class PolicyServiceAsyncStub(PolicyServiceStub):
     rows are durable: items that finish together (one group commit) share a response message,
     and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
     (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
+    """
+    CallStream: _aio.StreamStreamMultiCallable[_policy_pb2.CallBatchRequest, _policy_pb2.CallBatchResponse]  # type: ignore[assignment]
+    """CallBatch as one long-lived stream: a client keeps it open and sends its authorize and
+    complete items as they come (several per message when they queue together); each result
+    comes back once its rows are durable, its `index` echoing the item's `id`. Items are
+    decided exactly as in CallBatch. Scope "execute", checked when the stream opens and again
+    for every message (a revoked service identity ends the stream UNAUTHENTICATED; items
+    already answered stay answered, items in flight get no answer and their client fails them
+    closed). A message of more than 1024 items ends the stream INVALID_ARGUMENT; an item whose
+    id is already in flight on the stream gets an INVALID_ARGUMENT result for that item.
     """
 
 class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -225,6 +245,22 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         rows are durable: items that finish together (one group commit) share a response message,
         and a slow item (an approval waiting on a lock) holds back no other. Scope "execute"
         (checked once for the batch: without it the RPC ends UNAUTHENTICATED or PERMISSION_DENIED).
+        """
+
+    @_abc_1.abstractmethod
+    def CallStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_policy_pb2.CallBatchRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_policy_pb2.CallBatchResponse], _abc.AsyncIterator[_policy_pb2.CallBatchResponse]]:
+        """CallBatch as one long-lived stream: a client keeps it open and sends its authorize and
+        complete items as they come (several per message when they queue together); each result
+        comes back once its rows are durable, its `index` echoing the item's `id`. Items are
+        decided exactly as in CallBatch. Scope "execute", checked when the stream opens and again
+        for every message (a revoked service identity ends the stream UNAUTHENTICATED; items
+        already answered stay answered, items in flight get no answer and their client fails them
+        closed). A message of more than 1024 items ends the stream INVALID_ARGUMENT; an item whose
+        id is already in flight on the stream gets an INVALID_ARGUMENT result for that item.
         """
 
 def add_PolicyServiceServicer_to_server(servicer: PolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
