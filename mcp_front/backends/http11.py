@@ -97,15 +97,17 @@ class OpenResponse:
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
                 async for chunk in Http11Client.iter_chunked(reader):  # each chunk is bounded
-                    total += len(chunk) if bounded else 0
-                    _within_limit(total)
+                    if bounded:
+                        total += len(chunk)
+                        _within_limit(total)
                     yield chunk
             elif "content-length" in self.headers:
                 yield await reader.readexactly(_content_length(self.headers))
             else:
                 while chunk := await reader.read(65_536):
-                    total += len(chunk) if bounded else 0
-                    _within_limit(total)
+                    if bounded:
+                        total += len(chunk)
+                        _within_limit(total)
                     yield chunk
                 return  # the body ended with the connection: never reuse it
             self._finished = True

@@ -21,7 +21,6 @@ from mcp_front.mcp.context import GatewayRequest, from_handler_context
 from mcp_front.mcp.items import POLICY_UNAVAILABLE, ItemHandlers, tenant_scope
 from mcp_front.mcp.sdk import MCPError, ServerRequestContext, types
 from mcp_front.mcp.standalone import (
-    LIST_CHANGED,
     MAX_STREAMS_PER_CREDENTIAL,
     MAX_URIS_PER_SUBSCRIBER,
     ClientStream,
@@ -42,7 +41,7 @@ def _kinds(wanted: types.SubscriptionFilter) -> set[str]:
         "notifications/prompts/list_changed": wanted.prompts_list_changed,
         "notifications/resources/list_changed": wanted.resources_list_changed,
     }
-    return {method for method, flag in flags.items() if flag and method in LIST_CHANGED}
+    return {method for method, flag in flags.items() if flag}
 
 
 class ListenHandler:

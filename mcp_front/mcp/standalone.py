@@ -64,6 +64,7 @@ class ClientStream:
 
     def __init__(self, owner: str, toolkit: str, scope: str, kinds: frozenset[str] | None = None) -> None:
         self.owner, self.toolkit, self.scope = owner, toolkit, scope
+        self.digest = owner_digest(owner)  # what subscriber sets hold, computed once per stream
         self.kinds = kinds  # a 2026-07-28 listen stream takes only what it asked for (None: the GET's all)
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
         self.overflowed = asyncio.Event()
@@ -225,7 +226,7 @@ class StreamHub:
         params: dict[str, Any] = raw if isinstance(raw, dict) else {}
         streams = list(self._streams.get(scope, ()))
         if method == "notifications/resources/updated":
-            streams = [s for s in streams if owner_digest(s.owner) in subscribers]
+            streams = [s for s in streams if s.digest in subscribers]
         elif method == "notifications/message":
             streams = [s for s in streams if params.get("level") in self._levels(s)]
         elif method not in LIST_CHANGED:
