@@ -18,7 +18,6 @@ from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.oauth import METADATA_PREFIX, ResourceServer
-from mcp_front.edge.readiness import PolicyReadiness
 from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
 from mcp_front.edge.routing import Router, VerifiedDomains
 from mcp_front.edge.sessions import SessionIds
@@ -33,6 +32,7 @@ from mcp_front.observability.metrics import FrontMetrics
 from mcp_front.observability.tracing import asgi_middleware
 from policy_service.client import PolicyClient, channel_tls
 from policy_service.config import Settings
+from policy_service.health_client import PolicyReadiness
 from policy_service.toolkits.egress import EgressPolicy
 
 log = logging.getLogger("monomcp.front")

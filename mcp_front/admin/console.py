@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from mcp_front.admin.inputs import AuditSource, Ident, OptionalProse, PageToken
+from mcp_front.admin.org_choice import whoami
 from mcp_front.admin.requester_view import build_requester_view, sign_in_to_view
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
@@ -49,7 +50,7 @@ def build_console(api: AdminApi) -> APIRouter:
         caller = signed_in(request)
         if caller is None:
             return to_login(request)
-        me = await api.call(request, lambda c: c.whoami())
+        me = await whoami(api, request)
         orgs: list[str] = []
         if me.kind == "operator":  # the operator belongs to no org: they pick one
             orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs())]
@@ -111,7 +112,7 @@ def build_console(api: AdminApi) -> APIRouter:
         if caller is None:  # most often the requester, following the link in their result
             return sign_in_to_view(api, approval_id)
         a = await api.call(request, lambda c: c.get_approval(approval_id))
-        me = await api.call(request, lambda c: c.whoami())
+        me = await whoami(api, request)
         return render(
             "approval.html",
             title=f"Approval request: {a.tool}",
@@ -161,7 +162,7 @@ def build_console(api: AdminApi) -> APIRouter:
         except ValueError:
             raise HTTPException(400, "From and To must be dates and times") from None
         owner, _, slug = toolkit.partition("/")
-        me = await api.call(request, lambda c: c.whoami())
+        me = await whoami(api, request)
         orgs: list[str] = []
         if me.kind == "operator":  # the operator's audit spans every org unless they pick one
             orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs())]
@@ -228,7 +229,7 @@ def build_console(api: AdminApi) -> APIRouter:
         result = await api.call(request, lambda c: c.query_audit(call_id=call_id, page_size=1))
         if not result.records:
             raise HTTPException(404, "no such call")
-        me = await api.call(request, lambda c: c.whoami())
+        me = await whoami(api, request)
         x = result.records[0]
         change = change_of(x.method, x.response_json)
         return render(

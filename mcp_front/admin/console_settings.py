@@ -16,6 +16,7 @@ from mcp_front.admin.org_choice import choose_org
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render, signed_in_as
 from policy_service.client import PERMISSION_NAMES
+from policy_service.wire_views import api_key_view
 
 CHOICES = ["inherit", "always_allow", "needs_approval", "blocked"]
 WORDS = {"inherit": "inherit", "always_allow": "always allow", "needs_approval": "needs approval", "blocked": "blocked"}
@@ -144,19 +145,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
             if picked.missing
             else [role.name for role in await api.call(request, lambda c: c.list_roles(org), form_csrf=csrf)]
         )
-        shown = [
-            {
-                "id": k.id,
-                "name": k.name,
-                "role": k.role,
-                "owner": k.owner_email,
-                "created_at": k.created_at,
-                "expires_at": k.expires_at if k.HasField("expires_at") else None,
-                "last_used_at": k.last_used_at if k.HasField("last_used_at") else None,
-                "revoked": k.HasField("revoked_at"),
-            }
-            for k in listed
-        ]
+        shown = [api_key_view(k) for k in listed]
         return render(
             "keys.html",
             title="API keys",

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from mcp_front.admin.rest import AdminApi
-from policy_service._generated.monomcp.policy.v1.types_pb2 import Principal
+from policy_service.wire_views import PrincipalView, principal_view
 
 
 @dataclass(frozen=True, slots=True)
 class OrgChoice:
-    me: Principal
+    me: PrincipalView
     # The orgs the operator picks from ([] for everyone else: their org is implied).
     orgs: list[str]
     # What to send as `org` in RPCs: the operator's pick, '' for an org's own people.
@@ -25,8 +25,13 @@ class OrgChoice:
         return self.me.kind == "operator" and not self.org
 
 
+async def whoami(api: AdminApi, request: Request, csrf: str | None = None) -> PrincipalView:
+    """Who the signed-in caller is (WhoAmI, with the caller's own credential)."""
+    return principal_view(await api.call(request, lambda c: c.whoami(), form_csrf=csrf))
+
+
 async def choose_org(api: AdminApi, request: Request, org: str, csrf: str | None = None) -> OrgChoice:
-    me = await api.call(request, lambda c: c.whoami(), form_csrf=csrf)
+    me = await whoami(api, request, csrf)
     if me.kind != "operator":
         return OrgChoice(me, [], "")
     orgs = [o.slug for o in await api.call(request, lambda c: c.list_orgs(), form_csrf=csrf)]

@@ -9,7 +9,6 @@ revokes the session server-side before the cookie is dropped.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render
 from policy_service import errors
 from policy_service.client import PolicyClient, PolicyUnavailable
+from policy_service.wire_views import session_max_age
 
 STATIC = Path(__file__).parent / "static"
 _MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
@@ -102,8 +102,7 @@ def build_sign_in(api: AdminApi) -> APIRouter:
             except errors.PolicyError:
                 return _refused("Wrong email, password or org" if not credential else "Invalid credential", target)
         response = RedirectResponse(target, status_code=303)
-        lifetime = issued.expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
-        api.auth.set_session(response, issued.token, max(int(lifetime.total_seconds()), 1))
+        api.auth.set_session(response, issued.token, session_max_age(issued))
         return response
 
     @r.post("/logout")

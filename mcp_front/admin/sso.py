@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,6 +30,7 @@ from mcp_front.mcp.signed_state import InvalidState, StateSigner
 from policy_service import errors
 from policy_service.client import PolicyClient
 from policy_service.config import Settings
+from policy_service.wire_views import session_max_age
 
 COOKIE = "mmcp_console_sso"
 _PATH = "/console/sso"
@@ -146,8 +146,7 @@ def build_sso(api: AdminApi, sso: SsoSettings, signer: StateSigner) -> APIRouter
         # A same-site page continues to the console, so the SameSite=Strict session cookie is sent.
         response = render("signed_in.html", title="Signed in", target=target)
         response.headers["Refresh"] = f"0; url={target}"
-        lifetime = issued.expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
-        api.auth.set_session(response, issued.token, max(int(lifetime.total_seconds()), 1))
+        api.auth.set_session(response, issued.token, session_max_age(issued))
         response.delete_cookie(COOKIE, path=_PATH)
         return response
 

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.responses import HTMLResponse
-from google.protobuf.timestamp_pb2 import Timestamp
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from policy_service._generated.monomcp.policy.v1.types_pb2 import Principal
 from policy_service.wire_enums import PERMISSION_NAMES
+from policy_service.wire_views import PrincipalView, moment
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -31,20 +30,13 @@ def age(moment: datetime, now: datetime | None = None) -> str:
     return f"in {seconds // size} {unit}" if ahead else f"{seconds // size} {unit} ago"
 
 
-def _moment(value: Timestamp | datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, Timestamp):
-        return value.ToDatetime(tzinfo=UTC) if value.seconds or value.nanos else None
-    return value
-
-
-def when(value: Timestamp | datetime | None) -> dict[str, str]:
-    """What a <time> element shows: ISO for machines, `2026-11-25 17:40 UTC` and age for people."""
-    moment = _moment(value)
-    if moment is None:
+def when(value: Any) -> dict[str, str]:
+    """What a <time> element shows: ISO for machines, `2026-11-25 17:40 UTC` and age for people.
+    `value` is what a page has: a client message's timestamp, a view's ISO string, a datetime."""
+    at = moment(value)
+    if at is None:
         return {"iso": "", "text": "—", "age": ""}
-    return {"iso": moment.isoformat(), "text": f"{moment:%Y-%m-%d %H:%M:%S} UTC", "age": age(moment)}
+    return {"iso": at.isoformat(), "text": f"{at:%Y-%m-%d %H:%M:%S} UTC", "age": age(at)}
 
 
 _ENV.globals["when"] = when
@@ -61,7 +53,7 @@ def permission_word(value: int) -> str:
 _ENV.filters["permission"] = permission_word
 
 
-def signed_in_as(me: Principal) -> str:
+def signed_in_as(me: PrincipalView) -> str:
     """The header's "Signed in as …": name, org (or operator) and role."""
     if me.kind == "operator":
         return "the operator (every org)"

@@ -14,15 +14,14 @@ import asyncio
 import time
 from typing import Any
 
-import mcp_types as types
-from mcp.shared.exceptions import MCPError
-
 from mcp_front.mcp import results, task_state
 from mcp_front.mcp.context import GatewayRequest
+from mcp_front.mcp.sdk import MCPError, types
 from mcp_front.mcp.signed_state import BoundIds, InvalidState, StateSigner
 from mcp_front.mcp.waiting import ClientGone, Disconnected, TooManyWaiters, WaiterLimit, never_disconnected, poll_until
 from policy_service.approvals.binding import arguments_sha256, canonical_json
-from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient, TaskState
+from policy_service.client import PolicyClient
+from policy_service.wire_views import ApprovalView, TaskView, approval_view, task_view
 
 REQUEST_STATE = "request_state"
 BACKEND_STATE = "backend_state"  # a 2026-07-28 backend's own input_required round, wrapped
@@ -34,8 +33,8 @@ DEFAULT_WAITERS_PER_CREDENTIAL = 8
 UNKNOWN_TASK = "Unknown task"
 
 
-def _ttl_seconds(approval: Approval) -> float:
-    return max(approval.expires_at.seconds - time.time(), 1.0) + 3600
+def _ttl_seconds(approval: ApprovalView) -> float:
+    return max(approval.expires_unix - time.time(), 1.0) + 3600
 
 
 class ApprovalFlows:
@@ -58,7 +57,7 @@ class ApprovalFlows:
 
     # --- 2026-07-28 input_required ------------------------------------------------
     def input_required(
-        self, req: GatewayRequest, name: str, arguments: dict[str, Any], approval: Approval
+        self, req: GatewayRequest, name: str, arguments: dict[str, Any], approval: ApprovalView
     ) -> dict[str, Any]:
         state = self._signer.sign(
             REQUEST_STATE,
@@ -151,7 +150,7 @@ class ApprovalFlows:
 
         async def decided() -> bool | None:
             approval = await self._policy.get_approval_status(credential, approval_id)
-            return True if APPROVAL_STATUS_NAMES.get(approval.status) != "pending" else None
+            return True if approval_view(approval).status != "pending" else None
 
         try:
             with self.waiters.hold(credential):
@@ -166,10 +165,10 @@ class ApprovalFlows:
     def _task_binding(self, req: GatewayRequest) -> tuple[str, str, str]:
         return (req.org, req.toolkit, req.access.principal_id)
 
-    def task_id(self, req: GatewayRequest, state: TaskState) -> str:
+    def task_id(self, req: GatewayRequest, state: TaskView) -> str:
         """The client's id for a task row: bound to org, toolkit and principal, valid until the
         task expires, and the same every time it is derived (tasks/list re-derives it)."""
-        return self._tasks.issue_until(state.task_id, self._task_binding(req), state.expires_at.seconds)
+        return self._tasks.issue_until(state.task_id, self._task_binding(req), state.expires_unix)
 
     def read_task(self, req: GatewayRequest, task_id: str) -> str:
         """The task row id of a task issued to this principal on this org's toolkit.
@@ -181,11 +180,12 @@ class ApprovalFlows:
         except InvalidState:
             raise MCPError(types.INVALID_PARAMS, UNKNOWN_TASK) from None
 
-    async def create_task(self, req: GatewayRequest, approval: Approval, ttl_ms: int | None) -> dict[str, Any]:
+    async def create_task(self, req: GatewayRequest, approval: ApprovalView, ttl_ms: int | None) -> dict[str, Any]:
         """A new task per request (several may wait on one approval, which still runs once)."""
-        state = await self._policy.create_task(
+        created = await self._policy.create_task(
             req.credential, req.org, req.toolkit, approval.id, min(max(int(ttl_ms or 0), 0), MAX_TASK_TTL_MS)
         )
+        state = task_view(created)
         facts = results.approval_facts(state.approval, self._public_url)
         return {
             "task": task_state.task_object(self.task_id(req, state), state, self._public_url),

@@ -28,13 +28,13 @@ from mcp_front.observability.metrics import FrontMetrics
 from mcp_front.observability.tracing import traced
 from policy_service import errors
 from policy_service.client import (
-    APPROVAL_STATUS_NAMES,
     DECISION_ALLOW,
     DECISION_BLOCKED,
     DECISION_PENDING_APPROVAL,
     PolicyClient,
     PolicyUnavailable,
 )
+from policy_service.wire_views import approval_of, approval_view, has_approval
 
 log = logging.getLogger("monomcp.front")
 
@@ -161,21 +161,22 @@ class ToolCaller:
         outcome = _DECISION_LABELS.get(decision.decision, "denied")
         self._metrics.observe_tool_call(req.org, req.toolkit, outcome, outcome)
         if decision.decision == DECISION_PENDING_APPROVAL:
+            pending = approval_view(decision.approval)
             if flow.task_requested:
-                return await self.flows.create_task(req, decision.approval, flow.task_ttl_ms)
+                return await self.flows.create_task(req, pending, flow.task_ttl_ms)
             if flow.url_elicitation:
-                return self.flows.input_required(req, name, arguments, decision.approval)
-            return results.pending_result(decision.approval, self._public_url)
+                return self.flows.input_required(req, name, arguments, pending)
+            return results.pending_result(pending, self._public_url)
         if decision.decision == DECISION_BLOCKED:
             if not decision.permission:
                 raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
             return results.text_result(decision.message or f"Tool '{name}' is blocked.", is_error=True)
-        if decision.HasField("approval"):
-            if APPROVAL_STATUS_NAMES.get(decision.approval.status) == "consumed":
+        refused = approval_of(decision)
+        if refused is not None:
+            if refused.status == "consumed":
                 # A duplicate of a call that already ran on this approval: say so, nothing was queued.
-                facts = results.approval_facts(decision.approval, self._public_url)
-                return results.not_run_result(decision.message, facts)
-            return results.denied_result(decision.approval, self._public_url, decision.message)
+                return results.not_run_result(decision.message, results.approval_facts(refused, self._public_url))
+            return results.denied_result(refused, self._public_url, decision.message)
         return results.text_result(decision.message or "Denied.", is_error=True)
 
     @traced("monomcp.execute")
@@ -224,7 +225,7 @@ class ToolCaller:
         duration_ms = (time.perf_counter() - started) * 1000
         self._observe(toolkit, status, duration_ms)
         # A call that consumed an approval keeps its result for that approval's tasks (2025-11-25).
-        keep = decision.HasField("approval")
+        keep = has_approval(decision)
         if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms, keep):
             return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
         if rpc_error is not None:
@@ -299,7 +300,7 @@ class ToolCaller:
             result = results.text_result(f"No approval {approval_id} is visible to you.", is_error=True)
             await self._record(req, APPROVAL_STATUS_TOOL, arguments, result, "invalid", "approval not found")
             return result
-        result = results.status_report(approval, self._public_url)
+        result = results.status_report(approval_view(approval), self._public_url)
         await self._record(req, APPROVAL_STATUS_TOOL, arguments, result, "ok", "")
         return result
 

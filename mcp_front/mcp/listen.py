@@ -15,11 +15,17 @@ import json
 import logging
 from typing import Any
 
-from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY, ResourceUpdated, event_from_wire, event_to_notification
-
 from mcp_front.mcp.context import GatewayRequest, from_handler_context
 from mcp_front.mcp.items import POLICY_UNAVAILABLE, ItemHandlers, tenant_scope
-from mcp_front.mcp.sdk import MCPError, ServerRequestContext, types
+from mcp_front.mcp.sdk import (
+    SUBSCRIPTION_ID_META_KEY,
+    MCPError,
+    ResourceUpdated,
+    ServerRequestContext,
+    event_from_wire,
+    event_to_notification,
+    types,
+)
 from mcp_front.mcp.standalone import (
     MAX_STREAMS_PER_CREDENTIAL,
     MAX_URIS_PER_SUBSCRIBER,

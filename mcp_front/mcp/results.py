@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_front.edge.routing import base_url_or
-from policy_service.client import APPROVAL_STATUS_NAMES, Approval
+from policy_service.wire_views import ApprovalView
 
 APPROVAL_META = "monomcp/approval"
 EXECUTED_META = "monomcp/executed"
@@ -38,17 +38,17 @@ def approval_url(public_url: str, approval_id: str) -> str:
     return f"{base_url_or(public_url).rstrip('/')}/console/approvals/{approval_id}"
 
 
-def approval_facts(approval: Approval, public_url: str) -> dict[str, Any]:
+def approval_facts(approval: ApprovalView, public_url: str) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "id": approval.id,
-        "status": APPROVAL_STATUS_NAMES.get(approval.status, "unknown"),
+        "status": approval.status or "unknown",
         "tool": approval.tool,
         "toolkit": f"{approval.toolkit_org_slug}/{approval.toolkit_slug}",
         "arguments": approval.arguments_json,
         "arguments_sha256": approval.arguments_sha256,
-        "requested_by": approval.requester.display,
-        "created_at": approval.created_at.ToJsonString() if approval.HasField("created_at") else None,
-        "expires_at": approval.expires_at.ToJsonString() if approval.HasField("expires_at") else None,
+        "requested_by": approval.requested_by,
+        "created_at": approval.created_at,
+        "expires_at": approval.expires_at,
         "url": approval_url(public_url, approval.id),
     }
     if approval.reason:
@@ -58,14 +58,14 @@ def approval_facts(approval: Approval, public_url: str) -> dict[str, Any]:
     return facts
 
 
-def where_sent(approval: Approval) -> str:
+def where_sent(approval: ApprovalView) -> str:
     """Where the request went: the org's notification channels, or advice when there are none."""
     if approval.notified:
         return f"The request was sent to the admins of org '{approval.org_slug}' via {', '.join(approval.notified)}."
     return f"Org '{approval.org_slug}' has no approval notifications set up: tell one of its admins."
 
 
-def pending_result(approval: Approval, public_url: str) -> dict[str, Any]:
+def pending_result(approval: ApprovalView, public_url: str) -> dict[str, Any]:
     facts = approval_facts(approval, public_url)
     facts["notified"] = list(approval.notified)
     text = (
@@ -81,7 +81,7 @@ def pending_result(approval: Approval, public_url: str) -> dict[str, Any]:
     return not_run_result(text, facts)
 
 
-def denied_result(approval: Approval, public_url: str, message: str) -> dict[str, Any]:
+def denied_result(approval: ApprovalView, public_url: str, message: str) -> dict[str, Any]:
     facts = approval_facts(approval, public_url)
     status = facts["status"]
     reason = approval.reason or message
@@ -90,7 +90,7 @@ def denied_result(approval: Approval, public_url: str, message: str) -> dict[str
     return not_run_result(text, facts)
 
 
-def status_report(approval: Approval, public_url: str) -> dict[str, Any]:
+def status_report(approval: ApprovalView, public_url: str) -> dict[str, Any]:
     facts = approval_facts(approval, public_url)
     status = facts["status"]
     advice = {

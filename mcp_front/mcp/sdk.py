@@ -1,6 +1,8 @@
 """The `mcp` SDK behind one adapter (docs/adr/0006, docs/adr/0015).
 
-Every front module takes what it needs of the SDK from here: its exception and types, the
+Every front module takes what it needs of the SDK from here, and only from here (a unit
+test, tests/unit/mcp_front/test_sdk_boundary.py, fails on any other import of `mcp` or
+`mcp_types`): its exception and types, the subscription events `listen.py` relays, the
 session manager and low-level server (`server.py`, `gateway.py` and `items.py` adapt those),
 and the wire rules the lean path (`lean.py`) applies without the SDK's per-request
 machinery: the modern era's inbound ladder, the per-version result sieve, the serverInfo
@@ -29,15 +31,18 @@ from mcp.shared.inbound import (
     validate_mcp_param_headers,
 )
 from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY, ResourceUpdated, event_from_wire, event_to_notification
 from mcp_types import methods as _methods
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 __all__ = [
     "MODERN_PROTOCOL_VERSIONS",
+    "SUBSCRIPTION_ID_META_KEY",
     "CacheHint",
     "CallNext",
     "HandlerResult",
     "MCPError",
+    "ResourceUpdated",
     "Server",
     "ServerRequestContext",
     "StreamableHTTPSessionManager",
@@ -45,6 +50,8 @@ __all__ = [
     "TransportSecuritySettings",
     "check_accept_headers",
     "error_body",
+    "event_from_wire",
+    "event_to_notification",
     "modern_route",
     "types",
     "validate_cache_hints",

@@ -15,11 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import mcp_types as types
-from mcp.shared.exceptions import MCPError
-
 from mcp_front.mcp import results
-from policy_service.client import APPROVAL_STATUS_NAMES, TaskState
+from mcp_front.mcp.sdk import MCPError, types
+from policy_service.wire_views import TaskView
 
 RELATED_TASK = "io.modelcontextprotocol/related-task"
 POLL_INTERVAL_MS = 2000
@@ -38,22 +36,18 @@ class Status:
         return self.status in TERMINAL
 
 
-def runnable(state: TaskState) -> bool:
+def runnable(state: TaskView) -> bool:
     """Approved and nothing kept yet: the front should run it (consuming decides who does)."""
-    return (
-        state.status == "live"
-        and not state.result_status
-        and APPROVAL_STATUS_NAMES.get(state.approval.status) == "approved"
-    )
+    return state.status == "live" and not state.result_status and state.approval.status == "approved"
 
 
-def status_of(state: TaskState, public_url: str) -> Status:
+def status_of(state: TaskView, public_url: str) -> Status:
     approval = state.approval
     if state.status == "cancelled":
         return Status("cancelled", "Cancelled by the requester: the approval was withdrawn and the call did not run.")
     if state.result_status and (not state.result_call_id or state.consumer_status):
         return _finished(state)
-    approval_status = APPROVAL_STATUS_NAMES.get(approval.status, "pending")
+    approval_status = approval.status or "pending"
     if approval_status == "pending":
         url = results.approval_url(public_url, approval.id)
         return Status("working", f"Waiting for an admin to approve {approval.tool}: {url}")
@@ -70,7 +64,7 @@ def status_of(state: TaskState, public_url: str) -> Status:
     return Status("failed", f"The approval was used by call {approval.consumed_by_call_id}, which got its result.")
 
 
-def _finished(state: TaskState) -> Status:
+def _finished(state: TaskView) -> Status:
     if state.result_status == "ok":
         return Status("completed", "Completed.")
     if state.result_status == _REFUSED:
@@ -80,25 +74,20 @@ def _finished(state: TaskState) -> Status:
     return Status("failed", f"The call ended with {state.result_status}.")
 
 
-def task_object(task_id: str, state: TaskState, public_url: str) -> dict[str, Any]:
+def task_object(task_id: str, state: TaskView, public_url: str) -> dict[str, Any]:
     status = status_of(state, public_url)
-    created = state.created_at.ToJsonString()
-    updated = state.updated_at
-    if state.approval.HasField("decided_at") and state.approval.decided_at.ToDatetime() > updated.ToDatetime():
-        updated = state.approval.decided_at
-    ttl_ms = (state.expires_at.ToMilliseconds() - state.created_at.ToMilliseconds()) if state.expires_at else None
     return {
         "taskId": task_id,
         "status": status.status,
         "statusMessage": status.message,
-        "createdAt": created,
-        "lastUpdatedAt": updated.ToJsonString(),
-        "ttl": ttl_ms,
+        "createdAt": state.created_at,
+        "lastUpdatedAt": state.last_updated_at,
+        "ttl": state.ttl_ms,
         "pollInterval": POLL_INTERVAL_MS,
     }
 
 
-def payload(task_id: str, state: TaskState, public_url: str) -> dict[str, Any]:
+def payload(task_id: str, state: TaskView, public_url: str) -> dict[str, Any]:
     """What tasks/result returns for a terminal task: the kept result as the call returned it
     (a backend's JSON-RPC error is raised as that error), or the gateway's not-run result."""
     related = {RELATED_TASK: {"taskId": task_id}}
@@ -113,10 +102,10 @@ def payload(task_id: str, state: TaskState, public_url: str) -> dict[str, Any]:
     approval = state.approval
     facts = results.approval_facts(approval, public_url)
     status = status_of(state, public_url)
-    if APPROVAL_STATUS_NAMES.get(approval.status) in ("denied", "expired") and state.status != "cancelled":
+    if approval.status in ("denied", "expired") and state.status != "cancelled":
         result = results.denied_result(approval, public_url, "")
     else:
         result = results.not_run_result(status.message, facts)
-        result["_meta"][results.EXECUTED_META] = APPROVAL_STATUS_NAMES.get(approval.status) == "consumed"
+        result["_meta"][results.EXECUTED_META] = approval.status == "consumed"
     result["_meta"] = {**result["_meta"], **related}
     return result

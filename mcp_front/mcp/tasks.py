@@ -17,17 +17,16 @@ import json
 import logging
 from typing import Any
 
-import mcp_types as types
-from mcp.shared.exceptions import MCPError
-
 from mcp_front.mcp import results, task_state
 from mcp_front.mcp.approval_flows import UNKNOWN_TASK
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, ToolCaller
 from mcp_front.mcp.context import GatewayRequest
+from mcp_front.mcp.sdk import MCPError, types
 from mcp_front.mcp.waiting import ClientGone, Disconnected, TooManyWaiters, never_disconnected, poll_until
 from policy_service import errors
 from policy_service.approvals.binding import arguments_sha256, canonical_json
-from policy_service.client import APPROVAL_STATUS_NAMES, DECISION_ALLOW, Approval, PolicyClient, TaskState
+from policy_service.client import DECISION_ALLOW, PolicyClient
+from policy_service.wire_views import ApprovalView, TaskView, approval_of, task_page, task_view
 
 log = logging.getLogger("monomcp.front")
 
@@ -53,7 +52,7 @@ class TaskHandlers:
     ) -> dict[str, Any]:
         """Waits (bounded, with backoff) until the task ends; returns what the call returned."""
 
-        async def ended() -> TaskState | None:
+        async def ended() -> TaskView | None:
             state = await self._state(req, task_id, include_result=True)
             self._start_if_runnable(req, state)
             return state if task_state.status_of(state, self._public_url).terminal else None
@@ -72,12 +71,12 @@ class TaskHandlers:
     async def list(self, req: GatewayRequest, cursor: str | None) -> dict[str, Any]:
         """The caller's own tasks on this toolkit, newest first."""
         try:
-            page = await self._policy.list_tasks(req.credential, req.org, req.toolkit, cursor or "", LIST_PAGE)
+            listing = await self._policy.list_tasks(req.credential, req.org, req.toolkit, cursor or "", LIST_PAGE)
         except errors.InvalidArgument:
             raise MCPError(types.INVALID_PARAMS, "Invalid cursor") from None
         except errors.PolicyError:
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
-        flows = self._caller.flows
+        page, flows = task_page(listing), self._caller.flows
         listed = [task_state.task_object(flows.task_id(req, s), s, self._public_url) for s in page.tasks]
         return {"tasks": listed, **({"nextCursor": page.next_cursor} if page.next_cursor else {})}
 
@@ -85,26 +84,26 @@ class TaskHandlers:
         """Withdraws the pending (or granted, unused) approval: the call never runs."""
         row_id = self._caller.flows.read_task(req, task_id)
         try:
-            state = await self._policy.cancel_task(req.credential, req.org, req.toolkit, row_id)
+            cancelled = await self._policy.cancel_task(req.credential, req.org, req.toolkit, row_id)
         except errors.NotFound:
             raise MCPError(types.INVALID_PARAMS, UNKNOWN_TASK) from None
         except errors.FailedPrecondition as exc:
             raise MCPError(types.INVALID_PARAMS, f"Cannot cancel task: {exc.message}") from None
         except errors.PolicyError:
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
-        return task_state.task_object(task_id, state, self._public_url)
+        return task_state.task_object(task_id, task_view(cancelled), self._public_url)
 
-    async def _state(self, req: GatewayRequest, task_id: str, include_result: bool = False) -> TaskState:
+    async def _state(self, req: GatewayRequest, task_id: str, include_result: bool = False) -> TaskView:
         row_id = self._caller.flows.read_task(req, task_id)
         try:
-            return await self._policy.get_task(req.credential, req.org, req.toolkit, row_id, include_result)
+            return task_view(await self._policy.get_task(req.credential, req.org, req.toolkit, row_id, include_result))
         except errors.NotFound:
             raise MCPError(types.INVALID_PARAMS, UNKNOWN_TASK) from None
         except errors.PolicyError:
             raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
 
     # --- the run -------------------------------------------------------------------------
-    def _start_if_runnable(self, req: GatewayRequest, state: TaskState) -> None:
+    def _start_if_runnable(self, req: GatewayRequest, state: TaskView) -> None:
         approval_id = state.approval.id
         if not task_state.runnable(state) or approval_id in self._runs:
             return
@@ -112,7 +111,7 @@ class TaskHandlers:
         self._runs[approval_id] = run
         run.add_done_callback(lambda _: self._runs.pop(approval_id, None))
 
-    async def _run(self, req: GatewayRequest, state: TaskState) -> None:
+    async def _run(self, req: GatewayRequest, state: TaskView) -> None:
         """Authorize (consumes the approval: only one caller anywhere gets ALLOW) and run; the
         result is kept with the approval's tasks as the call completes. A refusal ends the task."""
         approval = state.approval
@@ -125,18 +124,19 @@ class TaskHandlers:
             if decision.decision == DECISION_ALLOW:
                 await self._caller.execute(decision, approval.tool, arguments, toolkit=f"{req.org}/{req.toolkit}")
                 return
-            if decision.HasField("approval") and APPROVAL_STATUS_NAMES.get(decision.approval.status) == "consumed":
+            refused = approval_of(decision)
+            if refused is not None and refused.status == "consumed":
                 return  # another replica or call is running it; its result reaches the task
             await self._settle(req, state, decision.message or "Not run.")
         except Exception:  # a background run has no caller to raise to: the task shows what is known
             log.exception("task run for approval %s failed request_id=%s", approval.id, req.request_id)
 
-    async def _settle(self, req: GatewayRequest, state: TaskState, message: str) -> None:
+    async def _settle(self, req: GatewayRequest, state: TaskView, message: str) -> None:
         refusal = results.not_run_result(message, results.approval_facts(state.approval, self._public_url))
         await self._policy.settle_task(req.credential, req.org, req.toolkit, state.task_id, json.dumps(refusal))
 
 
-def _exact_arguments(approval: Approval) -> dict[str, Any] | None:
+def _exact_arguments(approval: ApprovalView) -> dict[str, Any] | None:
     """The arguments the approval was granted for, checked against its hash (None if gone)."""
     try:
         arguments = json.loads(approval.arguments_json)

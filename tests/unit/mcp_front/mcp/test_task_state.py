@@ -10,11 +10,12 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_front.mcp import task_state
 from policy_service.client import APPROVAL_STATUSES, Approval, TaskState
+from policy_service.wire_views import TaskView, task_view
 
 URL = "https://gw.example"
 
 
-def _state(approval: str, **fields: object) -> TaskState:
+def _state(approval: str, **fields: object) -> TaskView:
     state = TaskState(
         task_id="t1",
         status=str(fields.pop("status", "live")),
@@ -24,7 +25,7 @@ def _state(approval: str, **fields: object) -> TaskState:
     state.created_at.FromSeconds(1_000)
     state.updated_at.FromSeconds(1_000)
     state.expires_at.FromSeconds(4_600)
-    return state
+    return task_view(state)
 
 
 @pytest.mark.parametrize(
@@ -76,8 +77,13 @@ def test_the_payload_is_the_kept_result_with_its_related_task() -> None:
 
 def test_a_kept_backend_error_is_raised_with_its_code() -> None:
     kept = {"error": {"code": -32050, "message": "backend says no"}}
-    state = _state("consumed", result_status="backend_error", result_call_id="c1", consumer_status="backend_error")
-    state.result_json = json.dumps(kept)
+    state = _state(
+        "consumed",
+        result_status="backend_error",
+        result_call_id="c1",
+        consumer_status="backend_error",
+        result_json=json.dumps(kept),
+    )
     with pytest.raises(MCPError) as raised:
         task_state.payload("id-1", state, URL)
     assert raised.value.error.code == -32050

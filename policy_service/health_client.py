@@ -1,4 +1,5 @@
-"""`/readyz`: ready only while the policy service answers the standard gRPC health check."""
+"""`/readyz` for the front: ready only while the policy service answers the standard gRPC
+health check. A gRPC client of the policy service, so it lives beside the policy client."""
 
 from __future__ import annotations
 
