@@ -157,10 +157,16 @@ async def test_console_keys_create_shows_secret_once_and_revokes(world: World, f
         listing = await http.get("/console/keys")
         assert "from console" in listing.text and secret not in listing.text
         row = listing.text[listing.text.index("from console") :]
+        row = row[: row.index("</tr>")]
+        # Created and (30 days on) expiry are shown as times; never used yet.
+        assert row.count("<time datetime=") == 2 and "in 29 d" in row and '"Last used">never<' in row
         key_id = row.split('href="/console/keys/')[1].split("/revoke")[0]
         confirm = await http.get(f"/console/keys/{key_id}/revoke")  # revoking asks first
         assert "cannot be undone" in confirm.text and "from console" in confirm.text
         await http.post(f"/console/keys/{key_id}/revoke", data={"csrf": _csrf(confirm.text)})
+        revoked = (await http.get("/console/keys")).text
+        revoked_row = revoked[revoked.index("from console") :]
+        assert '"Actions">revoked<' in revoked_row[: revoked_row.index("</tr>")]
         missing = await http.get("/console/approvals/0123456789abcdef", headers={"Accept": "text/html"})
         assert missing.status_code == 404 and "<h1>Error 404</h1>" in missing.text  # a page, not JSON
     async with httpx.AsyncClient() as http:
