@@ -68,13 +68,17 @@ class ApprovalView:
     tool: str
     arguments_json: str
     arguments_sha256: str
-    requested_by: str
+    requester: PrincipalView
     reason: str
     decided_by: str
     consumed_by_call_id: str
     notified: tuple[str, ...]
+    scope: str  # the grant's scope (see types.proto)
+    approvals_so_far: int
+    required_approvals: int
     created_at: str | None
     expires_at: str | None
+    decided_at: str | None
     expires_unix: int  # seconds since the epoch (0 when unset): when signed state bound to it lapses
 
 
@@ -88,13 +92,17 @@ def approval_view(approval: types_pb2.Approval) -> ApprovalView:
         tool=approval.tool,
         arguments_json=approval.arguments_json,
         arguments_sha256=approval.arguments_sha256,
-        requested_by=approval.requester.display,
+        requester=principal_view(approval.requester),
         reason=approval.reason,
         decided_by=approval.decided_by,
         consumed_by_call_id=approval.consumed_by_call_id,
         notified=tuple(approval.notified),
+        scope=approval.scope,
+        approvals_so_far=approval.approvals_so_far,
+        required_approvals=approval.required_approvals,
         created_at=_iso(approval.created_at, approval.HasField("created_at")),
         expires_at=_iso(approval.expires_at, approval.HasField("expires_at")),
+        decided_at=_iso(approval.decided_at, approval.HasField("decided_at")),
         expires_unix=approval.expires_at.seconds,
     )
 

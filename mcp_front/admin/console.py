@@ -22,8 +22,9 @@ from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
 from mcp_front.admin.templates import render, signed_in_as, when
 from policy_service.audit_changes import change_of, field_changes, summary
-from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
+from policy_service.client import Approval, PolicyClient
 from policy_service.wire_enums import message_to_dict
+from policy_service.wire_views import ApprovalView, approval_view
 
 
 def _d(message: Any) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def build_console(api: AdminApi) -> APIRouter:
             "queue.html",
             title="Approval queue",
             signed_in=signed_in_as(me),
-            approvals=list(pending.approvals) if pending is not None else [],
+            approvals=[approval_view(a) for a in pending.approvals] if pending is not None else [],
             csrf=caller.csrf_token,
             banner=banner,
             orgs=orgs,
@@ -100,7 +101,7 @@ def build_console(api: AdminApi) -> APIRouter:
                             return  # the watch ended (session revoked, policy service gone): the browser retries
                         yield ": keepalive\n\n"  # also finds out when the browser has gone
                         continue
-                    yield f"data: {json.dumps(_event(getting.result()))}\n\n"
+                    yield f"data: {json.dumps(_event(approval_view(getting.result())))}\n\n"
             finally:
                 pumping.cancel()
 
@@ -111,14 +112,14 @@ def build_console(api: AdminApi) -> APIRouter:
         caller = signed_in(request)
         if caller is None:  # most often the requester, following the link in their result
             return sign_in_to_view(api, approval_id)
-        a = await api.call(request, lambda c: c.get_approval(approval_id))
+        a = approval_view(await api.call(request, lambda c: c.get_approval(approval_id)))
         me = await whoami(api, request)
         return render(
             "approval.html",
             title=f"Approval request: {a.tool}",
             signed_in=signed_in_as(me),
             a=a,
-            status=APPROVAL_STATUS_NAMES.get(a.status, "unknown"),
+            status=a.status or "unknown",
             arguments=_pretty(a.arguments_json),
             csrf=caller.csrf_token,
         )
@@ -285,12 +286,12 @@ def duration(ms: float) -> str:
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
-def _event(a: Approval) -> dict[str, str]:
+def _event(a: ApprovalView) -> dict[str, str]:
     """What the queue's script needs to show (or drop) one row."""
     shown = when(a.created_at)
     return {
         "id": a.id,
-        "status": APPROVAL_STATUS_NAMES.get(a.status, ""),
+        "status": a.status,
         "tool": a.tool,
         "toolkit": f"{a.toolkit_org_slug}/{a.toolkit_slug}",
         "arguments": a.arguments_json,

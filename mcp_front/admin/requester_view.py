@@ -18,7 +18,8 @@ from mcp_front.admin.inputs import Ident
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render
 from policy_service import errors
-from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient, PolicyUnavailable
+from policy_service.client import Approval, PolicyClient, PolicyUnavailable
+from policy_service.wire_views import approval_view
 
 _ADVICE = {
     "pending": "Waiting for an admin. Once approved, call the tool again with the same arguments; it runs once.",
@@ -44,8 +45,9 @@ def sign_in_to_view(api: AdminApi, approval_id: str, error: str = "", status_cod
     return response
 
 
-def _shown(approval: Approval) -> HTMLResponse:
-    status = APPROVAL_STATUS_NAMES.get(approval.status, "unknown")
+def _shown(message: Approval) -> HTMLResponse:
+    approval = approval_view(message)
+    status = approval.status or "unknown"
     return render(
         "approval_public.html",
         title=f"Approval request: {approval.tool}",

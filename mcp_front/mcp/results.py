@@ -46,7 +46,7 @@ def approval_facts(approval: ApprovalView, public_url: str) -> dict[str, Any]:
         "toolkit": f"{approval.toolkit_org_slug}/{approval.toolkit_slug}",
         "arguments": approval.arguments_json,
         "arguments_sha256": approval.arguments_sha256,
-        "requested_by": approval.requested_by,
+        "requested_by": approval.requester.display,
         "created_at": approval.created_at,
         "expires_at": approval.expires_at,
         "url": approval_url(public_url, approval.id),

@@ -33,7 +33,7 @@ def test_an_approval_reads_as_words_and_iso_times_with_unset_times_none() -> Non
     message.created_at.FromSeconds(1_700_000_000)
     view = approval_view(message)
     assert isinstance(view, ApprovalView) and view.status == "denied" and view.reason == "no"
-    assert view.requested_by == "bob@example.com" and view.notified == ("slack",)
+    assert view.requester.display == "bob@example.com" and view.notified == ("slack",)
     assert view.created_at == "2023-11-14T22:13:20Z"
     assert view.expires_at is None and view.expires_unix == 0  # unset: not "1970-01-01T00:00:00Z"
 
