@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mcp_front.access import ToolkitAccess
 
@@ -21,6 +21,26 @@ class GatewayRequest:
     client_address: str
     user_agent: str
     protocol_version: str
+
+
+class Caller(Protocol):
+    """What audit rows and tenant scopes read of a request: a `GatewayRequest`, or the edge's
+    `EdgeRequest` where no MCP handler runs (the standalone GET)."""
+
+    @property
+    def credential(self) -> str: ...
+    @property
+    def org(self) -> str: ...
+    @property
+    def toolkit(self) -> str: ...
+    @property
+    def access(self) -> ToolkitAccess | None: ...
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def client_address(self) -> str: ...
+    @property
+    def user_agent(self) -> str: ...
 
 
 # For the SDK's get_tool_input_schema hook, which receives only the tool name.

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
-from mcp_front.mcp.context import GatewayRequest, from_handler_context
+from mcp_front.mcp.context import Caller, GatewayRequest, from_handler_context
 from mcp_front.mcp.sdk import (
     MODERN_PROTOCOL_VERSIONS,
     CacheHint,
@@ -194,7 +194,7 @@ class ItemHandlers:
         return _shaped(ctx, result)
 
 
-def tenant_scope(req: GatewayRequest, decision: Any) -> str:
+def tenant_scope(req: Caller, decision: Any) -> str:
     """The scope upstream sessions are keyed by: toolkit and caller org (never shared across orgs)."""
     return f"{req.org}/{req.toolkit}|{decision.principal.org_slug}"
 
