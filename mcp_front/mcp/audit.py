@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE
-from mcp_front.mcp.context import Caller
+from mcp_front.mcp.context import Caller, request_facts
 from mcp_front.mcp.sdk import MCPError, types
 from policy_service import errors
 from policy_service.client import PolicyClient
@@ -50,10 +50,7 @@ async def audit_request(
             status=status,
             error=error,
             duration_ms=duration_ms,
-            request_id=req.request_id,
-            client_address=req.client_address,
-            user_agent=req.user_agent,
-            protocol_version=protocol_version,
+            **request_facts(req, protocol_version),
         )
     except errors.PolicyError as exc:
         log.error("audit of %s failed request_id=%s: %s", method, req.request_id, exc.message)

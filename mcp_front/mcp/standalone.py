@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.types import Receive, Send
 
 from mcp_front.backends import listener
-from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest, sse_event
+from mcp_front.mcp.relay import LOG_LEVELS, SSE_HEADERS, RelayHub, levels_from, owner_digest, sse_event
 
 if TYPE_CHECKING:
     from mcp_front.backends.negotiation import Negotiated
@@ -52,11 +52,6 @@ _MAX_SUBSCRIBERS = 10_000
 _QUEUE = 256
 _KEEPALIVE_SECONDS = 25.0
 _FORWARD_SECONDS = 10.0
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"x-accel-buffering", b"no"),
-]
 
 
 class ClientStream:
@@ -298,7 +293,7 @@ class StreamHub:
         """Writes `stream` as SSE until the client leaves (or stops reading)."""
         with self.attached(stream):
             try:
-                await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
                 async with asyncio.TaskGroup() as group:
                     writer = group.create_task(_write(stream, send))
