@@ -24,7 +24,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from policy_service.client import PERMISSION_NAMES, PolicyClient
-from policy_service.ttl_cache import TTLCache
+from policy_service.versioned_cache import VersionedCache
 
 APPROVAL_STATUS_TOOL = "approval_status"
 _APPROVAL_STATUS_SCHEMA: dict[str, Any] = {
@@ -125,8 +125,8 @@ TOOLS_PAGE_SIZE = 500
 class AccessCache:
     def __init__(self, policy: PolicyClient, ttl: float) -> None:
         self._policy = policy
-        self._cache: TTLCache[tuple[str, str, str], ToolkitAccess] = TTLCache(ttl)
-        self._entries: TTLCache[tuple[str, str, str, str], ToolEntry | None] = TTLCache(ttl)
+        self._cache: VersionedCache[tuple[str, str, str], ToolkitAccess] = VersionedCache(ttl)
+        self._entries: VersionedCache[tuple[str, str, str, str], ToolEntry | None] = VersionedCache(ttl)
 
     async def get(self, credential: str, org: str, toolkit: str, key: str = "") -> ToolkitAccess:
         """Raises the policy client's Unauthenticated, NotFound or PolicyUnavailable.

@@ -52,10 +52,6 @@ class AdminRpcs(OnChannel):
             self._admin.AddMember, admin_pb2.AddMemberRequest(org_slug=org, email=email, role=role), True
         )
 
-    async def list_members(self, org: str = "") -> list[admin_pb2.Member]:
-        request = admin_pb2.ListMembersRequest(org_slug=org)
-        return list((await self._call(self._admin.ListMembers, request, True)).members)
-
     async def create_api_key(
         self, org: str, name: str, role: str, ttl_seconds: int = 0, owner: str = ""
     ) -> admin_pb2.CreateApiKeyResponse:

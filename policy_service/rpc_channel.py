@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from policy_service.api.errors import reason_of
 from policy_service.observability.tracing import client_interceptors
-from policy_service.status_codes import error_for
+from policy_service.status_codes import error_for, reason_of
 
 T = TypeVar("T")
 S = TypeVar("S")

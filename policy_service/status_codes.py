@@ -1,11 +1,13 @@
 """The one table between domain errors and gRPC status codes, used by the servers (to end an
 RPC or a batch item), the typed client (to raise what the server meant) and the metrics
-(to label an item's outcome), so the three cannot drift apart."""
+(to label an item's outcome), so the three cannot drift apart. Imports nothing of the
+server side (`policy_service.api`): clients use it too."""
 
 from __future__ import annotations
 
 import grpc
-from google.rpc import code_pb2
+from google.rpc import code_pb2, error_details_pb2
+from grpc_status import rpc_status
 
 from policy_service import errors
 
@@ -43,3 +45,15 @@ def status_name(code: int) -> str:
     """`5` → `NOT_FOUND`, as the RPC metrics label it."""
     status = _STATUS.get(code)
     return status.name if status is not None else "UNKNOWN"
+
+
+def reason_of(error: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason a client received, or ''."""
+    status = rpc_status.from_call(error)
+    if status is None:
+        return ""
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""

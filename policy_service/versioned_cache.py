@@ -1,7 +1,8 @@
 """A cache whose entries stay valid while the policy version stands (see
 storage/policy_version.py): the decision snapshot is loaded once per key and per version, not
 once per TTL. While the version source is not confirmed live, entries live `ttl` seconds, as
-the TTL cache did. Concurrent misses for one key share a single load."""
+the TTL cache did. Concurrent misses for one key share a single load. Without a version
+source it is the plain TTL cache (ADR 0024: one cache shape everywhere)."""
 
 from __future__ import annotations
 

@@ -75,6 +75,11 @@ class EdgeRequest:
     resource_metadata: str = ""
     message: Any = None  # the body decoded by the screen, when it is a request that passed
 
+    @property
+    def credential(self) -> str:
+        """The bearer under the name the MCP side's requests give it (`mcp.context.Caller`)."""
+        return self.token
+
     @classmethod
     def from_scope(cls, scope: Scope, org: str, toolkit: str) -> EdgeRequest:
         client = scope.get("client")

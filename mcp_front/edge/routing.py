@@ -25,7 +25,7 @@ from mcp_front.edge.request import header
 from policy_service.client import PolicyClient
 from policy_service.domain_client import DomainClient
 from policy_service.errors import PolicyError
-from policy_service.ttl_cache import TTLCache
+from policy_service.versioned_cache import VersionedCache
 
 log = logging.getLogger("monomcp.front")
 
@@ -66,7 +66,7 @@ class VerifiedDomains:
 
     def __init__(self, policy: PolicyClient, ttl: float) -> None:
         self._client = DomainClient(policy)
-        self._cache: TTLCache[str, dict[str, str]] = TTLCache(max(ttl, 0.05), max_entries=1)
+        self._cache: VersionedCache[str, dict[str, str]] = VersionedCache(max(ttl, 0.05), max_entries=1)
         self._last: dict[str, str] = {}
 
     async def org_of(self, domain: str) -> str:

@@ -20,7 +20,7 @@ from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamRpc
 from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
 from mcp_front.mcp.completion import WITHHELD, complete_durably
-from mcp_front.mcp.context import GatewayRequest
+from mcp_front.mcp.context import GatewayRequest, request_facts
 from mcp_front.mcp.relay import ClientRelay, RelayHub, guard
 from mcp_front.mcp.sdk import MCPError, types
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
@@ -136,10 +136,7 @@ class ToolCaller:
             req.toolkit,
             name,
             json.dumps(arguments, separators=(",", ":")),
-            request_id=req.request_id,
-            client_address=req.client_address,
-            user_agent=req.user_agent,
-            protocol_version=req.protocol_version,
+            **request_facts(req),
         )
 
     async def _respond(
@@ -317,8 +314,5 @@ class ToolCaller:
             response_json=json.dumps(result),
             status=status,
             error=error,
-            request_id=req.request_id,
-            client_address=req.client_address,
-            user_agent=req.user_agent,
-            protocol_version=req.protocol_version,
+            **request_facts(req),
         )

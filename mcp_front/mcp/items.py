@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
-from mcp_front.mcp.context import GatewayRequest, from_handler_context
+from mcp_front.mcp.context import Caller, GatewayRequest, from_handler_context, request_facts
 from mcp_front.mcp.sdk import (
     MODERN_PROTOCOL_VERSIONS,
     CacheHint,
@@ -120,10 +120,7 @@ class ItemHandlers:
                 name,
                 method,
                 json.dumps(forwarded, separators=(",", ":")),
-                request_id=req.request_id,
-                client_address=req.client_address,
-                user_agent=req.user_agent,
-                protocol_version=ctx.protocol_version or req.protocol_version,
+                **request_facts(req, ctx.protocol_version or req.protocol_version),
             )
         except errors.PolicyError as exc:
             raise _policy_error(req, exc) from None
@@ -194,7 +191,7 @@ class ItemHandlers:
         return _shaped(ctx, result)
 
 
-def tenant_scope(req: GatewayRequest, decision: Any) -> str:
+def tenant_scope(req: Caller, decision: Any) -> str:
     """The scope upstream sessions are keyed by: toolkit and caller org (never shared across orgs)."""
     return f"{req.org}/{req.toolkit}|{decision.principal.org_slug}"
 
@@ -247,10 +244,7 @@ class ItemAuditMiddleware:
                 request_json=json.dumps({"method": ctx.method, "params": dict(ctx.params or {})}, default=str),
                 status="invalid",
                 error=error,
-                request_id=req.request_id,
-                client_address=req.client_address,
-                user_agent=req.user_agent,
-                protocol_version=ctx.protocol_version,
+                **request_facts(req, ctx.protocol_version),
             )
         except (RuntimeError, errors.PolicyError) as exc:
             log.error("audit of %s failed: %s", ctx.method, exc)

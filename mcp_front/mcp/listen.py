@@ -11,10 +11,9 @@ subset the server agreed to honor". The subscriptions end with the stream.
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
+from mcp_front.mcp.audit import audit_request
 from mcp_front.mcp.context import GatewayRequest, from_handler_context
 from mcp_front.mcp.items import POLICY_UNAVAILABLE, ItemHandlers, tenant_scope
 from mcp_front.mcp.sdk import (
@@ -34,8 +33,6 @@ from mcp_front.mcp.standalone import (
 )
 from policy_service import errors
 from policy_service.client import PolicyClient
-
-log = logging.getLogger("monomcp.front")
 
 UPDATED = "notifications/resources/updated"
 LISTEN = "subscriptions/listen"  # audited here when the stream opens (the generic audit would write at its end)
@@ -81,28 +78,6 @@ class ListenHandler:
                     raise
                 # refused like a read, or by the backend: not honored
 
-    async def _audit(
-        self, ctx: ServerRequestContext[Any], req: GatewayRequest, honored: types.SubscriptionFilter
-    ) -> None:
-        acknowledged = honored.model_dump(mode="json", by_alias=True, exclude_none=True)
-        try:
-            await self._policy.record_request(
-                req.credential,
-                req.org,
-                req.toolkit,
-                LISTEN,
-                request_json=json.dumps({"method": LISTEN, "params": dict(ctx.params or {})}, default=str),
-                response_json=json.dumps({"stream": LISTEN, "notifications": acknowledged}),
-                status="ok",
-                request_id=req.request_id,
-                client_address=req.client_address,
-                user_agent=req.user_agent,
-                protocol_version=ctx.protocol_version or req.protocol_version,
-            )
-        except errors.PolicyError as exc:
-            log.error("audit of a listen stream failed: %s", exc.message)
-            raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
-
     async def __call__(self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams) -> Any:
         req = from_handler_context(ctx)
         if ctx.request_id is None:
@@ -122,7 +97,18 @@ class ListenHandler:
                 resources_list_changed=True if "notifications/resources/list_changed" in kinds else None,
                 resource_subscriptions=list(uris) or None,
             )
-            await self._audit(ctx, req, honored)
+            acknowledged = honored.model_dump(mode="json", by_alias=True, exclude_none=True)
+            await audit_request(
+                self._policy,
+                req,
+                LISTEN,
+                dict(ctx.params or {}),
+                {"stream": LISTEN, "notifications": acknowledged},
+                "ok",
+                "",
+                0.0,
+                ctx.protocol_version or req.protocol_version,
+            )
             kinds |= {UPDATED} if uris else set()
             stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, kinds=frozenset(kinds))
             with self._hub.attached(stream):

@@ -30,7 +30,7 @@ CHANNEL_KEY = "monomcp.channel"
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 METHOD_NOT_FOUND = -32601
 _MAX_REMEMBERED_LEVELS = 10_000
-_SSE_HEADERS = [
+SSE_HEADERS = [  # a stream's response head, here and on the standalone stream
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
     (b"x-accel-buffering", b"no"),
@@ -55,7 +55,7 @@ class ClientChannel:
         async with self._lock:
             if not self.streaming:
                 self.streaming = True
-                await self._send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+                await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             await self._send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
 
     async def send(self, message: Message) -> None:

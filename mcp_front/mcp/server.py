@@ -5,8 +5,6 @@ tools/list and ping requests usually take the lean path (`lean.py`) instead."""
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -15,8 +13,9 @@ from typing import Any
 from mcp_front.access import ToolkitAccess, tools_page
 from mcp_front.mcp import items
 from mcp_front.mcp.approval_flows import APPROVAL_INPUT
-from mcp_front.mcp.calls import POLICY_UNAVAILABLE, CallFlow, ToolCaller
-from mcp_front.mcp.context import GatewayRequest, current_request, from_handler_context
+from mcp_front.mcp.audit import audit_request as audit_request  # lean.py imports it from here
+from mcp_front.mcp.calls import CallFlow, ToolCaller
+from mcp_front.mcp.context import current_request, from_handler_context
 from mcp_front.mcp.listen import LISTEN, ListenHandler
 from mcp_front.mcp.relay import RelayHub, relay_for
 from mcp_front.mcp.sdk import (
@@ -37,8 +36,6 @@ from mcp_front.mcp.versions import SERVED_VERSIONS, TASKS_SINCE, initialize_vers
 from mcp_front.mcp.waiting import Disconnected, never_disconnected
 from policy_service import errors
 from policy_service.client import PolicyClient
-
-log = logging.getLogger("monomcp.front")
 
 # Permissions can change at any moment: clients must not reuse a tools/list result.
 TOOLS_LIST_HINT = CacheHint(ttl_ms=0, scope="private")
@@ -81,44 +78,6 @@ class AuditMiddleware:
         await audit_request(
             self._policy, req, ctx.method, params, result, status, error, duration_ms, ctx.protocol_version
         )
-
-
-async def audit_request(
-    policy: PolicyClient,
-    req: GatewayRequest,
-    method: str,
-    params: dict[str, Any],
-    result: Any,
-    status: str,
-    error: str,
-    duration_ms: float,
-    protocol_version: str,
-) -> None:
-    """The audit row of a request that is not a tools/call (the SDK path and the lean path alike)."""
-    if method == "tools/list":
-        # Names suffice; the schemas are in the catalogue.
-        response: Any = {"tools": [t["name"] for t in req.access.tools_wire]}
-    else:
-        response = result
-    try:
-        await policy.record_request(
-            req.credential,
-            req.org,
-            req.toolkit,
-            method,
-            request_json=json.dumps({"method": method, "params": params}, default=str),
-            response_json=json.dumps(response, default=str),
-            status=status,
-            error=error,
-            duration_ms=duration_ms,
-            request_id=req.request_id,
-            client_address=req.client_address,
-            user_agent=req.user_agent,
-            protocol_version=protocol_version,
-        )
-    except errors.PolicyError as exc:
-        log.error("audit of %s failed request_id=%s: %s", method, req.request_id, exc.message)
-        raise MCPError(types.INTERNAL_ERROR, POLICY_UNAVAILABLE) from None
 
 
 def _input_schema(name: str) -> Mapping[str, Any] | None:

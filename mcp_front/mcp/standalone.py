@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.types import Receive, Send
 
 from mcp_front.backends import listener
-from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest, sse_event
+from mcp_front.mcp.relay import LOG_LEVELS, SSE_HEADERS, RelayHub, levels_from, owner_digest, sse_event
 
 if TYPE_CHECKING:
     from mcp_front.backends.negotiation import Negotiated
@@ -52,11 +52,6 @@ _MAX_SUBSCRIBERS = 10_000
 _QUEUE = 256
 _KEEPALIVE_SECONDS = 25.0
 _FORWARD_SECONDS = 10.0
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream"),
-    (b"cache-control", b"no-cache, no-transform"),
-    (b"x-accel-buffering", b"no"),
-]
 
 
 class ClientStream:
@@ -88,7 +83,9 @@ class StreamHub:
     def __init__(self, relays: RelayHub, pool: UpstreamPool) -> None:
         self._relays, self._pool = relays, pool
         self._streams: dict[str, set[ClientStream]] = {}
-        self._subscriptions: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
+        self._subscriptions: dict[str, dict[str, set[str]]] = {}  # scope -> owner -> URIs
+        self._recency: OrderedDict[tuple[str, str], None] = OrderedDict()  # (owner, scope), oldest first
+        self._held: dict[str, int] = {}  # owner -> URIs it holds across scopes
         self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Set when replicas share Redis (relay_routing.SharedRelays): what a listener hears also
@@ -99,57 +96,87 @@ class StreamHub:
         pool.stdio.on_notification = self.deliver  # a stdio process has no stream to follow: it tells us
 
     # --- subscriptions --------------------------------------------------------------
+    # Indexed by scope, so a delivery touches only its scope's subscribers; `_recency` orders
+    # the (owner, scope) entries for the bound, `_held` counts each credential's URIs.
 
     def may_subscribe(self, owner: str) -> bool:
         """Memory is bounded per credential (checked before the request is authorized)."""
-        held = sum(len(uris) for (o, _), uris in self._subscriptions.items() if o == owner)
-        return held < MAX_URIS_PER_SUBSCRIBER
+        return self._held.get(owner, 0) < MAX_URIS_PER_SUBSCRIBER
 
     def subscribe(self, owner: str, scope: str, uri: str) -> None:
         """Remembers an authorized subscription (the oldest subscriber is forgotten past the bound)."""
-        key = (owner, scope)
-        self._subscriptions.setdefault(key, set()).add(uri)
-        self._subscriptions.move_to_end(key)
-        while len(self._subscriptions) > _MAX_SUBSCRIBERS:
-            self._subscriptions.popitem(last=False)
+        uris = self._subscriptions.setdefault(scope, {}).setdefault(owner, set())
+        if uri not in uris:
+            uris.add(uri)
+            self._held[owner] = self._held.get(owner, 0) + 1
+        self._recency[(owner, scope)] = None
+        self._recency.move_to_end((owner, scope))
+        while len(self._recency) > _MAX_SUBSCRIBERS:
+            oldest, in_scope = self._recency.popitem(last=False)[0]
+            for held in list(self._subscriptions[in_scope][oldest]):
+                self._drop(oldest, in_scope, held)
         if self.share is not None:  # the client's stream may be on another replica: listen here
             for target, session in self._pool.sessions_in(scope):
                 self._follow(target, session)
 
-    def _interested(self, scope: str) -> bool:
-        if scope in self._streams:
-            return True
-        return self.share is not None and any(s == scope for (_, s) in self._subscriptions)
-
     def unsubscribe(self, owner: str, scope: str, uri: str) -> bool:
         """Forgets a subscription; True when nobody else in the scope still wants the URI
         (then the tenant's backend session may stop sending its updates)."""
-        uris = self._subscriptions.get((owner, scope))
-        if uris is not None:
-            uris.discard(uri)
-            if not uris:
-                del self._subscriptions[(owner, scope)]
-        if not self._interested(scope):
-            self._unfollow(scope)
+        nobody_else = self._forget(owner, scope, uri)
         if self.share is not None:
             self._spawn(self.share.unsubscribed(scope, owner_digest(owner), uri))
-        return not any(uri in u for (_, s), u in self._subscriptions.items() if s == scope)
+        return nobody_else
 
     def unsubscribed_elsewhere(self, scope: str, digest: str, uri: str) -> None:
         """Another replica took this credential's unsubscribe: drop it here too, and tell this
         replica's backend sessions when nobody else here still wants the URI."""
-        for owner, s in [k for k in self._subscriptions if k[1] == scope and owner_digest(k[0]) == digest]:
-            uris = self._subscriptions[(owner, s)]
-            if uri not in uris:
-                continue
-            uris.discard(uri)
-            if not uris:
-                del self._subscriptions[(owner, s)]
-            if not any(uri in u for (_, o), u in self._subscriptions.items() if o == scope):
-                for target, _ in self._pool.sessions_in(scope):
-                    self._spawn(self._send(target, "resources/unsubscribe", uri))
+        owners = self._subscriptions.get(scope, {})
+        for owner in [o for o, uris in owners.items() if uri in uris and owner_digest(o) == digest]:
+            if self._forget(owner, scope, uri):
+                self._backends_unsubscribe(scope, uri)
         if not self._interested(scope):
             self._unfollow(scope)
+
+    def end_subscription(self, owner: str, scope: str, uri: str) -> None:
+        """A listen stream ended: its subscription goes, and the backend hears it when nobody
+        else in the scope still wants the URI (best effort, like carrying subscriptions over)."""
+        if self.unsubscribe(owner, scope, uri):
+            self._backends_unsubscribe(scope, uri)
+
+    def _forget(self, owner: str, scope: str, uri: str) -> bool:
+        """The one way a subscription ends; True when nobody in the scope still wants the URI."""
+        self._drop(owner, scope, uri)
+        if not self._interested(scope):
+            self._unfollow(scope)
+        return not self._subscribers(scope, uri)
+
+    def _drop(self, owner: str, scope: str, uri: str) -> None:
+        owners = self._subscriptions.get(scope, {})
+        uris = owners.get(owner)
+        if uris is None or uri not in uris:
+            return
+        uris.discard(uri)
+        self._held[owner] -= 1
+        if not self._held[owner]:
+            del self._held[owner]
+        if not uris:
+            del owners[owner]
+            self._recency.pop((owner, scope), None)
+            if not owners:
+                del self._subscriptions[scope]
+
+    def _subscribers(self, scope: str, uri: str) -> list[str]:
+        """The credentials of `scope` subscribed to `uri`."""
+        return [owner for owner, uris in self._subscriptions.get(scope, {}).items() if uri in uris]
+
+    def _interested(self, scope: str) -> bool:
+        if scope in self._streams:
+            return True
+        return self.share is not None and scope in self._subscriptions
+
+    def _backends_unsubscribe(self, scope: str, uri: str) -> None:
+        for target, _ in self._pool.sessions_in(scope):
+            self._spawn(self._send(target, "resources/unsubscribe", uri))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -171,7 +198,7 @@ class StreamHub:
         carry the scope's subscriptions over (a backend that forgot our session forgot them)."""
         if self._interested(target.scope):
             self._follow(target, session)
-        uris = sorted({u for (_, s), held in self._subscriptions.items() if s == target.scope for u in held})
+        uris = sorted(set().union(*self._subscriptions.get(target.scope, {}).values()))
         for uri in uris:
             self._spawn(self._send(target, "resources/subscribe", uri))
 
@@ -211,7 +238,7 @@ class StreamHub:
             return
         raw = message.get("params")
         uri = raw.get("uri") if isinstance(raw, dict) else None
-        subscribers = [o for (o, s), uris in self._subscriptions.items() if s == scope and uri in uris]
+        subscribers = self._subscribers(scope, uri) if isinstance(uri, str) else []
         self._put(scope, message, {owner_digest(o) for o in subscribers})
         if self.share is not None:
             await self.share.notify(scope, message, sorted(owner_digest(o) for o in subscribers))
@@ -262,18 +289,11 @@ class StreamHub:
                     if not self._interested(stream.scope):
                         self._unfollow(stream.scope)
 
-    def end_subscription(self, owner: str, scope: str, uri: str) -> None:
-        """A listen stream ended: its subscription goes, and the backend hears it when nobody
-        else in the scope still wants the URI (best effort, like carrying subscriptions over)."""
-        if self.unsubscribe(owner, scope, uri):
-            for target, _ in self._pool.sessions_in(scope):
-                self._spawn(self._send(target, "resources/unsubscribe", uri))
-
     async def serve(self, stream: ClientStream, receive: Receive, send: Send) -> None:
         """Writes `stream` as SSE until the client leaves (or stops reading)."""
         with self.attached(stream):
             try:
-                await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
                 async with asyncio.TaskGroup() as group:
                     writer = group.create_task(_write(stream, send))

@@ -9,9 +9,6 @@ ListItems, which also re-checks the credential; the opening is audited (method `
 
 from __future__ import annotations
 
-import json
-import logging
-
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -19,12 +16,12 @@ from mcp_front.edge import responses
 from mcp_front.edge.checks import edge_of
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import header
+from mcp_front.mcp.audit import audit_request
+from mcp_front.mcp.items import tenant_scope
 from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS
 from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, ClientStream, StreamHub
 from policy_service import errors
 from policy_service.client import PolicyClient
-
-log = logging.getLogger("monomcp.front")
 
 
 class StreamEndpoint:
@@ -52,35 +49,16 @@ class StreamEndpoint:
         except errors.PolicyError:
             await responses.policy_unavailable()(scope, receive, send)
             return
-        toolkit = f"{edge.org}/{edge.toolkit}"
-        tenant = f"{toolkit}|{listed.principal.org_slug}"
+        tenant = tenant_scope(edge, listed)
         if self._hub.open_streams(edge.token, tenant) >= MAX_STREAMS_PER_CREDENTIAL:
             reason = "too many open streams for this credential"
             await self._recorder.record(edge, "rate_limited", reason, method="GET")
             await responses.too_many_requests(5.0, reason)(scope, receive, send)
             return
-        if not await self._audit(scope):
+        opened = {"stream": "standalone"}
+        if not await audit_request(
+            self._policy, edge, "GET", {}, opened, "ok", "", 0.0, edge.protocol_version, raise_mcp_error=False
+        ):
             await responses.policy_unavailable()(scope, receive, send)
             return
-        await self._hub.serve(ClientStream(edge.token, toolkit, tenant), receive, send)
-
-    async def _audit(self, scope: Scope) -> bool:
-        edge = edge_of(scope)
-        try:
-            await self._policy.record_request(
-                edge.token,
-                edge.org,
-                edge.toolkit,
-                "GET",
-                request_json=json.dumps({"method": "GET", "params": {}}),
-                response_json=json.dumps({"stream": "standalone"}),
-                status="ok",
-                request_id=edge.request_id,
-                client_address=edge.client_address,
-                user_agent=edge.user_agent,
-                protocol_version=edge.protocol_version,
-            )
-        except errors.PolicyError as exc:
-            log.error("audit of a standalone stream failed: %s", exc.message)
-            return False
-        return True
+        await self._hub.serve(ClientStream(edge.token, f"{edge.org}/{edge.toolkit}", tenant), receive, send)

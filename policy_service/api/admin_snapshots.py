@@ -100,12 +100,19 @@ async def _tool_default(session: AsyncSession, t: Target) -> Snapshot:
     return None if tool is None else {"tool": tool.name, "permission": tool.default_permission}
 
 
-async def _org_default(session: AsyncSession, t: Target) -> Snapshot:
+async def _org_rule_target(session: AsyncSession, t: Target) -> tuple[Tool, str] | None:
+    """The tool (of the named toolkit org, else the caller's) and the org an org-level rule belongs to."""
     r = t.request
     tool = await _tool(session, r.toolkit_org_slug or t.org, r.toolkit_slug, r.tool, r.kind)
     org_id = await _org_id(session, t.org)
-    if tool is None or org_id is None:
+    return None if tool is None or org_id is None else (tool, org_id)
+
+
+async def _org_default(session: AsyncSession, t: Target) -> Snapshot:
+    found = await _org_rule_target(session, t)
+    if found is None:
         return None
+    tool, org_id = found
     permission = (
         await session.execute(
             select(OrgToolDefault.permission).where(OrgToolDefault.org_id == org_id, OrgToolDefault.tool_id == tool.id)
@@ -115,11 +122,11 @@ async def _org_default(session: AsyncSession, t: Target) -> Snapshot:
 
 
 async def _role_override(session: AsyncSession, t: Target) -> Snapshot:
-    r = t.request
-    tool = await _tool(session, r.toolkit_org_slug or t.org, r.toolkit_slug, r.tool, r.kind)
-    org_id = await _org_id(session, t.org)
-    if tool is None or org_id is None:
+    found = await _org_rule_target(session, t)
+    if found is None:
         return None
+    tool, org_id = found
+    r = t.request
     permission = (
         await session.execute(
             select(RoleOverride.permission)

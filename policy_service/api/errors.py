@@ -15,7 +15,7 @@ from grpc_status import rpc_status
 from policy_service import errors
 from policy_service.status_codes import code_of
 
-__all__ = ["DOMAIN", "abort_for", "code_of", "reason_of", "translated"]
+__all__ = ["DOMAIN", "abort_for", "code_of", "translated"]
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +52,3 @@ def translated(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R
         raise AssertionError("unreachable")
 
     return wrapper
-
-
-def reason_of(error: grpc.aio.AioRpcError) -> str:
-    """The ErrorInfo reason a client received, or ''."""
-    status = rpc_status.from_call(error)
-    if status is None:
-        return ""
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return str(info.reason)
-    return ""

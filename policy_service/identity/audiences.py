@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.domains import store
-from policy_service.ttl_cache import TTLCache
+from policy_service.versioned_cache import VersionedCache
 
 _SLUG = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
@@ -36,7 +36,7 @@ class AudiencePolicy:
         self._scheme = urlsplit(base).scheme or "https"
         self._own = re.compile(rf"^{re.escape(base)}/({_SLUG})/{_SLUG}/mcp$")
         self._sessions = sessions
-        self._domains: TTLCache[str, dict[str, str]] = TTLCache(max(cache_ttl, 0.05), max_entries=1)
+        self._domains: VersionedCache[str, dict[str, str]] = VersionedCache(max(cache_ttl, 0.05), max_entries=1)
 
     async def accepts(self, audiences: tuple[str, ...], org_slug: str) -> bool:
         if self._configured and self._configured in audiences:

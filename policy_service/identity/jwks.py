@@ -31,7 +31,6 @@ class JwksCache:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = -float("inf")
         self._lock = asyncio.Lock()
-        self.fetches = 0
 
     async def key(self, kid: str) -> jwt.PyJWK:
         """The key `kid` names; UNAUTHENTICATED when the provider does not publish it."""
@@ -56,7 +55,6 @@ class JwksCache:
             self._fetched_at = time.monotonic()
 
     async def _fetch(self) -> dict[str, jwt.PyJWK]:
-        self.fetches += 1
         async with (
             httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, trust_env=False) as client,
             client.stream("GET", self._url, headers={"Accept": "application/json"}) as response,

@@ -53,7 +53,6 @@ class ToolkitView:
     tools: dict[str, ResolvedTool] = field(default_factory=dict)
     # The tools the caller may list (not blocked), by name: what ListTools pages through.
     listed: tuple[ResolvedTool, ...] = ()
-    listed_names: tuple[str, ...] = ()
 
 
 PASSTHROUGH_FIELDS = ("icons", "_meta")
@@ -326,11 +325,10 @@ def _view(toolkit: _ToolkitRow, org_slug: str, resolved: dict[str, ResolvedTool]
         backend_timeout_seconds=toolkit.backend_timeout_seconds,
         tools=resolved,
         listed=listed,
-        listed_names=tuple(t.name for t in listed),
     )
 
 
 def with_tools(view: ToolkitView, tools: dict[str, ResolvedTool]) -> ToolkitView:
     """`view` with other effective permissions (a policy condition's), its listing recomputed."""
     listed = tuple(t for t in tools.values() if t.effective.permission != "blocked")
-    return dataclasses.replace(view, tools=tools, listed=listed, listed_names=tuple(t.name for t in listed))
+    return dataclasses.replace(view, tools=tools, listed=listed)

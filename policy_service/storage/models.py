@@ -449,7 +449,6 @@ class ApprovalVote(Base):
 
 
 NOTIFICATION_KINDS = ("webhook", "slack", "email")
-NOTIFICATION_EVENTS = ("approval.pending", "approval.approved", "approval.denied", "approval.expired")
 DELIVERY_STATUSES = ("queued", "delivered", "failed")
 
 

@@ -111,6 +111,13 @@ async def replica_set(world: World, settings: Settings, first: PolicyServer, **f
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("replicas share one Postgres (SQLite is one process's database)")
     await _redis_or_skip()
+    # The world's 2 s backend timeout is for the timeout tests. Here one event loop runs two
+    # policy services, two fronts and the backend (a front's first call also opens its backend
+    # session): on a busy box a call took longer than 2 s, ended `timeout` (HTTP 200 carrying
+    # a tool error) and the spread came out one short.
+    await world.operator.upsert_toolkit(
+        "acme", "tools", name="tools", visibility="private", backend_url=world.upstream_url, backend_timeout_seconds=30
+    )
     production_cache = {"cache_ttl_seconds": 0.5}
     second = await start(settings.model_copy(update=production_cache), "127.0.0.1:0")
     try:
@@ -143,6 +150,14 @@ async def _call(http: httpx.AsyncClient, base: str, token: str) -> httpx.Respons
     return await http.post(f"{base}/acme/tools/mcp", headers=headers, json=CALL)
 
 
+def _ran(answer: httpx.Response) -> bool:
+    """HTTP 200 carrying the tool's own result (a timeout or a refusal is a 200 too)."""
+    if answer.status_code != 200:
+        return False
+    result = answer.json().get("result")
+    return isinstance(result, dict) and not result.get("isError")
+
+
 def _authorized(server: PolicyServer) -> float:
     labels = {"method": "AuthorizeToolCall", "code": "OK"}
     return server.metrics.registry.get_sample_value("monomcp_policy_rpc_seconds_count", labels) or 0.0
@@ -158,7 +173,7 @@ async def test_calls_spread_over_every_front_and_policy_replica(
 ) -> None:
     async with replica_set(world, settings, policy) as replicas, httpx.AsyncClient(timeout=30) as http:
         answers = [await _call(http, base, world.keys["acme:member"]) for base in replicas.fronts * 10]
-        assert [r.status_code for r in answers] == [200] * 20
+        assert [r.text for r in answers if not _ran(r)] == []
         assert [_front_calls(app) for app in replicas.apps] == [10, 10]
         assert all(_authorized(server) > 0 for server in replicas.policies)
         assert sum(_authorized(server) for server in replicas.policies) == 20

@@ -15,8 +15,8 @@ import pytest
 
 from policy_service import errors
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
-from policy_service.api.errors import reason_of
 from policy_service.client import DECISION_ALLOW, PolicyClient
+from policy_service.status_codes import reason_of
 from tests.support.attack_stack import Stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

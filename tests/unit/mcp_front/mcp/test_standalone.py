@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.mcp import standalone
 from mcp_front.mcp.relay import RelayHub
 from mcp_front.mcp.standalone import MAX_URIS_PER_SUBSCRIBER, ClientStream, StreamHub
 
@@ -63,3 +64,30 @@ def test_subscriptions_are_bounded_per_credential() -> None:
     for i in range(MAX_URIS_PER_SUBSCRIBER):
         hub.subscribe("key-a", SCOPE, f"file:///{i}")
     assert not hub.may_subscribe("key-a") and hub.may_subscribe("key-b")
+
+
+async def test_past_the_subscriber_bound_the_oldest_is_forgotten_with_its_share_of_the_credential_bound(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr(standalone, "_MAX_SUBSCRIBERS", 2)
+    a = ClientStream("key-a", "acme/docs", SCOPE)
+    hub, _ = _hub_with(a)
+    for i in range(MAX_URIS_PER_SUBSCRIBER):
+        hub.subscribe("key-a", SCOPE, f"file:///{i}")
+    hub.subscribe("key-b", SCOPE, "file:///0")
+    hub.subscribe("key-a", SCOPE, "file:///0")  # key-a's entry is the newest again
+    hub.subscribe("key-c", SCOPE, "file:///0")  # so key-b's goes
+    assert not hub.may_subscribe("key-a") and hub.unsubscribe("key-a", SCOPE, "file:///0") is False
+    hub.subscribe("key-d", "globex/docs|globex", "file:///0")  # key-a's (oldest now) goes
+    assert hub.may_subscribe("key-a")
+    await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": "file:///1"}})
+    assert _drained(a) == []
+
+
+async def test_an_update_whose_uri_is_not_a_string_reaches_nobody_and_breaks_nothing() -> None:
+    a = ClientStream("key-a", "acme/docs", SCOPE)
+    hub, _ = _hub_with(a)
+    hub.subscribe("key-a", SCOPE, "file:///x")
+    await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": ["file:///x"]}})
+    await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": "file:///x"}})
+    assert [m["params"]["uri"] for m in _drained(a)] == ["file:///x"]
