@@ -56,8 +56,11 @@ async def _measure(stack: run.Stack, token: str, ports: dict[str, int]) -> None:
             direct = loadgen.Result()
             via: dict[str, loadgen.Result] = {n: loadgen.Result() for n in ports}
             cpu: dict[str, dict[str, float]] = {n: dict.fromkeys(("front", "policy", "upstream"), 0.0) for n in ports}
+            direct_cpu = 0.0
             for round_ in range(run.ROUNDS):
+                started = cpu_seconds(stack.procs["sdk"].pid)
                 direct.add(await loadgen.run("127.0.0.1", up, "/mcp", None, c, run.SECONDS, era))
+                direct_cpu += cpu_seconds(stack.procs["sdk"].pid) - started
                 order = list(ports) if round_ % 2 == 0 else list(reversed(ports))
                 for name in order:
                     pids = {
@@ -70,6 +73,7 @@ async def _measure(stack: run.Stack, token: str, ports: dict[str, int]) -> None:
                     via[name].add(await loadgen.run("127.0.0.1", ports[name], path, token, c, run.SECONDS, era))
                     for k, p in pids.items():
                         cpu[name][k] += cpu_seconds(p) - before[k]
+            print(f"{era} c={c:<2} direct upstream CPU {direct_cpu * 1000 / max(direct.requests, 1):.3f} ms/call")
             for name, result in via.items():
                 print(_line(era, c, name, direct, result, cpu[name]), flush=True)
 
