@@ -7,12 +7,14 @@ real SDK clients through the real front."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import mcp_types as types
 import pytest
 from mcp_types import PromptReference
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.toolkits.egress import EgressPolicy
@@ -171,3 +173,49 @@ async def test_a_dual_era_backends_input_request_reaches_a_2026_client(world: Wo
     assert not result.is_error, result
     assert result.content[0].text == f"hello, carol (state {input_backend.BACKEND_STATE})"  # type: ignore[union-attr]
     assert calls == {"asked": 1, "answered": 1}
+
+
+class _FailingDiscover:
+    """A backend whose `server/discover` fails with a bare 503 (an overloaded proxy in front of it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.discovers = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            if json.loads(body).get("method") == "server/discover":
+                self.discovers += 1
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"4")]})
+                await send({"type": "http.response.body", "body": b"busy"})
+                return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def test_a_failing_discover_falls_back_to_the_handshake_and_is_asked_again(world: World, front: str) -> None:
+    upstream = Upstream()
+    backend = _FailingDiscover(upstream.app())
+    async with serve_asgi(backend) as base:
+        await _register(world, "busy", f"{base}/mcp")
+        async with mcp_client(f"{front}/acme/busy/mcp", world.keys["acme:member"], MODERN) as client:
+            for text in ("one", "two"):
+                assert (await client.call_tool("echo", {"text": text})).content[0].text == text  # type: ignore[union-attr]
+    assert upstream.calls["echo"] == 2
+    assert backend.discovers == 2  # a failure is no verdict: not remembered
