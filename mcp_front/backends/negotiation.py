@@ -1,12 +1,16 @@
 """Which protocol version the front speaks to one backend, and what that changes on the wire.
 
-A backend tells us its version once, when the upstream session opens: in the initialize era
-it answers `initialize` with the version it chose (a `mcp` 1.x server stops at 2025-06-18 and
-refuses any request whose `MCP-Protocol-Version` header names a newer one); a 2026-07-28-only
-backend refuses the handshake with -32022 naming its versions, and from then on every request
-carries the per-request envelope (`_meta` version and capabilities, `Mcp-Method`/`Mcp-Name`
-headers) instead of a session. The version is remembered per upstream session, so every
-later request speaks it.
+The client's era picks the first offer (docs/adr/0032-speaking-the-clients-era.md). For a
+2026-07-28 client the front asks the backend `server/discover` once per tenant-scoped
+upstream key: a backend that lists 2026-07-28 gets that client's requests in the per-request
+envelope (`_meta` version, capabilities and log level, `Mcp-Method`/`Mcp-Name` headers), no
+session; any other answer (a `mcp` 1.x server's 400 or -32601, the TS servers' "not
+initialized") means the handshake. Initialize-era clients, and the methods 2026-07-28 lacks
+(subscriptions, logging/setLevel), always take the handshake: the backend answers
+`initialize` with the version it chose (a `mcp` 1.x server stops at 2025-06-18 and refuses
+any request whose `MCP-Protocol-Version` header names a newer one), and a 2026-07-28-only
+backend refuses it with -32022 naming its versions. Either answer is remembered per upstream
+key, so every later request speaks it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,32 @@ class Negotiated:
         return self.protocol_version in MODERN_VERSIONS
 
 
+# A backend that serves 2026-07-28, spoken to in that era: no session, nothing to open.
+MODERN_SESSION = Negotiated(None, MODERN_VERSIONS[-1])
+# What a 2026-07-28 client's request may become on a backend in its era; the rest (the
+# subscribe pair, logging/setLevel) has no 2026-07-28 form and stays on the handshake session.
+MODERN_METHODS = frozenset(
+    {
+        "tools/call",
+        "tools/list",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+    }
+)
+# A 2026-07-28 client's per-request log level: a backend in that era hears it (with the
+# client's capabilities); the other reserved keys name this hop and the gateway fills them in.
+LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
+
+
+def client_modern(client_version: str | None, method: str) -> bool:
+    """Whether this client request may travel in 2026-07-28 (when its backend serves that era)."""
+    return client_version in MODERN_VERSIONS and method in MODERN_METHODS
+
+
 # What the gateway offers a backend on behalf of its clients: requests for a capability a
 # given client lacks are answered with an error by the relay (mcp_front/mcp/relay.py).
 RELAYED_CLIENT_CAPABILITIES: dict[str, Any] = {"sampling": {}, "elicitation": {"form": {}, "url": {}}}
@@ -64,6 +94,32 @@ def initialize_request(request_id: int) -> dict[str, Any]:
             "clientInfo": CLIENT_INFO,
         },
     }
+
+
+def discover_request(request_id: int) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "server/discover", "params": envelope(MODERN_SESSION, {})}
+
+
+def serves_modern(status: int, answer: Any) -> bool | None:
+    """What a backend's answer to `server/discover` says: True when it lists 2026-07-28, False
+    when it answered anything else (a JSON-RPC error, a 4xx: it speaks the handshake only),
+    None when there is nothing to judge (a 5xx without a JSON-RPC message: ask again later)."""
+    if isinstance(answer, dict):
+        result = answer.get("result")
+        if isinstance(result, dict):
+            versions = result.get("supportedVersions")
+            return isinstance(versions, list) and any(v in versions for v in MODERN_VERSIONS)
+        if isinstance(answer.get("error"), dict):
+            return False
+    return False if status < 500 else None
+
+
+def refused_version(session: Negotiated, message: Any) -> bool:
+    """A 2026-07-28 request answered -32022: the backend no longer serves that era (redeployed)."""
+    if not session.modern or not isinstance(message, dict):
+        return False
+    error = message.get("error")
+    return isinstance(error, dict) and error.get("code") == UNSUPPORTED_PROTOCOL_VERSION
 
 
 def negotiated_version(answer: Any) -> str:
@@ -108,13 +164,18 @@ def request_headers(session: Negotiated, body: dict[str, Any]) -> dict[str, str]
     return headers
 
 
-def envelope(session: Negotiated, params: dict[str, Any]) -> dict[str, Any]:
-    """2026-07-28 requests carry version and capabilities in `_meta`; older ones are unchanged."""
+def envelope(session: Negotiated, params: dict[str, Any], client: dict[str, Any] | None = None) -> dict[str, Any]:
+    """2026-07-28 requests carry version and capabilities in `_meta`; older ones are unchanged.
+
+    `client` is a 2026-07-28 client's own era metadata (log level and capabilities): its log level
+    and capabilities reach a backend in that era, so the backend logs and asks for input as it
+    would for that client; without it the gateway declares no capabilities."""
     if not session.modern:
         return params
     meta = dict(params.get("_meta") or {})
-    meta[PROTOCOL_VERSION_META_KEY] = session.protocol_version
     meta[CLIENT_CAPABILITIES_META_KEY] = {}
+    meta.update(client or {})
+    meta[PROTOCOL_VERSION_META_KEY] = session.protocol_version
     meta[CLIENT_INFO_META_KEY] = CLIENT_INFO
     return {**params, "_meta": meta}
 

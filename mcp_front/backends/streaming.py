@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp_front.backends.http11 import HttpError, OpenResponse, ResponseTooLarge, event_within_limit
-from mcp_front.backends.negotiation import envelope
+from mcp_front.backends.negotiation import envelope, refused_version
 
 if TYPE_CHECKING:
     from mcp_front.backends.negotiation import Negotiated as _Session
@@ -31,6 +31,9 @@ CANCEL_NOTICE_SECONDS = 2.0
 class CallRelay(Protocol):
     """The client side of one call: where the backend's messages go."""
 
+    # A 2026-07-28 client's own era `_meta` (log level, capabilities) for a backend in that era.
+    era_meta: dict[str, Any]
+
     async def notify(self, message: dict[str, Any]) -> None:
         """A backend notification about this call (progress, log message, ...)."""
 
@@ -40,7 +43,7 @@ class CallRelay(Protocol):
 
 
 class SessionGone(Exception):
-    """The backend forgot our session (404): handshake again and retry once."""
+    """The backend forgot our session (404) or our era (-32022): learn it again and retry once."""
 
 
 class SseDecoder:
@@ -76,18 +79,19 @@ class SseDecoder:
 
 
 async def relayed_call(
-    pool: UpstreamPool, target: Target, params: dict[str, Any], relay: CallRelay
-) -> dict[str, Any] | None:
-    """The backend's final JSON-RPC message for tools/call, or None if the session was refused twice."""
+    pool: UpstreamPool, target: Target, params: dict[str, Any], relay: CallRelay, modern: bool = False
+) -> tuple[_Session, dict[str, Any] | None]:
+    """The session used and the backend's final JSON-RPC message for tools/call (None if the
+    session or era was refused twice). `modern`: the client speaks 2026-07-28."""
     for attempt in (0, 1):
-        session = await pool.session_for(target)
+        session = await pool.session_for(target, modern)
         try:
-            return await _one_attempt(pool, target, session, params, relay)
+            return session, await _one_attempt(pool, target, session, params, relay)
         except SessionGone:
             pool.forget_session(target)
             if attempt:
-                return None
-    return None
+                return session, None
+    raise AssertionError("unreachable")
 
 
 async def _one_attempt(
@@ -96,7 +100,8 @@ async def _one_attempt(
     from mcp_front.backends.upstream import UpstreamError
 
     request_id = pool.next_id()
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": envelope(session, params)}
+    wire_params = envelope(session, params, relay.era_meta)
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": wire_params}
     response = await pool.open(target, session, body)
     try:
         if response.status == 404 and session.session_id:
@@ -104,13 +109,17 @@ async def _one_attempt(
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
             try:
-                message = json.loads(await response.read_all())
+                parsed = json.loads(await response.read_all())
             except ValueError:
-                message = None
-            if not isinstance(message, dict):
+                parsed = None
+            if not isinstance(parsed, dict):
                 raise UpstreamError(f"backend answered HTTP {response.status} without a JSON-RPC message")
-            return message
-        return await _follow_stream(pool, target, session, response.chunks(), request_id, relay)
+            message: dict[str, Any] = parsed
+        else:
+            message = await _follow_stream(pool, target, session, response.chunks(), request_id, relay)
+        if refused_version(session, message):  # a backend redeployed without 2026-07-28
+            raise SessionGone
+        return message
     except asyncio.CancelledError:
         response.close()
         await _tell_cancelled(pool, target, session, request_id)

@@ -2,7 +2,9 @@
 
 Why not the SDK client: per call it costs ~2 ms of CPU against ~0.05 ms here (see
 DESIGN's performance notes). Connections are pooled per process; an upstream that keeps
-sessions gets one `initialize` handshake, redone if it forgets the session.
+sessions gets one `initialize` handshake, redone if it forgets the session. A 2026-07-28
+client's requests reach a backend that serves 2026-07-28 in that era, without a session
+(`modern=True`; docs/adr/0032-speaking-the-clients-era.md).
 
 Sessions and connections belong to one tenant: they are keyed by a scope the caller
 names (toolkit and caller org) and by the backend URL and headers (its credential), so
@@ -12,10 +14,11 @@ one org's calls never run in a session another org's credential opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +116,7 @@ class UpstreamPool:
     def __init__(self, max_connections: int = 200, egress: EgressPolicy | None = None) -> None:
         self._http = Http11Client(max_idle_per_origin=max_connections, egress=egress)
         self._sessions: OrderedDict[SessionKey, Negotiated] = OrderedDict()
+        self._modern: OrderedDict[SessionKey, bool] = OrderedDict()  # server/discover's verdict per key
         self._locks: dict[SessionKey, asyncio.Lock] = {}
         self._ids = itertools.count(1)
         self._stdio = StdioBackends()  # `stdio:` targets: local processes (docs/adr/0017-stdio-backends.md)
@@ -132,13 +136,15 @@ class UpstreamPool:
         timeout_seconds: float,
         scope: str = "",
         meta: dict[str, Any] | None = None,
+        modern: bool = False,
     ) -> dict[str, Any]:
         """The upstream's `result` object for tools/call, unchanged. `meta` is the client's
         request `_meta` (gateway-internal keys already removed).
 
         `scope` names the tenant (toolkit and caller org): sessions and connections are
-        never shared between scopes. Raises UpstreamTimeout, or UpstreamError for
-        transport failures and JSON-RPC errors.
+        never shared between scopes. `modern`: the client speaks 2026-07-28, so a backend
+        that serves it is spoken to in that era. Raises UpstreamTimeout, or UpstreamError
+        for transport failures and JSON-RPC errors.
         """
         target = Target(url, headers, scope)
         params: dict[str, Any] = {"name": name, "arguments": arguments}
@@ -146,12 +152,7 @@ class UpstreamPool:
             params["_meta"] = meta
         try:
             async with asyncio.timeout(timeout_seconds):
-                session = await self._session(target)
-                message = await self._request(target, session, "tools/call", params)
-                if message is None:  # upstream forgot our session: handshake again, once
-                    self._sessions.pop(target.key, None)
-                    session = await self._session(target)
-                    message = await self._request(target, session, "tools/call", params)
+                session, message = await self._exchange(target, "tools/call", params, modern)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
         if message is None:
@@ -196,24 +197,37 @@ class UpstreamPool:
         params: dict[str, Any],
         timeout_seconds: float,
         scope: str = "",
+        modern: bool = False,
     ) -> dict[str, Any]:
-        """Any request (resources/read, prompts/get, ...) in the tenant's session; returns the
-        JSON-RPC message, so a backend error keeps its code. Raises UpstreamTimeout/UpstreamError
-        for transport failures only."""
+        """Any request (resources/read, prompts/get, ...) in the tenant's session, or in
+        2026-07-28 when `modern` and the backend serves it; returns the JSON-RPC message, so a
+        backend error keeps its code. Raises UpstreamTimeout/UpstreamError for transport
+        failures only."""
         target = Target(url, headers, scope)
         try:
             async with asyncio.timeout(timeout_seconds):
-                session = await self._session(target)
-                message = await self._request(target, session, method, params)
-                if message is None:  # upstream forgot our session: handshake again, once
-                    self._sessions.pop(target.key, None)
-                    session = await self._session(target)
-                    message = await self._request(target, session, method, params)
+                session, message = await self._exchange(target, method, params, modern)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
         if message is None:
             raise UpstreamError("backend rejected the session")
+        result = message.get("result")
+        if isinstance(result, dict) and result.get("resultType") == "complete":
+            return {**message, "result": negotiation.plain_result(session, result)}
         return message
+
+    async def _exchange(
+        self, target: Target, method: str, params: dict[str, Any], modern: bool
+    ) -> tuple[Negotiated, dict[str, Any] | None]:
+        """One request on the session this client's era gets; a backend that forgot our
+        session or our era (None from `_request`) is asked again, once."""
+        session = await self._session(target, modern)
+        message = await self._request(target, session, method, params)
+        if message is None:
+            self.forget_session(target)
+            session = await self._session(target, modern)
+            message = await self._request(target, session, method, params)
+        return session, message
 
     async def list_all(
         self, url: str, headers: dict[str, str], method: str, key: str, timeout_seconds: float = 30.0
@@ -235,24 +249,53 @@ class UpstreamPool:
                 break
         return items
 
-    async def _session(self, target: Target) -> Negotiated:
+    async def _session(self, target: Target, modern: bool = False) -> Negotiated:
+        """The session a request travels in: 2026-07-28 for a `modern` client's request when
+        the backend serves it, else the tenant's handshake session. stdio processes keep
+        the handshake whatever the client speaks (ADR 0032)."""
         if is_stdio(target.url):
             return await self._stdio.session(target)
+        if modern and await self._serves_modern(target):
+            return negotiation.MODERN_SESSION
         key = target.key
         session = self._sessions.get(key)
         if session is not None:
             return session
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._locks.setdefault(key, asyncio.Lock()):
             session = self._sessions.get(key)
             if session is None:
                 session = await self._initialize(target)
-                self._sessions[key] = session
-                while len(self._sessions) > _MAX_SESSIONS:
-                    self._locks.pop(self._sessions.popitem(last=False)[0], None)
+                self._remember(self._sessions, key, session)
                 if self.on_session is not None:
                     self.on_session(target, session)
         return session
+
+    async def _serves_modern(self, target: Target) -> bool:
+        """Whether the backend serves 2026-07-28: asked once per upstream key (`server/discover`)."""
+        key = target.key
+        known = self._modern.get(key)
+        if known is not None:
+            return known
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            known = self._modern.get(key)
+            if known is None:
+                request_id = next(self._ids)
+                body = negotiation.discover_request(request_id)
+                response = await self._post(target, body, negotiation.request_headers(negotiation.MODERN_SESSION, body))
+                verdict = negotiation.serves_modern(response.status, _message(response, request_id))
+                if verdict is None:  # a failing backend: the handshake now, the question again next time
+                    return False
+                self._remember(self._modern, key, verdict)
+                known = verdict
+        return known
+
+    def _remember(self, memory: OrderedDict[SessionKey, Any], key: SessionKey, value: Any) -> None:
+        """Bounded memories: the oldest keys go first, and a key's lock with its last memory."""
+        memory[key] = value
+        while len(memory) > _MAX_SESSIONS:
+            old = memory.popitem(last=False)[0]
+            if old not in self._sessions and old not in self._modern:
+                self._locks.pop(old, None)
 
     async def _initialize(self, target: Target) -> Negotiated:
         """Opens an upstream session and remembers the version the backend negotiated."""
@@ -283,19 +326,15 @@ class UpstreamPool:
         message = _message(response, request_id)
         if not isinstance(message, dict):
             raise UpstreamError(f"backend answered HTTP {response.status} without a JSON-RPC message")
+        if negotiation.refused_version(session, message):
+            return None
         return message
 
     async def _post(self, target: Target, body: dict[str, Any], protocol: dict[str, str]) -> HttpResponse:
         h = {"content-type": "application/json", "accept": _ACCEPT, **protocol, **target.headers}
         payload = json.dumps(body, separators=(",", ":")).encode()
-        try:
+        with _transport_errors():
             return await self._http.post(target.url, h, payload, target.scope)
-        except EgressRefused as exc:
-            raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
-        except ResponseTooLarge as exc:  # its message names no backend: the client may read it
-            raise UpstreamError(str(exc), str(exc)) from exc
-        except HttpError as exc:
-            raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
 
     # The call path with a relay (mcp_front/backends/streaming.py): SSE answers stream
     # through, progress and logs are relayed, backend requests are answered by the client.
@@ -308,15 +347,17 @@ class UpstreamPool:
         timeout_seconds: float,
         scope: str,
         relay: streaming.CallRelay,
+        modern: bool = False,
     ) -> dict[str, Any]:
         """Like `call_tool`, with the backend's in-call messages handed to `relay`."""
         target = Target(url, headers, scope)
+        session: Negotiated | None = None
         try:
             async with asyncio.timeout(timeout_seconds):
                 if is_stdio(url):
                     message: dict[str, Any] | None = await self._stdio.request(target, "tools/call", params, relay)
                 else:
-                    message = await streaming.relayed_call(self, target, params, relay)
+                    session, message = await streaming.relayed_call(self, target, params, relay, modern)
         except TimeoutError as exc:
             raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
         if message is None:
@@ -326,7 +367,6 @@ class UpstreamPool:
         result = message.get("result")
         if not isinstance(result, dict):
             raise UpstreamError("backend answered without a result")
-        session = self._sessions.get(target.key)
         return negotiation.plain_result(session, result) if session is not None else result
 
     async def forward(
@@ -344,11 +384,13 @@ class UpstreamPool:
         except TimeoutError as exc:
             raise UpstreamTimeout(f"backend did not answer within {timeout_seconds:g} s") from exc
 
-    async def session_for(self, target: Target) -> Negotiated:
-        return await self._session(target)
+    async def session_for(self, target: Target, modern: bool = False) -> Negotiated:
+        return await self._session(target, modern)
 
     def forget_session(self, target: Target) -> None:
+        """The backend forgot our session or no longer serves our era (redeployed): learn both again."""
         self._sessions.pop(target.key, None)
+        self._modern.pop(target.key, None)
 
     @property
     def stdio(self) -> StdioBackends:
@@ -368,12 +410,8 @@ class UpstreamPool:
     async def open_stream(self, target: Target, session: Negotiated) -> OpenResponse:
         """GET the backend's standalone SSE stream for our session (initialize era)."""
         headers = {"accept": "text/event-stream", **negotiation.request_headers(session, {}), **target.headers}
-        try:
+        with _transport_errors():
             return await self._http.open(target.url, headers, b"", target.scope, method="GET")
-        except EgressRefused as exc:
-            raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
-        except HttpError as exc:
-            raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -381,12 +419,8 @@ class UpstreamPool:
     async def open(self, target: Target, session: Negotiated, body: dict[str, Any]) -> OpenResponse:
         """POST and return at the response head, so an SSE body can be followed as it arrives."""
         payload = json.dumps(body, separators=(",", ":")).encode()
-        try:
+        with _transport_errors():
             return await self._http.open(target.url, self._headers(target, session, body), payload, target.scope)
-        except EgressRefused as exc:
-            raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
-        except HttpError as exc:
-            raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
 
     async def post_message(self, target: Target, session: Negotiated, body: dict[str, Any]) -> None:
         """A notification or a reply to a backend request: the backend answers 202, nothing to read."""
@@ -405,6 +439,19 @@ class UpstreamPool:
             **negotiation.request_headers(session, body),
             **target.headers,
         }
+
+
+@contextlib.contextmanager
+def _transport_errors() -> Iterator[None]:
+    """The one mapping of transport failures to UpstreamError (the public text names no backend)."""
+    try:
+        yield
+    except EgressRefused as exc:
+        raise UpstreamError(f"backend not allowed: {exc}", NOT_ALLOWED) from exc
+    except ResponseTooLarge as exc:  # its message names no backend: the client may read it
+        raise UpstreamError(str(exc), str(exc)) from exc
+    except HttpError as exc:
+        raise UpstreamError(f"backend unreachable: {exc}", UNREACHABLE) from exc
 
 
 def _message(response: HttpResponse, request_id: int) -> Any:

@@ -261,7 +261,8 @@ class ToolCaller:
             forwarded["progressToken"] = relay.progress_token
         if forwarded:
             params["_meta"] = forwarded
-        return await guard(relay, self._upstreams.relay_call(backend.url, headers, params, timeout, scope, relay))
+        call = self._upstreams.relay_call(backend.url, headers, params, timeout, scope, relay, relay.modern)
+        return await guard(relay, call)
 
     async def _forward_level(
         self, url: str, headers: dict[str, str], scope: str, level: str, timeout_seconds: float

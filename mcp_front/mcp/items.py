@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from mcp_front.backends.negotiation import client_modern
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from mcp_front.mcp.context import Caller, GatewayRequest, from_handler_context, request_facts
 from mcp_front.mcp.sdk import (
@@ -153,7 +154,13 @@ class ItemHandlers:
         try:
             message = (
                 await self._upstreams.request(
-                    backend.url, dict(backend.headers), method, params, backend.timeout_seconds or 30.0, scope
+                    backend.url,
+                    dict(backend.headers),
+                    method,
+                    params,
+                    backend.timeout_seconds or 30.0,
+                    scope,
+                    client_modern(ctx.protocol_version, method),
                 )
                 if backend_needed
                 else {"result": {}}

@@ -21,10 +21,12 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import Message, Receive, Send
+
+from mcp_front.backends.negotiation import CLIENT_CAPABILITIES_META_KEY, LOG_LEVEL_META_KEY
 
 CHANNEL_KEY = "monomcp.channel"
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
@@ -168,6 +170,9 @@ class ClientRelay:
     log_levels: frozenset[str]  # notifications/message levels the client accepts
     can_ask: bool  # initialize era: server-to-client requests may travel on this response
     backend_log_level: str | None = None  # forwarded to the backend before the call (setLevel)
+    # 2026-07-28 client: its call may travel in that era, carrying its own log level and capabilities
+    modern: bool = False
+    era_meta: dict[str, Any] = field(default_factory=dict)
     cancel_requested: bool = False
     relayed: int = 0
 
@@ -257,7 +262,7 @@ def relay_from(
     meta = dict(meta or {})
     token = meta.get("progressToken")
     if modern:
-        levels = levels_from(meta.get("io.modelcontextprotocol/logLevel"))
+        levels = levels_from(meta.get(LOG_LEVEL_META_KEY))
         backend_level = None
     else:
         backend_level = hub.level(owner, toolkit)
@@ -271,7 +276,18 @@ def relay_from(
         log_levels=levels,
         can_ask=not modern,
         backend_log_level=backend_level,
+        modern=modern,
+        era_meta=_era_meta(meta) if modern else {},
     )
+
+
+def _era_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The 2026-07-28 client's own log level and capabilities, when well formed, for its backend."""
+    level, capabilities = meta.get(LOG_LEVEL_META_KEY), meta.get(CLIENT_CAPABILITIES_META_KEY)
+    era: dict[str, Any] = {LOG_LEVEL_META_KEY: level} if level in LOG_LEVELS else {}
+    if isinstance(capabilities, dict):
+        era[CLIENT_CAPABILITIES_META_KEY] = capabilities
+    return era
 
 
 async def route_client_message(

@@ -12,6 +12,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import World, mcp_client
+from tests.support.era_backends import OldBackend
 from tests.support.relay_backend import TOOLKIT, relay_toolkit
 
 HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
@@ -51,12 +52,23 @@ async def test_elicitation_is_answered_by_the_client(world: World, front: str) -
 
 
 async def test_a_2026_client_is_not_sent_server_requests(world: World, front: str) -> None:
-    """2026-07-28 has no server-to-client requests on a response stream: the backend is told no."""
-    async with relay_toolkit(world.operator):
+    """2026-07-28 has no server-to-client requests on a response stream: a handshake-only
+    backend that asks anyway is told no by the front."""
+    async with relay_toolkit(world.operator, wrap=OldBackend):
         url = f"{front}/acme/{TOOLKIT}/mcp"
         async with mcp_client(url, world.keys["acme:member"], "2026-07-28") as client:
             # The backend's tool fails on the refusal; its JSON-RPC error reaches the client as is.
             with pytest.raises(MCPError, match="sampling/createMessage is not available"):
+                await client.call_tool("test_sampling", {"prompt": "hello"})
+
+
+async def test_a_dual_era_backend_cannot_ask_a_2026_client(world: World, front: str) -> None:
+    """A backend serving both eras is spoken to in the 2026-07-28 client's era, where it has no
+    channel to ask on: its own refusal reaches the client (what the backend speaks, the client gets)."""
+    async with relay_toolkit(world.operator):
+        url = f"{front}/acme/{TOOLKIT}/mcp"
+        async with mcp_client(url, world.keys["acme:member"], "2026-07-28") as client:
+            with pytest.raises(MCPError, match="no back-channel for server-initiated requests"):
                 await client.call_tool("test_sampling", {"prompt": "hello"})
 
 

@@ -231,12 +231,17 @@ async def test_the_python_sdk_client_gets_updates_and_logs_on_its_own_stream(
 async def test_a_2026_client_listens_for_updates_and_list_changes(notifying: Notifying, world: World) -> None:
     """`subscriptions/listen` (2026-07-28): each URI decided like a read (the blocked one is left
     out of the acknowledgment), then the update and the list change the backend sends on its
-    standalone stream reach the listen stream, stamped with its subscription id."""
+    standalone stream reach the listen stream, stamped with its subscription id.
+
+    The announcing call comes from an initialize-era client of the same org: `announce` sends on
+    its call's session, and a 2026-07-28 client's call reaches this dual-era backend in its own
+    era, without a session (ADR 0032), so only a handshake-era call announces on the session
+    whose stream the front follows."""
     async with world.client("acme:admin") as admin:
         await admin.set_role_override("member", "acme", "notifying", HIDDEN, "blocked", kind="resource")
     key = world.keys["acme:member"]
     seen: list[Any] = []
-    async with mcp_client(notifying.url, key, "2026-07-28") as client:
+    async with mcp_client(notifying.url, key, "2026-07-28") as client, mcp_client(notifying.url, key) as announcer:
         async with client.listen(tools_list_changed=True, resource_subscriptions=[WATCHED, HIDDEN]) as sub:
             assert sub.honored.resource_subscriptions == [WATCHED] and sub.honored.tools_list_changed
             assert not sub.honored.prompts_list_changed
@@ -251,7 +256,7 @@ async def test_a_2026_client_listens_for_updates_and_list_changes(notifying: Not
             for _ in range(200):  # the front's GET to the backend opens asynchronously
                 if collector.done():
                     break
-                await client.call_tool("announce", {"uri": WATCHED})
+                await announcer.call_tool("announce", {"uri": WATCHED})
                 await asyncio.sleep(0.05)
             await collector
     assert {getattr(e, "uri", None) for e in seen} <= {WATCHED, None}

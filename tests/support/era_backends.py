@@ -19,13 +19,14 @@ async def _read(receive: Receive) -> bytes:
             return body
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, rest: Receive) -> Receive:
+    """The body read already, then the connection as it is (a stream waits for its disconnect)."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await rest()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
@@ -77,7 +78,7 @@ class OldBackend:
                 },
             )
             return
-        await self.app(scope, _replay(body), send)
+        await self.app(scope, _replay(body, receive), send)
 
 
 class ModernOnlyBackend:
@@ -109,7 +110,7 @@ class ModernOnlyBackend:
                 },
             )
             return
-        await self.app(scope, _replay(body), send)
+        await self.app(scope, _replay(body, receive), send)
 
 
 class ErrorBackend:
@@ -136,4 +137,37 @@ class ErrorBackend:
         if message.get("method") == "tools/call" and params.get("name") == self.ERROR_TOOL:
             await _answer(send, 200, {"jsonrpc": "2.0", "id": message.get("id"), "error": self.ERROR})
             return
-        await self.app(scope, _replay(body), send)
+        await self.app(scope, _replay(body, receive), send)
+
+
+class EraRecorder:
+    """A dual-era backend (any `mcp` 2.x SDK app) that records, per POST, the JSON-RPC method,
+    the `MCP-Protocol-Version` it was spoken to in and its session id; with `serve_modern`
+    off it answers 2026-07-28 requests -32022 naming the handshake versions, like the same
+    backend redeployed on an SDK without that era."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: list[tuple[str, str | None, str | None]] = []
+        self.serve_modern = True
+
+    def versions(self, method: str) -> list[str | None]:
+        return [version for m, version, _ in self.seen if m == method]
+
+    def methods(self) -> list[str]:
+        return [m for m, _, _ in self.seen]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await _read(receive)
+        message = json.loads(body)
+        version = _header(scope, b"mcp-protocol-version")
+        method = str(message.get("method") or "(answer)")
+        self.seen.append((method, version, _header(scope, b"mcp-session-id")))
+        if version == "2026-07-28" and not self.serve_modern:
+            error = {"code": -32022, "message": "Unsupported protocol version", "data": {"supported": ["2025-11-25"]}}
+            await _answer(send, 400, {"jsonrpc": "2.0", "id": message.get("id"), "error": error})
+            return
+        await self.app(scope, _replay(body, receive), send)

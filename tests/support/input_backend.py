@@ -35,8 +35,10 @@ def build() -> tuple[MCPServer, Counter[str]]:
 
 
 @asynccontextmanager
-async def serve() -> AsyncIterator[tuple[str, Counter[str]]]:
+async def serve(dual_era: bool = False) -> AsyncIterator[tuple[str, Counter[str]]]:
+    """2026-07-28 only, or (`dual_era`) the SDK server as it is: both eras."""
     server, calls = build()
-    app = ModernOnlyBackend(server.streamable_http_app(stateless_http=True, json_response=True))
+    inner = server.streamable_http_app(stateless_http=True, json_response=True)
+    app = inner if dual_era else ModernOnlyBackend(inner)
     async with serve_asgi(app) as base:
         yield f"{base}/mcp", calls

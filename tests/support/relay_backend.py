@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+from starlette.types import ASGIApp
 
 from demo_backend.conformance_server import Observed, build_app
 from mcp_front.backends.upstream import UpstreamPool
@@ -42,10 +44,14 @@ async def _catalogue(url: str) -> list[dict[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def relay_toolkit(operator: PolicyClient, timeout_seconds: float = 30.0) -> AsyncIterator[RelayBackend]:
-    """Serves the fixture on loopback and registers it as `acme/relay`."""
+async def relay_toolkit(
+    operator: PolicyClient, timeout_seconds: float = 30.0, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+) -> AsyncIterator[RelayBackend]:
+    """Serves the fixture on loopback (inside `wrap`, e.g. a stand-in for an older backend)
+    and registers it as `acme/relay`."""
     observed = Observed()
-    async with serve_asgi(build_app(observed)) as base:
+    app = build_app(observed)
+    async with serve_asgi(wrap(app) if wrap is not None else app) as base:
         url = f"{base}/mcp"
         await operator.upsert_toolkit(
             "acme",
