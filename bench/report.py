@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench import loadgen
 
 PREVIOUS = "# Previous run"
 _PROCESSES = ("front", "policy", "postgres", "upstream", "loadgen")
@@ -24,6 +27,22 @@ def machine() -> str:
     )
 
 
+@dataclass(frozen=True)
+class PolicyRun:
+    """The policy RPCs measured alone, and the policy service's CPU per call (ms)."""
+
+    result: loadgen.Result
+    policy_cpu_ms: float
+
+
+def policy_line(run: PolicyRun, what: str, per: str) -> str:
+    r = run.result
+    return (
+        f"- {what} over gRPC (CallStream), c=32: {r.rps:,.0f}/s, p50 {r.percentile(50):.2f} ms, "
+        f"p99 {r.percentile(99):.2f} ms, policy CPU {run.policy_cpu_ms:.3f} ms per {per}, {r.errors} errors"
+    )
+
+
 def row_line(row: dict[str, Any]) -> str:
     d, g = row["direct"], row["gateway"]
     cpu = " / ".join(f"{row['cpu'][k]:.2f}" for k in _PROCESSES)
@@ -36,7 +55,6 @@ def row_line(row: dict[str, Any]) -> str:
 
 
 def _database(result: dict[str, Any]) -> list[str]:
-    pairs = result["authorize_complete"]
     rss = result["rss"]
     lines = [
         f"## {result['label']}",
@@ -44,8 +62,8 @@ def _database(result: dict[str, Any]) -> list[str]:
         f"- First call served {result['first_call_s']:.2f} s after the front process was started",
         f"- Peak RSS: front {rss['front']:.0f} MiB, policy service {rss['policy']:.0f} MiB, "
         f"SDK upstream {rss['sdk']:.0f} MiB, raw upstream {rss['raw']:.0f} MiB",
-        f"- AuthorizeToolCall + CompleteToolCall pairs over gRPC, c=32: {pairs.rps:,.0f}/s, "
-        f"p50 {pairs.percentile(50):.2f} ms, p99 {pairs.percentile(99):.2f} ms, {pairs.errors} errors",
+        policy_line(result["authorize"], "AuthorizeToolCall (its durable `started` row included)", "authorize"),
+        policy_line(result["authorize_complete"], "AuthorizeToolCall + CompleteToolCall pairs", "pair"),
         "",
         "| era | upstream | c | direct calls/s | gateway calls/s | ratio | direct p50 / p99 ms "
         "| gateway p50 / p99 ms | added p50 ms | CPU ms per gateway call: front / policy / postgres / upstream "

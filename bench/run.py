@@ -141,6 +141,16 @@ async def first_call_seconds(port: int, token: str, started: float) -> float:
         await asyncio.sleep(0.01)
 
 
+async def policy_rpcs(stack: Stack, pid: int, token: str, complete: bool) -> report.PolicyRun:
+    """The policy RPCs alone at c=32, on CallStream as the front sends them (ADR 0029):
+    AuthorizeToolCall with its durable `started` row, or authorize + complete pairs; with the
+    policy service's CPU per call from /proc."""
+    addr, service = f"127.0.0.1:{stack.policy_port}", stack.env["MONOMCP_SERVICE_TOKEN"]
+    before = cpu_seconds(pid)
+    result = await authorize_load(addr, service, token, "sdk", 32, SECONDS, complete=complete, stream=True)
+    return report.PolicyRun(result, (cpu_seconds(pid) - before) * 1000 / max(result.requests, 1))
+
+
 async def measure_gateway(stack: Stack, token: str, upstream: str, era: str, c: int) -> dict[str, Any]:
     """Alternating rounds of direct and gateway runs; CPU per call of each process over the gateway runs."""
     pids = {
@@ -187,8 +197,14 @@ async def bench_database(label: str, database_url: str) -> dict[str, Any]:
         listen = f"127.0.0.1:{stack.front_port}"
         stack.spawn("front", "-m", "monomcp_cli.main", "serve", "front", "--listen", listen, cwd=FRONT_DIR)
         out["first_call_s"] = await first_call_seconds(stack.front_port, token, started)
-        addr, service = f"127.0.0.1:{stack.policy_port}", stack.env["MONOMCP_SERVICE_TOKEN"]
-        out["authorize_complete"] = await authorize_load(addr, service, token, "sdk", 32, SECONDS, complete=True)
+        pid = stack.procs["policy"].pid
+        await authorize_load(  # warm: the stream opened, the caches filled
+            f"127.0.0.1:{stack.policy_port}", stack.env["MONOMCP_SERVICE_TOKEN"], token, "sdk", 8, 0.5, True, True
+        )
+        out["authorize"] = await policy_rpcs(stack, pid, token, complete=False)
+        out["authorize_complete"] = await policy_rpcs(stack, pid, token, complete=True)
+        print(report.policy_line(out["authorize"], "AuthorizeToolCall", "authorize"), flush=True)
+        print(report.policy_line(out["authorize_complete"], "AuthorizeToolCall + CompleteToolCall", "pair"), flush=True)
         for era in ERAS:
             for upstream in UPSTREAMS:
                 await loadgen.run("127.0.0.1", stack.front_port, f"/bench/{upstream}/mcp", token, 8, 0.5, era)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -98,12 +98,12 @@ class Gate:
         principal = await self.authenticator.authenticate(credential)
         wanted = list(dict.fromkeys(names))
         if len(wanted) > tool_pages.MAX_NAMED_LOOKUPS:
-            view = await self.catalogue.view(principal, org_slug, toolkit_slug)
+            read = self.catalogue.view(principal, org_slug, toolkit_slug)
         else:
-            view = await tool_pages.read_named(
+            read = tool_pages.read_named(
                 lambda name: self.catalogue.view_of_tool(principal, org_slug, toolkit_slug, name), wanted
             )
-        view = await self._listing_hook(principal, view)
+        view = await self._listed(principal, read)
         chosen = (view.tools.get(name) for name in wanted)
         return principal, view, tuple(t for t in chosen if t is not None and t.effective.permission != "blocked")
 
@@ -113,15 +113,18 @@ class Gate:
         """One ListTools page (all listed tools when `size` is 0) and the next page's token."""
         principal = await self.authenticator.authenticate(credential)
         if size <= 0:
-            return principal, *tool_pages.whole(
-                await self._listing_hook(principal, await self.catalogue.view(principal, org_slug, toolkit_slug)), token
-            )
+            whole = await self._listed(principal, self.catalogue.view(principal, org_slug, toolkit_slug))
+            return principal, *tool_pages.whole(whole, token)
 
-        async def run(after: str, limit: int) -> ToolkitView:
-            found = await self.catalogue.run_after(principal, org_slug, toolkit_slug, after, limit)
-            return await self._listing_hook(principal, found)
+        def run(after: str, limit: int) -> Awaitable[ToolkitView]:
+            return self._listed(principal, self.catalogue.run_after(principal, org_slug, toolkit_slug, after, limit))
 
         return principal, *await tool_pages.read_page(run, size, token)
+
+    async def _listed(self, principal: Principal, read: Awaitable[ToolkitView]) -> ToolkitView:
+        """A read of the toolkit as the caller sees it (whole, named tools or a name range),
+        with the listing hook applied: every listing goes through here."""
+        return await self._listing_hook(principal, await read)
 
     async def _listing_hook(self, principal: Principal, view: ToolkitView) -> ToolkitView:
         """A tool that a policy condition (ADR 0021) can allow is listed though its rule blocks it."""
@@ -322,9 +325,7 @@ class Gate:
             row |= self._actor(await self.authenticator.authenticate(credential))
         except PolicyError:
             pass
-        response, paths = self._redactor.redact_json_text(response_json, RESPONSE_ROOT)
-        prior = json.loads(row["redacted_paths"])
-        row |= {"response_payload": response, "redacted_paths": json.dumps(prior + paths)}
+        row = _with_response(row, *self._redactor.redact_json_text(response_json, RESPONSE_ROOT))
         await self._audit.insert(self._finished(row, status=status, error=error, duration_ms=duration_ms))
         return call_id
 
@@ -345,8 +346,7 @@ class Gate:
         `change` (the object's before/after) is the row's response: hashed like any other."""
         row = self._row(new_id(), facts, "", "", "", method, request)
         if change is not None:
-            text, paths = self._redactor.to_stored_text(change, CHANGE_ROOT)
-            row |= {"response_payload": text, "redacted_paths": json.dumps(json.loads(row["redacted_paths"]) + paths)}
+            row = _with_response(row, *self._redactor.to_stored_text(change, CHANGE_ROOT))
         row["source"] = source
         if principal is not None:
             row |= self._actor(principal)
@@ -392,6 +392,13 @@ class Gate:
     @staticmethod
     def _finished(row: dict[str, Any], status: str, error: str = "", duration_ms: float = 0.0) -> dict[str, Any]:
         return row | {"status": status, "error": error[:4000], "duration_ms": duration_ms, "completed_at": utcnow()}
+
+
+def _with_response(row: dict[str, Any], text: str, paths: list[str]) -> dict[str, Any]:
+    """The row with its response stored, whose redacted paths join the request's."""
+    if paths:
+        row = row | {"redacted_paths": json.dumps([*json.loads(row["redacted_paths"]), *paths])}
+    return row | {"response_payload": text}
 
 
 def approval_ttls(pending_seconds: int, approved_seconds: int) -> approvals.TTLs:

@@ -26,7 +26,7 @@ from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2
 from policy_service.api.errors import abort_for
-from policy_service.api.metadata import service_caller
+from policy_service.api.metadata import bearer, service_caller
 from policy_service.errors import InvalidArgument
 from policy_service.identity.services import Scope, ServiceCaller, ServiceDirectory
 from policy_service.status_codes import code_of
@@ -38,7 +38,8 @@ MAX_STREAM_IN_FLIGHT = 1024
 # Items one message may carry.
 MAX_MESSAGE_ITEMS = 1024
 
-Decide = Callable[[ServiceCaller, int, policy_pb2.CallBatchItem], Awaitable[policy_pb2.CallBatchResult]]
+# Decides one item, writing its answer into the result it is given.
+Decide = Callable[[ServiceCaller, int, policy_pb2.CallBatchItem, policy_pb2.CallBatchResult], Awaitable[None]]
 _End = object()  # the reader's mark: no more requests
 READY = (("x-monomcp-stream", "ready"),)
 
@@ -56,11 +57,23 @@ class OpenStreams:
             session.drain()
 
 
-def _duplicate(item_id: int) -> policy_pb2.CallBatchResult:
+def merged(messages: list[policy_pb2.CallBatchResponse]) -> policy_pb2.CallBatchResponse:
+    """Answers that finished together, in one message. Each item's answer is built in a message
+    of its own, so one that finishes alone (every item at c=1) is sent without a copy."""
+    if len(messages) == 1:
+        return messages[0]
+    out = policy_pb2.CallBatchResponse()
+    for message in messages:
+        out.results.MergeFrom(message.results)
+    return out
+
+
+def _duplicate(item_id: int) -> policy_pb2.CallBatchResponse:
     error = InvalidArgument(f"item id {item_id} is already in flight on this stream", "DUPLICATE_ITEM_ID")
-    return policy_pb2.CallBatchResult(
+    result = policy_pb2.CallBatchResult(
         index=item_id, error=policy_pb2.ItemError(code=code_of(error), message=error.message, reason=error.reason)
     )
+    return policy_pb2.CallBatchResponse(results=[result])
 
 
 class StreamSession:
@@ -78,12 +91,14 @@ class StreamSession:
         self._results: asyncio.Queue[object] = asyncio.Queue()
         self._slots = asyncio.Semaphore(MAX_STREAM_IN_FLIGHT)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._token = ""  # the stream's service credential: its metadata is fixed for the RPC
 
     async def run(
         self, requests: AsyncIterator[policy_pb2.CallBatchRequest]
     ) -> AsyncIterator[policy_pb2.CallBatchResponse]:
         try:
             await service_caller(self._context, self._services, Scope.EXECUTE)
+            self._token = bearer(self._context)
         except Exception as exc:
             await abort_for(self._context, exc, "CallStream")
             return
@@ -98,7 +113,7 @@ class StreamSession:
                 batch = [await self._results.get()]
                 while not self._results.empty():
                     batch.append(self._results.get_nowait())
-                results: list[policy_pb2.CallBatchResult] = []
+                answers: list[policy_pb2.CallBatchResponse] = []
                 for entry in batch:
                     if entry is _End:
                         ended = True
@@ -106,10 +121,10 @@ class StreamSession:
                         await abort_for(self._context, entry, "CallStream")
                         return
                     else:
-                        assert isinstance(entry, policy_pb2.CallBatchResult)
-                        results.append(entry)
-                if results:
-                    yield policy_pb2.CallBatchResponse(results=results)
+                        assert isinstance(entry, policy_pb2.CallBatchResponse)
+                        answers.append(entry)
+                if answers:
+                    yield merged(answers)
         finally:
             self._streams.sessions.discard(self)
             reader.cancel()
@@ -126,7 +141,7 @@ class StreamSession:
         try:
             async for request in requests:
                 # Per message, from the identity cache: a revocation ends the stream here.
-                service = await service_caller(self._context, self._services, Scope.EXECUTE)
+                service = (await self._services.authenticate(self._token)).require(Scope.EXECUTE)
                 if len(request.items) > MAX_MESSAGE_ITEMS:
                     raise InvalidArgument(f"a message carries at most {MAX_MESSAGE_ITEMS} items", "BATCH_TOO_LARGE")
                 for item in request.items:
@@ -142,13 +157,16 @@ class StreamSession:
         self._results.put_nowait(_End)
 
     async def _one(self, service: ServiceCaller, item: policy_pb2.CallBatchItem) -> None:
+        answer = policy_pb2.CallBatchResponse()
+        result = answer.results.add()
         try:
-            result = await self._decide(service, item.id, item)
+            await self._decide(service, item.id, item, result)
         except Exception:  # a bug outside the item's decision: the item still gets its answer
             log.exception("unhandled error in a CallStream item")
             error = policy_pb2.ItemError(code=code_pb2.INTERNAL, message="internal error", reason="INTERNAL")
-            result = policy_pb2.CallBatchResult(index=item.id, error=error)
+            result.index = item.id
+            result.error.CopyFrom(error)
         finally:
             self._in_flight.pop(item.id, None)
             self._slots.release()
-        self._results.put_nowait(result)
+        self._results.put_nowait(answer)

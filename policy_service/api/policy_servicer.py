@@ -10,13 +10,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from google.rpc import code_pb2
 
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc, types_pb2
 from policy_service.api import convert
-from policy_service.api.call_stream import OpenStreams, StreamSession
+from policy_service.api.call_stream import OpenStreams, StreamSession, merged
 from policy_service.api.errors import abort_for, code_of, translated
 from policy_service.api.item_rpcs import ItemRpcs
 from policy_service.api.metadata import service_caller
@@ -56,6 +57,9 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
         self._metrics = metrics
         self._wire = ToolWire()
         self.streams = OpenStreams()
+        # Labelled metric children, looked up once instead of per item.
+        self._item_timers: dict[tuple[str, str], Any] = {}
+        self._decision_counters: dict[str, Any] = {}
 
     @translated
     async def ListTools(
@@ -101,20 +105,30 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
             await abort_for(context, exc, "CallBatch")
             return
         if len(request.items) == 1:  # the c=1 case: no task, no wait set (ADR 0024)
-            yield policy_pb2.CallBatchResponse(results=[await self._batch_item(service, 0, request.items[0])])
+            response = policy_pb2.CallBatchResponse()
+            await self._batch_item(service, 0, request.items[0], response.results.add())
+            yield response
             return
         # Decided concurrently, so their audit rows share the audit log's group commit; answered
         # as they finish, those finished together in one message.
         pending = {
-            asyncio.ensure_future(self._batch_item(service, index, item)) for index, item in enumerate(request.items)
+            asyncio.ensure_future(self._one_result(service, index, item)) for index, item in enumerate(request.items)
         }
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                yield policy_pb2.CallBatchResponse(results=[task.result() for task in done])
+                yield merged([task.result() for task in done])
         finally:
             for task in pending:
                 task.cancel()
+
+    async def _one_result(
+        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
+    ) -> policy_pb2.CallBatchResponse:
+        """One item's answer in a message of its own (sent as is when it finishes alone)."""
+        response = policy_pb2.CallBatchResponse()
+        await self._batch_item(service, index, item, response.results.add())
+        return response
 
     async def CallStream(
         self, request_iterator: AsyncIterator[policy_pb2.CallBatchRequest], context: grpc.aio.ServicerContext
@@ -125,46 +139,58 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
             yield response
 
     async def _batch_item(
-        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
-    ) -> policy_pb2.CallBatchResult:
-        """One item, timed and traced as its unary RPC would have been."""
+        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem, result: policy_pb2.CallBatchResult
+    ) -> None:
+        """One item, timed and traced as its unary RPC would have been; its answer is written
+        into `result`, already in the message that carries it (no copy per item)."""
         started = time.perf_counter()
         active = tracer()
         kind = item.WhichOneof("item")
         if active is None or kind is None:
-            result = await self._decide_item(service, index, item)
+            await self._decide_item(service, index, item, result)
         else:
             with batch_item_server_span(active, ITEM_RPCS[kind], item.trace_context) as span:
-                result = await self._decide_item(service, index, item)
+                await self._decide_item(service, index, item, result)
                 if result.WhichOneof("result") == "error":
                     set_item_code(span, result.error.code)
         if self._metrics is not None and kind is not None:
             failed = result.WhichOneof("result") == "error"
-            code = status_name(result.error.code) if failed else "OK"
-            method = ITEM_RPCS[kind].rsplit("/", 1)[-1]
-            self._metrics.rpc_seconds.labels(method, code).observe(time.perf_counter() - started)
-        return result
+            key = (kind, status_name(result.error.code) if failed else "OK")
+            timer = self._item_timers.get(key)
+            if timer is None:  # a labelled child per (method, code), looked up once
+                timer = self._item_timers[key] = self._metrics.rpc_seconds.labels(
+                    ITEM_RPCS[kind].rsplit("/", 1)[-1], key[1]
+                )
+            timer.observe(time.perf_counter() - started)
 
     async def _decide_item(
-        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem
-    ) -> policy_pb2.CallBatchResult:
+        self, service: ServiceCaller, index: int, item: policy_pb2.CallBatchItem, result: policy_pb2.CallBatchResult
+    ) -> None:
+        result.index = index
         try:
             kind = item.WhichOneof("item")
             if kind == "authorize":
-                return policy_pb2.CallBatchResult(index=index, authorize=await self._authorize(service, item.authorize))
+                await self._authorize(service, item.authorize, result.authorize)
+                return
             if kind == "complete":
-                return policy_pb2.CallBatchResult(index=index, complete=await self._complete(service, item.complete))
+                await self._complete(service, item.complete)
+                result.complete.SetInParent()
+                return
             raise InvalidArgument("empty batch item", "EMPTY_ITEM")
         except PolicyError as exc:
             error = policy_pb2.ItemError(code=code_of(exc), message=exc.message, reason=exc.reason)
         except Exception:
             log.exception("unhandled error in a CallBatch item")
             error = policy_pb2.ItemError(code=code_pb2.INTERNAL, message="internal error", reason="INTERNAL")
-        return policy_pb2.CallBatchResult(index=index, error=error)
+        result.error.CopyFrom(error)  # a oneof: clears whatever was filled before the failure
 
     async def _authorize(
-        self, service: ServiceCaller, request: policy_pb2.AuthorizeToolCallRequest
+        self,
+        service: ServiceCaller,
+        request: policy_pb2.AuthorizeToolCallRequest,
+        response: policy_pb2.AuthorizeToolCallResponse | None = None,
     ) -> policy_pb2.AuthorizeToolCallResponse:
+        """The decision, written into `response` (a batch result's own field) or a new message."""
         result = await self._gate.authorize(
             service,
             request.credential,
@@ -175,18 +201,21 @@ class PolicyServicer(ItemRpcs, policy_pb2_grpc.PolicyServiceServicer):
             _facts(request.meta),
         )
         if self._metrics is not None:
-            self._metrics.decisions.labels(result.decision).inc()
-        response = policy_pb2.AuthorizeToolCallResponse(
-            decision=_DECISIONS[result.decision],
-            call_id=result.call_id,
-            permission=convert.PERMISSION_TO_PB.get(result.permission, types_pb2.PERMISSION_UNSPECIFIED),
-            message=result.message,
-            principal=convert.principal(result.principal),
-        )
+            counter = self._decision_counters.get(result.decision)
+            if counter is None:
+                counter = self._decision_counters[result.decision] = self._metrics.decisions.labels(result.decision)
+            counter.inc()
+        if response is None:
+            response = policy_pb2.AuthorizeToolCallResponse()
+        response.decision = _DECISIONS[result.decision]
+        response.call_id = result.call_id
+        response.permission = convert.PERMISSION_TO_PB.get(result.permission, types_pb2.PERMISSION_UNSPECIFIED)
+        response.message = result.message
+        convert.fill_principal(response.principal, result.principal)
         if result.approval is not None:
             response.approval.CopyFrom(convert.approval(result.approval))
         if result.decision == "allow" and result.view is not None:
-            response.backend.CopyFrom(convert.backend(result.view))
+            convert.fill_backend(response.backend, result.view)
         return response
 
     async def _complete(

@@ -38,6 +38,7 @@ _DEFAULTS: dict[str, Any] = {
     if c.default is not None and not callable(getattr(c.default, "arg", None))
 }
 _COLUMNS = [c.name for c in TABLE.columns if c.name != "seq"]
+_EMPTY_ROW = {name: _DEFAULTS.get(name) for name in _COLUMNS}
 
 
 class CompletionConflict(Exception):
@@ -54,6 +55,8 @@ def storable(value: Any) -> Any:
         return value
     if "\x00" in value:
         value = value.replace("\x00", "\\u0000")
+    if value.isascii():  # no surrogate can hide in it: no encoded copy needed
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -63,7 +66,7 @@ def storable(value: Any) -> Any:
 
 def full_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column present, so one statement covers rows written by different paths."""
-    row = {name: storable(values.get(name, _DEFAULTS.get(name))) for name in _COLUMNS}
+    row = {name: storable(values.get(name, default)) for name, default in _EMPTY_ROW.items()}
     return with_call_at(row)
 
 
@@ -117,10 +120,10 @@ class AuditLog:
     async def complete(self, completion: Completion) -> None:
         """Appends the completion record of a started call once it is committed. Raises
         CallNotStarted (no such started call for this service) or CompletionConflict."""
-        clean = dataclasses.replace(
-            completion, response_payload=storable(completion.response_payload), error=storable(completion.error)
-        )
-        await self._enqueue(_Op(None, clean, self._future()))
+        payload, error = storable(completion.response_payload), storable(completion.error)
+        if payload is not completion.response_payload or error is not completion.error:
+            completion = dataclasses.replace(completion, response_payload=payload, error=error)
+        await self._enqueue(_Op(None, completion, self._future()))
 
     @staticmethod
     async def stage(session: AsyncSession, row: dict[str, Any]) -> None:

@@ -1,0 +1,107 @@
+"""The audit log's two statement shapes answer alike: a batch of one (every commit at c=1,
+one-row VALUES on Postgres) and a batch of many (arrays) store the same rows and tell a
+completion's three outcomes apart the same way (ADR 0034)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from policy_service.audit.sinks import Completion
+from policy_service.audit.writer import AuditLog, CallNotStarted, CompletionConflict
+from policy_service.config import Settings
+from policy_service.storage.database import WriteGuard, create_engine, is_sqlite
+from policy_service.storage.models import new_id, utcnow
+
+_FACTS = "tool, org_slug, toolkit_slug, actor_id, service_id, call_at"
+
+
+@pytest.fixture
+async def log(settings: Settings) -> AsyncIterator[tuple[AuditLog, Any]]:
+    engine = create_engine(settings.database_url)
+    audit = AuditLog(engine, WriteGuard(is_sqlite(settings.database_url)))
+    audit.start()
+    try:
+        yield audit, engine
+    finally:
+        await audit.stop()
+        await engine.dispose()
+
+
+def _started(tool: str) -> dict[str, Any]:
+    return {
+        "call_id": new_id(),
+        "status": "started",
+        "tool": tool,
+        "org_slug": "acme",
+        "toolkit_slug": "tools",
+        "actor_id": "k1",
+        "service_id": "front",
+        "request_payload": '{"name": "é\x00"}',
+        "created_at": utcnow(),
+    }
+
+
+def _completion(call_id: str, service: str = "front") -> Completion:
+    return Completion(new_id(), call_id, service, '{"content": []}', "[]", "ok", "", 1.5, utcnow())
+
+
+async def _outcome(audit: AuditLog, completion: Completion) -> str:
+    try:
+        await audit.complete(completion)
+    except CompletionConflict:
+        return "conflict"
+    except CallNotStarted:
+        return "not started"
+    return "ok"
+
+
+async def _stored(engine: Any, call_ids: list[str]) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """Per call: its started row's facts and request, and its completion rows (facts, outcome)."""
+    started = f"SELECT {_FACTS}, request_payload FROM audit_request_logs WHERE call_id = :id"
+    done = f"SELECT {_FACTS}, status, response_payload, duration_ms FROM audit_request_logs WHERE completes = :id"
+    out = []
+    async with engine.connect() as conn:
+        for call_id in call_ids:
+            call = tuple((await conn.execute(text(started), {"id": call_id})).one())
+            completions = [tuple(r) for r in (await conn.execute(text(done), {"id": call_id})).all()]
+            out.append((call, completions))
+    return out
+
+
+async def test_a_batch_of_one_and_a_batch_of_many_store_and_answer_alike(log: tuple[AuditLog, Any]) -> None:
+    audit, engine = log
+    # One at a time: every commit is a batch of one.
+    alone = [_started(f"alone{i}") for i in range(3)]
+    for row in alone:
+        await audit.insert(row)
+    # All at once: they share one commit.
+    together = [_started(f"together{i}") for i in range(3)]
+    await asyncio.gather(*(audit.insert(row) for row in together))
+
+    def attempts(rows: list[dict[str, Any]]) -> list[Completion]:
+        first, second, third = (r["call_id"] for r in rows)
+        return [
+            _completion(first),
+            _completion(first),  # completed twice
+            _completion(second, service="another-front"),  # not the service allowed to run it
+            _completion(new_id()),  # never started
+            _completion(third),
+        ]
+
+    one_by_one = [await _outcome(audit, c) for c in attempts(alone)]
+    batched = await asyncio.gather(*(_outcome(audit, c) for c in attempts(together)))
+    assert one_by_one == ["ok", "conflict", "not started", "not started", "ok"]
+    assert list(batched) == one_by_one
+
+    for rows in (alone, together):
+        stored = await _stored(engine, [r["call_id"] for r in rows])
+        for (call, completions), completed in zip(stored, (True, False, True), strict=True):
+            facts, request = call[:-1], call[-1]
+            assert request == '{"name": "é\\u0000"}'  # NUL escaped, whatever the batch
+            # A completion copies its call's facts, call_at (its partition) included; once only.
+            assert completions == ([(*facts, "ok", '{"content": []}', 1.5)] if completed else [])
