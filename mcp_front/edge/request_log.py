@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.edge.request import request_id_of
-from mcp_front.edge.responses import header_too_large
+from mcp_front.edge.responses import header_too_large, repeated_header
 from mcp_front.edge.text import log_safe
 from mcp_front.observability.metrics import FrontMetrics
 
@@ -62,9 +62,30 @@ class RequestLogMiddleware:
             )
 
 
+# Headers the gateway decides on (routing, identity, protocol, sessions, CSRF, framing): each
+# may appear once. Two copies let two readers of one request (our router, the SDK, a proxy)
+# disagree; RFC 9112 §3.2 asks for a 400 on a repeated Host. Every `mcp-*` header counts too.
+SINGLE_HEADERS = frozenset(
+    {
+        b"host",
+        b"authorization",
+        b"origin",
+        b"cookie",
+        b"content-type",
+        b"content-length",
+        b"transfer-encoding",
+        b"x-request-id",
+        b"x-csrf-token",
+        b"x-forwarded-host",
+        b"last-event-id",
+    }
+)
+
+
 class HeaderLimitMiddleware:
-    """431 for requests whose headers exceed the limit, on every path. The server protocol
-    (`protocol.py`) stops oversized headers while they stream in; this catches the rest."""
+    """431 for requests whose headers exceed the limit and 400 for a decision header sent more
+    than once (SINGLE_HEADERS, `mcp-*`), on every path and before any routing. The server
+    protocol (`protocol.py`) stops oversized headers while they stream in; this catches the rest."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -73,9 +94,18 @@ class HeaderLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            for name, value in scope["headers"]:
+            seen: set[bytes] = set()
+            repeated = b""
+            for name, value in scope["headers"]:  # names arrive lower-cased (ASGI)
                 size += len(name) + len(value) + 4
+                if name in SINGLE_HEADERS or name.startswith(b"mcp-"):
+                    if name in seen:
+                        repeated = repeated or name
+                    seen.add(name)
             if size > self._max:
                 await header_too_large(self._max)(scope, receive, send)
+                return
+            if repeated:
+                await repeated_header(repeated.decode("latin-1"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)

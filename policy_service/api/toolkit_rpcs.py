@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 import grpc
@@ -63,6 +64,31 @@ def _stdio_address(request: admin_pb2.UpsertToolkitRequest, principal: Principal
         pool_size=stdio.pool_size or 1,
     )
     return stdio_backend.to_address(stdio_backend.validated(spec))
+
+
+def _check_operator_fields(
+    existing: Toolkit | None, request: admin_pb2.UpsertToolkitRequest, principal: Principal
+) -> None:
+    """A stdio toolkit runs a command on the gateway's hosts (ADR 0017): who may reach it
+    (visibility) and how it runs (backend, headers, timeout) are the operator's to change. Org
+    admins keep name, description and the new-tool default; restating a value is no change."""
+    if principal.is_operator or existing is None or not stdio_backend.is_stdio(existing.backend_url):
+        return
+    stored_headers = json.loads(existing.backend_headers_json or "{}")
+    changes = {
+        "visibility": bool(request.visibility) and request.visibility != existing.visibility,
+        "backend_url": bool(request.backend_url),
+        "backend_headers": bool(request.backend_headers) and dict(request.backend_headers) != stored_headers,
+        "backend_timeout_seconds": bool(request.backend_timeout_seconds)
+        and request.backend_timeout_seconds != existing.backend_timeout_seconds,
+    }
+    changed = [name for name, differs in changes.items() if differs]
+    if changed:
+        raise PermissionDenied(
+            f"only the operator can change {', '.join(changed)} of a stdio toolkit: it runs a command on the"
+            " gateway's hosts",
+            "STDIO_NEEDS_OPERATOR",
+        )
 
 
 def _toolkit(t: Toolkit, org_slug: str, count: int, principal: Principal) -> admin_pb2.Toolkit:
@@ -143,7 +169,9 @@ class ToolkitRpcs(AdminBase):
         headers = dict(request.backend_headers)
         new_default = _permission(request.new_tool_permission) if request.new_tool_permission else ""
         async with self._sessions() as session:
-            await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
+            org = await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
+            existing = await rules.find_toolkit_in(session, org.id, request.slug)
+            _check_operator_fields(existing, request, principal)
         stdio_address = _stdio_address(request, principal)
         check_backend_headers(headers)
         if request.backend_url:
