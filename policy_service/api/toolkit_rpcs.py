@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import grpc
@@ -19,7 +18,7 @@ from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
 from policy_service.permissions.lookup import TOOL_KIND
 from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
-from policy_service.toolkits import stdio_backend
+from policy_service.toolkits import stdio_backend, stdio_guard
 from policy_service.toolkits.backend_target import check_backend_headers, check_backend_url
 from policy_service.toolkits.new_tools import DEFAULT_NEW_TOOL_PERMISSION
 
@@ -64,31 +63,6 @@ def _stdio_address(request: admin_pb2.UpsertToolkitRequest, principal: Principal
         pool_size=stdio.pool_size or 1,
     )
     return stdio_backend.to_address(stdio_backend.validated(spec))
-
-
-def _check_operator_fields(
-    existing: Toolkit | None, request: admin_pb2.UpsertToolkitRequest, principal: Principal
-) -> None:
-    """A stdio toolkit runs a command on the gateway's hosts (ADR 0017): who may reach it
-    (visibility) and how it runs (backend, headers, timeout) are the operator's to change. Org
-    admins keep name, description and the new-tool default; restating a value is no change."""
-    if principal.is_operator or existing is None or not stdio_backend.is_stdio(existing.backend_url):
-        return
-    stored_headers = json.loads(existing.backend_headers_json or "{}")
-    changes = {
-        "visibility": bool(request.visibility) and request.visibility != existing.visibility,
-        "backend_url": bool(request.backend_url),
-        "backend_headers": bool(request.backend_headers) and dict(request.backend_headers) != stored_headers,
-        "backend_timeout_seconds": bool(request.backend_timeout_seconds)
-        and request.backend_timeout_seconds != existing.backend_timeout_seconds,
-    }
-    changed = [name for name, differs in changes.items() if differs]
-    if changed:
-        raise PermissionDenied(
-            f"only the operator can change {', '.join(changed)} of a stdio toolkit: it runs a command on the"
-            " gateway's hosts",
-            "STDIO_NEEDS_OPERATOR",
-        )
 
 
 def _toolkit(t: Toolkit, org_slug: str, count: int, principal: Principal) -> admin_pb2.Toolkit:
@@ -170,8 +144,15 @@ class ToolkitRpcs(AdminBase):
         new_default = _permission(request.new_tool_permission) if request.new_tool_permission else ""
         async with self._sessions() as session:
             org = await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
-            existing = await rules.find_toolkit_in(session, org.id, request.slug)
-            _check_operator_fields(existing, request, principal)
+            stdio_guard.check_edit(
+                await rules.find_toolkit_in(session, org.id, request.slug),
+                principal,
+                visibility=request.visibility,
+                backend_url=request.backend_url,
+                backend_headers=headers,
+                backend_timeout_seconds=request.backend_timeout_seconds,
+                new_tool_permission=new_default,
+            )
         stdio_address = _stdio_address(request, principal)
         check_backend_headers(headers)
         if request.backend_url:
@@ -243,6 +224,7 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
+            stdio_guard.check_owner_defaults(toolkit, principal)
             specs = [
                 {
                     "name": t.name,
@@ -284,6 +266,7 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
+            stdio_guard.check_owner_defaults(toolkit, principal)
             tool = await rules.find_tool(session, toolkit, request.tool, request.kind)
             tool.default_permission = _permission(request.permission)
             return _tool(tool)

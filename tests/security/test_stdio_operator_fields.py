@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from policy_service import errors
+from policy_service._generated.monomcp.policy.v1 import types_pb2
 from policy_service.client import PolicyClient
 from policy_service.toolkits.stdio_backend import StdioSpec
 from tests.support.attack_stack import Stack
@@ -71,3 +72,26 @@ async def test_http_toolkits_stay_the_org_admins(stack: Stack) -> None:
         changed = await admin.upsert_toolkit("acme", "other", visibility="public")
         assert changed.visibility == "public"
         await admin.upsert_toolkit("acme", "other", visibility="private")
+
+
+async def test_a_public_stdio_toolkits_owner_defaults_are_the_operators(stack: Stack) -> None:
+    """While public, its catalogue and tool defaults are what every org gets: an org admin
+    cannot loosen a tool the operator blocked for everyone."""
+    slug = "stdio-public-defaults"
+    await _stdio_toolkit(stack, slug)
+    await stack.operator.sync_tools("acme", slug, await stack.upstream.catalogue())
+    await stack.operator.upsert_toolkit("acme", slug, visibility="public")
+    async with stack.client("acme:admin") as admin:
+        for attempt in (
+            admin.set_tool_default("acme", slug, "wipe", "always_allow"),
+            admin.sync_tools("acme", slug, [{"name": "wipe", "default_permission": "always_allow"}]),
+            admin.upsert_toolkit("acme", slug, new_tool_permission="always_allow"),
+        ):
+            with pytest.raises(errors.PermissionDenied):
+                await attempt
+    wipe = [t for t in (await stack.operator.list_catalogue("acme", slug)).tools if t.name == "wipe"]
+    assert [t.default_permission for t in wipe] == [types_pb2.PERMISSION_BLOCKED]
+    await stack.operator.upsert_toolkit("acme", slug, visibility="private")
+    async with stack.client("acme:admin") as admin:  # private again: its own org's business
+        await admin.set_tool_default("acme", slug, "wipe", "needs_approval")
+
