@@ -97,7 +97,7 @@ async def mark_verified(session: AsyncSession, row: OrgDomain, org: Organization
         )
     except IntegrityError:  # the partial unique index: one verified row per domain
         raise _claimed() from None
-    if done.rowcount != 1:  # another org's proof dropped this claim since it was read
+    if getattr(done, "rowcount", 0) != 1:  # another org's proof dropped this claim since it was read
         raise _claimed()
     pending = OrgDomain.verified_at.is_(None)
     await session.execute(delete(OrgDomain).where(OrgDomain.domain == row.domain, OrgDomain.id != row.id, pending))

@@ -89,7 +89,7 @@ async def test_a_public_stdio_toolkits_owner_defaults_are_the_operators(stack: S
         ):
             with pytest.raises(errors.PermissionDenied):
                 await attempt
-    wipe = [t for t in (await stack.operator.list_catalogue("acme", slug)).tools if t.name == "wipe"]
+    wipe = [t for t in await stack.operator.list_catalogue("acme", slug) if t.name == "wipe"]
     assert [t.default_permission for t in wipe] == [types_pb2.PERMISSION_BLOCKED]
     await stack.operator.upsert_toolkit("acme", slug, visibility="private")
     async with stack.client("acme:admin") as admin:  # private again: its own org's business
