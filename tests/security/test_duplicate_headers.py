@@ -33,6 +33,8 @@ def _cases(stack: Stack) -> dict[str, list[tuple[str, str]]]:
         "origin": [("Origin", "http://127.0.0.1"), ("Origin", "https://evil.example.com")],
         "content-type": [("Content-Type", "text/plain")],
         "request-id": [("X-Request-Id", "second")],
+        "forwarded-proto": [("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "http")],
+        "mcp-method": [("Mcp-Method", "tools/call"), ("Mcp-Method", "tools/list")],
     }
 
 
@@ -47,6 +49,8 @@ CASES = [
     "origin",
     "content-type",
     "request-id",
+    "forwarded-proto",
+    "mcp-method",
 ]
 
 
@@ -90,3 +94,18 @@ async def test_one_of_each_still_works(stack: Stack) -> None:
     )
     assert response.status_code == 200, response.text
     assert stack.executions() == before + 1
+
+
+async def test_content_length_with_transfer_encoding_is_refused(stack: Stack) -> None:
+    """The smuggling sibling: two framings for one body (raw_post sends Content-Length)."""
+    before = stack.executions()
+    body = json.dumps(tools_call("echo", {"text": "hi"})).encode()
+    headers = [
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+        ("Authorization", f"Bearer {stack.keys['acme:member']}"),
+        ("Transfer-Encoding", "chunked"),
+    ]
+    response = await raw_post(f"{stack.front}/acme/tools/mcp", headers, body)
+    assert response.status_code == 400
+    assert stack.executions() == before
