@@ -94,4 +94,3 @@ async def test_a_public_stdio_toolkits_owner_defaults_are_the_operators(stack: S
     await stack.operator.upsert_toolkit("acme", slug, visibility="private")
     async with stack.client("acme:admin") as admin:  # private again: its own org's business
         await admin.set_tool_default("acme", slug, "wipe", "needs_approval")
-
