@@ -76,10 +76,25 @@ class PolicyClient(AdminRpcs, TaskRpcs):
         tls: grpc.ChannelCredentials | None = None,
         source: str = "",
         stream: bool = False,
+        request_id: str = "",
+        client_address: str = "",
+        user_agent: str = "",
     ) -> None:
         """`stream`: send authorize/complete items on long-lived CallStream streams (ADR 0029),
-        falling back to the unary/CallBatch RPCs when no stream takes an item."""
-        self.channel = RpcChannel(address, credential, timeout, service_token=service_token, tls=tls, source=source)
+        falling back to the unary/CallBatch RPCs when no stream takes an item. `request_id`,
+        `client_address`, `user_agent`: the HTTP client's, for admin-action audit rows (the
+        `service_token` vouches for them)."""
+        self.channel = RpcChannel(
+            address,
+            credential,
+            timeout,
+            service_token=service_token,
+            tls=tls,
+            source=source,
+            request_id=request_id,
+            client_address=client_address,
+            user_agent=user_agent,
+        )
         self._batcher: CallBatcher | None = None
         self._streams = (
             StreamPool(address, self.channel.open_target, self.channel.service_metadata, timeout) if stream else None

@@ -281,7 +281,12 @@ class Gate:
             raise FailedPrecondition("this call was already completed", "CALL_ALREADY_COMPLETED") from None
 
     async def approval_status(self, credential: str, approval_id: str) -> approvals.ApprovalRecord:
-        return await self.approval_status_for(await self.authenticator.authenticate(credential), approval_id)
+        """The MCP `approval_status` lookup. The operator belongs to no org there (ADR 0035): it
+        requested no approval, so it finds none (the admin API's GetApproval still shows them)."""
+        principal = await self.authenticator.authenticate(credential)
+        if principal.is_operator:
+            raise NotFound("approval not found", "APPROVAL_NOT_FOUND")
+        return await self.approval_status_for(principal, approval_id)
 
     async def approval_status_for(self, principal: Principal, approval_id: str) -> approvals.ApprovalRecord:
         """The approval, if `principal` requested it or administers its org; else NotFound."""

@@ -22,6 +22,11 @@ _OPTIONS = [
 ]
 
 
+def _printable(text: str, limit: int) -> str:
+    """A metadata value gRPC will send (printable ASCII), whatever a client put in a header."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+
+
 def raised(exc: grpc.aio.AioRpcError) -> Exception:
     """The domain error an RPC's status stands for."""
     return error_for(exc.code())(exc.details() or exc.code().name, reason_of(exc) or None)
@@ -40,16 +45,28 @@ class RpcChannel:
         service_token: str = "",
         tls: grpc.ChannelCredentials | None = None,
         source: str = "",
+        request_id: str = "",
+        client_address: str = "",
+        user_agent: str = "",
     ) -> None:
+        """`request_id`, `client_address`, `user_agent`: the front's HTTP client's, stated for
+        the admin-action audit row; believed only with the service token beside them."""
         self._address = address
         self._channel: grpc.aio.Channel | None = None
         self._stubs: dict[type[Any], Any] = {}
         self.timeout = timeout
         self._tls = tls
         # `source` labels admin actions in the audit log: "api", "console" or "cli" (default "grpc").
+        stated = (
+            ("x-monomcp-service", service_token),
+            ("x-request-id", _printable(request_id, 64)),
+            ("x-monomcp-client-address", _printable(client_address, 64)),
+            ("x-monomcp-user-agent", _printable(user_agent, 512)),
+        )
         self.admin_metadata = (
             *((("authorization", f"Bearer {credential}"),) if credential else ()),
             *((("x-monomcp-source", source),) if source else ()),
+            *(pair for pair in stated if pair[1]),
         )
         self.service_metadata = (("authorization", f"Bearer {service_token}"),) if service_token else ()
 

@@ -22,7 +22,7 @@ from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.sign_in import build_sign_in
 from mcp_front.admin.templates import render, signed_in_as, when
 from policy_service.audit_changes import change_of, field_changes, summary
-from policy_service.client import Approval, PolicyClient
+from policy_service.client import Approval
 from policy_service.wire_enums import message_to_dict
 from policy_service.wire_views import ApprovalView, approval_view
 
@@ -84,7 +84,7 @@ def build_console(api: AdminApi) -> APIRouter:
             changes: asyncio.Queue[Approval] = asyncio.Queue(maxsize=1000)
 
             async def pump() -> None:
-                async with PolicyClient(api.addr, caller.credential, api.timeout, source="console") as client:
+                async with api.client(request, caller.credential, "console") as client:
                     async for approval in client.watch_approvals(org):
                         await changes.put(approval)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from mcp_front.admin.inputs import Ident, Name
 from mcp_front.admin.rest import AdminApi, KeyBody, to_json
 from policy_service import errors
-from policy_service.client import PolicyClient, PolicyUnavailable
+from policy_service.client import PolicyUnavailable
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^\s@]+@[^\s@]+$")]
 Password = Annotated[str, Field(max_length=256)]
@@ -75,7 +75,7 @@ def _client_address(request: Request) -> str:
 
 async def _anonymous(api: AdminApi, request: Request, credential: str, fn: Any) -> Any:
     """A sign-in RPC (no admin credential); refusals keep their status and Retry-After."""
-    async with PolicyClient(api.addr, credential, api.timeout, source="api", service_token=api.service_token) as client:
+    async with api.client(request, credential, "api") as client:
         try:
             return await fn(client)
         except errors.PolicyError as exc:

@@ -18,7 +18,7 @@ from mcp_front.admin.inputs import Ident
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render
 from policy_service import errors
-from policy_service.client import Approval, PolicyClient, PolicyUnavailable
+from policy_service.client import Approval, PolicyUnavailable
 from policy_service.wire_views import approval_view
 
 _ADVICE = {
@@ -75,14 +75,14 @@ def build_requester_view(api: AdminApi) -> APIRouter:
         agent = request.headers.get("user-agent", "")[:512]
         try:
             if credential.strip():
-                async with PolicyClient(api.addr, credential.strip(), api.timeout, source="console") as client:
+                async with api.client(request, credential.strip(), "console") as client:
                     return _shown(await client.get_approval(approval_id))
             if not (email and password and org):
                 return sign_in_to_view(api, approval_id, "Enter your email, password and org, or a key", 400)
-            sign_in = PolicyClient(api.addr, "", api.timeout, service_token=api.service_token, source="console")
+            sign_in = api.client(request, "", "console")
             async with sign_in as anonymous:
                 signed = await anonymous.login(email.strip(), password, org.strip(), address, agent)
-            async with PolicyClient(api.addr, signed.access_token, api.timeout, source="console") as client:
+            async with api.client(request, signed.access_token, "console") as client:
                 try:
                     return _shown(await client.get_approval(approval_id))
                 finally:

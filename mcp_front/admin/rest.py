@@ -33,6 +33,7 @@ from mcp_front.admin.templates import render
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from mcp_front.backends.upstream import UpstreamError
 from mcp_front.edge.admin_guard import validation_error
+from mcp_front.edge.request import request_id_of
 from policy_service import errors
 from policy_service.audit_changes import change_of
 from policy_service.client import PolicyClient, PolicyUnavailable
@@ -106,13 +107,28 @@ class AdminApi:
         self.egress = egress or EgressPolicy()  # where catalogue syncs may reach
         self.single_sign_on = False  # the sign-in page offers /console/sso (admin/sso.py)
 
+    def client(self, request: Request, credential: str, source: str) -> PolicyClient:
+        """A policy client acting as `credential`, stating this HTTP request's facts (request
+        id, client address, user agent) and channel for the admin-action audit row; the
+        service token beside them is what makes the policy service believe them (ADR 0035)."""
+        return PolicyClient(
+            self.addr,
+            credential,
+            self.timeout,
+            source=source,
+            service_token=self.service_token,
+            request_id=request_id_of(request.scope),
+            client_address=request.client.host if request.client else "",
+            user_agent=request.headers.get("user-agent", ""),
+        )
+
     async def call(
         self, request: Request, fn: Callable[[PolicyClient], Awaitable[T]], form_csrf: str | None = None
     ) -> T:
         """Run one admin RPC as the caller; domain errors become HTTP statuses."""
         caller = self.auth.caller(request, form_csrf)
         source = "console" if caller.via_cookie else "api"
-        async with PolicyClient(self.addr, caller.credential, self.timeout, source=source) as client:
+        async with self.client(request, caller.credential, source) as client:
             try:
                 return await fn(client)
             except errors.PolicyError as exc:

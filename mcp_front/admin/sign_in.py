@@ -21,7 +21,7 @@ from mcp_front.admin.inputs import Ident
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render
 from policy_service import errors
-from policy_service.client import PolicyClient, PolicyUnavailable
+from policy_service.client import PolicyUnavailable
 from policy_service.wire_views import session_max_age
 
 STATIC = Path(__file__).parent / "static"
@@ -81,9 +81,7 @@ def build_sign_in(api: AdminApi) -> APIRouter:
         address = request.client.host if request.client else ""
         agent = request.headers.get("user-agent", "")[:512]
         # The service token vouches for `address` on the password sign-in.
-        async with PolicyClient(
-            api.addr, credential.strip(), api.timeout, service_token=api.service_token, source="console"
-        ) as client:
+        async with api.client(request, credential.strip(), "console") as client:
             try:
                 if credential.strip():
                     issued = await client.create_console_session()
@@ -110,7 +108,7 @@ def build_sign_in(api: AdminApi) -> APIRouter:
         api.auth.require_same_origin(request)
         token = request.cookies.get(COOKIE, "")
         if token:
-            async with PolicyClient(api.addr, token, api.timeout, source="console") as client:
+            async with api.client(request, token, "console") as client:
                 try:
                     await client.end_console_session()
                 except PolicyUnavailable:

@@ -28,7 +28,6 @@ from mcp_front.admin.sign_in import DEFAULT_TARGET, safe_target
 from mcp_front.admin.templates import render
 from mcp_front.mcp.signed_state import InvalidState, StateSigner
 from policy_service import errors
-from policy_service.client import PolicyClient
 from policy_service.config import Settings
 from policy_service.wire_views import session_max_age
 
@@ -135,7 +134,7 @@ def build_sso(api: AdminApi, sso: SsoSettings, signer: StateSigner) -> APIRouter
         token = await _exchange(sso, endpoints, code, str(flow["v"]))
         if not token:
             return _refused("The identity provider did not issue a token")
-        async with PolicyClient(api.addr, token, api.timeout, source="console") as client:
+        async with api.client(request, token, "console") as client:
             try:
                 issued = await client.create_console_session()
             except errors.PermissionDenied as exc:

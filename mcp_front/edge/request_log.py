@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from operator import itemgetter
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.edge.request import request_id_of
-from mcp_front.edge.responses import header_too_large
+from mcp_front.edge.responses import header_too_large, repeated_header
 from mcp_front.edge.text import log_safe
 from mcp_front.observability.metrics import FrontMetrics
 
@@ -62,9 +64,31 @@ class RequestLogMiddleware:
             )
 
 
+# Headers the gateway decides on (routing, identity, protocol, sessions, CSRF, framing): each
+# may appear once. Two copies let two readers of one request (our router, the SDK, a proxy)
+# disagree; RFC 9112 §3.2 asks for a 400 on a repeated Host. Every `mcp-*` header counts too.
+SINGLE_HEADERS = frozenset(
+    {
+        b"host",
+        b"authorization",
+        b"origin",
+        b"cookie",
+        b"content-type",
+        b"content-length",
+        b"transfer-encoding",
+        b"x-request-id",
+        b"x-csrf-token",
+        b"x-forwarded-host",
+        b"x-forwarded-proto",
+        b"last-event-id",
+    }
+)
+
+
 class HeaderLimitMiddleware:
-    """431 for requests whose headers exceed the limit, on every path. The server protocol
-    (`protocol.py`) stops oversized headers while they stream in; this catches the rest."""
+    """431 for requests whose headers exceed the limit and 400 for a decision header sent more
+    than once (SINGLE_HEADERS, `mcp-*`), on every path and before any routing. The server
+    protocol (`protocol.py`) stops oversized headers while they stream in; this catches the rest."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -72,10 +96,31 @@ class HeaderLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            headers = scope["headers"]
             size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            for name, value in scope["headers"]:
+            for name, value in headers:
                 size += len(name) + len(value) + 4
             if size > self._max:
                 await header_too_large(self._max)(scope, receive, send)
                 return
+            # Names arrive lower-cased (ASGI); a request with no repeated name at all (nearly
+            # every one) costs one set built in C.
+            repeated = "" if len(set(map(_name, headers))) == len(headers) else _repeated(headers)
+            if repeated:
+                await repeated_header(repeated)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+_name = itemgetter(0)
+
+
+def _repeated(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The first decision header that appears more than once, or ''."""
+    seen: set[bytes] = set()
+    for name, _ in headers:
+        if name in SINGLE_HEADERS or name.startswith(b"mcp-"):
+            if name in seen:
+                return name.decode("latin-1")
+            seen.add(name)
+    return ""

@@ -44,6 +44,12 @@ def header_too_large(limit: int) -> Response:
     return jsonrpc_error(431, -32600, f"Request headers exceed {limit} bytes", {"Connection": "close"})
 
 
+def repeated_header(name: str) -> Response:
+    return jsonrpc_error(
+        400, -32600, f"Bad request: the {name} header was sent more than once", {"Connection": "close"}
+    )
+
+
 def body_timeout(seconds: float) -> Response:
     return jsonrpc_error(408, -32600, f"Request body not received within {seconds:g} s", {"Connection": "close"})
 

@@ -20,10 +20,11 @@ from google.protobuf.message import Message
 
 from policy_service.api.admin_snapshots import Snapshots, change
 from policy_service.api.errors import abort_for
-from policy_service.api.metadata import bearer
+from policy_service.api.metadata import bearer, call_facts
 from policy_service.errors import PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.principal import Principal
+from policy_service.identity.services import ServiceDirectory
 
 log = logging.getLogger(__name__)
 _ADMIN_PREFIX = "/monomcp.policy.v1.AdminService/"
@@ -34,14 +35,6 @@ _AUDITED: dict[str, tuple[str, ...]] = {_ADMIN_PREFIX: _READS, "/monomcp.policy.
 # Password sign-ins write their own rows (they must also count failures for brute-force limits).
 # ApplyPolicy records its changes rather than the file it was sent (ADR 0021).
 _SELF_AUDITED = frozenset({"Login", "CreatePasswordConsoleSession", "ApplyPolicy"})
-SOURCES = frozenset({"api", "console", "cli", "grpc"})
-
-
-def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == name and isinstance(value, str):
-            return value
-    return ""
 
 
 class _RecordBeforeAbort:
@@ -72,9 +65,10 @@ class _RecordBeforeAbort:
 
 
 class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, gate: Gate, snapshots: Snapshots) -> None:
+    def __init__(self, gate: Gate, snapshots: Snapshots, services: ServiceDirectory) -> None:
         self._gate = gate
         self._snapshots = snapshots
+        self._services = services
 
     async def intercept_service(
         self,
@@ -170,11 +164,12 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         diff: dict[str, Any] | None,
     ) -> None:
         payload = MessageToDict(request, preserving_proto_field_name=True)
-        await record_action(self._gate, context, principal, name, payload, status, error, diff)
+        await record_action(self._gate, self._services, context, principal, name, payload, status, error, diff)
 
 
 async def record_action(
     gate: Gate,
+    services: ServiceDirectory,
     context: grpc.aio.ServicerContext,
     principal: Principal | None,
     name: str,
@@ -183,16 +178,13 @@ async def record_action(
     error: str,
     diff: dict[str, Any] | None = None,
 ) -> None:
-    """The admin-action row, with the channel and request facts from the call's metadata, and
-    the before/after of what the action changed when known."""
-    source = _metadata(context, "x-monomcp-source")
+    """The admin-action row, with the channel and request facts the call states (believed
+    only from a recording service identity: `metadata.call_facts`), and the before/after of
+    what the action changed when known."""
+    stated = await call_facts(context, services)
     facts = RequestFacts(
-        request_id=_metadata(context, "x-request-id")[:64],
-        client_address=(context.peer() or "")[:64],
-        user_agent=_metadata(context, "user-agent")[:512],
+        request_id=stated.request_id, client_address=stated.client_address, user_agent=stated.user_agent
     )
     # The operator acts on other orgs: file the row under the org it acted on.
     org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
-    await gate.record_admin_action(
-        principal, source if source in SOURCES else "grpc", f"admin/{name}", payload, status, error, facts, org, diff
-    )
+    await gate.record_admin_action(principal, stated.source, f"admin/{name}", payload, status, error, facts, org, diff)

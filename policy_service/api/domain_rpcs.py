@@ -95,7 +95,7 @@ class DomainServicer(domains_pb2_grpc.DomainServiceServicer):
             )
         async with self._sessions() as session, session.begin():
             org = await admin_org(session, principal, request.org_slug)
-            return domain_message(await store.mark_verified(session, await store.get(session, org, domain), org.slug))
+            return domain_message(await store.mark_verified(session, await store.get(session, org, domain), org))
 
     @translated
     async def ListDomains(

@@ -10,11 +10,11 @@ from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, metadata, validation
 from policy_service.api.admin_base import AdminBase
 from policy_service.api.errors import translated
-from policy_service.api.metadata import bearer, service_caller
-from policy_service.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated
+from policy_service.api.metadata import bearer
+from policy_service.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from policy_service.identity import passwords, people
 from policy_service.identity.logins import Attempt, Logins, SignedIn
-from policy_service.identity.services import Scope, ServiceDirectory
+from policy_service.identity.services import ServiceDirectory
 from policy_service.permissions.admin_access import admin_org
 
 
@@ -32,27 +32,22 @@ def person_message(view: people.PersonView, org_slug: str) -> admin_pb2.Person:
     )
 
 
-async def _address(given: str, context: grpc.aio.ServicerContext, services: ServiceDirectory) -> str:
-    """The client address the caller states, believed only from a service identity that may
-    record request facts (the front passes its HTTP client's); anyone else's is its gRPC peer.
-    It is what the per-address sign-in limit counts and what the audit row keeps."""
-    validation.text(given, "client_address", 64)
-    if given:
-        try:
-            await service_caller(context, services, Scope.RECORD)
-            return given
-        except (Unauthenticated, PermissionDenied):
-            pass
-    return (context.peer() or "")[:64]
+async def _facts(
+    given_address: str, given_agent: str, context: grpc.aio.ServicerContext, services: ServiceDirectory
+) -> metadata.CallFacts:
+    """Where a sign-in came from, by the one rule for stated facts (`metadata.call_facts`):
+    the address is what the per-address sign-in limit counts and what the audit row keeps."""
+    validation.text(given_address, "client_address", 64)
+    validation.text(given_agent, "user_agent", 512)
+    return await metadata.call_facts(context, services, client_address=given_address, user_agent=given_agent)
 
 
-def _attempt(email: str, org_slug: str, address: str, user_agent: str, source: str) -> Attempt:
+def _attempt(email: str, org_slug: str, facts: metadata.CallFacts) -> Attempt:
     validation.text(email, "email", 320)
     validation.text(org_slug, "org_slug", 63)
-    validation.text(user_agent, "user_agent", 512)
     if not email or not org_slug:
         raise InvalidArgument("email and org are required", "MISSING_FIELD")
-    return Attempt(email.strip().lower(), org_slug.strip(), address, user_agent, source)
+    return Attempt(email.strip().lower(), org_slug.strip(), facts.client_address, facts.user_agent, facts.source)
 
 
 class PeopleRpcs(AdminBase):
@@ -139,8 +134,8 @@ class PeopleRpcs(AdminBase):
     async def Login(
         self, request: admin_pb2.LoginRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.LoginResponse:
-        address = await _address(request.client_address, context, self._services)
-        attempt = _attempt(request.email, request.org_slug, address, request.user_agent, metadata.source(context))
+        facts = await _facts(request.client_address, request.user_agent, context, self._services)
+        attempt = _attempt(request.email, request.org_slug, facts)
         signed_in = await self._sign_in().login(attempt, request.password)
         return _tokens(signed_in)
 
@@ -149,9 +144,8 @@ class PeopleRpcs(AdminBase):
         self, request: admin_pb2.RefreshRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.LoginResponse:
         validation.text(request.refresh_token, "refresh_token", 128)
-        validation.text(request.user_agent, "user_agent", 512)
-        address = await _address(request.client_address, context, self._services)
-        attempt = Attempt("", "", address, request.user_agent, metadata.source(context))
+        facts = await _facts(request.client_address, request.user_agent, context, self._services)
+        attempt = Attempt("", "", facts.client_address, facts.user_agent, facts.source)
         return _tokens(await self._sign_in().refresh(request.refresh_token, attempt))
 
     @translated
@@ -166,8 +160,8 @@ class PeopleRpcs(AdminBase):
     async def CreatePasswordConsoleSession(
         self, request: admin_pb2.PasswordConsoleSessionRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.CreateConsoleSessionResponse:
-        address = await _address(request.client_address, context, self._services)
-        attempt = _attempt(request.email, request.org_slug, address, request.user_agent, metadata.source(context))
+        facts = await _facts(request.client_address, request.user_agent, context, self._services)
+        attempt = _attempt(request.email, request.org_slug, facts)
         issued = await self._sign_in().console_session(attempt, request.password, int(request.ttl_seconds))
         return admin_pb2.CreateConsoleSessionResponse(
             token=issued.token,

@@ -70,7 +70,9 @@ class PolicyRpcs(AdminBase):
             raise
         finally:
             # One admin action per apply, recording what changed (not the file sent).
-            await record_action(self._gate, context, principal, "ApplyPolicy", payload, status, error, diff)
+            await record_action(
+                self._gate, self._services, context, principal, "ApplyPolicy", payload, status, error, diff
+            )
 
     async def _apply(
         self, principal: Principal, request: admin_pb2.ApplyPolicyRequest

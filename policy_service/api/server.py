@@ -261,7 +261,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
         interceptors=[
             *server_interceptors(),
             MetricsInterceptor(metrics),
-            AdminAuditInterceptor(gate, Snapshots(sessions)),
+            AdminAuditInterceptor(gate, Snapshots(sessions), services),
         ],
         options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
     )

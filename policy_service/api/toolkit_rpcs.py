@@ -18,7 +18,7 @@ from policy_service.permissions import rules
 from policy_service.permissions.admin_access import admin_org
 from policy_service.permissions.lookup import TOOL_KIND
 from policy_service.storage.models import Organization, OrgToolDefault, Role, RoleOverride, Tool, Toolkit
-from policy_service.toolkits import stdio_backend
+from policy_service.toolkits import stdio_backend, stdio_guard
 from policy_service.toolkits.backend_target import check_backend_headers, check_backend_url
 from policy_service.toolkits.new_tools import DEFAULT_NEW_TOOL_PERMISSION
 
@@ -143,7 +143,16 @@ class ToolkitRpcs(AdminBase):
         headers = dict(request.backend_headers)
         new_default = _permission(request.new_tool_permission) if request.new_tool_permission else ""
         async with self._sessions() as session:
-            await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
+            org = await admin_org(session, principal, request.org_slug)  # authorize before any DNS lookup
+            stdio_guard.check_edit(
+                await rules.find_toolkit_in(session, org.id, request.slug),
+                principal,
+                visibility=request.visibility,
+                backend_url=request.backend_url,
+                backend_headers=headers,
+                backend_timeout_seconds=request.backend_timeout_seconds,
+                new_tool_permission=new_default,
+            )
         stdio_address = _stdio_address(request, principal)
         check_backend_headers(headers)
         if request.backend_url:
@@ -215,6 +224,7 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
+            stdio_guard.check_owner_defaults(toolkit, principal)
             specs = [
                 {
                     "name": t.name,
@@ -256,6 +266,7 @@ class ToolkitRpcs(AdminBase):
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             toolkit, _ = await rules.find_toolkit(session, org.slug, request.toolkit_slug)
+            stdio_guard.check_owner_defaults(toolkit, principal)
             tool = await rules.find_tool(session, toolkit, request.tool, request.kind)
             tool.default_permission = _permission(request.permission)
             return _tool(tool)

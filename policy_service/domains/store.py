@@ -1,21 +1,24 @@
 """Custom domains in the database: claim, verify, list, release.
 
-A domain belongs to one org at a time. An unverified claim older than `CLAIM_EXPIRY` gives
-way to another org's claim, so nobody can squat a domain they cannot prove."""
+A claim is a pending row per (org, domain) with its own token; a pending claim blocks
+nobody, so several orgs may hold one on the same name and a claim that cannot be proven
+cannot squat. The first org to prove control gets the domain: its row is marked verified
+(a partial unique index allows one verified row per domain, so a racing second proof fails)
+and every other org's pending claim on it is dropped. A verified domain is then refused to
+other orgs' claims until its org removes it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service.domains import names
 from policy_service.errors import AlreadyExists, NotFound
 from policy_service.storage.models import Organization, OrgDomain, utcnow
-
-CLAIM_EXPIRY = timedelta(days=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,20 +34,37 @@ def _view(row: OrgDomain, org_slug: str) -> DomainView:
     return DomainView(row.domain, org_slug, row.verification_token, row.created_at, row.verified_at)
 
 
+async def _verified_elsewhere(session: AsyncSession, org: Organization, name: str) -> bool:
+    found = await session.execute(
+        select(OrgDomain.id).where(
+            OrgDomain.domain == name, OrgDomain.org_id != org.id, OrgDomain.verified_at.is_not(None)
+        )
+    )
+    return found.first() is not None
+
+
+def _claimed() -> AlreadyExists:
+    return AlreadyExists("that domain is verified by another org", "DOMAIN_CLAIMED")
+
+
 async def add(session: AsyncSession, org: Organization, domain: str) -> DomainView:
+    """The org's claim on `domain` (the existing one when it has claimed it already)."""
     name = names.normalize(domain)
-    existing = (await session.execute(select(OrgDomain).where(OrgDomain.domain == name))).scalar_one_or_none()
-    if existing is not None:
-        if existing.org_id == org.id:
-            return _view(existing, org.slug)
-        stale = existing.verified_at is None and existing.created_at <= utcnow() - CLAIM_EXPIRY
-        if not stale:
-            raise AlreadyExists(f"{name} is claimed by another org", "DOMAIN_CLAIMED")
-        await session.delete(existing)
-        await session.flush()
+    own = (
+        await session.execute(select(OrgDomain).where(OrgDomain.domain == name, OrgDomain.org_id == org.id))
+    ).scalar_one_or_none()
+    if own is not None:
+        return _view(own, org.slug)
+    if await _verified_elsewhere(session, org, name):
+        raise _claimed()
     row = OrgDomain(org_id=org.id, domain=name, verification_token=names.new_token())
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same org's racing claim
+        raise AlreadyExists(
+            f"{name} is being claimed by this org already; list its domains", "DOMAIN_CLAIMED"
+        ) from None
     return _view(row, org.slug)
 
 
@@ -58,11 +78,31 @@ async def get(session: AsyncSession, org: Organization, domain: str) -> OrgDomai
     return row
 
 
-async def mark_verified(session: AsyncSession, row: OrgDomain, org_slug: str) -> DomainView:
-    if row.verified_at is None:
-        row.verified_at = utcnow()
-        await session.flush()
-    return _view(row, org_slug)
+async def mark_verified(session: AsyncSession, row: OrgDomain, org: Organization) -> DomainView:
+    """The org's proven claim becomes the domain's owner; other orgs' pending claims go.
+    ALREADY_EXISTS when another org's proof got there first."""
+    if row.verified_at is not None:
+        return _view(row, org.slug)
+    # Proofs of one name queue here on Postgres (SQLite has one writer anyway): without the
+    # lock, two proofs could deadlock on each other's row and index entry.
+    claims = select(OrgDomain.id).where(OrgDomain.domain == row.domain).order_by(OrgDomain.id)
+    await session.execute(claims.with_for_update())
+    if await _verified_elsewhere(session, org, row.domain):
+        raise _claimed()
+    try:
+        done = await session.execute(
+            update(OrgDomain)
+            .where(OrgDomain.id == row.id, OrgDomain.verified_at.is_(None))
+            .values(verified_at=utcnow())
+        )
+    except IntegrityError:  # the partial unique index: one verified row per domain
+        raise _claimed() from None
+    if getattr(done, "rowcount", 0) != 1:  # another org's proof dropped this claim since it was read
+        raise _claimed()
+    pending = OrgDomain.verified_at.is_(None)
+    await session.execute(delete(OrgDomain).where(OrgDomain.domain == row.domain, OrgDomain.id != row.id, pending))
+    await session.refresh(row)
+    return _view(row, org.slug)
 
 
 async def list_in_org(session: AsyncSession, org: Organization) -> list[DomainView]:

@@ -184,9 +184,7 @@ class Catalogue:
         toolkit = await self._toolkits.get_or_load(slugs, lambda: self._load_toolkit(*slugs))
         # Decided before the tools are read, so an invisible toolkit costs what an unknown one
         # does: a private toolkit's 404 must not be measurably slower than a missing one's.
-        if toolkit is None or not can_see_toolkit(
-            toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator
-        ):
+        if toolkit is None or not can_see_toolkit(toolkit.visibility, toolkit.org_id, principal.org_id):
             raise NotFound(TOOLKIT_NOT_FOUND, "TOOLKIT_NOT_FOUND")
         return toolkit
 

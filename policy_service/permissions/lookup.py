@@ -65,8 +65,6 @@ async def find_visible_toolkit(
             .where(Organization.slug == org_slug, Toolkit.slug == toolkit_slug)
         )
     ).scalar_one_or_none()
-    if toolkit is None or not can_see_toolkit(
-        toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator
-    ):
+    if toolkit is None or not can_see_toolkit(toolkit.visibility, toolkit.org_id, principal.org_id):
         return None
     return toolkit

@@ -41,6 +41,8 @@ def effective_permission(
     return Effective(tool_default, "tool_default")
 
 
-def can_see_toolkit(visibility: str, toolkit_org_id: str, caller_org_id: str, caller_is_operator: bool) -> bool:
-    """Public toolkits are visible to every authenticated caller; private ones to their org."""
-    return visibility == "public" or caller_is_operator or toolkit_org_id == caller_org_id
+def can_see_toolkit(visibility: str, toolkit_org_id: str, caller_org_id: str) -> bool:
+    """Public toolkits are visible to every authenticated caller; private ones to their org.
+    The operator belongs to no org: on the MCP endpoints a private toolkit does not exist for
+    it either (ADR 0035); the admin API's own rule (`rules.visible_toolkit`) lets it manage them."""
+    return visibility == "public" or (bool(caller_org_id) and toolkit_org_id == caller_org_id)

@@ -53,9 +53,7 @@ async def upsert_toolkit(session: AsyncSession, org_id: str, fields: dict[str, A
     url = fields.get("backend_url") or ""
     if url and not url.startswith(("http://", "https://")):
         raise InvalidArgument("backend_url must be an http(s) URL", "BAD_URL")
-    toolkit = (
-        await session.execute(select(Toolkit).where(Toolkit.org_id == org_id, Toolkit.slug == fields["slug"]))
-    ).scalar_one_or_none()
+    toolkit = await find_toolkit_in(session, org_id, fields["slug"])
     if toolkit is None:
         toolkit = Toolkit(org_id=org_id, slug=fields["slug"], name=fields.get("name") or fields["slug"])
         session.add(toolkit)
@@ -68,6 +66,12 @@ async def upsert_toolkit(session: AsyncSession, org_id: str, fields: dict[str, A
         toolkit.backend_timeout_seconds = float(fields["backend_timeout_seconds"])
     await session.flush()
     return toolkit
+
+
+async def find_toolkit_in(session: AsyncSession, org_id: str, slug: str) -> Toolkit | None:
+    return (
+        await session.execute(select(Toolkit).where(Toolkit.org_id == org_id, Toolkit.slug == slug))
+    ).scalar_one_or_none()
 
 
 async def find_toolkit(session: AsyncSession, org_slug: str, slug: str) -> tuple[Toolkit, str]:
@@ -84,9 +88,10 @@ async def find_toolkit(session: AsyncSession, org_slug: str, slug: str) -> tuple
 
 
 async def visible_toolkit(session: AsyncSession, principal: Principal, org_slug: str, slug: str) -> Toolkit:
-    """A toolkit the caller's org may set rules for: its own, or a public one."""
+    """A toolkit the caller's org may set rules for: its own, or a public one (the operator:
+    any, for platform operations)."""
     toolkit, _ = await find_toolkit(session, org_slug, slug)
-    if not can_see_toolkit(toolkit.visibility, toolkit.org_id, principal.org_id, principal.is_operator):
+    if not (principal.is_operator or can_see_toolkit(toolkit.visibility, toolkit.org_id, principal.org_id)):
         raise NotFound("toolkit not found", "TOOLKIT_NOT_FOUND")
     return toolkit
 

@@ -81,7 +81,7 @@ async def _tools_by_key(session: AsyncSession, org: Organization) -> dict[tuple[
     return {
         (f"{owner}/{toolkit.slug}", tool.name): tool
         for tool, toolkit, owner in rows.all()
-        if can_see_toolkit(toolkit.visibility, toolkit.org_id, org.id, False)
+        if can_see_toolkit(toolkit.visibility, toolkit.org_id, org.id)
     }
 
 

@@ -376,12 +376,23 @@ class RefreshToken(Base):
 
 
 class OrgDomain(Base):
-    """An enterprise custom domain: once verified, its Host header maps to the org."""
+    """An org's claim on an enterprise custom domain: once verified, its Host header maps to
+    the org. Several orgs may hold pending claims on one name; only one can be verified."""
 
     __tablename__ = "org_domains"
+    __table_args__ = (
+        UniqueConstraint("org_id", "domain"),
+        Index(
+            "uq_org_domains_verified_domain",
+            "domain",
+            unique=True,
+            sqlite_where=text("verified_at IS NOT NULL"),
+            postgresql_where=text("verified_at IS NOT NULL"),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    domain: Mapped[str] = mapped_column(String(253), index=True)
     verification_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -219,3 +219,43 @@ async def test_verifying_a_domain_is_audited_with_its_before_and_after(world: Wo
     change = json.loads(row.response_json)
     assert change["before"] == {"domain": DOMAIN, "verified_at": None}
     assert change["after"]["domain"] == DOMAIN and change["after"]["verified_at"]
+
+
+async def test_an_unverified_claim_blocks_nobody(world: World, zone: tuple[Zone, str]) -> None:
+    """Regression: an org could claim a domain it does not own and hold it unverified (three
+    days, renewable by removing and re-adding), so the real owner could not even claim it."""
+    records, _ = zone
+    async with world.client("globex:admin") as squatter, world.client("acme:admin") as owner:
+        squatted = await DomainClient(squatter).add_domain("", DOMAIN)
+        assert not squatted.verified
+        claimed = await DomainClient(owner).add_domain("", DOMAIN)  # not AlreadyExists
+        assert claimed.verification_token != squatted.verification_token
+        records.set(claimed.txt_record_name, "TXT", claimed.txt_record_value)
+        assert (await DomainClient(owner).verify_domain("", DOMAIN, "dns")).verified
+        # The first to verify gets it; the other pending claims are dropped.
+        assert await DomainClient(squatter).list_domains() == []
+        with pytest.raises(errors.NotFound):
+            await DomainClient(squatter).verify_domain("", DOMAIN)
+        with pytest.raises(errors.AlreadyExists):
+            await DomainClient(squatter).add_domain("", DOMAIN)
+        assert [(d.domain, d.verified) for d in await DomainClient(owner).list_domains()] == [(DOMAIN, True)]
+
+
+async def test_two_pending_claims_and_only_the_first_proof_wins(world: World, zone: tuple[Zone, str]) -> None:
+    records, _ = zone
+    async with world.client("globex:admin") as globex, world.client("acme:admin") as acme:
+        first = await DomainClient(acme).add_domain("", DOMAIN)
+        second = await DomainClient(globex).add_domain("", DOMAIN)
+        assert await DomainClient(acme).add_domain("", DOMAIN) == first  # re-adding keeps the same claim
+        records.set(first.txt_record_name, "TXT", first.txt_record_value, second.txt_record_value)
+        results = await asyncio.gather(
+            DomainClient(acme).verify_domain("", DOMAIN, "dns"),
+            DomainClient(globex).verify_domain("", DOMAIN, "dns"),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if not isinstance(r, BaseException)]
+        losers = [r for r in results if isinstance(r, BaseException)]
+        assert len(winners) == 1 and winners[0].verified, results
+        assert len(losers) == 1 and isinstance(losers[0], (errors.AlreadyExists, errors.NotFound)), results
+        owners = [c for c in (acme, globex) if await DomainClient(c).list_domains()]
+        assert len(owners) == 1

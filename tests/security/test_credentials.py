@@ -202,7 +202,7 @@ async def test_operator_token_on_mcp_never_opens_an_approval_or_runs_a_blocked_t
     approvals_before = len((await stack.operator.list_approvals("acme", page_size=500)).approvals)
     before = stack.executions()
     response = await stack.post(
-        "/acme/tools/mcp", stack.settings.operator_token, tools_call(tool, arguments), request_id=request_id
+        "/acme/shared/mcp", stack.settings.operator_token, tools_call(tool, arguments), request_id=request_id
     )
     result = response.json()["result"]
     assert response.status_code == 200 and result["isError"] and message in result["content"][0]["text"]
