@@ -39,14 +39,14 @@ class RequestLogMiddleware:
 
         metrics = self._metrics
         if metrics is not None:
-            metrics.in_flight.inc()
+            metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             status = status or 499  # the client left; nothing to answer and nothing went wrong here
         finally:
             if metrics is not None:
-                metrics.in_flight.dec()
+                metrics.in_flight -= 1
                 metrics.observe_request(scope["path"], scope.get("method", ""), status, time.perf_counter() - started)
         # Successes at DEBUG keep the hot path cheap.
         level = logging.DEBUG if 200 <= status < 300 else logging.INFO
