@@ -1,5 +1,8 @@
-"""The outermost layer: a request id on every response and one structured log line per
-request, with caller-controlled text escaped so it cannot forge log lines."""
+"""The outermost layer: a request id on every response, one structured log line per
+request (caller-controlled text escaped so it cannot forge log lines), and 431 for headers
+past the limit, on every path. The server protocol (`protocol.py`) stops oversized headers
+while they stream in; the check here catches the rest. One layer, not two: every layer is a
+frame each await of the request passes through (docs/adr/0033)."""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ log = logging.getLogger("monomcp.front")
 
 
 class RequestLogMiddleware:
-    def __init__(self, app: ASGIApp, metrics: FrontMetrics | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: FrontMetrics | None = None, max_header_bytes: int | None = None) -> None:
         self.app = app
         self._metrics = metrics
+        self._max_header = max_header_bytes  # None: no limit here
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +45,10 @@ class RequestLogMiddleware:
         if metrics is not None:
             metrics.in_flight += 1
         try:
-            await self.app(scope, receive, send_with_id)
+            if self._max_header is not None and _header_bytes(scope) > self._max_header:
+                await header_too_large(self._max_header)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             status = status or 499  # the client left; nothing to answer and nothing went wrong here
         finally:
@@ -62,20 +69,8 @@ class RequestLogMiddleware:
             )
 
 
-class HeaderLimitMiddleware:
-    """431 for requests whose headers exceed the limit, on every path. The server protocol
-    (`protocol.py`) stops oversized headers while they stream in; this catches the rest."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self._max = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            for name, value in scope["headers"]:
-                size += len(name) + len(value) + 4
-            if size > self._max:
-                await header_too_large(self._max)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def _header_bytes(scope: Scope) -> int:
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    for name, value in scope["headers"]:
+        size += len(name) + len(value) + 4
+    return size
