@@ -18,7 +18,7 @@ from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.oauth import METADATA_PREFIX, ResourceServer
-from mcp_front.edge.request_log import HeaderLimitMiddleware, RequestLogMiddleware
+from mcp_front.edge.request_log import RequestLogMiddleware
 from mcp_front.edge.routing import Router, VerifiedDomains
 from mcp_front.edge.sessions import SessionIds
 from mcp_front.mcp.approval_flows import ApprovalFlows
@@ -57,9 +57,7 @@ class FrontApp:
         if self.router is None:
             domains = VerifiedDomains(self.policy, self.settings.domain_cache_seconds)
             self.router = Router(domains, self.settings.allowed_host_list, self.settings.public_url)
-        self._stack: ASGIApp = RequestLogMiddleware(
-            HeaderLimitMiddleware(self._route, self.settings.max_header_bytes), self.metrics
-        )
+        self._stack: ASGIApp = RequestLogMiddleware(self._route, self.metrics, self.settings.max_header_bytes)
         self._stack = asgi_middleware(self._stack)  # a span per request when OTEL_* turns tracing on
         self._extra: ASGIApp | None = None
 

@@ -71,34 +71,27 @@ class CallBatcher:
         while self._pending and self._in_flight < self._max_in_flight:
             batch, self._pending = self._pending[: self._max_items], self._pending[self._max_items :]
             self._in_flight += 1
-            run = self._run_single(batch[0]) if len(batch) == 1 and self._single else self._run(batch)
-            task = asyncio.get_running_loop().create_task(run)
+            task = asyncio.get_running_loop().create_task(self._run(batch))
             self._out[task] = batch
             task.add_done_callback(self._landed)
 
     def _landed(self, task: asyncio.Task[None]) -> None:
         self._out.pop(task, None)
 
-    async def _run_single(self, pending: _Pending) -> None:
-        item, future = pending
-        try:
-            assert self._single is not None
-            result = await self._single(item)
-            if not future.done():
-                future.set_result(result)
-        except BaseException as exc:
-            if not future.done():
-                future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            self._in_flight -= 1
-            if self._pending:
-                self._flush()
+    def _answers(self, batch: list[_Pending]) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        """The batch's results: its CallBatch RPC, or a lone item's unary RPC."""
+        if len(batch) == 1 and self._single is not None:
+            return self._alone(self._single, batch[0][0])
+        return self._send(policy_pb2.CallBatchRequest(items=[item for item, _ in batch]))
+
+    @staticmethod
+    async def _alone(single: Single, item: policy_pb2.CallBatchItem) -> AsyncIterator[policy_pb2.CallBatchResponse]:
+        result = await single(item)  # index 0, the lone item's
+        yield policy_pb2.CallBatchResponse(results=[result])
 
     async def _run(self, batch: list[_Pending]) -> None:
         try:
-            async for response in self._send(policy_pb2.CallBatchRequest(items=[item for item, _ in batch])):
+            async for response in self._answers(batch):
                 for result in response.results:
                     if 0 <= result.index < len(batch) and not batch[result.index][1].done():
                         batch[result.index][1].set_result(result)

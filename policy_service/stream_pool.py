@@ -156,31 +156,29 @@ class ItemStream:
             return raised(exc)
         return errors.PolicyUnavailable("the policy stream broke before this item was answered")
 
-    def _broken(self, call: Any, failure: Exception, unsent: Exception) -> None:
-        """Fails every item sent and not answered with `failure` (never resent: it may have
-        been decided), those never sent with `unsent`."""
+    def _broken(self, call: Any, failure: Exception, unsent: Exception) -> list[asyncio.Task[None]]:
+        """Detaches `call` (cancels it and its other task) if it is still the current one, and
+        fails every item sent and not answered with `failure` (never resent: it may have been
+        decided), those never sent with `unsent`. Returns the tasks it cancelled."""
+        cancelled: list[asyncio.Task[None]] = []
         if self._call is call:
             self._call = None
-            for task in self._tasks:
-                if task is not asyncio.current_task():
-                    task.cancel()
+            if call is not None:
+                call.cancel()  # a no-op once the call has ended
+            cancelled = [task for task in self._tasks if task is not asyncio.current_task()]
+            for task in cancelled:
+                task.cancel()
             self._tasks = []
         never = {item.id for item in self._outbox}
         waiting, self._waiting, self._outbox = self._waiting, {}, []
         for item_id, future in waiting.items():
             if not future.done():
                 future.set_exception(unsent if item_id in never else failure)
+        return cancelled
 
     async def close(self) -> None:
-        if self._call is not None:
-            self._call.cancel()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         closed = errors.PolicyUnavailable("the policy client was closed before this item was answered")
-        self._broken(None, closed, closed)
-        self._call = None
+        await asyncio.gather(*self._broken(self._call, closed, closed), return_exceptions=True)
         if self._channel is not None:
             await self._channel.close()
             self._channel = None

@@ -30,6 +30,20 @@ from policy_service import errors
 log = logging.getLogger("monomcp.front")
 
 
+# Header values whose check passed, per checker: the verdicts depend only on these values and
+# the front's settings, and building a starlette Request to ask the SDK again cost ~20-30 µs
+# per request (docs/adr/0033). Bounded, since callers choose the values; refusals are never
+# cached (the SDK logs each one).
+_PASSED_MAX = 256
+
+
+def _first(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
 def edge_of(scope: Scope) -> EdgeRequest:
     found = scope[EDGE_KEY]
     if not isinstance(found, EdgeRequest):
@@ -45,6 +59,7 @@ class HostCheck:
     def __init__(self, app: ASGIApp, security: TransportSecuritySettings, recorder: RefusalRecorder) -> None:
         self.app, self._settings, self._recorder = app, security, recorder
         self._security = TransportSecurityMiddleware(security)
+        self._passed: set[tuple[str, bytes | None, bytes | None]] = set()
 
     def _for_domain(self, domain: str) -> TransportSecurityMiddleware:
         allowed = TransportSecuritySettings(
@@ -55,9 +70,15 @@ class HostCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         domain = edge_of(scope).domain
+        seen = (domain, _first(scope, b"host"), _first(scope, b"origin"))
+        if seen in self._passed:
+            await self.app(scope, receive, send)
+            return
         security = self._for_domain(domain) if domain else self._security
         response = await security.validate_request(Request(scope), is_post=False)
         if response is None:
+            if len(self._passed) < _PASSED_MAX:
+                self._passed.add(seen)
             await self.app(scope, receive, send)
             return
         error = "invalid Host header" if response.status_code == 421 else "invalid Origin header"
@@ -167,12 +188,23 @@ class MediaCheck:
 
     def __init__(self, app: ASGIApp, sdk: ASGIApp, recorder: RefusalRecorder) -> None:
         self.app, self._sdk, self._recorder = app, sdk, recorder
+        self._accepted: set[bytes | None] = set()
+
+    def _accepts_json(self, scope: Scope) -> bool:
+        accept = _first(scope, b"accept")
+        if accept in self._accepted:
+            return True
+        if not check_accept_headers(Request(scope))[0]:
+            return False
+        if len(self._accepted) < _PASSED_MAX:
+            self._accepted.add(accept)
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = header(scope, b"content-type").lower()
         if not content_type.startswith("application/json"):
             problem = "Content-Type must be application/json"
-        elif not check_accept_headers(Request(scope))[0]:
+        elif not self._accepts_json(scope):
             problem = "not acceptable: the client must accept application/json"
         else:
             await self.app(scope, receive, send)

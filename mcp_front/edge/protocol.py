@@ -103,11 +103,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._in_headers:
             self._header_bytes += len(data)
-            self._arm_header_timer()
         super().data_received(data)
-        if self._in_headers and self._header_bytes > self.max_header_bytes:
+        if not self._in_headers:
+            return
+        if self._header_bytes > self.max_header_bytes:
             message = f"request headers exceed {self.max_header_bytes} bytes"
             self._refuse(_canned("431 Request Header Fields Too Large", message))
+            return
+        # Armed only when the headers did not all arrive in this chunk: a request whose head
+        # comes in one segment (nearly all) costs no timer (docs/adr/0033).
+        self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
         self._in_headers = False

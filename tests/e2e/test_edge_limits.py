@@ -234,6 +234,27 @@ async def test_default_limits_let_a_busy_client_burst_and_stop_a_flood(
     assert any(r.status_code == 429 for r in flood)
 
 
+async def test_slow_headers_on_a_kept_alive_connection_are_cut_off(settings: Settings, policy_addr: str) -> None:
+    """The header deadline is armed only while a head is incomplete (docs/adr/0033): a second
+    request on a kept-alive connection that never finishes its head is still cut off, and a
+    connection whose heads arrive whole is served past the deadline."""
+    async with _production_server(settings, policy_addr, header_timeout_seconds=0.5) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(3):  # whole heads, spread over more than the deadline
+            writer.write(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            length = next(
+                int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+            )
+            await reader.readexactly(length)
+            await asyncio.sleep(0.3)
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())  # never finished
+        answer = await asyncio.wait_for(reader.read(), 10)  # EOF: the server closed it
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
 async def test_inventing_a_bearer_per_request_is_limited_by_address(
     world: World, settings: Settings, policy_addr: str
 ) -> None:
