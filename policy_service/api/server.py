@@ -263,7 +263,12 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
             MetricsInterceptor(metrics),
             AdminAuditInterceptor(gate, Snapshots(sessions), services),
         ],
-        options=[("grpc.max_receive_message_length", 16 * 1024 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+            # Fronts ping an idle CallStream every 30 s (rpc_channel.py); accept pings that often
+            # (gRPC's default floor is 5 minutes, past which a server may answer too_many_pings).
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ],
     )
     servicer = PolicyServicer(gate, services, metrics)
     policy_pb2_grpc.add_PolicyServiceServicer_to_server(servicer, server)
