@@ -95,11 +95,11 @@ async def audit_request(
     protocol_version: str,
 ) -> None:
     """The audit row of a request that is not a tools/call (the SDK path and the lean path alike)."""
-    if method == "tools/list":
-        # Names suffice; the schemas are in the catalogue.
-        response: Any = {"tools": [t["name"] for t in req.access.tools_wire]}
-    else:
-        response = result
+    response: Any = result
+    if method == "tools/list" and isinstance(result, dict) and isinstance(result.get("tools"), list):
+        # Names suffice (the schemas are in the catalogue): those of the page actually served,
+        # which after a cursor is not the cached first page.
+        response = {**result, "tools": [t.get("name") if isinstance(t, dict) else t for t in result["tools"]]}
     try:
         await policy.record_request(
             req.credential,
