@@ -15,7 +15,7 @@ of every page by cursor.
 
 Environment: MONOMCP_SCALE_TOOLS (default "10,10000,100000"), MONOMCP_SCALE_AUDIT_ROWS
 (default "0,10000000": several minutes of COPY), MONOMCP_BENCH_SECONDS (per measurement,
-default 4), MONOMCP_BENCH_ROUNDS (alternating gateway windows per size, default 2).
+default 4), MONOMCP_BENCH_ROUNDS (alternating gateway windows per size, default 3).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from policy_service.client import PolicyClient
 SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 TOOL_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_TOOLS", "10,10000,100000").split(",")]
 AUDIT_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_AUDIT_ROWS", "0,10000000").split(",")]
-ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "3"))
 WALK_MAX = int(os.environ.get("MONOMCP_SCALE_WALK_MAX", "10000"))
 REF_TOOLS = 10
 MONTHS = 12
@@ -271,7 +271,7 @@ PAIRS_HEAD = [
     "|---|---|---|---|---|---|---|---|",
 ]
 GATEWAY_HEAD = [
-    "| tools × audit rows | calls/s | p50 ms | p99 ms | CPU ms/call front / policy / Postgres "
+    "| tools × audit rows | calls/s | p50 ms | p99 ms | CPU ms/call net of idle: front / policy / Postgres "
     "| ref (10 tools) calls/s | p50 ms | p99 ms | CPU ms/call | big/ref p50 | big/ref p99 | errors |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]

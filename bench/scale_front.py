@@ -13,13 +13,15 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import loadgen
 from bench.procs import cpu_seconds
 from bench.run import postgres_pids
 
+T = TypeVar("T")
 PATH = "/bench/{toolkit}/mcp"
 ERA = "2025-11-25"
 
@@ -51,25 +53,43 @@ async def calls(
     rounds: int,
 ) -> dict[str, Window]:
     """c=1 `tools/call` windows of `seconds`, alternating over `targets` (label → (toolkit, tool))
-    for `rounds` rounds; CPU per call of the front, the policy service and Postgres from /proc."""
+    for `rounds` rounds; CPU per call of the front, the policy service and Postgres from /proc,
+    net of what each spends unloaded (measured in a half window after each round): at c=1 the
+    idle ticking (heartbeats, pollers) would otherwise count more per call in a slower window."""
     results = {label: loadgen.Result() for label in targets}
     cpu = {label: {"front": 0.0, "policy": 0.0, "postgres": 0.0} for label in targets}
     for toolkit, tool in targets.values():  # warm both paths (caches, connections)
         await loadgen.run("127.0.0.1", port, PATH.format(toolkit=toolkit), token, 1, 0.3, ERA, tool)
+    idle = {"front": 0.0, "policy": 0.0, "postgres": 0.0}
     for _ in range(rounds):
         for label, (toolkit, tool) in targets.items():
-            watched = {"front": [pids["front"]], "policy": [pids["policy"]]}
-            watched["postgres"] = await postgres_pids(database_url)
-            before = {p: cpu_seconds(p) for v in watched.values() for p in v}
             path = PATH.format(toolkit=toolkit)
-            results[label].add(await loadgen.run("127.0.0.1", port, path, token, 1, seconds, ERA, tool))
-            for name, procs in watched.items():
-                cpu[label][name] += sum(max(cpu_seconds(p) - before[p], 0.0) for p in procs)
+            run = loadgen.run("127.0.0.1", port, path, token, 1, seconds, ERA, tool)
+            spent, result = await _watched(pids, database_url, run)
+            results[label].add(result)
+            for name, value in spent.items():
+                cpu[label][name] += value
+        spent, _ = await _watched(pids, database_url, asyncio.sleep(seconds / 2))
+        for name, value in spent.items():
+            idle[name] += value
+    idle_rate = {k: v / (rounds * seconds / 2) for k, v in idle.items()}  # CPU seconds per second, unloaded
     out = {}
     for label, result in results.items():
-        per = {k: v * 1000 / max(result.requests, 1) for k, v in cpu[label].items()}
+        per = {
+            k: max(v - idle_rate[k] * result.seconds, 0.0) * 1000 / max(result.requests, 1)
+            for k, v in cpu[label].items()
+        }
         out[label] = Window(result, per["front"], per["policy"], per["postgres"])
     return out
+
+
+async def _watched(pids: dict[str, int], database_url: str, work: Awaitable[T]) -> tuple[dict[str, float], T]:
+    """CPU seconds the front, the policy service and the Postgres backends spent during `work`."""
+    watched = {"front": [pids["front"]], "policy": [pids["policy"]], "postgres": await postgres_pids(database_url)}
+    before = {p: cpu_seconds(p) for v in watched.values() for p in v}
+    result = await work
+    spent = {name: sum(max(cpu_seconds(p) - before[p], 0.0) for p in procs) for name, procs in watched.items()}
+    return spent, result
 
 
 class Connection:
