@@ -10,7 +10,7 @@ help:
 	@echo "make lint         ruff, mypy and the generated-stub drift check"
 	@echo "make proto        regenerate gRPC stubs from protos/"
 	@echo "make bench        gateway vs direct (raw and SDK upstreams, both eras, c=1/8/32); writes docs/benchmarks.md"
-	@echo "make bench-scale  10M audit rows and 100,000 tools on Postgres: c=1 latency, EXPLAIN ANALYZE of the hot queries"
+	@echo "make bench-scale  10M audit rows and 100,000 tools on Postgres: c=1 latency (gRPC and through the front), tools/list pages, EXPLAIN ANALYZE"
 	@echo "make fuzz         long hypothesis fuzz run against a real front and the REST API (FUZZ_EXAMPLES=N)"
 	@echo "make conformance  official MCP conformance scenarios against a running front (installs Node 22 from npm)"
 	@echo "make fuzz         long fuzzing run of the front and the REST API (FUZZ_EXAMPLES=N)"
@@ -79,7 +79,8 @@ bench-conditions: sync
 
 # Flat at scale (Postgres): one toolkit grown to 100,000 tools and the audit log to 10M rows
 # (12 month partitions) with COPY; c=1 latency, policy CPU per call and EXPLAIN ANALYZE of the
-# hot queries (viewer, call_id, digest, verify, sweeper, retention). Takes several minutes.
+# hot queries (viewer, call_id, digest, verify, sweeper, retention), and through a real front:
+# c=1 tools/call against a 10-tool reference toolkit, tools/list pages. Takes several minutes.
 # MONOMCP_SCALE_TOOLS / MONOMCP_SCALE_AUDIT_ROWS size it (e.g. MONOMCP_SCALE_AUDIT_ROWS=0,10000000).
 .PHONY: bench-scale
 bench-scale: sync

@@ -36,9 +36,18 @@ class Result:
         self.latencies_ms.extend(other.latencies_ms)
 
 
-def call_request(host: str, port: int, path: str, token: str | None, era: str = "2025-11-25") -> bytes:
-    """A raw `tools/call` of the no-op tool in the given protocol era."""
-    params: dict[str, object] = {"name": "noop", "arguments": {}}
+def call_request(
+    host: str, port: int, path: str, token: str | None, era: str = "2025-11-25", tool: str = "noop"
+) -> bytes:
+    """A raw `tools/call` of a no-argument tool (the no-op one by default) in the given protocol era."""
+    return rpc_request(host, port, path, token, "tools/call", {"name": tool, "arguments": {}}, era)
+
+
+def rpc_request(
+    host: str, port: int, path: str, token: str | None, method: str, params: dict[str, object], era: str = "2025-11-25"
+) -> bytes:
+    """One raw JSON-RPC request over HTTP/1.1 in the given protocol era."""
+    params = dict(params)
     headers = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}:{port}",
@@ -48,8 +57,10 @@ def call_request(host: str, port: int, path: str, token: str | None, era: str = 
     ]
     if era == MODERN:
         params["_meta"] = _ENVELOPE
-        headers += ["Mcp-Method: tools/call", "Mcp-Name: noop"]
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).encode()
+        headers.append(f"Mcp-Method: {method}")
+        if method == "tools/call":
+            headers.append(f"Mcp-Name: {params['name']}")
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
     headers.append(f"Content-Length: {len(body)}")
     if token:
         headers.append(f"Authorization: Bearer {token}")
@@ -77,9 +88,16 @@ async def _worker(host: str, port: int, request: bytes, stop_at: float, out: Res
 
 
 async def run(
-    host: str, port: int, path: str, token: str | None, concurrency: int, seconds: float, era: str = "2025-11-25"
+    host: str,
+    port: int,
+    path: str,
+    token: str | None,
+    concurrency: int,
+    seconds: float,
+    era: str = "2025-11-25",
+    tool: str = "noop",
 ) -> Result:
-    request = call_request(host, port, path, token, era)
+    request = call_request(host, port, path, token, era, tool)
     out = Result()
     started = time.perf_counter()
     stop_at = started + seconds

@@ -23,12 +23,12 @@ SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "3"))
 
 
-async def seed(stack: Stack) -> str:
+async def seed(stack: Stack, backend_url: str = "http://127.0.0.1:9/mcp") -> str:
     """One public toolkit "noop" with one always-allowed tool "noop"; returns a member's key."""
     async with PolicyClient(f"127.0.0.1:{stack.policy_port}", OPERATOR, timeout=30) as op:
         await op.create_org("bench", "Bench")
         await op.upsert_toolkit(
-            "bench", "noop", visibility="public", backend_url="http://127.0.0.1:9/mcp", backend_timeout_seconds=10
+            "bench", "noop", visibility="public", backend_url=backend_url, backend_timeout_seconds=10
         )
         tool = {"name": "noop", "input_schema_json": '{"type":"object","properties":{}}'}
         await op.sync_tools("bench", "noop", [{**tool, "default_permission": "always_allow"}])

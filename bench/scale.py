@@ -7,9 +7,15 @@ call after the catalogue changed (the snapshot reload), one ListTools page, and 
 EXPLAIN ANALYZE of the hot queries: the completion path, the audit viewer's queries, the
 call_id lookup, digest writing and chain verification, the sweeper and retention.
 
+Through a real front over HTTP (bench/scale_front.py) at each size too: c=1 `tools/call` of
+the big toolkit's last tool, in windows alternating with a 10-tool reference toolkit's
+(p50/p99, calls/s, front, policy and Postgres CPU per call from /proc), the `tools/list`
+first page (latency, size) and, up to MONOMCP_SCALE_WALK_MAX tools (default 10,000), a walk
+of every page by cursor.
+
 Environment: MONOMCP_SCALE_TOOLS (default "10,10000,100000"), MONOMCP_SCALE_AUDIT_ROWS
 (default "0,10000000": several minutes of COPY), MONOMCP_BENCH_SECONDS (per measurement,
-default 4).
+default 4), MONOMCP_BENCH_ROUNDS (alternating gateway windows per size, default 3).
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from typing import Any
 
 import asyncpg
 
+from bench import scale_front
 from bench.policy_calls import seed
 from bench.policy_load import authorize_load
 from bench.procs import cpu_seconds, wait_port
-from bench.run import Stack, drop_postgres, postgres_url
+from bench.report import machine
+from bench.run import OPERATOR, Stack, drop_postgres, postgres_url
 from policy_service.audit.partitions import create_partition_sql, months
 from policy_service.audit.sink_postgres import _COMPLETE
 from policy_service.audit.sinks import COLUMNS
@@ -37,6 +45,9 @@ from policy_service.client import PolicyClient
 SECONDS = float(os.environ.get("MONOMCP_BENCH_SECONDS", "4"))
 TOOL_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_TOOLS", "10,10000,100000").split(",")]
 AUDIT_SIZES = [int(n) for n in os.environ.get("MONOMCP_SCALE_AUDIT_ROWS", "0,10000000").split(",")]
+ROUNDS = int(os.environ.get("MONOMCP_BENCH_ROUNDS", "3"))
+WALK_MAX = int(os.environ.get("MONOMCP_SCALE_WALK_MAX", "10000"))
+REF_TOOLS = 10
 MONTHS = 12
 _CHUNK = 50_000
 
@@ -135,8 +146,8 @@ def _connect_args(url: str) -> dict[str, object]:
     return {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": url.rsplit("/", 1)[1]}
 
 
-async def grow_tools(conn: asyncpg.Connection, start: int, stop: int) -> None:
-    toolkit_id = await conn.fetchval("SELECT id FROM toolkits WHERE slug = 'noop'")
+async def grow_tools(conn: asyncpg.Connection, start: int, stop: int, toolkit: str = "noop") -> None:
+    toolkit_id = await conn.fetchval("SELECT id FROM toolkits WHERE slug = $1", toolkit)
     for first in range(start, stop, _CHUNK):
         rows = [
             (
@@ -254,6 +265,62 @@ async def explain(conn: asyncpg.Connection) -> list[str]:
     return out
 
 
+PAIRS_HEAD = [
+    "| tools × audit rows | pairs/s c=1 | p50 ms | p99 ms | policy CPU ms/pair | first call ms "
+    "| ListTools page ms | errors |",
+    "|---|---|---|---|---|---|---|---|",
+]
+GATEWAY_HEAD = [
+    "| tools × audit rows | calls/s | p50 ms | p99 ms | CPU ms/call net of idle: front / policy / Postgres "
+    "| ref (10 tools) calls/s | p50 ms | p99 ms | CPU ms/call | big/ref p50 | big/ref p99 | errors |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+]
+LIST_HEAD = [
+    "| tools × audit rows | first page p50 ms | max ms | page size | next cursor | walk of every page |",
+    "|---|---|---|---|---|---|",
+]
+
+
+async def measure_gateway(stack: Stack, token: str, tools: int, label: str) -> tuple[str, str]:
+    """(gateway line, tools/list line) at one size."""
+    pids = {"front": stack.procs["front"].pid, "policy": stack.procs["policy"].pid}
+    targets = {"big": ("noop", f"tool_{tools - 1:06d}"), "ref": ("ref", f"tool_{REF_TOOLS - 1:06d}")}
+    w = await scale_front.calls(stack.front_port, token, targets, pids, stack.database_url, SECONDS, ROUNDS)
+    big, ref = w["big"].result, w["ref"].result
+    ratio50 = big.percentile(50) / max(ref.percentile(50), 1e-9)
+    ratio99 = big.percentile(99) / max(ref.percentile(99), 1e-9)
+    gateway = (
+        f"| {label} | {w['big'].cells()} | {w['ref'].cells()} | {ratio50:.2f} | {ratio99:.2f} "
+        f"| {big.errors} / {ref.errors} |"
+    )
+    listed = await scale_front.listing(stack.front_port, token, "noop", 20, walk=tools <= WALK_MAX)
+    walk = (
+        f"{listed.walk_ms:,.0f} ms, {listed.walk_pages} pages, {listed.walk_tools:,} tools"
+        if listed.walk_ms is not None
+        else "—"
+    )
+    listing = (
+        f"| {label} | {listed.first_page_p50_ms:.2f} | {listed.first_page_max_ms:.1f} | {listed.page_size} "
+        f"| {'yes' if listed.has_next else 'no'} | {walk} |"
+    )
+    return gateway, listing
+
+
+async def add_reference(stack: Stack, conn: asyncpg.Connection) -> None:
+    """The 10-tool toolkit `ref` on the same upstream as `noop`."""
+    from policy_service.client import PolicyClient as Client
+
+    async with Client(f"127.0.0.1:{stack.policy_port}", OPERATOR, timeout=30) as op:
+        await op.upsert_toolkit(
+            "bench", "ref", visibility="public", backend_url=_backend(stack), backend_timeout_seconds=10
+        )
+    await grow_tools(conn, 0, REF_TOOLS, "ref")
+
+
+def _backend(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.upstream_ports['raw']}/mcp"
+
+
 async def main() -> None:
     database_url = await postgres_url()
     if database_url is None:
@@ -261,18 +328,21 @@ async def main() -> None:
     from policy_service.storage.migrate import upgrade_async
 
     stack = Stack(database_url)
-    lines = [
-        "| tools × audit rows | pairs/s c=1 | p50 ms | p99 ms | policy CPU ms/pair | first call ms "
-        "| ListTools page ms | errors |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    pairs, gateway, listing = list(PAIRS_HEAD), list(GATEWAY_HEAD), list(LIST_HEAD)
+    loads: list[str] = []
     try:
         await upgrade_async(database_url)
         listen = f"127.0.0.1:{stack.policy_port}"
         policy = stack.spawn("policy", "-m", "monomcp_cli.main", "serve", "policy", "--listen", listen)
+        stack.spawn("raw", "-m", "bench.raw_upstream", str(stack.upstream_ports["raw"]))
         wait_port(stack.policy_port)
-        token = await seed(stack)  # one tool, "noop"
+        wait_port(stack.upstream_ports["raw"])
+        token = await seed(stack, _backend(stack))  # one tool, "noop"
         conn = await asyncpg.connect(**_connect_args(database_url))
+        await add_reference(stack, conn)
+        front_listen = f"127.0.0.1:{stack.front_port}"
+        stack.spawn("front", "-m", "monomcp_cli.main", "serve", "front", "--listen", front_listen)
+        wait_port(stack.front_port)
         tools, rows = 1, 0
         for audit_size in AUDIT_SIZES:
             await grow_audit(conn, rows, audit_size)
@@ -280,14 +350,27 @@ async def main() -> None:
             for size in TOOL_SIZES if audit_size == AUDIT_SIZES[0] else TOOL_SIZES[-1:]:
                 await grow_tools(conn, tools, size)
                 tools = max(tools, size)
-                lines.append(await measure(stack, policy.pid, token, f"{tools:,} × {rows:,}"))
-                print(lines[-1], flush=True)
-        lines += ["", "EXPLAIN of the hot queries at the largest size:", "", *(await explain(conn))]
+                label = f"{tools:,} × {rows:,}"
+                pairs.append(await measure(stack, policy.pid, token, label))
+                print(pairs[-1], flush=True)
+                lines = await measure_gateway(stack, token, tools, label)
+                gateway.append(lines[0])
+                listing.append(lines[1])
+                loads.append(f"{label}: " + " / ".join(f"{x:.1f}" for x in os.getloadavg()))
+                print(*lines, sep="\n", flush=True)
+        explained = await explain(conn)
         await conn.close()
     finally:
         stack.stop()
         await drop_postgres(database_url)
-    print("\n".join(lines))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"\n{when}; {machine()}; {SECONDS:g} s windows, {ROUNDS} rounds")
+    print("Load average (1/5/15 min) after each size: " + "; ".join(loads))
+    print("\nAuthorize + complete pairs over gRPC, c=1:\n", *pairs, sep="\n")
+    print("\nThrough the front, c=1 tools/call of the big toolkit's last tool, and of the reference toolkit's:\n")
+    print(*gateway, sep="\n")
+    print("\ntools/list of the big toolkit through the front:\n", *listing, sep="\n")
+    print("\nEXPLAIN of the hot queries at the largest size:\n", *explained, sep="\n")
 
 
 if __name__ == "__main__":

@@ -34,11 +34,11 @@ async def audit_request(
     """True once the row is written. When it cannot be, raises the MCP error the client
     sees (the request fails), or with `raise_mcp_error=False` returns False, for a caller
     outside the MCP handlers to refuse in its own terms (the GET answers 503)."""
-    if method == "tools/list" and req.access is not None:
-        # Names suffice; the schemas are in the catalogue.
-        response: Any = {"tools": [t["name"] for t in req.access.tools_wire]}
-    else:
-        response = result
+    response: Any = result
+    if method == "tools/list" and isinstance(result, dict) and isinstance(result.get("tools"), list):
+        # Names suffice (the schemas are in the catalogue): those of the page actually served,
+        # which after a cursor is not the cached first page.
+        response = {**result, "tools": [t.get("name") if isinstance(t, dict) else t for t in result["tools"]]}
     try:
         await policy.record_request(
             req.credential,

@@ -1,6 +1,11 @@
 """ListTools' ToolInfo messages, kept per listing of a cached view: a 100,000-tool full
 listing is built once per policy version and view, not per ListTools (0.38 s of CPU per
-answer at that size; merging a built one costs ~0.04 s). ADR 0024."""
+answer at that size; merging a built one costs ~0.04 s). ADR 0024.
+
+Smaller listings (a ListTools page) reuse each tool's message while its ResolvedTool (kept
+by the catalogue's caches until the policy version moves) is the same object: the front
+reloads its 500-tool first page every cache TTL, and building 500 messages each time made
+a call's policy CPU grow with the catalogue (docs/benchmarks-scale.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from policy_service.permissions.catalogue import ResolvedTool
 # ~120 bytes per tool: a 100,000-tool listing holds ~12 MB).
 _WORTH_KEEPING = 1000
 _MAX_KEPT = 4
+# ToolInfo messages kept per ResolvedTool for smaller listings (ten 500-tool pages).
+_MAX_TOOLS_KEPT = 5_000
 
 
 def tool_info(t: ResolvedTool) -> types_pb2.ToolInfo:
@@ -32,12 +39,14 @@ class ToolWire:
     def __init__(self) -> None:
         # id of a listing tuple -> (that tuple, kept alive so the id stays its own; its messages)
         self._built: dict[int, tuple[tuple[ResolvedTool, ...], policy_pb2.ListToolsResponse]] = {}
+        # id of a ResolvedTool -> (that tool, kept alive so the id stays its own; its message)
+        self._tools: dict[int, tuple[ResolvedTool, types_pb2.ToolInfo]] = {}
 
     def response(self, listed: tuple[ResolvedTool, ...]) -> policy_pb2.ListToolsResponse:
         """A new response holding `listed` as ToolInfo messages (the caller fills the rest)."""
         out = policy_pb2.ListToolsResponse()
         if len(listed) < _WORTH_KEEPING:
-            out.tools.extend(tool_info(t) for t in listed)
+            out.tools.extend(self._info(t) for t in listed)
             return out
         hit = self._built.get(id(listed))
         if hit is None or hit[0] is not listed:
@@ -47,3 +56,11 @@ class ToolWire:
             self._built[id(listed)] = hit
         out.MergeFrom(hit[1])
         return out
+
+    def _info(self, tool: ResolvedTool) -> types_pb2.ToolInfo:
+        hit = self._tools.get(id(tool))
+        if hit is None or hit[0] is not tool:
+            if len(self._tools) >= _MAX_TOOLS_KEPT:
+                self._tools.clear()
+            hit = self._tools[id(tool)] = (tool, tool_info(tool))
+        return hit[1]

@@ -3,6 +3,8 @@ and sees every tool once, the built-in approval_status last; a forged cursor is 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -31,6 +33,13 @@ async def test_an_sdk_client_pages_through_a_large_catalogue(world: World, front
         with pytest.raises(MCPError) as forged:
             await client.list_tools(cursor="bm90LW91cnM")
         assert forged.value.error.code == -32602
+    # Regression: each page's audit row named the cached first page's tools, whatever the cursor.
+    records = (await world.operator.query_audit("acme", page_size=100)).records
+    pages = [
+        json.loads(r.response_json or "null") for r in records if r.method == "tools/list" and r.toolkit_slug == "big"
+    ]
+    served = sorted((p["tools"] for p in pages if p), key=lambda tools: tools[0])
+    assert served == [names[:500], names[500:1000], [*names[1000:], "approval_status"]]
 
 
 async def test_a_tool_beyond_the_first_page_of_a_catalogue_too_big_for_one_message(world: World, front: str) -> None:

@@ -32,7 +32,9 @@ async def test_own_hosts_route_by_org_and_toolkit() -> None:
 
 async def test_a_verified_domain_routes_toolkits_of_its_org_only() -> None:
     route = await ROUTER.resolve(_scope("MCP.Acme.com:8443", "/seo/mcp"))
-    assert route == Route("acme", "seo", "mcp.acme.com", "https://mcp.acme.com:8443", "https://mcp.acme.com:8443/seo/mcp")
+    assert route == Route(
+        "acme", "seo", "mcp.acme.com", "https://mcp.acme.com:8443", "https://mcp.acme.com:8443/seo/mcp"
+    )
     assert await ROUTER.resolve(_scope("mcp.acme.com", "/globex/seo/mcp")) is None
 
 

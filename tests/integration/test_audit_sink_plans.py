@@ -1,0 +1,54 @@
+"""The Postgres audit sink plans its statements once per connection (generic plans), and calls
+are still started, completed once, refused a second completion and not found when unknown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from policy_service.audit.sink_postgres import PostgresSink
+from policy_service.audit.sinks import COLUMNS, Completed, Completion
+from tests.conftest import World
+
+
+def _started(call_id: str, at: dt.datetime) -> dict[str, object]:
+    row: dict[str, object] = dict.fromkeys(COLUMNS, "")
+    row.update(
+        call_id=call_id,
+        status="started",
+        service_id="svc",
+        org_slug="acme",
+        method="tools/call",
+        redacted_paths="[]",
+        duration_ms=1.0,
+        created_at=at,
+        call_at=at,
+        completed_at=None,
+    )
+    return row
+
+
+def _completion(completes: str, at: dt.datetime) -> Completion:
+    return Completion(secrets.token_hex(16), completes, "svc", "{}", "[]", "ok", "", 1.0, at)
+
+
+async def test_completions_on_generic_plans(world: World, database_url: str) -> None:
+    """Regression: the completion INSERT…SELECT was re-planned per batch under `auto` plan
+    caching, and that planning grew with the audit log (CPU per call not flat at 10M rows)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("Postgres sink")
+    sink = PostgresSink(make_url(database_url))
+    try:
+        at = dt.datetime.now(dt.UTC)
+        calls = [secrets.token_hex(16) for _ in range(7)]  # past 5 executions: when `auto` would pick
+        for call_id in calls:
+            assert await sink.commit([_started(call_id, at)], [_completion(call_id, at)]) == [Completed.OK]
+        again = await sink.commit([], [_completion(calls[0], at), _completion("unknown-call", at)])
+        assert again == [Completed.CONFLICT, Completed.NOT_FOUND]
+        conn = await sink._connection()
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+    finally:
+        await sink.close()

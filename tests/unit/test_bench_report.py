@@ -1,0 +1,41 @@
+"""`make bench`'s report states, for every c=32 row, gateway p99 over direct p99 against the ≤3× target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import report
+from bench.loadgen import Result
+
+
+def _row(c: int, direct_ms: float, gateway_ms: float, upstream: str = "sdk") -> dict[str, Any]:
+    cpu = dict.fromkeys(("front", "policy", "postgres", "upstream", "loadgen"), 0.1)
+    return {
+        "era": "2025-11-25",
+        "upstream": upstream,
+        "c": c,
+        "direct": Result(requests=100, seconds=1.0, latencies_ms=[direct_ms] * 100),
+        "gateway": Result(requests=100, seconds=1.0, latencies_ms=[gateway_ms] * 100),
+        "cpu": cpu,
+    }
+
+
+def test_each_c32_row_gets_its_p99_ratio_and_verdict() -> None:
+    lines = report.p99_check([_row(1, 1.0, 9.0), _row(32, 10.0, 25.0, "raw"), _row(32, 10.0, 31.0)])
+    assert lines == [
+        "- p99 at c=32, 2025-11-25 raw: gateway 25.00 ms / direct 10.00 ms = 2.50× (meets ≤3× direct)",
+        "- p99 at c=32, 2025-11-25 sdk: gateway 31.00 ms / direct 10.00 ms = 3.10× (MISSES ≤3× direct)",
+    ]
+
+
+def test_the_rendered_report_carries_the_check_under_its_table() -> None:
+    result = {
+        "label": "Postgres",
+        "rows": [_row(32, 4.0, 8.0)],
+        "first_call_s": 1.0,
+        "rss": {"front": 1.0, "policy": 1.0, "sdk": 1.0, "raw": 1.0},
+        "authorize_complete": Result(requests=10, seconds=1.0, latencies_ms=[1.0] * 10),
+    }
+    text = report.render([result], 2.0, 2, "")
+    table_end = text.index("| 2025-11-25 | sdk | 32 |")
+    assert text.index("= 2.00× (meets ≤3× direct)") > table_end
