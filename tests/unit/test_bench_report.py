@@ -34,7 +34,8 @@ def test_the_rendered_report_carries_the_check_under_its_table() -> None:
         "rows": [_row(32, 4.0, 8.0)],
         "first_call_s": 1.0,
         "rss": {"front": 1.0, "policy": 1.0, "sdk": 1.0, "raw": 1.0},
-        "authorize_complete": Result(requests=10, seconds=1.0, latencies_ms=[1.0] * 10),
+        "authorize": report.PolicyRun(Result(requests=10, seconds=1.0, latencies_ms=[1.0] * 10), 0.2),
+        "authorize_complete": report.PolicyRun(Result(requests=10, seconds=1.0, latencies_ms=[1.0] * 10), 0.3),
     }
     text = report.render([result], 2.0, 2, "")
     table_end = text.index("| 2025-11-25 | sdk | 32 |")
