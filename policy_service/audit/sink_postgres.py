@@ -114,8 +114,12 @@ def connect_args(url: URL) -> dict[str, Any]:
 # default `auto` mode Postgres kept re-planning the completion INSERT…SELECT over every month
 # partition on each batch, and that planning grew with the log: 1.3 ms of backend CPU per
 # completion at 0 rows, 2.5 ms at 2M; a generic plan costs 0.6–0.8 ms at both
-# (docs/benchmarks-scale.md).
-_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+# (docs/benchmarks-scale.md). A generic plan is made once, when this month's partition may still
+# be empty and unanalysed (autovacuum off, a fresh month): it then seq-scanned the partition for
+# every completion, 5-7 ms each after a few thousand rows. Seq scans are never what these
+# statements want (every lookup is by the unique (call_id, call_at) index), so this one
+# connection turns them off: 12x the authorize+complete pairs/s in `bench.policy_calls`.
+_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off"}
 
 
 class PostgresSink:
