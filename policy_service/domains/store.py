@@ -5,20 +5,27 @@ nobody, so several orgs may hold one on the same name and a claim that cannot be
 cannot squat. The first org to prove control gets the domain: its row is marked verified
 (a partial unique index allows one verified row per domain, so a racing second proof fails)
 and every other org's pending claim on it is dropped. A verified domain is then refused to
-other orgs' claims until its org removes it."""
+other orgs' claims until its org removes it.
+
+Since claims cost nothing to make, an org holds at most MAX_PENDING_PER_ORG unproven ones at a
+time: each is a row, a token and a DNS/HTTP lookup per verify attempt, so an unbounded number
+would let one org fill a table every org shares."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service.domains import names
-from policy_service.errors import AlreadyExists, NotFound
+from policy_service.errors import AlreadyExists, FailedPrecondition, NotFound
 from policy_service.storage.models import Organization, OrgDomain, utcnow
+
+
+MAX_PENDING_PER_ORG = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,10 @@ async def add(session: AsyncSession, org: Organization, domain: str) -> DomainVi
         return _view(own, org.slug)
     if await _verified_elsewhere(session, org, name):
         raise _claimed()
+    pending = select(func.count()).where(OrgDomain.org_id == org.id, OrgDomain.verified_at.is_(None))
+    if (await session.execute(pending)).scalar_one() >= MAX_PENDING_PER_ORG:
+        limit = f"an org has at most {MAX_PENDING_PER_ORG} unverified domain claims; verify or remove one first"
+        raise FailedPrecondition(limit, "TOO_MANY_PENDING_DOMAINS")
     row = OrgDomain(org_id=org.id, domain=name, verification_token=names.new_token())
     session.add(row)
     try:

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from policy_service import errors
 from policy_service.config import Settings
 from policy_service.domain_client import DomainClient
+from policy_service.domains import store
 from tests.conftest import World
 from tests.support.dns_server import Zone, dns_server
 from tests.support.servers import serve_asgi
@@ -259,3 +260,24 @@ async def test_two_pending_claims_and_only_the_first_proof_wins(world: World, zo
         assert len(losers) == 1 and isinstance(losers[0], (errors.AlreadyExists, errors.NotFound)), results
         owners = [c for c in (acme, globex) if await DomainClient(c).list_domains()]
         assert len(owners) == 1
+
+
+async def test_pending_claims_per_org_are_bounded(world: World, zone: tuple[Zone, str]) -> None:
+    """Regression: claims cost nothing, so one org could add unproven claims without end (a row,
+    a token and a lookup per verify attempt each, in a table every org shares)."""
+    records, _ = zone
+    async with world.client("acme:admin") as acme, world.client("globex:admin") as globex:
+        domains = DomainClient(acme)
+        proven = await domains.add_domain("", DOMAIN)
+        records.set(proven.txt_record_name, "TXT", proven.txt_record_value)
+        assert (await domains.verify_domain("", DOMAIN, "dns")).verified  # verified ones do not count
+        for i in range(store.MAX_PENDING_PER_ORG):
+            await domains.add_domain("", f"d{i}.acme.test")
+        with pytest.raises(errors.FailedPrecondition) as refused:
+            await domains.add_domain("", "one-more.acme.test")
+        assert refused.value.reason == "TOO_MANY_PENDING_DOMAINS"
+        assert await domains.add_domain("", "d0.acme.test")  # re-adding an existing claim still answers
+        assert (await DomainClient(globex).add_domain("", "one-more.acme.test")).domain  # other orgs unaffected
+        await domains.remove_domain("", "d0.acme.test")
+        assert (await domains.add_domain("", "one-more.acme.test")).domain == "one-more.acme.test"
+        assert len(await domains.list_domains()) == store.MAX_PENDING_PER_ORG + 1
