@@ -24,7 +24,6 @@ from policy_service.domains import names
 from policy_service.errors import AlreadyExists, FailedPrecondition, NotFound
 from policy_service.storage.models import Organization, OrgDomain, utcnow
 
-
 MAX_PENDING_PER_ORG = 20
 
 
