@@ -14,6 +14,7 @@ from bench import loadgen
 PREVIOUS = "# Previous run"
 _PROCESSES = ("front", "policy", "postgres", "upstream", "loadgen")
 P99_TARGET = 3.0  # issue 12: p99 at c=32 at most 3x direct
+RATIO_TARGET = 0.70  # issue 12: gateway throughput at c=32 at least 0.70x direct (SDK upstream)
 
 
 def machine() -> str:
@@ -72,7 +73,7 @@ def _database(result: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [row_line(row) for row in result["rows"]]
-    lines += ["", *p99_check(result["rows"]), ""]
+    lines += ["", *p99_check(result["rows"]), *ceiling_check(result["rows"]), ""]
     return lines
 
 
@@ -88,6 +89,29 @@ def p99_check(rows: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"- p99 at c=32, {row['era']} {row['upstream']}: gateway {gateway:.2f} ms / direct {direct:.2f} ms "
             f"= {ratio:.2f}× ({verdict} ≤{P99_TARGET:g}× direct)"
+        )
+    return out
+
+
+def ceiling_check(rows: list[dict[str, Any]], cores: int | None = None) -> list[str]:
+    """One line per c=32 SDK row: the ratio the box's cores allow at the CPU per call measured,
+    and the CPU per call (all processes) the ratio target leaves. The direct run's upstream has
+    the other core nearly to itself; through the gateway every process shares both, so the
+    ratio is bounded by CPU whatever the latency."""
+    cores = cores or os.cpu_count() or 1
+    out = []
+    for row in rows:
+        if row["c"] != 32 or row["upstream"] != "sdk":
+            continue
+        spent = sum(row["cpu"][k] for k in _PROCESSES)
+        direct = row["direct"].rps
+        ceiling = cores * 1000 / spent if spent > 0 else float("inf")
+        allowed = cores * 1000 / (RATIO_TARGET * direct) if direct > 0 else float("inf")
+        out.append(
+            f"- CPU bound at c=32, {row['era']} sdk: {spent:.2f} ms of CPU per gateway call in all; {cores} cores "
+            f"allow at most {ceiling:,.0f} calls/s = {ceiling / max(direct, 1e-9):.2f}× direct; "
+            f"{RATIO_TARGET:.2f}× direct leaves {allowed:.2f} ms per call for every process together "
+            f"(upstream {row['cpu']['upstream']:.2f} ms of it)"
         )
     return out
 

@@ -1,4 +1,5 @@
-"""`make bench`'s report states, for every c=32 row, gateway p99 over direct p99 against the ≤3× target."""
+"""`make bench`'s report states, for every c=32 row, gateway p99 over direct p99 against the ≤3× target,
+and for the SDK rows the throughput ratio the cores allow at the CPU per call measured."""
 
 from __future__ import annotations
 
@@ -40,3 +41,14 @@ def test_the_rendered_report_carries_the_check_under_its_table() -> None:
     text = report.render([result], 2.0, 2, "")
     table_end = text.index("| 2025-11-25 | sdk | 32 |")
     assert text.index("= 2.00× (meets ≤3× direct)") > table_end
+
+
+def test_c32_sdk_rows_get_the_ratio_the_cores_allow() -> None:
+    direct = _row(32, 1.0, 1.0)
+    direct["direct"] = Result(requests=2000, seconds=1.0, latencies_ms=[1.0] * 10)  # 2,000 calls/s direct
+    lines = report.ceiling_check([_row(1, 1.0, 9.0), _row(32, 1.0, 1.0, "raw"), direct], cores=2)
+    assert lines == [
+        "- CPU bound at c=32, 2025-11-25 sdk: 0.50 ms of CPU per gateway call in all; 2 cores allow at most "
+        "4,000 calls/s = 2.00× direct; 0.70× direct leaves 1.43 ms per call for every process together "
+        "(upstream 0.10 ms of it)"
+    ]
