@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     # of the HTTP token check.
     dns_nameservers: str = Field("", alias="MONOMCP_DNS_NAMESERVERS")
     domain_http_port: int = Field(80, alias="MONOMCP_DOMAIN_HTTP_PORT")
+    # Verified domains are proven again every this many seconds (0: never), and lose their
+    # verification once their proof has been missing at every check for the grace period.
+    domain_recheck_seconds: float = Field(86_400, alias="MONOMCP_DOMAIN_RECHECK_SECONDS")
+    domain_recheck_grace_seconds: float = Field(259_200, alias="MONOMCP_DOMAIN_RECHECK_GRACE_SECONDS")
     # How long the front trusts its copy of the verified-domain table (removal bound).
     domain_cache_seconds: float = Field(1.0, alias="MONOMCP_DOMAIN_CACHE_SECONDS")
 

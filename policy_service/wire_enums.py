@@ -25,7 +25,7 @@ APPROVAL_STATUSES = {
 }
 APPROVAL_STATUS_NAMES = {v: k for k, v in APPROVAL_STATUSES.items()}
 # An audit record's `source`: "mcp" for client calls, else the channel of an admin action.
-AUDIT_SOURCES = ("mcp", "api", "console", "cli", "grpc")
+AUDIT_SOURCES = ("mcp", "api", "console", "cli", "grpc", "system")
 
 
 def _word(enum: EnumDescriptor, number: int) -> str:

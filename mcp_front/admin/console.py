@@ -257,6 +257,7 @@ SOURCE_WORDS = {
     "console": "console",
     "cli": "CLI",
     "grpc": "gRPC",
+    "system": "the gateway itself",
 }
 AUDIT_STATUSES = (
     "ok",

@@ -66,8 +66,8 @@ PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
 TtlSeconds = Annotated[int, Field(ge=0, le=MAX_TTL_SECONDS, description="0 = never expires")]
 Timestamp = Annotated[datetime | None, AfterValidator(_in_timestamp_range)]
 ApprovalStatus = Literal["", "pending", "approved", "denied", "expired", "consumed"]
-# Where an audit record came from: MCP client calls, or an admin action's channel.
-AuditSource = Literal["", "mcp", "api", "console", "cli", "grpc"]
+# Where an audit record came from: MCP client calls, an admin action's channel, or the system itself.
+AuditSource = Literal["", "mcp", "api", "console", "cli", "grpc", "system"]
 
 if set(APPROVAL_STATUSES) != set(ApprovalStatus.__args__) - {""}:  # type: ignore[attr-defined]
     raise RuntimeError("ApprovalStatus is out of step with the policy service's statuses")

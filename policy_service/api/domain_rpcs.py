@@ -14,8 +14,10 @@ from policy_service.api import convert, validation
 from policy_service.api.errors import translated
 from policy_service.api.metadata import admin_principal, service_caller
 from policy_service.domains import names, store
+from policy_service.domains.recheck import Released, ReleaseHook
 from policy_service.domains.verification import METHODS, DomainVerifier
 from policy_service.errors import FailedPrecondition, InvalidArgument
+from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.authenticator import Authenticator
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import Scope, ServiceDirectory
@@ -28,6 +30,27 @@ def gateway_hosts(public_url: str, allowed_hosts: list[str]) -> frozenset[str]:
     for entry in allowed_hosts:
         hosts.add(urlsplit(f"//{entry.replace(':*', '')}").hostname or "")
     return frozenset(h for h in hosts if h)
+
+
+def release_recorder(gate: Gate) -> ReleaseHook:
+    """The audit row of a domain the recheck released: an admin-shaped action whose actor is
+    the system (source `system`), filed under the org, with the before/after of the domain."""
+
+    async def record(gone: Released) -> None:
+        before = {"domain": gone.domain, "verified_at": gone.verified_at.isoformat()}
+        await gate.record_admin_action(
+            None,
+            "system",
+            "system/ReleaseDomain",
+            {"org_slug": gone.org_slug, "domain": gone.domain, "reason": "no proof at any check for the grace period"},
+            "ok",
+            "",
+            RequestFacts(),
+            gone.org_slug,
+            {"before": before, "after": {"domain": gone.domain, "verified_at": None}},
+        )
+
+    return record
 
 
 def domain_message(view: store.DomainView) -> domains_pb2.Domain:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
 from policy_service.api.admin_snapshots import Snapshots
 from policy_service.api.call_stream import OpenStreams
-from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts
+from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts, release_recorder
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.api.task_rpcs import TaskRpcs
@@ -41,6 +42,7 @@ from policy_service.audit.digests import AuditDigester, DigestPolicy
 from policy_service.audit.redaction import Redactor
 from policy_service.audit.writer import AuditLog
 from policy_service.config import Settings
+from policy_service.domains.recheck import DomainRechecker, RecheckPolicy
 from policy_service.domains.verification import DomainVerifier, resolver_for
 from policy_service.gate import Gate, approval_ttls
 from policy_service.identity.authenticator import Authenticator
@@ -114,12 +116,16 @@ async def _background_jobs(
     retention_days: int,
     sessions: async_sessionmaker[AsyncSession],
     metrics: PolicyMetrics,
+    domain_rechecks: Coroutine[Any, Any, None] | None,
 ) -> None:
-    """Health probe; sweep abandoned calls, digest, apply retention; a failed round retries next time."""
+    """Health probe; sweep abandoned calls, digest, apply retention; prove verified domains
+    again; a failed round retries next time."""
     async with asyncio.TaskGroup() as jobs:
         jobs.create_task(db_health.run(_HEALTH_INTERVAL_SECONDS))
         jobs.create_task(_audit_maintenance(digester, interval, retention_days))
         jobs.create_task(_approval_gauge(sessions, metrics))
+        if domain_rechecks is not None:
+            jobs.create_task(domain_rechecks)
 
 
 async def _approval_gauge(sessions: async_sessionmaker[AsyncSession], metrics: PolicyMetrics) -> None:
@@ -204,13 +210,26 @@ def _listen(server: grpc.aio.Server, address: str, settings: Settings) -> int:
 
 
 def _domain_servicer(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], gate: Gate, services: ServiceDirectory
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    gate: Gate,
+    services: ServiceDirectory,
+    verifier: DomainVerifier,
 ) -> DomainServicer:
-    verifier = DomainVerifier(
-        resolver_for(settings.dns_nameservers), settings.domain_http_port, settings.backend_allow_private
-    )
     reserved = gateway_hosts(settings.public_url, settings.allowed_host_list)
     return DomainServicer(sessions, gate.authenticator, services, verifier, reserved)
+
+
+def _domain_rechecks(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], gate: Gate, verifier: DomainVerifier
+) -> Coroutine[Any, Any, None] | None:
+    """Verified domains proven again in the background (domains/recheck.py), unless turned off."""
+    if settings.domain_recheck_seconds <= 0:
+        return None
+    policy = RecheckPolicy(
+        timedelta(seconds=settings.domain_recheck_seconds), timedelta(seconds=settings.domain_recheck_grace_seconds)
+    )
+    return DomainRechecker(sessions, verifier, policy).run(release_recorder(gate))
 
 
 async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
@@ -280,7 +299,11 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
     admin.notify_poke = notifications.poke  # a test send goes out now, not at the next poll
     admin_pb2_grpc.add_AdminServiceServicer_to_server(admin, server)
     tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskRpcs(gate, services, sessions, audit), server)
-    domains_pb2_grpc.add_DomainServiceServicer_to_server(_domain_servicer(settings, sessions, gate, services), server)
+    verifier = DomainVerifier(
+        resolver_for(settings.dns_nameservers), settings.domain_http_port, settings.backend_allow_private
+    )
+    domains = _domain_servicer(settings, sessions, gate, services, verifier)
+    domains_pb2_grpc.add_DomainServiceServicer_to_server(domains, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -298,6 +321,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
             settings.audit_retention_days,
             sessions,
             metrics,
+            _domain_rechecks(settings, sessions, gate, verifier),
         )
     )
     metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None

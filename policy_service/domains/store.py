@@ -103,7 +103,7 @@ async def mark_verified(session: AsyncSession, row: OrgDomain, org: Organization
         done = await session.execute(
             update(OrgDomain)
             .where(OrgDomain.id == row.id, OrgDomain.verified_at.is_(None))
-            .values(verified_at=utcnow())
+            .values(verified_at=utcnow(), checked_at=utcnow(), failing_since=None)
         )
     except IntegrityError:  # the partial unique index: one verified row per domain
         raise _claimed() from None

@@ -396,6 +396,9 @@ class OrgDomain(Base):
     verification_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A verified domain is proven again every so often (domains/recheck.py).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 APPROVAL_TASK_STATUSES = ("live", "cancelled")
