@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, policy_pb2, tasks_pb2, types_pb2
-from policy_service.wire_enums import APPROVAL_STATUS_NAMES
+from policy_service.wire_enums import APPROVAL_FIELDS, APPROVAL_STATUS_NAMES
 
 
 def _iso(stamp: Timestamp, is_set: bool) -> str | None:
@@ -79,30 +79,28 @@ class ApprovalView:
     created_at: str | None
     expires_at: str | None
     decided_at: str | None
+    window_until: str | None  # a window grant: until when the principal's matching calls are allowed
     expires_unix: int  # seconds since the epoch (0 when unset): when signed state bound to it lapses
+
+
+# Copied as they are; the rest (enum, principal, repeated, timestamps) are converted below.
+_APPROVAL_COPIED = tuple(
+    name
+    for name, field in zip(APPROVAL_FIELDS, types_pb2.Approval.DESCRIPTOR.fields, strict=True)
+    if field.message_type is None and field.enum_type is None and not field.is_repeated
+)
 
 
 def approval_view(approval: types_pb2.Approval) -> ApprovalView:
     return ApprovalView(
-        id=approval.id,
+        **{name: getattr(approval, name) for name in _APPROVAL_COPIED},
         status=APPROVAL_STATUS_NAMES.get(approval.status, ""),
-        org_slug=approval.org_slug,
-        toolkit_org_slug=approval.toolkit_org_slug,
-        toolkit_slug=approval.toolkit_slug,
-        tool=approval.tool,
-        arguments_json=approval.arguments_json,
-        arguments_sha256=approval.arguments_sha256,
         requester=principal_view(approval.requester),
-        reason=approval.reason,
-        decided_by=approval.decided_by,
-        consumed_by_call_id=approval.consumed_by_call_id,
         notified=tuple(approval.notified),
-        scope=approval.scope,
-        approvals_so_far=approval.approvals_so_far,
-        required_approvals=approval.required_approvals,
         created_at=_iso(approval.created_at, approval.HasField("created_at")),
         expires_at=_iso(approval.expires_at, approval.HasField("expires_at")),
         decided_at=_iso(approval.decided_at, approval.HasField("decided_at")),
+        window_until=_iso(approval.window_until, approval.HasField("window_until")),
         expires_unix=approval.expires_at.seconds,
     )
 
