@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from policy_service.wire_enums import PERMISSION_NAMES
+from policy_service.client import permission_of
 from policy_service.wire_views import PrincipalView, moment
 
 _ENV = Environment(
@@ -42,12 +42,10 @@ def when(value: Any) -> dict[str, str]:
 _ENV.globals["when"] = when
 
 
-_PERMISSION_WORDS: dict[int, str] = {int(number): name.replace("_", " ") for number, name in PERMISSION_NAMES.items()}
-
-
 def permission_word(value: int) -> str:
     """An audit record's permission as people read it (`needs approval`), '' when none applied."""
-    return _PERMISSION_WORDS.get(value, "")
+    permission = permission_of(value)
+    return permission.words if permission is not None else ""
 
 
 _ENV.filters["permission"] = permission_word
