@@ -48,10 +48,6 @@ APPROVAL_STATUSES = {
     "consumed": types_pb2.APPROVAL_STATUS_CONSUMED,
 }
 APPROVAL_STATUS_NAMES = {v: k for k, v in APPROVAL_STATUSES.items()}
-# The Approval message's fields: `api/convert.approval` sets each from the store's record and
-# `wire_views.ApprovalView` carries each under the same name (tests/unit/policy_service/
-# test_approval_fields.py holds both sides to it), so a field added on one side only fails.
-APPROVAL_FIELDS = tuple(field.name for field in types_pb2.Approval.DESCRIPTOR.fields)
 # An audit record's `source`: "mcp" for client calls, else the channel of an admin action.
 AUDIT_SOURCES = ("mcp", "api", "console", "cli", "grpc")
 

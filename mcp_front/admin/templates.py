@@ -10,7 +10,6 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from policy_service.client import permission_of
 from policy_service.wire_views import PrincipalView, moment
 
 _ENV = Environment(
@@ -40,15 +39,6 @@ def when(value: Any) -> dict[str, str]:
 
 
 _ENV.globals["when"] = when
-
-
-def permission_word(value: int) -> str:
-    """An audit record's permission as people read it (`needs approval`), '' when none applied."""
-    permission = permission_of(value)
-    return permission.words if permission is not None else ""
-
-
-_ENV.filters["permission"] = permission_word
 
 
 def signed_in_as(me: PrincipalView) -> str:

@@ -10,7 +10,6 @@ import pytest
 
 from mcp_front.admin.console_settings import CHOICES, INHERIT, WORDS
 from mcp_front.admin.rest import RuleBody
-from mcp_front.admin.templates import permission_word
 from policy_service._generated.monomcp.policy.v1 import types_pb2
 from policy_service.client import PERMISSIONS, Permission, permission_of
 from tests.unit.mcp_front.test_policy_wire_boundary import FRONT
@@ -37,8 +36,7 @@ def test_pages_and_api_offer_exactly_the_permissions() -> None:
         assert RuleBody(toolkit="acme/tools", tool="echo", permission=permission.value).permission == permission
     with pytest.raises(pydantic.ValidationError):
         RuleBody(toolkit="acme/tools", tool="echo", permission=INHERIT)
-    assert permission_word(types_pb2.PERMISSION_NEEDS_APPROVAL) == "needs approval"
-    assert permission_word(types_pb2.PERMISSION_UNSPECIFIED) == ""
+    assert Permission.NEEDS_APPROVAL.words == "needs approval"
 
 
 def test_no_front_module_maps_permission_numbers_itself() -> None:
