@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
-from policy_service.client import PERMISSION_NAMES, PolicyClient
+from policy_service.client import Permission, PolicyClient, permission_of
 from policy_service.versioned_cache import VersionedCache
 
 APPROVAL_STATUS_TOOL = "approval_status"
@@ -66,7 +66,7 @@ def validator(schema_json: str, schema: dict[str, Any]) -> Validator:
 @dataclass(frozen=True, slots=True)
 class ToolEntry:
     name: str
-    permission: str
+    permission: Permission
     wire: dict[str, Any]
     validator: Validator
 
@@ -126,8 +126,8 @@ def _parse_entry(tool: Any) -> ToolEntry:
         wire["annotations"] = json.loads(tool.annotations_json)
     if tool.passthrough_json:  # the backend's icons and _meta, as declared
         wire.update(json.loads(tool.passthrough_json))
-    permission = PERMISSION_NAMES.get(tool.permission, "blocked")
-    if permission == "needs_approval":
+    permission = permission_of(tool.permission) or Permission.BLOCKED
+    if permission is Permission.NEEDS_APPROVAL:
         # Clients that use tasks (2025-11-25) may wait for the approval as a task.
         wire["execution"] = {"taskSupport": "optional"}
         wire["description"] = (tool.description + "\n\n" if tool.description else "") + (

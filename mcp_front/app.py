@@ -220,7 +220,9 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
             settings.body_timeout_seconds,
         )
 
-    return FrontApp(settings, policy, upstreams, gateway, PolicyReadiness(address, tls), build_extra, metrics)
+    return FrontApp(
+        settings, policy, upstreams, gateway, PolicyReadiness(address, policy.channel.open_target), build_extra, metrics
+    )
 
 
 @contextlib.asynccontextmanager

@@ -22,7 +22,14 @@ from policy_service.rpc_channel import RpcChannel
 from policy_service.status_codes import error_for
 from policy_service.stream_pool import NOT_SENT, StreamPool
 from policy_service.task_client import TaskRpcs
-from policy_service.wire_enums import APPROVAL_STATUS_NAMES, APPROVAL_STATUSES, PERMISSION_NAMES, PERMISSIONS
+from policy_service.wire_enums import (
+    APPROVAL_STATUS_NAMES,
+    APPROVAL_STATUSES,
+    PERMISSION_NAMES,
+    PERMISSIONS,
+    Permission,
+    permission_of,
+)
 
 # Re-exported so callers never import generated modules.
 __all__ = [
@@ -30,8 +37,10 @@ __all__ = [
     "APPROVAL_STATUS_NAMES",
     "PERMISSIONS",
     "PERMISSION_NAMES",
+    "Permission",
     "PolicyUnavailable",
     "RpcChannel",
+    "permission_of",
     "timestamp",
 ]
 Approval = types_pb2.Approval

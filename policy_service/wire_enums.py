@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Any
 
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
@@ -10,12 +11,35 @@ from google.protobuf.message import Message
 
 from policy_service._generated.monomcp.policy.v1 import types_pb2
 
+
+class Permission(StrEnum):
+    """What a rule or a toolkit's default says of a tool, in the words the API, policy files
+    and database use. Callers of the client read permissions as these (`permission_of`)."""
+
+    ALWAYS_ALLOW = "always_allow"
+    NEEDS_APPROVAL = "needs_approval"
+    BLOCKED = "blocked"
+
+    @property
+    def words(self) -> str:
+        """As people read it: `needs approval`."""
+        return self.value.replace("_", " ")
+
+
 PERMISSIONS = {
-    "always_allow": types_pb2.PERMISSION_ALWAYS_ALLOW,
-    "needs_approval": types_pb2.PERMISSION_NEEDS_APPROVAL,
-    "blocked": types_pb2.PERMISSION_BLOCKED,
+    Permission.ALWAYS_ALLOW.value: types_pb2.PERMISSION_ALWAYS_ALLOW,
+    Permission.NEEDS_APPROVAL.value: types_pb2.PERMISSION_NEEDS_APPROVAL,
+    Permission.BLOCKED.value: types_pb2.PERMISSION_BLOCKED,
 }
 PERMISSION_NAMES = {v: k for k, v in PERMISSIONS.items()}
+_PERMISSION_OF: dict[int, Permission] = {int(number): Permission(name) for number, name in PERMISSION_NAMES.items()}
+
+
+def permission_of(number: int) -> Permission | None:
+    """A permission number from the wire; None when unset or a value this build does not know."""
+    return _PERMISSION_OF.get(number)
+
+
 APPROVAL_STATUSES = {
     "pending": types_pb2.APPROVAL_STATUS_PENDING,
     "approved": types_pb2.APPROVAL_STATUS_APPROVED,

@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2, policy_pb2, tasks_pb2, types_pb2
-from policy_service.wire_enums import APPROVAL_STATUS_NAMES
+from policy_service.wire_enums import APPROVAL_STATUS_NAMES, Permission, permission_of
 
 
 def _iso(stamp: Timestamp, is_set: bool) -> str | None:
@@ -79,30 +80,33 @@ class ApprovalView:
     created_at: str | None
     expires_at: str | None
     decided_at: str | None
+    window_until: str | None  # a window grant: until when the principal's matching calls are allowed
     expires_unix: int  # seconds since the epoch (0 when unset): when signed state bound to it lapses
+
+
+def _copied(message: Descriptor) -> tuple[str, ...]:
+    """A message's fields a view copies as they are: not enums, messages (principals,
+    timestamps) or repeated fields, which its view function converts."""
+    return tuple(
+        field.name
+        for field in message.fields
+        if field.message_type is None and field.enum_type is None and not field.is_repeated
+    )
+
+
+_APPROVAL_COPIED = _copied(types_pb2.Approval.DESCRIPTOR)
 
 
 def approval_view(approval: types_pb2.Approval) -> ApprovalView:
     return ApprovalView(
-        id=approval.id,
+        **{name: getattr(approval, name) for name in _APPROVAL_COPIED},
         status=APPROVAL_STATUS_NAMES.get(approval.status, ""),
-        org_slug=approval.org_slug,
-        toolkit_org_slug=approval.toolkit_org_slug,
-        toolkit_slug=approval.toolkit_slug,
-        tool=approval.tool,
-        arguments_json=approval.arguments_json,
-        arguments_sha256=approval.arguments_sha256,
         requester=principal_view(approval.requester),
-        reason=approval.reason,
-        decided_by=approval.decided_by,
-        consumed_by_call_id=approval.consumed_by_call_id,
         notified=tuple(approval.notified),
-        scope=approval.scope,
-        approvals_so_far=approval.approvals_so_far,
-        required_approvals=approval.required_approvals,
         created_at=_iso(approval.created_at, approval.HasField("created_at")),
         expires_at=_iso(approval.expires_at, approval.HasField("expires_at")),
         decided_at=_iso(approval.decided_at, approval.HasField("decided_at")),
+        window_until=_iso(approval.window_until, approval.HasField("window_until")),
         expires_unix=approval.expires_at.seconds,
     )
 
@@ -189,4 +193,50 @@ def api_key_view(key: admin_pb2.ApiKey) -> ApiKeyView:
         expires_at=_iso(key.expires_at, key.HasField("expires_at")),
         last_used_at=_iso(key.last_used_at, key.HasField("last_used_at")),
         revoked=key.HasField("revoked_at"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecordView:
+    """One audited request as the console shows it (admin.proto's AuditRecord): the
+    permission that applied as a `Permission` (None when none did), times as RFC 3339."""
+
+    call_id: str
+    seq: int
+    source: str
+    org_slug: str
+    toolkit_org_slug: str
+    toolkit_slug: str
+    tool: str
+    method: str
+    actor_type: str
+    actor_id: str
+    actor_display: str
+    permission: Permission | None
+    decision: str
+    approval_id: str
+    request_json: str
+    response_json: str
+    redacted_paths: tuple[str, ...]
+    status: str
+    error: str
+    duration_ms: float
+    client_address: str
+    user_agent: str
+    request_id: str
+    created_at: str | None
+    completed_at: str | None
+    rule: str
+
+
+_AUDIT_COPIED = _copied(admin_pb2.AuditRecord.DESCRIPTOR)
+
+
+def audit_record_view(record: admin_pb2.AuditRecord) -> AuditRecordView:
+    return AuditRecordView(
+        **{name: getattr(record, name) for name in _AUDIT_COPIED},
+        permission=permission_of(record.permission),
+        redacted_paths=tuple(record.redacted_paths),
+        created_at=_iso(record.created_at, record.HasField("created_at")),
+        completed_at=_iso(record.completed_at, record.HasField("completed_at")),
     )

@@ -24,7 +24,7 @@ from mcp_front.admin.templates import render, signed_in_as, when
 from policy_service.audit_changes import change_of, field_changes, summary
 from policy_service.client import Approval
 from policy_service.wire_enums import message_to_dict
-from policy_service.wire_views import ApprovalView, approval_view
+from policy_service.wire_views import ApprovalView, approval_view, audit_record_view
 
 
 def _d(message: Any) -> dict[str, Any]:
@@ -211,7 +211,7 @@ def build_console(api: AdminApi) -> APIRouter:
             "audit.html",
             title="Audit log",
             signed_in=signed_in_as(me),
-            records=list(result.records),
+            records=[audit_record_view(r) for r in result.records],
             f=filters,
             toolkits=toolkits,
             statuses=AUDIT_STATUSES,
@@ -231,7 +231,7 @@ def build_console(api: AdminApi) -> APIRouter:
         if not result.records:
             raise HTTPException(404, "no such call")
         me = await whoami(api, request)
-        x = result.records[0]
+        x = audit_record_view(result.records[0])
         change = change_of(x.method, x.response_json)
         return render(
             "audit_detail.html",
@@ -240,7 +240,7 @@ def build_console(api: AdminApi) -> APIRouter:
             title=f"Call: {x.method} {x.tool}".strip(),
             signed_in=signed_in_as(me),
             x=x,
-            redacted=list(x.redacted_paths),
+            redacted=x.redacted_paths,
             request_text=_pretty(x.request_json),
             response_text=_pretty(x.response_json),
             duration=duration,

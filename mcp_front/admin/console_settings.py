@@ -15,11 +15,12 @@ from mcp_front.admin.inputs import MAX_TTL_SECONDS, Ident, Name
 from mcp_front.admin.org_choice import choose_org
 from mcp_front.admin.rest import AdminApi
 from mcp_front.admin.templates import render, signed_in_as
-from policy_service.client import PERMISSION_NAMES
+from policy_service.client import Permission, permission_of
 from policy_service.wire_views import api_key_view
 
-CHOICES = ["inherit", "always_allow", "needs_approval", "blocked"]
-WORDS = {"inherit": "inherit", "always_allow": "always allow", "needs_approval": "needs approval", "blocked": "blocked"}
+INHERIT = "inherit"  # a cell without a rule of its own
+CHOICES: list[str] = [INHERIT, *Permission]
+WORDS: dict[str, str] = {INHERIT: INHERIT, **{permission: permission.words for permission in Permission}}
 
 
 def build_settings_pages(api: AdminApi) -> APIRouter:
@@ -50,14 +51,16 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
             roles = [role.name for role in await api.call(request, lambda c: c.list_roles(org))]
             current = await _rules(request, org, owner, slug)
             for t in tools:
-                owner_default = PERMISSION_NAMES.get(t.default_permission, "needs_approval")
-                ceiling = not owned and owner_default == "blocked"
-                org_default = current.get((t.name, ""), "inherit")
+                owner_default = permission_of(t.default_permission) or Permission.NEEDS_APPROVAL
+                ceiling = not owned and owner_default is Permission.BLOCKED
+                org_default = current.get((t.name, ""), INHERIT)
                 cells = [{"role": "", "label": "Org default", "current": org_default, "effective": ""}]
                 for role in roles:
-                    rule = current.get((t.name, role), "inherit")
+                    rule = current.get((t.name, role), INHERIT)
                     effective = (
-                        "blocked" if ceiling else next(p for p in (rule, org_default, owner_default) if p != "inherit")
+                        Permission.BLOCKED
+                        if ceiling
+                        else next(p for p in (rule, org_default, owner_default) if p != INHERIT)
                     )
                     cells.append({"role": role, "label": f"Role: {role}", "current": rule, "effective": effective})
                 rows.append({"tool": t.name, "owner": owner_default, "ceiling": ceiling, "cells": cells})
@@ -85,7 +88,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
     ) -> dict[tuple[str, str], str]:
         rules = await api.call(request, lambda c: c.list_permission_rules(org), form_csrf=csrf)
         return {
-            (rule.tool, rule.role): PERMISSION_NAMES.get(rule.permission, "inherit")
+            (rule.tool, rule.role): permission_of(rule.permission) or INHERIT
             for rule in rules
             if rule.toolkit_org_slug == owner and rule.toolkit_slug == slug
         }
@@ -108,7 +111,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
             _, role, tool = key.split(":", 2)
             if value not in CHOICES:
                 raise HTTPException(400, f"unknown permission {value!r}")
-            if value == current.get((tool, role), "inherit"):
+            if value == current.get((tool, role), INHERIT):
                 continue
             await _apply(request, org, owner, slug, tool, role, value, csrf)
             changes += 1
@@ -118,7 +121,7 @@ def build_settings_pages(api: AdminApi) -> APIRouter:
     async def _apply(  # one rule change: where, which cell, what, and the form's token
         request: Request, org: str, owner: str, slug: str, tool: str, role: str, value: str, csrf: str
     ) -> None:
-        if value == "inherit":
+        if value == INHERIT:
             if role:
                 await api.call(request, lambda c: c.clear_role_override(role, owner, slug, tool, org), form_csrf=csrf)
             else:

@@ -36,7 +36,7 @@ from mcp_front.edge.admin_guard import validation_error
 from mcp_front.edge.request import request_id_of
 from policy_service import errors
 from policy_service.audit_changes import change_of
-from policy_service.client import PolicyClient, PolicyUnavailable
+from policy_service.client import Permission, PolicyClient, PolicyUnavailable
 from policy_service.toolkits.egress import EgressPolicy
 from policy_service.wire_enums import message_to_dict
 
@@ -85,7 +85,7 @@ class KeyBody(BaseModel):
 class RuleBody(BaseModel):
     toolkit: str = Field(description="OWNER_ORG/TOOLKIT", max_length=128, pattern=r"^[a-z0-9-]+/[a-z0-9-]+$")
     tool: Annotated[Ident, Field(min_length=1)]
-    permission: str = Field(pattern="^(always_allow|needs_approval|blocked)$")
+    permission: str = Field(pattern=f"^({'|'.join(Permission)})$")
     role: Ident = ""
 
 

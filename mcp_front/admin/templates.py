@@ -10,7 +10,6 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from policy_service.wire_enums import PERMISSION_NAMES
 from policy_service.wire_views import PrincipalView, moment
 
 _ENV = Environment(
@@ -40,17 +39,6 @@ def when(value: Any) -> dict[str, str]:
 
 
 _ENV.globals["when"] = when
-
-
-_PERMISSION_WORDS: dict[int, str] = {int(number): name.replace("_", " ") for number, name in PERMISSION_NAMES.items()}
-
-
-def permission_word(value: int) -> str:
-    """An audit record's permission as people read it (`needs approval`), '' when none applied."""
-    return _PERMISSION_WORDS.get(value, "")
-
-
-_ENV.filters["permission"] = permission_word
 
 
 def signed_in_as(me: PrincipalView) -> str:

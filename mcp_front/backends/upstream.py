@@ -18,9 +18,9 @@ import contextlib
 import itertools
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp_front.backends import negotiation, streaming
 from mcp_front.backends.http11 import (
@@ -38,6 +38,7 @@ from policy_service.toolkits.stdio_backend import is_stdio
 
 _ACCEPT = "application/json, text/event-stream"
 _MAX_SESSIONS = 4096
+_V = TypeVar("_V")
 UNREACHABLE = "the toolkit's backend is unreachable"
 NOT_ALLOWED = "the toolkit's backend address is not allowed by this gateway"
 
@@ -96,6 +97,10 @@ class Target:
     def key(self) -> SessionKey:
         """One upstream session per (tenant scope, backend URL, backend headers/credential)."""
         return (self.scope, self.url, tuple(sorted(self.headers.items())))
+
+
+class _NoVerdict(Exception):
+    """`server/discover` failed: no verdict to remember for the backend."""
 
 
 def _parse_sse(text: str, request_id: int) -> dict[str, Any] | None:
@@ -257,37 +262,47 @@ class UpstreamPool:
             return await self._stdio.session(target)
         if modern and await self._serves_modern(target):
             return negotiation.MODERN_SESSION
-        key = target.key
-        session = self._sessions.get(key)
-        if session is not None:
-            return session
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            session = self._sessions.get(key)
-            if session is None:
-                session = await self._initialize(target)
-                self._remember(self._sessions, key, session)
-                if self.on_session is not None:
-                    self.on_session(target, session)
+        return await self._once(self._sessions, target, self._handshake)
+
+    async def _handshake(self, target: Target) -> Negotiated:
+        """A new session, told to `on_session` (its tasks start after `_once` remembers it)."""
+        session = await self._initialize(target)
+        if self.on_session is not None:
+            self.on_session(target, session)
         return session
 
     async def _serves_modern(self, target: Target) -> bool:
         """Whether the backend serves 2026-07-28: asked once per upstream key (`server/discover`)."""
+        try:
+            return await self._once(self._modern, target, self._discover)
+        except _NoVerdict:  # a failing backend: the handshake now, the question again next time
+            return False
+
+    async def _discover(self, target: Target) -> bool:
+        request_id = next(self._ids)
+        body = negotiation.discover_request(request_id)
+        response = await self._post(target, body, negotiation.request_headers(negotiation.MODERN_SESSION, body))
+        verdict = negotiation.serves_modern(response.status, _message(response, request_id))
+        if verdict is None:
+            raise _NoVerdict
+        return verdict
+
+    async def _once(
+        self, memory: OrderedDict[SessionKey, _V], target: Target, make: Callable[[Target], Awaitable[_V]]
+    ) -> _V:
+        """The remembered value for the target's key, made at most once at a time: concurrent
+        first callers wait on the key's lock and find what the first one made. When `make`
+        raises, nothing is remembered and the next caller makes it again."""
         key = target.key
-        known = self._modern.get(key)
-        if known is not None:
-            return known
+        value = memory.get(key)
+        if value is not None:
+            return value
         async with self._locks.setdefault(key, asyncio.Lock()):
-            known = self._modern.get(key)
-            if known is None:
-                request_id = next(self._ids)
-                body = negotiation.discover_request(request_id)
-                response = await self._post(target, body, negotiation.request_headers(negotiation.MODERN_SESSION, body))
-                verdict = negotiation.serves_modern(response.status, _message(response, request_id))
-                if verdict is None:  # a failing backend: the handshake now, the question again next time
-                    return False
-                self._remember(self._modern, key, verdict)
-                known = verdict
-        return known
+            value = memory.get(key)
+            if value is None:
+                value = await make(target)
+                self._remember(memory, key, value)
+        return value
 
     def _remember(self, memory: OrderedDict[SessionKey, Any], key: SessionKey, value: Any) -> None:
         """Bounded memories: the oldest keys go first, and a key's lock with its last memory."""

@@ -33,7 +33,7 @@ from mcp_front.mcp.sdk import (
 )
 from mcp_front.mcp.standalone import StreamHub
 from policy_service import errors
-from policy_service.client import DECISION_ALLOW, PERMISSION_NAMES, PolicyClient, PolicyUnavailable
+from policy_service.client import DECISION_ALLOW, Permission, PolicyClient, PolicyUnavailable, permission_of
 
 log = logging.getLogger("monomcp.front")
 
@@ -127,7 +127,7 @@ class ItemHandlers:
             raise _policy_error(req, exc) from None
         _authorized.set(True)
         if decision.decision != DECISION_ALLOW:
-            if PERMISSION_NAMES.get(decision.permission) == "needs_approval":
+            if permission_of(decision.permission) is Permission.NEEDS_APPROVAL:
                 raise MCPError(types.INVALID_REQUEST, decision.message)
             raise _not_found(ctx, kind, decision.message, name)
         scope = tenant_scope(req, decision)

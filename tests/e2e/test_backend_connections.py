@@ -4,6 +4,7 @@ never following a redirect."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from mcp_front.backends.upstream import NOT_ALLOWED, UpstreamError, UpstreamPool
 from policy_service.toolkits.egress import EgressPolicy, ResolveFailed
+from tests.support.era_backends import EraRecorder
 from tests.support.servers import free_port, serve_asgi
 from tests.support.upstream import Upstream
 
@@ -97,3 +99,24 @@ async def test_a_redirect_from_a_backend_is_not_followed(any_host_upstream: tupl
         finally:
             await pool.close()
     assert internal.requests == []
+
+
+async def test_concurrent_first_calls_share_one_handshake_and_one_discover() -> None:
+    """The pool asks a backend once per tenant, however many first calls arrive together:
+    one `initialize` for the handshake session, one `server/discover` for the era verdict."""
+    recorder = EraRecorder(Upstream(stateful=True).app())
+    pool = UpstreamPool(egress=EgressPolicy(allow_private=True))
+    try:
+        async with serve_asgi(recorder) as base:
+            for scope, modern in (("handshake", False), ("modern", True)):
+                calls = [
+                    pool.call_tool(f"{base}/mcp", {}, "echo", {"text": f"{n}"}, 5.0, scope=scope, modern=modern)
+                    for n in range(8)
+                ]
+                results = await asyncio.gather(*calls)
+                assert [r["content"][0]["text"] for r in results] == [f"{n}" for n in range(8)]
+    finally:
+        await pool.close()
+    assert recorder.methods().count("initialize") == 1
+    assert recorder.methods().count("server/discover") == 1
+    assert recorder.versions("tools/call").count("2026-07-28") == 8

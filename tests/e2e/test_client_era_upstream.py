@@ -7,20 +7,19 @@ real SDK clients through the real front."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import mcp_types as types
 import pytest
 from mcp_types import PromptReference
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope, Send
 
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.toolkits.egress import EgressPolicy
 from tests.conftest import World, mcp_client
 from tests.support import input_backend
-from tests.support.era_backends import EraRecorder, OldBackend
+from tests.support.era_backends import EraRecorder, OldBackend, PostFilter
 from tests.support.item_backend import ItemBackend
 from tests.support.relay_backend import TOOLKIT, relay_toolkit
 from tests.support.servers import serve_asgi
@@ -175,38 +174,20 @@ async def test_a_dual_era_backends_input_request_reaches_a_2026_client(world: Wo
     assert calls == {"asked": 1, "answered": 1}
 
 
-class _FailingDiscover:
+class _FailingDiscover(PostFilter):
     """A backend whose `server/discover` fails with a bare 503 (an overloaded proxy in front of it)."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         self.discovers = 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            if json.loads(body).get("method") == "server/discover":
-                self.discovers += 1
-                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"4")]})
-                await send({"type": "http.response.body", "body": b"busy"})
-                return
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if replayed:
-                    return await receive()
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await self.app(scope, replay, send)
-            return
-        await self.app(scope, receive, send)
+    async def on_post(self, scope: Scope, message: dict[str, Any], send: Send) -> dict[str, Any] | None:
+        if message.get("method") != "server/discover":
+            return message
+        self.discovers += 1
+        await send({"type": "http.response.start", "status": 503, "headers": [(b"content-length", b"4")]})
+        await send({"type": "http.response.body", "body": b"busy"})
+        return None
 
 
 async def test_a_failing_discover_falls_back_to_the_handshake_and_is_asked_again(world: World, front: str) -> None:

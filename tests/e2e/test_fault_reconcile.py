@@ -103,11 +103,13 @@ async def test_calls_reconcile_with_the_audit_log_across_crashes(stack: Stack) -
     await warm_up(stack.target, ledger)
     clients = asyncio.create_task(run_clients(stack.target, ledger, SECONDS, CLIENTS))
     faults = await inject_faults(stack, SECONDS, PERIOD)
-    await clients
+    await clients  # bounded: raises naming each client's pending step if one hangs
     view, abandoned, chain_ok, problems = await _settle(stack)
     report = reconcile(ledger, stack.upstream.executions, view, abandoned)
     print(f"\nfault run: {SECONDS:g} s, {CLIENTS} clients; {faults.summary()}\n{report.summary()}")
     print(f"failures: {report.failure_details.most_common(6)}")
+
+    assert ledger.stalled == [], "SDK sessions that neither opened/closed nor failed in time"
 
     assert faults.counts["policy"] and faults.counts["front"] and faults.counts["postgres"]
     assert report.succeeded > 0 and report.executed > 0

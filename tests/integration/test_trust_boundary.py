@@ -14,6 +14,7 @@ from policy_service import errors
 from policy_service.api.server import start
 from policy_service.client import DECISION_ALLOW, PolicyClient, channel_tls
 from policy_service.config import Settings
+from policy_service.health_client import PolicyReadiness
 from policy_service.storage.database import create_engine
 from tests.conftest import World
 from tests.support.certs import make_pki
@@ -142,10 +143,21 @@ async def test_mutual_tls_listener_refuses_clients_without_a_certificate(
             decision = await client.authorize_tool_call(world.keys["acme:member"], "acme", "tools", "echo", "{}")
             assert decision.decision == DECISION_ALLOW
             assert client._streams is not None and client._streams.opened() >= 1
+            # The front's readiness asks each of those addresses over the client's TLS too.
+            readiness = PolicyReadiness(address, client.channel.open_target)
+            try:
+                assert await readiness.ready()
+            finally:
+                await readiness.close()
         without_cert = channel_tls(str(pki.ca))
         async with PolicyClient(address, service_token=world.service_token, tls=without_cert, timeout=2) as client:
             with pytest.raises(errors.PolicyError):
                 await client.list_tools(world.keys["acme:member"], "acme", "tools")
+            readiness = PolicyReadiness(address, client.channel.open_target)
+            try:
+                assert not await readiness.ready()
+            finally:
+                await readiness.close()
         async with PolicyClient(address, service_token=world.service_token, timeout=2) as plaintext:
             with pytest.raises(errors.PolicyError):
                 await plaintext.list_tools(world.keys["acme:member"], "acme", "tools")

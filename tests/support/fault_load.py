@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import random
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ from tests.support.counting_upstream import RECORD, TRANSFER, record_answer, tra
 ACCEPT = "application/json, text/event-stream"
 CALL_TIMEOUT = 20.0
 SDK_CALL_TIMEOUT = 10.0
+# How long after the run's end a client may still be finishing its last step (two racing
+# raw copies and a retry, or an SDK session's open, call and close); past it, it hangs.
+CLIENT_GRACE = 3 * CALL_TIMEOUT + 3 * SDK_CALL_TIMEOUT
 TRANSFER_AMOUNT = 7
 
 OK = "ok"  # the upstream's own answer reached the client
@@ -52,6 +56,8 @@ class Ledger:
     approved: deque[str] = field(default_factory=deque)
     outcomes: list[Outcome] = field(default_factory=list)
     unapproved: set[str] = field(default_factory=set)
+    busy: dict[str, str] = field(default_factory=dict)  # client -> the step it awaits now
+    stalled: list[str] = field(default_factory=list)  # SDK sessions that neither opened nor failed in time
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def new_id(self, prefix: str) -> str:
@@ -124,17 +130,21 @@ def next_call(ledger: Ledger, rng: random.Random, unapproved_share: float) -> tu
 async def raw_client(target: Target, ledger: Ledger, deadline: float, seed: int) -> None:
     rng = random.Random(seed)
     loop = asyncio.get_running_loop()
+    name = f"raw client {seed}"
     async with httpx.AsyncClient(timeout=CALL_TIMEOUT) as http:
         while loop.time() < deadline:
             tool, call_id, copies = next_call(ledger, rng, unapproved_share=0.05)
+            ledger.busy[name] = f"tools/call {tool} {call_id} x{copies}"
             outcomes = await asyncio.gather(*(raw_call(http, target, tool, call_id) for _ in range(copies)))
             if tool == TRANSFER and copies == 2 and not any(o.kind == OK for o in outcomes):
                 # A client retries a failed approved call: the approval must still run it at most once.
+                ledger.busy[name] = f"retry of tools/call {tool} {call_id}"
                 outcomes.append(await raw_call(http, target, tool, call_id))
             for outcome in outcomes:
                 ledger.add(outcome)
             if any(o.kind == TRANSPORT for o in outcomes):
                 await asyncio.sleep(0.05)  # front restarting: don't spin on connection refused
+    ledger.busy.pop(name, None)
 
 
 async def warm_up(target: Target, ledger: Ledger, patience: float = 60.0) -> None:
@@ -172,28 +182,69 @@ async def _sdk_call(client: Client, tool: str, call_id: str) -> Outcome:
     return Outcome(outcome.tool, outcome.id, outcome.kind, outcome.detail, via="sdk")
 
 
+@contextlib.asynccontextmanager
+async def _sdk_session(target: Target, mode: str, ledger: Ledger, name: str) -> AsyncIterator[Client]:
+    """An SDK session whose opening and closing are bounded like its calls. The SDK fails
+    them when the front drops the connection; one still waiting after SDK_CALL_TIMEOUT is a
+    hang, recorded in `ledger.stalled` (the test fails on it) and given up on, so the run
+    ends on time instead of waiting for the suite's timeout."""
+    client = _sdk_client(target, mode)
+    step = "opening a session (initialize)" if mode == "legacy" else "opening a session"
+    ledger.busy[name] = step
+    try:
+        async with asyncio.timeout(SDK_CALL_TIMEOUT):
+            await client.__aenter__()
+    except TimeoutError:
+        ledger.stalled.append(f"{name}: {step}")
+        raise
+    failure: BaseException | None = None
+    try:
+        yield client
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        ledger.busy[name] = "closing its session"
+        try:
+            async with asyncio.timeout(SDK_CALL_TIMEOUT):
+                await client.__aexit__(type(failure) if failure else None, failure, None)
+        except TimeoutError:
+            ledger.stalled.append(f"{name}: closing its session")
+
+
 async def sdk_client(target: Target, ledger: Ledger, deadline: float, seed: int, mode: str) -> None:
     """One official MCP client; after any failure it reconnects (a fresh session)."""
     rng = random.Random(seed)
     loop = asyncio.get_running_loop()
+    name = f"sdk client {seed} ({mode})"
     while loop.time() < deadline:
         try:
-            async with _sdk_client(target, mode) as client:
+            async with _sdk_session(target, mode, ledger, name) as client:
                 while loop.time() < deadline:
                     tool, call_id, _ = next_call(ledger, rng, unapproved_share=0.0)
+                    ledger.busy[name] = f"tools/call {tool} {call_id}"
                     outcome = await _sdk_call(client, tool, call_id)
                     ledger.add(outcome)
                     if outcome.kind in (TRANSPORT, RPC_ERROR):
                         break
         except Exception:  # connect failed (front down) or the session broke while closing
             await asyncio.sleep(0.1)
+    ledger.busy.pop(name, None)
 
 
 async def run_clients(target: Target, ledger: Ledger, seconds: float, clients: int, sdk_share: float = 0.2) -> None:
-    """`clients` concurrent clients for `seconds`; about `sdk_share` of them use the mcp SDK."""
+    """`clients` concurrent clients for `seconds`; about `sdk_share` of them use the mcp SDK.
+    Raises TimeoutError naming what each client still awaits if they have not all finished
+    CLIENT_GRACE s after `seconds` (every step a client takes is bounded, so that is a hang)."""
     deadline = asyncio.get_running_loop().time() + seconds
     sdk = max(1, round(clients * sdk_share))
     tasks = [sdk_client(target, ledger, deadline, seed, "legacy" if seed % 2 else "2026-07-28") for seed in range(sdk)]
     tasks += [raw_client(target, ledger, deadline, seed) for seed in range(sdk, clients)]
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.gather(*tasks)
+    try:
+        # As before: a CancelledError out of a client ends the run quietly.
+        with contextlib.suppress(asyncio.CancelledError):
+            async with asyncio.timeout_at(deadline + CLIENT_GRACE):
+                await asyncio.gather(*tasks)
+    except TimeoutError:
+        waiting = "; ".join(f"{name}: {step}" for name, step in sorted(ledger.busy.items()))
+        raise TimeoutError(f"clients still busy {CLIENT_GRACE:g} s after the run ended: {waiting}") from None
