@@ -32,7 +32,17 @@ async def _sdk_refusal(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _status(app: Any, headers: dict[str, str]) -> int:
+def _as_app(check: HostCheck | MediaCheck) -> Any:
+    """The check in front of `_inner`, as `EdgeChecks` runs it: its refusal answers, else the request goes on."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = await check.refusal(scope[EDGE_KEY], scope)
+        await (refusal or _inner)(scope, receive, send)
+
+    return app
+
+
+async def _status(check: HostCheck | MediaCheck, headers: dict[str, str]) -> int:
     scope: Scope = {
         "type": "http",
         "method": "POST",
@@ -48,7 +58,7 @@ async def _status(app: Any, headers: dict[str, str]) -> int:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app(scope, receive, send)
+    await _as_app(check)(scope, receive, send)
     return int(sent[0]["status"])
 
 
@@ -58,7 +68,7 @@ def _host_check(recorder: _Recorder) -> HostCheck:
         allowed_hosts=["gateway.test", "127.0.0.1:*"],
         allowed_origins=["https://app.test"],
     )
-    return HostCheck(_inner, settings, recorder)  # type: ignore[arg-type]
+    return HostCheck(settings, recorder)  # type: ignore[arg-type]
 
 
 async def test_a_refused_host_or_origin_stays_refused_after_an_allowed_one_passed() -> None:
@@ -85,7 +95,7 @@ async def test_remembered_host_values_are_bounded() -> None:
 
 async def test_an_unacceptable_accept_stays_refused_after_an_acceptable_one_passed() -> None:
     recorder = _Recorder()
-    check = MediaCheck(_inner, _sdk_refusal, recorder)  # type: ignore[arg-type]
+    check = MediaCheck(_sdk_refusal, recorder)  # type: ignore[arg-type]
     json_type = {"content-type": "application/json"}
     for _ in range(2):
         assert await _status(check, {**json_type, "accept": "application/json, text/event-stream"}) == 200
