@@ -119,12 +119,29 @@ _TEXT_BLOCK_KEYS = frozenset({"type", "text"})
 PLAIN_TEXT_VERSIONS = frozenset({"2025-06-18", "2025-11-25", "2026-07-28"})
 
 
+def _only_server_info(meta: Any) -> bool:
+    """`_meta` is just the serverInfo stamp an SDK backend puts on its results: {name, version}."""
+    if type(meta) is not dict or len(meta) != 1:
+        return False
+    info = meta.get(types.SERVER_INFO_META_KEY)
+    return (
+        type(info) is dict
+        and list(info) == ["name", "version"]
+        and type(info["name"]) is str
+        and type(info["version"]) is str
+    )
+
+
 def _plain_text_call(result: dict[str, Any], modern: bool) -> dict[str, Any] | None:
-    """What the sieve makes of the commonest tools/call result (text blocks, maybe `isError`,
-    and on 2026-07-28 `resultType: complete`), built without pydantic: ~5% of the front's
-    instructions per call (docs/adr/0040). None for any other shape: the sieve decides.
+    """What the sieve makes of the commonest tools/call result (text blocks, maybe `isError`
+    and a backend's serverInfo stamp, and on 2026-07-28 `resultType: complete`), built
+    without pydantic: ~5% of the front's instructions per call (docs/adr/0040). None for
+    any other shape: the sieve decides.
     tests/unit/mcp_front/mcp/test_plain_results.py pins it to the sieve's output, key order included."""
-    extra = len(result) - ("content" in result) - ("isError" in result)
+    meta = result.get("_meta")
+    if "_meta" in result and not _only_server_info(meta):
+        return None
+    extra = len(result) - ("content" in result) - ("isError" in result) - ("_meta" in result)
     if modern:
         if result.get("resultType") != "complete":
             return None
@@ -141,7 +158,7 @@ def _plain_text_call(result: dict[str, Any], modern: bool) -> dict[str, Any] | N
         if type(text) is not str:
             return None
         blocks.append({"text": text, "type": "text"})
-    dumped: dict[str, Any] = {"content": blocks}
+    dumped: dict[str, Any] = {"content": blocks} if meta is None else {"_meta": meta, "content": blocks}
     if "isError" in result:
         dumped["isError"] = error
     if modern:
