@@ -63,8 +63,12 @@ SERVER_NAME = "monomcp-gateway"
 SERVER_VERSION = "0.1.0"
 
 
+# Built once: json.dumps with options builds an encoder per call (docs/adr/0040).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _compact(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(message).encode()
 
 
 # The only headers the SDK's inbound ladder reads (ASGI names arrive lower-cased).
