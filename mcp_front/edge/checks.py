@@ -26,7 +26,7 @@ from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
 from mcp_front.edge.oauth import ResourceServer
-from mcp_front.edge.refusals import RefusalRecorder
+from mcp_front.edge.refusals import Refusal, RefusalRecorder, answer_refusal
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header, key_of, parse_bearer
 from mcp_front.edge.screen import screen
 from mcp_front.edge.sessions import SessionIds, session_refusal
@@ -66,8 +66,8 @@ class HostCheck:
     verified custom domain (the router matched it) is a Host we serve, and its own https
     origin an Origin we serve."""
 
-    def __init__(self, security: TransportSecuritySettings, recorder: RefusalRecorder) -> None:
-        self._settings, self._recorder = security, recorder
+    def __init__(self, security: TransportSecuritySettings) -> None:
+        self._settings = security
         self._security = TransportSecurityMiddleware(security)
         self._passed: set[tuple[str, bytes | None, bytes | None]] = set()
 
@@ -78,7 +78,11 @@ class HostCheck:
         )
         return TransportSecurityMiddleware(allowed)
 
-    async def refusal(self, edge: EdgeRequest, scope: Scope) -> ASGIApp | None:
+    def passed(self, edge: EdgeRequest, scope: Scope) -> bool:
+        """These Host and Origin values passed before (no need to ask the SDK again)."""
+        return (edge.domain, _first(scope, b"host"), _first(scope, b"origin")) in self._passed
+
+    async def refusal(self, edge: EdgeRequest, scope: Scope) -> Refusal | None:
         domain = edge.domain
         seen = (domain, _first(scope, b"host"), _first(scope, b"origin"))
         if seen in self._passed:
@@ -90,16 +94,15 @@ class HostCheck:
                 self._passed.add(seen)
             return None
         error = "invalid Host header" if response.status_code == 421 else "invalid Origin header"
-        await self._recorder.record(edge, "forbidden", error)
-        return response
+        return Refusal("forbidden", error, response)
 
 
 class MediaCheck:
     """A Content-Type or Accept the SDK will refuse (400/406) is audited here, then the SDK
     answers exactly as it always does (without the body ever being read)."""
 
-    def __init__(self, sdk: ASGIApp, recorder: RefusalRecorder) -> None:
-        self._sdk, self._recorder = sdk, recorder
+    def __init__(self, sdk: ASGIApp) -> None:
+        self._sdk = sdk
         self._accepted: set[bytes | None] = set()
 
     def _accepts_json(self, scope: Scope) -> bool:
@@ -112,16 +115,13 @@ class MediaCheck:
             self._accepted.add(accept)
         return True
 
-    async def refusal(self, edge: EdgeRequest, scope: Scope) -> ASGIApp | None:
+    def refusal(self, scope: Scope) -> Refusal | None:
         content_type = header(scope, b"content-type").lower()
         if not content_type.startswith("application/json"):
-            problem = "Content-Type must be application/json"
-        elif not self._accepts_json(scope):
-            problem = "not acceptable: the client must accept application/json"
-        else:
-            return None
-        await self._recorder.record(edge, "invalid", problem)
-        return self._sdk
+            return Refusal("invalid", "Content-Type must be application/json", self._sdk)
+        if not self._accepts_json(scope):
+            return Refusal("invalid", "not acceptable: the client must accept application/json", self._sdk)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,24 +140,26 @@ class EdgeParts:
 
 
 class EdgeChecks:
-    """Every check of a toolkit request, then `post` (JSON-RPC) or `get` (the standalone stream)."""
+    """Every check of a toolkit request, then `post` (JSON-RPC) or `get` (the standalone stream).
+    The checks that need no I/O to pass are plain calls; only a refusal is awaited (audited)."""
 
     def __init__(self, parts: EdgeParts, post: ASGIApp, get: ASGIApp, sdk: ASGIApp) -> None:
         self._parts, self._post, self._get = parts, post, get
         self._recorder = parts.recorder
-        self._host = HostCheck(parts.security, parts.recorder)
-        self._media = MediaCheck(sdk, parts.recorder)
+        self._host = HostCheck(parts.security)
+        self._media = MediaCheck(sdk)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         edge = edge_of(scope)
+        host = self._host
         refusal = (
-            await self._host.refusal(edge, scope)
-            or await self._method_refusal(edge, scope)
-            or await self._bearer_refusal(edge, scope)
-            or await self._audience_refusal(edge)
+            (None if host.passed(edge, scope) else await host.refusal(edge, scope))
+            or _method_refusal(scope)
+            or _bearer_refusal(edge, scope)
+            or self._audience_refusal(edge)
         )
         if refusal is not None:
-            await refusal(scope, receive, send)
+            await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
         # Per-key rate and concurrency limits; the slot is held until the response is sent.
         admission = await self._parts.limiter.admit(edge.key)
@@ -176,82 +178,55 @@ class EdgeChecks:
             await admission.release()
 
     async def _admitted(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = await self._credential_refusal(edge) or await session_refusal(
-            self._parts.sessions, self._recorder, edge, scope
-        )
+        refusal = await self._credential_refusal(edge) or session_refusal(self._parts.sessions, edge, scope)
         if refusal is None and scope["method"] == "GET":
             await self._get(scope, receive, send)
             return
-        refusal = refusal or await self._media.refusal(edge, scope) or await self._body_refusal(edge, scope, receive)
+        refusal = refusal or self._media.refusal(scope) or await self._body_refusal(edge, scope, receive)
         if refusal is not None:
-            await refusal(scope, receive, send)
+            await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
         await self._post(scope, replay(edge.body, receive), send)
 
-    async def _method_refusal(self, edge: EdgeRequest, scope: Scope) -> ASGIApp | None:
-        """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025);
-        DELETE is 405, which the spec allows: the front's session ids are stateless, so it
-        cannot end one (docs/adr/0030)."""
-        if scope["method"] in ("POST", "GET"):
-            return None
-        await self._recorder.record(edge, "invalid", f"method {scope['method'][:16]} not allowed")
-        return Response(status_code=405, headers={"Allow": "GET, POST"})
-
-    async def _bearer_refusal(self, edge: EdgeRequest, scope: Scope) -> ASGIApp | None:
-        """A missing or malformed bearer is refused without asking anyone (it never reaches gRPC)."""
-        token, problem = parse_bearer(header(scope, b"authorization"))
-        if problem:
-            await self._recorder.record(edge, "unauthenticated", problem)
-            return responses.unauthorized(problem, edge.resource_metadata)
-        edge.token, edge.key = token, key_of(token)
-        return None
-
-    async def _audience_refusal(self, edge: EdgeRequest) -> ASGIApp | None:
+    def _audience_refusal(self, edge: EdgeRequest) -> Refusal | None:
         """OAuth resource-server mode: a provider token minted for another resource is refused."""
         oauth = self._parts.oauth
         if oauth is None or not oauth.bound_elsewhere(edge.token, edge.resource):
             return None
         problem = "token audience is not this endpoint"
-        await self._recorder.record(edge, "unauthenticated", problem)
-        return responses.unauthorized(problem, edge.resource_metadata)
+        return Refusal("unauthenticated", problem, responses.unauthorized(problem, edge.resource_metadata))
 
-    async def _credential_refusal(self, edge: EdgeRequest) -> ASGIApp | None:
+    async def _credential_refusal(self, edge: EdgeRequest) -> Refusal | None:
         """The policy service's ListTools (cached ≤1 s) says who this is and what they may see."""
         failures = self._parts.failures
         wait = failures.retry_after(edge.client_address)
         if wait:
             reason = "too many failed credentials from this address"
-            await self._recorder.record(edge, "rate_limited", reason)
-            return responses.too_many_requests(wait, reason)
+            return Refusal("rate_limited", reason, responses.too_many_requests(wait, reason))
         try:
             edge.access = await self._parts.access.get(edge.token, edge.org, edge.toolkit, key=edge.key)
         except errors.Unauthenticated as exc:
             await failures.failed(edge.client_address)
-            await self._recorder.record(edge, "unauthenticated", exc.message)
-            return responses.unauthorized(exc.message, edge.resource_metadata)
+            return Refusal("unauthenticated", exc.message, responses.unauthorized(exc.message, edge.resource_metadata))
         except errors.NotFound:
-            await self._recorder.record(edge, "not_found", "no such toolkit")
-            return responses.not_found()
-        except errors.PolicyError as exc:
+            return Refusal("not_found", "no such toolkit", responses.not_found())
+        except errors.PolicyError as exc:  # not the caller's doing: nothing to audit
             log.warning("policy unavailable on %s/%s: %s", edge.org, edge.toolkit, exc.message)
-            return responses.policy_unavailable()
+            return Refusal("", "", responses.policy_unavailable())
         return None
 
-    async def _body_refusal(self, edge: EdgeRequest, scope: Scope, receive: Receive) -> ASGIApp | None:
+    async def _body_refusal(self, edge: EdgeRequest, scope: Scope, receive: Receive) -> Refusal | None:
         """Reads the body within its size and time budget, then screens the JSON-RPC message.
         A client that left before sending it all gets no answer (`edge.message` stays unread)."""
         parts = self._parts
         try:
             edge.body = await read_body(scope, receive, parts.max_body_bytes, parts.body_timeout_seconds)
         except BodyTooLarge:
-            await self._recorder.record(edge, "invalid", "request body too large")
-            return responses.body_too_large(parts.max_body_bytes)
+            return Refusal("invalid", "request body too large", responses.body_too_large(parts.max_body_bytes))
         except BodyTimeout:
-            await self._recorder.record(edge, "invalid", "request body too slow")
-            return responses.body_timeout(parts.body_timeout_seconds)
+            return Refusal("invalid", "request body too slow", responses.body_timeout(parts.body_timeout_seconds))
         except ClientDisconnect:
-            await self._recorder.record(edge, "invalid", "client disconnected before sending the whole body")
-            return _no_answer
+            return Refusal("invalid", "client disconnected before sending the whole body", _no_answer)
         verdict = screen(edge.body, edge.protocol_version)
         edge.message = verdict.message
         if verdict.audit_status is not None:
@@ -263,6 +238,27 @@ class EdgeChecks:
                 tool=verdict.tool,
                 request_json=verdict.request_json,
             )
-        if verdict.respond is not None:
-            return responses.jsonrpc_body(*verdict.respond)
+        if verdict.respond is not None:  # audited above, with what the screen found
+            return Refusal("", "", responses.jsonrpc_body(*verdict.respond))
         return None
+
+
+def _method_refusal(scope: Scope) -> Refusal | None:
+    """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025); DELETE
+    is 405, which the spec allows: the front's session ids are stateless, so it cannot end one
+    (docs/adr/0030)."""
+    method = scope["method"]
+    if method in ("POST", "GET"):
+        return None
+    return Refusal(
+        "invalid", f"method {method[:16]} not allowed", Response(status_code=405, headers={"Allow": "GET, POST"})
+    )
+
+
+def _bearer_refusal(edge: EdgeRequest, scope: Scope) -> Refusal | None:
+    """A missing or malformed bearer is refused without asking anyone (it never reaches gRPC)."""
+    token, problem = parse_bearer(header(scope, b"authorization"))
+    if problem:
+        return Refusal("unauthenticated", problem, responses.unauthorized(problem, edge.resource_metadata))
+    edge.token, edge.key = token, key_of(token)
+    return None

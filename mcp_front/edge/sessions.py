@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 import secrets
 
-from starlette.types import ASGIApp, Message, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from mcp_front.edge import responses
-from mcp_front.edge.refusals import RefusalRecorder
+from mcp_front.edge.refusals import Refusal
 from mcp_front.edge.request import EdgeRequest, header
 from mcp_front.mcp.signed_state import BoundIds, InvalidState, StateSigner
 
@@ -65,9 +65,7 @@ def issuing(send: Send, session_id: str) -> Send:
     return wrapped
 
 
-async def session_refusal(
-    ids: SessionIds, recorder: RefusalRecorder, edge: EdgeRequest, scope: Scope
-) -> ASGIApp | None:
+def session_refusal(ids: SessionIds, edge: EdgeRequest, scope: Scope) -> Refusal | None:
     """After the credential check (a revoked credential is 401, never a session answer): an
     id this caller was not issued for this toolkit is 404, as the transport spec answers a
     session that ended (the client then initializes again); a protocol version other than
@@ -78,11 +76,10 @@ async def session_refusal(
     try:
         version = ids.version_of(given, edge)
     except InvalidState:
-        await recorder.record(edge, "invalid", "unknown or expired session id")
-        return responses.jsonrpc_error(404, -32600, "Session not found")
+        reason = "unknown or expired session id"
+        return Refusal("invalid", reason, responses.jsonrpc_error(404, -32600, "Session not found"))
     sent = header(scope, b"mcp-protocol-version")
     if sent and sent != version:
         reason = f"MCP-Protocol-Version does not match the session's ({version})"
-        await recorder.record(edge, "invalid", reason)
-        return responses.jsonrpc_error(400, -32600, f"Bad Request: {reason}")
+        return Refusal("invalid", reason, responses.jsonrpc_error(400, -32600, f"Bad Request: {reason}"))
     return None
