@@ -164,8 +164,10 @@ class EdgeChecks:
         # Per-key rate and concurrency limits; the slot is held until the response is sent.
         admission = await self._parts.limiter.admit(edge.key)
         if not admission.allowed:
-            await self._recorder.record(edge, "rate_limited", admission.reason)
-            await responses.too_many_requests(admission.retry_after, admission.reason)(scope, receive, send)
+            answer = responses.too_many_requests(admission.retry_after, admission.reason)
+            await answer_refusal(
+                self._recorder, edge, Refusal("rate_limited", admission.reason, answer), scope, receive, send
+            )
             return
         if scope["method"] == "GET":
             # A standing stream is not a request in flight: the stream hub bounds them per credential.
@@ -217,7 +219,7 @@ class EdgeChecks:
 
     async def _body_refusal(self, edge: EdgeRequest, scope: Scope, receive: Receive) -> Refusal | None:
         """Reads the body within its size and time budget, then screens the JSON-RPC message.
-        A client that left before sending it all gets no answer (`edge.message` stays unread)."""
+        A client that left before sending it all is audited, and nobody is answered."""
         parts = self._parts
         try:
             edge.body = await read_body(scope, receive, parts.max_body_bytes, parts.body_timeout_seconds)
