@@ -36,6 +36,15 @@ _MAX_BODY_BYTES = 15 * 1024 * 1024
 _MAX_POOLS = 4096
 # Below common server keep-alive timeouts (uvicorn: 5 s), so the server rarely closes first.
 _IDLE_SECONDS = 4.0
+# Protocol header lines that passed `header_problem`: the verdict depends on the line alone,
+# and the same few (media types, protocol version, session, method, tool name) go out on every
+# call. Bounded, and never a backend's configured headers (its credentials are not kept);
+# those are checked every time (docs/adr/0040).
+_PROTOCOL_HEADERS = frozenset(
+    {"content-type", "accept", "mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name"}
+)
+_CLEAN_HEADERS: set[tuple[str, str]] = set()
+_MAX_CLEAN_HEADERS = 4096
 
 
 class HttpError(Exception):
@@ -115,6 +124,14 @@ class OpenResponse:
             raise HttpError(f"{type(exc).__name__}: {exc}") from exc
 
     async def read_all(self) -> bytes:
+        if "content-length" in self.headers and self.headers.get("transfer-encoding", "").lower() != "chunked":
+            # A plain JSON answer (nearly every call): one read, no async generator (docs/adr/0040).
+            try:
+                body = await self._conn.reader.readexactly(_content_length(self.headers))
+            except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
+                raise HttpError(f"{type(exc).__name__}: {exc}") from exc
+            self._finished = True
+            return body
         parts = [chunk async for chunk in self.chunks()]
         return b"".join(parts)
 
@@ -289,9 +306,12 @@ class Http11Client:
         if method == "POST":
             lines.append(f"Content-Length: {len(body)}")
         for name, value in with_trace_context(headers).items():
-            problem = header_problem(name, value, FRAMING_HEADERS)
-            if problem is not None:  # stored before upsert checked headers: refuse rather than reframe
-                raise HttpError(problem)
+            if (name, value) not in _CLEAN_HEADERS:
+                problem = header_problem(name, value, FRAMING_HEADERS)
+                if problem is not None:  # stored before upsert checked headers: refuse rather than reframe
+                    raise HttpError(problem)
+                if name in _PROTOCOL_HEADERS and len(_CLEAN_HEADERS) < _MAX_CLEAN_HEADERS:
+                    _CLEAN_HEADERS.add((name, value))
             lines.append(f"{name}: {value}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 

@@ -37,6 +37,8 @@ from policy_service.toolkits.egress import EgressPolicy
 from policy_service.toolkits.stdio_backend import is_stdio
 
 _ACCEPT = "application/json, text/event-stream"
+# json.dumps with separators builds an encoder per call; this one is built once (docs/adr/0040).
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 _MAX_SESSIONS = 4096
 _V = TypeVar("_V")
 UNREACHABLE = "the toolkit's backend is unreachable"
@@ -347,7 +349,7 @@ class UpstreamPool:
 
     async def _post(self, target: Target, body: dict[str, Any], protocol: dict[str, str]) -> HttpResponse:
         h = {"content-type": "application/json", "accept": _ACCEPT, **protocol, **target.headers}
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _compact(body).encode()
         with _transport_errors():
             return await self._http.post(target.url, h, payload, target.scope)
 
@@ -433,7 +435,7 @@ class UpstreamPool:
 
     async def open(self, target: Target, session: Negotiated, body: dict[str, Any]) -> OpenResponse:
         """POST and return at the response head, so an SSE body can be followed as it arrives."""
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _compact(body).encode()
         with _transport_errors():
             return await self._http.open(target.url, self._headers(target, session, body), payload, target.scope)
 

@@ -1,16 +1,20 @@
-"""The checks every toolkit request passes, in order, each a small ASGI middleware:
+"""The checks every toolkit request passes, in order, in one coroutine (`EdgeChecks`):
 
-host/origin → method → bearer shape → per-key limits → credential (ListTools) → media
-types → body (size, deadline, JSON-RPC screening) → the MCP endpoint.
+host/origin → method → bearer shape → (OAuth audience) → per-key limits → credential
+(ListTools) → session id → GET: the standalone stream; POST: media types → body (size,
+deadline, JSON-RPC screening) → the MCP endpoint.
 
 Cheap checks come first and nothing reads the body before the credential is known, so an
 unauthenticated or throttled caller costs no memory. Every refusal is audited through the
-one `RefusalRecorder`.
+one `RefusalRecorder`, then answered. Each check is a plain method that returns its refusal
+(an ASGI answer, after auditing it) or None: ten nested ASGI layers cost ten frames on every
+resumption of the request's coroutine, and ten calls on the way in (docs/adr/0040).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -21,9 +25,11 @@ from mcp_front.edge import responses
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
-from mcp_front.edge.refusals import RefusalRecorder
+from mcp_front.edge.oauth import ResourceServer
+from mcp_front.edge.refusals import Refusal, RefusalRecorder, answer_refusal
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header, key_of, parse_bearer
 from mcp_front.edge.screen import screen
+from mcp_front.edge.sessions import SessionIds, session_refusal
 from mcp_front.mcp.sdk import TransportSecurityMiddleware, TransportSecuritySettings, check_accept_headers
 from policy_service import errors
 
@@ -44,6 +50,10 @@ def _first(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+async def _no_answer(scope: Scope, receive: Receive, send: Send) -> None:
+    """For a client that left: nobody to answer."""
+
+
 def edge_of(scope: Scope) -> EdgeRequest:
     found = scope[EDGE_KEY]
     if not isinstance(found, EdgeRequest):
@@ -56,8 +66,8 @@ class HostCheck:
     verified custom domain (the router matched it) is a Host we serve, and its own https
     origin an Origin we serve."""
 
-    def __init__(self, app: ASGIApp, security: TransportSecuritySettings, recorder: RefusalRecorder) -> None:
-        self.app, self._settings, self._recorder = app, security, recorder
+    def __init__(self, security: TransportSecuritySettings) -> None:
+        self._settings = security
         self._security = TransportSecurityMiddleware(security)
         self._passed: set[tuple[str, bytes | None, bytes | None]] = set()
 
@@ -68,126 +78,31 @@ class HostCheck:
         )
         return TransportSecurityMiddleware(allowed)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        domain = edge_of(scope).domain
+    def passed(self, edge: EdgeRequest, scope: Scope) -> bool:
+        """These Host and Origin values passed before (no need to ask the SDK again)."""
+        return (edge.domain, _first(scope, b"host"), _first(scope, b"origin")) in self._passed
+
+    async def refusal(self, edge: EdgeRequest, scope: Scope) -> Refusal | None:
+        domain = edge.domain
         seen = (domain, _first(scope, b"host"), _first(scope, b"origin"))
         if seen in self._passed:
-            await self.app(scope, receive, send)
-            return
+            return None
         security = self._for_domain(domain) if domain else self._security
         response = await security.validate_request(Request(scope), is_post=False)
         if response is None:
             if len(self._passed) < _PASSED_MAX:
                 self._passed.add(seen)
-            await self.app(scope, receive, send)
-            return
+            return None
         error = "invalid Host header" if response.status_code == 421 else "invalid Origin header"
-        await self._recorder.record(edge_of(scope), "forbidden", error)
-        await response(scope, receive, send)
-
-
-class MethodCheck:
-    """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025); DELETE
-    is 405, which the spec allows: the front's session ids are stateless, so it cannot end one
-    (docs/adr/0030)."""
-
-    def __init__(self, app: ASGIApp, recorder: RefusalRecorder) -> None:
-        self.app, self._recorder = app, recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in ("POST", "GET"):
-            await self.app(scope, receive, send)
-            return
-        await self._recorder.record(edge_of(scope), "invalid", f"method {scope['method'][:16]} not allowed")
-        await Response(status_code=405, headers={"Allow": "GET, POST"})(scope, receive, send)
-
-
-class BearerCheck:
-    """A missing or malformed bearer is refused without asking anyone (it never reaches gRPC)."""
-
-    def __init__(self, app: ASGIApp, recorder: RefusalRecorder) -> None:
-        self.app, self._recorder = app, recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        edge = edge_of(scope)
-        token, problem = parse_bearer(header(scope, b"authorization"))
-        if problem:
-            await self._recorder.record(edge, "unauthenticated", problem)
-            await responses.unauthorized(problem, edge.resource_metadata)(scope, receive, send)
-            return
-        edge.token, edge.key = token, key_of(token)
-        await self.app(scope, receive, send)
-
-
-class LimitCheck:
-    """Per-key rate and concurrency limits; the slot is held until the response is sent."""
-
-    def __init__(self, app: ASGIApp, limiter: KeyLimiter, recorder: RefusalRecorder) -> None:
-        self.app, self._limiter, self._recorder = app, limiter, recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        edge = edge_of(scope)
-        admission = await self._limiter.admit(edge.key)
-        if not admission.allowed:
-            await self._recorder.record(edge, "rate_limited", admission.reason)
-            await responses.too_many_requests(admission.retry_after, admission.reason)(scope, receive, send)
-            return
-        if scope["method"] == "GET":
-            # A standing stream is not a request in flight: the stream hub bounds them per credential.
-            await admission.release()
-            await self.app(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            await admission.release()
-
-
-class CredentialCheck:
-    """The policy service's ListTools (cached ≤1 s) says who this is and what they may see."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        access: AccessCache,
-        recorder: RefusalRecorder,
-        failures: CredentialFailures | None = None,
-    ) -> None:
-        self.app, self._access, self._recorder = app, access, recorder
-        self._failures = failures or CredentialFailures()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        edge = edge_of(scope)
-        wait = self._failures.retry_after(edge.client_address)
-        if wait:
-            reason = "too many failed credentials from this address"
-            await self._recorder.record(edge, "rate_limited", reason)
-            await responses.too_many_requests(wait, reason)(scope, receive, send)
-            return
-        try:
-            edge.access = await self._access.get(edge.token, edge.org, edge.toolkit, key=edge.key)
-        except errors.Unauthenticated as exc:
-            await self._failures.failed(edge.client_address)
-            await self._recorder.record(edge, "unauthenticated", exc.message)
-            await responses.unauthorized(exc.message, edge.resource_metadata)(scope, receive, send)
-            return
-        except errors.NotFound:
-            await self._recorder.record(edge, "not_found", "no such toolkit")
-            await responses.not_found()(scope, receive, send)
-            return
-        except errors.PolicyError as exc:
-            log.warning("policy unavailable on %s/%s: %s", edge.org, edge.toolkit, exc.message)
-            await responses.policy_unavailable()(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        return Refusal("forbidden", error, response)
 
 
 class MediaCheck:
     """A Content-Type or Accept the SDK will refuse (400/406) is audited here, then the SDK
     answers exactly as it always does (without the body ever being read)."""
 
-    def __init__(self, app: ASGIApp, sdk: ASGIApp, recorder: RefusalRecorder) -> None:
-        self.app, self._sdk, self._recorder = app, sdk, recorder
+    def __init__(self, sdk: ASGIApp) -> None:
+        self._sdk = sdk
         self._accepted: set[bytes | None] = set()
 
     def _accepts_json(self, scope: Scope) -> bool:
@@ -200,41 +115,120 @@ class MediaCheck:
             self._accepted.add(accept)
         return True
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def refusal(self, scope: Scope) -> Refusal | None:
         content_type = header(scope, b"content-type").lower()
         if not content_type.startswith("application/json"):
-            problem = "Content-Type must be application/json"
-        elif not self._accepts_json(scope):
-            problem = "not acceptable: the client must accept application/json"
-        else:
-            await self.app(scope, receive, send)
-            return
-        await self._recorder.record(edge_of(scope), "invalid", problem)
-        await self._sdk(scope, receive, send)
+            return Refusal("invalid", "Content-Type must be application/json", self._sdk)
+        if not self._accepts_json(scope):
+            return Refusal("invalid", "not acceptable: the client must accept application/json", self._sdk)
+        return None
 
 
-class BodyCheck:
-    """Reads the body within its size and time budget, then screens the JSON-RPC message."""
+@dataclass(frozen=True, slots=True)
+class EdgeParts:
+    """What the checks consult, besides the endpoints they lead to."""
 
-    def __init__(self, app: ASGIApp, recorder: RefusalRecorder, max_bytes: int, timeout_seconds: float) -> None:
-        self.app, self._recorder = app, recorder
-        self._max_bytes, self._timeout = max_bytes, timeout_seconds
+    security: TransportSecuritySettings
+    recorder: RefusalRecorder
+    limiter: KeyLimiter
+    access: AccessCache
+    failures: CredentialFailures
+    sessions: SessionIds
+    max_body_bytes: int
+    body_timeout_seconds: float
+    oauth: ResourceServer | None = None
+
+
+class EdgeChecks:
+    """Every check of a toolkit request, then `post` (JSON-RPC) or `get` (the standalone stream).
+    The checks that need no I/O to pass are plain calls; only a refusal is awaited (audited)."""
+
+    def __init__(self, parts: EdgeParts, post: ASGIApp, get: ASGIApp, sdk: ASGIApp) -> None:
+        self._parts, self._post, self._get = parts, post, get
+        self._recorder = parts.recorder
+        self._host = HostCheck(parts.security)
+        self._media = MediaCheck(sdk)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         edge = edge_of(scope)
+        host = self._host
+        refusal = (
+            (None if host.passed(edge, scope) else await host.refusal(edge, scope))
+            or _method_refusal(scope)
+            or _bearer_refusal(edge, scope)
+            or self._audience_refusal(edge)
+        )
+        if refusal is not None:
+            await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
+            return
+        # Per-key rate and concurrency limits; the slot is held until the response is sent.
+        admission = await self._parts.limiter.admit(edge.key)
+        if not admission.allowed:
+            answer = responses.too_many_requests(admission.retry_after, admission.reason)
+            await answer_refusal(
+                self._recorder, edge, Refusal("rate_limited", admission.reason, answer), scope, receive, send
+            )
+            return
+        if scope["method"] == "GET":
+            # A standing stream is not a request in flight: the stream hub bounds them per credential.
+            await admission.release()
+            await self._admitted(edge, scope, receive, send)
+            return
         try:
-            edge.body = await read_body(scope, receive, self._max_bytes, self._timeout)
+            await self._admitted(edge, scope, receive, send)
+        finally:
+            await admission.release()
+
+    async def _admitted(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = await self._credential_refusal(edge) or session_refusal(self._parts.sessions, edge, scope)
+        if refusal is None and scope["method"] == "GET":
+            await self._get(scope, receive, send)
+            return
+        refusal = refusal or self._media.refusal(scope) or await self._body_refusal(edge, scope, receive)
+        if refusal is not None:
+            await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
+            return
+        await self._post(scope, replay(edge.body, receive), send)
+
+    def _audience_refusal(self, edge: EdgeRequest) -> Refusal | None:
+        """OAuth resource-server mode: a provider token minted for another resource is refused."""
+        oauth = self._parts.oauth
+        if oauth is None or not oauth.bound_elsewhere(edge.token, edge.resource):
+            return None
+        problem = "token audience is not this endpoint"
+        return Refusal("unauthenticated", problem, responses.unauthorized(problem, edge.resource_metadata))
+
+    async def _credential_refusal(self, edge: EdgeRequest) -> Refusal | None:
+        """The policy service's ListTools (cached ≤1 s) says who this is and what they may see."""
+        failures = self._parts.failures
+        wait = failures.retry_after(edge.client_address)
+        if wait:
+            reason = "too many failed credentials from this address"
+            return Refusal("rate_limited", reason, responses.too_many_requests(wait, reason))
+        try:
+            edge.access = await self._parts.access.get(edge.token, edge.org, edge.toolkit, key=edge.key)
+        except errors.Unauthenticated as exc:
+            await failures.failed(edge.client_address)
+            return Refusal("unauthenticated", exc.message, responses.unauthorized(exc.message, edge.resource_metadata))
+        except errors.NotFound:
+            return Refusal("not_found", "no such toolkit", responses.not_found())
+        except errors.PolicyError as exc:  # not the caller's doing: nothing to audit
+            log.warning("policy unavailable on %s/%s: %s", edge.org, edge.toolkit, exc.message)
+            return Refusal("", "", responses.policy_unavailable())
+        return None
+
+    async def _body_refusal(self, edge: EdgeRequest, scope: Scope, receive: Receive) -> Refusal | None:
+        """Reads the body within its size and time budget, then screens the JSON-RPC message.
+        A client that left before sending it all is audited, and nobody is answered."""
+        parts = self._parts
+        try:
+            edge.body = await read_body(scope, receive, parts.max_body_bytes, parts.body_timeout_seconds)
         except BodyTooLarge:
-            await self._recorder.record(edge, "invalid", "request body too large")
-            await responses.body_too_large(self._max_bytes)(scope, receive, send)
-            return
+            return Refusal("invalid", "request body too large", responses.body_too_large(parts.max_body_bytes))
         except BodyTimeout:
-            await self._recorder.record(edge, "invalid", "request body too slow")
-            await responses.body_timeout(self._timeout)(scope, receive, send)
-            return
+            return Refusal("invalid", "request body too slow", responses.body_timeout(parts.body_timeout_seconds))
         except ClientDisconnect:
-            await self._recorder.record(edge, "invalid", "client disconnected before sending the whole body")
-            return
+            return Refusal("invalid", "client disconnected before sending the whole body", _no_answer)
         verdict = screen(edge.body, edge.protocol_version)
         edge.message = verdict.message
         if verdict.audit_status is not None:
@@ -246,7 +240,27 @@ class BodyCheck:
                 tool=verdict.tool,
                 request_json=verdict.request_json,
             )
-        if verdict.respond is not None:
-            await responses.jsonrpc_body(*verdict.respond)(scope, receive, send)
-            return
-        await self.app(scope, replay(edge.body, receive), send)
+        if verdict.respond is not None:  # audited above, with what the screen found
+            return Refusal("", "", responses.jsonrpc_body(*verdict.respond))
+        return None
+
+
+def _method_refusal(scope: Scope) -> Refusal | None:
+    """POST carries JSON-RPC; GET opens the client's standalone stream (docs/adr/0025); DELETE
+    is 405, which the spec allows: the front's session ids are stateless, so it cannot end one
+    (docs/adr/0030)."""
+    method = scope["method"]
+    if method in ("POST", "GET"):
+        return None
+    return Refusal(
+        "invalid", f"method {method[:16]} not allowed", Response(status_code=405, headers={"Allow": "GET, POST"})
+    )
+
+
+def _bearer_refusal(edge: EdgeRequest, scope: Scope) -> Refusal | None:
+    """A missing or malformed bearer is refused without asking anyone (it never reaches gRPC)."""
+    token, problem = parse_bearer(header(scope, b"authorization"))
+    if problem:
+        return Refusal("unauthenticated", problem, responses.unauthorized(problem, edge.resource_metadata))
+    edge.token, edge.key = token, key_of(token)
+    return None

@@ -17,11 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from mcp_front.edge import responses
-from mcp_front.edge.checks import edge_of
-from mcp_front.edge.refusals import RefusalRecorder
 from policy_service.config import Settings
 
 METADATA_PREFIX = "/.well-known/oauth-protected-resource"
@@ -79,19 +74,3 @@ class ResourceServer:
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         return endpoint not in audiences
-
-
-class AudienceCheck:
-    """Refuses a provider token minted for another resource, before anything else is asked."""
-
-    def __init__(self, app: ASGIApp, server: ResourceServer, recorder: RefusalRecorder) -> None:
-        self.app, self._server, self._recorder = app, server, recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        edge = edge_of(scope)
-        if not self._server.bound_elsewhere(edge.token, edge.resource):
-            await self.app(scope, receive, send)
-            return
-        problem = "token audience is not this endpoint"
-        await self._recorder.record(edge, "unauthenticated", problem)
-        await responses.unauthorized(problem, edge.resource_metadata)(scope, receive, send)

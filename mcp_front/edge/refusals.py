@@ -14,11 +14,32 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from mcp_front.edge.request import EdgeRequest
 from policy_service import errors
 from policy_service.client import PolicyClient
 
 log = logging.getLogger("monomcp.front")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A check's verdict against a request: audited with `status` and `error` (unless
+    `status` is empty: audited already, or not at all), then answered by `answer`."""
+
+    status: str
+    error: str
+    answer: ASGIApp
+
+
+async def answer_refusal(
+    recorder: RefusalRecorder, edge: EdgeRequest, refusal: Refusal, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Every refusal is audited, then answered: the one place that does both."""
+    if refusal.status:
+        await recorder.record(edge, refusal.status, refusal.error)
+    await refusal.answer(scope, receive, send)
 
 
 @dataclass(slots=True)

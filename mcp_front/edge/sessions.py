@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 import secrets
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from mcp_front.edge import responses
-from mcp_front.edge.refusals import RefusalRecorder
-from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header
+from mcp_front.edge.refusals import Refusal
+from mcp_front.edge.request import EdgeRequest, header
 from mcp_front.mcp.signed_state import BoundIds, InvalidState, StateSigner
 
 MCP_SESSION_ID = "mcp-session-id"
@@ -65,32 +65,21 @@ def issuing(send: Send, session_id: str) -> Send:
     return wrapped
 
 
-class SessionCheck:
+def session_refusal(ids: SessionIds, edge: EdgeRequest, scope: Scope) -> Refusal | None:
     """After the credential check (a revoked credential is 401, never a session answer): an
     id this caller was not issued for this toolkit is 404, as the transport spec answers a
     session that ended (the client then initializes again); a protocol version other than
-    the one the session negotiated is 400."""
-
-    def __init__(self, app: ASGIApp, ids: SessionIds, recorder: RefusalRecorder) -> None:
-        self.app, self._ids, self._recorder = app, ids, recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        given = header(scope, MCP_SESSION_ID.encode())
-        if not given:
-            await self.app(scope, receive, send)
-            return
-        edge = scope[EDGE_KEY]
-        assert isinstance(edge, EdgeRequest)
-        try:
-            version = self._ids.version_of(given, edge)
-        except InvalidState:
-            await self._recorder.record(edge, "invalid", "unknown or expired session id")
-            await responses.jsonrpc_error(404, -32600, "Session not found")(scope, receive, send)
-            return
-        sent = header(scope, b"mcp-protocol-version")
-        if sent and sent != version:
-            reason = f"MCP-Protocol-Version does not match the session's ({version})"
-            await self._recorder.record(edge, "invalid", reason)
-            await responses.jsonrpc_error(400, -32600, f"Bad Request: {reason}")(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    the one the session negotiated is 400. None: no id, or a good one."""
+    given = header(scope, MCP_SESSION_ID.encode())
+    if not given:
+        return None
+    try:
+        version = ids.version_of(given, edge)
+    except InvalidState:
+        reason = "unknown or expired session id"
+        return Refusal("invalid", reason, responses.jsonrpc_error(404, -32600, "Session not found"))
+    sent = header(scope, b"mcp-protocol-version")
+    if sent and sent != version:
+        reason = f"MCP-Protocol-Version does not match the session's ({version})"
+        return Refusal("invalid", reason, responses.jsonrpc_error(400, -32600, f"Bad Request: {reason}"))
+    return None

@@ -38,6 +38,9 @@ from policy_service.wire_views import approval_of, approval_view, has_approval
 
 log = logging.getLogger("monomcp.front")
 
+# json.dumps with separators builds an encoder per call; this one is built once (docs/adr/0040).
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
 POLICY_UNAVAILABLE = "Policy service unavailable: the call was not run. Try again shortly."
 CANCELLED = "The call was cancelled by the client; the toolkit backend was told to stop."
 
@@ -135,7 +138,7 @@ class ToolCaller:
             req.org,
             req.toolkit,
             name,
-            json.dumps(arguments, separators=(",", ":")),
+            _compact(arguments),
             **request_facts(req),
         )
 

@@ -20,6 +20,8 @@ from policy_service.client import PolicyClient, PolicyUnavailable
 
 log = logging.getLogger("monomcp.front")
 
+# json.dumps with separators builds an encoder per call; this one is built once (docs/adr/0040).
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 _RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0)
 WITHHELD = (
     "The tool ran, but its audit record could not be written, so its result is withheld. "
@@ -41,7 +43,7 @@ async def complete_durably(
 
     `keep_for_tasks`: the call consumed an approval, whose tasks keep the result."""
     complete = policy.complete_task_call if keep_for_tasks else policy.complete_tool_call
-    payload = json.dumps(result, separators=(",", ":"))
+    payload = _compact(result)
     tried = False
     for delay in (*_RETRY_DELAYS, None):
         try:

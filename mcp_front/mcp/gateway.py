@@ -12,24 +12,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache, ToolkitAccess
 from mcp_front.edge import responses
-from mcp_front.edge.checks import (
-    BearerCheck,
-    BodyCheck,
-    CredentialCheck,
-    HostCheck,
-    LimitCheck,
-    MediaCheck,
-    MethodCheck,
-    edge_of,
-)
+from mcp_front.edge.checks import EdgeChecks, EdgeParts, edge_of
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
-from mcp_front.edge.oauth import AudienceCheck, ResourceServer
+from mcp_front.edge.oauth import ResourceServer
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
 from mcp_front.edge.responses import NOT_FOUND_BODY, jsonrpc_body, not_found
 from mcp_front.edge.routing import Route, request_base_url
-from mcp_front.edge.sessions import SessionCheck, SessionIds, issuing
+from mcp_front.edge.sessions import SessionIds, issuing
 from mcp_front.mcp import versions
 from mcp_front.mcp.calls import ToolCaller
 from mcp_front.mcp.context import SCOPE_KEY, GatewayRequest, current_request
@@ -65,16 +56,6 @@ class EdgeLimits:
         self.failures = failures or CredentialFailures()
 
 
-class _ByMethod:
-    """After the credential check: a GET is the client's standalone stream, the rest is JSON-RPC."""
-
-    def __init__(self, post: ASGIApp, get: ASGIApp) -> None:
-        self._post, self._get = post, get
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await (self._get if scope["method"] == "GET" else self._post)(scope, receive, send)
-
-
 class McpGateway:
     def __init__(
         self,
@@ -97,7 +78,7 @@ class McpGateway:
             app=build_server(caller, tasks, policy, self.streams),
             json_response=True,
             stateless=True,
-            # Host and Origin are checked once, by HostCheck, which also knows verified custom
+            # Host and Origin are checked once, by the edge's HostCheck, which also knows verified custom
             # domains; the SDK still refuses a POST that is not JSON.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
             max_request_body_size=limits.max_body_bytes,
@@ -107,19 +88,19 @@ class McpGateway:
         self._lean = LeanPath(caller, policy)
         # Without the shared request-state key, ids are valid on this replica only.
         self._sessions = sessions or SessionIds(StateSigner(""))
-        recorder = self.recorder
-        sdk: ASGIApp = self._manager.handle_request
-        endpoint: ASGIApp = BodyCheck(self._endpoint, recorder, limits.max_body_bytes, limits.body_timeout_seconds)
-        endpoint = MediaCheck(endpoint, sdk, recorder)
-        endpoint = _ByMethod(endpoint, StreamEndpoint(policy, self.streams, recorder))
-        endpoint = SessionCheck(endpoint, self._sessions, recorder)
-        endpoint = CredentialCheck(endpoint, access, recorder, limits.failures)
-        endpoint = LimitCheck(endpoint, limits.limiter, recorder)
-        if oauth is not None:
-            endpoint = AudienceCheck(endpoint, oauth, recorder)
-        endpoint = BearerCheck(endpoint, recorder)
-        endpoint = MethodCheck(endpoint, recorder)
-        self._checks: ASGIApp = HostCheck(endpoint, security, recorder)
+        parts = EdgeParts(
+            security,
+            self.recorder,
+            limits.limiter,
+            access,
+            limits.failures,
+            self._sessions,
+            limits.max_body_bytes,
+            limits.body_timeout_seconds,
+            oauth,
+        )
+        stream = StreamEndpoint(policy, self.streams, self.recorder)
+        self._checks: ASGIApp = EdgeChecks(parts, self._endpoint, stream, self._manager.handle_request)
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
