@@ -28,6 +28,13 @@ _VALUE_KEYS = ("value", "val")
 # Environment maps (a stdio backend's `env`) are write-only: every value is redacted, whatever
 # its variable is called; the names stay readable.
 _ENV_KEYS = frozenset({"env"})
+# Values that hold no text to scan and no structure to descend into (exact types: a subclass
+# takes the general path).
+_LEAVES = frozenset({int, float, bool, type(None)})
+_NO_KEY = object()
+# What `json.dumps` would build per call with these options, built once.
+_STORED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_EMBEDDED = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,7 @@ class Redactor:
         if value is None:
             return "", []
         redacted, paths = self.redact(value, root)
-        text = json.dumps(redacted, separators=(",", ":"), ensure_ascii=False, default=str)
-        return self.truncate(text), paths
+        return self.truncate(_STORED.encode(redacted)), paths
 
     def redact_json_text(self, text: str, root: str = "$") -> tuple[str, list[str]]:
         if not text:
@@ -66,7 +72,7 @@ class Redactor:
         return self.to_stored_text(value, root)
 
     def truncate(self, text: str) -> str:
-        size = len(text.encode())
+        size = len(text) if text.isascii() else len(text.encode())
         if size <= self.max_payload_bytes:
             return text
         preview = text.encode()[: self.max_payload_bytes].decode(errors="ignore")
@@ -75,7 +81,12 @@ class Redactor:
 
 @dataclass
 class _Walk:
-    """One redaction pass: the key matcher and the paths redacted so far."""
+    """One redaction pass: the key matcher and the paths redacted so far.
+
+    Runs on every audited payload, so the common nodes take short cuts that decide exactly
+    as the general case would: numbers, booleans and nulls are kept without a call, a child's
+    path is only spelled out when it is redacted or descended into, and a string that cannot
+    hold JSON skips the parse attempt."""
 
     matcher: KeyMatcher
     paths: list[str]
@@ -93,17 +104,26 @@ class _Walk:
                 self.paths.append(f"{path}[1]")
                 return [value[0], MARKER]
             return [self.value(v, f"{path}[{i}]", depth + 1, embedded) for i, v in enumerate(value)]
-        named = self._named_secret(value)  # {"name": "Authorization", "value": "Bearer …"}
+        return self._object(value, path, depth, embedded)
+
+    def _object(self, value: dict[Any, Any], path: str, depth: int, embedded: int) -> dict[Any, Any]:
+        # {"name": "Authorization", "value": "Bearer …"}: only a dict with a name key can be one.
+        named = None if value.keys().isdisjoint(_NAME_KEYS) else self._named_secret(value)
+        is_secret = self.matcher.is_secret
         out: dict[Any, Any] = {}
         for k, v in value.items():
-            child = f"{path}.{k}"
-            if isinstance(k, str) and _holds_data(v) and (self.matcher.is_secret(k) or k == named):
+            kind = type(v)
+            if isinstance(k, str) and _holds_data(v) and (is_secret(k) or k == named):
                 out[k] = MARKER
-                self.paths.append(child)
+                self.paths.append(f"{path}.{k}")
+            elif kind in _LEAVES:
+                out[k] = v
+            elif kind is str:
+                out[k] = self.text(v, path, depth + 1, embedded, k)
             elif k in _ENV_KEYS and isinstance(v, dict):
-                out[k] = self._environment(v, child)
+                out[k] = self._environment(v, f"{path}.{k}")
             else:
-                out[k] = self.value(v, child, depth + 1, embedded)
+                out[k] = self.value(v, f"{path}.{k}", depth + 1, embedded)
         return out
 
     def _environment(self, env: dict[Any, Any], path: str) -> dict[Any, Any]:
@@ -127,15 +147,19 @@ class _Walk:
                 return next((k for k in _VALUE_KEYS if k in value), None)
         return None
 
-    def text(self, text: str, path: str, depth: int, embedded: int) -> str:
-        document = _embedded_json(text, embedded)
-        if document is not None:
-            before = len(self.paths)
-            redacted = self.value(document, path, depth + 1, embedded + 1)
-            return json.dumps(redacted, ensure_ascii=False) if len(self.paths) > before else text
+    def text(self, text: str, path: str, depth: int, embedded: int, key: Any = _NO_KEY) -> str:
+        """`text` redacted; its path is `path`, or `path.key` when `key` is given (spelled out
+        only if needed)."""
+        if "{" in text or "[" in text:  # else it cannot be a JSON object or array
+            document = _embedded_json(text, embedded)
+            if document is not None:
+                where = path if key is _NO_KEY else f"{path}.{key}"
+                before = len(self.paths)
+                redacted = self.value(document, where, depth + 1, embedded + 1)
+                return _EMBEDDED.encode(redacted) if len(self.paths) > before else text
         cleaned = scrub(text, self.matcher.is_secret, self.matcher.sorted_words)
         if cleaned != text:
-            self.paths.append(path)
+            self.paths.append(path if key is _NO_KEY else f"{path}.{key}")
         return cleaned
 
 

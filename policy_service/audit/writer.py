@@ -66,7 +66,14 @@ def storable(value: Any) -> Any:
 
 def full_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column present, so one statement covers rows written by different paths."""
-    row = {name: storable(values.get(name, default)) for name, default in _EMPTY_ROW.items()}
+    if values.keys() <= _EMPTY_ROW.keys():  # always, from the gate: one C-level merge
+        row = _EMPTY_ROW | values
+    else:
+        row = {name: values.get(name, default) for name, default in _EMPTY_ROW.items()}
+    for name, value in values.items():  # the defaults are storable already
+        # Plain ASCII text without NUL (nearly every value) is storable as it is.
+        if isinstance(value, str) and not (type(value) is str and value.isascii() and "\x00" not in value):
+            row[name] = storable(row[name])
     return with_call_at(row)
 
 
