@@ -9,6 +9,7 @@ reported so the row records it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +32,25 @@ _ENV_KEYS = frozenset({"env"})
 # Values that hold no text to scan and no structure to descend into (exact types: a subclass
 # takes the general path).
 _LEAVES = frozenset({int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float})
+_CONTAINERS = (dict, list)
 _NO_KEY = object()
-# What `json.dumps` would build per call with these options, built once.
-_STORED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 _EMBEDDED = json.JSONEncoder(ensure_ascii=False)
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """`json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)`, with the C
+    encoder built once instead of per call (as `JSONEncoder.encode` does). Without its circular
+    reference check: it only ever encodes a redaction pass's output, a fresh tree of at most
+    MAX_DEPTH levels that cannot contain itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # private to the json package
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+    encode = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_STORED = _compact_encoder()
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class Redactor:
         if value is None:
             return "", []
         redacted, paths = self.redact(value, root)
-        return self.truncate(_STORED.encode(redacted)), paths
+        return self.truncate(_STORED(redacted)), paths
 
     def redact_json_text(self, text: str, root: str = "$") -> tuple[str, list[str]]:
         if not text:
@@ -94,17 +110,23 @@ class _Walk:
     def value(self, value: Any, path: str, depth: int, embedded: int) -> Any:
         if isinstance(value, str):
             return self.text(value, path, depth, embedded)
-        if not isinstance(value, dict | list):
+        if not isinstance(value, _CONTAINERS):
             return value
         if depth >= MAX_DEPTH:
             self.paths.append(path)
             return MARKER
         if isinstance(value, list):
-            if self._secret_pair(value):  # [["password", "hunter2"]]: a key and its value
-                self.paths.append(f"{path}[1]")
-                return [value[0], MARKER]
-            return [self.value(v, f"{path}[{i}]", depth + 1, embedded) for i, v in enumerate(value)]
+            return self._array(value, path, depth, embedded)
         return self._object(value, path, depth, embedded)
+
+    def _array(self, value: list[Any], path: str, depth: int, embedded: int) -> list[Any]:
+        if len(value) == 2 and self._secret_pair(value):  # [["password", "hunter2"]]: a key and its value
+            self.paths.append(f"{path}[1]")
+            return [value[0], MARKER]
+        out = []
+        for i, v in enumerate(value):
+            out.append(v if type(v) in _LEAVES else self.value(v, f"{path}[{i}]", depth + 1, embedded))
+        return out
 
     def _object(self, value: dict[Any, Any], path: str, depth: int, embedded: int) -> dict[Any, Any]:
         # {"name": "Authorization", "value": "Bearer …"}: only a dict with a name key can be one.
@@ -113,13 +135,16 @@ class _Walk:
         out: dict[Any, Any] = {}
         for k, v in value.items():
             kind = type(v)
-            if isinstance(k, str) and _holds_data(v) and (is_secret(k) or k == named):
+            if kind is str or kind in _LEAVES:
+                # Exact types: text and numbers hold data unless empty; booleans and nulls never.
+                if (v if kind is str else kind in _NUMBERS) and isinstance(k, str) and (is_secret(k) or k == named):
+                    out[k] = MARKER
+                    self.paths.append(f"{path}.{k}")
+                else:
+                    out[k] = self.text(v, path, depth + 1, embedded, k) if kind is str else v
+            elif isinstance(k, str) and _holds_data(v) and (is_secret(k) or k == named):
                 out[k] = MARKER
                 self.paths.append(f"{path}.{k}")
-            elif kind in _LEAVES:
-                out[k] = v
-            elif kind is str:
-                out[k] = self.text(v, path, depth + 1, embedded, k)
             elif k in _ENV_KEYS and isinstance(v, dict):
                 out[k] = self._environment(v, f"{path}.{k}")
             else:
@@ -132,10 +157,9 @@ class _Walk:
 
     def _secret_pair(self, value: list[Any]) -> bool:
         return (
-            len(value) == 2
-            and isinstance(value[0], str)
+            isinstance(value[0], str)
             and _holds_data(value[1])
-            and not isinstance(value[1], dict | list)
+            and not isinstance(value[1], _CONTAINERS)
             and self.matcher.is_secret(value[0])
         )
 

@@ -66,17 +66,11 @@ def scrub(text: str, is_secret_key: Callable[[str], bool], secret_words: tuple[s
         text = PEM_PRIVATE_KEY.sub(_PEM_MARKER, text)
     if "://" in text:
         text = URL_PASSWORD.sub(lambda m: m.group(1) + MARKER + "@", text)
-    if _has_token_hint(text):
+    if _TOKEN_HINT.search(text) if len(text) < _SHORT_TEXT else _contains_any(text, _TOKEN_HINTS):
         text = TOKENS.sub(MARKER, text)
     if ("=" in text or ":" in text) and _mentions(text, secret_words):
         text = _redact_pairs(text, is_secret_key)
     return text
-
-
-def _has_token_hint(text: str) -> bool:
-    if len(text) < _SHORT_TEXT:
-        return _TOKEN_HINT.search(text) is not None
-    return _contains_any(text, _TOKEN_HINTS)
 
 
 def _redact_pairs(text: str, is_secret_key: Callable[[str], bool]) -> str:
