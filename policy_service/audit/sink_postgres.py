@@ -184,8 +184,10 @@ class PostgresSink:
         """Which completions were written; of the others, which calls had their completion
         already (conflict) and which were never started by that service (not found)."""
         missing = [c.completes for c in completions if (c.completes, c.service_id) not in written]
-        since = naive_utc(min((c.at for c in completions), default=utcnow())) - COMPLETABLE_FOR
-        started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing, since)} if missing else set()
+        started: set[tuple[str, str]] = set()
+        if missing:  # nearly never: every completion written
+            since = naive_utc(min((c.at for c in completions), default=utcnow())) - COMPLETABLE_FOR
+            started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing, since)}
         outcomes: list[Completed] = []
         claimed: set[tuple[str, str]] = set()
         for c in completions:
