@@ -267,7 +267,7 @@ class Gate:
             completes=call_id,
             service_id=service.id,
             response_payload=response,
-            redacted_paths=json.dumps(paths),
+            redacted_paths=_paths_json(paths),
             status=status,
             error=error[:4000],
             duration_ms=duration_ms,
@@ -377,7 +377,7 @@ class Gate:
             "tool": tool[:128],
             "method": method[:64],
             "request_payload": payload,
-            "redacted_paths": json.dumps(paths),
+            "redacted_paths": _paths_json(paths),
             "client_address": facts.client_address[:64],
             "user_agent": facts.user_agent[:512],
             "request_id": facts.request_id[:64],
@@ -397,6 +397,11 @@ class Gate:
     @staticmethod
     def _finished(row: dict[str, Any], status: str, error: str = "", duration_ms: float = 0.0) -> dict[str, Any]:
         return row | {"status": status, "error": error[:4000], "duration_ms": duration_ms, "completed_at": utcnow()}
+
+
+def _paths_json(paths: list[str]) -> str:
+    """The redacted paths as the row stores them (JSON); nearly always none."""
+    return json.dumps(paths) if paths else "[]"
 
 
 def _with_response(row: dict[str, Any], text: str, paths: list[str]) -> dict[str, Any]:

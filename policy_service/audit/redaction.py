@@ -9,6 +9,7 @@ reported so the row records it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,28 @@ _VALUE_KEYS = ("value", "val")
 # Environment maps (a stdio backend's `env`) are write-only: every value is redacted, whatever
 # its variable is called; the names stay readable.
 _ENV_KEYS = frozenset({"env"})
+# Values that hold no text to scan and no structure to descend into (exact types: a subclass
+# takes the general path).
+_LEAVES = frozenset({int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float})
+_CONTAINERS = (dict, list)
+_NO_KEY = object()
+_EMBEDDED = json.JSONEncoder(ensure_ascii=False)
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """`json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)`, with the C
+    encoder built once instead of per call (as `JSONEncoder.encode` does). Without its circular
+    reference check: it only ever encodes a redaction pass's output, a fresh tree of at most
+    MAX_DEPTH levels that cannot contain itself."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # private to the json package
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+    encode = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_STORED = _compact_encoder()
 
 
 @dataclass(frozen=True)
@@ -52,8 +75,7 @@ class Redactor:
         if value is None:
             return "", []
         redacted, paths = self.redact(value, root)
-        text = json.dumps(redacted, separators=(",", ":"), ensure_ascii=False, default=str)
-        return self.truncate(text), paths
+        return self.truncate(_STORED(redacted)), paths
 
     def redact_json_text(self, text: str, root: str = "$") -> tuple[str, list[str]]:
         if not text:
@@ -66,7 +88,7 @@ class Redactor:
         return self.to_stored_text(value, root)
 
     def truncate(self, text: str) -> str:
-        size = len(text.encode())
+        size = len(text) if text.isascii() else len(text.encode())
         if size <= self.max_payload_bytes:
             return text
         preview = text.encode()[: self.max_payload_bytes].decode(errors="ignore")
@@ -75,7 +97,12 @@ class Redactor:
 
 @dataclass
 class _Walk:
-    """One redaction pass: the key matcher and the paths redacted so far."""
+    """One redaction pass: the key matcher and the paths redacted so far.
+
+    Runs on every audited payload, so the common nodes take short cuts that decide exactly
+    as the general case would: numbers, booleans and nulls are kept without a call, a child's
+    path is only spelled out when it is redacted or descended into, and a string that cannot
+    hold JSON skips the parse attempt."""
 
     matcher: KeyMatcher
     paths: list[str]
@@ -83,27 +110,45 @@ class _Walk:
     def value(self, value: Any, path: str, depth: int, embedded: int) -> Any:
         if isinstance(value, str):
             return self.text(value, path, depth, embedded)
-        if not isinstance(value, dict | list):
+        if not isinstance(value, _CONTAINERS):
             return value
         if depth >= MAX_DEPTH:
             self.paths.append(path)
             return MARKER
         if isinstance(value, list):
-            if self._secret_pair(value):  # [["password", "hunter2"]]: a key and its value
-                self.paths.append(f"{path}[1]")
-                return [value[0], MARKER]
-            return [self.value(v, f"{path}[{i}]", depth + 1, embedded) for i, v in enumerate(value)]
-        named = self._named_secret(value)  # {"name": "Authorization", "value": "Bearer …"}
+            return self._array(value, path, depth, embedded)
+        return self._object(value, path, depth, embedded)
+
+    def _array(self, value: list[Any], path: str, depth: int, embedded: int) -> list[Any]:
+        if len(value) == 2 and self._secret_pair(value):  # [["password", "hunter2"]]: a key and its value
+            self.paths.append(f"{path}[1]")
+            return [value[0], MARKER]
+        out = []
+        for i, v in enumerate(value):
+            out.append(v if type(v) in _LEAVES else self.value(v, f"{path}[{i}]", depth + 1, embedded))
+        return out
+
+    def _object(self, value: dict[Any, Any], path: str, depth: int, embedded: int) -> dict[Any, Any]:
+        # {"name": "Authorization", "value": "Bearer …"}: only a dict with a name key can be one.
+        named = None if value.keys().isdisjoint(_NAME_KEYS) else self._named_secret(value)
+        is_secret = self.matcher.is_secret
         out: dict[Any, Any] = {}
         for k, v in value.items():
-            child = f"{path}.{k}"
-            if isinstance(k, str) and _holds_data(v) and (self.matcher.is_secret(k) or k == named):
+            kind = type(v)
+            if kind is str or kind in _LEAVES:
+                # Exact types: text and numbers hold data unless empty; booleans and nulls never.
+                if (v if kind is str else kind in _NUMBERS) and isinstance(k, str) and (is_secret(k) or k == named):
+                    out[k] = MARKER
+                    self.paths.append(f"{path}.{k}")
+                else:
+                    out[k] = self.text(v, path, depth + 1, embedded, k) if kind is str else v
+            elif isinstance(k, str) and _holds_data(v) and (is_secret(k) or k == named):
                 out[k] = MARKER
-                self.paths.append(child)
+                self.paths.append(f"{path}.{k}")
             elif k in _ENV_KEYS and isinstance(v, dict):
-                out[k] = self._environment(v, child)
+                out[k] = self._environment(v, f"{path}.{k}")
             else:
-                out[k] = self.value(v, child, depth + 1, embedded)
+                out[k] = self.value(v, f"{path}.{k}", depth + 1, embedded)
         return out
 
     def _environment(self, env: dict[Any, Any], path: str) -> dict[Any, Any]:
@@ -112,10 +157,9 @@ class _Walk:
 
     def _secret_pair(self, value: list[Any]) -> bool:
         return (
-            len(value) == 2
-            and isinstance(value[0], str)
+            isinstance(value[0], str)
             and _holds_data(value[1])
-            and not isinstance(value[1], dict | list)
+            and not isinstance(value[1], _CONTAINERS)
             and self.matcher.is_secret(value[0])
         )
 
@@ -127,15 +171,19 @@ class _Walk:
                 return next((k for k in _VALUE_KEYS if k in value), None)
         return None
 
-    def text(self, text: str, path: str, depth: int, embedded: int) -> str:
-        document = _embedded_json(text, embedded)
-        if document is not None:
-            before = len(self.paths)
-            redacted = self.value(document, path, depth + 1, embedded + 1)
-            return json.dumps(redacted, ensure_ascii=False) if len(self.paths) > before else text
+    def text(self, text: str, path: str, depth: int, embedded: int, key: Any = _NO_KEY) -> str:
+        """`text` redacted; its path is `path`, or `path.key` when `key` is given (spelled out
+        only if needed)."""
+        if "{" in text or "[" in text:  # else it cannot be a JSON object or array
+            document = _embedded_json(text, embedded)
+            if document is not None:
+                where = path if key is _NO_KEY else f"{path}.{key}"
+                before = len(self.paths)
+                redacted = self.value(document, where, depth + 1, embedded + 1)
+                return _EMBEDDED.encode(redacted) if len(self.paths) > before else text
         cleaned = scrub(text, self.matcher.is_secret, self.matcher.sorted_words)
         if cleaned != text:
-            self.paths.append(path)
+            self.paths.append(path if key is _NO_KEY else f"{path}.{key}")
         return cleaned
 
 

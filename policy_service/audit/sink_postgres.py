@@ -1,16 +1,19 @@
 """The Postgres audit sink: one dedicated asyncpg connection, no ORM, no pool, no pre-ping.
 
-New rows go in as one prepared multi-row INSERT from arrays (`unnest`), completions as one
-prepared INSERT…SELECT over arrays that copies each call's `started` row: one statement per
-batch (atomic on its own), or both in one transaction when a batch carries both kinds. A
-batch of one (every commit at c=1) uses the same statements over a one-row `VALUES` of
-scalars instead: asyncpg checks every array element against three ABCs while encoding, which
-made the array form ~0.1 ms of CPU dearer per row here (ADR 0034). A dropped connection is
-reopened on the next batch."""
+New rows go in as one prepared multi-row INSERT from an array of table rows (`unnest`),
+completions as one prepared INSERT…SELECT over such an array that copies each call's
+`started` row: one statement per batch (atomic on its own), or both in one transaction when
+a batch carries both kinds. The array's elements are records of the table's own row type,
+each sent as a dict: asyncpg tests every array element against three ABCs while encoding
+(Python-level `isinstance` calls), so one element per row costs ~4 tests where one array per
+column cost ~40 (ADR 0039). A batch of one (every commit at c=1) uses the same statements
+over a one-row `VALUES` of scalars instead, which is cheaper still for one row (ADR 0034). A
+dropped connection is reopened on the next batch."""
 
 from __future__ import annotations
 
 import logging
+import operator
 from typing import Any
 
 import asyncpg
@@ -43,42 +46,50 @@ def _pg_type(name: str) -> str:
     return "text"
 
 
-def _source(kinds: list[str], arrays: bool) -> str:
-    """The rows a statement reads: `unnest` of one array per column, or one row of scalars."""
+def _source(args: tuple[tuple[str, str, str], ...], arrays: bool) -> str:
+    """The rows a statement reads, as `i(name, …)` for each (name, type, column carrying it):
+    the columns of `unnest` of one array of table rows, or one row of scalars."""
+    names = ", ".join(name for name, _, _ in args)
     if arrays:
-        return "unnest(" + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(kinds, 1)) + ")"
-    return "(VALUES (" + ", ".join(f"${i}::{kind}" for i, kind in enumerate(kinds, 1)) + "))"
+        carried = ", ".join(column for _, _, column in args)
+        return f"(SELECT {carried} FROM unnest($1::{TABLE.name}[])) AS i({names})"
+    return "(VALUES (" + ", ".join(f"${i}::{kind}" for i, (_, kind, _) in enumerate(args, 1)) + f")) AS i({names})"
+
+
+_ROW_ARGS = tuple((name, _pg_type(name), name) for name in COLUMNS)
 
 
 def _insert(arrays: bool) -> str:
-    names = ", ".join(COLUMNS)
-    return f"INSERT INTO {TABLE.name} ({names}) SELECT * FROM {_source([_pg_type(c) for c in COLUMNS], arrays)} AS i"
+    return f"INSERT INTO {TABLE.name} ({', '.join(COLUMNS)}) SELECT * FROM {_source(_ROW_ARGS, arrays)}"
 
 
+# A completion's own fields; as an array element it is a table row carrying them in these
+# columns (the rest left NULL, never read). `completes` rides in a text column: the id the
+# caller sent reaches the lookup as sent, as the scalar form's `text` parameter does (the
+# varchar(32) `completes` column would refuse a longer one, or cut trailing blanks off it).
 _COMPLETE_ARGS = (
-    ("call_id", "text"),
-    ("completes", "text"),
-    ("service_id", "text"),
-    ("response_payload", "text"),
-    ("redacted_paths", "text"),
-    ("status", "text"),
-    ("error", "text"),
-    ("duration_ms", "float8"),
-    ("at", "timestamp"),
+    ("call_id", "text", "call_id"),
+    ("completes", "text", "request_payload"),
+    ("service_id", "text", "service_id"),
+    ("response_payload", "text", "response_payload"),
+    ("redacted_paths", "text", "redacted_paths"),
+    ("status", "text", "status"),
+    ("error", "text", "error"),
+    ("duration_ms", "float8", "duration_ms"),
+    ("at", "timestamp", "created_at"),
 )
 
 
 def _complete(arrays: bool) -> str:
     facts = ", ".join(f"s.{name}" for name in CALL_FACTS if name != "service_id")
-    source = _source([kind for _, kind in _COMPLETE_ARGS], arrays)
-    names = ", ".join(name for name, _ in _COMPLETE_ARGS)
+    source = _source(_COMPLETE_ARGS, arrays)
     return (
         f"INSERT INTO {TABLE.name} ({', '.join(n for n in CALL_FACTS if n != 'service_id')}, service_id, call_id, "
         "completes, request_payload, response_payload, redacted_paths, status, error, duration_ms, "
         "created_at, completed_at) "
         f"SELECT {facts}, s.service_id, i.call_id, i.completes, '', i.response_payload, i.redacted_paths, "
         "i.status, i.error, i.duration_ms, i.at, i.at "
-        f"FROM {source} AS i({names}) "
+        f"FROM {source} "
         # LATERAL … LIMIT 1: one index lookup by call_id per item, in the partitions of the last
         # COMPLETABLE_FOR only (pruned at run time, ADR 0022), never a scan of every `started`
         # row (append-only: a call's first row stays `started` for ever). The completion copies
@@ -149,33 +160,21 @@ class PostgresSink:
             await self._drop()
             raise
 
-    @classmethod
-    async def _insert(cls, conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    @staticmethod
+    async def _insert(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
         if len(rows) == 1:
-            await conn.execute(_INSERT_ONE, *cls._values(rows[0]))
+            await conn.execute(_INSERT_ONE, *_scalars(rows[0]))
         else:
-            await conn.execute(_INSERT, *(list(column) for column in zip(*map(cls._values, rows), strict=True)))
+            await conn.execute(_INSERT, [_record(row) for row in rows])
 
     @staticmethod
     async def _complete(conn: asyncpg.Connection, completions: list[Completion]) -> list[Any]:
-        values = [
-            (
-                c.call_id,
-                c.completes,
-                c.service_id,
-                c.response_payload,
-                c.redacted_paths,
-                c.status,
-                c.error,
-                c.duration_ms,
-                naive_utc(c.at),
-            )
-            for c in completions
-        ]
-        if len(values) == 1:
-            written: list[Any] = await conn.fetch(_COMPLETE_ONE, *values[0])
+        if len(completions) == 1:
+            c = completions[0]
+            args = (c.call_id, c.completes, c.service_id, c.response_payload, c.redacted_paths, c.status, c.error)
+            written: list[Any] = await conn.fetch(_COMPLETE_ONE, *args, c.duration_ms, naive_utc(c.at))
         else:
-            written = await conn.fetch(_COMPLETE, *(list(column) for column in zip(*values, strict=True)))
+            written = await conn.fetch(_COMPLETE, [_completion_record(c) for c in completions])
         return written
 
     @staticmethod
@@ -185,8 +184,10 @@ class PostgresSink:
         """Which completions were written; of the others, which calls had their completion
         already (conflict) and which were never started by that service (not found)."""
         missing = [c.completes for c in completions if (c.completes, c.service_id) not in written]
-        since = naive_utc(min((c.at for c in completions), default=utcnow())) - COMPLETABLE_FOR
-        started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing, since)} if missing else set()
+        started: set[tuple[str, str]] = set()
+        if missing:  # nearly never: every completion written
+            since = naive_utc(min((c.at for c in completions), default=utcnow())) - COMPLETABLE_FOR
+            started = {(r[0], r[1]) for r in await conn.fetch(_STARTED, missing, since)}
         outcomes: list[Completed] = []
         claimed: set[tuple[str, str]] = set()
         for c in completions:
@@ -201,12 +202,6 @@ class PostgresSink:
                 outcomes.append(Completed.NOT_FOUND)
         return outcomes
 
-    @staticmethod
-    def _values(row: dict[str, Any]) -> list[Any]:
-        """The row's values in COLUMNS order, times as naive UTC."""
-        row = with_call_at(row)
-        return [naive_utc(row[name]) if name in _TIMES and row[name] is not None else row[name] for name in COLUMNS]
-
     async def _drop(self) -> None:
         if self._conn is not None:
             try:
@@ -217,3 +212,37 @@ class PostgresSink:
 
     async def close(self) -> None:
         await self._drop()
+
+
+_PICK_COLUMNS = operator.itemgetter(*COLUMNS)
+_TIME_INDEXES = tuple(i for i, name in enumerate(COLUMNS) if name in _TIMES)
+
+
+def _scalars(row: dict[str, Any]) -> list[Any]:
+    """The row's values in COLUMNS order, times as naive UTC."""
+    values = list(_PICK_COLUMNS(with_call_at(row)))
+    for i in _TIME_INDEXES:
+        if values[i] is not None:
+            values[i] = naive_utc(values[i])
+    return values
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as one element of a table-row array (a copy: a batch may be retried), times as naive UTC."""
+    row = with_call_at(row)
+    return row | {name: naive_utc(row[name]) for name in _TIMES if row[name] is not None}
+
+
+def _completion_record(c: Completion) -> dict[str, Any]:
+    """A completion as one element of a table-row array, in the columns `_COMPLETE_ARGS` name."""
+    return {
+        "call_id": c.call_id,
+        "request_payload": c.completes,
+        "service_id": c.service_id,
+        "response_payload": c.response_payload,
+        "redacted_paths": c.redacted_paths,
+        "status": c.status,
+        "error": c.error,
+        "duration_ms": c.duration_ms,
+        "created_at": naive_utc(c.at),
+    }

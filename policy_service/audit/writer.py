@@ -66,7 +66,13 @@ def storable(value: Any) -> Any:
 
 def full_row(values: dict[str, Any]) -> dict[str, Any]:
     """Every column present, so one statement covers rows written by different paths."""
-    row = {name: storable(values.get(name, default)) for name, default in _EMPTY_ROW.items()}
+    if not values.keys() <= _EMPTY_ROW.keys():  # never from the gate: columns only
+        values = {name: value for name, value in values.items() if name in _EMPTY_ROW}
+    row = _EMPTY_ROW | values
+    for name, value in values.items():  # the defaults are storable already
+        # Plain ASCII text without NUL (nearly every value) is storable as it is.
+        if isinstance(value, str) and not (type(value) is str and value.isascii() and "\x00" not in value):
+            row[name] = storable(value)
     return with_call_at(row)
 
 

@@ -90,12 +90,15 @@ async def test_a_batch_of_one_and_a_batch_of_many_store_and_answer_alike(log: tu
             _completion(first),  # completed twice
             _completion(second, service="another-front"),  # not the service allowed to run it
             _completion(new_id()),  # never started
+            _completion(new_id() + new_id()),  # longer than any call id
+            # No call has this id (a varchar(32) would cut its blanks off): it completes nothing.
+            Completion(new_id(), third + "  ", "front", "{}", "[]", "error", "", 1.5, utcnow()),
             _completion(third),
         ]
 
     one_by_one = [await _outcome(audit, c) for c in attempts(alone)]
     batched = await asyncio.gather(*(_outcome(audit, c) for c in attempts(together)))
-    assert one_by_one == ["ok", "conflict", "not started", "not started", "ok"]
+    assert one_by_one == ["ok", "conflict", "not started", "not started", "not started", "not started", "ok"]
     assert list(batched) == one_by_one
 
     for rows in (alone, together):

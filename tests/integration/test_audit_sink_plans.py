@@ -55,6 +55,22 @@ async def test_completions_on_generic_plans(world: World, database_url: str) -> 
         await sink.close()
 
 
+async def test_a_batch_of_completions_takes_call_ids_as_sent(world: World, database_url: str) -> None:
+    """A batch's completions travel as table rows (ADR 0039), but the id each one names is
+    compared as sent: one no column could hold is simply not started, and the batch commits."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("Postgres sink")
+    sink = PostgresSink(make_url(database_url))
+    try:
+        at = dt.datetime.now(dt.UTC)
+        call_id = secrets.token_hex(16)
+        await sink.commit([_started(call_id, at)], [])
+        batch = [_completion(call_id + "  ", at), _completion(call_id * 2, at), _completion(call_id, at)]
+        assert await sink.commit([], batch) == [Completed.NOT_FOUND, Completed.NOT_FOUND, Completed.OK]
+    finally:
+        await sink.close()
+
+
 async def test_a_completion_finds_its_call_by_index_whatever_the_statistics(world: World, database_url: str) -> None:
     """Regression: with statistics taken while the month's partition was empty and never again
     (autovacuum off), the plan cached by the sink seq-scanned the partition for every completion: 5–7 ms per completion
