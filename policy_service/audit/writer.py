@@ -1,12 +1,7 @@
 """Group commit for audit rows: concurrent writes share one transaction.
 
 Each caller awaits its own future, which resolves only after the batch holding its row
-has committed, so no call is acknowledged before its row is durable. On Postgres up to
-`_PG_LANES` batches commit at once, each on its own connection (ADR 0041): rows that arrive
-while a batch commits leave at once in the next one instead of waiting for the first to
-finish. Batches are independent (a completion is only ever sent after its call's row was
-acknowledged, so it never shares a batch in flight with it), and the database keeps
-"completes once" and the digests' `seq` settle window as before. The log is
+has committed, so no call is acknowledged before its row is durable. The log is
 append-only: a call's completion is a second row naming the first (`completes`), never an
 UPDATE, so digests never wait behind unfinished calls and nothing is rewritten.
 
@@ -37,8 +32,6 @@ from policy_service.storage.database import WriteGuard
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
-# Batches committing at once on Postgres (one connection each). SQLite has one writer, so one.
-_PG_LANES = 2
 _DEFAULTS: dict[str, Any] = {
     c.name: getattr(c.default, "arg", None)
     for c in TABLE.columns
@@ -96,12 +89,10 @@ class AuditLog:
     """The one entry point for audit writes outside an approval's own transaction."""
 
     def __init__(self, engine: AsyncEngine, guard: WriteGuard, metrics: PolicyMetrics | None = None) -> None:
-        lanes = _PG_LANES if engine.dialect.name == "postgresql" else 1
-        self._sinks = [make_sink(engine, guard) for _ in range(lanes)]
+        self._sink = make_sink(engine, guard)
         self._metrics = metrics
         self._queue: asyncio.Queue[_Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._landing: set[asyncio.Task[None]] = set()  # batches committing now
 
     def start(self) -> None:
         if self._task is None:
@@ -116,9 +107,7 @@ class AuditLog:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        await asyncio.gather(*self._landing, return_exceptions=True)
-        for sink in self._sinks:
-            await sink.close()
+        await self._sink.close()
 
     @property
     def queue_depth(self) -> int:
@@ -152,56 +141,37 @@ class AuditLog:
         await op.done
 
     async def _run(self) -> None:
-        """Takes a free sink, then the rows queued by then as one batch, and commits it in a
-        task of its own, so the next batch can start while this one commits. The sink freed
-        last goes first: at low load one connection does all the work, as before."""
-        free: asyncio.Queue[AuditSink] = asyncio.LifoQueue()
-        for sink in self._sinks:
-            free.put_nowait(sink)
         while True:
-            sink = await free.get()
             batch = [await self._queue.get()]
             while len(batch) < _MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            task = asyncio.get_running_loop().create_task(self._land(sink, batch, free))
-            self._landing.add(task)
-            task.add_done_callback(self._landing.discard)
+            started = time.perf_counter()
+            try:
+                results = await self._commit(batch)
+                if self._metrics is not None:
+                    self._metrics.audit_commit_seconds.observe(time.perf_counter() - started)
+            except Exception:
+                log.warning("audit batch of %d failed; retrying its rows one by one", len(batch))
+                if self._metrics is not None:
+                    self._metrics.audit_batch_failures.inc()
+                results = [await self._commit_alone(op) for op in batch]
+            for op, error in zip(batch, results, strict=True):
+                if not op.done.done():
+                    if error is None:
+                        op.done.set_result(None)
+                    else:
+                        op.done.set_exception(error)
+                self._queue.task_done()
 
-    async def _land(self, sink: AuditSink, batch: list[_Op], free: asyncio.Queue[AuditSink]) -> None:
-        """Commits one batch and answers each of its rows only then (its error, if it failed)."""
-        try:
-            await self._answer(sink, batch)
-        finally:
-            free.put_nowait(sink)
-
-    async def _answer(self, sink: AuditSink, batch: list[_Op]) -> None:
-        started = time.perf_counter()
-        try:
-            results = await self._commit(sink, batch)
-            if self._metrics is not None:
-                self._metrics.audit_commit_seconds.observe(time.perf_counter() - started)
-        except Exception:
-            log.warning("audit batch of %d failed; retrying its rows one by one", len(batch))
-            if self._metrics is not None:
-                self._metrics.audit_batch_failures.inc()
-            results = [await self._commit_alone(sink, op) for op in batch]
-        for op, error in zip(batch, results, strict=True):
-            if not op.done.done():
-                if error is None:
-                    op.done.set_result(None)
-                else:
-                    op.done.set_exception(error)
-            self._queue.task_done()
-
-    async def _commit(self, sink: AuditSink, batch: list[_Op]) -> list[BaseException | None]:
+    async def _commit(self, batch: list[_Op]) -> list[BaseException | None]:
         rows = [op.row for op in batch if op.row is not None]
         completions = [op.completion for op in batch if op.completion is not None]
-        outcomes = iter(await sink.commit(rows, completions))
+        outcomes = iter(await self._sink.commit(rows, completions))
         return [None if op.completion is None else _error(op.completion, next(outcomes)) for op in batch]
 
-    async def _commit_alone(self, sink: AuditSink, op: _Op) -> BaseException | None:
+    async def _commit_alone(self, op: _Op) -> BaseException | None:
         try:
-            return (await self._commit(sink, [op]))[0]
+            return (await self._commit([op]))[0]
         except Exception as exc:
             name = op.row["call_id"] if op.row is not None else op.completion.call_id if op.completion else "?"
             log.error("audit row %s could not be stored: %s", name, exc)
