@@ -7,15 +7,19 @@ second completion of a call a no-op that the sink reports as a conflict."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, bindparam, insert, literal, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from policy_service.storage.database import WriteGuard
+from policy_service.storage.database import WriteGuard, sqlite_connection
 from policy_service.storage.models import AuditRequestLog, utcnow
 
 TABLE: Table = AuditRequestLog.__table__  # type: ignore[assignment]
@@ -116,48 +120,77 @@ def with_call_at(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+# The SQLite sink's statements, written out once (what SQLAlchemy Core compiled them to before).
+_SQLITE_INSERT = f"INSERT INTO {TABLE.name} ({', '.join(COLUMNS)}) VALUES ({_placeholders(len(COLUMNS))})"
+# The completion copies its call's facts; OR IGNORE: a second completion (the unique index on
+# `completes`) writes nothing, and the sink tells a conflict from a call never started.
+_WHERE_STARTED = "call_id = ? AND status = 'started' AND service_id = ? AND call_at >= ?"
+_SQLITE_COMPLETE = (
+    f"INSERT OR IGNORE INTO {TABLE.name} ({', '.join((*CALL_FACTS, *COMPLETION_FIELDS))}) "
+    f"SELECT {', '.join(CALL_FACTS)}, {_placeholders(len(COMPLETION_FIELDS))} "
+    f"FROM {TABLE.name} WHERE {_WHERE_STARTED}"
+)
+_SQLITE_STARTED = f"SELECT 1 FROM {TABLE.name} WHERE {_WHERE_STARTED}"
+_STARTED_KEYS = ("completes", "service_id", "completable_since")
+
+
 class SqlSink:
-    """SQLAlchemy Core (SQLite, the embedded default): one transaction per batch."""
+    """SQLite, the embedded default: its own sqlite3 connection, used from one thread, and a
+    whole batch (every new row in one executemany, each completion, the commit) handed to that
+    thread at once. Through SQLAlchemy and aiosqlite every statement and the commit were each a
+    hand-off between the event loop and aiosqlite's thread, and each completion a Core execute
+    of its own: most of the policy service's CPU per call on SQLite (ADR 0042).
+
+    The batch holds the WriteGuard while it writes, as every other write of this process does,
+    so they still queue rather than meet SQLite's busy handler. Values are converted by the
+    columns' own bind processors, so the rows stored are those SQLAlchemy would store."""
 
     def __init__(self, engine: AsyncEngine, guard: WriteGuard) -> None:
         self._engine = engine
         self._guard = guard
-        started = TABLE.alias("started")
-        facts = [started.c[name] for name in CALL_FACTS]
-        own = [bindparam(name, type_=TABLE.c[name].type) for name in COMPLETION_FIELDS]
-        source = select(*facts, *own).where(
-            and_(
-                started.c.call_id == bindparam("completes"),
-                started.c.status == literal("started"),
-                started.c.service_id == bindparam("service_id"),
-                started.c.call_at >= bindparam("completable_since", type_=TABLE.c.call_at.type),
-            )
-        )
-        self._complete = (
-            insert(TABLE)
-            .from_select([*CALL_FACTS, *COMPLETION_FIELDS], source)
-            .prefix_with("OR IGNORE", dialect="sqlite")
-        )
-        self._started = select(literal(1)).where(
-            TABLE.c.call_id == bindparam("completes"),
-            TABLE.c.status == literal("started"),
-            TABLE.c.service_id == bindparam("service_id"),
-            TABLE.c.call_at >= bindparam("completable_since", type_=TABLE.c.call_at.type),
-        )
+        dialect = engine.dialect
+        self._bind = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in TABLE.columns}
+        self._bind["completable_since"] = self._bind["call_at"]
+        self._thread: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
 
     async def commit(self, rows: list[dict[str, Any]], completions: list[Completion]) -> list[Completed]:
-        outcomes: list[Completed] = []
-        async with self._guard(), self._engine.begin() as conn:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-sqlite")
+        async with self._guard():
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._write, rows, completions)
+
+    def _write(self, rows: list[dict[str, Any]], completions: list[Completion]) -> list[Completed]:
+        """In the sink's thread: one transaction, committed, or rolled back when anything fails."""
+        if self._conn is None:
+            self._conn = sqlite_connection(self._engine)
+        with self._conn as conn:
             if rows:
-                await conn.execute(insert(TABLE), [with_call_at(r) for r in rows])
-            for done in completions:
-                params = done.values() | {"service_id": done.service_id, "completable_since": done.at - COMPLETABLE_FOR}
-                if (await conn.execute(self._complete, params)).rowcount:
-                    outcomes.append(Completed.OK)
-                    continue
-                exists = (await conn.execute(self._started, params)).first() is not None
-                outcomes.append(Completed.CONFLICT if exists else Completed.NOT_FOUND)
-        return outcomes
+                conn.executemany(_SQLITE_INSERT, [self._params(COLUMNS, with_call_at(r)) for r in rows])
+            return [self._complete(conn, done) for done in completions]
+
+    def _complete(self, conn: sqlite3.Connection, done: Completion) -> Completed:
+        values = done.values() | {"service_id": done.service_id, "completable_since": done.at - COMPLETABLE_FOR}
+        if conn.execute(_SQLITE_COMPLETE, self._params((*COMPLETION_FIELDS, *_STARTED_KEYS), values)).rowcount:
+            return Completed.OK
+        exists = conn.execute(_SQLITE_STARTED, self._params(_STARTED_KEYS, values)).fetchone() is not None
+        return Completed.CONFLICT if exists else Completed.NOT_FOUND
+
+    def _params(self, names: Sequence[str], values: dict[str, Any]) -> tuple[Any, ...]:
+        bind = self._bind
+        return tuple(values[n] if bind.get(n) is None else bind[n](values[n]) for n in names)  # type: ignore[misc]
 
     async def close(self) -> None:
-        return None
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+            self._thread.shutdown()
+            self._thread = None
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
