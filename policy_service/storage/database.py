@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +67,13 @@ class WriteGuard:
 
     SQLite allows one writer; without this, concurrent transactions poll the busy handler
     (sleeping up to 100 ms at a time) instead of queueing. Postgres needs no guard.
+    `guard()` is the lock itself (no generator per write, ADR 0042), or a no-op.
     """
 
     def __init__(self, serialize: bool) -> None:
-        self._lock = asyncio.Lock() if serialize else None
+        self._lock: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if serialize else contextlib.nullcontext()
+        )
 
-    @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[None]:
-        if self._lock is None:
-            yield
-            return
-        async with self._lock:
-            yield
+    def __call__(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._lock
