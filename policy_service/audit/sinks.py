@@ -12,7 +12,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -155,7 +155,11 @@ class SqlSink:
         self._engine = engine
         self._guard = guard
         dialect = engine.dialect
-        self._bind = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in TABLE.columns}
+        self._bind: dict[str, Callable[[Any], Any]] = {
+            c.name: process
+            for c in TABLE.columns
+            if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
         self._bind["completable_since"] = self._bind["call_at"]
         self._conn: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -209,7 +213,7 @@ class SqlSink:
 
     def _params(self, names: Sequence[str], values: dict[str, Any]) -> tuple[Any, ...]:
         bind = self._bind
-        return tuple(values[n] if bind.get(n) is None else bind[n](values[n]) for n in names)  # type: ignore[misc]
+        return tuple(bind[n](values[n]) if n in bind else values[n] for n in names)
 
     async def close(self) -> None:
         """Closes the connection once every batch handed over is written."""
