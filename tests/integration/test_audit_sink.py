@@ -5,16 +5,17 @@ completion's three outcomes apart the same way (ADR 0034)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from policy_service.audit.sinks import Completion
+from policy_service.audit.sinks import COLUMNS, Completion
 from policy_service.audit.writer import AuditLog, CallNotStarted, CompletionConflict
 from policy_service.config import Settings
-from policy_service.storage.database import WriteGuard, create_engine, is_sqlite
+from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import new_id, utcnow
 
 _FACTS = "tool, org_slug, toolkit_slug, actor_id, service_id, call_at"
@@ -108,3 +109,53 @@ async def test_a_batch_of_one_and_a_batch_of_many_store_and_answer_alike(log: tu
             assert request == '{"name": "é\\u0000"}'  # NUL escaped, whatever the batch
             # A completion copies its call's facts, call_at (its partition) included; once only.
             assert completions == ([(*facts, "ok", '{"content": []}', 1.5)] if completed else [])
+
+
+async def test_a_row_at_fault_fails_alone_and_the_log_writes_on(log: tuple[AuditLog, Any]) -> None:
+    """A batch that fails is rolled back whole and retried row by row: only the row at fault
+    (here one without the status every row must have) fails, and the sink goes on writing."""
+    audit, engine = log
+    faulty = {k: v for k, v in _started("faulty").items() if k != "status"}
+    fine = [_started(f"fine{i}") for i in range(3)]
+    results = await asyncio.gather(*(audit.insert(row) for row in [*fine[:2], faulty, fine[2]]), return_exceptions=True)
+    assert [isinstance(r, Exception) for r in results] == [False, False, True, False]
+    await audit.insert(after := _started("after"))
+    assert await _outcome(audit, _completion(fine[0]["call_id"])) == "ok"
+    stored = await _stored(engine, [r["call_id"] for r in (*fine, after)])
+    assert [call[0] for call, _ in stored] == ["fine0", "fine1", "fine2", "after"]
+    async with engine.connect() as conn:
+        count = f"SELECT count(*) FROM audit_request_logs WHERE call_id = '{faulty['call_id']}'"
+        assert (await conn.execute(text(count))).scalar_one() == 0
+
+
+async def test_sqlite_rows_are_stored_as_sqlalchemy_stores_them(log: tuple[AuditLog, Any], settings: Settings) -> None:
+    """The SQLite sink writes its own SQL on its own connection (ADR 0042); a row it stores is
+    the row SQLAlchemy Core stores for the same values (an approval's row still goes that way):
+    the same text for times (which SQLite compares as text), the same storage class per column."""
+    if not is_sqlite(settings.database_url):
+        pytest.skip("the SQLite sink")
+    audit, engine = log
+    east = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    values = _started("same") | {
+        "created_at": datetime.datetime(2026, 11, 26, 9, 15, 30, 12, tzinfo=east),
+        "duration_ms": 2,  # an int: stored as REAL either way
+        "actor_display": "Zoë ✓",
+        "trace_id": "t" * 32,
+    }
+    by_sink, by_core = values | {"call_id": new_id()}, values | {"call_id": new_id()}
+    await audit.insert(by_sink)
+    async with session_factory(engine)() as session, session.begin():
+        await AuditLog.stage(session, by_core)
+    columns = [c for c in COLUMNS if c != "call_id"]
+    select = ", ".join(f"{c}, typeof({c})" for c in columns)
+    async with engine.connect() as conn:
+        rows = [
+            tuple(
+                (
+                    await conn.execute(text(f"SELECT {select} FROM audit_request_logs WHERE call_id = :id"), {"id": i})
+                ).one()
+            )
+            for i in (by_sink["call_id"], by_core["call_id"])
+        ]
+    assert rows[0] == rows[1]
+    assert rows[0][2 * columns.index("created_at")] == "2026-11-26 03:45:30.000012"
