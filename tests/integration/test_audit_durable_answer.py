@@ -6,7 +6,7 @@ a second batch overtake it, and kept one batch at a time)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,7 @@ from policy_service.audit.sink_postgres import PostgresSink
 from policy_service.audit.sinks import Completion, SqlSink
 from policy_service.audit.writer import AuditLog
 from policy_service.config import Settings
-from policy_service.storage.database import WriteGuard, create_engine, is_sqlite
+from policy_service.storage.database import is_sqlite
 from policy_service.storage.models import new_id, utcnow
 
 # Fails the test instead of hanging it when a batch never gets its turn (no timing is asserted).
@@ -49,18 +49,6 @@ def hold(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hold]:
     monkeypatch.setattr(sink, "commit", commit)
     yield held
     held.release.set()
-
-
-@pytest.fixture
-async def log(settings: Settings) -> AsyncIterator[tuple[AuditLog, Any]]:
-    engine = create_engine(settings.database_url)
-    audit = AuditLog(engine, WriteGuard(is_sqlite(settings.database_url)))
-    audit.start()
-    try:
-        yield audit, engine
-    finally:
-        await audit.stop()
-        await engine.dispose()
 
 
 def _started() -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,22 +14,10 @@ from sqlalchemy import text
 from policy_service.audit.sinks import COLUMNS, Completion
 from policy_service.audit.writer import AuditLog, CallNotStarted, CompletionConflict
 from policy_service.config import Settings
-from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
+from policy_service.storage.database import is_sqlite, session_factory
 from policy_service.storage.models import new_id, utcnow
 
 _FACTS = "tool, org_slug, toolkit_slug, actor_id, service_id, call_at"
-
-
-@pytest.fixture
-async def log(settings: Settings) -> AsyncIterator[tuple[AuditLog, Any]]:
-    engine = create_engine(settings.database_url)
-    audit = AuditLog(engine, WriteGuard(is_sqlite(settings.database_url)))
-    audit.start()
-    try:
-        yield audit, engine
-    finally:
-        await audit.stop()
-        await engine.dispose()
 
 
 def _started(tool: str) -> dict[str, Any]:
