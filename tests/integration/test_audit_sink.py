@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from policy_service.audit.sink_postgres import PostgresSink
 from policy_service.audit.sinks import COLUMNS, Completion
-from policy_service.audit.writer import AuditLog, CallNotStarted, CompletionConflict
+from policy_service.audit.writer import AuditLog, CallNotStarted, CompletionConflict, full_row
 from policy_service.config import Settings
 from policy_service.storage.database import is_sqlite, session_factory
 from policy_service.storage.models import new_id, utcnow
@@ -146,3 +147,35 @@ async def test_sqlite_rows_are_stored_as_sqlalchemy_stores_them(log: tuple[Audit
         ]
     assert rows[0] == rows[1]
     assert rows[0][2 * columns.index("created_at")] == "2026-11-26 03:45:30.000012"
+
+
+async def test_postgres_batches_of_many_write_on_after_a_column_is_added(
+    log: tuple[AuditLog, Any], settings: Settings
+) -> None:
+    """A migration that adds a column to the audit table while the service runs (a rolling
+    upgrade) must not make every later batch of many fail: the array of table rows is encoded
+    with the row type's layout asyncpg cached, which then no longer matches."""
+    if is_sqlite(settings.database_url):
+        pytest.skip("Postgres sink")
+    _, engine = log
+
+    def rows(*tools: str) -> list[dict[str, Any]]:
+        return [full_row(_started(tool)) for tool in tools]
+
+    sink = PostgresSink(engine.url)
+    try:
+        await sink.commit(rows("before0", "before1"), [])
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE audit_request_logs ADD COLUMN added_later text"))
+        failures = 0
+        for batch in (rows("after0", "after1"), rows("after2", "after3")):
+            try:
+                await sink.commit(batch, [])
+            except Exception:
+                failures += 1
+        assert failures <= 1  # the batch that meets the change at most (the writer retries its rows alone)
+        await sink.commit(again := rows("again0", "again1"), [])
+        stored = await _stored(engine, [r["call_id"] for r in again])
+        assert [call[0] for call, _ in stored] == ["again0", "again1"]
+    finally:
+        await sink.close()
