@@ -159,6 +159,12 @@ class PostgresSink:
         except (OSError, asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError):
             await self._drop()
             raise
+        except asyncpg.DatatypeMismatchError:
+            # The table's row type changed under the connection (a migration while running):
+            # the arrays' elements were encoded with the layout asyncpg cached. This batch fails
+            # (its rows are retried alone, as scalars); the next one is encoded afresh.
+            await conn.reload_schema_state()
+            raise
 
     @staticmethod
     async def _insert(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
