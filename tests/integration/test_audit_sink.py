@@ -164,13 +164,14 @@ async def test_postgres_batches_of_many_write_on_after_a_column_is_added(
 
     sink = PostgresSink(engine.url)
     try:
-        await sink.commit(rows("before0", "before1"), [])
+        await sink.commit(before := rows("before0", "before1"), [])
         async with engine.begin() as conn:
             await conn.execute(text("ALTER TABLE audit_request_logs ADD COLUMN added_later text"))
+        completions = [_completion(r["call_id"]) for r in before]
         failures = 0
-        for batch in (rows("after0", "after1"), rows("after2", "after3")):
+        for batch, done in ((rows("after0", "after1"), []), ([], completions), (rows("after2", "after3"), [])):
             try:
-                await sink.commit(batch, [])
+                await sink.commit(batch, done)
             except Exception:
                 failures += 1
         assert failures <= 1  # the batch that meets the change at most (the writer retries its rows alone)
