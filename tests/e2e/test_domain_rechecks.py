@@ -7,6 +7,7 @@ blocked every other org's claim forever, though its org no longer controlled the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ import pytest
 
 from policy_service.config import Settings
 from policy_service.domain_client import DomainClient
-from policy_service.domains.recheck import DomainRechecker, RecheckPolicy
+from policy_service.domains.recheck import DomainRechecker, RecheckPolicy, Released
 from policy_service.domains.verification import DomainVerifier, resolver_for
 from policy_service.storage.database import create_engine, session_factory
 from policy_service.storage.models import Organization, OrgDomain, utcnow
@@ -128,4 +129,43 @@ async def test_one_failed_check_changes_nothing_and_the_grace_period_counts(
         assert await state() == (False, None)  # still a claim, pending
         assert await rechecker.run_once(t0 + 9 * DAY) == []  # pending claims are not rechecked
     finally:
+        await engine.dispose()
+
+
+async def test_an_audit_row_that_fails_does_not_silence_the_other_releases(
+    database_url: str,
+    zone: tuple[Zone, str],  # noqa: F811
+) -> None:
+    """Each release is audited on its own: when the audit row of one domain released in a round
+    cannot be written, the others released in that round are still audited (they are not
+    looked at again: they are pending claims now)."""
+    _, nameserver = zone  # publishes no proof: every verified domain is released at once
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    verifier = DomainVerifier(resolver_for(nameserver), http_port=9)
+    rechecker = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=timedelta(0)))
+    async with sessions() as session, session.begin():
+        for slug, domain in (("acme", DOMAIN), ("globex", f"other-{DOMAIN}")):
+            org = Organization(slug=slug, name=slug)
+            session.add(org)
+            await session.flush()
+            session.add(OrgDomain(org_id=org.id, domain=domain, verification_token="t" * 32, verified_at=utcnow()))
+    audited: list[str] = []
+    both = asyncio.Event()
+
+    async def record(gone: Released) -> None:
+        audited.append(gone.domain)
+        if len(audited) == 2:
+            both.set()
+        if len(audited) == 1:
+            raise RuntimeError("the audit log is unavailable")
+
+    rounds = asyncio.ensure_future(rechecker.run(record))
+    try:
+        await asyncio.wait_for(both.wait(), 30)  # a hang guard: one round releases both at once
+        assert sorted(audited) == sorted([DOMAIN, f"other-{DOMAIN}"])
+    finally:
+        rounds.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rounds
         await engine.dispose()
