@@ -108,12 +108,17 @@ class DomainRechecker:
             return gone
 
     async def run(self, on_release: ReleaseHook) -> None:
-        """Rounds forever, one per tenth of the period (at least a second); a failed round retries."""
+        """Rounds forever, one per tenth of the period (at least a second); a failed round
+        retries. Each release is reported on its own: a released domain is not looked at
+        again, so one failed report must not skip the others."""
         pause = max(self._policy.every.total_seconds() / 10, 1.0)
         while True:
             try:
                 for gone in await self.run_once():
-                    await on_release(gone)
+                    try:
+                        await on_release(gone)
+                    except Exception:
+                        log.exception("domain %s of org %s released; its audit row failed", gone.domain, gone.org_slug)
             except Exception:
                 log.exception("domain recheck round failed")
             await asyncio.sleep(pause)
