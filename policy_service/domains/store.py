@@ -63,6 +63,8 @@ async def add(session: AsyncSession, org: Organization, domain: str) -> DomainVi
         return _view(own, org.slug)
     if await _verified_elsewhere(session, org, name):
         raise _claimed()
+    # Claims of one org queue here on Postgres, so concurrent adds cannot both count 19.
+    await session.execute(select(Organization.id).where(Organization.id == org.id).with_for_update())
     pending = select(func.count()).where(OrgDomain.org_id == org.id, OrgDomain.verified_at.is_(None))
     if (await session.execute(pending)).scalar_one() >= MAX_PENDING_PER_ORG:
         limit = f"an org has at most {MAX_PENDING_PER_ORG} unverified domain claims; verify or remove one first"
