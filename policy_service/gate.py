@@ -349,6 +349,23 @@ class Gate:
         """One audit row per admin action (decisions, key, permission and toolkit changes,
         sign-ins), in the same chain as MCP requests, with the channel it came through.
         `change` (the object's before/after) is the row's response: hashed like any other."""
+        row = self.admin_action_row(principal, source, method, request, status, error, facts, org_slug, change)
+        await self._audit.insert(row)
+
+    def admin_action_row(
+        self,
+        principal: Principal | None,
+        source: str,
+        method: str,
+        request: Any,
+        status: str,
+        error: str,
+        facts: RequestFacts,
+        org_slug: str | None = None,
+        change: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The row `record_admin_action` writes, for a caller that stages it in its own
+        transaction (`AuditLog.stage`): the change and its row commit together or not at all."""
         row = self._row(new_id(), facts, "", "", "", method, request)
         if change is not None:
             row = _with_response(row, *self._redactor.to_stored_text(change, CHANGE_ROOT))
@@ -357,7 +374,7 @@ class Gate:
             row |= self._actor(principal)
         if org_slug:
             row["org_slug"] = org_slug[:63]
-        await self._audit.insert(self._finished(row, status=status, error=error))
+        return self._finished(row, status=status, error=error)
 
     async def _final(
         self, base: dict[str, Any], principal: Principal, decision: str, permission: str, status: str, message: str

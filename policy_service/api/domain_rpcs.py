@@ -4,6 +4,7 @@ admin-action interceptor (api/admin_audit.py)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -14,7 +15,7 @@ from policy_service.api import convert, validation
 from policy_service.api.errors import translated
 from policy_service.api.metadata import admin_principal, service_caller
 from policy_service.domains import names, store
-from policy_service.domains.recheck import Released, ReleaseHook
+from policy_service.domains.recheck import Released, ReleaseRow
 from policy_service.domains.verification import METHODS, DomainVerifier
 from policy_service.errors import FailedPrecondition, InvalidArgument
 from policy_service.gate import Gate, RequestFacts
@@ -32,13 +33,13 @@ def gateway_hosts(public_url: str, allowed_hosts: list[str]) -> frozenset[str]:
     return frozenset(h for h in hosts if h)
 
 
-def release_recorder(gate: Gate) -> ReleaseHook:
+def release_row(gate: Gate) -> ReleaseRow:
     """The audit row of a domain the recheck released: an admin-shaped action whose actor is
     the system (source `system`), filed under the org, with the before/after of the domain."""
 
-    async def record(gone: Released) -> None:
+    def row(gone: Released) -> dict[str, Any]:
         before = {"domain": gone.domain, "verified_at": gone.verified_at.isoformat()}
-        await gate.record_admin_action(
+        return gate.admin_action_row(
             None,
             "system",
             "system/ReleaseDomain",
@@ -50,7 +51,7 @@ def release_recorder(gate: Gate) -> ReleaseHook:
             {"before": before, "after": {"domain": gone.domain, "verified_at": None}},
         )
 
-    return record
+    return row
 
 
 def domain_message(view: store.DomainView) -> domains_pb2.Domain:

@@ -32,7 +32,7 @@ from policy_service.api.admin_audit import AdminAuditInterceptor
 from policy_service.api.admin_servicer import AdminServicer
 from policy_service.api.admin_snapshots import Snapshots
 from policy_service.api.call_stream import OpenStreams
-from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts, release_recorder
+from policy_service.api.domain_rpcs import DomainServicer, gateway_hosts, release_row
 from policy_service.api.health import DatabaseHealth
 from policy_service.api.policy_servicer import PolicyServicer
 from policy_service.api.task_rpcs import TaskRpcs
@@ -229,7 +229,7 @@ def _domain_rechecks(
     policy = RecheckPolicy(
         timedelta(seconds=settings.domain_recheck_seconds), timedelta(seconds=settings.domain_recheck_grace_seconds)
     )
-    return DomainRechecker(sessions, verifier, policy).run(release_recorder(gate))
+    return DomainRechecker(sessions, verifier, policy, release_row(gate)).run()
 
 
 async def start(settings: Settings, listen: str | None = None) -> PolicyServer:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from policy_service.audit.writer import AuditLog
 from policy_service.domains.verification import DomainVerifier
 from policy_service.storage.models import Organization, OrgDomain, utcnow
 
@@ -46,16 +48,21 @@ class Released:
     verified_at: datetime
 
 
-ReleaseHook = Callable[[Released], Awaitable[None]]
+ReleaseRow = Callable[[Released], dict[str, Any]]  # the audit row of a release
 
 
 class DomainRechecker:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], verifier: DomainVerifier, policy: RecheckPolicy
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        verifier: DomainVerifier,
+        policy: RecheckPolicy,
+        audit_row: ReleaseRow,
     ) -> None:
         self._sessions = sessions
         self._verifier = verifier
         self._policy = policy
+        self._audit_row = audit_row
 
     async def run_once(self, now: datetime | None = None) -> list[Released]:
         """Checks the domains due; returns those released in this round."""
@@ -76,7 +83,11 @@ class DomainRechecker:
             if not await self._claim(row_id, due, now):
                 continue  # another replica checks it
             proven = bool(await self._verifier.proven(domain, token))
-            gone = await self._record(row_id, proven, now)
+            try:
+                gone = await self._record(row_id, proven, now)
+            except Exception:  # its release rolled back with its row: it is looked at next period
+                log.exception("domain recheck of %s failed", domain)
+                continue
             if gone is not None:
                 released.append(gone)
         return released
@@ -104,21 +115,16 @@ class DomainRechecker:
                 return None
             gone = Released(row.domain, await _slug(session, row.org_id), row.verified_at)
             row.verified_at, row.failing_since = None, None
+            await AuditLog.stage(session, self._audit_row(gone))
             log.warning("domain %s of org %s released: no proof for %s", gone.domain, gone.org_slug, self._policy.grace)
             return gone
 
-    async def run(self, on_release: ReleaseHook) -> None:
-        """Rounds forever, one per tenth of the period (at least a second); a failed round
-        retries. Each release is reported on its own: a released domain is not looked at
-        again, so one failed report must not skip the others."""
+    async def run(self) -> None:
+        """Rounds forever, one per tenth of the period (at least a second); a failed round retries."""
         pause = max(self._policy.every.total_seconds() / 10, 1.0)
         while True:
             try:
-                for gone in await self.run_once():
-                    try:
-                        await on_release(gone)
-                    except Exception:
-                        log.exception("domain %s of org %s released; its audit row failed", gone.domain, gone.org_slug)
+                await self.run_once()
             except Exception:
                 log.exception("domain recheck round failed")
             await asyncio.sleep(pause)

@@ -7,18 +7,19 @@ blocked every other org's claim forever, though its org no longer controlled the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from policy_service.config import Settings
 from policy_service.domain_client import DomainClient
 from policy_service.domains.recheck import DomainRechecker, RecheckPolicy, Released
 from policy_service.domains.verification import DomainVerifier, resolver_for
 from policy_service.storage.database import create_engine, session_factory
-from policy_service.storage.models import Organization, OrgDomain, utcnow
+from policy_service.storage.models import AuditRequestLog, Organization, OrgDomain, new_id, utcnow
 from tests.conftest import World
 from tests.e2e.test_custom_domains import DOMAIN, _post, _verified, site, zone  # noqa: F401 (fixtures)
 from tests.support.dns_server import Zone
@@ -73,6 +74,18 @@ async def _status_soon(front: str, key: str, status: int) -> bool:
     return False
 
 
+def _row(gone: Released) -> dict[str, Any]:
+    """A release's audit row, as the service's builder shapes it (method, source, org)."""
+    return {
+        "call_id": new_id(),
+        "method": "system/ReleaseDomain",
+        "source": "system",
+        "org_slug": gone.org_slug,
+        "status": "ok",
+        "created_at": utcnow(),
+    }
+
+
 class CountingVerifier(DomainVerifier):
     lookups = 0
 
@@ -89,7 +102,7 @@ async def test_one_failed_check_changes_nothing_and_the_grace_period_counts(
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     verifier = CountingVerifier(resolver_for(nameserver), http_port=9)  # nothing answers HTTP there
-    rechecker = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=3 * DAY))
+    rechecker = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=3 * DAY), _row)
     token, t0 = "t" * 32, utcnow()
     async with sessions() as session, session.begin():
         org = Organization(slug="acme", name="Acme")
@@ -120,7 +133,7 @@ async def test_one_failed_check_changes_nothing_and_the_grace_period_counts(
         assert await rechecker.run_once(t0 + 3 * DAY) == []
         assert await rechecker.run_once(t0 + 5 * DAY) == []  # missing for 2 days of 3
         # Two replicas at once: one lookup between them, and the release happens once.
-        other = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=3 * DAY))
+        other = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=3 * DAY), _row)
         before = CountingVerifier.lookups
         both = await asyncio.gather(rechecker.run_once(t0 + 6 * DAY), other.run_once(t0 + 6 * DAY))
         assert CountingVerifier.lookups == before + 1
@@ -132,40 +145,43 @@ async def test_one_failed_check_changes_nothing_and_the_grace_period_counts(
         await engine.dispose()
 
 
-async def test_an_audit_row_that_fails_does_not_silence_the_other_releases(
+async def test_a_release_and_its_audit_row_commit_together(
     database_url: str,
     zone: tuple[Zone, str],  # noqa: F811
 ) -> None:
-    """Each release is audited on its own: when the audit row of one domain released in a round
-    cannot be written, the others released in that round are still audited (they are not
-    looked at again: they are pending claims now)."""
+    """Regression: a release and its audit row were two writes, so an audit row that could not
+    be written left a domain released with no record, and (the round stopping there) skipped
+    the audit of the others released with it. Now each release stages its row in its own
+    transaction: a row that cannot be built or stored leaves its domain verified (looked at
+    again next period) and the others are released and audited."""
     _, nameserver = zone  # publishes no proof: every verified domain is released at once
     engine = create_engine(database_url)
     sessions = session_factory(engine)
     verifier = DomainVerifier(resolver_for(nameserver), http_port=9)
-    rechecker = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=timedelta(0)))
+
+    def row(gone: Released) -> dict[str, Any]:
+        if gone.org_slug == "acme":
+            raise RuntimeError("the audit log is unavailable")
+        return _row(gone)
+
+    rechecker = DomainRechecker(sessions, verifier, RecheckPolicy(every=DAY, grace=timedelta(0)), row)
     async with sessions() as session, session.begin():
         for slug, domain in (("acme", DOMAIN), ("globex", f"other-{DOMAIN}")):
             org = Organization(slug=slug, name=slug)
             session.add(org)
             await session.flush()
             session.add(OrgDomain(org_id=org.id, domain=domain, verification_token="t" * 32, verified_at=utcnow()))
-    audited: list[str] = []
-    both = asyncio.Event()
-
-    async def record(gone: Released) -> None:
-        audited.append(gone.domain)
-        if len(audited) == 2:
-            both.set()
-        if len(audited) == 1:
-            raise RuntimeError("the audit log is unavailable")
-
-    rounds = asyncio.ensure_future(rechecker.run(record))
     try:
-        await asyncio.wait_for(both.wait(), 30)  # a hang guard: one round releases both at once
-        assert sorted(audited) == sorted([DOMAIN, f"other-{DOMAIN}"])
+        released = await rechecker.run_once()
+        assert [g.domain for g in released] == [f"other-{DOMAIN}"]
+        async with sessions() as session:
+            verified = (await session.execute(select(OrgDomain.domain).where(OrgDomain.verified_at.is_not(None)))).all()
+            audited = (
+                await session.execute(
+                    select(AuditRequestLog.org_slug).where(AuditRequestLog.method == "system/ReleaseDomain")
+                )
+            ).all()
+        assert [d for (d,) in verified] == [DOMAIN]  # acme's release rolled back with its row
+        assert [o for (o,) in audited] == ["globex"]
     finally:
-        rounds.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await rounds
         await engine.dispose()
