@@ -20,7 +20,7 @@ import hmac
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,68 +73,10 @@ class ClientChannel:
                 async with self._lock:
                     await self._send({"type": "http.response.body", "body": sse_event(bytes(self._final))})
 
-    def watch(self, on_disconnect: Callable[[], None]) -> DisconnectWatch:
-        """Calls `on_disconnect` once the client has gone away (until the watch is closed)."""
-        return DisconnectWatch(self._receive, on_disconnect)
-
-
-class DisconnectWatch:
-    """Asks `receive()` until it says `http.disconnect`, then calls `on_disconnect`.
-
-    What a watcher task per call did (`while (await receive())["type"] != "http.disconnect"`),
-    without the task: `receive()` is stepped by hand, and stepped again from the callback of
-    the future it waits on, as a task would step it. A task created, stepped, cancelled and
-    unregistered per call cost ~3% of the front's instructions per call (docs/adr/0040).
-    """
-
-    def __init__(self, receive: Receive, on_disconnect: Callable[[], None]) -> None:
-        self._receive, self._on_disconnect = receive, on_disconnect
-        self._loop = asyncio.get_running_loop()
-        self._steps: Generator[Any, None, Message] | None = None
-        self._waiting: asyncio.Future[Any] | None = None
-        self._closed = False
-        self._soon: asyncio.Handle | None = self._loop.call_soon(self._step)  # on the next turn, as a task starts
-
-    def _step(self) -> None:
-        self._soon = None
-        while not self._closed:
-            if self._steps is None:
-                self._steps = self._receive().__await__()
-            try:
-                waiting = self._steps.send(None)
-            except StopIteration as answered:
-                self._steps = None
-                if answered.value["type"] == "http.disconnect":
-                    self._closed = True
-                    self._on_disconnect()
-                continue  # anything else (the replayed body): ask again
-            except (Exception, asyncio.CancelledError):  # receive() failed: nothing left to watch, as the task's ended
-                self._steps = None
-                self._closed = True
-                return
-            if waiting is None:  # a bare yield: step again on the next turn, as a task does
-                self._soon = self._loop.call_soon(self._step)
-            else:
-                self._waiting = waiting
-                waiting.add_done_callback(self._woken)
-            return
-
-    def _woken(self, _: asyncio.Future[Any]) -> None:
-        self._waiting = None
-        self._step()
-
-    def close(self) -> None:
-        """Stops watching: the pending `receive()` is closed and nothing steps it again."""
-        self._closed = True
-        if self._soon is not None:
-            self._soon.cancel()
-            self._soon = None
-        if self._waiting is not None:
-            self._waiting.remove_done_callback(self._woken)
-            self._waiting = None
-        if self._steps is not None:
-            self._steps.close()
-            self._steps = None
+    async def disconnected(self) -> None:
+        """Returns once the client has gone away."""
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
 
 
 def owner_digest(owner: str) -> str:
@@ -270,11 +212,16 @@ class ClientRelay:
         return {"result": reply.get("result", {})}
 
 
+async def _watch_disconnect(channel: ClientChannel, cancel: Callable[[], None]) -> None:
+    await channel.disconnected()
+    cancel()
+
+
 async def guard(relay: ClientRelay, work: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
     """Runs `work` in this task until it ends, or until the client disconnects or sends
     `notifications/cancelled` for the call: then `work` is cancelled and None returned.
 
-    One disconnect watch per call; a cancellation from anywhere else propagates unchanged."""
+    One watcher task per call; a cancellation from anywhere else propagates unchanged."""
     current = asyncio.current_task()
     if current is None:
         raise RuntimeError("guard runs inside a task")
@@ -284,7 +231,7 @@ async def guard(relay: ClientRelay, work: Awaitable[dict[str, Any]]) -> dict[str
             relay.cancel_requested = True
             current.cancel()
 
-    watcher = relay.channel.watch(cancel)
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(relay.channel, cancel))
     unregister = relay.hub.register_call(relay.owner, relay.client_request_id, cancel)
     try:
         return await work
@@ -294,7 +241,7 @@ async def guard(relay: ClientRelay, work: Awaitable[dict[str, Any]]) -> dict[str
         current.uncancel()
         return None
     finally:
-        watcher.close()
+        watcher.cancel()
         unregister()
 
 
