@@ -334,22 +334,8 @@ class Gate:
         await self._audit.insert(self._finished(row, status=status, error=error, duration_ms=duration_ms))
         return call_id
 
-    async def record_admin_action(
-        self,
-        principal: Principal | None,
-        source: str,
-        method: str,
-        request: Any,
-        status: str,
-        error: str,
-        facts: RequestFacts,
-        org_slug: str | None = None,
-        change: dict[str, Any] | None = None,
-    ) -> None:
-        """One audit row per admin action (decisions, key, permission and toolkit changes,
-        sign-ins), in the same chain as MCP requests, with the channel it came through.
-        `change` (the object's before/after) is the row's response: hashed like any other."""
-        row = self.admin_action_row(principal, source, method, request, status, error, facts, org_slug, change)
+    async def record_admin_action(self, row: dict[str, Any]) -> None:
+        """Writes an admin action's row (`admin_action_row`) to the audit log."""
         await self._audit.insert(row)
 
     def admin_action_row(
@@ -364,8 +350,11 @@ class Gate:
         org_slug: str | None = None,
         change: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The row `record_admin_action` writes, for a caller that stages it in its own
-        transaction (`AuditLog.stage`): the change and its row commit together or not at all."""
+        """One audit row per admin action (decisions, key, permission and toolkit changes,
+        sign-ins), in the same chain as MCP requests, with the channel it came through.
+        `change` (the object's before/after) is the row's response: hashed like any other.
+        Written by `record_admin_action`, or staged in a caller's own transaction
+        (`AuditLog.stage`) so that a change and its row commit together or not at all."""
         row = self._row(new_id(), facts, "", "", "", method, request)
         if change is not None:
             row = _with_response(row, *self._redactor.to_stored_text(change, CHANGE_ROOT))

@@ -83,10 +83,9 @@ class HostCheck:
         return (edge.domain, _first(scope, b"host"), _first(scope, b"origin")) in self._passed
 
     async def refusal(self, edge: EdgeRequest, scope: Scope) -> Refusal | None:
+        """The SDK's verdict on values that have not `passed` before."""
         domain = edge.domain
         seen = (domain, _first(scope, b"host"), _first(scope, b"origin"))
-        if seen in self._passed:
-            return None
         security = self._for_domain(domain) if domain else self._security
         response = await security.validate_request(Request(scope), is_post=False)
         if response is None:

@@ -187,4 +187,5 @@ async def record_action(
     )
     # The operator acts on other orgs: file the row under the org it acted on.
     org = str(payload.get("org_slug", "")) if principal is not None and principal.is_operator else None
-    await gate.record_admin_action(principal, stated.source, f"admin/{name}", payload, status, error, facts, org, diff)
+    row = gate.admin_action_row(principal, stated.source, f"admin/{name}", payload, status, error, facts, org, diff)
+    await gate.record_admin_action(row)
