@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen
+from bench.floor import Floor
 
 PREVIOUS = "# Previous run"
 _PROCESSES = ("front", "policy", "postgres", "upstream", "loadgen")
 P99_TARGET = 3.0  # issue 12: p99 at c=32 at most 3x direct
 RATIO_TARGET = 0.70  # issue 12: gateway throughput at c=32 at least 0.70x direct (SDK upstream)
+FRONT_BUDGET, POLICY_BUDGET = 0.45, 0.3  # issue 12: CPU ms per call
 
 
 def machine() -> str:
@@ -73,8 +75,10 @@ def _database(result: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [row_line(row) for row in result["rows"]]
-    lines += ["", *p99_check(result["rows"]), *ceiling_check(result["rows"]), ""]
-    return lines
+    lines += ["", *p99_check(result["rows"]), *ceiling_check(result["rows"])]
+    if result.get("floor") is not None:
+        lines += floor_check(result["rows"], result["floor"], durable=result["label"] == "Postgres")
+    return [*lines, ""]
 
 
 def p99_check(rows: list[dict[str, Any]]) -> list[str]:
@@ -112,6 +116,28 @@ def ceiling_check(rows: list[dict[str, Any]], cores: int | None = None) -> list[
             f"allow at most {ceiling:,.0f} calls/s = {ceiling / max(direct, 1e-9):.2f}× direct; "
             f"{RATIO_TARGET:.2f}× direct leaves {allowed:.2f} ms per call for every process together "
             f"(upstream {row['cpu']['upstream']:.2f} ms of it)"
+        )
+    return out
+
+
+def floor_check(rows: list[dict[str, Any]], floor: Floor, durable: bool) -> list[str]:
+    """One line per c=1 SDK row: the front's and the policy service's CPU per call against what
+    their round trips alone cost on this box (bench/floor.py) and against the budgets."""
+    front, policy = floor.front_ms(), floor.policy_ms(durable)
+    commits = f" + 2 commits {2 * floor.postgres.client_ms:.3f}" if durable and floor.postgres else ""
+    out = [
+        f"- c=1 floor on this box (bench/floor.py, CPU per round trip alone): front {front:.2f} ms "
+        f"(HTTP served {floor.tcp.server_ms:.3f} + upstream {floor.tcp.client_ms:.3f} + 2 CallStream items "
+        f"{2 * floor.grpc.client_ms:.3f}), policy {policy:.2f} ms (2 CallStream items served "
+        f"{2 * floor.grpc.server_ms:.3f}{commits}); budgets {FRONT_BUDGET:g} / {POLICY_BUDGET:g} ms"
+    ]
+    for row in rows:
+        if row["c"] != 1 or row["upstream"] != "sdk":
+            continue
+        f, p = row["cpu"]["front"], row["cpu"]["policy"]
+        out.append(
+            f"- c=1, {row['era']} sdk: front {f:.2f} ms = floor + {f - front:.2f} ms of its own; "
+            f"policy {p:.2f} ms = floor + {p - policy:.2f} ms"
         )
     return out
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import loadgen, report
+from bench import floor, loadgen, report
 from bench.policy_load import authorize_load
 from bench.procs import cpu_seconds, free_port, rss_mib, wait_port
 from policy_service.client import PolicyClient
@@ -179,12 +179,12 @@ async def measure_gateway(stack: Stack, token: str, upstream: str, era: str, c: 
     return {"direct": direct, "gateway": gateway, "cpu": per_call, "direct_cpu": direct_per_call}
 
 
-async def bench_database(label: str, database_url: str) -> dict[str, Any]:
+async def bench_database(label: str, database_url: str, floor_ms: floor.Floor) -> dict[str, Any]:
     from policy_service.storage.migrate import upgrade_async
 
     await upgrade_async(database_url)
     stack = Stack(database_url)
-    out: dict[str, Any] = {"label": label, "rows": []}
+    out: dict[str, Any] = {"label": label, "rows": [], "floor": floor_ms}
     try:
         stack.spawn("policy", "-m", "monomcp_cli.main", "serve", "policy", "--listen", f"127.0.0.1:{stack.policy_port}")
         for name, module in UPSTREAMS.items():
@@ -221,11 +221,12 @@ async def bench_database(label: str, database_url: str) -> dict[str, Any]:
 async def main() -> None:
     results = []
     pg = await postgres_url()
+    floor_ms = await asyncio.to_thread(floor.measure, pg is not None)  # the box as quiet as the cells
     try:
         if pg:
-            results.append(await bench_database("Postgres", pg))
+            results.append(await bench_database("Postgres", pg, floor_ms))
         with tempfile.TemporaryDirectory() as tmp:
-            results.append(await bench_database("SQLite", f"sqlite+aiosqlite:///{tmp}/bench.db"))
+            results.append(await bench_database("SQLite", f"sqlite+aiosqlite:///{tmp}/bench.db", floor_ms))
     finally:
         if pg:
             await drop_postgres(pg)

@@ -52,3 +52,34 @@ def test_c32_sdk_rows_get_the_ratio_the_cores_allow() -> None:
         "4,000 calls/s = 2.00× direct; 0.70× direct leaves 1.43 ms per call for every process together "
         "(upstream 0.10 ms of it)"
     ]
+
+
+def test_c1_sdk_rows_are_set_against_the_round_trips_floor() -> None:
+    from bench.floor import Floor, RoundTrip
+
+    floor = Floor(
+        tcp=RoundTrip(client_ms=0.02, server_ms=0.03, per_second=1.0),
+        grpc=RoundTrip(client_ms=0.1, server_ms=0.12, per_second=1.0),
+        postgres=RoundTrip(client_ms=0.05, server_ms=0.04, per_second=1.0),
+    )
+    row = _row(1, 1.0, 2.0)
+    row["cpu"] = {**row["cpu"], "front": 0.5, "policy": 0.6}
+    lines = report.floor_check([row, _row(1, 1.0, 2.0, "raw"), _row(32, 1.0, 2.0)], floor, durable=True)
+    assert lines == [
+        "- c=1 floor on this box (bench/floor.py, CPU per round trip alone): front 0.25 ms (HTTP served 0.030 "
+        "+ upstream 0.020 + 2 CallStream items 0.200), policy 0.34 ms (2 CallStream items served 0.240 "
+        "+ 2 commits 0.100); budgets 0.45 / 0.3 ms",
+        "- c=1, 2025-11-25 sdk: front 0.50 ms = floor + 0.25 ms of its own; policy 0.60 ms = floor + 0.26 ms",
+    ]
+    assert "commits" not in report.floor_check([row], floor, durable=False)[0]  # SQLite commits in-process
+
+
+def test_the_floor_probe_measures_both_sides_of_each_round_trip() -> None:
+    """bench/floor.py between real processes: every figure positive (a probe that measured nothing
+    would report zeros and the floor line would say the gateway's own work is all of it)."""
+    from bench import floor
+
+    measured = floor.measure(postgres=False)
+    for trip in (measured.tcp, measured.grpc):
+        assert trip.client_ms > 0 and trip.server_ms > 0 and trip.per_second > 0
+    assert measured.postgres is None
