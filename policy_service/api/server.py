@@ -57,6 +57,7 @@ from policy_service.observability.metrics import MetricsInterceptor, PolicyMetri
 from policy_service.observability.tracing import server_interceptors
 from policy_service.permissions.catalogue import Catalogue
 from policy_service.permissions.condition_rules import OrgConditions
+from policy_service.storage.checkpoints import WalCheckpointer
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.models import Approval, utcnow
 from policy_service.storage.policy_version import PolicyVersion
@@ -117,15 +118,18 @@ async def _background_jobs(
     sessions: async_sessionmaker[AsyncSession],
     metrics: PolicyMetrics,
     domain_rechecks: Coroutine[Any, Any, None] | None,
+    checkpoints: WalCheckpointer | None,
 ) -> None:
     """Health probe; sweep abandoned calls, digest, apply retention; prove verified domains
-    again; a failed round retries next time."""
+    again; SQLite's WAL checkpoints; a failed round retries next time."""
     async with asyncio.TaskGroup() as jobs:
         jobs.create_task(db_health.run(_HEALTH_INTERVAL_SECONDS))
         jobs.create_task(_audit_maintenance(digester, interval, retention_days))
         jobs.create_task(_approval_gauge(sessions, metrics))
         if domain_rechecks is not None:
             jobs.create_task(domain_rechecks)
+        if checkpoints is not None:
+            jobs.create_task(checkpoints.run())
 
 
 async def _approval_gauge(sessions: async_sessionmaker[AsyncSession], metrics: PolicyMetrics) -> None:
@@ -322,6 +326,7 @@ async def start(settings: Settings, listen: str | None = None) -> PolicyServer:
             sessions,
             metrics,
             _domain_rechecks(settings, sessions, gate, verifier),
+            WalCheckpointer(engine) if is_sqlite(settings.database_url) else None,
         )
     )
     metrics_server = metrics.serve(settings.policy_metrics_listen) if settings.policy_metrics_listen else None

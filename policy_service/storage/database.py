@@ -24,6 +24,9 @@ _SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
+    # Checkpoints run off the commit path (storage/checkpoints.py); the last connection to
+    # close still checkpoints, so a CLI run without that job leaves no WAL behind.
+    "PRAGMA wal_autocheckpoint=0",
 )
 
 
