@@ -6,12 +6,13 @@ import json
 from datetime import UTC, datetime
 
 import typer
+from google.protobuf.message import Message
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from monomcp_cli.admin_client import call, call_until_interrupted
-from monomcp_cli.output import age, console, emit, to_dict
+from monomcp_cli.output import age, cell, console, emit, to_dict
 from policy_service.audit_changes import change_of, field_changes, summary
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.errors import InvalidArgument, NotFound
@@ -35,6 +36,9 @@ AUDIT_COLUMNS = [
     "duration_ms",
     "source",
 ]
+# `audit show` adds when the call completed (or that it has not).
+AUDIT_SHOW_COLUMNS = [*AUDIT_COLUMNS, "completed_at"]
+NOT_COMPLETED = "not completed"
 FULL_ID = 32
 _PREFIX_PAGES = 20
 
@@ -59,6 +63,14 @@ async def resolve_approval_id(client: PolicyClient, given: str, status: str = ""
     if len(matches) > 1:
         raise InvalidArgument(f"{given} is ambiguous: {', '.join(matches[:5])}", "AMBIGUOUS_ID")
     return matches[0]
+
+
+def audit_cell(record: Message, column: str) -> str:
+    """A record's cell, except that a call with no completion record (status `started`: still
+    running, or its process stopped first) says it has not completed instead of 0.0 ms."""
+    if column in ("duration_ms", "completed_at") and not record.HasField("completed_at"):
+        return f"{NOT_COMPLETED} ({getattr(record, 'status', '')})" if column == "completed_at" else NOT_COMPLETED
+    return cell(record, column)
 
 
 def _describe(a: Approval) -> str:
@@ -185,7 +197,8 @@ def register(app: typer.Typer) -> typer.Typer:
         as_json: bool = JSON,
     ) -> None:
         """The newest matching records (calls, and admin actions with where they came from)."""
-        emit(_query(org, since, toolkit, tool, status, source, limit).records, as_json, AUDIT_COLUMNS)
+        records = _query(org, since, toolkit, tool, status, source, limit).records
+        emit(records, as_json, AUDIT_COLUMNS, cell_of=audit_cell)
 
     @audit.command("show")
     def audit_show(call_id: str, org: str = ORG, as_json: bool = JSON) -> None:
@@ -199,7 +212,7 @@ def register(app: typer.Typer) -> typer.Typer:
         if as_json:
             print(json.dumps(to_dict(record) | ({"change": change} if change is not None else {}), indent=2))
             return
-        emit(record, False, AUDIT_COLUMNS)
+        emit(record, False, AUDIT_SHOW_COLUMNS, cell_of=audit_cell)
         if change is None:
             if record.response_json:
                 console.print(Text(record.response_json))
