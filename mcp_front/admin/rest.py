@@ -147,7 +147,8 @@ def build_router(api: AdminApi) -> APIRouter:
     async def list_approvals(
         request: Request, status: ApprovalStatus = "", page_size: PageSize = 50, page_token: PageToken = ""
     ) -> dict[str, Any]:
-        return to_json(await api.call(request, lambda c: c.list_approvals("", status, page_size, page_token)))
+        page = await api.call(request, lambda c: c.list_approvals("", status, page_size, page_token))
+        return {"approvals": [], **to_json(page)}  # an empty queue is `[]`, not a missing key
 
     @r.get("/approvals/{approval_id}")
     async def get_approval(request: Request, approval_id: Ident) -> dict[str, Any]:

@@ -36,6 +36,9 @@ async def test_rest_approvals_flow_and_authorization(world: World, front: str) -
         assert bad.status_code == 422
         ok = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert ok.status_code == 200 and ok.json()["status"] == "approved"
+        # An empty queue is an empty list (it was `{}`: `jq '.approvals[]'` then failed).
+        empty = await http.get("/api/v1/approvals?status=pending", headers=bearer(world.keys["acme:admin"]))
+        assert empty.json() == {"approvals": []}
         again = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert again.status_code == 409
         audit = await http.get("/api/v1/audit?tool=transfer", headers=bearer(world.keys["acme:admin"]))
