@@ -24,20 +24,33 @@ SOURCE = typer.Option(
     "", "--source", help=f"Only records from one source: {', '.join(AUDIT_SOURCES)} (mcp = client calls)."
 )
 APPROVAL_COLUMNS = ["id", "status", "tool", "toolkit_slug", "arguments_json", "created_at", "expires_at", "reason"]
-AUDIT_COLUMNS = [
+# The call id first: `audit show` takes it (it was missing, so the table named no record to
+# show); toolkit and decision are left to `audit show` and --json, so a row fits ~160 columns.
+AUDIT_COLUMNS = ["call_id", "created_at", "method", "tool", "actor_display", "status", "duration_ms", "source"]
+# `audit show`: one field a line (a one-row table of a dozen columns was unreadable at 80 wide),
+# with when the call completed (or that it has not).
+AUDIT_SHOW_FIELDS = [
+    "call_id",
     "seq",
     "created_at",
+    "completed_at",
+    "source",
     "method",
+    "org_slug",
+    "toolkit_org_slug",
     "toolkit_slug",
     "tool",
     "actor_display",
+    "actor_id",
+    "permission",
+    "rule",
     "decision",
+    "approval_id",
     "status",
+    "error",
     "duration_ms",
-    "source",
+    "request_id",
 ]
-# `audit show` adds when the call completed (or that it has not).
-AUDIT_SHOW_COLUMNS = [*AUDIT_COLUMNS, "completed_at"]
 NOT_COMPLETED = "not completed"
 FULL_ID = 32
 _PREFIX_PAGES = 20
@@ -212,9 +225,19 @@ def register(app: typer.Typer) -> typer.Typer:
         if as_json:
             print(json.dumps(to_dict(record) | ({"change": change} if change is not None else {}), indent=2))
             return
-        emit(record, False, AUDIT_SHOW_COLUMNS, cell_of=audit_cell)
+        facts = Table(box=box.SIMPLE, show_header=False)
+        facts.add_column("field", style="bold")
+        facts.add_column("value", overflow="fold")
+        for name in AUDIT_SHOW_FIELDS:
+            if value := audit_cell(record, name):
+                facts.add_row(name, Text(value))
+        console.print(facts)
+        if record.request_json:
+            console.print("[bold]request[/bold]")
+            console.print(Text(record.request_json))
         if change is None:
             if record.response_json:
+                console.print("[bold]response[/bold]")
                 console.print(Text(record.response_json))
             return
         table = Table(title=f"Change: {summary(change)}", box=box.SIMPLE)
