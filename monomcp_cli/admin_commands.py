@@ -15,6 +15,30 @@ from policy_service.toolkits.stdio_backend import StdioSpec
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
+OWNED_TOOLKIT = typer.Argument(..., help="Toolkit slug (with --org) or ORG/TOOLKIT, e.g. seo or acme/seo")
+ANY_TOOLKIT = typer.Argument(..., help="ORG/TOOLKIT of the toolkit's owner, e.g. acme/seo or mono/seo")
+TOOL = typer.Argument(..., help="Tool name, e.g. publish_page")
+PERMISSION = typer.Argument(..., help="always_allow, needs_approval or blocked")
+ROLE = typer.Argument(..., help="Role in your org, e.g. admin or member")
+
+
+def toolkit_ref(value: str) -> tuple[str, str]:
+    """ORG/TOOLKIT as (owner org, slug). A bare slug raised ValueError's traceback: a rule is
+    about a toolkit of any org (mono/seo is public), so the owner must be named."""
+    owner, sep, slug = value.partition("/")
+    if not sep or not owner or not slug or "/" in slug:
+        raise typer.BadParameter(f"{value!r}: give the toolkit as ORG/TOOLKIT, e.g. acme/seo", param_hint="TOOLKIT")
+    return owner, slug
+
+
+def own_toolkit(value: str, org: str) -> tuple[str, str]:
+    """`seo` with --org, or `acme/seo` (as the permissions verbs take it): (org, slug)."""
+    if "/" not in value:
+        return org, value
+    owner, slug = toolkit_ref(value)
+    if org and org != owner:
+        raise typer.BadParameter(f"{value!r} is not a toolkit of --org {org}", param_hint="TOOLKIT")
+    return owner, slug
 
 
 def register(app: typer.Typer) -> None:
@@ -156,15 +180,22 @@ def register(app: typer.Typer) -> None:
             emit(result, False, list(counts), title=f"Synced {owner}/{slug}")
 
     @tools.command("list")
-    def tools_list(toolkit: str, org: str = ORG, as_json: bool = JSON) -> None:
-        emit(call(lambda c: c.list_catalogue(org, toolkit)), as_json, ["name", "default_permission", "description"])
+    def tools_list(toolkit: str = OWNED_TOOLKIT, org: str = ORG, as_json: bool = JSON) -> None:
+        """A toolkit's tools with their owner's default permission."""
+        org, slug = own_toolkit(toolkit, org)
+        emit(call(lambda c: c.list_catalogue(org, slug)), as_json, ["name", "default_permission", "description"])
 
     @tools.command("set-default")
-    def tools_set_default(toolkit: str, tool: str, permission: str, org: str = ORG, as_json: bool = JSON) -> None:
+    def tools_set_default(
+        toolkit: str = OWNED_TOOLKIT,
+        tool: str = TOOL,
+        permission: str = PERMISSION,
+        org: str = ORG,
+        as_json: bool = JSON,
+    ) -> None:
         """Set the owner's default permission of a tool."""
-        emit(
-            call(lambda c: c.set_tool_default(org, toolkit, tool, permission)), as_json, ["name", "default_permission"]
-        )
+        org, slug = own_toolkit(toolkit, org)
+        emit(call(lambda c: c.set_tool_default(org, slug, tool, permission)), as_json, ["name", "default_permission"])
 
     @perms.command("list")
     def perms_list(org: str = ORG, as_json: bool = JSON) -> None:
@@ -176,14 +207,14 @@ def register(app: typer.Typer) -> None:
 
     @perms.command("set-default")
     def perms_set_default(
-        toolkit: str = typer.Argument(..., help="ORG/TOOLKIT"),
-        tool: str = typer.Argument(...),
-        permission: str = typer.Argument(...),
+        toolkit: str = ANY_TOOLKIT,
+        tool: str = TOOL,
+        permission: str = PERMISSION,
         org: str = ORG,
         as_json: bool = JSON,
     ) -> None:
         """Set your org's default for a tool (overrides the owner's default)."""
-        tk_org, tk = toolkit.split("/", 1)
+        tk_org, tk = toolkit_ref(toolkit)
         emit(
             call(lambda c: c.set_org_default(tk_org, tk, tool, permission, org)),
             as_json,
@@ -191,16 +222,22 @@ def register(app: typer.Typer) -> None:
         )
 
     @perms.command("clear-default")
-    def perms_clear_default(toolkit: str, tool: str, org: str = ORG) -> None:
-        tk_org, tk = toolkit.split("/", 1)
+    def perms_clear_default(toolkit: str = ANY_TOOLKIT, tool: str = TOOL, org: str = ORG) -> None:
+        """Remove your org's default for a tool (the owner's default applies again)."""
+        tk_org, tk = toolkit_ref(toolkit)
         console.print("removed" if call(lambda c: c.clear_org_default(tk_org, tk, tool, org)) else "no such rule")
 
     @perms.command("set-override")
     def perms_set_override(
-        role: str, toolkit: str, tool: str, permission: str, org: str = ORG, as_json: bool = JSON
+        role: str = ROLE,
+        toolkit: str = ANY_TOOLKIT,
+        tool: str = TOOL,
+        permission: str = PERMISSION,
+        org: str = ORG,
+        as_json: bool = JSON,
     ) -> None:
         """Set a role override (beats the org-wide default)."""
-        tk_org, tk = toolkit.split("/", 1)
+        tk_org, tk = toolkit_ref(toolkit)
         emit(
             call(lambda c: c.set_role_override(role, tk_org, tk, tool, permission, org)),
             as_json,
@@ -208,8 +245,9 @@ def register(app: typer.Typer) -> None:
         )
 
     @perms.command("clear-override")
-    def perms_clear_override(role: str, toolkit: str, tool: str, org: str = ORG) -> None:
-        tk_org, tk = toolkit.split("/", 1)
+    def perms_clear_override(role: str = ROLE, toolkit: str = ANY_TOOLKIT, tool: str = TOOL, org: str = ORG) -> None:
+        """Remove a role override (the org-wide default applies again)."""
+        tk_org, tk = toolkit_ref(toolkit)
         console.print(
             "removed" if call(lambda c: c.clear_role_override(role, tk_org, tk, tool, org)) else "no such rule"
         )
