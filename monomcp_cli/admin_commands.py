@@ -55,17 +55,18 @@ def register(app: typer.Typer) -> None:
 
     @orgs.command("list")
     def orgs_list(as_json: bool = JSON) -> None:
+        """The orgs this credential sees (the operator sees all)."""
         emit(call(lambda c: c.list_orgs()), as_json, ["slug", "name", "created_at"])
 
     @orgs.command("create")
-    def orgs_create(slug: str, name: str = typer.Option(""), as_json: bool = JSON) -> None:
+    def orgs_create(slug: str, name: str = typer.Option("", help="Display name"), as_json: bool = JSON) -> None:
         """Create an org (operator token only)."""
         emit(call(lambda c: c.create_org(slug, name)), as_json, ["slug", "name"])
 
     @keys.command("create")
     def keys_create(
         name: str,
-        role: str = typer.Option("member"),
+        role: str = typer.Option("member", help="Role the key acts as: admin or member"),
         ttl: int = typer.Option(0, help="Seconds; 0 = never expires"),
         owner: str = typer.Option("", help="Email of the person the key belongs to (default: you)"),
         org: str = ORG,
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("list")
     def keys_list(org: str = ORG, as_json: bool = JSON) -> None:
+        """The org's API keys: owner, expiry, last use (never the secret)."""
         emit(
             call(lambda c: c.list_api_keys(org)),
             as_json,
@@ -88,12 +90,14 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("revoke")
     def keys_revoke(key_id: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Revoke a key by its id (refused everywhere within a second)."""
         emit(call(lambda c: c.revoke_api_key(org, key_id)), as_json, ["id", "name", "revoked_at"])
 
     @toolkits.command("list")
     def toolkit_list(
         org: str = ORG, public: bool = typer.Option(False, help="Include public toolkits"), as_json: bool = JSON
     ) -> None:
+        """The org's toolkits (and, with --public, every public one)."""
         emit(
             call(lambda c: c.list_toolkits(org, public)),
             as_json,
@@ -103,10 +107,10 @@ def register(app: typer.Typer) -> None:
     @toolkits.command("upsert")
     def toolkit_upsert(
         slug: str,
-        name: str = typer.Option(""),
-        visibility: str = typer.Option(""),
-        backend_url: str = typer.Option(""),
-        description: str = typer.Option(""),
+        name: str = typer.Option("", help="Display name (default: the slug)"),
+        visibility: str = typer.Option("", help="private (your org only; the default) or public (every org)"),
+        backend_url: str = typer.Option("", help="The backend's MCP endpoint, e.g. https://mcp.example.com/mcp"),
+        description: str = typer.Option("", help="What the toolkit is for"),
         stdio_command: str = typer.Option("", help="Operator only: run this command as the MCP backend (stdio)."),
         stdio_arg: list[str] = typer.Option([], help="An argument of --stdio-command (repeat for each)."),
         stdio_env: list[str] = typer.Option([], help="KEY=VALUE for the stdio process (repeat for each)."),
@@ -149,7 +153,12 @@ def register(app: typer.Typer) -> None:
         )
 
     @toolkits.command("sync")
-    def toolkit_sync(slug: str, org: str = ORG, prune: bool = typer.Option(False), as_json: bool = JSON) -> None:
+    def toolkit_sync(
+        slug: str,
+        org: str = ORG,
+        prune: bool = typer.Option(False, help="Also remove tools the backend no longer lists"),
+        as_json: bool = JSON,
+    ) -> None:
         """Fetch the backend's tools/list and store it as the toolkit's catalogue."""
         from mcp_front.backends.catalogue_sync import sync_catalogue
         from mcp_front.backends.upstream import UpstreamError
@@ -199,6 +208,7 @@ def register(app: typer.Typer) -> None:
 
     @perms.command("list")
     def perms_list(org: str = ORG, as_json: bool = JSON) -> None:
+        """Your org's defaults and role overrides (role blank: the org-wide default)."""
         emit(
             call(lambda c: c.list_permission_rules(org)),
             as_json,

@@ -20,6 +20,10 @@ from policy_service.wire_enums import AUDIT_SOURCES
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
+SINCE = typer.Option("", help="Only records from this ISO time on, e.g. 2026-11-26T09:00")
+TOOLKIT = typer.Option("", help="Only this toolkit (its slug)")
+TOOL_FILTER = typer.Option("", help="Only this tool")
+STATUS = typer.Option("", help="Only this status: ok, error, started, pending_approval, denied, blocked, abandoned, …")
 SOURCE = typer.Option(
     "", "--source", help=f"Only records from one source: {', '.join(AUDIT_SOURCES)} (mcp = client calls)."
 )
@@ -100,9 +104,10 @@ def register(app: typer.Typer) -> typer.Typer:
     def approvals_list(
         status: str = typer.Option("", help="pending|approved|denied|expired|consumed"),
         org: str = ORG,
-        limit: int = typer.Option(50),
+        limit: int = typer.Option(50, help="At most this many approvals"),
         as_json: bool = JSON,
     ) -> None:
+        """The org's approvals, newest first, with their full ids (decisions take a prefix)."""
         found = call(lambda c: c.list_approvals(org, status, limit)).approvals
         if as_json:
             emit(found, True, APPROVAL_COLUMNS)
@@ -201,12 +206,12 @@ def register(app: typer.Typer) -> typer.Typer:
     @audit.command("list")
     def audit_list(
         org: str = ORG,
-        since: str = typer.Option("", help="ISO timestamp"),
-        toolkit: str = typer.Option(""),
-        tool: str = typer.Option(""),
-        status: str = typer.Option(""),
+        since: str = SINCE,
+        toolkit: str = TOOLKIT,
+        tool: str = TOOL_FILTER,
+        status: str = STATUS,
         source: str = SOURCE,
-        limit: int = typer.Option(50),
+        limit: int = typer.Option(50, help="At most this many records"),
         as_json: bool = JSON,
     ) -> None:
         """The newest matching records (calls, and admin actions with where they came from)."""
@@ -251,10 +256,10 @@ def register(app: typer.Typer) -> typer.Typer:
     @audit.command("export")
     def audit_export(
         org: str = ORG,
-        since: str = typer.Option(""),
-        toolkit: str = typer.Option(""),
-        tool: str = typer.Option(""),
-        status: str = typer.Option(""),
+        since: str = SINCE,
+        toolkit: str = TOOLKIT,
+        tool: str = TOOL_FILTER,
+        status: str = STATUS,
         source: str = SOURCE,
     ) -> None:
         """Every matching row as JSON Lines, newest first."""

@@ -40,6 +40,7 @@ def register(app: typer.Typer) -> None:
 
     @domains.command("list")
     def list_(org: str = ORG, as_json: bool = JSON) -> None:
+        """The org's domains, verified or pending."""
         emit(call(lambda c: DomainClient(c).list_domains(org)), as_json, COLUMNS)
 
     @domains.command("remove")

@@ -44,6 +44,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
 
     @services.command("list")
     def services_list(as_json: bool = JSON) -> None:
+        """Service identities and their scopes (never the secret)."""
         emit(call(lambda c: c.list_service_identities()), as_json, SERVICE_COLUMNS)
 
     @services.command("revoke")
