@@ -74,8 +74,10 @@ def emit(
         return
     table = Table(title=title or None)
     for column in columns:
-        # Ids are never cut: they are what the next command takes.
-        table.add_column(column, no_wrap=column in _FULL, overflow="fold", min_width=32 if column in _FULL else None)
+        # Ids are never cut: they are what the next command takes. An id column with no id in
+        # it (a delivery's approval_id for a test event) keeps no room, or it squeezed the rest.
+        full = column in _FULL and any(cell_of(m, column) for m in rows)
+        table.add_column(column, no_wrap=full, overflow="fold", min_width=32 if full else None)
     for message in rows:
         table.add_row(*[cell_of(message, c) for c in columns])
     console.print(table)
