@@ -172,6 +172,13 @@ async def test_console_keys_create_shows_secret_once_and_revokes(world: World, f
         assert '"Actions">revoked<' in revoked_row[: revoked_row.index("</tr>")]
         missing = await http.get("/console/approvals/0123456789abcdef", headers={"Accept": "text/html"})
         assert missing.status_code == 404 and "<h1>Error 404</h1>" in missing.text  # a page, not JSON
+        # An unknown console path is the same page (it was Starlette's JSON), and a signed-in
+        # person is not offered to sign in.
+        unknown = await http.get("/console/no-such-page", headers={"Accept": "text/html"})
+        assert unknown.status_code == 404 and "<h1>Error 404</h1>" in unknown.text
+        assert 'href="/console/login"' not in unknown.text
+        api = await http.get("/api/v1/no-such-thing", headers={"Accept": "text/html"})
+        assert api.status_code == 404 and api.json() == {"detail": "Not Found"}  # the API stays JSON
     async with httpx.AsyncClient() as http:
         response = await http.post(
             f"{front}/acme/tools/mcp",
