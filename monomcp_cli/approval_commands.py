@@ -20,7 +20,7 @@ from policy_service.wire_enums import AUDIT_SOURCES
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
-SINCE = typer.Option("", help="Only records from this ISO time on, e.g. 2026-11-26T09:00")
+SINCE = typer.Option("", help="Only records from this ISO time on (UTC unless it names a zone), e.g. 2026-11-26T09:00")
 TOOLKIT = typer.Option("", help="Only this toolkit (its slug)")
 TOOL_FILTER = typer.Option("", help="Only this tool")
 STATUS = typer.Option("", help="Only this status: ok, error, started, pending_approval, denied, blocked, abandoned, …")
@@ -80,6 +80,19 @@ async def resolve_approval_id(client: PolicyClient, given: str, status: str = ""
     if len(matches) > 1:
         raise InvalidArgument(f"{given} is ambiguous: {', '.join(matches[:5])}", "AMBIGUOUS_ID")
     return matches[0]
+
+
+def _since(text: str) -> datetime | None:
+    """--since as a time (UTC unless it names a zone); a bad one is a usage error, not a traceback."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO time: give e.g. 2026-11-26 or 2026-11-26T09:00", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def audit_cell(record: Message, column: str) -> str:
@@ -189,7 +202,7 @@ def register(app: typer.Typer) -> typer.Typer:
     def _query(  # type: ignore[no-untyped-def]
         org: str, since: str, toolkit: str, tool: str, status: str, source: str, limit: int, token: str = ""
     ):
-        since_dt = datetime.fromisoformat(since) if since else None
+        since_dt = _since(since)
         return call(
             lambda c: c.query_audit(
                 org,
