@@ -7,13 +7,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 help:
 	@echo "make run          install, migrate+seed SQLite, start policy service, front and demo backend"
 	@echo "make test         install and run the whole suite (SQLite; Postgres too with MONOMCP_TEST_POSTGRES_URL)"
-	@echo "make lint         ruff, mypy and the generated-stub drift check"
+	@echo "make lint         ruff (lint and format check), mypy and the generated-stub drift check"
 	@echo "make proto        regenerate gRPC stubs from protos/"
 	@echo "make bench        gateway vs direct (raw and SDK upstreams, both eras, c=1/8/32); writes docs/benchmarks.md"
 	@echo "make bench-scale  10M audit rows and 100,000 tools on Postgres: c=1 latency (gRPC and through the front), tools/list pages, EXPLAIN ANALYZE"
 	@echo "make fuzz         long hypothesis fuzz run against a real front and the REST API (FUZZ_EXAMPLES=N)"
 	@echo "make conformance  official MCP conformance scenarios against a running front (installs Node 22 from npm)"
-	@echo "make fuzz         long fuzzing run of the front and the REST API (FUZZ_EXAMPLES=N)"
 	@echo "make soak         the fault test, longer: kill -9 processes and cut Postgres under load, then reconcile"
 
 # Bytecode is compiled at install (PYTHONDONTWRITEBYTECODE=1 here, and uv compiles nothing by
@@ -31,6 +30,7 @@ proto-check: sync
 
 lint: proto-check
 	$(UV) run ruff check .
+	$(UV) run ruff format --check .
 	$(UV) run mypy policy_service mcp_front monomcp_cli demo_backend bench
 
 # The suite also runs on Postgres when one answers on 127.0.0.1:5432 (or MONOMCP_TEST_POSTGRES_URL is set).

@@ -13,7 +13,7 @@ import typer
 from monomcp_cli.output import console
 from policy_service.client import PolicyClient, channel_tls
 from policy_service.config import Settings
-from policy_service.errors import PolicyError
+from policy_service.errors import PolicyError, PolicyUnavailable
 
 T = TypeVar("T")
 
@@ -36,6 +36,12 @@ def call(fn: Callable[[PolicyClient], Awaitable[T]], timeout: float = 30.0) -> T
         return asyncio.run(run())
     except PolicyError as exc:
         console.print(f"[red]error[/red] {exc.reason}: {exc.message}")
+        if isinstance(exc, PolicyUnavailable):
+            # gRPC's words name no setting; say which address was tried and how to change it.
+            console.print(
+                f"No policy service answers at {settings.policy_addr} (MONOMCP_POLICY_ADDR): start one"
+                " (`make run`, `monomcp dev` or `monomcp serve policy`) or point MONOMCP_POLICY_ADDR at it."
+            )
         raise typer.Exit(1) from None
 
 

@@ -15,6 +15,30 @@ from policy_service.toolkits.stdio_backend import StdioSpec
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
+OWNED_TOOLKIT = typer.Argument(..., help="Toolkit slug (with --org) or ORG/TOOLKIT, e.g. seo or acme/seo")
+ANY_TOOLKIT = typer.Argument(..., help="ORG/TOOLKIT of the toolkit's owner, e.g. acme/seo or mono/seo")
+TOOL = typer.Argument(..., help="Tool name, e.g. publish_page")
+PERMISSION = typer.Argument(..., help="always_allow, needs_approval or blocked")
+ROLE = typer.Argument(..., help="Role in your org, e.g. admin or member")
+
+
+def toolkit_ref(value: str) -> tuple[str, str]:
+    """ORG/TOOLKIT as (owner org, slug). A bare slug raised ValueError's traceback: a rule is
+    about a toolkit of any org (mono/seo is public), so the owner must be named."""
+    owner, sep, slug = value.partition("/")
+    if not sep or not owner or not slug or "/" in slug:
+        raise typer.BadParameter(f"{value!r}: give the toolkit as ORG/TOOLKIT, e.g. acme/seo", param_hint="TOOLKIT")
+    return owner, slug
+
+
+def own_toolkit(value: str, org: str) -> tuple[str, str]:
+    """`seo` with --org, or `acme/seo` (as the permissions verbs take it): (org, slug)."""
+    if "/" not in value:
+        return org, value
+    owner, slug = toolkit_ref(value)
+    if org and org != owner:
+        raise typer.BadParameter(f"{value!r} is not a toolkit of --org {org}", param_hint="TOOLKIT")
+    return owner, slug
 
 
 def register(app: typer.Typer) -> None:
@@ -31,17 +55,18 @@ def register(app: typer.Typer) -> None:
 
     @orgs.command("list")
     def orgs_list(as_json: bool = JSON) -> None:
+        """The orgs this credential sees (the operator sees all)."""
         emit(call(lambda c: c.list_orgs()), as_json, ["slug", "name", "created_at"])
 
     @orgs.command("create")
-    def orgs_create(slug: str, name: str = typer.Option(""), as_json: bool = JSON) -> None:
+    def orgs_create(slug: str, name: str = typer.Option("", help="Display name"), as_json: bool = JSON) -> None:
         """Create an org (operator token only)."""
         emit(call(lambda c: c.create_org(slug, name)), as_json, ["slug", "name"])
 
     @keys.command("create")
     def keys_create(
         name: str,
-        role: str = typer.Option("member"),
+        role: str = typer.Option("member", help="Role the key acts as: admin or member"),
         ttl: int = typer.Option(0, help="Seconds; 0 = never expires"),
         owner: str = typer.Option("", help="Email of the person the key belongs to (default: you)"),
         org: str = ORG,
@@ -56,6 +81,7 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("list")
     def keys_list(org: str = ORG, as_json: bool = JSON) -> None:
+        """The org's API keys: owner, expiry, last use (never the secret)."""
         emit(
             call(lambda c: c.list_api_keys(org)),
             as_json,
@@ -64,12 +90,14 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("revoke")
     def keys_revoke(key_id: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Revoke a key by its id (refused everywhere within a second)."""
         emit(call(lambda c: c.revoke_api_key(org, key_id)), as_json, ["id", "name", "revoked_at"])
 
     @toolkits.command("list")
     def toolkit_list(
         org: str = ORG, public: bool = typer.Option(False, help="Include public toolkits"), as_json: bool = JSON
     ) -> None:
+        """The org's toolkits (and, with --public, every public one)."""
         emit(
             call(lambda c: c.list_toolkits(org, public)),
             as_json,
@@ -79,10 +107,10 @@ def register(app: typer.Typer) -> None:
     @toolkits.command("upsert")
     def toolkit_upsert(
         slug: str,
-        name: str = typer.Option(""),
-        visibility: str = typer.Option(""),
-        backend_url: str = typer.Option(""),
-        description: str = typer.Option(""),
+        name: str = typer.Option("", help="Display name (default: the slug)"),
+        visibility: str = typer.Option("", help="private (your org only; the default) or public (every org)"),
+        backend_url: str = typer.Option("", help="The backend's MCP endpoint, e.g. https://mcp.example.com/mcp"),
+        description: str = typer.Option("", help="What the toolkit is for"),
         stdio_command: str = typer.Option("", help="Operator only: run this command as the MCP backend (stdio)."),
         stdio_arg: list[str] = typer.Option([], help="An argument of --stdio-command (repeat for each)."),
         stdio_env: list[str] = typer.Option([], help="KEY=VALUE for the stdio process (repeat for each)."),
@@ -125,7 +153,12 @@ def register(app: typer.Typer) -> None:
         )
 
     @toolkits.command("sync")
-    def toolkit_sync(slug: str, org: str = ORG, prune: bool = typer.Option(False), as_json: bool = JSON) -> None:
+    def toolkit_sync(
+        slug: str,
+        org: str = ORG,
+        prune: bool = typer.Option(False, help="Also remove tools the backend no longer lists"),
+        as_json: bool = JSON,
+    ) -> None:
         """Fetch the backend's tools/list and store it as the toolkit's catalogue."""
         from mcp_front.backends.catalogue_sync import sync_catalogue
         from mcp_front.backends.upstream import UpstreamError
@@ -156,18 +189,26 @@ def register(app: typer.Typer) -> None:
             emit(result, False, list(counts), title=f"Synced {owner}/{slug}")
 
     @tools.command("list")
-    def tools_list(toolkit: str, org: str = ORG, as_json: bool = JSON) -> None:
-        emit(call(lambda c: c.list_catalogue(org, toolkit)), as_json, ["name", "default_permission", "description"])
+    def tools_list(toolkit: str = OWNED_TOOLKIT, org: str = ORG, as_json: bool = JSON) -> None:
+        """A toolkit's tools with their owner's default permission."""
+        org, slug = own_toolkit(toolkit, org)
+        emit(call(lambda c: c.list_catalogue(org, slug)), as_json, ["name", "default_permission", "description"])
 
     @tools.command("set-default")
-    def tools_set_default(toolkit: str, tool: str, permission: str, org: str = ORG, as_json: bool = JSON) -> None:
+    def tools_set_default(
+        toolkit: str = OWNED_TOOLKIT,
+        tool: str = TOOL,
+        permission: str = PERMISSION,
+        org: str = ORG,
+        as_json: bool = JSON,
+    ) -> None:
         """Set the owner's default permission of a tool."""
-        emit(
-            call(lambda c: c.set_tool_default(org, toolkit, tool, permission)), as_json, ["name", "default_permission"]
-        )
+        org, slug = own_toolkit(toolkit, org)
+        emit(call(lambda c: c.set_tool_default(org, slug, tool, permission)), as_json, ["name", "default_permission"])
 
     @perms.command("list")
     def perms_list(org: str = ORG, as_json: bool = JSON) -> None:
+        """Your org's defaults and role overrides (role blank: the org-wide default)."""
         emit(
             call(lambda c: c.list_permission_rules(org)),
             as_json,
@@ -176,14 +217,14 @@ def register(app: typer.Typer) -> None:
 
     @perms.command("set-default")
     def perms_set_default(
-        toolkit: str = typer.Argument(..., help="ORG/TOOLKIT"),
-        tool: str = typer.Argument(...),
-        permission: str = typer.Argument(...),
+        toolkit: str = ANY_TOOLKIT,
+        tool: str = TOOL,
+        permission: str = PERMISSION,
         org: str = ORG,
         as_json: bool = JSON,
     ) -> None:
         """Set your org's default for a tool (overrides the owner's default)."""
-        tk_org, tk = toolkit.split("/", 1)
+        tk_org, tk = toolkit_ref(toolkit)
         emit(
             call(lambda c: c.set_org_default(tk_org, tk, tool, permission, org)),
             as_json,
@@ -191,16 +232,22 @@ def register(app: typer.Typer) -> None:
         )
 
     @perms.command("clear-default")
-    def perms_clear_default(toolkit: str, tool: str, org: str = ORG) -> None:
-        tk_org, tk = toolkit.split("/", 1)
+    def perms_clear_default(toolkit: str = ANY_TOOLKIT, tool: str = TOOL, org: str = ORG) -> None:
+        """Remove your org's default for a tool (the owner's default applies again)."""
+        tk_org, tk = toolkit_ref(toolkit)
         console.print("removed" if call(lambda c: c.clear_org_default(tk_org, tk, tool, org)) else "no such rule")
 
     @perms.command("set-override")
     def perms_set_override(
-        role: str, toolkit: str, tool: str, permission: str, org: str = ORG, as_json: bool = JSON
+        role: str = ROLE,
+        toolkit: str = ANY_TOOLKIT,
+        tool: str = TOOL,
+        permission: str = PERMISSION,
+        org: str = ORG,
+        as_json: bool = JSON,
     ) -> None:
         """Set a role override (beats the org-wide default)."""
-        tk_org, tk = toolkit.split("/", 1)
+        tk_org, tk = toolkit_ref(toolkit)
         emit(
             call(lambda c: c.set_role_override(role, tk_org, tk, tool, permission, org)),
             as_json,
@@ -208,8 +255,9 @@ def register(app: typer.Typer) -> None:
         )
 
     @perms.command("clear-override")
-    def perms_clear_override(role: str, toolkit: str, tool: str, org: str = ORG) -> None:
-        tk_org, tk = toolkit.split("/", 1)
+    def perms_clear_override(role: str = ROLE, toolkit: str = ANY_TOOLKIT, tool: str = TOOL, org: str = ORG) -> None:
+        """Remove a role override (the org-wide default applies again)."""
+        tk_org, tk = toolkit_ref(toolkit)
         console.print(
             "removed" if call(lambda c: c.clear_role_override(role, tk_org, tk, tool, org)) else "no such rule"
         )

@@ -6,12 +6,13 @@ import json
 from datetime import UTC, datetime
 
 import typer
+from google.protobuf.message import Message
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from monomcp_cli.admin_client import call, call_until_interrupted
-from monomcp_cli.output import age, console, emit, to_dict
+from monomcp_cli.output import age, cell, console, emit, to_dict
 from policy_service.audit_changes import change_of, field_changes, summary
 from policy_service.client import APPROVAL_STATUS_NAMES, Approval, PolicyClient
 from policy_service.errors import InvalidArgument, NotFound
@@ -19,22 +20,42 @@ from policy_service.wire_enums import AUDIT_SOURCES
 
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 ORG = typer.Option("", "--org", help="Org slug (default: the credential's org).")
+SINCE = typer.Option("", help="Only records from this ISO time on (UTC unless it names a zone), e.g. 2026-11-26T09:00")
+TOOLKIT = typer.Option("", help="Only this toolkit (its slug)")
+TOOL_FILTER = typer.Option("", help="Only this tool")
+STATUS = typer.Option("", help="Only this status: ok, error, started, pending_approval, denied, blocked, abandoned, …")
 SOURCE = typer.Option(
     "", "--source", help=f"Only records from one source: {', '.join(AUDIT_SOURCES)} (mcp = client calls)."
 )
 APPROVAL_COLUMNS = ["id", "status", "tool", "toolkit_slug", "arguments_json", "created_at", "expires_at", "reason"]
-AUDIT_COLUMNS = [
+# The call id first: `audit show` takes it (it was missing, so the table named no record to
+# show); toolkit and decision are left to `audit show` and --json, so a row fits ~160 columns.
+AUDIT_COLUMNS = ["call_id", "created_at", "method", "tool", "actor_display", "status", "duration_ms", "source"]
+# `audit show`: one field a line (a one-row table of a dozen columns was unreadable at 80 wide),
+# with when the call completed (or that it has not).
+AUDIT_SHOW_FIELDS = [
+    "call_id",
     "seq",
     "created_at",
+    "completed_at",
+    "source",
     "method",
+    "org_slug",
+    "toolkit_org_slug",
     "toolkit_slug",
     "tool",
     "actor_display",
+    "actor_id",
+    "permission",
+    "rule",
     "decision",
+    "approval_id",
     "status",
+    "error",
     "duration_ms",
-    "source",
+    "request_id",
 ]
+NOT_COMPLETED = "not completed"
 FULL_ID = 32
 _PREFIX_PAGES = 20
 
@@ -61,6 +82,27 @@ async def resolve_approval_id(client: PolicyClient, given: str, status: str = ""
     return matches[0]
 
 
+def _since(text: str) -> datetime | None:
+    """--since as a time (UTC unless it names a zone); a bad one is a usage error, not a traceback."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO time: give e.g. 2026-11-26 or 2026-11-26T09:00", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def audit_cell(record: Message, column: str) -> str:
+    """A record's cell, except that a call with no completion record (status `started`: still
+    running, or its process stopped first) says it has not completed instead of 0.0 ms."""
+    if column in ("duration_ms", "completed_at") and not record.HasField("completed_at"):
+        return f"{NOT_COMPLETED} ({getattr(record, 'status', '')})" if column == "completed_at" else NOT_COMPLETED
+    return cell(record, column)
+
+
 def _describe(a: Approval) -> str:
     return f"{a.tool} on {a.toolkit_org_slug}/{a.toolkit_slug} for {a.requester.display}"
 
@@ -75,9 +117,10 @@ def register(app: typer.Typer) -> typer.Typer:
     def approvals_list(
         status: str = typer.Option("", help="pending|approved|denied|expired|consumed"),
         org: str = ORG,
-        limit: int = typer.Option(50),
+        limit: int = typer.Option(50, help="At most this many approvals"),
         as_json: bool = JSON,
     ) -> None:
+        """The org's approvals, newest first, with their full ids (decisions take a prefix)."""
         found = call(lambda c: c.list_approvals(org, status, limit)).approvals
         if as_json:
             emit(found, True, APPROVAL_COLUMNS)
@@ -159,7 +202,7 @@ def register(app: typer.Typer) -> typer.Typer:
     def _query(  # type: ignore[no-untyped-def]
         org: str, since: str, toolkit: str, tool: str, status: str, source: str, limit: int, token: str = ""
     ):
-        since_dt = datetime.fromisoformat(since) if since else None
+        since_dt = _since(since)
         return call(
             lambda c: c.query_audit(
                 org,
@@ -176,16 +219,17 @@ def register(app: typer.Typer) -> typer.Typer:
     @audit.command("list")
     def audit_list(
         org: str = ORG,
-        since: str = typer.Option("", help="ISO timestamp"),
-        toolkit: str = typer.Option(""),
-        tool: str = typer.Option(""),
-        status: str = typer.Option(""),
+        since: str = SINCE,
+        toolkit: str = TOOLKIT,
+        tool: str = TOOL_FILTER,
+        status: str = STATUS,
         source: str = SOURCE,
-        limit: int = typer.Option(50),
+        limit: int = typer.Option(50, help="At most this many records"),
         as_json: bool = JSON,
     ) -> None:
         """The newest matching records (calls, and admin actions with where they came from)."""
-        emit(_query(org, since, toolkit, tool, status, source, limit).records, as_json, AUDIT_COLUMNS)
+        records = _query(org, since, toolkit, tool, status, source, limit).records
+        emit(records, as_json, AUDIT_COLUMNS, cell_of=audit_cell)
 
     @audit.command("show")
     def audit_show(call_id: str, org: str = ORG, as_json: bool = JSON) -> None:
@@ -199,9 +243,19 @@ def register(app: typer.Typer) -> typer.Typer:
         if as_json:
             print(json.dumps(to_dict(record) | ({"change": change} if change is not None else {}), indent=2))
             return
-        emit(record, False, AUDIT_COLUMNS)
+        facts = Table(box=box.SIMPLE, show_header=False)
+        facts.add_column("field", style="bold")
+        facts.add_column("value", overflow="fold")
+        for name in AUDIT_SHOW_FIELDS:
+            if value := audit_cell(record, name):
+                facts.add_row(name, Text(value))
+        console.print(facts)
+        if record.request_json:
+            console.print("[bold]request[/bold]")
+            console.print(Text(record.request_json))
         if change is None:
             if record.response_json:
+                console.print("[bold]response[/bold]")
                 console.print(Text(record.response_json))
             return
         table = Table(title=f"Change: {summary(change)}", box=box.SIMPLE)
@@ -215,10 +269,10 @@ def register(app: typer.Typer) -> typer.Typer:
     @audit.command("export")
     def audit_export(
         org: str = ORG,
-        since: str = typer.Option(""),
-        toolkit: str = typer.Option(""),
-        tool: str = typer.Option(""),
-        status: str = typer.Option(""),
+        since: str = SINCE,
+        toolkit: str = TOOLKIT,
+        tool: str = TOOL_FILTER,
+        status: str = STATUS,
         source: str = SOURCE,
     ) -> None:
         """Every matching row as JSON Lines, newest first."""

@@ -40,9 +40,15 @@ def register(app: typer.Typer) -> None:
 
     @domains.command("list")
     def list_(org: str = ORG, as_json: bool = JSON) -> None:
+        """The org's domains, verified or pending."""
         emit(call(lambda c: DomainClient(c).list_domains(org)), as_json, COLUMNS)
 
     @domains.command("remove")
     def remove(domain: str, org: str = ORG, as_json: bool = JSON) -> None:
         """Release the domain (it stops routing within a second)."""
-        emit(call(lambda c: DomainClient(c).remove_domain(org, domain)), as_json, COLUMNS)
+        removed = call(lambda c: DomainClient(c).remove_domain(org, domain))
+        if as_json:
+            emit(removed, True, COLUMNS)
+            return
+        # It printed the removed domain's row alone, which reads as if it were still there.
+        console.print(f"Removed {removed.domain} from org {removed.org_slug} (nothing routes on it within a second)")

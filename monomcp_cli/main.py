@@ -60,6 +60,11 @@ def serve_policy(
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     if settings.policy_client_ca and not settings.policy_tls_cert:
         raise typer.BadParameter("--client-ca needs --tls-cert and --tls-key")
+    from policy_service.storage.migrate import schema_problem
+
+    if problem := schema_problem(settings.database_url):
+        console.print(f"[red]cannot start the policy service:[/red] {problem}")
+        raise typer.Exit(2)
     run_async(serve(settings, listen))
 
 

@@ -39,10 +39,12 @@ def register(app: typer.Typer) -> None:
 
     @notify.command("list")
     def notify_list(org: str = ORG, as_json: bool = JSON) -> None:
+        """The org's notification channels."""
         emit(call(lambda c: c.list_notification_channels(org)), as_json, CHANNEL_COLUMNS)
 
     @notify.command("remove")
     def notify_remove(name: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Remove a channel (and its signing secret)."""
         removed = call(lambda c: c.delete_notification_channel(org, name))
         if as_json:
             emit(removed, True, [])
@@ -65,6 +67,7 @@ def register(app: typer.Typer) -> None:
 
     @notify.command("enable")
     def notify_enable(name: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Send a disabled channel its events again."""
         _switch(name, org, False, as_json)
 
     def _switch(name: str, org: str, disabled: bool, as_json: bool) -> None:
@@ -78,7 +81,7 @@ def register(app: typer.Typer) -> None:
     def notify_deliveries(
         channel: str = typer.Option("", help="Only this channel"),
         org: str = ORG,
-        limit: int = typer.Option(50),
+        limit: int = typer.Option(50, help="At most this many deliveries"),
         errors: bool = typer.Option(False, "--errors", help="Show each delivery's last error"),
         as_json: bool = JSON,
     ) -> None:

@@ -7,7 +7,7 @@ numbers; tables show every id in full (the next command needs it) and zeros as 0
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +60,13 @@ def when(moment: datetime, now: datetime | None = None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} ({age(moment, now)})"
 
 
-def emit(items: Iterable[Message] | Message, as_json: bool, columns: Sequence[str], title: str = "") -> None:
+def emit(
+    items: Iterable[Message] | Message,
+    as_json: bool,
+    columns: Sequence[str],
+    title: str = "",
+    cell_of: Callable[[Message, str], str] = cell,
+) -> None:
     rows = [items] if isinstance(items, Message) else list(items)
     if as_json:
         dicts = [to_dict(m) for m in rows]
@@ -68,10 +74,12 @@ def emit(items: Iterable[Message] | Message, as_json: bool, columns: Sequence[st
         return
     table = Table(title=title or None)
     for column in columns:
-        # Ids are never cut: they are what the next command takes.
-        table.add_column(column, no_wrap=column in _FULL, overflow="fold", min_width=32 if column in _FULL else None)
+        # Ids are never cut: they are what the next command takes. An id column with no id in
+        # it (a delivery's approval_id for a test event) keeps no room, or it squeezed the rest.
+        full = column in _FULL and any(cell_of(m, column) for m in rows)
+        table.add_column(column, no_wrap=full, overflow="fold", min_width=32 if full else None)
     for message in rows:
-        table.add_row(*[cell(message, c) for c in columns])
+        table.add_row(*[cell_of(message, c) for c in columns])
     console.print(table)
 
 

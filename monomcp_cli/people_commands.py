@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
     def people_add(
         email: str,
         name: str = typer.Option("", help="Display name"),
-        role: str = typer.Option("member"),
+        role: str = typer.Option("member", help="admin or member"),
         set_password: bool = typer.Option(False, "--set-password", help="Type a password instead of generating one"),
         org: str = ORG,
         as_json: bool = JSON,
@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
 
     @people.command("list")
     def people_list(org: str = ORG, as_json: bool = JSON) -> None:
+        """The org's people and their roles."""
         emit(call(lambda c: c.list_people(org)), as_json, COLUMNS)
 
     @people.command("disable")
@@ -64,6 +65,7 @@ def register(app: typer.Typer) -> None:
 
     @people.command("enable")
     def people_enable(person: str, org: str = ORG, as_json: bool = JSON) -> None:
+        """Let a disabled person sign in again (their keys work again)."""
         emit(call(lambda c: c.set_person_disabled(org, person, False)), as_json, COLUMNS)
 
     @people.command("reset-password")

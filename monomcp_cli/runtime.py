@@ -120,6 +120,30 @@ def _wait_port(host: str, port: int, timeout: float = 20.0) -> None:
     raise SystemExit(f"nothing listens on {host}:{port} after {timeout:g} s")
 
 
+def _listening(address: str) -> bool:
+    """Whether something already accepts connections on HOST:PORT (0.0.0.0: on loopback)."""
+    import socket
+
+    host, port = _split(address)
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1" if host in ("0.0.0.0", "") else host, port)) == 0
+
+
+def _refuse_busy(addresses: dict[str, str]) -> None:
+    """Stops before seeding when an address is taken: the child that cannot bind would die with a
+    traceback after "MonoMCP is running" (gRPC even shares a port with another server)."""
+    busy = [f"{address} ({what})" for what, address in addresses.items() if _listening(address)]
+    if busy:
+        raise SystemExit(
+            f"cannot start: already in use: {', '.join(busy)}. Another `monomcp dev` (or `make run`) may be"
+            " running: stop it, or choose free addresses with `monomcp dev --front HOST:PORT --policy HOST:PORT"
+            " --backend HOST:PORT` and MONOMCP_POLICY_METRICS_LISTEN=HOST:PORT."
+        )
+
+
+_DEV_PROCESSES = ("the demo backend", "the policy service", "the front")
+
+
 def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     """Seed, then run the three processes as children; Ctrl-C stops them all."""
     from monomcp_cli.output import console, print_demo
@@ -133,6 +157,14 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
     env.setdefault("MONOMCP_BACKEND_ALLOW_PRIVATE", "true")
     env.setdefault("MONOMCP_POLICY_METRICS_LISTEN", "127.0.0.1:9465")
     env["MONOMCP_POLICY_ADDR"] = policy
+    _refuse_busy(
+        {
+            "front": front,
+            "policy service": policy,
+            "demo backend": backend,
+        }
+        | ({"policy metrics": env["MONOMCP_POLICY_METRICS_LISTEN"]} if env["MONOMCP_POLICY_METRICS_LISTEN"] else {})
+    )
     env["MONOMCP_PUBLIC_URL"] = env.get("MONOMCP_PUBLIC_URL", f"http://{front}")
     overrides: dict[str, Any] = {k: v for k, v in env.items() if k.startswith(("MONOMCP_", "JWT_", "DATABASE_"))}
     settings = Settings(_env_file=None, **overrides)
@@ -157,7 +189,8 @@ def run_dev(settings: Settings, front: str, policy: str, backend: str) -> None:
         console.print("MonoMCP is running. Press Ctrl-C to stop.")
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
-        raise SystemExit("a MonoMCP process exited; stopping the others")
+        gone = next(i for i, p in enumerate(procs) if p.poll() is not None)
+        raise SystemExit(f"{_DEV_PROCESSES[gone]} exited (code {procs[gone].returncode}); stopping the others")
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:

@@ -17,8 +17,22 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 SERVICE_COLUMNS = ["id", "name", "scopes", "created_at", "revoked_at"]
 
 
-def read_export(path: Path) -> list[chain.Link]:
-    return [chain.Link.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+def read_export(path: Path, option: str) -> list[chain.Link]:
+    """A digest export (`audit digests export`: one JSON object a line); a file that is missing
+    or is not one is a usage error naming it (both were tracebacks)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint=option) from None
+    links = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                links.append(chain.Link.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                said = f"{path} line {number} is not a digest from `monomcp audit digests export` ({exc})"
+                raise typer.BadParameter(said, param_hint=option) from None
+    return links
 
 
 def register(app: typer.Typer, audit: typer.Typer) -> None:
@@ -44,6 +58,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
 
     @services.command("list")
     def services_list(as_json: bool = JSON) -> None:
+        """Service identities and their scopes (never the secret)."""
         emit(call(lambda c: c.list_service_identities()), as_json, SERVICE_COLUMNS)
 
     @services.command("revoke")
@@ -63,7 +78,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
         """Check an export offline: links, and signatures when MONOMCP_AUDIT_SIGNING_KEY is set."""
         key = os.environ.get("MONOMCP_AUDIT_SIGNING_KEY", "")
         previous = chain.previous_keys(os.environ.get("MONOMCP_AUDIT_PREVIOUS_SIGNING_KEYS", ""))
-        problems = chain.check_links(read_export(path), key, retention, previous)
+        problems = chain.check_links(read_export(path, "PATH"), key, retention, previous)
         for problem in problems:
             console.print(f"[red]✗[/red] {problem}")
         console.print("[green]digest chain intact[/green]" if not problems else "[red]digest chain broken[/red]")
@@ -77,7 +92,7 @@ def register(app: typer.Typer, audit: typer.Typer) -> None:
     ) -> None:
         """Check the digest chain and every digested row (operator token). Read-only.
         Exits 1 when anything was tampered with."""
-        known = [digest_wire.to_message(link) for link in read_export(against)] if against else []
+        known = [digest_wire.to_message(link) for link in read_export(against, "--against")] if against else []
         result = call(lambda c: c.verify_audit(known))
         if as_json:
             emit(result, True, [])

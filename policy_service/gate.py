@@ -48,6 +48,14 @@ _RECORD_STATUS = re.compile(r"[a-z][a-z_]{0,23}")
 
 FINAL_CALL_STATUSES = frozenset({"ok", "tool_error", "backend_error", "timeout", "invalid", "error", "cancelled"})
 
+# Who blocked a tool, as the caller reads it (it said "for your role" when the toolkit's owner
+# blocked it for everyone, sending people to ask for a role that would not help).
+_BLOCKED_BY = {
+    "role_override": "for your role",
+    "org_default": "by your org's default",
+    "tool_default": "by the toolkit's owner",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
@@ -176,7 +184,7 @@ class Gate:
         permission = decided.permission
         base |= {"permission": permission, "rule": decided.rule}
         if permission == "blocked":
-            msg = f"Tool '{tool}' is blocked for your role."
+            msg = f"Tool '{tool}' is blocked {_BLOCKED_BY.get(resolved.effective.source, 'for you')}."
             if decided.error:
                 msg = f"Tool '{tool}' is blocked: rule {decided.rule!r} failed closed ({decided.error})."
             elif decided.rule:

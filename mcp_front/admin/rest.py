@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from mcp_front.admin.auth import ConsoleAuth
@@ -147,7 +148,8 @@ def build_router(api: AdminApi) -> APIRouter:
     async def list_approvals(
         request: Request, status: ApprovalStatus = "", page_size: PageSize = 50, page_token: PageToken = ""
     ) -> dict[str, Any]:
-        return to_json(await api.call(request, lambda c: c.list_approvals("", status, page_size, page_token)))
+        page = await api.call(request, lambda c: c.list_approvals("", status, page_size, page_token))
+        return {"approvals": [], **to_json(page)}  # an empty queue is `[]`, not a missing key
 
     @r.get("/approvals/{approval_id}")
     async def get_approval(request: Request, approval_id: Ident) -> dict[str, Any]:
@@ -306,7 +308,8 @@ def build_admin_app(api: AdminApi, *console_routers: APIRouter) -> FastAPI:
     async def swagger_ui() -> Response:
         return HTMLResponse(docs.body, headers={"Content-Security-Policy": docs_csp})
 
-    app.add_exception_handler(HTTPException, _console_sign_in_again(api.auth))  # type: ignore[arg-type]
+    # Starlette's class: an unknown /console path (Starlette raises it) is a page too, not JSON.
+    app.add_exception_handler(StarletteHTTPException, _console_sign_in_again(api.auth))  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(SecurityHeaders)
     return app
@@ -331,11 +334,11 @@ def error_page(status: int, detail: Any, signed_in: bool = False) -> Response:
     )
 
 
-def _console_sign_in_again(auth: ConsoleAuth) -> Callable[[Request, HTTPException], Awaitable[Response]]:
+def _console_sign_in_again(auth: ConsoleAuth) -> Callable[[Request, StarletteHTTPException], Awaitable[Response]]:
     """A console page whose session was refused (signed out, expired, key revoked) sends
     the browser to sign in again and drops the dead cookie; everything else answers as usual."""
 
-    async def handle(request: Request, exc: HTTPException) -> Response:
+    async def handle(request: Request, exc: StarletteHTTPException) -> Response:
         console = request.url.path.startswith("/console") and request.url.path != "/console/static"
         if exc.status_code == 401 and request.method == "GET" and console:
             response = RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)

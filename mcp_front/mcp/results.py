@@ -65,11 +65,18 @@ def where_sent(approval: ApprovalView) -> str:
     return f"Org '{approval.org_slug}' has no approval notifications set up: tell one of its admins."
 
 
+def who_approves(approval: ApprovalView) -> str:
+    """Who must approve: "an admin of org 'acme'", or the count a tool's approval policy needs."""
+    if approval.required_approvals > 1:
+        return f"{approval.required_approvals} distinct approvers of org '{approval.org_slug}'"
+    return f"an admin of org '{approval.org_slug}'"
+
+
 def pending_result(approval: ApprovalView, public_url: str) -> dict[str, Any]:
     facts = approval_facts(approval, public_url)
     facts["notified"] = list(approval.notified)
     text = (
-        f"Approval required: '{approval.tool}' needs an admin of org '{approval.org_slug}' to approve this call "
+        f"Approval required: '{approval.tool}' needs {who_approves(approval)} to approve this call "
         f"before it runs. Nothing has run yet.\n"
         f"Approval id: {approval.id} (status: {facts['status']}, expires {facts['expires_at']}).\n"
         f"Approval page: {facts['url']}\n"
@@ -93,8 +100,11 @@ def denied_result(approval: ApprovalView, public_url: str, message: str) -> dict
 def status_report(approval: ApprovalView, public_url: str) -> dict[str, Any]:
     facts = approval_facts(approval, public_url)
     status = facts["status"]
+    waiting = "Waiting for an admin."
+    if approval.required_approvals > 1:
+        waiting = f"Waiting for approvers: {approval.approvals_so_far} of {approval.required_approvals} so far."
     advice = {
-        "pending": "Waiting for an admin. Check again later.",
+        "pending": f"{waiting} Check again later.",
         "approved": f"Approved. Call {approval.tool} again with exactly the same arguments; it will run once.",
         "denied": f"Denied: {approval.reason}",
         "expired": "Expired before it was used. Call the tool again to request a new approval.",

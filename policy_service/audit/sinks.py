@@ -122,6 +122,11 @@ def with_call_at(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+# How long a cancelled batch keeps the WriteGuard while the thread finishes it (a write waits
+# for another process's lock up to the busy timeout; stop must not wait that long).
+_CANCELLED_WAIT_SECONDS = 5.0
+
+
 def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
@@ -148,8 +153,13 @@ class SqlSink:
     of its own: most of the policy service's CPU per call on SQLite (ADR 0042).
 
     The batch holds the WriteGuard while it writes, as every other write of this process does,
-    so they still queue rather than meet SQLite's busy handler. Values are converted by the
-    columns' own bind processors, so the rows stored are those SQLAlchemy would store."""
+    so they still queue rather than meet SQLite's busy handler; a batch whose writer is
+    cancelled (at stop) is still written by the thread, so the guard is held until the thread
+    is done with it (at most `cancelled_wait` seconds, so a stuck thread cannot hang stop).
+    Values are converted by the columns' own bind processors, so the rows stored are those
+    SQLAlchemy would store."""
+
+    cancelled_wait = _CANCELLED_WAIT_SECONDS
 
     def __init__(self, engine: AsyncEngine, guard: WriteGuard) -> None:
         self._engine = engine
@@ -170,21 +180,31 @@ class SqlSink:
             self._thread = threading.Thread(target=self._serve, name="audit-sqlite", daemon=True)
             self._thread.start()
         async with self._guard():
-            done: asyncio.Future[list[Completed]] = asyncio.get_running_loop().create_future()
-            self._jobs.put((done, rows, completions))
-            return await done
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[list[Completed]] = loop.create_future()
+            # Settled when the thread is done with the batch, whatever became of `done`: a
+            # cancelled await cancels `done` itself, and the thread writes the batch anyway.
+            written: asyncio.Future[None] = loop.create_future()
+            self._jobs.put((done, written, rows, completions))
+            try:
+                return await done
+            except asyncio.CancelledError:
+                # Keep the guard until the thread has finished (bounded): released now, the
+                # next writer would meet the thread's open transaction in SQLite's busy handler.
+                await asyncio.wait((written,), timeout=self.cancelled_wait)
+                raise
 
     def _serve(self) -> None:
         """The sink's thread: writes each batch handed to it and answers on the batch's loop
         (a queue and a callback: a third of the CPU of an executor's round trip here)."""
         while (job := self._jobs.get()) is not None:
-            done, rows, completions = job
+            done, written, rows, completions = job
             try:
                 outcome: list[Completed] | BaseException = self._write(rows, completions)
             except BaseException as exc:
                 outcome = exc
             with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits for it
-                done.get_loop().call_soon_threadsafe(_settle, done, outcome)
+                done.get_loop().call_soon_threadsafe(_settle, done, written, outcome)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -223,10 +243,14 @@ class SqlSink:
             self._thread = None
 
 
-_Job = tuple[asyncio.Future[list[Completed]], list[dict[str, Any]], list[Completion]]
+_Job = tuple[asyncio.Future[list[Completed]], asyncio.Future[None], list[dict[str, Any]], list[Completion]]
 
 
-def _settle(done: asyncio.Future[list[Completed]], outcome: list[Completed] | BaseException) -> None:
+def _settle(
+    done: asyncio.Future[list[Completed]], written: asyncio.Future[None], outcome: list[Completed] | BaseException
+) -> None:
+    if not written.done():
+        written.set_result(None)
     if done.done():  # its writer was cancelled; the batch was written (or failed) all the same
         return
     if isinstance(outcome, BaseException):

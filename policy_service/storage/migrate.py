@@ -101,3 +101,31 @@ def revisions(url: str) -> tuple[str | None, str]:
             return MigrationContext.configure(conn).get_current_revision(), head
     finally:
         engine.dispose()
+
+
+def schema_problem(url: str) -> str | None:
+    """Why a policy service must not start on this database, or None. No schema, or a schema
+    behind this code's, is refused in one line (it used to start and log a traceback a second
+    per missing table); a revision this code does not know is a newer release's migration,
+    which old code runs on (migrations are additive, docs/operations.md)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        if not Path(parsed.database).exists():
+            return f"no database at {parsed.database}: run `monomcp db upgrade` first"
+    try:
+        current, head = revisions(url)
+    except DatabaseProblem as exc:
+        return str(exc)
+    if current is None:
+        return "the database has no schema yet: run `monomcp db upgrade` first"
+    if current == head:
+        return None
+    try:
+        known = ScriptDirectory.from_config(alembic_config(url)).get_revision(current) is not None
+    except Exception:  # alembic: not a revision of this release
+        known = False
+    return (
+        f"the database's schema ({current}) is behind this release's ({head}): run `monomcp db upgrade`"
+        if known
+        else None
+    )

@@ -36,6 +36,9 @@ async def test_rest_approvals_flow_and_authorization(world: World, front: str) -
         assert bad.status_code == 422
         ok = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert ok.status_code == 200 and ok.json()["status"] == "approved"
+        # An empty queue is an empty list (it was `{}`: `jq '.approvals[]'` then failed).
+        empty = await http.get("/api/v1/approvals?status=pending", headers=bearer(world.keys["acme:admin"]))
+        assert empty.json() == {"approvals": []}
         again = await http.post(f"/api/v1/approvals/{approval_id}/approve", headers=bearer(world.keys["acme:admin"]))
         assert again.status_code == 409
         audit = await http.get("/api/v1/audit?tool=transfer", headers=bearer(world.keys["acme:admin"]))
@@ -169,6 +172,13 @@ async def test_console_keys_create_shows_secret_once_and_revokes(world: World, f
         assert '"Actions">revoked<' in revoked_row[: revoked_row.index("</tr>")]
         missing = await http.get("/console/approvals/0123456789abcdef", headers={"Accept": "text/html"})
         assert missing.status_code == 404 and "<h1>Error 404</h1>" in missing.text  # a page, not JSON
+        # An unknown console path is the same page (it was Starlette's JSON), and a signed-in
+        # person is not offered to sign in.
+        unknown = await http.get("/console/no-such-page", headers={"Accept": "text/html"})
+        assert unknown.status_code == 404 and "<h1>Error 404</h1>" in unknown.text
+        assert 'href="/console/login"' not in unknown.text
+        api = await http.get("/api/v1/no-such-thing", headers={"Accept": "text/html"})
+        assert api.status_code == 404 and api.json() == {"detail": "Not Found"}  # the API stays JSON
     async with httpx.AsyncClient() as http:
         response = await http.post(
             f"{front}/acme/tools/mcp",

@@ -71,6 +71,20 @@ async def test_list_shows_full_ids_and_decisions_take_prefixes(
     assert "PERMISSION_" not in exported.stdout and '"seq": ' in exported.stdout
 
 
+async def test_audit_list_names_the_call_id_that_audit_show_takes(
+    world: World, front: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table had no call id, so `audit show <call-id>` (the README's next step) had nothing to take."""
+    monkeypatch.setattr(output.console, "width", 80)
+    await _pending(front, world, {"amount": 3, "to": "c"})
+    async with world.client("acme:admin") as admin:
+        call_id = (await admin.query_audit(tool="transfer", page_size=1)).records[0].call_id
+    listed = await _cli(world, "acme:admin", "audit", "list", "--tool", "transfer")
+    assert listed.exit_code == 0 and call_id in listed.output  # whole, on one line
+    shown = await _cli(world, "acme:admin", "audit", "show", call_id)
+    assert shown.exit_code == 0 and call_id in shown.output and "pending_approval" in shown.output
+
+
 async def test_a_prefix_must_be_long_enough(world: World, front: str) -> None:
     approval_id = await _pending(front, world, {"amount": 9, "to": "z"})
     too_short = await _cli(world, "acme:admin", "approvals", "approve", approval_id[:3])

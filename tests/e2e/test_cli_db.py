@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_URL
+from tests.support.servers import free_port
 
 
 def _monomcp(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +35,28 @@ def test_check_reports_the_revision_before_and_after_upgrade(tmp_path: Path) -> 
     assert _monomcp("db", "upgrade", database_url=url).returncode == 0
     after = _monomcp("db", "check", database_url=url)
     assert after.returncode == 0 and "schema revision" in after.stdout and "none" not in after.stdout
+
+
+def test_the_policy_service_refuses_a_database_without_its_schema(tmp_path: Path) -> None:
+    """It used to start and log a traceback a second per missing table."""
+    free = f"127.0.0.1:{free_port()}"
+    for name, prepare, said in (
+        ("absent.db", None, "no database at"),
+        ("empty.db", "", "the database has no schema yet"),
+        ("behind.db", "0011", "the database's schema (0011) is behind this release's"),
+    ):
+        path = tmp_path / name
+        url = f"sqlite+aiosqlite:///{path}"
+        if prepare == "":
+            sqlite3.connect(path).close()  # a file, no tables
+        elif prepare:
+            assert _monomcp("db", "upgrade", database_url=url).returncode == 0
+            with sqlite3.connect(path) as conn:
+                conn.execute("UPDATE alembic_version SET version_num = ?", (prepare,))
+        refused = _monomcp("serve", "policy", "--listen", free, database_url=url)
+        assert refused.returncode == 2, (name, refused.stdout, refused.stderr)
+        assert said in refused.stdout and "monomcp db upgrade" in refused.stdout, (name, refused.stdout)
+        assert "Traceback" not in refused.stdout + refused.stderr
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="MONOMCP_TEST_POSTGRES_URL not set")

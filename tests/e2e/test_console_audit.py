@@ -3,7 +3,11 @@ size, and shows words and rounded durations."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import subprocess
+import sys
 
 import httpx
 
@@ -54,3 +58,31 @@ async def test_call_detail_is_readable_and_marks_redactions(world: World, front:
         assert re.search(r"<th scope=\"row\">Permission</th><td>(always allow|needs approval)</td>", detail.text)
         assert "<h2>Request</h2>" in detail.text and "\n  &#34;arguments&#34;: {" in detail.text  # pretty-printed
         assert re.search(r"<td>\d+(\.\d)? (ms|s)</td>", detail.text)  # a rounded duration
+
+
+async def test_a_call_not_completed_says_so_in_the_console_and_the_cli(world: World, front: str) -> None:
+    """A `started` call with no completion record (still running, or its front died) was shown
+    as "Completed —" and "0.0 ms", as if it had finished instantly at no known time."""
+    async with world.service() as service:  # allowed to run, never completed: a front that died
+        call = await service.authorize_tool_call(world.keys["acme:member"], "acme", "tools", "add", '{"a": 1, "b": 2}')
+    async with httpx.AsyncClient(base_url=front, timeout=30) as http:
+        await _sign_in(http, world.keys["acme:admin"])
+        detail = (await http.get(f"/console/audit/{call.call_id}")).text
+        listing = (await http.get("/console/audit?status=started")).text
+    completed = '<th scope="row">Completed</th><td><strong>Not completed</strong> <span class="muted">(status started:'
+    assert completed in detail
+    assert '<th scope="row">Duration</th><td>not completed</td>' in detail
+    assert "none yet: the call has not completed" in detail
+    assert '<td data-label="Duration">not completed</td>' in listing
+    env = os.environ | {"MONOMCP_POLICY_ADDR": world.policy_addr, "MONOMCP_TOKEN": world.keys["acme:admin"]}
+    env |= {"COLUMNS": "400"}
+    command = [sys.executable, "-m", "monomcp_cli.main", "audit"]
+    shown = await asyncio.to_thread(
+        subprocess.run, [*command, "show", call.call_id], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "not completed (started)" in shown.stdout and "0.0" not in shown.stdout
+    listed = await asyncio.to_thread(
+        subprocess.run, [*command, "list", "--status", "started"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "not completed" in listed.stdout and "0.0" not in listed.stdout

@@ -67,3 +67,34 @@ async def test_others_see_nothing_and_wrong_passwords_are_refused(world: World, 
             headers={"Origin": "https://evil.example"},
         )
         assert cross_site.status_code == 403
+
+
+async def test_the_requester_sees_how_many_approvers_are_needed(world: World, front: str) -> None:
+    """It said "An admin of org acme" when the tool's policy needs two distinct approvers."""
+    async with world.client("acme:admin") as admin:
+        await admin.apply_policy(
+            "org: acme\ntoolkits:\n  acme/tools:\n    transfer:\n      approval:\n        approvers: 2\n"
+        )
+    approval_id = await _pending(front, world.keys["acme:member"])
+    async with httpx.AsyncClient(base_url=front) as http:
+        shown = await _view(http, approval_id, credential=world.keys["acme:member"])
+    assert shown.status_code == 200, shown.text
+    assert "2 distinct approvers of org acme (0 of 2 so far)" in shown.text
+
+
+async def test_the_pending_result_and_approval_status_count_the_approvers(world: World, front: str) -> None:
+    """The MCP result said "needs an admin of org 'acme'" and approval_status "Waiting for an
+    admin" when the tool's policy needs two distinct approvers."""
+    async with world.client("acme:admin") as admin:
+        await admin.apply_policy(
+            "org: acme\ntoolkits:\n  acme/tools:\n    transfer:\n      approval:\n        approvers: 2\n"
+        )
+    async with mcp_client(f"{front}/acme/tools/mcp", world.keys["acme:member"]) as client:
+        pending = await client.call_tool("transfer", {"amount": 5, "to": "dave"})
+        assert pending.meta is not None
+        approval_id = str(pending.meta["monomcp/approval"]["id"])
+        status = await client.call_tool("approval_status", {"approval_id": approval_id})
+    said = " ".join(getattr(c, "text", "") for c in pending.content)
+    assert "needs 2 distinct approvers of org 'acme' to approve this call" in said
+    progress = " ".join(getattr(c, "text", "") for c in status.content)
+    assert "Waiting for approvers: 0 of 2 so far." in progress

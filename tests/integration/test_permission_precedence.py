@@ -101,3 +101,20 @@ async def test_invalid_admin_input_is_rejected(world: World) -> None:
         pass
     else:
         raise AssertionError("duplicate org accepted")
+
+
+async def test_a_blocked_call_says_which_level_blocked_it(world: World) -> None:
+    """It said "blocked for your role" whoever had blocked the tool."""
+
+    async def said(tool: str) -> str:
+        async with world.service() as client:
+            answer = await client.authorize_tool_call(world.keys["acme:member"], "acme", "tools", tool, "{}")
+        return answer.message
+
+    assert await said("wipe") == "Tool 'wipe' is blocked by the toolkit's owner."
+    async with world.client("acme:admin") as admin:
+        await admin.set_org_default("acme", "tools", "echo", "blocked")
+        assert await said("echo") == "Tool 'echo' is blocked by your org's default."
+        await admin.set_org_default("acme", "tools", "echo", "always_allow")
+        await admin.set_role_override("member", "acme", "tools", "echo", "blocked")
+        assert await said("echo") == "Tool 'echo' is blocked for your role."
