@@ -1,0 +1,141 @@
+"""A 2026-07-28-only backend's own events reach the gateway's clients of both eras
+(docs/adr/0048-listening-to-2026-backends.md). Such a backend has no GET stream: what it
+sends outside any request travels only on `subscriptions/listen` streams, so the front
+follows it with one listen per tenant session, filtered by what the tenant's clients
+subscribed to. Real SDK backend (2026-07-28 only) over loopback, real front, real SDK
+clients of both eras; events are published on the backend's bus, outside any request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from mcp import types
+from mcp.server.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+from mcp_front.backends.catalogue_sync import sync_catalogue
+from policy_service.toolkits.egress import EgressPolicy
+from tests.conftest import World, mcp_client
+from tests.support import listening_backend
+from tests.support.listening_backend import HIDDEN, OTHER, WATCHED, CountingBus, ListenRecorder
+from tests.support.standalone_client import standalone
+
+UPDATED = "notifications/resources/updated"
+TOOLS_CHANGED = "notifications/tools/list_changed"
+MODERN = "2026-07-28"
+
+
+@dataclass
+class Listening:
+    url: str  # the gateway endpoint of acme/listening
+    bus: CountingBus
+    backend: ListenRecorder
+
+
+@pytest.fixture
+async def listening(world: World, front: str) -> AsyncIterator[Listening]:
+    async with listening_backend.serve() as (url, bus, backend):
+        await world.operator.upsert_toolkit(
+            "acme", "listening", name="listening", visibility="private", backend_url=url
+        )
+        await sync_catalogue(world.operator, "acme", "listening", True, EgressPolicy(allow_private=True))
+        await world.operator.set_tool_default("acme", "listening", "noop", "always_allow")
+        yield Listening(f"{front}/acme/listening/mcp", bus, backend)
+
+
+async def _publish_until(bus: CountingBus, events: list[ServerEvent], done: Callable[[], bool]) -> None:
+    """Publishes `events` outside any request until `done()` (the client's stream and the
+    front's listen toward the backend open asynchronously; an event published before a
+    listen stream exists reaches nobody, as the SDK's bus drops it)."""
+    for _ in range(300):
+        for event in events:
+            await bus.publish(event)
+        await asyncio.sleep(0.05)
+        if done():
+            return
+    raise AssertionError("the published events never arrived")
+
+
+async def _eventually(check: Callable[[], bool]) -> None:
+    for _ in range(300):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("never happened")
+
+
+def _subscribing(call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def run(*args: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)  # the initialize era's way, still its own
+            return await call(*args)
+
+    return run
+
+
+async def test_an_initialize_era_subscriber_hears_a_2026_backend(listening: Listening, world: World) -> None:
+    """`resources/subscribe` becomes the URI in the front's listen filter; the update reaches the
+    subscriber's own GET stream (the Python SDK opens it), the list change every stream of the
+    tenant, the other credential's stream never the update; unsubscribe takes the URI out."""
+    updated: list[str] = []
+    changed: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.append(str(message.params.uri))
+        elif isinstance(message, types.ToolListChangedNotification):
+            changed.append("tools")
+
+    member, admin = world.keys["acme:member"], world.keys["acme:admin"]
+    async with (
+        standalone(listening.url, admin) as theirs,
+        mcp_client(listening.url, member, message_handler=on_message) as client,
+    ):
+        await _subscribing(client.subscribe_resource)(WATCHED)
+        events: list[ServerEvent] = [ResourceUpdated(WATCHED), ResourceUpdated(OTHER), ToolsListChanged()]
+        await _publish_until(listening.bus, events, lambda: bool(updated and changed))
+        others = await theirs.until(TOOLS_CHANGED)
+        await _subscribing(client.unsubscribe_resource)(WATCHED)
+        await _eventually(lambda: WATCHED not in listening.backend.uris()[-1])
+    assert set(updated) == {WATCHED}
+    assert UPDATED not in [m["method"] for m in others]
+    assert all(not (m.get("params") or {}).get("_meta") for m in others)  # the front's hop id stays with it
+    assert [WATCHED] in listening.backend.uris()
+    assert "resources/subscribe" not in listening.backend.methods  # that era has no such request
+
+
+async def test_a_2026_client_listens_to_a_2026_backend(listening: Listening, world: World) -> None:
+    """A listen stream through the gateway: the blocked URI is left out of the ack and never
+    reaches the backend's filter; the update and the list change arrive stamped with the
+    client's own subscription; when the stream ends the front stops listening to the backend."""
+    async with world.client("acme:admin") as admin:
+        await admin.set_role_override("member", "acme", "listening", HIDDEN, "blocked", kind="resource")
+    seen: list[Any] = []
+    async with (
+        mcp_client(listening.url, world.keys["acme:member"], MODERN) as client,
+        client.listen(tools_list_changed=True, resource_subscriptions=[WATCHED, HIDDEN]) as sub,
+    ):
+        assert sub.honored.resource_subscriptions == [WATCHED] and sub.honored.tools_list_changed
+
+        async def collect() -> None:
+            async for event in sub:
+                seen.append(event)
+
+        collector = asyncio.ensure_future(collect())
+        events: list[ServerEvent] = [ResourceUpdated(OTHER), ResourceUpdated(WATCHED), ToolsListChanged()]
+        try:
+            wanted = {"ResourceUpdated", "ToolsListChanged"}
+            await _publish_until(listening.bus, events, lambda: {type(e).__name__ for e in seen} >= wanted)
+        finally:
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+    assert {getattr(e, "uri", None) for e in seen} == {WATCHED, None}
+    assert all(HIDDEN not in uris for uris in listening.backend.uris())
+    await _eventually(lambda: listening.bus.listening == 0)
