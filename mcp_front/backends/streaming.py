@@ -70,7 +70,7 @@ class SseDecoder:
                 continue  # priming events and comments carry no message
             try:
                 message = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 continue
             if isinstance(message, dict):
                 messages.append(message)
