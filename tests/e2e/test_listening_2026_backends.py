@@ -24,7 +24,9 @@ from policy_service.toolkits.egress import EgressPolicy
 from tests.conftest import World, mcp_client
 from tests.support import listening_backend
 from tests.support.listening_backend import HIDDEN, OTHER, WATCHED, CountingBus, ListenRecorder
+from tests.support.servers import serve_asgi
 from tests.support.standalone_client import standalone
+from tests.support.unruly_backend import UnrulyBackend
 
 UPDATED = "notifications/resources/updated"
 TOOLS_CHANGED = "notifications/tools/list_changed"
@@ -139,3 +141,61 @@ async def test_a_2026_client_listens_to_a_2026_backend(listening: Listening, wor
     assert {getattr(e, "uri", None) for e in seen} == {WATCHED, None}
     assert all(HIDDEN not in uris for uris in listening.backend.uris())
     await _eventually(lambda: listening.bus.listening == 0)
+
+
+async def test_a_listen_for_list_changes_alone_follows_a_backend_only_2026_clients_used(
+    listening: Listening, world: World
+) -> None:
+    """A 2026-07-28 client's call reaches the backend without a session (`server/discover`
+    said it serves that era); a listen that subscribes to no URI still makes the front open
+    the tenant's session, learn the backend serves only 2026-07-28, and listen to it."""
+    seen: list[Any] = []
+    async with mcp_client(listening.url, world.keys["acme:member"], MODERN) as client:
+        assert not (await client.call_tool("noop", {})).is_error
+        async with client.listen(tools_list_changed=True) as sub:
+
+            async def collect() -> None:
+                async for event in sub:
+                    seen.append(event)
+
+            collector = asyncio.ensure_future(collect())
+            try:
+                await _publish_until(listening.bus, [ToolsListChanged()], lambda: bool(seen))
+            finally:
+                collector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collector
+    assert {type(e).__name__ for e in seen} == {"ToolsListChanged"}
+    assert listening.backend.filters and not listening.backend.uris()[-1]
+
+
+async def test_a_misbehaving_2026_backend_hurts_neither_its_tenant_nor_another(
+    listening: Listening, world: World, front: str
+) -> None:
+    """On the unruly backend's listen: a line that is not JSON and a value nested past the
+    parser's depth are skipped (the list change after them arrives), an event over 15 MiB ends
+    that stream and the front listens again; while its next stream hangs, the front serves, and
+    another tenant's backend still reaches its subscriber."""
+    unruly = UnrulyBackend()
+    member = world.keys["acme:member"]
+    async with serve_asgi(unruly) as base:
+        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
+        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
+        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
+        url = f"{front}/acme/unruly/mcp"
+        async with standalone(url, member) as stream, mcp_client(url, member) as client:
+            assert not (await client.call_tool("noop", {})).is_error  # opens the tenant's session
+            # Bounded far above the ~1 s they take, so a broken front fails instead of hanging.
+            await asyncio.wait_for(stream.until(TOOLS_CHANGED), 120)
+            await asyncio.wait_for(unruly.silent.wait(), 120)  # the front listened again after the oversized event
+            updated: list[str] = []
+
+            async def on_message(message: Any) -> None:
+                if isinstance(message, types.ResourceUpdatedNotification):
+                    updated.append(str(message.params.uri))
+
+            async with mcp_client(listening.url, member, message_handler=on_message) as other:
+                await _subscribing(other.subscribe_resource)(WATCHED)
+                await _publish_until(listening.bus, [ResourceUpdated(WATCHED)], lambda: bool(updated))
+            assert not (await client.call_tool("noop", {})).is_error
+    assert unruly.listens >= 2
