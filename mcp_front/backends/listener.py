@@ -137,7 +137,9 @@ def _reply(method: str) -> dict[str, Any]:
 
 def _without_hop_id(message: dict[str, Any]) -> dict[str, Any]:
     params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        return message
+    meta = params.get("_meta")
     if not isinstance(meta, dict) or SUBSCRIPTION_ID_META_KEY not in meta:
         return message
     rest = {k: v for k, v in meta.items() if k != SUBSCRIPTION_ID_META_KEY}
