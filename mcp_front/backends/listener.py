@@ -9,10 +9,11 @@ notification goes to `sink(scope, message)` without the backend's subscription i
 names the front's listen, not the client's). A request the backend makes on a GET stream
 (nobody's call is waiting on it) is answered here: `ping` with `{}`, anything else with
 `-32601`; 2026-07-28 has no such requests. The stream is reopened with backoff while
-someone still listens, and at once (no backoff) with the new URIs when `Wanted.changed` is
-set; a backend that has no such stream (404/405, or -32601 for listen) or a session the
-backend forgot ends the listener: the next session the pool opens starts a new one. What a
-backend sends is bounded per event (`SseDecoder`); a head that never comes is a failure.
+someone still listens, and without backoff (after one short pause that gathers a burst)
+with the new URIs when `Wanted.changed` is set. A backend that has no such stream (404/405,
+or -32601 for listen) or a session the backend forgot ends the listener: the next session
+the pool opens starts a new one. What a backend sends is bounded per event (`SseDecoder`);
+a head that never comes is a failure.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ log = logging.getLogger("monomcp.front")
 Sink = Callable[[str, dict[str, Any]], Awaitable[None]]
 _BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _OPEN_SECONDS = 30.0
+_SETTLE_SECONDS = 0.05
 _NO_STREAM = frozenset({404, 405})
 _METHOD_NOT_FOUND = -32601
 
@@ -57,6 +59,7 @@ async def listen(pool: UpstreamPool, target: Target, session: Negotiated, sink: 
     failures = 0
     while pool.current_session(target) == session:
         wanted.changed.clear()
+        refiltered = False
         try:
             async with asyncio.timeout(_OPEN_SECONDS):
                 response = await pool.open_stream(target, session, wanted.uris())
@@ -68,14 +71,16 @@ async def listen(pool: UpstreamPool, target: Target, session: Negotiated, sink: 
                     raise UpstreamError(f"backend stream refused: HTTP {response.status}")
                 failures = 0
                 follow = _follow(pool, target, session, response, sink)
-                if await _until_changed(follow, wanted.changed):
-                    continue  # reopened at once with the tenant's new URIs
+                refiltered = await _until_changed(follow, wanted.changed)
             finally:
                 response.close()
         except (UpstreamError, HttpError, TimeoutError) as exc:
             log.info("backend stream for scope %s ended: %s", target.scope, exc or type(exc).__name__)
             failures += 1
-        await asyncio.sleep(_BACKOFF_SECONDS[min(failures, len(_BACKOFF_SECONDS) - 1)])
+        # Reopened with the tenant's new URIs after a breath that lets a burst of changes (a
+        # listen naming many URIs subscribes them one by one) become one reopening.
+        pause = _SETTLE_SECONDS if refiltered else _BACKOFF_SECONDS[min(failures, len(_BACKOFF_SECONDS) - 1)]
+        await asyncio.sleep(pause)
 
 
 def _is_sse(response: OpenResponse) -> bool:
