@@ -2,7 +2,8 @@
 level (no SDK would send this): its first listen stream carries a line that is not JSON, a
 JSON value nested past any parser's depth, then a proper `tools/list_changed`, then an event
 of more than 15 MiB that never ends; every later listen stream opens and then says nothing.
-Everything else is a minimal, correct 2026-07-28 server with one tool, `noop`."""
+Everything else is a minimal, correct 2026-07-28 server with a tool `noop`, and a tool `deep`
+whose answer is JSON nested past any parser's depth."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ class UnrulyBackend:
         elif request_id is None:
             await send({"type": "http.response.start", "status": 202, "headers": []})
             await send({"type": "http.response.body", "body": b""})
+        elif method == "tools/call" and (message.get("params") or {}).get("name") == "deep":
+            await _raw(send, b'{"jsonrpc":"2.0","id":%d,"result":' % request_id + b"[" * 200_000)
         else:
             await _json(send, 200, {"jsonrpc": "2.0", "id": request_id, **_answer(str(method))})
 
@@ -62,8 +65,15 @@ def _answer(method: str) -> dict[str, Any]:
             "result": {"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}, "resultType": "complete"}
         }
     if method == "tools/list":
-        tool = {"name": "noop", "description": "Answers.", "inputSchema": {"type": "object"}}
-        return {"result": {"tools": [tool], "resultType": "complete"}}
+        tools = [
+            {"name": "noop", "description": "Answers.", "inputSchema": {"type": "object"}},
+            {
+                "name": "deep",
+                "description": "Answers JSON nested past any parser's depth.",
+                "inputSchema": {"type": "object"},
+            },
+        ]
+        return {"result": {"tools": tools, "resultType": "complete"}}
     if method == "tools/call":
         return {"result": {"content": [{"type": "text", "text": "ok"}], "resultType": "complete"}}
     return {"error": {"code": -32601, "message": f"{method} not found"}}
@@ -74,7 +84,10 @@ def _event(message: dict[str, Any]) -> bytes:
 
 
 async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
+    await _raw(send, json.dumps(payload).encode(), status)
+
+
+async def _raw(send: Send, body: bytes, status: int = 200) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
