@@ -110,7 +110,7 @@ async def _one_attempt(
         if not content_type.startswith("text/event-stream"):
             try:
                 parsed = json.loads(await response.read_all())
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
                 parsed = None
             if not isinstance(parsed, dict):
                 raise UpstreamError(f"backend answered HTTP {response.status} without a JSON-RPC message")

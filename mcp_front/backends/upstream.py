@@ -112,7 +112,7 @@ def _parse_sse(text: str, request_id: int) -> dict[str, Any] | None:
             continue
         try:
             message = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             continue
         if isinstance(message, dict) and message.get("id") == request_id:
             return message
@@ -493,5 +493,5 @@ def _message(response: HttpResponse, request_id: int) -> Any:
         return _parse_sse(response.body.decode("utf-8", "replace"), request_id)
     try:
         return json.loads(response.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         return None
