@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -19,18 +20,26 @@ from mcp import types
 from mcp.server.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from mcp_front.app import build_app
 from mcp_front.backends.catalogue_sync import sync_catalogue
+from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
 from tests.conftest import World, mcp_client
 from tests.support import listening_backend
 from tests.support.listening_backend import HIDDEN, OTHER, WATCHED, CountingBus, ListenRecorder
-from tests.support.servers import serve_asgi
+from tests.support.servers import free_port, serve_asgi
 from tests.support.standalone_client import standalone
 from tests.support.unruly_backend import UnrulyBackend
 
 UPDATED = "notifications/resources/updated"
 TOOLS_CHANGED = "notifications/tools/list_changed"
 MODERN = "2026-07-28"
+
+
+def _redis_up() -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", 6379)) == 0
 
 
 @dataclass
@@ -199,3 +208,26 @@ async def test_a_misbehaving_2026_backend_hurts_neither_its_tenant_nor_another(
                 await _publish_until(listening.bus, [ResourceUpdated(WATCHED)], lambda: bool(updated))
             assert not (await client.call_tool("noop", {})).is_error
     assert unruly.listens >= 2
+
+
+@pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable on 127.0.0.1:6379")
+async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
+    listening: Listening, world: World, settings: Settings
+) -> None:
+    """The subscription, so the listen toward the backend, is on one front; the client's
+    stream is on the other, and hears the update through Redis (ADR 25's sharing)."""
+    ports = free_port(), free_port()
+    shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
+    apps = [
+        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
+        for p in ports
+    ]
+    path, member = "/acme/listening/mcp", world.keys["acme:member"]
+    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+        async with standalone(b + path, member) as stream, mcp_client(a + path, member) as client:
+            await _subscribing(client.subscribe_resource)(WATCHED)
+            updates = lambda: [m for m in stream.messages if m["method"] == UPDATED]  # noqa: E731
+            await _publish_until(
+                listening.bus, [ResourceUpdated(OTHER), ResourceUpdated(WATCHED)], lambda: bool(updates())
+            )
+    assert {m["params"]["uri"] for m in updates()} == {WATCHED}
