@@ -226,7 +226,10 @@ async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
     async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
         async with standalone(b + path, member) as stream, mcp_client(a + path, member) as client:
             await _subscribing(client.subscribe_resource)(WATCHED)
-            updates = lambda: [m for m in stream.messages if m["method"] == UPDATED]  # noqa: E731
+
+            def updates() -> list[dict[str, Any]]:
+                return [m for m in stream.messages if m["method"] == UPDATED]
+
             await _publish_until(
                 listening.bus, [ResourceUpdated(OTHER), ResourceUpdated(WATCHED)], lambda: bool(updates())
             )
