@@ -234,3 +234,21 @@ async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
                 listening.bus, [ResourceUpdated(OTHER), ResourceUpdated(WATCHED)], lambda: bool(updates())
             )
     assert {m["params"]["uri"] for m in updates()} == {WATCHED}
+
+
+async def test_a_flood_of_identical_list_changes_does_not_cost_the_tenant_its_streams(world: World, front: str) -> None:
+    """5,000 identical `tools/list_changed` in one write: level triggers ("this changed, list
+    again"), so the front relays each once per read instead of filling the client's queue
+    (256) until its stream is closed; the event after the flood still arrives."""
+    unruly = UnrulyBackend(flood=True)
+    member = world.keys["acme:member"]
+    async with serve_asgi(unruly) as base:
+        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
+        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
+        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
+        url = f"{front}/acme/unruly/mcp"
+        async with standalone(url, member) as stream, mcp_client(url, member) as client:
+            assert not (await client.call_tool("noop", {})).is_error  # opens the tenant's session
+            # Bounded far above the ~1 s it takes, so a closed stream fails instead of hanging.
+            seen = await asyncio.wait_for(stream.until("notifications/prompts/list_changed"), 120)
+    assert 1 <= sum(m["method"] == TOOLS_CHANGED for m in seen) < 256

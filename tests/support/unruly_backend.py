@@ -1,7 +1,8 @@
 """A 2026-07-28-only backend that misbehaves on `subscriptions/listen`, written at the HTTP
 level (no SDK would send this): its first listen stream carries a line that is not JSON, a
 JSON value nested past any parser's depth, then a proper `tools/list_changed`, then an event
-of more than 15 MiB that never ends; every later listen stream opens and then says nothing.
+of more than 15 MiB that never ends (or, `flood`, 5,000 identical list changes in one write
+and then a prompts list change); every later listen stream opens and then says nothing.
 Everything else is a minimal, correct 2026-07-28 server with a tool `noop`, and a tool `deep`
 whose answer is JSON nested past any parser's depth."""
 
@@ -14,10 +15,12 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 TOOLS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {}}
+PROMPTS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/prompts/list_changed", "params": {}}
 
 
 class UnrulyBackend:
-    def __init__(self) -> None:
+    def __init__(self, flood: bool = False) -> None:
+        self.flood = flood  # the first listen floods instead: 5,000 identical list changes, then one more
         self.listens = 0  # listen requests received (each reopening counts)
         self.silent = asyncio.Event()  # set once a silent (hanging) listen stream is open
 
@@ -48,7 +51,12 @@ class UnrulyBackend:
 
     async def _listen(self, send: Send, receive: Receive, first: bool) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-        if first:
+        if first and self.flood:
+            await send(
+                {"type": "http.response.body", "body": (_event(TOOLS_CHANGED) + b"\n\n") * 5_000, "more_body": True}
+            )
+            await send({"type": "http.response.body", "body": _event(PROMPTS_CHANGED) + b"\n\n", "more_body": True})
+        elif first:
             for event in (b"data: not json at all", b"data: " + b"[" * 200_000, _event(TOOLS_CHANGED)):
                 await send({"type": "http.response.body", "body": event + b"\n\n", "more_body": True})
             huge = b"data: " + b"x" * (16 * 1024 * 1024)  # over the 15 MiB per event, and no end
