@@ -12,8 +12,9 @@ names the front's listen, not the client's). A request the backend makes on a GE
 someone still listens, and without backoff (after one short pause that gathers a burst)
 with the new URIs when `Wanted.changed` is set. A backend that has no such stream (404/405,
 or -32601 for listen) or a session the backend forgot ends the listener: the next session
-the pool opens starts a new one. What a backend sends is bounded per event (`SseDecoder`);
-a head that never comes is a failure.
+the pool opens starts a new one. What a backend sends is bounded per event (`SseDecoder`),
+a level trigger repeated within one read is relayed once, and a head that never comes is a
+failure.
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ _OPEN_SECONDS = 30.0
 _SETTLE_SECONDS = 0.05
 _NO_STREAM = frozenset({404, 405})
 _METHOD_NOT_FOUND = -32601
+# Level triggers ("this changed, fetch it again"): the same one twice in one read says nothing
+# more, so a backend's flood costs one delivery per read, not one per copy (ADR 0048).
+_LEVEL_TRIGGERS = frozenset(
+    {
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/resources/updated",
+    }
+)
 
 
 @dataclass
@@ -120,7 +131,7 @@ async def _until_changed(follow: Awaitable[None], changed: asyncio.Event) -> boo
 async def _follow(pool: UpstreamPool, target: Target, session: Negotiated, response: OpenResponse, sink: Sink) -> None:
     decoder = SseDecoder()
     async for chunk in response.chunks():
-        for message in decoder.feed(chunk):
+        for message in _once_each(decoder.feed(chunk)):
             method = message.get("method")
             if not isinstance(method, str):
                 continue  # a response (a listen's graceful end) answers nothing of ours
@@ -132,6 +143,22 @@ async def _follow(pool: UpstreamPool, target: Target, session: Negotiated, respo
                 await sink(target.scope, _without_hop_id(message))
             except Exception:  # one client's failure never stops the tenant's stream
                 log.exception("relaying a standalone notification failed")
+
+
+def _once_each(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages of one read, each level trigger (method, URI) kept once."""
+    seen: set[tuple[str, Any]] = set()
+    kept = []
+    for message in messages:
+        method = message.get("method")
+        if method in _LEVEL_TRIGGERS:
+            params = message.get("params")
+            key = (method, params.get("uri") if isinstance(params, dict) else None)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(message)
+    return kept
 
 
 def _reply(method: str) -> dict[str, Any]:
