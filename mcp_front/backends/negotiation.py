@@ -6,7 +6,8 @@ upstream key: a backend that lists 2026-07-28 gets that client's requests in the
 envelope (`_meta` version, capabilities and log level, `Mcp-Method`/`Mcp-Name` headers), no
 session; any other answer (a `mcp` 1.x server's 400 or -32601, the TS servers' "not
 initialized") means the handshake. Initialize-era clients, and the methods 2026-07-28 lacks
-(subscriptions, logging/setLevel), always take the handshake: the backend answers
+(subscriptions, logging/setLevel), always take the tenant's session (on a 2026-07-28-only
+backend a subscription becomes the front's listen filter, ADR 0048): the backend answers
 `initialize` with the version it chose (a `mcp` 1.x server stops at 2025-06-18 and refuses
 any request whose `MCP-Protocol-Version` header names a newer one), and a 2026-07-28-only
 backend refuses it with -32022 naming its versions. Either answer is remembered per upstream
@@ -68,6 +69,11 @@ MODERN_METHODS = frozenset(
         "completion/complete",
     }
 )
+# Requests 2026-07-28 removed whose effect, on a session of that era, is the front's own
+# `subscriptions/listen` filter toward the backend (docs/adr/0048): never sent as requests.
+LISTEN_FILTERED = frozenset({"resources/subscribe", "resources/unsubscribe"})
+SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
+_LIST_CHANGES = {"toolsListChanged": True, "promptsListChanged": True, "resourcesListChanged": True}
 # A 2026-07-28 client's per-request log level: a backend in that era hears it (with the
 # client's capabilities); the other reserved keys name this hop and the gateway fills them in.
 LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
@@ -112,6 +118,15 @@ def serves_modern(status: int, answer: Any) -> bool | None:
         if isinstance(answer.get("error"), dict):
             return False
     return False if status < 500 else None
+
+
+def listen_request(request_id: int, uris: list[str]) -> dict[str, Any]:
+    """The front's one `subscriptions/listen` toward a 2026-07-28 backend for a tenant: every
+    list change (the hub gives each client stream what it asked for) and the URIs the tenant's
+    clients subscribed to."""
+    wanted: dict[str, Any] = dict(_LIST_CHANGES) | ({"resourceSubscriptions": uris} if uris else {})
+    params = envelope(MODERN_SESSION, {"notifications": wanted})
+    return {"jsonrpc": "2.0", "id": request_id, "method": "subscriptions/listen", "params": params}
 
 
 def refused_version(session: Negotiated, message: Any) -> bool:

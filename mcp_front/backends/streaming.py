@@ -70,7 +70,7 @@ class SseDecoder:
                 continue  # priming events and comments carry no message
             try:
                 message = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 continue
             if isinstance(message, dict):
                 messages.append(message)
@@ -110,7 +110,7 @@ async def _one_attempt(
         if not content_type.startswith("text/event-stream"):
             try:
                 parsed = json.loads(await response.read_all())
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
                 parsed = None
             if not isinstance(parsed, dict):
                 raise UpstreamError(f"backend answered HTTP {response.status} without a JSON-RPC message")

@@ -112,7 +112,7 @@ def _parse_sse(text: str, request_id: int) -> dict[str, Any] | None:
             continue
         try:
             message = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
             continue
         if isinstance(message, dict) and message.get("id") == request_id:
             return message
@@ -335,6 +335,9 @@ class UpstreamPool:
     ) -> dict[str, Any] | None:
         if is_stdio(target.url):
             return await self._stdio.request(target, method, params)
+        if session.modern and method in negotiation.LISTEN_FILTERED:
+            # That era has no such request: the hub's listen filter carries it (ADR 0048).
+            return {"jsonrpc": "2.0", "id": None, "result": {}}
         request_id = next(self._ids)
         body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": negotiation.envelope(session, params)}
         response = await self._post(target, body, negotiation.request_headers(session, body))
@@ -424,8 +427,21 @@ class UpstreamPool:
             if s == scope
         ]
 
-    async def open_stream(self, target: Target, session: Negotiated) -> OpenResponse:
-        """GET the backend's standalone SSE stream for our session (initialize era)."""
+    def unopened_in(self, scope: str) -> list[Target]:
+        """Backends of the scope known to serve 2026-07-28 (`server/discover`) on which the
+        tenant holds no session yet: opening one tells whether they serve that era only."""
+        return [
+            Target(url, dict(headers), s)
+            for (s, url, headers), modern in list(self._modern.items())
+            if s == scope and modern and (s, url, headers) not in self._sessions
+        ]
+
+    async def open_stream(self, target: Target, session: Negotiated, uris: list[str]) -> OpenResponse:
+        """The backend's stream of what belongs to no request, for our session: a GET on the
+        initialize era's session (ADR 0025), a `subscriptions/listen` for `uris` and every list
+        change on 2026-07-28 (ADR 0048)."""
+        if session.modern:
+            return await self.open(target, session, negotiation.listen_request(next(self._ids), uris))
         headers = {"accept": "text/event-stream", **negotiation.request_headers(session, {}), **target.headers}
         with _transport_errors():
             return await self._http.open(target.url, headers, b"", target.scope, method="GET")
@@ -477,5 +493,5 @@ def _message(response: HttpResponse, request_id: int) -> Any:
         return _parse_sse(response.body.decode("utf-8", "replace"), request_id)
     try:
         return json.loads(response.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         return None

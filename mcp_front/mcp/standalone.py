@@ -5,9 +5,10 @@ subscriptions: what a backend sends outside any request reaches the clients of i
 - A client's GET opens a `ClientStream`, keyed by its tenant scope (toolkit and caller
   org: the scope upstream sessions are keyed by, so one org never hears another's backend
   session) and its credential.
-- While a scope has a client stream, every initialize-era HTTP session the pool holds for
-  it is followed by a `backends.listener` task; the listener stops when the last client
-  stream of the scope closes.
+- While a scope has a client stream, every HTTP session the pool holds for it is followed
+  by a `backends.listener` task (a GET on an initialize-era session; a `subscriptions/listen`
+  filtered by the scope's subscribed URIs on a 2026-07-28 one, reopened when they change,
+  docs/adr/0048); the listener stops when the last client stream of the scope closes.
 - `notifications/resources/updated` reaches only the streams of credentials that
   subscribed to that URI (a subscription is authorized and audited like a read);
   `notifications/message` is filtered by the credential's `logging/setLevel`; list
@@ -49,6 +50,7 @@ _RELAYED = LIST_CHANGED | {"notifications/resources/updated", "notifications/mes
 MAX_STREAMS_PER_CREDENTIAL = 16
 MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
+_MAX_LISTENED_URIS = 10_000  # per 2026-07-28 listen toward one backend (the scope's union)
 _QUEUE = 256
 _KEEPALIVE_SECONDS = 25.0
 _FORWARD_SECONDS = 10.0
@@ -86,7 +88,7 @@ class StreamHub:
         self._subscriptions: dict[str, dict[str, set[str]]] = {}  # scope -> owner -> URIs
         self._recency: OrderedDict[tuple[str, str], None] = OrderedDict()  # (owner, scope), oldest first
         self._held: dict[str, int] = {}  # owner -> URIs it holds across scopes
-        self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None]]] = {}
+        self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None], listener.Wanted]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Set when replicas share Redis (relay_routing.SharedRelays): what a listener hears also
         # reaches the other replicas' streams, updates with the digests of their subscribers,
@@ -109,6 +111,7 @@ class StreamHub:
         if uri not in uris:
             uris.add(uri)
             self._held[owner] = self._held.get(owner, 0) + 1
+            self._refilter(scope)
         self._recency[(owner, scope)] = None
         self._recency.move_to_end((owner, scope))
         while len(self._recency) > _MAX_SUBSCRIBERS:
@@ -116,8 +119,7 @@ class StreamHub:
             for held in list(self._subscriptions[in_scope][oldest]):
                 self._drop(oldest, in_scope, held)
         if self.share is not None:  # the client's stream may be on another replica: listen here
-            for target, session in self._pool.sessions_in(scope):
-                self._follow(target, session)
+            self._follow_scope(scope)
 
     def unsubscribe(self, owner: str, scope: str, uri: str) -> bool:
         """Forgets a subscription; True when nobody else in the scope still wants the URI
@@ -156,6 +158,7 @@ class StreamHub:
         if uris is None or uri not in uris:
             return
         uris.discard(uri)
+        self._refilter(scope)
         self._held[owner] -= 1
         if not self._held[owner]:
             del self._held[owner]
@@ -164,6 +167,17 @@ class StreamHub:
             self._recency.pop((owner, scope), None)
             if not owners:
                 del self._subscriptions[scope]
+
+    def _wanted(self, scope: str) -> list[str]:
+        """What a 2026-07-28 listen toward this scope's backends asks for: every URI subscribed
+        in the scope (sorted, so a reopening asks the same; bounded)."""
+        uris = set().union(*self._subscriptions.get(scope, {}).values())
+        return sorted(uris)[:_MAX_LISTENED_URIS]
+
+    def _refilter(self, scope: str) -> None:
+        for key, (session, _, wanted) in self._listeners.items():
+            if key[0] == scope and session.modern:
+                wanted.changed.set()
 
     def _subscribers(self, scope: str, uri: str) -> list[str]:
         """The credentials of `scope` subscribed to `uri`."""
@@ -198,20 +212,38 @@ class StreamHub:
         carry the scope's subscriptions over (a backend that forgot our session forgot them)."""
         if self._interested(target.scope):
             self._follow(target, session)
-        uris = sorted(set().union(*self._subscriptions.get(target.scope, {}).values()))
-        for uri in uris:
+        if session.modern:
+            return  # its listen filter carries the scope's subscriptions
+        for uri in self._wanted(target.scope):
             self._spawn(self._send(target, "resources/subscribe", uri))
 
+    def _follow_scope(self, scope: str) -> None:
+        """Follows every session the scope holds; a backend known to serve 2026-07-28 on which
+        it holds none yet gets one (its opening, `session_opened`, starts the listener)."""
+        for target, session in self._pool.sessions_in(scope):
+            self._follow(target, session)
+        for target in self._pool.unopened_in(scope):
+            self._spawn(self._open(target))
+
+    async def _open(self, target: Target) -> None:
+        try:
+            await self._pool.session_for(target)
+        except Exception as exc:  # best effort: the next request or stream tries again
+            log.info("no session to follow for scope %s: %s", target.scope, exc)
+
     def _follow(self, target: Target, session: Negotiated) -> None:
-        if session.modern or not session.session_id:
-            return  # 2026-07-28 and session-less backends have no standalone stream to follow
+        if not session.modern and not session.session_id:
+            return  # a session-less initialize-era backend has no standalone stream to follow
         running = self._listeners.get(target.key)
         if running is not None and not running[1].done():
             if running[0] == session:
                 return
             running[1].cancel()  # a replaced session: its stream carries nothing of ours any more
-        task = asyncio.get_running_loop().create_task(listener.listen(self._pool, target, session, self.deliver))
-        self._listeners[target.key] = (session, task)
+        wanted = listener.Wanted(lambda: self._wanted(target.scope))
+        task = asyncio.get_running_loop().create_task(
+            listener.listen(self._pool, target, session, self.deliver, wanted)
+        )
+        self._listeners[target.key] = (session, task, wanted)
 
         def finished(done: asyncio.Task[None]) -> None:
             current = self._listeners.get(target.key)
@@ -222,13 +254,13 @@ class StreamHub:
 
     async def close(self) -> None:
         """At shutdown: no listener outlives the process's pool (it would hold a backend connection)."""
-        tasks = [task for _, task in self._listeners.values()] + list(self._tasks)
+        tasks = [task for _, task, _ in self._listeners.values()] + list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _unfollow(self, scope: str) -> None:
-        for key, (_, task) in list(self._listeners.items()):
+        for key, (_, task, _) in list(self._listeners.items()):
             if key[0] == scope:
                 task.cancel()
 
@@ -276,8 +308,7 @@ class StreamHub:
     def attached(self, stream: ClientStream) -> Iterator[None]:
         """`stream` hears its scope while inside (a GET, or a 2026-07-28 listen request)."""
         self._streams.setdefault(stream.scope, set()).add(stream)
-        for target, session in self._pool.sessions_in(stream.scope):
-            self._follow(target, session)
+        self._follow_scope(stream.scope)
         try:
             yield
         finally:
