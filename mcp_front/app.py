@@ -93,8 +93,10 @@ class FrontApp:
             ready = await self.readiness.ready()
             response = JSONResponse({"status": "ok" if ready else "policy service unavailable"}, 200 if ready else 503)
         elif (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")) and self.extra is not None:
-            await self.extra(scope, receive, send)
-            return
+            if await self._router.serves_host(scope):
+                await self.extra(scope, receive, send)
+                return
+            response = Response("Invalid Host header", status_code=421)  # as toolkit endpoints answer
         elif path.endswith("/mcp") or path.endswith("/mcp/"):
             response = not_found()
         else:

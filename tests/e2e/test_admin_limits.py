@@ -29,8 +29,8 @@ async def test_a_slow_admin_body_is_cut_off(settings: Settings, policy_addr: str
         host, port = base.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(
-            b"POST /api/v1/keys HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{"
+            f"POST /api/v1/keys HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n".encode()
+            + b"Content-Length: 100\r\n\r\n{"
         )
         await writer.drain()
         head = await asyncio.wait_for(reader.read(200), 10)
