@@ -105,6 +105,9 @@ def screen(body: bytes, protocol_version: str) -> Verdict:
         return Verdict("invalid", "not a JSON-RPC request", request_json=_raw_text(body))
     if not isinstance(method, str):
         return Verdict("invalid", "method is not a string", request_json=_raw_text(body))
+    if "id" in message and not _valid_id(message["id"]):
+        # The SDK drops it with a bare 202 (neither request nor notification): audited here.
+        return Verdict("invalid", "id is not a string or an integer", request_json=_raw_text(body))
     return _screen_names(message, method, protocol_version)
 
 

@@ -119,3 +119,18 @@ async def test_lone_surrogates_are_a_parse_error_and_audited(
     rows = await _rows(world, "invalid")
     assert len(rows) == 1 and "surrogate" in rows[0].error
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("request_id", [b"null", b"true", b"1.5", b"[1]", b'{"a":1}'])
+async def test_a_request_with_an_invalid_id_is_audited(world: World, front: str, request_id: bytes) -> None:
+    """MCP ids are strings or integers; the SDK drops any other with a bare 202, and before,
+    nothing recorded that the request came."""
+    body = b'{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}' % (
+        request_id
+    )
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{front}/acme/tools/mcp", headers=_headers(world, "legacy"), content=body)
+    assert response.status_code in (202, 400)
+    assert world.upstream.calls["echo"] == 0
+    rows = await _rows(world, "invalid")
+    assert len(rows) == 1 and "id is not" in rows[0].error
