@@ -93,8 +93,10 @@ class FrontApp:
             ready = await self.readiness.ready()
             response = JSONResponse({"status": "ok" if ready else "policy service unavailable"}, 200 if ready else 503)
         elif (path.startswith(_ADMIN_PATHS) or path in ("/docs", "/openapi.json")) and self.extra is not None:
-            await self.extra(scope, receive, send)
-            return
+            if await self._router.serves_host(scope):
+                await self.extra(scope, receive, send)
+                return
+            response = Response("Invalid Host header", status_code=421)  # as toolkit endpoints answer
         elif path.endswith("/mcp") or path.endswith("/mcp/"):
             response = not_found()
         else:
@@ -207,18 +209,19 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         from mcp_front.admin.console_settings import build_settings_pages
         from mcp_front.admin.rest import AdminApi, build_admin_app
         from mcp_front.admin.sso import SsoSettings, build_sso
-        from mcp_front.edge.admin_guard import BoundedBody
+        from mcp_front.edge.admin_guard import AdminLimits, BoundedBody
 
         auth = ConsoleAuth(StateSigner(settings.request_state_key), settings.public_url.startswith("https://"))
         admin = AdminApi(address, settings.policy_timeout_seconds, auth, egress, settings.service_token)
         sso = SsoSettings.from_settings(settings)
         sso_routes = [build_sso(admin, sso, StateSigner(settings.request_state_key))] if sso else []
         admin.single_sign_on = sso is not None
-        return BoundedBody(
+        bounded = BoundedBody(
             build_admin_app(admin, build_console(admin), build_settings_pages(admin), *sso_routes),
             settings.max_body_bytes,
             settings.body_timeout_seconds,
         )
+        return AdminLimits(bounded, limits.limiter, failures)
 
     return FrontApp(
         settings, policy, upstreams, gateway, PolicyReadiness(address, policy.channel.open_target), build_extra, metrics

@@ -36,6 +36,25 @@ ITEM_RPCS = {
 }
 
 
+# What one CallBatch or CallStream message may carry: half the policy service's 16 MiB receive
+# limit. A message over that limit fails the RPC, and with it every item it carries (or, on
+# a stream, every item in flight): other tenants' calls must not share the fate of two large
+# completions that happened to leave together. One item is always sent (each fits alone).
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def fitting(items: list[policy_pb2.CallBatchItem], limit: int = MAX_MESSAGE_BYTES) -> int:
+    """How many of `items`, from the first, go in one message (at least one)."""
+    if len(items) < 2:
+        return len(items)
+    size = 0
+    for count, item in enumerate(items):
+        size += item.ByteSize()
+        if size > limit:
+            return max(count, 1)
+    return len(items)
+
+
 class BatcherClosed(errors.PolicyError):
     """The client was closed while this item waited for its answer (it may or may not have
     been decided): the caller fails closed instead of waiting forever."""
@@ -69,7 +88,9 @@ class CallBatcher:
     def _flush(self) -> None:
         self._flush_scheduled = False
         while self._pending and self._in_flight < self._max_in_flight:
-            batch, self._pending = self._pending[: self._max_items], self._pending[self._max_items :]
+            head = self._pending[: self._max_items]
+            count = fitting([item for item, _ in head])
+            batch, self._pending = head[:count], self._pending[count:]
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._run(batch))
             self._out[task] = batch

@@ -64,9 +64,11 @@ async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, pub
     async with sessions() as session, session.begin():
         orgs = {slug: await _org(session, slug) for slug in ORGS}
         for org_slug, email, role_name in MEMBERS:
-            await directory.add_member(session, orgs[org_slug].id, email, role_name)
+            await directory.add_member(session, orgs[org_slug].id, email, role_name, by_operator=True)
         for org_slug, email in PEOPLE.items():
-            person = await people.create(session, orgs[org_slug].id, email, email.split("@")[0].title(), "admin", "")
+            person = await people.create(
+                session, orgs[org_slug].id, email, email.split("@")[0].title(), "admin", "", by_operator=True
+            )
             await people.set_password(session, person, hashes[org_slug])
         toolkits = {}
         for org_slug, slug, name, visibility, subset in TOOLKITS:

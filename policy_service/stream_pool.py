@@ -28,6 +28,7 @@ import grpc
 
 from policy_service import errors
 from policy_service._generated.monomcp.policy.v1 import policy_pb2, policy_pb2_grpc
+from policy_service.batching import fitting
 from policy_service.rpc_channel import raised
 
 NOT_SENT: Final = None
@@ -116,8 +117,10 @@ class ItemStream:
                 await self._wake.wait()
                 self._wake.clear()
                 items, self._outbox = self._outbox, []
-                if items:
-                    await call.write(policy_pb2.CallBatchRequest(items=items))
+                while items:  # in messages the server accepts (batching.MAX_MESSAGE_BYTES)
+                    count = fitting(items)
+                    await call.write(policy_pb2.CallBatchRequest(items=items[:count]))
+                    items = items[count:]
         except asyncio.CancelledError:
             raise
         except Exception:  # the reader sees the call's status and fails the items

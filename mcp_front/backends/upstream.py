@@ -42,7 +42,26 @@ _compact = json.JSONEncoder(separators=(",", ":")).encode
 _MAX_SESSIONS = 4096
 _V = TypeVar("_V")
 UNREACHABLE = "the toolkit's backend is unreachable"
+# A catalogue sync keeps every page of a list in this process until it is sent in one
+# SyncTools message (at most 16 MiB, about twice the listed JSON): more could never be
+# stored, and a backend that pages on without end would otherwise take the front's memory
+# (~35 bytes of Python objects per byte of small JSON objects) from every tenant.
+CATALOGUE_MAX_BYTES = 8 * 1024 * 1024
 NOT_ALLOWED = "the toolkit's backend address is not allowed by this gateway"
+
+
+class _CatalogueBudget:
+    """The JSON a list's pages have brought so far; UpstreamError past CATALOGUE_MAX_BYTES."""
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._spent = 0
+
+    def spend(self, page: Any) -> None:
+        self._spent += len(json.dumps(page or [], separators=(",", ":")))
+        if self._spent > CATALOGUE_MAX_BYTES:
+            limit = CATALOGUE_MAX_BYTES // (1024 * 1024)
+            raise UpstreamError(f"{self._method} lists more than {limit} MiB: too large a catalogue to sync")
 
 
 class UpstreamError(Exception):
@@ -177,6 +196,7 @@ class UpstreamPool:
         target = Target(url, headers, scope)
         tools: list[dict[str, Any]] = []
         cursor: str | None = None
+        budget = _CatalogueBudget("tools/list")
         try:
             async with asyncio.timeout(timeout_seconds):
                 session = await self._session(target)
@@ -189,6 +209,7 @@ class UpstreamPool:
                         raise rpc_error(message)
                     result = message.get("result") or {}
                     tools.extend(result.get("tools") or [])
+                    budget.spend(result.get("tools"))
                     cursor = result.get("nextCursor")
                     if not cursor:
                         break
@@ -243,6 +264,7 @@ class UpstreamPool:
         does not offer the method (-32601), since a backend need not serve every kind."""
         items: list[dict[str, Any]] = []
         cursor: str | None = None
+        budget = _CatalogueBudget(method)
         for _ in range(100):
             message = await self.request(url, headers, method, {"cursor": cursor} if cursor else {}, timeout_seconds)
             if "error" in message:
@@ -251,6 +273,7 @@ class UpstreamPool:
                 raise UpstreamError(f"{method} failed: {message['error']}")
             result = message.get("result") or {}
             items.extend(i for i in result.get(key) or [] if isinstance(i, dict))
+            budget.spend(result.get(key))
             cursor = result.get("nextCursor")
             if not cursor:
                 break

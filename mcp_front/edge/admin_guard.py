@@ -1,21 +1,86 @@
 """Limits before work on the admin surface (REST API, console, docs), as on MCP endpoints:
-a body is read only within the size and time budget, and a validation error never echoes
-the request back (nor fails on values JSON cannot carry, such as NaN)."""
+per-credential rate and in-flight limits and the failed-credential budget per client address
+(`AdminLimits`, the same budgets the toolkit endpoints use), a body read only within the size
+and time budget, and a validation error that never echoes the request back (nor fails on
+values JSON cannot carry, such as NaN)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
+from mcp_front.edge.failures import CredentialFailures
+from mcp_front.edge.limits import KeyLimiter
+from mcp_front.edge.request import header, key_of
 from mcp_front.edge.responses import body_timeout, body_too_large
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SESSION_COOKIE = "mmcp_console"  # mcp_front.admin.auth.COOKIE (not imported: FastAPI stays lazy)
+
+
+def _credential(scope: Scope) -> str:
+    """The bearer token or console session a request carries ('' for anonymous pages)."""
+    scheme, _, token = header(scope, b"authorization").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    cookies = header(scope, b"cookie")
+    return cookie_parser(cookies).get(_SESSION_COOKIE, "") if cookies else ""
+
+
+def _too_many(retry_after: float, reason: str) -> Response:
+    seconds = str(max(1, math.ceil(retry_after)))
+    detail = {"reason": "RATE_LIMITED", "message": f"Too many requests: {reason}. Retry after {seconds} s."}
+    return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": seconds})
+
+
+class AdminLimits:
+    """A credential's requests to the REST API and console count against the same per-key
+    rate and in-flight budget as its MCP calls, and a 401 against its address's failed
+    credential budget. Without them one admin key (or a scanner inventing bearers) could
+    send the shared policy service and database unbounded work, every tenant's hot path
+    included. Anonymous requests (sign-in pages) pass: sign-in has its own limits."""
+
+    def __init__(self, app: ASGIApp, limiter: KeyLimiter, failures: CredentialFailures) -> None:
+        self.app = app
+        self._limiter = limiter
+        self._failures = failures
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        credential = _credential(scope) if scope["type"] == "http" else ""
+        if not credential:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else ""
+        wait = self._failures.retry_after(address)
+        if wait:
+            await _too_many(wait, "too many failed credentials from this address")(scope, receive, send)
+            return
+        admission = await self._limiter.admit(key_of(credential))
+        if not admission.allowed:
+            await _too_many(admission.retry_after, admission.reason)(scope, receive, send)
+            return
+        status = 0
+
+        async def noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_status)
+        finally:
+            await admission.release()
+        if status == 401:
+            await self._failures.failed(address)
 
 
 class BoundedBody:

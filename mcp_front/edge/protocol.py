@@ -78,6 +78,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._in_headers = True
         self._header_timer: asyncio.TimerHandle | None = None
+        self._keep_alive_held: Any = None  # the cycle whose keep-alive waits for its body
+        self._shutting_down = False
         self._arm_header_timer()
 
     def _arm_header_timer(self) -> None:
@@ -118,6 +120,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._disarm_header_timer()
         super().on_headers_complete()
+        # Until the whole body is in, a response would leave it unread and the connection is
+        # closed after it (`on_response_complete`): the response must say so (`Connection:
+        # close`, RFC 9112 §9.6), or the client sends its next request into a reset. Restored
+        # when the body completes before the response starts (nearly always: it came with the
+        # headers, or the app read it).
+        cycle = self.cycle
+        if cycle is not None and cycle.keep_alive:
+            cycle.keep_alive = False
+            self._keep_alive_held = cycle
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and self._keep_alive_held is cycle:
+            self._keep_alive_held = None
+            if not cycle.response_started and not self._shutting_down:
+                cycle.keep_alive = True
+
+    def shutdown(self) -> None:
+        self._shutting_down = True
+        super().shutdown()
 
     def on_response_complete(self) -> None:
         unread_body = self.cycle is not None and self.cycle.more_body

@@ -87,6 +87,16 @@ class Router:
         self._scheme = urlsplit(public_url).scheme or "https"
         self._public_url = public_url.rstrip("/")
 
+    async def serves_host(self, scope: Scope) -> bool:
+        """Whether the Host names the gateway: one of its own hosts or a verified custom domain.
+        The admin surface (REST API, console) answers only these, as toolkit endpoints do: a
+        page on a name rebound to the gateway's address reaches nothing (DNS rebinding)."""
+        host = header(scope, b"host").lower()
+        if host_allowed(host, self._own_hosts):
+            return True
+        found = _HOST.match(host)
+        return bool(found and await self._domains.org_of(found.group(1).rstrip(".")))
+
     async def resolve(self, scope: Scope) -> Route | None:
         """The toolkit endpoint `scope` addresses, or None (not an endpoint path)."""
         path: str = scope["path"]

@@ -72,6 +72,17 @@ def _parse_error(body: bytes, reason: str) -> Verdict:
     )
 
 
+def _lone_surrogate(message: Any) -> bool:
+    """A `\\ud800` escape without its pair decodes to text no UTF-8 store, log or peer accepts
+    (the audit row, the approval's arguments, protobuf): refused here, before anything tries.
+    Only checked when the raw body has such an escape at all (escaped emoji pairs pass)."""
+    try:
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return True
+    return False
+
+
 def _valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -83,6 +94,8 @@ def screen(body: bytes, protocol_version: str) -> Verdict:
         return _parse_error(body, f"Parse error: {exc} is not valid JSON (NaN and Infinity are not JSON numbers)")
     except (ValueError, RecursionError):
         return _parse_error(body, "Parse error: the body is not valid JSON")
+    if (b"\\ud" in body or b"\\uD" in body) and _lone_surrogate(message):
+        return _parse_error(body, "Parse error: the body escapes a lone UTF-16 surrogate, which is not Unicode text")
     if not isinstance(message, dict):
         return Verdict("invalid", "not a single JSON-RPC object", request_json=_raw_text(body))
     method = message.get("method")
@@ -92,6 +105,9 @@ def screen(body: bytes, protocol_version: str) -> Verdict:
         return Verdict("invalid", "not a JSON-RPC request", request_json=_raw_text(body))
     if not isinstance(method, str):
         return Verdict("invalid", "method is not a string", request_json=_raw_text(body))
+    if "id" in message and not _valid_id(message["id"]):
+        # The SDK drops it with a bare 202 (neither request nor notification): audited here.
+        return Verdict("invalid", "id is not a string or an integer", request_json=_raw_text(body))
     return _screen_names(message, method, protocol_version)
 
 

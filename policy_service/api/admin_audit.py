@@ -25,6 +25,7 @@ from policy_service.errors import PolicyError
 from policy_service.gate import Gate, RequestFacts
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceDirectory
+from policy_service.notifications.channels import shown_url
 
 log = logging.getLogger(__name__)
 _ADMIN_PREFIX = "/monomcp.policy.v1.AdminService/"
@@ -164,6 +165,10 @@ class AdminAuditInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         diff: dict[str, Any] | None,
     ) -> None:
         payload = MessageToDict(request, preserving_proto_field_name=True)
+        if name == "CreateNotificationChannel" and "target" in payload:
+            # A webhook's URL is its credential (anyone holding a Slack URL may post): the row
+            # keeps what the channel's own view shows, as for every other reader.
+            payload["target"] = shown_url(str(payload.get("kind", "")), str(payload["target"]))
         await record_action(self._gate, self._services, context, principal, name, payload, status, error, diff)
 
 

@@ -86,7 +86,9 @@ class DirectoryRpcs(AdminBase):
         validation.text(request.role, "role")
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
-            user, role = await directory.add_member(session, org.id, request.email, request.role or "member")
+            user, role = await directory.add_member(
+                session, org.id, request.email, request.role or "member", by_operator=principal.is_operator
+            )
         return admin_pb2.Member(org_slug=org.slug, user_id=user.id, email=user.email, role=role.name)
 
     @translated

@@ -68,7 +68,13 @@ class PeopleRpcs(AdminBase):
         async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             view = await people.create(
-                session, org.id, request.email, request.display_name, request.role or "member", password_hash
+                session,
+                org.id,
+                request.email,
+                request.display_name,
+                request.role or "member",
+                password_hash,
+                by_operator=principal.is_operator,
             )
             message = person_message(view, org.slug)
         fresh = message.has_password and view.user.password_hash == password_hash

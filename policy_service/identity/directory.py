@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_service.errors import AlreadyExists, InvalidArgument, NotFound
+from policy_service.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from policy_service.identity import api_keys
 from policy_service.storage.models import ApiKey, Membership, Organization, Role, User, utcnow
 
@@ -56,11 +56,35 @@ async def create_role(session: AsyncSession, org_id: str, name: str) -> Role:
     return new
 
 
-async def add_member(session: AsyncSession, org_id: str, email: str, role_name: str) -> tuple[User, Role]:
-    if "@" not in email:
-        raise InvalidArgument("email must be an address", "BAD_EMAIL")
+def normalise_email(email: str) -> str:
+    """The one spelling of an account's email: sign-in and every lookup compare lower-cased,
+    so an account stored as `Admin@Org.example` beside `admin@org.example` would make both
+    ambiguous (and fail every sign-in of the person, whichever org added the other)."""
+    value = email.strip().lower()
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or len(value) > 320 or any(c.isspace() for c in value):
+        raise InvalidArgument("email must be an address like name@example.com", "BAD_EMAIL")
+    return value
+
+
+async def add_member(
+    session: AsyncSession, org_id: str, email: str, role_name: str, *, by_operator: bool
+) -> tuple[User, Role]:
+    """Adds the person (a new account for a new email) to the org, or sets their role in it.
+
+    An account that already belongs to another org is the operator's to add: an org admin who
+    could would take that org's control of its own member away (an org admin resets or
+    disables only a person of no other org, `people.manageable`), and could hand the other
+    org an account whose password it chose."""
+    email = normalise_email(email)
     target_role = await role(session, org_id, role_name)
-    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    user = (await session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
+    if user is not None and not by_operator:
+        orgs = (await session.execute(select(Membership.org_id).where(Membership.user_id == user.id))).scalars()
+        if set(orgs) - {org_id}:
+            raise PermissionDenied(
+                "this person already belongs to another org: ask the operator to add them", "PERSON_IN_OTHER_ORGS"
+            )
     if user is None:
         user = User(email=email)
         session.add(user)

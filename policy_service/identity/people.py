@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_service.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from policy_service.errors import AlreadyExists, NotFound, PermissionDenied
 from policy_service.identity import directory, refresh_tokens
 from policy_service.storage.models import ConsoleSession, Membership, Role, User, utcnow
 
@@ -22,14 +22,6 @@ from policy_service.storage.models import ConsoleSession, Membership, Role, User
 class PersonView:
     user: User
     role: str
-
-
-def normalise_email(email: str) -> str:
-    value = email.strip().lower()
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or len(value) > 320 or any(c.isspace() for c in value):
-        raise InvalidArgument("email must be an address like name@example.com", "BAD_EMAIL")
-    return value
 
 
 async def find_in_org(session: AsyncSession, org_id: str, who: str) -> PersonView:
@@ -60,15 +52,25 @@ async def list_in_org(session: AsyncSession, org_id: str) -> list[PersonView]:
 
 
 async def create(
-    session: AsyncSession, org_id: str, email: str, display_name: str, role_name: str, password_hash: str
+    session: AsyncSession,
+    org_id: str,
+    email: str,
+    display_name: str,
+    role_name: str,
+    password_hash: str,
+    *,
+    by_operator: bool,
 ) -> PersonView:
     """Add a person to the org (creating the account when new). An existing account keeps
-    its password: giving one for it is refused rather than silently ignored."""
-    email = normalise_email(email)
+    its password: giving one for it is refused rather than silently ignored. An account of
+    another org is the operator's to add (`directory.add_member`)."""
+    email = directory.normalise_email(email)
     existing = (await session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
     if existing is not None and existing.password_hash and password_hash:
         raise AlreadyExists("this person already has an account with a password; add them without one", "PERSON_EXISTS")
-    user, role = await directory.add_member(session, org_id, existing.email if existing else email, role_name)
+    user, role = await directory.add_member(
+        session, org_id, existing.email if existing else email, role_name, by_operator=by_operator
+    )
     if display_name:
         user.display_name = display_name
     if password_hash and not user.password_hash:

@@ -54,10 +54,24 @@ def signing_secret(key: str, channel: NotificationChannel) -> str:
 
 def shown_target(channel: NotificationChannel) -> str:
     """What admins see: a URL without its path and query (a Slack URL's path is its token)."""
-    if channel.kind == "email":
-        return channel.target
-    parts = urlsplit(channel.target)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query else channel.target
+    return shown_url(channel.kind, channel.target)
+
+
+def shown_url(kind: str, target: str) -> str:
+    """`target` as admins and the audit log see it: an email list as it is, a URL without its
+    path and query (and without user info), which may be the secret that lets anyone post."""
+    if kind == "email":
+        return target
+    try:
+        parts = urlsplit(target)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "…"
+    if "@" in parts.netloc or parts.path.strip("/") or parts.query or parts.fragment:
+        return f"{parts.scheme}://{netloc}/…"
+    return target
 
 
 def recipients(target: str) -> list[str]:

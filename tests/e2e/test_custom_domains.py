@@ -169,6 +169,35 @@ async def test_spoofed_unverified_domains_reach_nothing(world: World, zone: tupl
         assert (await _post(front, host, "/acme/tools/mcp", world.keys["acme:member"])).status_code == 421
 
 
+async def test_admin_surface_answers_only_the_gateways_hosts(world: World, zone: tuple[Zone, str], front: str) -> None:
+    """DNS rebinding: a page on a name rebound to the gateway's address drove the REST API and
+    console (sign-in, the requester's approval page, docs) from the victim's browser and
+    network, since only toolkit endpoints checked Host. Now they answer the gateway's own
+    hosts and verified custom domains (whose approval links lead to the console), else 421."""
+    key = world.keys["acme:admin"]
+
+    async def get(host: str, path: str) -> int:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            headers = {"Host": host, "Authorization": f"Bearer {key}"}
+            return (await http.get(f"{front}{path}", headers=headers)).status_code
+
+    paths = ("/console/login", "/api/v1/whoami", "/openapi.json", "/docs")
+    async with world.client("acme:admin") as acme:
+        await DomainClient(acme).add_domain("", DOMAIN)  # claimed, not proven: not ours yet
+    for host in ("rebound.example.com", DOMAIN, ""):
+        assert [await get(host, p) for p in paths] == [421] * len(paths), host
+    own_host = front.removeprefix("http://")
+    assert [await get(own_host, p) for p in paths] == [200] * len(paths)
+    async with world.client("acme:admin") as acme:
+        await DomainClient(acme).remove_domain("", DOMAIN)
+    await _verified(world, zone[0])
+    for _ in range(100):  # the front's copy of the table is at most a second old
+        if await get(DOMAIN, "/console/login") == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert await get(DOMAIN, "/console/login") == 200
+
+
 async def test_origins_and_removal(world: World, zone: tuple[Zone, str], front: str) -> None:
     await _verified(world, zone[0])
     key = world.keys["acme:member"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -270,3 +271,34 @@ async def test_inventing_a_bearer_per_request_is_limited_by_address(
         assert statuses[:10] == [401] * 10 and statuses.count(429) >= 25
     rows = [r for r in (await world.operator.query_audit("", page_size=500)).records if r.source == "mcp"]
     assert rows and {r.status for r in rows} == {"unauthenticated", "rate_limited"}
+
+
+async def test_a_refusal_before_the_body_says_the_connection_closes(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """A request refused before its body arrived (unknown toolkit, bad key, 429) has its
+    connection closed after the answer, so the unread body is never read. Before, the answer
+    did not say so (no `Connection: close`): clients such as httpx sent their next request on
+    the pooled connection and got a reset. A request whose body came keeps its connection."""
+    body = json.dumps(PING).encode()
+    head = (
+        f"POST /acme/no-such-toolkit/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {world.keys['acme:member']}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    async with _production_server(settings, policy_addr, allowed_hosts="127.0.0.1") as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head)  # the body is not sent yet: the 404 comes first
+        early = await asyncio.wait_for(reader.read(), 10)  # read() returns when the server closes
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head + body + head + body)  # two whole requests on one connection
+        both = b""
+        while both.count(b"HTTP/1.1 404") < 2:
+            chunk = await asyncio.wait_for(reader.read(65_536), 10)
+            assert chunk, both
+            both += chunk
+        writer.close()
+    assert early.startswith(b"HTTP/1.1 404") and b"\r\nconnection: close\r\n" in early.lower()
+    assert b"connection: close" not in both.lower()

@@ -3,6 +3,7 @@ characters in names, NaN/Infinity, malformed JSON; each refusal is audited, safe
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -90,3 +91,46 @@ async def test_parse_errors_and_bad_envelopes_are_audited(world: World, front: s
             response = await http.post(f"{front}/acme/tools/mcp", headers=_headers(world, "legacy"), content=body)
             assert response.status_code == 400 and "error" in response.json()
     assert len(await _rows(world, "invalid")) == 3
+
+
+@pytest.mark.parametrize("era", ["legacy", "2026-07-28"])
+@pytest.mark.parametrize("escaped", [b"\\ud800", b"x\\uDFFFy", b"\\ud83d"])
+async def test_lone_surrogates_are_a_parse_error_and_audited(
+    world: World, front: str, era: str, escaped: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone surrogate escape decodes to text no UTF-8 store takes: before, it reached the
+    policy service, whose redaction failed, so the request went unaudited ("internal error")."""
+    caplog.set_level(logging.INFO)
+    meta = b',"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}' if era == "2026-07-28" else b""
+    body = b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"%s"}%s}}' % (
+        escaped,
+        meta,
+    )
+    headers = _headers(world, era)
+    if era == "2026-07-28":
+        headers.update({"Mcp-Method": "tools/call", "Mcp-Name": "echo"})
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{front}/acme/tools/mcp", headers=headers, content=body)
+        paired = _call("echo", era)
+        paired["params"]["arguments"]["text"] = "\U0001f600"  # sent as an escaped pair: a real character
+        fine = await http.post(f"{front}/acme/tools/mcp", headers=headers, content=json.dumps(paired))
+    assert response.status_code == 400 and response.json()["error"]["code"] == -32700
+    assert world.upstream.calls["echo"] == 1 and "error" not in fine.json(), fine.text
+    rows = await _rows(world, "invalid")
+    assert len(rows) == 1 and "surrogate" in rows[0].error
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("request_id", [b"null", b"true", b"1.5", b"[1]", b'{"a":1}'])
+async def test_a_request_with_an_invalid_id_is_audited(world: World, front: str, request_id: bytes) -> None:
+    """MCP ids are strings or integers; the SDK drops any other with a bare 202, and before,
+    nothing recorded that the request came."""
+    body = b'{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}' % (
+        request_id
+    )
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{front}/acme/tools/mcp", headers=_headers(world, "legacy"), content=body)
+    assert response.status_code in (202, 400)
+    assert world.upstream.calls["echo"] == 0
+    rows = await _rows(world, "invalid")
+    assert len(rows) == 1 and "id is not" in rows[0].error

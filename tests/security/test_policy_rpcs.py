@@ -4,6 +4,7 @@ a refused RPC writes nothing (no forged row, no overwritten call)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -259,3 +260,21 @@ async def test_a_console_session_is_no_user_credential_on_the_hot_path(stack: St
     assert refused.value.reason == "SESSION_NOT_ACCEPTED"
     rows = await stack.audit_rows(mark)
     assert [r["status"] for r in rows] == ["unauthenticated"] and session not in json.dumps(rows, default=str)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["call-stream", "call-batch"])
+async def test_large_completions_leaving_together_sink_no_other_item(stack: Stack, stream: bool) -> None:
+    """Completions that leave in one message: each fits the policy service's 16 MiB limit, not
+    together. Before, they went in one CallStream/CallBatch message that the server refused,
+    failing every item in it (or in flight on the stream), another tenant's call included: its
+    result was withheld although its tool had run."""
+    calls = [await _started_call(stack) for _ in range(3)]
+    large = json.dumps({"content": [{"type": "text", "text": "x" * (9 * 1024 * 1024)}]})
+    async with PolicyClient(stack.policy_addr, service_token=stack.service_token, stream=stream) as front:
+        await asyncio.gather(
+            front.complete_tool_call(calls[0], "ok", large),
+            front.complete_tool_call(calls[1], "ok", large),
+            front.complete_tool_call(calls[2], "ok", '{"content": []}'),
+        )
+    for call_id in calls:
+        assert [r["status"] for r in await stack.rows_where("completes = :v", call_id)] == ["ok"]

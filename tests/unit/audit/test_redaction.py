@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from policy_service.audit import redaction
 from policy_service.audit.redaction import MARKER, Redactor
 
 REDACTOR = Redactor(frozenset({"password", "api_key", "authorization", "set-cookie"}), max_payload_bytes=200)
@@ -44,3 +47,26 @@ def test_non_json_text_is_scanned_too() -> None:
 def test_paths_use_the_given_root() -> None:
     _, paths = REDACTOR.redact({"password": "x"}, "request")
     assert paths == ["request.password"]
+
+
+def test_text_too_large_to_redact_is_recorded_by_size_without_a_preview(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend's result of many small objects cost the one policy service seconds to parse,
+    redact and encode (14 MiB: 4 s) for a preview of `max_payload_bytes`: every tenant's calls
+    waited. Past MAX_REDACTED_CHARS the text is not parsed and nothing of it is kept."""
+    monkeypatch.setattr(redaction, "MAX_REDACTED_CHARS", 1000)
+    text = json.dumps({"items": [{"a": i, "password": "hunter2"} for i in range(100)]})
+    stored, paths = REDACTOR.redact_json_text(text, "$.response")
+    assert json.loads(stored) == {"_truncated": True, "original_bytes": len(text), "preview": ""}
+    assert paths == ["$.response"]
+
+
+def test_objects_past_the_node_budget_are_one_marker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redaction, "MAX_NODES", 10)
+    redactor = Redactor(frozenset({"password"}), max_payload_bytes=100_000)
+    value = {"password": "x", "items": [{"a": i} for i in range(50)], "more": {f"k{i}": {} for i in range(50)}}
+    redacted, paths = redactor.redact(value)
+    assert redacted["password"] == MARKER
+    # the root and `items` are two of the ten: eight items are kept, the ninth and the rest are markers
+    assert redacted["items"] == [*({"a": i} for i in range(8)), MARKER, MARKER]
+    assert redacted["more"] == MARKER
+    assert paths == ["$.password", "$.items[8]", "$.items[9:]", "$.more:"]  # `more` and any key after it
