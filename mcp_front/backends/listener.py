@@ -151,9 +151,10 @@ def _once_each(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     kept = []
     for message in messages:
         method = message.get("method")
-        if method in _LEVEL_TRIGGERS:
+        if isinstance(method, str) and method in _LEVEL_TRIGGERS:  # a list or object is unhashable
             params = message.get("params")
-            key = (method, params.get("uri") if isinstance(params, dict) else None)
+            uri = params.get("uri") if isinstance(params, dict) else None
+            key = (method, uri if isinstance(uri, str) else None)
             if key in seen:
                 continue
             seen.add(key)

@@ -252,3 +252,20 @@ async def test_a_flood_of_identical_list_changes_does_not_cost_the_tenant_its_st
             # Bounded far above the ~1 s it takes, so a closed stream fails instead of hanging.
             seen = await asyncio.wait_for(stream.until("notifications/prompts/list_changed"), 120)
     assert 1 <= sum(m["method"] == TOOLS_CHANGED for m in seen) < 256
+
+
+async def test_an_event_whose_method_or_uri_is_an_array_does_not_end_the_listen(world: World, front: str) -> None:
+    """A backend's event with `"method": [...]` or `"uri": [...]` (unhashable) is skipped like
+    any other odd event: the list change after it still arrives. Before, folding level
+    triggers raised TypeError, which killed the tenant's listener until its session changed."""
+    unruly = UnrulyBackend(unhashable=True)
+    member = world.keys["acme:member"]
+    async with serve_asgi(unruly) as base:
+        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
+        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
+        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
+        url = f"{front}/acme/unruly/mcp"
+        async with standalone(url, member) as stream, mcp_client(url, member) as client:
+            assert not (await client.call_tool("noop", {})).is_error  # opens the tenant's session
+            # Bounded far above the ~1 s it takes, so a dead listener fails instead of hanging.
+            await asyncio.wait_for(stream.until(TOOLS_CHANGED), 60)

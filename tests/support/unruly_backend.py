@@ -2,7 +2,8 @@
 level (no SDK would send this): its first listen stream carries a line that is not JSON, a
 JSON value nested past any parser's depth, then a proper `tools/list_changed`, then an event
 of more than 15 MiB that never ends (or, `flood`, 5,000 identical list changes in one write
-and then a prompts list change); every later listen stream opens and then says nothing.
+and then a prompts list change; or, `unhashable`, events whose method or URI is a JSON array,
+then a proper `tools/list_changed`); every later listen stream opens and then says nothing.
 Everything else is a minimal, correct 2026-07-28 server with a tool `noop`, and a tool `deep`
 whose answer is JSON nested past any parser's depth."""
 
@@ -19,8 +20,9 @@ PROMPTS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/prompts/list_chang
 
 
 class UnrulyBackend:
-    def __init__(self, flood: bool = False) -> None:
+    def __init__(self, flood: bool = False, unhashable: bool = False) -> None:
         self.flood = flood  # the first listen floods instead: 5,000 identical list changes, then one more
+        self.unhashable = unhashable  # the first listen sends a method and a URI that are arrays first
         self.listens = 0  # listen requests received (each reopening counts)
         self.silent = asyncio.Event()  # set once a silent (hanging) listen stream is open
 
@@ -56,6 +58,13 @@ class UnrulyBackend:
                 {"type": "http.response.body", "body": (_event(TOOLS_CHANGED) + b"\n\n") * 5_000, "more_body": True}
             )
             await send({"type": "http.response.body", "body": _event(PROMPTS_CHANGED) + b"\n\n", "more_body": True})
+        elif first and self.unhashable:
+            odd = (
+                {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": ["test://a"]}},
+                {"jsonrpc": "2.0", "method": ["notifications/tools/list_changed"]},
+            )
+            for event in (*(_event(m) for m in odd), _event(TOOLS_CHANGED)):
+                await send({"type": "http.response.body", "body": event + b"\n\n", "more_body": True})
         elif first:
             for event in (b"data: not json at all", b"data: " + b"[" * 200_000, _event(TOOLS_CHANGED)):
                 await send({"type": "http.response.body", "body": event + b"\n\n", "more_body": True})
