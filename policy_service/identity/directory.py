@@ -72,16 +72,17 @@ async def add_member(
 ) -> tuple[User, Role]:
     """Adds the person (a new account for a new email) to the org, or sets their role in it.
 
-    An account that already belongs to another org is the operator's to add: an org admin who
-    could would take that org's control of its own member away (an org admin resets or
-    disables only a person of no other org, `people.manageable`), and could hand the other
-    org an account whose password it chose."""
+    An account that already belongs to another org (and not yet to this one) is the operator's
+    to add: an org admin who could would take that org's control of its own member away (an
+    org admin resets or disables only a person of no other org, `people.manageable`), and
+    could hand the other org an account whose password it chose. A member of this org (the
+    operator added them) keeps having their role here set by this org's admins."""
     email = normalise_email(email)
     target_role = await role(session, org_id, role_name)
     user = (await session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
     if user is not None and not by_operator:
-        orgs = (await session.execute(select(Membership.org_id).where(Membership.user_id == user.id))).scalars()
-        if set(orgs) - {org_id}:
+        orgs = set((await session.execute(select(Membership.org_id).where(Membership.user_id == user.id))).scalars())
+        if orgs and org_id not in orgs:  # a member here already: only their role here changes
             raise PermissionDenied(
                 "this person already belongs to another org: ask the operator to add them", "PERSON_IN_OTHER_ORGS"
             )

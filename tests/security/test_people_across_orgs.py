@@ -71,3 +71,16 @@ async def test_an_org_admin_still_adds_new_people_and_changes_roles(stack: Stack
         assert added.email == "new.person@acme.example"
         assert (await acme.add_member("", "new.person@acme.example", "admin")).role == "admin"
         assert (await acme.add_member("", "NEW.PERSON@acme.example", "member")).user_id == added.user_id
+
+
+async def test_an_org_admin_changes_the_role_of_its_own_member_who_is_in_another_org_too(stack: Stack) -> None:
+    """The refusal is for adding another org's person; a person the operator put in both orgs
+    is already acme's member, and acme's admin sets their role in acme (AddMember is the only
+    way to). Before, that was refused too (PERSON_IN_OTHER_ORGS)."""
+    await _person(stack, "globex", "vic.both@globex.example")
+    await stack.operator.add_member("acme", "vic.both@globex.example", "member")
+    async with stack.client("acme:admin") as acme:
+        assert (await acme.add_member("", "vic.both@globex.example", "admin")).role == "admin"
+    async with stack.client("globex:admin") as globex:  # globex's own membership is untouched
+        members = {p.email: p.role for p in await globex.list_people("")}
+    assert members["vic.both@globex.example"] == "admin"
