@@ -51,11 +51,19 @@ async def test_commits_leave_checkpoints_to_the_job(tmp_path: Path) -> None:
         assert (database.parent / "wal.db-wal").stat().st_size > 2_500 * PAGE
         assert _wal_salt(database) == salt  # no commit restarted the log
 
-        job = asyncio.create_task(WalCheckpointer(engine).run(interval=0.02))
-        await asyncio.sleep(0.3)
+        assert database.stat().st_size < 100 * PAGE  # nothing copied into the database yet
+        checkpointer = WalCheckpointer(engine)
+        job = asyncio.create_task(checkpointer.run(interval=0.02))
+        # Only a checkpoint copies pages into the database file: wait for it (not for a time
+        # that a loaded machine may miss), bounded so a job that never runs fails.
+        for _ in range(1_000):
+            if database.stat().st_size > 2_500 * PAGE:
+                break
+            await asyncio.sleep(0.02)
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job
+        await asyncio.to_thread(checkpointer._thread.shutdown)  # the round under way has finished
         _commit_pages(writer, 1, 1)  # the first commit after a full checkpoint restarts the log
         assert _wal_salt(database) != salt
         assert writer.execute("SELECT count(*) FROM blobs").fetchone() == (3_001,)
