@@ -99,6 +99,8 @@ class NotificationDispatcher:
                 self._wake.clear()
                 try:
                     await self.round(senders)
+                except OSError as exc:  # the database is down: the health check says so, once a line
+                    log.warning("notification round failed: %s", exc)
                 except Exception:
                     log.exception("notification round failed")
                 with contextlib.suppress(TimeoutError):

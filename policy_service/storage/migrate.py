@@ -34,6 +34,10 @@ class DatabaseProblem(Exception):
     """A one-line explanation of why the database cannot be used."""
 
 
+class DatabaseUnreachable(DatabaseProblem):
+    """No database server answered: maybe not yet (it may be starting beside us)."""
+
+
 def _postgres_connect_args(url: str) -> dict[str, object]:
     parsed = make_url(url)
     return {
@@ -68,7 +72,7 @@ def ensure_database(url: str, create: bool) -> None:
                 await admin.close()
             return
         except (OSError, asyncpg.PostgresError) as exc:
-            raise DatabaseProblem(f"cannot reach Postgres at {args['host']}:{args['port']}: {exc}") from None
+            raise DatabaseUnreachable(f"cannot reach Postgres at {args['host']}:{args['port']}: {exc}") from None
         await conn.close()
 
     asyncio.run(check())
@@ -107,13 +111,18 @@ def schema_problem(url: str) -> str | None:
     """Why a policy service must not start on this database, or None. No schema, or a schema
     behind this code's, is refused in one line (it used to start and log a traceback a second
     per missing table); a revision this code does not know is a newer release's migration,
-    which old code runs on (migrations are additive, docs/operations.md)."""
+    which old code runs on (migrations are additive, docs/operations.md). A database server
+    that does not answer is not a reason: the service starts, reports NOT_SERVING on its
+    health check and serves once the database answers (docs/operations.md), as it did before
+    this check existed."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         if not Path(parsed.database).exists():
             return f"no database at {parsed.database}: run `monomcp db upgrade` first"
     try:
         current, head = revisions(url)
+    except (DatabaseUnreachable, OSError):
+        return None
     except DatabaseProblem as exc:
         return str(exc)
     if current is None:

@@ -80,3 +80,31 @@ async def _drop(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def test_the_policy_service_starts_while_its_database_does_not_answer_yet() -> None:
+    """A database server that does not answer (yet) is not a schema problem: the service
+    starts and reports NOT_SERVING until it answers (docs/operations.md), as it did before the
+    schema check; only an answering database without this release's schema is refused."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    listen = f"127.0.0.1:{free_port()}"
+    down = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
+    env = {**os.environ, "DATABASE_URL": down, "MONOMCP_OPERATOR_TOKEN": "operator-" + uuid.uuid4().hex}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monomcp_cli.main", "serve", "policy", "--listen", listen],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with grpc.insecure_channel(listen) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)  # exits 2 instead on the old code
+            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert "cannot start the policy service" not in output
