@@ -17,7 +17,7 @@ from mcp_front.backends import upstream
 from mcp_front.backends.catalogue_sync import fetch_catalogue
 from mcp_front.backends.upstream import UpstreamError
 from policy_service.toolkits.egress import EgressPolicy
-from tests.support.servers import serve_asgi
+from tests.support.servers import read_body, serve_asgi
 
 TOOLS_PER_PAGE = 400  # ~20 KB of JSON per page
 
@@ -31,12 +31,7 @@ class EndlessCatalogue:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         request = json.loads(body)
         if "id" not in request:
             await send({"type": "http.response.start", "status": 202, "headers": []})

@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from mcp_front.backends.http11 import _MAX_BODY_BYTES
 from tests.conftest import World, mcp_client
-from tests.support.servers import serve_asgi
+from tests.support.servers import read_body, serve_asgi
 from tests.support.upstream import Upstream
 
 _MIB = b"x" * 1_048_576
@@ -62,12 +62,7 @@ class _Oversized:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.inner(scope, receive, send)
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         request = json.loads(body or b"{}")
         if scope["method"] == "POST" and request.get("method") == "tools/call" and self.mode != "json":
             return await self._stream(request, send)

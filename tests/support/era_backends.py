@@ -9,14 +9,7 @@ from typing import Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-async def _read(receive: Receive) -> bytes:
-    body = b""
-    while True:
-        message = await receive()
-        body += bytes(message.get("body", b""))
-        if not message.get("more_body"):
-            return body
+from tests.support.servers import read_body
 
 
 def _replay(body: bytes, rest: Receive) -> Receive:
@@ -62,7 +55,7 @@ class PostFilter:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await _read(receive)
+        body = await read_body(receive)
         message = json.loads(body)
         forward = await self.on_post(scope, message, send)
         if forward is None:

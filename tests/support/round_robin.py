@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from tests.support.servers import read_body
+
 _HOP = {b"host", b"content-length", b"transfer-encoding", b"connection"}
 
 
@@ -24,12 +26,7 @@ class RoundRobin:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         index, self._next = self._next, (self._next + 1) % len(self.upstreams)
         try:
             self.taken.append((index, json.loads(body)))

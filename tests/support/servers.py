@@ -12,6 +12,16 @@ from typing import Any
 import uvicorn
 
 
+async def read_body(receive: Any) -> bytes:
+    """The whole body of an ASGI HTTP request (the test backends' first step)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from tests.support.servers import read_body
+
 TOOLS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {}}
 PROMPTS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/prompts/list_changed", "params": {}}
 
@@ -29,12 +31,7 @@ class UnrulyBackend:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            part = await receive()
-            body += part.get("body", b"")
-            if not part.get("more_body"):
-                break
+        body = await read_body(receive)
         message = json.loads(body)
         method, request_id = message.get("method"), message.get("id")
         if method == "subscriptions/listen":
