@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from fastapi import HTTPException, Request
 from starlette.responses import Response
 
+from mcp_front.edge.request import bearer_of
 from mcp_front.mcp.signed_state import StateSigner
 from policy_service.identity.sessions import looks_like_session
 
@@ -51,9 +52,9 @@ class ConsoleAuth:
     def caller(self, request: Request, form_csrf: str | None = None) -> Caller:
         """The caller, or 401. Cookie-authenticated state changes must be same-origin and
         carry the CSRF token."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return Caller(token.strip(), via_cookie=False, csrf_token="")
+        token = bearer_of(request.headers.get("authorization", ""))
+        if token:
+            return Caller(token, via_cookie=False, csrf_token="")
         cookie = request.cookies.get(COOKIE, "")
         if not looks_like_session(cookie):
             raise HTTPException(401, "sign in with an admin API key or JWT", headers={"WWW-Authenticate": "Bearer"})

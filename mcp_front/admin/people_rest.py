@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from mcp_front.admin.inputs import Ident, Name
 from mcp_front.admin.rest import AdminApi, KeyBody, to_json
+from mcp_front.edge.request import bearer_of
 from policy_service import errors
 from policy_service.client import PolicyUnavailable
 
@@ -126,8 +127,7 @@ def _auth_routes(r: APIRouter, api: AdminApi) -> None:
     @r.post("/auth/logout", status_code=204, tags=["auth"])
     async def logout(request: Request, body: LogoutBody) -> None:
         """Revokes the sign-in of the refresh token and/or the bearer access token."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        bearer = token.strip() if scheme.lower() == "bearer" else ""
+        bearer = bearer_of(request.headers.get("authorization", ""))
         await _anonymous(api, request, bearer, lambda c: c.logout(body.refresh_token))
 
 

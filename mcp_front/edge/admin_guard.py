@@ -6,7 +6,6 @@ values JSON cannot carry, such as NaN)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import Request
@@ -15,27 +14,29 @@ from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_front.admin.auth import COOKIE
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter
-from mcp_front.edge.request import header, key_of
-from mcp_front.edge.responses import body_timeout, body_too_large
+from mcp_front.edge.request import bearer_of, header, key_of
+from mcp_front.edge.responses import body_timeout, body_too_large, retry_seconds
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_SESSION_COOKIE = "mmcp_console"  # mcp_front.admin.auth.COOKIE (not imported: FastAPI stays lazy)
 
 
 def _credential(scope: Scope) -> str:
-    """The bearer token or console session a request carries ('' for anonymous pages)."""
-    scheme, _, token = header(scope, b"authorization").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
+    """The bearer token or console session a request carries ('' for anonymous pages), as
+    `ConsoleAuth.caller` reads them."""
+    token = bearer_of(header(scope, b"authorization"))
+    if token:
+        return token
     cookies = header(scope, b"cookie")
-    return cookie_parser(cookies).get(_SESSION_COOKIE, "") if cookies else ""
+    return cookie_parser(cookies).get(COOKIE, "") if cookies else ""
 
 
 def _too_many(retry_after: float, reason: str) -> Response:
-    seconds = str(max(1, math.ceil(retry_after)))
+    """The REST API's shape of `responses.too_many_requests` (an error `detail`, not JSON-RPC)."""
+    seconds = retry_seconds(retry_after)
     detail = {"reason": "RATE_LIMITED", "message": f"Too many requests: {reason}. Retry after {seconds} s."}
     return JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": seconds})
 

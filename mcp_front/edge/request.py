@@ -45,11 +45,16 @@ def request_id_of(scope: Scope) -> str:
     return request_id
 
 
+def bearer_of(authorization: str) -> str:
+    """The token of a `Bearer` Authorization header ('' for any other or none), unchecked."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def parse_bearer(authorization: str) -> tuple[str, str]:
     """(token, problem): exactly one is non-empty when a header was sent."""
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_of(authorization)
+    if not token:
         return "", "missing bearer token"
     if len(token) > MAX_BEARER_CHARS or not _BEARER.fullmatch(token):
         return "", "malformed bearer token"

@@ -33,8 +33,13 @@ def not_found() -> Response:
     return JSONResponse(NOT_FOUND_BODY, status_code=404)
 
 
+def retry_seconds(retry_after: float) -> str:
+    """A `Retry-After` value: whole seconds, at least one."""
+    return str(max(1, math.ceil(retry_after)))
+
+
 def too_many_requests(retry_after: float, reason: str) -> Response:
-    seconds = str(max(1, math.ceil(retry_after)))
+    seconds = retry_seconds(retry_after)
     return jsonrpc_error(
         429, -32000, f"Too many requests: {reason}. Retry after {seconds} s.", {"Retry-After": seconds}
     )
