@@ -48,7 +48,7 @@ def serve_policy(
     client_ca: str = typer.Option("", help="PEM CA: require client certificates it signed (MONOMCP_POLICY_CLIENT_CA)"),
 ) -> None:
     """Run the policy service (gRPC)."""
-    from monomcp_cli.runtime import run_async
+    from monomcp_cli.runtime import run_async, tune_gc
     from policy_service.api.server import serve
 
     _logging()
@@ -65,6 +65,7 @@ def serve_policy(
     if problem := schema_problem(settings.database_url):
         console.print(f"[red]cannot start the policy service:[/red] {problem}")
         raise typer.Exit(2)
+    tune_gc()
     run_async(serve(settings, listen))
 
 

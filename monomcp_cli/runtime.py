@@ -28,10 +28,12 @@ def run_async(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def tune_gc() -> None:
-    """The SDK's stateless path leaves cycles; freezing startup objects and raising the
-    young-generation threshold removes the long full-GC pauses seen under load. No collect
-    first: after the front's imports it took 45-75 ms of the time to the first call and
-    found ~20 unreachable objects (docs/adr/0023-front-cpu-per-call.md)."""
+    """For both server processes, once their modules are loaded: freezing the startup objects
+    and raising the young-generation threshold removes the long full-GC pauses seen under
+    load (the policy service's full collection took 60-80 ms and made its p99 outliers; frozen,
+    ~3 ms). No collect first: after the front's imports it took 45-75 ms of the time to the
+    first call and found ~20 unreachable objects (docs/adr/0023-front-cpu-per-call.md,
+    docs/adr/0052-both-processes-tune-the-collector.md)."""
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
 

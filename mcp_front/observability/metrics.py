@@ -22,6 +22,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from policy_service.observability.process_metrics import register_process_metrics
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"})
 OTHER = "other"
@@ -97,6 +99,7 @@ class FrontMetrics(Collector):
         self.upstream_seconds = Histogram()
         self.upstream_errors = Counters()  # (kind,)
         self.registry.register(self)
+        register_process_metrics(self.registry)
 
     def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
         route = route_of(path)

@@ -14,12 +14,15 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from policy_service.observability.process_metrics import register_process_metrics
+
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class PolicyMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        register_process_metrics(self.registry)
         self.rpc_seconds = Histogram(
             "monomcp_policy_rpc_seconds",
             "Policy service RPC latency by method and status code.",
