@@ -91,9 +91,11 @@ class Stack:
             "MONOMCP_POLICY_ADDR": f"127.0.0.1:{self.policy_port}",
             "MONOMCP_AUDIT_DIGEST_INTERVAL_SECONDS": "3600",
             "MONOMCP_REQUEST_STATE_KEY": "bench-request-state-key",
-            # The load generator is one key at full speed: lift the per-key limits.
+            # The load generator is one key of one org at full speed: lift the per-key and per-org limits.
             "MONOMCP_RATE_LIMIT_PER_SECOND": "0",
             "MONOMCP_MAX_CONCURRENT_PER_KEY": "0",
+            "MONOMCP_ORG_RATE_LIMIT_PER_SECOND": "0",
+            "MONOMCP_MAX_CONCURRENT_PER_ORG": "0",
             "MONOMCP_BACKEND_ALLOW_PRIVATE": "true",  # the bench upstreams listen on loopback
         }
 

@@ -75,6 +75,7 @@ class ToolEntry:
 class ToolkitAccess:
     principal_id: str
     principal_display: str
+    principal_org: str  # the caller's own org (empty for the operator): its per-org limits apply
     toolkit_name: str
     toolkit_description: str
     tools: dict[str, ToolEntry]  # the whole catalogue when `complete`, else its first page
@@ -170,6 +171,7 @@ class AccessCache:
         return ToolkitAccess(
             principal_id=response.principal.id,
             principal_display=response.principal.display,
+            principal_org=response.principal.org_slug,
             toolkit_name=response.toolkit_name,
             toolkit_description=response.toolkit_description,
             tools=entries,

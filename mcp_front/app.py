@@ -153,15 +153,23 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def build_limiter(settings: Settings) -> KeyLimiter:
-    limits = LimitSettings(settings.rate_limit_per_second, settings.rate_limit_burst, settings.max_concurrent_per_key)
-    if settings.redis_url:
+def build_limiter(settings: Settings, per_org: bool = False) -> KeyLimiter:
+    """The per-key limits, or with `per_org` those of whole organizations."""
+    if per_org:
+        rate, burst = settings.org_rate_limit_per_second, settings.org_rate_limit_burst
+        limits = LimitSettings(rate, burst, settings.max_concurrent_per_org, "organization")
+    else:
+        limits = LimitSettings(
+            settings.rate_limit_per_second, settings.rate_limit_burst, settings.max_concurrent_per_key
+        )
+    if settings.redis_url and not limits.off:
         # Imported here: redis-py loads the OpenTelemetry SDK's metrics when it is installed.
         from mcp_front.edge.redis_limits import RedisLimiter
 
         # A replica that dies frees its in-flight slots once the longest request could have ended.
         lease = max(settings.task_result_wait_seconds, settings.backend_timeout_seconds) + 60.0
-        return RedisLimiter(settings.redis_url, limits, lease)
+        prefix = "monomcp:org-limit:" if per_org else "monomcp:limit:"
+        return RedisLimiter(settings.redis_url, limits, lease, prefix)
     return LocalLimiter(limits)
 
 
@@ -189,7 +197,13 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
     failures = CredentialFailures(LimitSettings(settings.auth_failures_per_second, settings.auth_failure_burst, 0))
-    limits = EdgeLimits(settings.max_body_bytes, settings.body_timeout_seconds, build_limiter(settings), failures)
+    limits = EdgeLimits(
+        settings.max_body_bytes,
+        settings.body_timeout_seconds,
+        build_limiter(settings),
+        failures,
+        build_limiter(settings, per_org=True),
+    )
     oauth = ResourceServer.from_settings(settings)
     gateway = McpGateway(
         policy,

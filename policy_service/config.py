@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(200, alias="MONOMCP_RATE_LIMIT_BURST")
     # Requests one key may have in flight at once (long polls included); 0 = unlimited.
     max_concurrent_per_key: int = Field(64, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
+    # The same limits per organization: every key and person of one org together, so a tenant
+    # cannot multiply its share of the shared processes by minting keys; 0 turns each off.
+    org_rate_limit_per_second: float = Field(1000.0, alias="MONOMCP_ORG_RATE_LIMIT_PER_SECOND")
+    org_rate_limit_burst: int = Field(2000, alias="MONOMCP_ORG_RATE_LIMIT_BURST")
+    max_concurrent_per_org: int = Field(512, alias="MONOMCP_MAX_CONCURRENT_PER_ORG")
     # Shared limits across front replicas; empty = in-process limits.
     redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
 

@@ -14,6 +14,7 @@ resumption of the request's coroutine, and ten calls on the way in (docs/adr/004
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect, Request
@@ -24,7 +25,7 @@ from mcp_front.access import AccessCache
 from mcp_front.edge import responses
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
 from mcp_front.edge.failures import CredentialFailures
-from mcp_front.edge.limits import KeyLimiter
+from mcp_front.edge.limits import ADMITTED, Admission, KeyLimiter
 from mcp_front.edge.oauth import ResourceServer
 from mcp_front.edge.refusals import Refusal, RefusalRecorder, answer_refusal
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header, key_of, parse_bearer
@@ -41,6 +42,13 @@ log = logging.getLogger("monomcp.front")
 # per request (docs/adr/0033). Bounded, since callers choose the values; refusals are never
 # cached (the SDK logs each one).
 _PASSED_MAX = 256
+
+Handler = Callable[[EdgeRequest, Scope, Receive, Send], Awaitable[None]]
+
+
+async def _admitted_anyway() -> Admission:
+    """No org to count (the operator): only the per-key limits apply."""
+    return ADMITTED
 
 
 def _first(scope: Scope, name: bytes) -> bytes | None:
@@ -135,6 +143,7 @@ class EdgeParts:
     sessions: SessionIds
     max_body_bytes: int
     body_timeout_seconds: float
+    org_limiter: KeyLimiter
     oauth: ResourceServer | None = None
 
 
@@ -161,7 +170,21 @@ class EdgeChecks:
             await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
         # Per-key rate and concurrency limits; the slot is held until the response is sent.
-        admission = await self._parts.limiter.admit(edge.key)
+        await self._within(self._parts.limiter.admit(edge.key), self._admitted, edge, scope, receive, send)
+
+    async def _within(
+        self,
+        admitting: Awaitable[Admission],
+        then: Handler,
+        edge: EdgeRequest,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Runs `then` inside a limit's slot, held until the response is sent; a refusal is a
+        429, audited. A standing stream (GET) is not a request in flight: the stream hub bounds
+        those per credential, so its slot is given back before it starts."""
+        admission = await admitting
         if not admission.allowed:
             answer = responses.too_many_requests(admission.retry_after, admission.reason)
             await answer_refusal(
@@ -169,21 +192,29 @@ class EdgeChecks:
             )
             return
         if scope["method"] == "GET":
-            # A standing stream is not a request in flight: the stream hub bounds them per credential.
             await admission.release()
-            await self._admitted(edge, scope, receive, send)
+            await then(edge, scope, receive, send)
             return
         try:
-            await self._admitted(edge, scope, receive, send)
+            await then(edge, scope, receive, send)
         finally:
             await admission.release()
 
     async def _admitted(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = await self._credential_refusal(edge) or session_refusal(self._parts.sessions, edge, scope)
-        if refusal is None and scope["method"] == "GET":
+        if refusal is not None:
+            await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
+            return
+        # The caller's org is known now: its limits bound every key and person of that org together.
+        org = edge.access.principal_org if edge.access is not None else ""
+        admitting = self._parts.org_limiter.admit(org) if org else _admitted_anyway()
+        await self._within(admitting, self._identified, edge, scope, receive, send)
+
+    async def _identified(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
             await self._get(scope, receive, send)
             return
-        refusal = refusal or self._media.refusal(scope) or await self._body_refusal(edge, scope, receive)
+        refusal = self._media.refusal(scope) or await self._body_refusal(edge, scope, receive)
         if refusal is not None:
             await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return

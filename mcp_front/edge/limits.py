@@ -1,9 +1,10 @@
-"""Per-key rate and concurrency limits (key = a hash of the bearer, never the bearer).
+"""Rate and concurrency limits per key (a hash of the bearer, never the bearer) and per
+organization (every key and person of one org together).
 
-A token bucket bounds the request rate of one key, a count bounds its requests in flight
-(long polls included), so a flood from one key is refused cheaply with 429 + Retry-After
-instead of crowding out other keys. In-process by default; `redis_limits` shares the same
-limits across replicas.
+A token bucket bounds the request rate of one holder, a count bounds its requests in flight
+(long polls included), so a flood from one key, or from one tenant's many keys, is refused
+cheaply with 429 + Retry-After instead of crowding out the others. In-process by default;
+`redis_limits` shares the same limits across replicas.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ class LimitSettings:
     rate_per_second: float  # 0 = no rate limit
     burst: int
     max_concurrent: int  # 0 = no concurrency limit
+    holder: str = "key"  # what one bucket belongs to, as refusals name it
+
+    @property
+    def off(self) -> bool:
+        return self.rate_per_second <= 0 and self.max_concurrent <= 0
 
 
 class KeyLimiter(Protocol):
@@ -41,11 +47,16 @@ class KeyLimiter(Protocol):
     async def close(self) -> None: ...
 
 
+ADMITTED = Admission(True)
+
+
 def rate_refusal(settings: LimitSettings, missing_tokens: float) -> Admission:
-    return Admission(False, missing_tokens / settings.rate_per_second, "rate limit exceeded")
+    reason = "rate limit exceeded" if settings.holder == "key" else f"rate limit of this {settings.holder} exceeded"
+    return Admission(False, missing_tokens / settings.rate_per_second, reason)
 
 
-CONCURRENCY_REFUSAL = Admission(False, 1.0, "too many requests in flight for this key")
+def concurrency_refusal(settings: LimitSettings) -> Admission:
+    return Admission(False, 1.0, f"too many requests in flight for this {settings.holder}")
 
 
 class LocalLimiter:
@@ -60,7 +71,7 @@ class LocalLimiter:
         settings = self._settings
         in_flight = self._in_flight.get(key, 0)
         if settings.max_concurrent and in_flight >= settings.max_concurrent:
-            return CONCURRENCY_REFUSAL
+            return concurrency_refusal(settings)
         if settings.rate_per_second > 0:
             now = time.monotonic()
             tokens, at = self._buckets.get(key, (float(settings.burst), now))
@@ -72,7 +83,7 @@ class LocalLimiter:
                 self._buckets.clear()  # every bucket refills to full anyway; bounded memory wins
             self._buckets[key] = (tokens - 1.0, now)
         if not settings.max_concurrent:
-            return Admission(True)
+            return ADMITTED
         self._in_flight[key] = in_flight + 1
 
         async def release() -> None:

@@ -1,4 +1,4 @@
-"""The per-key limits shared by every front replica through Redis.
+"""The per-key and per-organization limits shared by every front replica through Redis.
 
 One Lua script decides a request atomically in one round trip: the key's token bucket (on
 Redis's clock, so replicas agree) and its in-flight set, where each admitted request holds
@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mcp_front.edge.limits import CONCURRENCY_REFUSAL, Admission, LimitSettings, LocalLimiter, rate_refusal
+from mcp_front.edge.limits import ADMITTED, Admission, LimitSettings, LocalLimiter, concurrency_refusal, rate_refusal
 
 log = logging.getLogger("monomcp.front")
 
@@ -75,9 +75,9 @@ class RedisLimiter:
             return await self._fallback.admit(key)
         if not allowed:
             detail = detail.decode() if isinstance(detail, bytes) else str(detail)
-            return CONCURRENCY_REFUSAL if detail == "concurrency" else rate_refusal(settings, float(detail))
+            return concurrency_refusal(settings) if detail == "concurrency" else rate_refusal(settings, float(detail))
         if not settings.max_concurrent:
-            return Admission(True)
+            return ADMITTED
 
         async def release() -> None:
             try:

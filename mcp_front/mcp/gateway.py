@@ -14,7 +14,7 @@ from mcp_front.access import AccessCache, ToolkitAccess
 from mcp_front.edge import responses
 from mcp_front.edge.checks import EdgeChecks, EdgeParts, edge_of
 from mcp_front.edge.failures import CredentialFailures
-from mcp_front.edge.limits import KeyLimiter
+from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
 from mcp_front.edge.oauth import ResourceServer
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest
@@ -49,11 +49,13 @@ class EdgeLimits:
         body_timeout_seconds: float,
         limiter: KeyLimiter,
         failures: CredentialFailures | None = None,
+        org_limiter: KeyLimiter | None = None,
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_seconds = body_timeout_seconds
         self.limiter = limiter
         self.failures = failures or CredentialFailures()
+        self.org_limiter = org_limiter or LocalLimiter(LimitSettings(0, 0, 0, "organization"))
 
 
 class McpGateway:
@@ -73,6 +75,7 @@ class McpGateway:
         self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
+        self._org_limiter = limits.org_limiter
         self.streams = StreamHub(caller.relays, caller._upstreams)
         self._manager = StreamableHTTPSessionManager(
             app=build_server(caller, tasks, policy, self.streams),
@@ -97,6 +100,7 @@ class McpGateway:
             self._sessions,
             limits.max_body_bytes,
             limits.body_timeout_seconds,
+            limits.org_limiter,
             oauth,
         )
         stream = StreamEndpoint(policy, self.streams, self.recorder)
@@ -116,6 +120,7 @@ class McpGateway:
             await self.streams.close()
             await self.recorder.close()
             await self.limiter.close()
+            await self._org_limiter.close()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         edge = scope[EDGE_KEY] = EdgeRequest.from_scope(scope, route.org, route.toolkit)

@@ -166,6 +166,56 @@ async def test_concurrency_limit_per_key(world: World, settings: Settings, polic
     assert "rate_limited" in await _audit_statuses(world)
 
 
+async def test_an_organization_is_limited_as_a_whole(world: World, settings: Settings, policy_addr: str) -> None:
+    """Its keys share one budget: a key it never used is refused once the others spent it."""
+    async with _front(settings, policy_addr, org_rate_limit_per_second=0.001, org_rate_limit_burst=3) as base:
+        async with httpx.AsyncClient() as http:
+            spent = [await _post(http, base, world.keys[f"acme:{role}"]) for role in ("member", "admin", "member")]
+            fresh_key = await _post(http, base, world.keys["acme:admin2"])
+            other = await _post(http, base, world.keys["globex:member"])
+    assert [r.status_code for r in spent] == [200, 200, 200]
+    assert fresh_key.status_code == 429 and int(fresh_key.headers["retry-after"]) >= 1
+    assert "rate limit of this organization exceeded" in fresh_key.text
+    assert other.status_code == 200  # another org's budget is its own
+    limited = (await world.operator.query_audit("", status="rate_limited")).records
+    assert [r.error for r in limited] == ["rate limit of this organization exceeded"]
+
+
+async def test_an_organization_has_a_bound_on_requests_in_flight(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    async with _front(settings, policy_addr, max_concurrent_per_org=1) as base:
+        async with httpx.AsyncClient(timeout=30) as http:
+            url = f"{base}/acme/tools/mcp"
+            held = asyncio.create_task(http.post(url, headers=_auth(world.keys["acme:member"]), json=_slow_call(1.5)))
+            while world.upstream.calls["slow"] == 0:  # noqa: ASYNC110 - the upstream has no event to wait on
+                await asyncio.sleep(0.01)
+            same_org = await _post(http, base, world.keys["acme:admin"])
+            other = await _post(http, base, world.keys["globex:member"])
+            assert (await held).status_code == 200
+            after = await _post(http, base, world.keys["acme:admin"])
+    assert same_org.status_code == 429 and "too many requests in flight for this organization" in same_org.text
+    assert other.status_code == 200
+    assert after.status_code == 200  # the slot came back with the answer
+
+
+async def test_two_fronts_share_one_organization_limit_through_redis(
+    world: World, settings: Settings, policy_addr: str, redis_url: str
+) -> None:
+    # A fresh org: Redis outlives the test, and org slugs (unlike key hashes) repeat between runs.
+    org = "limits-" + secrets.token_hex(4)
+    await world.operator.create_org(org, "Limits")
+    keys = [(await world.operator.create_api_key(org, f"key {i}", "member")).secret for i in range(3)]
+    shared = {"redis_url": redis_url, "org_rate_limit_per_second": 0.001, "org_rate_limit_burst": 2}
+    async with _front(settings, policy_addr, **shared) as one, _front(settings, policy_addr, **shared) as two:
+        async with httpx.AsyncClient() as http:
+            fronts = (one, two, two)
+            statuses = [(await _post(http, base, key)).status_code for base, key in zip(fronts, keys, strict=True)]
+            other = await _post(http, one, world.keys["globex:member"])
+    assert statuses == [200, 200, 429]
+    assert other.status_code == 200
+
+
 @pytest.fixture
 async def redis_url() -> str:
     from redis.asyncio import Redis
