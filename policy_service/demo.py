@@ -61,7 +61,7 @@ async def _org(session: AsyncSession, slug: str) -> Organization:
 
 
 async def _retire_earlier_demo_keys(session: AsyncSession, org_ids: list[str]) -> None:
-    """The last run's demo keys are revoked (kept, so `api-keys list` and a client still holding
+    """The last run's demo keys are revoked (kept, so `keys list` and a client still holding
     one say "revoked" rather than "unknown"); the runs' before it, revoked already, are deleted
     (their audit rows keep the key's id and name), so keys never pile up."""
     seeded = (
