@@ -107,6 +107,56 @@ def _describe(a: Approval) -> str:
     return f"{a.tool} on {a.toolkit_org_slug}/{a.toolkit_slug} for {a.requester.display}"
 
 
+def _approval_facts(a: Approval) -> list[tuple[str, str]]:
+    """`approvals show`'s lines, in the order an approver reads them."""
+    who = a.requester
+    requester = f"{who.display} ({', '.join(p for p in (who.role, f'{who.kind} {who.id}'.strip()) if p)})"
+    return [
+        ("id", a.id),
+        ("status", APPROVAL_STATUS_NAMES.get(a.status, "")),
+        ("request", f"{a.tool} on {a.toolkit_org_slug}/{a.toolkit_slug}"),
+        ("requester", requester if who.display or who.id else ""),
+        ("org", a.org_slug),
+        ("created_at", cell(a, "created_at")),
+        ("expires_at", cell(a, "expires_at")),
+        ("approvals", f"{a.approvals_so_far} of {a.required_approvals}" if a.required_approvals else ""),
+        ("covers", a.scope),
+        ("window_until", cell(a, "window_until")),
+        ("decided_by", a.decided_by),
+        ("decided_at", cell(a, "decided_at")),
+        ("reason", a.reason),
+        ("consumed_by_call_id", a.consumed_by_call_id),
+        ("notified", ", ".join(a.notified)),
+    ]
+
+
+def _pretty_arguments(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def print_approval(a: Approval) -> None:
+    """One approval as `audit show` shows a record: a field a line (empty ones left out), then
+    the arguments that will run, indented, and their hash; a pending one ends with the commands
+    that decide it. Every line fits 80 columns with the ids whole."""
+    facts = Table(box=box.SIMPLE, show_header=False)
+    facts.add_column("field", style="bold", no_wrap=True)
+    facts.add_column("value", overflow="fold")
+    for name, value in _approval_facts(a):
+        if value:
+            facts.add_row(name, Text(value))  # Text: stored values such as "[REDACTED]" stay as they are
+    console.print(facts)
+    console.print("[bold]arguments[/bold]")
+    console.print(Text(_pretty_arguments(a.arguments_json or "{}")))
+    console.print(Text(f"sha256 {a.arguments_sha256}"), style="dim")
+    if APPROVAL_STATUS_NAMES.get(a.status) == "pending":
+        console.print(
+            Text(f"\napprove: monomcp approvals approve {a.id}\ndeny:    monomcp approvals deny {a.id} --reason TEXT")
+        )
+
+
 def register(app: typer.Typer) -> typer.Typer:
     approvals = typer.Typer(help="The approval queue.", no_args_is_help=True)
     audit = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -147,7 +197,7 @@ def register(app: typer.Typer) -> typer.Typer:
         if as_json:
             emit(approval, True, [])
         else:
-            console.print_json(json.dumps(to_dict(approval)))
+            print_approval(approval)
 
     def _decide(approval_id: str, approve: bool, reason: str, as_json: bool) -> None:
         async def run(c: PolicyClient) -> Approval:

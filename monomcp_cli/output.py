@@ -87,7 +87,7 @@ def print_demo(result: dict[str, Any]) -> None:
     console.print("[bold]Endpoints[/bold]")
     for url in result["endpoints"]:
         console.print(f"  {url}")
-    console.print("[bold]Demo API keys[/bold] (shown once)")
+    console.print("[bold]Demo API keys[/bold] (shown once; the previous run's demo keys are revoked)")
     for name, key in result["api_keys"].items():
         console.print(f"  {name:14} {key}")
     if result.get("people"):

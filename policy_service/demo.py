@@ -1,19 +1,21 @@
 """Demo data (DESIGN "Demo data"): mono/seo public; acme/seo and acme/custom-growth-toolkit
 private; globex to show the 404; admin and member keys per org; an admin person with a
 password per org; every permission level, an org-wide default and a role override.
-Idempotent; issues fresh keys and passwords on every run."""
+Idempotent; issues fresh keys and passwords on every run, and the previous run's demo keys
+stop working (their secrets were shown once and are stored nowhere, so they cannot be shown
+again): one set of demo keys is live after any number of runs (docs/adr/0051)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.identity import directory, passwords, people
 from policy_service.permissions import rules
-from policy_service.storage.models import Organization
+from policy_service.storage.models import ApiKey, Organization, utcnow
 
 ORGS = {"mono": "Mono", "acme": "Acme Corp", "globex": "Globex"}
 TOOLKITS = [
@@ -31,6 +33,8 @@ MEMBERS = [("acme", "admin@acme.example", "admin"), ("acme", "dev@acme.example",
 # One person per org who signs in with a password (console, /api/v1/auth/login); a fresh
 # password is set and printed on every seed, like the demo keys.
 PEOPLE = {"mono": "admin@mono.example", "acme": "admin@acme.example", "globex": "admin@globex.example"}
+# The seed's keys, by name in the demo orgs: unowned, one per role (people's keys have an owner).
+DEMO_KEY_NAMES = {role: f"demo {role}" for role in ("admin", "member")}
 
 
 async def demo_catalogue() -> list[dict[str, Any]]:
@@ -54,6 +58,19 @@ async def demo_catalogue() -> list[dict[str, Any]]:
 async def _org(session: AsyncSession, slug: str) -> Organization:
     org = (await session.execute(select(Organization).where(Organization.slug == slug))).scalar_one_or_none()
     return org if org is not None else await directory.create_org(session, slug, ORGS[slug])
+
+
+async def _retire_earlier_demo_keys(session: AsyncSession, org_ids: list[str]) -> None:
+    """The last run's demo keys are revoked (kept, so `keys list` and a client still holding
+    one say "revoked" rather than "unknown"); the runs' before it, revoked already, are deleted
+    (their audit rows keep the key's id and name), so keys never pile up."""
+    seeded = (
+        ApiKey.org_id.in_(org_ids),
+        ApiKey.name.in_(list(DEMO_KEY_NAMES.values())),
+        ApiKey.owner_user_id.is_(None),
+    )
+    await session.execute(delete(ApiKey).where(*seeded, ApiKey.revoked_at.is_not(None)))
+    await session.execute(update(ApiKey).where(*seeded, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
 
 async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, public_url: str) -> dict[str, Any]:
@@ -92,9 +109,10 @@ async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, pub
         # acme does not let anyone publish through mono's public toolkit.
         mono_publish = await rules.find_tool(session, toolkits[("mono", "seo")], "publish_page")
         await rules.set_org_default(session, orgs["acme"].id, mono_publish, "blocked")
+        await _retire_earlier_demo_keys(session, [org.id for org in orgs.values()])
         for slug, org in orgs.items():
-            for role_name in ("admin", "member"):
-                issued = await directory.create_api_key(session, org.id, f"demo {role_name}", role_name, 0)
+            for role_name, key_name in DEMO_KEY_NAMES.items():
+                issued = await directory.create_api_key(session, org.id, key_name, role_name, 0)
                 keys[f"{slug}:{role_name}"] = issued.secret
     endpoints = [f"{public_url.rstrip('/')}/{o}/{t}/mcp" for o, t, *_ in TOOLKITS]
     signs_in = {org: {"email": PEOPLE[org], "password": pw} for org, pw in people_passwords.items()}

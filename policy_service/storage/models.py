@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -98,6 +99,10 @@ class User(Base):
     # argon2id hash ('' = no password: the person cannot sign in with one).
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# One account per email whatever its case (sign-in compares lower-cased): migration 0013.
+Index("uq_users_lower_email", func.lower(User.email), unique=True)
 
 
 class Role(Base):

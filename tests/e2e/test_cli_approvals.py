@@ -85,6 +85,35 @@ async def test_audit_list_names_the_call_id_that_audit_show_takes(
     assert shown.exit_code == 0 and call_id in shown.output and "pending_approval" in shown.output
 
 
+async def test_show_reads_like_audit_show_and_keeps_json(
+    world: World, front: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`approvals show` printed the raw JSON of the message (enum-free, but one brace soup)."""
+    monkeypatch.setattr(output.console, "width", 80)
+    approval_id = await _pending(front, world, {"amount": 7, "to": "shown"})
+
+    shown = await _cli(world, "acme:admin", "approvals", "show", approval_id[:8])
+
+    assert shown.exit_code == 0, shown.output
+    head, arguments = shown.output.split("\narguments\n", 1)
+    facts = dict(line.strip().split(None, 1) for line in head.splitlines() if line.strip())  # a field a line
+    assert facts["id"] == approval_id and facts["status"] == "pending"
+    assert facts["request"] == "transfer on acme/tools" and "(member, api_key " in facts["requester"]
+    assert "(in " in facts["expires_at"] and facts["approvals"] == "0 of 1"
+    assert not facts.keys() & {"decided_by", "reason", "consumed_by_call_id"}  # empty fields left out
+    arguments, decide = arguments.split("\nsha256 ")
+    assert json.loads(arguments) == {"amount": 7, "to": "shown"} and '\n  "amount": 7' in arguments
+    assert f"approve: monomcp approvals approve {approval_id}\n" in decide and "--reason TEXT" in decide
+    assert all(len(line) <= 80 for line in shown.output.splitlines())
+
+    await _cli(world, "acme:admin", "approvals", "deny", approval_id, "--reason", "not [this] one")
+    denied = await _cli(world, "acme:admin", "approvals", "show", approval_id)
+    assert "denied" in denied.output and "not [this] one" in denied.output
+    assert "decided_by" in denied.output and "approve:" not in denied.output
+    as_json = json.loads((await _cli(world, "acme:admin", "approvals", "show", approval_id, "--json")).stdout)
+    assert as_json["status"] == "denied" and as_json["id"] == approval_id and as_json["reason"] == "not [this] one"
+
+
 async def test_a_prefix_must_be_long_enough(world: World, front: str) -> None:
     approval_id = await _pending(front, world, {"amount": 9, "to": "z"})
     too_short = await _cli(world, "acme:admin", "approvals", "approve", approval_id[:3])

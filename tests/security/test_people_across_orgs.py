@@ -8,9 +8,14 @@ Regressions:
   the victim's `admin@victim.example` then failed (INTERNAL), in every org.
 - `AddMember` / `CreatePerson` added an account of another org to the caller's org: that org's
   admins could then no longer reset or disable their own member (`PERSON_IN_OTHER_ORGS`), and an
-  account one org created (with a password its admin was shown) could be added by another."""
+  account one org created (with a password its admin was shown) could be added by another.
+- Two concurrent `AddMember` calls for one new email (in any case) both found no account and
+  both inserted one: the loser failed with INTERNAL (a unique-key conflict), and before emails
+  were normalised the two made two accounts. The loser now runs again and finds the winner's."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -36,6 +41,18 @@ async def test_a_case_variant_of_another_orgs_email_does_not_lock_its_person_out
             await acme.add_member("", " VIC.CASE@globex.example", "admin")
     assert (await stack.operator.login("vic.case@globex.example", PASSWORD, "globex")).access_token
     assert not await stack.rows_where("lower(actor_display) = :v AND status = 'internal'", "vic.case@globex.example")
+
+
+async def test_concurrent_case_variants_of_a_new_email_end_in_one_account(stack: Stack) -> None:
+    async with stack.client("acme:admin") as acme:
+        for n in range(8):
+            spellings = (f"Race.{n}@Acme.example", f"race.{n}@acme.EXAMPLE")
+            added = await asyncio.gather(*(acme.add_member("", email, "member") for email in spellings))
+            assert {m.email for m in added} == {f"race.{n}@acme.example"}
+            assert added[0].user_id == added[1].user_id
+        emails = [p.email for p in await acme.list_people("") if p.email.startswith("race.")]
+    assert sorted(emails) == sorted({f"race.{n}@acme.example" for n in range(8)})
+    assert not await stack.rows_where("method = :v AND status = 'internal'", "admin/AddMember")
 
 
 async def test_an_org_admin_cannot_add_another_orgs_person(stack: Stack) -> None:

@@ -229,6 +229,63 @@ async def test_only_a_started_call_can_be_completed(stack: Stack, target: str) -
     assert await stack.rows_where("completes = :v", call_id) == []
 
 
+def _authorize_item(stack: Stack, mark: str, n: int) -> policy_pb2.CallBatchItem:
+    request = policy_pb2.AuthorizeToolCallRequest(
+        credential=stack.keys["acme:member"],
+        org_slug="acme",
+        toolkit_slug="tools",
+        tool="echo",
+        arguments_json=json.dumps({"n": n}),
+        meta=types_pb2.RequestMeta(request_id=mark),
+    )
+    return policy_pb2.CallBatchItem(authorize=request, id=n)
+
+
+async def _batched_and_streamed_call_ids(stack: Stack, items: list[policy_pb2.CallBatchItem]) -> list[str]:
+    """The call ids CallBatch and CallStream give these items (each sent through both)."""
+    metadata = (("authorization", f"Bearer {stack.service_token}"),)
+    async with grpc.aio.insecure_channel(stack.policy_addr) as channel:
+        stub = policy_pb2_grpc.PolicyServiceStub(channel)
+        batch = stub.CallBatch(policy_pb2.CallBatchRequest(items=items), metadata=metadata)
+        results = [r async for m in batch for r in m.results]
+        stream = stub.CallStream(metadata=metadata)
+        await stream.write(policy_pb2.CallBatchRequest(items=items))
+        while len(results) < 2 * len(items):
+            answer = await stream.read()
+            assert answer is not grpc.aio.EOF
+            results.extend(answer.results)
+        await stream.done_writing()
+    assert all(r.WhichOneof("result") == "authorize" for r in results), results
+    return [r.authorize.call_id for r in results]
+
+
+async def test_no_caller_can_give_two_started_rows_one_call_id(stack: Stack) -> None:
+    """Call ids are minted by the policy service (`new_id`, 122 random bits) for every row; nothing
+    a service identity sends (request id, item id, identical requests, unary, CallBatch or
+    CallStream) becomes one. So the (call_id, call_at) unique index of the partitioned Postgres
+    table, which does not compare ids across partitions, never meets two rows of one id, and a
+    completion attaches to exactly the row it names (ADR 0051)."""
+    mark = f"same-ids-{uuid.uuid4().hex}"
+    # The same two items through CallBatch and CallStream, then the first twice more, unary.
+    called = await _batched_and_streamed_call_ids(stack, [_authorize_item(stack, mark, n) for n in (1, 2)])
+    async with stack.service() as front:
+        for _ in range(2):
+            decision = await front.authorize_tool_call(
+                stack.keys["acme:member"], "acme", "tools", "echo", '{"n": 1}', request_id=mark
+            )
+            called.append(decision.call_id)
+    rows = await stack.audit_rows(mark)
+    assert sorted(r["call_id"] for r in rows) == sorted(called) and len(set(called)) == len(called) == 6
+    assert all(r["status"] == "started" and len(r["call_id"]) == 32 and r["call_id"] != mark for r in rows)
+    async with stack.service() as front:
+        for call_id in called:
+            await front.complete_tool_call(call_id, "ok", json.dumps({"done": call_id}))
+    started = {r["call_id"]: r for r in rows}
+    for call_id in called:  # each completion attached to the one row it names, in its partition
+        (completion,) = await stack.rows_where("completes = :v", call_id)
+        assert completion["call_at"] == started[call_id]["call_at"] and call_id in completion["response_payload"]
+
+
 @pytest.mark.parametrize(
     ("credential", "reason"),
     [
