@@ -15,25 +15,16 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_URL
+from tests.support.migrations import monomcp_on
 from tests.support.servers import free_port
-
-
-def _monomcp(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monomcp_cli.main", *args],
-        env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "300"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_check_reports_the_revision_before_and_after_upgrade(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-    before = _monomcp("db", "check", database_url=url)
+    before = monomcp_on(url, "db", "check")
     assert before.returncode == 1 and "schema revision none" in before.stdout
-    assert _monomcp("db", "upgrade", database_url=url).returncode == 0
-    after = _monomcp("db", "check", database_url=url)
+    assert monomcp_on(url, "db", "upgrade").returncode == 0
+    after = monomcp_on(url, "db", "check")
     assert after.returncode == 0 and "schema revision" in after.stdout and "none" not in after.stdout
 
 
@@ -50,10 +41,10 @@ def test_the_policy_service_refuses_a_database_without_its_schema(tmp_path: Path
         if prepare == "":
             sqlite3.connect(path).close()  # a file, no tables
         elif prepare:
-            assert _monomcp("db", "upgrade", database_url=url).returncode == 0
+            assert monomcp_on(url, "db", "upgrade").returncode == 0
             with sqlite3.connect(path) as conn:
                 conn.execute("UPDATE alembic_version SET version_num = ?", (prepare,))
-        refused = _monomcp("serve", "policy", "--listen", free, database_url=url)
+        refused = monomcp_on(url, "serve", "policy", "--listen", free)
         assert refused.returncode == 2, (name, refused.stdout, refused.stderr)
         assert said in refused.stdout and "monomcp db upgrade" in refused.stdout, (name, refused.stdout)
         assert "Traceback" not in refused.stdout + refused.stderr
@@ -63,12 +54,12 @@ def test_the_policy_service_refuses_a_database_without_its_schema(tmp_path: Path
 def test_a_missing_postgres_database_is_one_line_and_can_be_created() -> None:
     name = f"monomcp_missing_{uuid.uuid4().hex[:8]}"
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    missing = _monomcp("db", "upgrade", database_url=url)
+    missing = monomcp_on(url, "db", "upgrade")
     assert missing.returncode == 1 and "Traceback" not in missing.stdout + missing.stderr
     assert f"database '{name}' does not exist" in missing.stdout and "--create" in missing.stdout
     try:
-        assert _monomcp("db", "upgrade", "--create", database_url=url).returncode == 0
-        assert _monomcp("db", "check", database_url=url).returncode == 0
+        assert monomcp_on(url, "db", "upgrade", "--create").returncode == 0
+        assert monomcp_on(url, "db", "check").returncode == 0
     finally:
         asyncio.run(_drop(name))
 

@@ -18,15 +18,13 @@ import httpx
 import pytest
 
 from policy_service.audit.digests import AuditDigester, DigestPolicy
-from policy_service.client import PolicyClient
 from policy_service.storage.database import create_engine, session_factory
 from tests.conftest import JWT_SECRET, OPERATOR, POSTGRES_URL
 from tests.support.counting_upstream import RECORD, CountingUpstream
 from tests.support.fault_load import CALL_TIMEOUT, OK, Ledger, raw_call, run_clients, warm_up
-from tests.support.fault_stack import Stack, inject_faults, make_processes, preapprove, process_env, seed
+from tests.support.fault_stack import Stack, inject_faults, preapprove, process_env, running_stack
 from tests.support.processes import throwaway_postgres
 from tests.support.reconcile import AuditView, load_audit, reconcile
-from tests.support.servers import serve_asgi
 
 SECONDS = float(os.environ.get("MONOMCP_FAULT_SECONDS", "20"))
 CLIENTS = int(os.environ.get("MONOMCP_FAULT_CLIENTS", "50"))
@@ -49,22 +47,9 @@ def log_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def stack(log_dir: Path) -> AsyncIterator[Stack]:
     async with throwaway_postgres(POSTGRES_URL) as database_url:
-        upstream = CountingUpstream()
-        async with serve_asgi(upstream.app()) as upstream_base:
-            env = process_env(database_url, OPERATOR, JWT_SECRET, digest_seconds=2.0)
-            policy, front = make_processes(env, log_dir)
-            operator = PolicyClient(policy.address, OPERATOR)
-            stack = Stack(database_url, upstream, policy, front, operator)
-            try:
-                await policy.start()
-                await seed(stack, f"{upstream_base}/mcp")
-                front.set_env("MONOMCP_SERVICE_TOKEN", stack.service_token)
-                await front.start()
-                yield stack
-            finally:
-                await operator.close()
-                await front.stop()
-                await policy.stop()
+        env = process_env(database_url, OPERATOR, JWT_SECRET, digest_seconds=2.0)
+        async with running_stack(database_url, CountingUpstream(), env, log_dir) as stack:
+            yield stack
 
 
 async def _sweep_and_digest(database_url: str) -> tuple[int, bool, list[str]]:

@@ -14,13 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from policy_service.client import PolicyClient
 from policy_service.storage.migrate import upgrade_async
 from tests.conftest import JWT_SECRET, OPERATOR
 from tests.support.counting_upstream import RECORD, CountingUpstream
 from tests.support.fault_load import OK, Ledger, raw_call, warm_up
-from tests.support.fault_stack import Stack, make_processes, process_env, seed
-from tests.support.servers import free_port, serve_asgi
+from tests.support.fault_stack import Stack, process_env, running_stack
+from tests.support.servers import free_port
 
 CALLS = 2_000
 CONCURRENCY = 16
@@ -32,27 +31,14 @@ _FROZEN = re.compile(r"^monomcp_gc_frozen_objects ([0-9.e+]+)$", re.MULTILINE)
 async def stack(tmp_path: Path) -> AsyncIterator[tuple[Stack, str]]:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/gc.db"
     await upgrade_async(database_url)
-    upstream = CountingUpstream()
     policy_metrics = f"127.0.0.1:{free_port()}"
-    async with serve_asgi(upstream.app()) as upstream_base:
-        env = {
-            **process_env(database_url, OPERATOR, JWT_SECRET, digest_seconds=3600),
-            "MONOMCP_POLICY_METRICS_LISTEN": policy_metrics,
-            "MONOMCP_RATE_LIMIT_PER_SECOND": "0",
-        }
-        policy, front = make_processes(env, tmp_path)
-        operator = PolicyClient(policy.address, OPERATOR)
-        stack = Stack(database_url, upstream, policy, front, operator)
-        try:
-            await policy.start()
-            await seed(stack, f"{upstream_base}/mcp")
-            front.set_env("MONOMCP_SERVICE_TOKEN", stack.service_token)
-            await front.start()
-            yield stack, policy_metrics
-        finally:
-            await operator.close()
-            await front.stop()
-            await policy.stop()
+    env = {
+        **process_env(database_url, OPERATOR, JWT_SECRET, digest_seconds=3600),
+        "MONOMCP_POLICY_METRICS_LISTEN": policy_metrics,
+        "MONOMCP_RATE_LIMIT_PER_SECOND": "0",
+    }
+    async with running_stack(database_url, CountingUpstream(), env, tmp_path) as gateway:
+        yield gateway, policy_metrics
 
 
 async def _collector(http: httpx.AsyncClient, url: str) -> tuple[float, dict[int, float]]:

@@ -12,11 +12,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import Table, insert, select
-from sqlalchemy.engine import make_url
 
 from policy_service.audit import chain, digests
 from policy_service.audit.digests import AuditDigester, DigestPolicy
@@ -25,7 +23,8 @@ from policy_service.audit.writer import AuditWriter, CallNotStarted, CompletionC
 from policy_service.storage.database import WriteGuard, create_engine, is_sqlite, session_factory
 from policy_service.storage.migrate import alembic_config, upgrade
 from policy_service.storage.models import AuditDigest, AuditRequestLog
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.conftest import BACKENDS
+from tests.support.migrations import database_at
 
 LOG: Table = AuditRequestLog.__table__  # type: ignore[assignment]
 DIGESTS: Table = AuditDigest.__table__  # type: ignore[assignment]
@@ -36,24 +35,8 @@ UTC = dt.UTC
 
 @pytest.fixture(params=BACKENDS)
 async def url_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        await asyncio.to_thread(upgrade, url, "0008")
+    async with database_at(request.param, tmp_path, "0008") as url:
         yield url
-        return
-    if not POSTGRES_URL:
-        pytest.skip("MONOMCP_TEST_POSTGRES_URL not set")
-    base = make_url(POSTGRES_URL)
-    name = f"monomcp_mig_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(host=base.host, port=base.port or 5432, user=base.username, database="postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(upgrade, url, "0008")
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def _row(call_id: str, at: dt.datetime, **values: Any) -> dict[str, Any]:

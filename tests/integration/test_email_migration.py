@@ -6,24 +6,19 @@ variant can be written again (ADR 0051)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic import command
 from sqlalchemy import Table, insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from policy_service.storage.database import create_engine
-from policy_service.storage.migrate import alembic_config, revisions, upgrade
+from policy_service.storage.migrate import alembic_config, revisions
 from policy_service.storage.models import User
-from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.conftest import BACKENDS
+from tests.support.migrations import database_at, monomcp_on
 
 USERS: Table = User.__table__  # type: ignore[assignment]
 KEEP, DROP, SOLO = "a" * 32, "b" * 32, "c" * 32
@@ -31,34 +26,8 @@ KEEP, DROP, SOLO = "a" * 32, "b" * 32, "c" * 32
 
 @pytest.fixture(params=BACKENDS)
 async def url_at_0012(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        await asyncio.to_thread(upgrade, url, "0012")
+    async with database_at(request.param, tmp_path, "0012") as url:
         yield url
-        return
-    if not POSTGRES_URL:
-        pytest.skip("MONOMCP_TEST_POSTGRES_URL not set")
-    base = make_url(POSTGRES_URL)
-    name = f"monomcp_mig_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(host=base.host, port=base.port or 5432, user=base.username, database="postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(upgrade, url, "0012")
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-def _monomcp(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monomcp_cli.main", *args],
-        env={**os.environ, "DATABASE_URL": database_url, "COLUMNS": "1000"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def _sql(url: str, statement: str) -> None:
@@ -84,7 +53,7 @@ async def test_upgrade_refuses_case_variants_naming_them_then_succeeds_once_one_
     url = url_at_0012
     await _add_users(url, (KEEP, "dup@example.com"), (DROP, "Dup@Example.com"), (SOLO, "Solo@example.com"))
 
-    refused = _monomcp("db", "upgrade", database_url=url)
+    refused = monomcp_on(url, "db", "upgrade")
 
     said = refused.stdout.strip()
     assert refused.returncode == 1, (refused.stdout, refused.stderr)
@@ -94,7 +63,7 @@ async def test_upgrade_refuses_case_variants_naming_them_then_succeeds_once_one_
     assert (await asyncio.to_thread(revisions, url))[0] == "0012"  # nothing half-done
 
     await _sql(url, f"DELETE FROM users WHERE id = '{DROP}'")  # the fix docs/operations.md gives
-    upgraded = _monomcp("db", "upgrade", database_url=url)
+    upgraded = monomcp_on(url, "db", "upgrade")
     assert upgraded.returncode == 0, (upgraded.stdout, upgraded.stderr)
     assert (await asyncio.to_thread(revisions, url))[0] == "0013"
     with pytest.raises(IntegrityError):

@@ -5,9 +5,11 @@ plus the seeding and the fault schedule a run applies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from policy_service.client import DECISION_PENDING_APPROVAL, PolicyClient
 from tests.support.counting_upstream import TRANSFER, CountingUpstream
 from tests.support.fault_load import TRANSFER_AMOUNT, Ledger, Target
 from tests.support.processes import ServiceProcess, terminate_backends
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serve_asgi
 
 ORG, TOOLKIT = "acme", "faults"
 
@@ -59,6 +61,28 @@ def make_processes(env: dict[str, str], log_dir: Path) -> tuple[ServiceProcess, 
         "MONOMCP_PUBLIC_URL": f"http://127.0.0.1:{front_port}",
     }
     return policy, ServiceProcess("front", front_port, front_env, log_dir / "front.log")
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    database_url: str, upstream: CountingUpstream, env: dict[str, str], log_dir: Path
+) -> AsyncIterator[Stack]:
+    """Both processes started on `database_url` (`env` from `process_env`), seeded, with
+    `upstream` served in the test's loop; stopped afterwards."""
+    async with serve_asgi(upstream.app()) as upstream_base:
+        policy, front = make_processes(env, log_dir)
+        operator = PolicyClient(policy.address, env["MONOMCP_OPERATOR_TOKEN"])
+        stack = Stack(database_url, upstream, policy, front, operator)
+        try:
+            await policy.start()
+            await seed(stack, f"{upstream_base}/mcp")
+            front.set_env("MONOMCP_SERVICE_TOKEN", stack.service_token)
+            await front.start()
+            yield stack
+        finally:
+            await operator.close()
+            await front.stop()
+            await policy.stop()
 
 
 async def seed(stack: Stack, upstream_url: str) -> None:
