@@ -260,6 +260,32 @@ async def test_unreachable_redis_falls_back_to_local_limits(world: World, settin
     assert statuses == [200, 429]
 
 
+async def test_a_silent_redis_is_not_asked_again_on_every_request(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """A Redis that accepts connections and never answers (hung, or a half-open path) cost every
+    request one socket timeout per limiter (per key and per org: ~1 s) for as long as it lasted,
+    every tenant's requests alike. After a failure the replica keeps to its own limits for a
+    while instead of asking again on every request."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    redis_url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    async with server, _front(settings, policy_addr, redis_url=redis_url, max_concurrent_per_org=1) as base:
+        async with httpx.AsyncClient(timeout=30) as http:
+            statuses = [(await _post(http, base, world.keys["acme:member"])).status_code for _ in range(6)]
+        for writer in connections:
+            writer.close()
+    assert statuses == [200] * 6  # served on this replica's own limits
+    # The relay channel's subscription, and the first request finding Redis silent once per
+    # limiter (per key, per org); before, two more on every request.
+    assert len(connections) <= 3
+
+
 async def test_default_limits_let_a_busy_client_burst_and_stop_a_flood(
     world: World, settings: Settings, policy_addr: str
 ) -> None:
