@@ -17,7 +17,7 @@ import uvicorn
 from mcp_front.app import build_app
 from mcp_front.edge.protocol import server_options
 from policy_service.config import Settings
-from tests.conftest import World
+from tests.conftest import World, mcp_client
 from tests.support.servers import free_port, serve_asgi
 
 ACCEPT = {"Accept": "application/json, text/event-stream"}
@@ -197,6 +197,24 @@ async def test_an_organization_has_a_bound_on_requests_in_flight(
     assert same_org.status_code == 429 and "too many requests in flight for this organization" in same_org.text
     assert other.status_code == 200
     assert after.status_code == 200  # the slot came back with the answer
+
+
+async def test_a_2026_listen_stream_holds_no_slot(world: World, settings: Settings, policy_addr: str) -> None:
+    """`subscriptions/listen` is 2026-07-28's standing stream (the initialize era's GET): open for
+    as long as the client listens, and bounded per credential by the stream hub. Like a GET it
+    gives its key's and its org's in-flight slots back once open; before, each open listen held
+    both for its whole life, so an org's listening clients (an IDE each) used up the org's
+    in-flight budget and every other request of the org was refused."""
+    limits = {"max_concurrent_per_org": 1, "max_concurrent_per_key": 1}
+    async with _front(settings, policy_addr, **limits) as base:
+        url = f"{base}/acme/shared/mcp"
+        async with mcp_client(url, world.keys["acme:member"], "2026-07-28") as client:
+            async with client.listen(tools_list_changed=True) as listening:
+                assert listening.honored.tools_list_changed
+                async with httpx.AsyncClient() as http:
+                    same_key = await _post(http, base, world.keys["acme:member"])
+                    same_org = await _post(http, base, world.keys["acme:admin"])
+    assert (same_key.status_code, same_org.status_code) == (200, 200)
 
 
 async def test_two_fronts_share_one_organization_limit_through_redis(
