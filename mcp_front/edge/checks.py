@@ -51,6 +51,13 @@ async def _admitted_anyway() -> Admission:
     return ADMITTED
 
 
+def _standing(message: object) -> bool:
+    """2026-07-28's standing stream (`subscriptions/listen`, the initialize era's GET): open as
+    long as the client listens and bounded per credential by the stream hub, so, like a GET,
+    it gives its key's and org's in-flight slots back (the rate limits counted it)."""
+    return isinstance(message, dict) and message.get("method") == "subscriptions/listen"
+
+
 def _first(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -182,8 +189,9 @@ class EdgeChecks:
         send: Send,
     ) -> None:
         """Runs `then` inside a limit's slot, held until the response is sent; a refusal is a
-        429, audited. A standing stream (GET) is not a request in flight: the stream hub bounds
-        those per credential, so its slot is given back before it starts."""
+        429, audited. A standing stream (GET, or a 2026-07-28 listen: `_standing`) is not a
+        request in flight: the stream hub bounds those per credential, so its slot is given back
+        before it starts."""
         admission = await admitting
         if not admission.allowed:
             answer = responses.too_many_requests(admission.retry_after, admission.reason)
@@ -195,10 +203,14 @@ class EdgeChecks:
             await admission.release()
             await then(edge, scope, receive, send)
             return
+        release = admission.release
+        edge.slots.append(release)
         try:
             await then(edge, scope, receive, send)
         finally:
-            await admission.release()
+            if edge.slots and edge.slots[-1] is release:  # not given back already (`_standing`)
+                edge.slots.pop()
+                await release()
 
     async def _admitted(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = await self._credential_refusal(edge) or session_refusal(self._parts.sessions, edge, scope)
@@ -218,6 +230,10 @@ class EdgeChecks:
         if refusal is not None:
             await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
+        if _standing(edge.message):
+            held, edge.slots = edge.slots, []
+            for release in reversed(held):
+                await release()
         await self._post(scope, replay(edge.body, receive), send)
 
     def _audience_refusal(self, edge: EdgeRequest) -> Refusal | None:

@@ -4,7 +4,8 @@ One Lua script decides a request atomically in one round trip: the key's token b
 Redis's clock, so replicas agree) and its in-flight set, where each admitted request holds
 a member with a lease (a replica that dies frees its slots when the leases run out). If Redis
 is unreachable the replica falls back to its own in-process limits rather than refusing all
-traffic, and says so in the log.
+traffic, and says so in the log; it asks Redis again only after `_PAUSE_SECONDS`, so a Redis
+that hangs costs one socket timeout per pause, not one per request and limiter.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ end
 return {1, '0'}
 """
 _WARN_EVERY_SECONDS = 10.0
+_PAUSE_SECONDS = 5.0
 
 
 class RedisLimiter:
@@ -62,8 +64,11 @@ class RedisLimiter:
         self._prefix = prefix
         self._fallback = LocalLimiter(settings)
         self._warned_at = -_WARN_EVERY_SECONDS
+        self._paused_until = 0.0  # after a failure, this replica's own limits until then
 
     async def admit(self, key: str) -> Admission:
+        if time.monotonic() < self._paused_until:
+            return await self._fallback.admit(key)
         rate_key, flight_key = f"{self._prefix}{key}:rate", f"{self._prefix}{key}:flight"
         member = uuid.uuid4().hex
         settings = self._settings
@@ -89,6 +94,7 @@ class RedisLimiter:
 
     def _warn(self, exc: BaseException) -> None:
         now = time.monotonic()
+        self._paused_until = now + _PAUSE_SECONDS
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
             log.warning("shared limits unavailable, using this replica's own limits: %s", type(exc).__name__)

@@ -6,7 +6,8 @@ import hashlib
 import os
 import random
 import re
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import Scope
@@ -85,6 +86,8 @@ class EdgeRequest:
     resource: str = ""
     resource_metadata: str = ""
     message: Any = None  # the body decoded by the screen, when it is a request that passed
+    # The releases of the limit slots this request holds (per key, then per org), innermost last.
+    slots: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def credential(self) -> str:

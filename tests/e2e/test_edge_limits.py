@@ -17,7 +17,7 @@ import uvicorn
 from mcp_front.app import build_app
 from mcp_front.edge.protocol import server_options
 from policy_service.config import Settings
-from tests.conftest import World
+from tests.conftest import World, mcp_client
 from tests.support.servers import free_port, serve_asgi
 
 ACCEPT = {"Accept": "application/json, text/event-stream"}
@@ -199,6 +199,24 @@ async def test_an_organization_has_a_bound_on_requests_in_flight(
     assert after.status_code == 200  # the slot came back with the answer
 
 
+async def test_a_2026_listen_stream_holds_no_slot(world: World, settings: Settings, policy_addr: str) -> None:
+    """`subscriptions/listen` is 2026-07-28's standing stream (the initialize era's GET): open for
+    as long as the client listens, and bounded per credential by the stream hub. Like a GET it
+    gives its key's and its org's in-flight slots back once open; before, each open listen held
+    both for its whole life, so an org's listening clients (an IDE each) used up the org's
+    in-flight budget and every other request of the org was refused."""
+    limits = {"max_concurrent_per_org": 1, "max_concurrent_per_key": 1}
+    async with _front(settings, policy_addr, **limits) as base:
+        url = f"{base}/acme/shared/mcp"
+        async with mcp_client(url, world.keys["acme:member"], "2026-07-28") as client:
+            async with client.listen(tools_list_changed=True) as listening:
+                assert listening.honored.tools_list_changed
+                async with httpx.AsyncClient() as http:
+                    same_key = await _post(http, base, world.keys["acme:member"])
+                    same_org = await _post(http, base, world.keys["acme:admin"])
+    assert (same_key.status_code, same_org.status_code) == (200, 200)
+
+
 async def test_two_fronts_share_one_organization_limit_through_redis(
     world: World, settings: Settings, policy_addr: str, redis_url: str
 ) -> None:
@@ -258,6 +276,32 @@ async def test_unreachable_redis_falls_back_to_local_limits(world: World, settin
         async with httpx.AsyncClient() as http:
             statuses = [(await _post(http, base, world.keys["acme:member"])).status_code for _ in range(2)]
     assert statuses == [200, 429]
+
+
+async def test_a_silent_redis_is_not_asked_again_on_every_request(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """A Redis that accepts connections and never answers (hung, or a half-open path) cost every
+    request one socket timeout per limiter (per key and per org: ~1 s) for as long as it lasted,
+    every tenant's requests alike. After a failure the replica keeps to its own limits for a
+    while instead of asking again on every request."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    redis_url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    async with server, _front(settings, policy_addr, redis_url=redis_url, max_concurrent_per_org=1) as base:
+        async with httpx.AsyncClient(timeout=30) as http:
+            statuses = [(await _post(http, base, world.keys["acme:member"])).status_code for _ in range(6)]
+        for writer in connections:
+            writer.close()
+    assert statuses == [200] * 6  # served on this replica's own limits
+    # The relay channel's subscription, and the first request finding Redis silent once per
+    # limiter (per key, per org); before, two more on every request.
+    assert len(connections) <= 3
 
 
 async def test_default_limits_let_a_busy_client_burst_and_stop_a_flood(
