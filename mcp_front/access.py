@@ -76,6 +76,7 @@ class ToolkitAccess:
     principal_id: str
     principal_display: str
     principal_org: str  # the caller's own org (empty for the operator): its per-org limits apply
+    principal_kind: str  # "api_key", "user" or "operator"; a user's limits count the person
     toolkit_name: str
     toolkit_description: str
     tools: dict[str, ToolEntry]  # the whole catalogue when `complete`, else its first page
@@ -172,6 +173,7 @@ class AccessCache:
             principal_id=response.principal.id,
             principal_display=response.principal.display,
             principal_org=response.principal.org_slug,
+            principal_kind=response.principal.kind,
             toolkit_name=response.toolkit_name,
             toolkit_description=response.toolkit_description,
             tools=entries,

@@ -153,22 +153,22 @@ def security_settings(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def build_limiter(settings: Settings, per_org: bool = False) -> KeyLimiter:
-    """The per-key limits, or with `per_org` those of whole organizations."""
-    if per_org:
+def build_limiter(settings: Settings, holder: str = "key") -> KeyLimiter:
+    """The limits of each key, of each signed-in person (the per-key budget, over all their
+    sessions' tokens) or of each organization as a whole."""
+    if holder == "organization":
         rate, burst = settings.org_rate_limit_per_second, settings.org_rate_limit_burst
-        limits = LimitSettings(rate, burst, settings.max_concurrent_per_org, "organization")
+        limits = LimitSettings(rate, burst, settings.max_concurrent_per_org, holder)
     else:
-        limits = LimitSettings(
-            settings.rate_limit_per_second, settings.rate_limit_burst, settings.max_concurrent_per_key
-        )
+        rate, burst = settings.rate_limit_per_second, settings.rate_limit_burst
+        limits = LimitSettings(rate, burst, settings.max_concurrent_per_key, holder)
     if settings.redis_url and not limits.off:
         # Imported here: redis-py loads the OpenTelemetry SDK's metrics when it is installed.
         from mcp_front.edge.redis_limits import RedisLimiter
 
         # A replica that dies frees its in-flight slots once the longest request could have ended.
         lease = max(settings.task_result_wait_seconds, settings.backend_timeout_seconds) + 60.0
-        prefix = "monomcp:org-limit:" if per_org else "monomcp:limit:"
+        prefix = "monomcp:limit:" if holder == "key" else f"monomcp:{holder}-limit:"
         return RedisLimiter(settings.redis_url, limits, lease, prefix)
     return LocalLimiter(limits)
 
@@ -202,7 +202,8 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         settings.body_timeout_seconds,
         build_limiter(settings),
         failures,
-        build_limiter(settings, per_org=True),
+        org_limiter=build_limiter(settings, "organization"),
+        person_limiter=build_limiter(settings, "account"),
     )
     oauth = ResourceServer.from_settings(settings)
     gateway = McpGateway(

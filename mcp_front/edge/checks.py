@@ -14,7 +14,7 @@ resumption of the request's coroutine, and ten calls on the way in (docs/adr/004
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect, Request
@@ -25,7 +25,7 @@ from mcp_front.access import AccessCache
 from mcp_front.edge import responses
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
 from mcp_front.edge.failures import CredentialFailures
-from mcp_front.edge.limits import ADMITTED, Admission, KeyLimiter
+from mcp_front.edge.limits import Admission, KeyLimiter
 from mcp_front.edge.oauth import ResourceServer
 from mcp_front.edge.refusals import Refusal, RefusalRecorder, answer_refusal
 from mcp_front.edge.request import EDGE_KEY, EdgeRequest, header, key_of, parse_bearer
@@ -43,19 +43,19 @@ log = logging.getLogger("monomcp.front")
 # cached (the SDK logs each one).
 _PASSED_MAX = 256
 
-Handler = Callable[[EdgeRequest, Scope, Receive, Send], Awaitable[None]]
-
-
-async def _admitted_anyway() -> Admission:
-    """No org to count (the operator): only the per-key limits apply."""
-    return ADMITTED
-
 
 def _standing(message: object) -> bool:
     """2026-07-28's standing stream (`subscriptions/listen`, the initialize era's GET): open as
     long as the client listens and bounded per credential by the stream hub, so, like a GET,
-    it gives its key's and org's in-flight slots back (the rate limits counted it)."""
+    it gives its in-flight slots back (the rate limits counted it)."""
     return isinstance(message, dict) and message.get("method") == "subscriptions/listen"
+
+
+async def _give_back(edge: EdgeRequest) -> None:
+    """Releases every limit slot the request holds, once, innermost first."""
+    held, edge.slots = edge.slots, []
+    for release in reversed(held):
+        await release()
 
 
 def _first(scope: Scope, name: bytes) -> bytes | None:
@@ -150,6 +150,7 @@ class EdgeParts:
     sessions: SessionIds
     max_body_bytes: int
     body_timeout_seconds: float
+    person_limiter: KeyLimiter
     org_limiter: KeyLimiter
     oauth: ResourceServer | None = None
 
@@ -176,54 +177,40 @@ class EdgeChecks:
         if refusal is not None:
             await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
-        # Per-key rate and concurrency limits; the slot is held until the response is sent.
-        await self._within(self._parts.limiter.admit(edge.key), self._admitted, edge, scope, receive, send)
-
-    async def _within(
-        self,
-        admitting: Awaitable[Admission],
-        then: Handler,
-        edge: EdgeRequest,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        """Runs `then` inside a limit's slot, held until the response is sent; a refusal is a
-        429, audited. A standing stream (GET, or a 2026-07-28 listen: `_standing`) is not a
-        request in flight: the stream hub bounds those per credential, so its slot is given back
-        before it starts."""
-        admission = await admitting
-        if not admission.allowed:
-            answer = responses.too_many_requests(admission.retry_after, admission.reason)
-            await answer_refusal(
-                self._recorder, edge, Refusal("rate_limited", admission.reason, answer), scope, receive, send
-            )
-            return
-        if scope["method"] == "GET":
-            await admission.release()
-            await then(edge, scope, receive, send)
-            return
-        release = admission.release
-        edge.slots.append(release)
+        # Limit slots (per key now; per person and org once the credential is known) are held
+        # until the response is sent, and given back earlier for a standing stream.
         try:
-            await then(edge, scope, receive, send)
+            if await self._took(edge, self._parts.limiter.admit(edge.key), scope, receive, send):
+                await self._admitted(edge, scope, receive, send)
         finally:
-            if edge.slots and edge.slots[-1] is release:  # not given back already (`_standing`)
-                edge.slots.pop()
-                await release()
+            await _give_back(edge)
+
+    async def _took(
+        self, edge: EdgeRequest, admitting: Awaitable[Admission], scope: Scope, receive: Receive, send: Send
+    ) -> bool:
+        """Takes one limit's slot for this request, or answers 429 (audited) and says no."""
+        admission = await admitting
+        if admission.allowed:
+            edge.slots.append(admission.release)
+            return True
+        answer = responses.too_many_requests(admission.retry_after, admission.reason)
+        await answer_refusal(
+            self._recorder, edge, Refusal("rate_limited", admission.reason, answer), scope, receive, send
+        )
+        return False
 
     async def _admitted(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = await self._credential_refusal(edge) or session_refusal(self._parts.sessions, edge, scope)
         if refusal is not None:
             await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
-        # The caller's org is known now: its limits bound every key and person of that org together.
-        org = edge.access.principal_org if edge.access is not None else ""
-        admitting = self._parts.org_limiter.admit(org) if org else _admitted_anyway()
-        await self._within(admitting, self._identified, edge, scope, receive, send)
-
-    async def _identified(self, edge: EdgeRequest, scope: Scope, receive: Receive, send: Send) -> None:
+        # Who is calling is known now: a signed-in person's limits bound all their sessions'
+        # tokens together, the org's every key and person of that org together.
+        for limiter, holder in self._identified_limits(edge):
+            if not await self._took(edge, limiter.admit(holder), scope, receive, send):
+                return
         if scope["method"] == "GET":
+            await _give_back(edge)
             await self._get(scope, receive, send)
             return
         refusal = self._media.refusal(scope) or await self._body_refusal(edge, scope, receive)
@@ -231,10 +218,19 @@ class EdgeChecks:
             await answer_refusal(self._recorder, edge, refusal, scope, receive, send)
             return
         if _standing(edge.message):
-            held, edge.slots = edge.slots, []
-            for release in reversed(held):
-                await release()
+            await _give_back(edge)
         await self._post(scope, replay(edge.body, receive), send)
+
+    def _identified_limits(self, edge: EdgeRequest) -> list[tuple[KeyLimiter, str]]:
+        access = edge.access
+        if access is None:
+            return []
+        limits = []
+        if access.principal_kind == "user":  # each sign-in is a new bearer: count the person
+            limits.append((self._parts.person_limiter, access.principal_id))
+        if access.principal_org:  # the operator belongs to no org
+            limits.append((self._parts.org_limiter, access.principal_org))
+        return limits
 
     def _audience_refusal(self, edge: EdgeRequest) -> Refusal | None:
         """OAuth resource-server mode: a provider token minted for another resource is refused."""

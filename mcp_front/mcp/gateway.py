@@ -50,12 +50,14 @@ class EdgeLimits:
         limiter: KeyLimiter,
         failures: CredentialFailures | None = None,
         org_limiter: KeyLimiter | None = None,
+        person_limiter: KeyLimiter | None = None,
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_seconds = body_timeout_seconds
         self.limiter = limiter
         self.failures = failures or CredentialFailures()
         self.org_limiter = org_limiter or LocalLimiter(LimitSettings(0, 0, 0, "organization"))
+        self.person_limiter = person_limiter or LocalLimiter(LimitSettings(0, 0, 0, "account"))
 
 
 class McpGateway:
@@ -75,7 +77,7 @@ class McpGateway:
         self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
-        self._org_limiter = limits.org_limiter
+        self._identified_limiters = (limits.person_limiter, limits.org_limiter)
         self.streams = StreamHub(caller.relays, caller._upstreams)
         self._manager = StreamableHTTPSessionManager(
             app=build_server(caller, tasks, policy, self.streams),
@@ -100,6 +102,7 @@ class McpGateway:
             self._sessions,
             limits.max_body_bytes,
             limits.body_timeout_seconds,
+            limits.person_limiter,
             limits.org_limiter,
             oauth,
         )
@@ -120,7 +123,8 @@ class McpGateway:
             await self.streams.close()
             await self.recorder.close()
             await self.limiter.close()
-            await self._org_limiter.close()
+            for limiter in self._identified_limiters:
+                await limiter.close()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         edge = scope[EDGE_KEY] = EdgeRequest.from_scope(scope, route.org, route.toolkit)

@@ -217,6 +217,27 @@ async def test_a_2026_listen_stream_holds_no_slot(world: World, settings: Settin
     assert (same_key.status_code, same_org.status_code) == (200, 200)
 
 
+async def test_a_signed_in_person_is_limited_across_all_their_sign_ins(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """Every sign-in is a new bearer: without a budget per person, signing in again would
+    buy a fresh per-key budget (and a few sign-ins could spend the whole org's)."""
+    password = "correct horse battery staple"
+    async with world.client("acme:admin") as admin:
+        await admin.create_person("", "lim@acme.example", "Lim", "member", password)
+    login = {"email": "lim@acme.example", "password": password, "org": "acme"}
+    async with _front(settings, policy_addr, rate_limit_per_second=0.001, rate_limit_burst=2) as base:
+        async with httpx.AsyncClient() as http:
+            first, second = [(await http.post(f"{base}/api/v1/auth/login", json=login)).json() for _ in range(2)]
+            tokens = (first["access_token"], second["access_token"], first["access_token"])
+            statuses = [await _post(http, base, token) for token in tokens]
+            colleague = await _post(http, base, world.keys["acme:member"])
+    assert first["access_token"] != second["access_token"]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert "rate limit of this account exceeded" in statuses[2].text
+    assert colleague.status_code == 200
+
+
 async def test_two_fronts_share_one_organization_limit_through_redis(
     world: World, settings: Settings, policy_addr: str, redis_url: str
 ) -> None:
