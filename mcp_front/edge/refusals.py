@@ -42,6 +42,9 @@ async def answer_refusal(
     await refusal.answer(scope, receive, send)
 
 
+_BY_ADDRESS = "addr:"
+
+
 @dataclass(slots=True)
 class _Window:
     started: float
@@ -82,7 +85,7 @@ class RefusalRecorder:
         # cannot turn each one into a fresh budget (its failed credentials are bounded by
         # CredentialFailures before that, per address).
         trusted_key = edge.key if status != "rate_limited" else ""
-        if self._within_budget(trusted_key or "addr:" + edge.client_address, row):
+        if self._within_budget(trusted_key or _BY_ADDRESS + edge.client_address, row):
             await self._write(row)
 
     def _within_budget(self, key: str, row: dict[str, Any]) -> bool:
@@ -110,7 +113,14 @@ class RefusalRecorder:
         if self._windows.get(key) is window:
             del self._windows[key]
         row = dict(window.last)
-        row["error"] = f"{row['error']} (and {window.suppressed} more like it from this key within one second)"
+        if key.startswith(_BY_ADDRESS):
+            # The refusals it sums up may carry many keys, people and orgs (one address can front
+            # many tenants): it names none of them rather than the last one.
+            row["credential"] = ""
+            source = "address"
+        else:
+            source = "key"
+        row["error"] = f"{row['error']} (and {window.suppressed} more like it from this {source} within one second)"
         await self._write(row)
 
     async def _write(self, row: dict[str, Any]) -> None:

@@ -241,18 +241,40 @@ async def test_a_signed_in_person_is_limited_across_all_their_sign_ins(
 async def test_two_fronts_share_one_organization_limit_through_redis(
     world: World, settings: Settings, policy_addr: str, redis_url: str
 ) -> None:
-    # A fresh org: Redis outlives the test, and org slugs (unlike key hashes) repeat between runs.
-    org = "limits-" + secrets.token_hex(4)
-    await world.operator.create_org(org, "Limits")
-    keys = [(await world.operator.create_api_key(org, f"key {i}", "member")).secret for i in range(3)]
+    # Fresh orgs: Redis outlives the test, and org slugs (unlike key hashes) repeat between runs.
+    orgs = ["limits-" + secrets.token_hex(4) for _ in range(2)]
+    keys: list[str] = []
+    for org in orgs:
+        await world.operator.create_org(org, "Limits")
+        keys += [(await world.operator.create_api_key(org, f"key {i}", "member")).secret for i in range(3)]
     shared = {"redis_url": redis_url, "org_rate_limit_per_second": 0.001, "org_rate_limit_burst": 2}
     async with _front(settings, policy_addr, **shared) as one, _front(settings, policy_addr, **shared) as two:
         async with httpx.AsyncClient() as http:
             fronts = (one, two, two)
-            statuses = [(await _post(http, base, key)).status_code for base, key in zip(fronts, keys, strict=True)]
-            other = await _post(http, one, world.keys["globex:member"])
+            statuses = [(await _post(http, base, key)).status_code for base, key in zip(fronts, keys[:3], strict=True)]
+            other = await _post(http, one, keys[3])
     assert statuses == [200, 200, 429]
     assert other.status_code == 200
+
+
+async def test_a_summary_of_throttled_requests_from_one_address_names_no_tenant(
+    world: World, settings: Settings, policy_addr: str
+) -> None:
+    """Past 20 rows a second, refusals for the rate are summed up per client address, and one
+    address can front many tenants: the summary must not pin them all on the last caller."""
+    async with _front(settings, policy_addr, rate_limit_per_second=0.001, rate_limit_burst=1) as base:
+        async with httpx.AsyncClient() as http:
+            callers = [world.keys["acme:member"]] * 24 + [world.keys["globex:member"]] * 4
+            await asyncio.gather(*(_post(http, base, key) for key in callers))
+            for _ in range(100):  # the summary is written once its second is over
+                rows = (await world.operator.query_audit("", status="rate_limited", page_size=100)).records
+                summaries = [r for r in rows if "more like it" in r.error]
+                if summaries:
+                    break
+                await asyncio.sleep(0.05)
+    assert len(summaries) == 1, [r.error for r in rows]
+    assert "more like it from this address within one second" in summaries[0].error
+    assert summaries[0].actor_id == ""
 
 
 @pytest.fixture
