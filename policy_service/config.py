@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(200, alias="MONOMCP_RATE_LIMIT_BURST")
     # Requests one key may have in flight at once (long polls included); 0 = unlimited.
     max_concurrent_per_key: int = Field(64, alias="MONOMCP_MAX_CONCURRENT_PER_KEY")
+    # Bytes of backend answers one front process holds at once, across every tenant
+    # (docs/adr/0050): a large answer waits up to the wait for room, then its call fails.
+    # Answers of 1 MiB or less never wait. At least 1 MiB.
+    answer_budget_bytes: int = Field(64 * 1_048_576, alias="MONOMCP_ANSWER_BUDGET_BYTES", ge=1_048_576)
+    answer_budget_wait_seconds: float = Field(10.0, alias="MONOMCP_ANSWER_BUDGET_WAIT_SECONDS", ge=0.0)
     # Shared limits across front replicas; empty = in-process limits.
     redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
 
