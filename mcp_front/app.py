@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
+from mcp_front.backends.answer_budget import AnswerBudget
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.edge.failures import CredentialFailures
 from mcp_front.edge.limits import KeyLimiter, LimitSettings, LocalLimiter
@@ -193,6 +194,7 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         waiters_per_credential=settings.approval_waiters_per_credential,
     )
     metrics = FrontMetrics()
+    metrics.answers = answers = AnswerBudget(settings.answer_budget_bytes, settings.answer_budget_wait_seconds)
     caller = ToolCaller(policy, upstreams, settings.public_url, flows, metrics)
     tasks = TaskHandlers(policy, caller, settings.public_url, settings.task_result_wait_seconds)
     access = AccessCache(policy, min(settings.cache_ttl_seconds, 1.0))
@@ -213,6 +215,7 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         tasks,
         security_settings(settings),
         limits,
+        answers,
         oauth,
         redis_url=settings.redis_url,
         sessions=SessionIds(StateSigner(settings.request_state_key)),

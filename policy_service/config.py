@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     org_rate_limit_per_second: float = Field(1000.0, alias="MONOMCP_ORG_RATE_LIMIT_PER_SECOND")
     org_rate_limit_burst: int = Field(2000, alias="MONOMCP_ORG_RATE_LIMIT_BURST")
     max_concurrent_per_org: int = Field(512, alias="MONOMCP_MAX_CONCURRENT_PER_ORG")
+    # Bytes of backend answers one front process holds at once, across every tenant
+    # (docs/adr/0050): a large answer waits up to the wait for room, then its call fails.
+    # Answers of 1 MiB or less never wait. At least 1 MiB.
+    answer_budget_bytes: int = Field(64 * 1_048_576, alias="MONOMCP_ANSWER_BUDGET_BYTES", ge=1_048_576)
+    answer_budget_wait_seconds: float = Field(10.0, alias="MONOMCP_ANSWER_BUDGET_WAIT_SECONDS", ge=0.0)
     # Shared limits across front replicas; empty = in-process limits.
     redis_url: str = Field("", alias="MONOMCP_REDIS_URL")
 

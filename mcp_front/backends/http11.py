@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from mcp_front.backends.answer_budget import hold_answer
 from mcp_front.observability.tracing import with_trace_context
 from policy_service.toolkits.backend_target import FRAMING_HEADERS, header_problem
 from policy_service.toolkits.egress import EgressDenied, EgressPolicy, ResolveFailed
@@ -63,9 +64,12 @@ class ResponseTooLarge(HttpError):
         super().__init__(f"the toolkit's backend {what} more than {_MAX_BODY_BYTES // 1_048_576} MiB")
 
 
-def _within_limit(total: int) -> None:
+async def _admit(total: int) -> None:
+    """Every answer body passes here before its next bytes are read: bounded per answer, and
+    held against the process's budget for answers in flight (answer_budget, ADR 50)."""
     if total > _MAX_BODY_BYTES:
         raise ResponseTooLarge
+    await hold_answer(total)
 
 
 def event_within_limit(size: int) -> None:
@@ -105,18 +109,15 @@ class OpenResponse:
         bounded = not self.headers.get("content-type", "").startswith("text/event-stream")
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                async for chunk in Http11Client.iter_chunked(reader):  # each chunk is bounded
-                    if bounded:
-                        total += len(chunk)
-                        _within_limit(total)
+                async for chunk in Http11Client.iter_chunked(reader, bounded):
                     yield chunk
             elif "content-length" in self.headers:
-                yield await reader.readexactly(_content_length(self.headers))
+                yield await reader.readexactly(await _body_length(self.headers))
             else:
                 while chunk := await reader.read(65_536):
                     if bounded:
                         total += len(chunk)
-                        _within_limit(total)
+                        await _admit(total)
                     yield chunk
                 return  # the body ended with the connection: never reuse it
             self._finished = True
@@ -127,7 +128,7 @@ class OpenResponse:
         if "content-length" in self.headers and self.headers.get("transfer-encoding", "").lower() != "chunked":
             # A plain JSON answer (nearly every call): one read, no async generator (docs/adr/0040).
             try:
-                body = await self._conn.reader.readexactly(_content_length(self.headers))
+                body = await self._conn.reader.readexactly(await _body_length(self.headers))
             except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
                 raise HttpError(f"{type(exc).__name__}: {exc}") from exc
             self._finished = True
@@ -170,11 +171,12 @@ class _Pool:
     idle: list[_Conn] = field(default_factory=list)
 
 
-def _content_length(headers: dict[str, str]) -> int:
+async def _body_length(headers: dict[str, str]) -> int:
+    """The announced body length, admitted before the body is read."""
     value = headers["content-length"]
     if not value.isdigit():
         raise HttpError("response body length is not a number")
-    _within_limit(int(value))
+    await _admit(int(value))
     return int(value)
 
 
@@ -338,23 +340,25 @@ class Http11Client:
     async def _read(reader: asyncio.StreamReader) -> tuple[HttpResponse, bool]:
         status, headers = await Http11Client._read_head(reader)
         if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = await Http11Client._read_chunked(reader)
+            body = b"".join([chunk async for chunk in Http11Client.iter_chunked(reader, bounded=True)])
         elif "content-length" in headers:
-            body = await reader.readexactly(_content_length(headers))
+            body = await reader.readexactly(await _body_length(headers))
         else:  # the body ends when the server closes: read to the end, not just what has arrived
             parts: list[bytes] = []
             total = 0
             while chunk := await reader.read(65_536):
                 total += len(chunk)
-                _within_limit(total)
+                await _admit(total)
                 parts.append(chunk)
             return HttpResponse(status, headers, b"".join(parts)), False
         keep_alive = headers.get("connection", "").lower() != "close"
         return HttpResponse(status, headers, body), keep_alive
 
     @staticmethod
-    async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks: list[bytes] = []
+    async def iter_chunked(reader: asyncio.StreamReader, bounded: bool) -> AsyncIterator[bytes]:
+        """Chunks of a chunked body as each arrives (an SSE event may be its own chunk), each
+        admitted before it is read: a `bounded` body in total, an event stream chunk by chunk
+        (its consumer bounds each event)."""
         total = 0
         while True:
             size_line = await reader.readuntil(b"\r\n")
@@ -365,26 +369,9 @@ class Http11Client:
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":
                     pass  # trailers
-                return b"".join(chunks)
-            total += size
-            _within_limit(total)
-            chunks.append(await reader.readexactly(size))
-            await reader.readexactly(2)
-
-    @staticmethod
-    async def iter_chunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-        """Chunks of a chunked body as each arrives (an SSE event may be its own chunk)."""
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise HttpError("bad chunk size") from None
-            if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                    pass  # trailers
                 return
-            _within_limit(size)  # before buffering it: one chunk may claim any size
+            total = total + size if bounded else size
+            await _admit(total)  # before buffering it: one chunk may claim any size
             chunk = await reader.readexactly(size)
             await reader.readexactly(2)
             yield chunk

@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mcp_front.backends.answer_budget import hold_answer
 from mcp_front.backends.http11 import HttpError, OpenResponse, ResponseTooLarge, event_within_limit
 from mcp_front.backends.negotiation import envelope, refused_version
 
@@ -55,6 +56,11 @@ class SseDecoder:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the event still arriving."""
+        return len(self._buffer)
 
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         start = max(len(self._buffer) - 1, 0)  # a separator may straddle the previous chunk
@@ -144,6 +150,9 @@ async def _follow_stream(
 
     decoder = SseDecoder()
     async for chunk in chunks:
+        # Held before the events this chunk completes are parsed; a stream holds its largest
+        # event, not its total (progress notes come and go).
+        await hold_answer(decoder.buffered + len(chunk))
         for message in decoder.feed(chunk):
             if "method" not in message:
                 if message.get("id") == request_id:

@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema.exceptions import best_match
 
 from mcp_front.access import APPROVAL_STATUS_TOOL, ToolkitAccess
+from mcp_front.backends.answer_budget import AnswerOverBudget
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamRpcError, UpstreamTimeout
 from mcp_front.mcp import results
 from mcp_front.mcp.approval_flows import ApprovalFlows
@@ -43,6 +44,7 @@ _compact = json.JSONEncoder(separators=(",", ":")).encode
 
 POLICY_UNAVAILABLE = "Policy service unavailable: the call was not run. Try again shortly."
 CANCELLED = "The call was cancelled by the client; the toolkit backend was told to stop."
+NOT_READ = "The tool ran, but {reason}. Check the audit log (call {call_id}) before running it again."
 
 
 def validation_error(access: ToolkitAccess, name: str, arguments: dict[str, Any]) -> str | None:
@@ -200,7 +202,7 @@ class ToolCaller:
         scope = f"{toolkit}|{decision.principal.org_slug}"
         started = time.perf_counter()
         error = ""
-        rpc_error: UpstreamRpcError | None = None
+        failure: MCPError | None = None  # raised to the client once the completion is durable
         try:
             relayed: dict[str, Any] | None = None
             if relay is None:
@@ -217,8 +219,12 @@ class ToolCaller:
             status, error = "timeout", str(exc)
             result = results.text_result(f"The toolkit backend timed out: {exc.public}", is_error=True)
         except UpstreamRpcError as exc:  # the backend's JSON-RPC error reaches the client with its code
-            status, error, rpc_error = "backend_error", str(exc), exc
+            status, error, failure = "backend_error", str(exc), MCPError(exc.code, exc.message, exc.data)
             result = {"error": {"code": exc.code, "message": exc.message, "data": exc.data}}
+        except AnswerOverBudget as exc:  # the tool ran; its answer was never read (docs/adr/0050)
+            message = NOT_READ.format(reason=exc, call_id=decision.call_id)
+            status, error, failure = "error", f"answer budget: {exc}", MCPError(types.INTERNAL_ERROR, message)
+            result = {"error": {"code": types.INTERNAL_ERROR, "message": message}}
         except UpstreamError as exc:
             status, error = "backend_error", str(exc)
             result = results.text_result(f"The toolkit backend failed: {exc.public}", is_error=True)
@@ -228,8 +234,8 @@ class ToolCaller:
         keep = has_approval(decision)
         if not await complete_durably(self._policy, decision.call_id, status, result, error, duration_ms, keep):
             return results.text_result(WITHHELD.format(call_id=decision.call_id), is_error=True)
-        if rpc_error is not None:
-            raise MCPError(rpc_error.code, rpc_error.message, rpc_error.data)
+        if failure is not None:
+            raise failure
         return result
 
     async def _check_request_state(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache, ToolkitAccess
+from mcp_front.backends.answer_budget import AnswerBudget
 from mcp_front.edge import responses
 from mcp_front.edge.checks import EdgeChecks, EdgeParts, edge_of
 from mcp_front.edge.failures import CredentialFailures
@@ -69,11 +70,13 @@ class McpGateway:
         tasks: TaskHandlers,
         security: TransportSecuritySettings,
         limits: EdgeLimits,
+        answers: AnswerBudget,
         oauth: ResourceServer | None = None,
         redis_url: str = "",
         sessions: SessionIds | None = None,
     ) -> None:
         self.oauth = oauth
+        self._answers = answers
         self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
@@ -133,7 +136,8 @@ class McpGateway:
             edge.resource_metadata = self.oauth.metadata_url(route.endpoint)
         reset = request_base_url.set(route.base_url)
         try:
-            await self._checks(scope, receive, send)
+            with self._answers.holding():  # the answers this request reads count until its response is written
+                await self._checks(scope, receive, send)
         finally:
             request_base_url.reset(reset)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from mcp_front.backends.answer_budget import AnswerOverBudget
 from mcp_front.backends.negotiation import client_modern
 from mcp_front.backends.upstream import UpstreamError, UpstreamPool, UpstreamTimeout
 from mcp_front.mcp.context import Caller, GatewayRequest, from_handler_context, request_facts
@@ -171,6 +172,9 @@ class ItemHandlers:
                 result = message["result"]
             else:
                 failure, status, error = _backend_error(method, {"message": "answered without a result"})
+        except AnswerOverBudget as exc:  # the backend answered; its answer was never read (ADR 50)
+            status, error = "error", f"answer budget: {exc}"
+            failure = MCPError(types.INTERNAL_ERROR, f"The backend answered, but {exc}.")
         except UpstreamTimeout as exc:
             status, error = "timeout", str(exc)
             failure = MCPError(types.INTERNAL_ERROR, f"The toolkit backend timed out: {exc.public}")

@@ -17,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from mcp_front.backends.answer_budget import own_holding
 from mcp_front.mcp import results, task_state
 from mcp_front.mcp.approval_flows import UNKNOWN_TASK
 from mcp_front.mcp.calls import POLICY_UNAVAILABLE, ToolCaller
@@ -122,7 +123,8 @@ class TaskHandlers:
                 return
             decision = await self._caller.authorize(req, approval.tool, arguments)
             if decision.decision == DECISION_ALLOW:
-                await self._caller.execute(decision, approval.tool, arguments, toolkit=f"{req.org}/{req.toolkit}")
+                with own_holding():  # this run may outlive the request that started it
+                    await self._caller.execute(decision, approval.tool, arguments, toolkit=f"{req.org}/{req.toolkit}")
                 return
             refused = approval_of(decision)
             if refused is not None and refused.status == "consumed":

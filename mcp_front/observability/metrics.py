@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -23,6 +24,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from policy_service.observability.process_metrics import register_process_metrics
+
+if TYPE_CHECKING:
+    from mcp_front.backends.answer_budget import AnswerBudget
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _METHODS = frozenset({"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"})
@@ -98,6 +102,7 @@ class FrontMetrics(Collector):
         self.tool_calls = Counters()  # (org, toolkit, decision, status)
         self.upstream_seconds = Histogram()
         self.upstream_errors = Counters()  # (kind,)
+        self.answers: AnswerBudget | None = None  # the process's answer budget (ADR 50), read at scrape
         self.registry.register(self)
         register_process_metrics(self.registry)
 
@@ -155,6 +160,11 @@ class FrontMetrics(Collector):
         for key, value in list(self.upstream_errors.values.items()):
             errors.add_metric(list(key), value)
         yield errors
+        if self.answers is not None:
+            held = "Bytes of backend answers this front holds now (MONOMCP_ANSWER_BUDGET_BYTES bounds the large ones)."
+            yield GaugeMetricFamily("monomcp_front_answer_bytes_held", held, value=self.answers.in_use)
+            refused = "Answers not read because the answer budget had no room for them (their tools ran)."
+            yield CounterMetricFamily("monomcp_front_answers_refused", refused, value=self.answers.refused)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,0 +1,113 @@
+"""The answer budget's rules on their own (docs/adr/0050): small answers never wait, large
+ones are admitted first come first served, one larger than the budget is refused at once,
+and everything a request held is given back when it ends. The front end to end:
+tests/security/test_answer_budget.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mcp_front.backends.answer_budget import MIB, AnswerBudget, AnswerOverBudget, hold_answer, own_holding
+
+
+async def _held_until(
+    budget: AnswerBudget, size: int, release: asyncio.Event, order: list[int], admitted: asyncio.Event
+) -> None:
+    with budget.holding():
+        await hold_answer(size)
+        order.append(size)
+        admitted.set()
+        await release.wait()
+
+
+async def test_outside_a_request_nothing_is_held() -> None:
+    await hold_answer(100 * MIB)  # a catalogue sync: bounded on its own
+
+
+async def test_small_answers_pass_a_full_budget_and_are_counted() -> None:
+    budget = AnswerBudget(4 * MIB, wait_seconds=0.0)
+    with budget.holding():
+        await hold_answer(4 * MIB)
+        with budget.holding():
+            await hold_answer(MIB)  # past the budget: a small answer never waits
+            assert budget.in_use == 5 * MIB
+        assert budget.in_use == 4 * MIB
+    assert budget.in_use == 0
+
+
+async def test_a_large_answer_that_does_not_fit_is_refused_after_its_wait() -> None:
+    budget = AnswerBudget(4 * MIB, wait_seconds=0.0)
+    with budget.holding():
+        await hold_answer(3 * MIB)
+        with budget.holding(), pytest.raises(AnswerOverBudget, match="too many large answers"):
+            await hold_answer(2 * MIB)
+    assert budget.in_use == 0
+
+
+async def test_an_answer_larger_than_the_budget_is_refused_at_once() -> None:
+    budget = AnswerBudget(4 * MIB, wait_seconds=3600.0)
+    with budget.holding(), pytest.raises(AnswerOverBudget, match=r"larger than .* \(4 MiB\)"):
+        await hold_answer(4 * MIB + 1)
+    assert budget.in_use == 0
+
+
+async def test_a_request_holds_its_largest_answer_not_the_sum() -> None:
+    budget = AnswerBudget(4 * MIB, wait_seconds=0.0)
+    with budget.holding():
+        for size in (2 * MIB, 3 * MIB, MIB, 3 * MIB):  # a handshake, a retry, a stream's events
+            await hold_answer(size)
+        assert budget.in_use == 3 * MIB
+
+
+async def test_waiting_answers_are_admitted_in_order_as_room_is_given_back() -> None:
+    budget = AnswerBudget(4 * MIB, wait_seconds=3600.0)
+    release = [asyncio.Event() for _ in range(3)]
+    admitted = [asyncio.Event() for _ in range(3)]
+    order: list[int] = []
+    sizes = (3 * MIB, 3 * MIB, 2 * MIB)
+    runs = []
+    for n, size in enumerate(sizes):
+        runs.append(asyncio.ensure_future(_held_until(budget, size, release[n], order, admitted[n])))
+        await asyncio.sleep(0)  # each reaches the line before the next
+    await admitted[0].wait()
+    assert order == [3 * MIB] and budget.in_use == 3 * MIB  # the 2 MiB one does not jump the line
+    release[0].set()
+    await admitted[1].wait()
+    assert order == [3 * MIB, 3 * MIB] and not admitted[2].is_set()
+    release[1].set()
+    release[2].set()
+    await asyncio.gather(*runs)
+    assert order == [3 * MIB, 3 * MIB, 2 * MIB] and budget.in_use == 0
+
+
+async def test_a_run_outliving_its_request_holds_its_own_share() -> None:
+    budget = AnswerBudget(4 * MIB, wait_seconds=0.0)
+    with budget.holding():
+        with own_holding():
+            await hold_answer(2 * MIB)
+            assert budget.in_use == 2 * MIB
+        assert budget.in_use == 0  # given back when the run ended, whatever its request does
+
+
+def test_a_budget_below_a_small_answer_is_refused() -> None:
+    with pytest.raises(ValueError):
+        AnswerBudget(MIB - 1, wait_seconds=1.0)
+
+
+async def test_work_a_request_started_holds_nothing_once_the_request_ended() -> None:
+    """A backend's standalone stream opened during a call inherits the call's context; after
+    the call it reads events bounded one by one, not against the ended request's share."""
+    budget = AnswerBudget(4 * MIB, wait_seconds=0.0)
+    ended = asyncio.Event()
+
+    async def stream_reader() -> None:
+        await ended.wait()
+        await hold_answer(3 * MIB)
+
+    with budget.holding():
+        reader = asyncio.ensure_future(stream_reader())
+    ended.set()
+    await reader
+    assert budget.in_use == 0
