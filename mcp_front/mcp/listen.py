@@ -29,6 +29,7 @@ from mcp_front.mcp.standalone import (
     MAX_STREAMS_PER_CREDENTIAL,
     MAX_URIS_PER_SUBSCRIBER,
     ClientStream,
+    Era,
     StreamHub,
 )
 from policy_service import errors
@@ -67,7 +68,7 @@ class ListenHandler:
                 return
 
             def remember(scope: str, uri: str = uri) -> None:
-                self._hub.subscribe(owner, scope, uri)
+                self._hub.subscribe(owner, scope, uri, Era.MODERN)
                 into.append(uri)
 
             try:
@@ -110,7 +111,7 @@ class ListenHandler:
                 ctx.protocol_version or req.protocol_version,
             )
             kinds |= {UPDATED} if uris else set()
-            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, kinds=frozenset(kinds))
+            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, frozenset(kinds), Era.MODERN)
             with self._hub.attached(stream):
                 ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
                 await ctx.session.send_notification(
