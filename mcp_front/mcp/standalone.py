@@ -248,18 +248,11 @@ class StreamHub:
         for uri in self._wanted(target.scope, self._audience(target, session)):
             self._spawn(self._send(target, "resources/subscribe", uri))
 
-    def _follow_scope(self, scope: str, learn: bool = False) -> None:
-        """Follows every way the scope hears its backends (each handshake session, and a listen
-        on each backend known to serve 2026-07-28); a backend known to serve 2026-07-28 on which
-        it holds no session yet gets one (its opening, `session_opened`, starts the listener).
-        `learn` (a 2026-07-28 stream attached): a backend whose era nobody asked yet is asked,
-        so a dual-era backend's listen goods reach that stream (a yes starts the listen)."""
+    def _follow_scope(self, scope: str) -> None:
+        """Follows every backend of the scope the tenant holds a session on or knows to serve
+        2026-07-28."""
         for target in self._pool.targets_in(scope):
             self._follow_target(target)
-        if learn:
-            for target, _ in self._pool.sessions_in(scope):
-                if not self._pool.knows_era(target):
-                    self._spawn(self._learn(target))
 
     def _follow_target(self, target: Target) -> None:
         """Follows the backend's handshake session (a GET, or a listen on a 2026-07-28-only
@@ -273,6 +266,13 @@ class StreamHub:
         self._follow(target, handshake)
         if self._pool.dual_era(target):
             self._follow(target, MODERN_SESSION)
+        elif not handshake.modern and not self._pool.knows_era(target) and self._modern_streams(target.scope):
+            # Only initialize-era clients used this backend (or it was redeployed): a 2026-07-28
+            # stream wants its listen goods if it serves that era, so ask once (a yes starts it).
+            self._spawn(self._learn(target))
+
+    def _modern_streams(self, scope: str) -> bool:
+        return any(stream.era is Era.MODERN for stream in self._streams.get(scope, ()))
 
     async def _learn(self, target: Target) -> None:
         try:
@@ -376,7 +376,7 @@ class StreamHub:
     def attached(self, stream: ClientStream) -> Iterator[None]:
         """`stream` hears its scope while inside (a GET, or a 2026-07-28 listen request)."""
         self._streams.setdefault(stream.scope, set()).add(stream)
-        self._follow_scope(stream.scope, learn=stream.era is Era.MODERN)
+        self._follow_scope(stream.scope)
         try:
             yield
         finally:

@@ -174,6 +174,25 @@ async def test_a_2026_client_subscribes_on_a_dual_era_backend_through_the_front_
     assert dual.bus.listening == 0
 
 
+async def test_a_2026_listen_on_a_backend_only_initialize_era_clients_used_asks_its_eras(
+    dual: DualEra, world: World
+) -> None:
+    """The tenant holds a handshake session and the front never asked whether the backend serves
+    2026-07-28 (only initialize-era clients called it): a 2026-07-28 client's listen, which calls
+    nothing, makes the front ask once and listen, so the backend's listen goods (published here
+    during an initialize-era call: the SDK's bus is the server's) reach it."""
+    member = world.keys["acme:member"]
+    async with mcp_client(dual.url, member) as old:
+        assert not (await old.call_tool("announce_to_sessions", {})).is_error  # opens the tenant's session
+        async with (
+            mcp_client(dual.url, member, MODERN) as new,
+            new.listen(resources_list_changed=True) as sub,
+            _collected(sub) as modern,
+        ):
+            await _call_until(old, "announce_to_listeners", lambda: RESOURCES_CHANGED in modern)
+    assert "server/discover" in dual.backend.methods
+
+
 @pytest.mark.skipif(not _redis_up(), reason="Redis is not reachable on 127.0.0.1:6379")
 async def test_with_redis_the_era_travels_with_what_another_replica_heard(
     dual: DualEra, world: World, settings: Settings
