@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_front.mcp.audit import audit_request
+from mcp_front.mcp.client_stream import ClientStream, Era
 from mcp_front.mcp.context import GatewayRequest, from_handler_context
 from mcp_front.mcp.items import POLICY_UNAVAILABLE, ItemHandlers, tenant_scope
 from mcp_front.mcp.sdk import (
@@ -25,13 +26,7 @@ from mcp_front.mcp.sdk import (
     event_to_notification,
     types,
 )
-from mcp_front.mcp.standalone import (
-    MAX_STREAMS_PER_CREDENTIAL,
-    MAX_URIS_PER_SUBSCRIBER,
-    ClientStream,
-    Era,
-    StreamHub,
-)
+from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, MAX_URIS_PER_SUBSCRIBER, StreamHub
 from policy_service import errors
 from policy_service.client import PolicyClient
 

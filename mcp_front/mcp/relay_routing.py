@@ -31,8 +31,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from mcp_front.mcp.client_stream import Era
 from mcp_front.mcp.relay import RelayHub
-from mcp_front.mcp.standalone import Era, StreamHub
+from mcp_front.mcp.standalone import StreamHub
 
 log = logging.getLogger("monomcp.front")
 

@@ -31,14 +31,14 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Send
 
 from mcp_front.backends import listener
 from mcp_front.backends.negotiation import MODERN_SESSION
-from mcp_front.mcp.relay import LOG_LEVELS, SSE_HEADERS, RelayHub, levels_from, owner_digest, sse_event
+from mcp_front.mcp.client_stream import ClientStream, Era, write_sse
+from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest
 
 if TYPE_CHECKING:
     from mcp_front.backends.negotiation import Negotiated
@@ -58,35 +58,7 @@ MAX_STREAMS_PER_CREDENTIAL = 16
 MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
 _MAX_LISTENED_URIS = 10_000  # per 2026-07-28 listen toward one backend (the scope's union)
-_QUEUE = 256
-_KEEPALIVE_SECONDS = 25.0
 _FORWARD_SECONDS = 10.0
-
-
-class Era(StrEnum):
-    """A client stream's protocol era: which of a dual-era backend's streams it hears."""
-
-    INITIALIZE = "initialize"  # a GET on the endpoint
-    MODERN = "2026-07-28"  # a `subscriptions/listen`
-
-
-class ClientStream:
-    """One client's open GET (or listen): a bounded queue of messages to write."""
-
-    def __init__(
-        self, owner: str, toolkit: str, scope: str, kinds: frozenset[str] | None = None, era: Era = Era.INITIALIZE
-    ) -> None:
-        self.owner, self.toolkit, self.scope, self.era = owner, toolkit, scope, era
-        self.digest = owner_digest(owner)  # what subscriber sets hold, computed once per stream
-        self.kinds = kinds  # a 2026-07-28 listen stream takes only what it asked for (None: the GET's all)
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
-        self.overflowed = asyncio.Event()
-
-    def put(self, message: dict[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed.set()  # a client that does not read loses its stream, not the tenant's
 
 
 class Sharing(Protocol):
@@ -391,40 +363,4 @@ class StreamHub:
     async def serve(self, stream: ClientStream, receive: Receive, send: Send) -> None:
         """Writes `stream` as SSE until the client leaves (or stops reading)."""
         with self.attached(stream):
-            try:
-                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-                async with asyncio.TaskGroup() as group:
-                    writer = group.create_task(_write(stream, send))
-                    await _disconnected(receive, stream)
-                    writer.cancel()
-            except OSError:
-                pass  # the client went away mid-write
-
-
-async def _disconnected(receive: Receive, stream: ClientStream) -> None:
-    """Returns when the client disconnects or its queue overflowed."""
-    overflow = asyncio.ensure_future(stream.overflowed.wait())
-    try:
-        while True:
-            message = asyncio.ensure_future(receive())
-            done, _ = await asyncio.wait({message, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
-                message.cancel()
-                return
-            if message.result()["type"] == "http.disconnect":
-                return
-    finally:
-        overflow.cancel()
-
-
-async def _write(stream: ClientStream, send: Send) -> None:
-    while True:
-        try:
-            async with asyncio.timeout(_KEEPALIVE_SECONDS):
-                message = await stream.queue.get()
-        except TimeoutError:
-            await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
-            continue
-        with contextlib.suppress(Exception):
-            await send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
+            await write_sse(stream, receive, send)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.mcp.client_stream import ClientStream, Era
 from mcp_front.mcp.relay import RelayHub, owner_digest
 from mcp_front.mcp.relay_routing import SharedRelays
-from mcp_front.mcp.standalone import ClientStream, Era, StreamHub
+from mcp_front.mcp.standalone import StreamHub
 
 SCOPE = "acme/docs|acme"
 
