@@ -68,7 +68,7 @@ async def listen(pool: UpstreamPool, target: Target, session: Negotiated, sink: 
     from mcp_front.backends.upstream import UpstreamError
 
     failures = 0
-    while pool.current_session(target) == session:
+    while pool.follows(target, session):
         wanted.changed.clear()
         refiltered = False
         try:

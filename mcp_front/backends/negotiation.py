@@ -80,8 +80,10 @@ LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
 
 
 def client_modern(client_version: str | None, method: str) -> bool:
-    """Whether this client request may travel in 2026-07-28 (when its backend serves that era)."""
-    return client_version in MODERN_VERSIONS and method in MODERN_METHODS
+    """Whether this client request may travel in 2026-07-28 (when its backend serves that era).
+    A 2026-07-28 client's subscription (its listen's URIs) on such a backend becomes the
+    front's listen filter, that era's way, not a request on the handshake session (ADR 0053)."""
+    return client_version in MODERN_VERSIONS and (method in MODERN_METHODS or method in LISTEN_FILTERED)
 
 
 # What the gateway offers a backend on behalf of its clients: requests for a capability a

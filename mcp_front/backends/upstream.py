@@ -287,19 +287,23 @@ class UpstreamPool:
             return await self._stdio.session(target)
         if modern and await self._serves_modern(target):
             return negotiation.MODERN_SESSION
-        return await self._once(self._sessions, target, self._handshake)
+        return await self._once(self._sessions, target, self._initialize, self._opened)
 
-    async def _handshake(self, target: Target) -> Negotiated:
-        """A new session, told to `on_session` (its tasks start after `_once` remembers it)."""
-        session = await self._initialize(target)
+    def _opened(self, target: Target, session: Negotiated) -> None:
+        """A new session, told to `on_session` once remembered (so it is the current one)."""
         if self.on_session is not None:
             self.on_session(target, session)
-        return session
+
+    def _learned(self, target: Target, serves: bool) -> None:
+        """A backend that serves 2026-07-28 is told to `on_session` as a 2026-07-28 session
+        (its listen can be followed, ADR 0053) once the verdict is remembered."""
+        if serves:
+            self._opened(target, negotiation.MODERN_SESSION)
 
     async def _serves_modern(self, target: Target) -> bool:
         """Whether the backend serves 2026-07-28: asked once per upstream key (`server/discover`)."""
         try:
-            return await self._once(self._modern, target, self._discover)
+            return await self._once(self._modern, target, self._discover, self._learned)
         except _NoVerdict:  # a failing backend: the handshake now, the question again next time
             return False
 
@@ -313,11 +317,16 @@ class UpstreamPool:
         return verdict
 
     async def _once(
-        self, memory: OrderedDict[SessionKey, _V], target: Target, make: Callable[[Target], Awaitable[_V]]
+        self,
+        memory: OrderedDict[SessionKey, _V],
+        target: Target,
+        make: Callable[[Target], Awaitable[_V]],
+        told: Callable[[Target, _V], None],
     ) -> _V:
         """The remembered value for the target's key, made at most once at a time: concurrent
-        first callers wait on the key's lock and find what the first one made. When `make`
-        raises, nothing is remembered and the next caller makes it again."""
+        first callers wait on the key's lock and find what the first one made; a new value is
+        `told` once remembered. When `make` raises, nothing is remembered and the next caller
+        makes it again."""
         key = target.key
         value = memory.get(key)
         if value is not None:
@@ -327,6 +336,7 @@ class UpstreamPool:
             if value is None:
                 value = await make(target)
                 self._remember(memory, key, value)
+                told(target, value)
         return value
 
     def _remember(self, memory: OrderedDict[SessionKey, Any], key: SessionKey, value: Any) -> None:
@@ -442,6 +452,26 @@ class UpstreamPool:
     def current_session(self, target: Target) -> Negotiated | None:
         return self._sessions.get(target.key)
 
+    def follows(self, target: Target, session: Negotiated) -> bool:
+        """Whether `session` is still a way the front speaks to this backend: the tenant's
+        handshake session, or 2026-07-28 on a backend `server/discover` said serves it."""
+        if session == negotiation.MODERN_SESSION and self._modern.get(target.key):
+            return True
+        return self._sessions.get(target.key) == session
+
+    def dual_era(self, target: Target) -> bool:
+        """Whether the tenant speaks both eras to this backend: an initialize-era handshake
+        session beside 2026-07-28 requests (each era then has its own stream, ADR 0053)."""
+        session = self._sessions.get(target.key)
+        return session is not None and not session.modern and bool(self._modern.get(target.key))
+
+    def knows_era(self, target: Target) -> bool:
+        """Whether `server/discover` has answered for this backend (either way)."""
+        return target.key in self._modern
+
+    async def serves_modern(self, target: Target) -> bool:
+        return await self._serves_modern(target)
+
     def sessions_in(self, scope: str) -> list[tuple[Target, Negotiated]]:
         """The open HTTP sessions of one tenant scope (a standalone stream may follow them)."""
         return [
@@ -450,14 +480,12 @@ class UpstreamPool:
             if s == scope
         ]
 
-    def unopened_in(self, scope: str) -> list[Target]:
-        """Backends of the scope known to serve 2026-07-28 (`server/discover`) on which the
-        tenant holds no session yet: opening one tells whether they serve that era only."""
-        return [
-            Target(url, dict(headers), s)
-            for (s, url, headers), modern in list(self._modern.items())
-            if s == scope and modern and (s, url, headers) not in self._sessions
-        ]
+    def targets_in(self, scope: str) -> list[Target]:
+        """The scope's HTTP backends the tenant holds a handshake session on, or that
+        `server/discover` said serve 2026-07-28 (a standalone stream may follow them)."""
+        keys = dict.fromkeys(key for key in list(self._sessions) if key[0] == scope)
+        keys.update(dict.fromkeys(key for key, serves in list(self._modern.items()) if key[0] == scope and serves))
+        return [Target(url, dict(headers), s) for s, url, headers in keys]
 
     async def open_stream(self, target: Target, session: Negotiated, uris: list[str]) -> OpenResponse:
         """The backend's stream of what belongs to no request, for our session: a GET on the

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcp_front.mcp.audit import audit_request
+from mcp_front.mcp.client_stream import ClientStream, Era
 from mcp_front.mcp.context import GatewayRequest, from_handler_context
 from mcp_front.mcp.items import POLICY_UNAVAILABLE, ItemHandlers, tenant_scope
 from mcp_front.mcp.sdk import (
@@ -25,12 +26,7 @@ from mcp_front.mcp.sdk import (
     event_to_notification,
     types,
 )
-from mcp_front.mcp.standalone import (
-    MAX_STREAMS_PER_CREDENTIAL,
-    MAX_URIS_PER_SUBSCRIBER,
-    ClientStream,
-    StreamHub,
-)
+from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, MAX_URIS_PER_SUBSCRIBER, StreamHub
 from policy_service import errors
 from policy_service.client import PolicyClient
 
@@ -67,7 +63,7 @@ class ListenHandler:
                 return
 
             def remember(scope: str, uri: str = uri) -> None:
-                self._hub.subscribe(owner, scope, uri)
+                self._hub.subscribe(owner, scope, uri, Era.MODERN)
                 into.append(uri)
 
             try:
@@ -110,7 +106,7 @@ class ListenHandler:
                 ctx.protocol_version or req.protocol_version,
             )
             kinds |= {UPDATED} if uris else set()
-            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, kinds=frozenset(kinds))
+            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, frozenset(kinds), Era.MODERN)
             with self._hub.attached(stream):
                 ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
                 await ctx.session.send_notification(

@@ -13,7 +13,9 @@ without routing (the call ends at the toolkit's timeout, audited).
 The same channel carries what a replica's backend listener hears on a standalone stream
 (`standalone.StreamHub.share`): every other replica hands it to its own client streams of
 that tenant scope, a resource update only to the streams of the credentials (by digest)
-that subscribed through the replica that heard it.
+that subscribed through the replica that heard it, and what one era's stream of a dual-era
+backend carried only to that era's streams (`era`, docs/adr/0053; a message without it, as
+older replicas publish, is for every stream).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from mcp_front.mcp.client_stream import Era
 from mcp_front.mcp.relay import RelayHub
 from mcp_front.mcp.standalone import StreamHub
 
 log = logging.getLogger("monomcp.front")
 
 CHANNEL = "monomcp:relay:v1"
+_ERAS = frozenset(era.value for era in Era)
 _RETRY_SECONDS = 1.0
 
 
@@ -65,8 +69,10 @@ class SharedRelays:
     async def publish(self, kind: str, digest: str, message: dict[str, Any]) -> None:
         await self._send({"kind": kind, "owner": digest, "message": message})
 
-    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
-        await self._send({"kind": "notify", "scope": scope, "subscribers": subscribers, "message": message})
+    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str], era: Era | None) -> None:
+        """`era`: which client streams the event is for (a dual-era backend's, ADR 0053); null for all."""
+        routed = {"kind": "notify", "scope": scope, "subscribers": subscribers, "era": era, "message": message}
+        await self._send(routed)
 
     async def unsubscribed(self, scope: str, digest: str, uri: str) -> None:
         await self._send({"kind": "unsubscribe", "scope": scope, "owner": digest, "message": {"uri": uri}})
@@ -95,10 +101,13 @@ class SharedRelays:
             self._streams.unsubscribed_elsewhere(str(scope), str(digest), str(uri))
             return True
         if kind == "notify":
-            scope, subscribers = routed.get("scope"), routed.get("subscribers")
+            scope, subscribers, era = routed.get("scope"), routed.get("subscribers"), routed.get("era")
             if self._streams is None or not isinstance(scope, str) or not isinstance(subscribers, list):
                 return False
-            self._streams.deliver_shared(scope, message, [d for d in subscribers if isinstance(d, str)])
+            if era is not None and era not in _ERAS:
+                return False  # for streams of an era this replica does not know
+            digests = [d for d in subscribers if isinstance(d, str)]
+            self._streams.deliver_shared(scope, message, digests, Era(era) if era is not None else None)
             return True
         digest = routed.get("owner")
         if not isinstance(digest, str):

@@ -9,6 +9,11 @@ subscriptions: what a backend sends outside any request reaches the clients of i
   by a `backends.listener` task (a GET on an initialize-era session; a `subscriptions/listen`
   filtered by the scope's subscribed URIs on a 2026-07-28 one, reopened when they change,
   docs/adr/0048); the listener stops when the last client stream of the scope closes.
+- A dual-era backend (both eras at one URL, as every `mcp` 2.x server) is followed on both
+  wires, and each wire's events reach only the streams of its own era: the GET's the
+  initialize-era streams, the listen's the 2026-07-28 listen streams, as each client would
+  hear the backend directly, and never twice (docs/adr/0053). Any other backend's one wire
+  reaches every stream of the scope.
 - `notifications/resources/updated` reaches only the streams of credentials that
   subscribed to that URI (a subscription is authorized and audited like a read);
   `notifications/message` is filtered by the credential's `logging/setLevel`; list
@@ -31,7 +36,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.types import Receive, Send
 
 from mcp_front.backends import listener
-from mcp_front.mcp.relay import LOG_LEVELS, SSE_HEADERS, RelayHub, levels_from, owner_digest, sse_event
+from mcp_front.backends.negotiation import MODERN_SESSION
+from mcp_front.mcp.client_stream import ClientStream, Era, write_sse
+from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest
 
 if TYPE_CHECKING:
     from mcp_front.backends.negotiation import Negotiated
@@ -51,30 +58,11 @@ MAX_STREAMS_PER_CREDENTIAL = 16
 MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
 _MAX_LISTENED_URIS = 10_000  # per 2026-07-28 listen toward one backend (the scope's union)
-_QUEUE = 256
-_KEEPALIVE_SECONDS = 25.0
 _FORWARD_SECONDS = 10.0
 
 
-class ClientStream:
-    """One client's open GET: a bounded queue of messages to write."""
-
-    def __init__(self, owner: str, toolkit: str, scope: str, kinds: frozenset[str] | None = None) -> None:
-        self.owner, self.toolkit, self.scope = owner, toolkit, scope
-        self.digest = owner_digest(owner)  # what subscriber sets hold, computed once per stream
-        self.kinds = kinds  # a 2026-07-28 listen stream takes only what it asked for (None: the GET's all)
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
-        self.overflowed = asyncio.Event()
-
-    def put(self, message: dict[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed.set()  # a client that does not read loses its stream, not the tenant's
-
-
 class Sharing(Protocol):
-    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None: ...
+    async def notify(self, scope: str, message: dict[str, Any], subscribers: list[str], era: Era | None) -> None: ...
 
     async def unsubscribed(self, scope: str, digest: str, uri: str) -> None: ...
 
@@ -85,10 +73,13 @@ class StreamHub:
     def __init__(self, relays: RelayHub, pool: UpstreamPool) -> None:
         self._relays, self._pool = relays, pool
         self._streams: dict[str, set[ClientStream]] = {}
-        self._subscriptions: dict[str, dict[str, set[str]]] = {}  # scope -> owner -> URIs
+        # scope -> owner -> URI -> the eras it was subscribed in (a dual-era backend hears each
+        # era's subscriptions on that era's wire, ADR 0053)
+        self._subscriptions: dict[str, dict[str, dict[str, set[Era]]]] = {}
         self._recency: OrderedDict[tuple[str, str], None] = OrderedDict()  # (owner, scope), oldest first
         self._held: dict[str, int] = {}  # owner -> URIs it holds across scopes
-        self._listeners: dict[SessionKey, tuple[Negotiated, asyncio.Task[None], listener.Wanted]] = {}
+        # One listener per upstream key and wire (False: the handshake session's GET; True: a listen).
+        self._listeners: dict[tuple[SessionKey, bool], tuple[Negotiated, asyncio.Task[None], listener.Wanted]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Set when replicas share Redis (relay_routing.SharedRelays): what a listener hears also
         # reaches the other replicas' streams, updates with the digests of their subscribers,
@@ -105,12 +96,15 @@ class StreamHub:
         """Memory is bounded per credential (checked before the request is authorized)."""
         return self._held.get(owner, 0) < MAX_URIS_PER_SUBSCRIBER
 
-    def subscribe(self, owner: str, scope: str, uri: str) -> None:
-        """Remembers an authorized subscription (the oldest subscriber is forgotten past the bound)."""
-        uris = self._subscriptions.setdefault(scope, {}).setdefault(owner, set())
+    def subscribe(self, owner: str, scope: str, uri: str, era: Era = Era.INITIALIZE) -> None:
+        """Remembers an authorized subscription made in `era` (the oldest subscriber is
+        forgotten past the bound)."""
+        uris = self._subscriptions.setdefault(scope, {}).setdefault(owner, {})
         if uri not in uris:
-            uris.add(uri)
             self._held[owner] = self._held.get(owner, 0) + 1
+        eras = uris.setdefault(uri, set())
+        if era not in eras:
+            eras.add(era)
             self._refilter(scope)
         self._recency[(owner, scope)] = None
         self._recency.move_to_end((owner, scope))
@@ -143,7 +137,7 @@ class StreamHub:
         """A listen stream ended: its subscription goes, and the backend hears it when nobody
         else in the scope still wants the URI (best effort, like carrying subscriptions over)."""
         if self.unsubscribe(owner, scope, uri):
-            self._backends_unsubscribe(scope, uri)
+            self._backends_unsubscribe(scope, uri, Era.MODERN)
 
     def _forget(self, owner: str, scope: str, uri: str) -> bool:
         """The one way a subscription ends; True when nobody in the scope still wants the URI."""
@@ -157,7 +151,7 @@ class StreamHub:
         uris = owners.get(owner)
         if uris is None or uri not in uris:
             return
-        uris.discard(uri)
+        del uris[uri]
         self._refilter(scope)
         self._held[owner] -= 1
         if not self._held[owner]:
@@ -168,15 +162,20 @@ class StreamHub:
             if not owners:
                 del self._subscriptions[scope]
 
-    def _wanted(self, scope: str) -> list[str]:
+    def _wanted(self, scope: str, era: Era | None = None) -> list[str]:
         """What a 2026-07-28 listen toward this scope's backends asks for: every URI subscribed
-        in the scope (sorted, so a reopening asks the same; bounded)."""
-        uris = set().union(*self._subscriptions.get(scope, {}).values())
+        in the scope in `era` (None: in either; sorted, so a reopening asks the same; bounded)."""
+        uris = {
+            uri
+            for held in self._subscriptions.get(scope, {}).values()
+            for uri, eras in held.items()
+            if era is None or era in eras
+        }
         return sorted(uris)[:_MAX_LISTENED_URIS]
 
     def _refilter(self, scope: str) -> None:
-        for key, (session, _, wanted) in self._listeners.items():
-            if key[0] == scope and session.modern:
+        for (key, modern), (_, _, wanted) in self._listeners.items():
+            if key[0] == scope and modern:
                 wanted.changed.set()
 
     def _subscribers(self, scope: str, uri: str) -> list[str]:
@@ -188,9 +187,12 @@ class StreamHub:
             return True
         return self.share is not None and scope in self._subscriptions
 
-    def _backends_unsubscribe(self, scope: str, uri: str) -> None:
+    def _backends_unsubscribe(self, scope: str, uri: str, era: Era | None = None) -> None:
+        """Tells the scope's handshake sessions; a dual-era backend's never held a 2026-07-28
+        subscription (its listen filter did, and is reopened without it)."""
         for target, _ in self._pool.sessions_in(scope):
-            self._spawn(self._send(target, "resources/unsubscribe", uri))
+            if era is not Era.MODERN or not self._pool.dual_era(target):
+                self._spawn(self._send(target, "resources/unsubscribe", uri))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -211,19 +213,44 @@ class StreamHub:
         """The pool opened a session: follow it if a client of its scope is listening, and
         carry the scope's subscriptions over (a backend that forgot our session forgot them)."""
         if self._interested(target.scope):
-            self._follow(target, session)
+            self._follow_target(target)
         if session.modern:
             return  # its listen filter carries the scope's subscriptions
-        for uri in self._wanted(target.scope):
+        # A dual-era backend's handshake session carries the initialize era's only (ADR 0053).
+        for uri in self._wanted(target.scope, self._audience(target, session)):
             self._spawn(self._send(target, "resources/subscribe", uri))
 
     def _follow_scope(self, scope: str) -> None:
-        """Follows every session the scope holds; a backend known to serve 2026-07-28 on which
-        it holds none yet gets one (its opening, `session_opened`, starts the listener)."""
-        for target, session in self._pool.sessions_in(scope):
-            self._follow(target, session)
-        for target in self._pool.unopened_in(scope):
+        """Follows every backend of the scope the tenant holds a session on or knows to serve
+        2026-07-28."""
+        for target in self._pool.targets_in(scope):
+            self._follow_target(target)
+
+    def _follow_target(self, target: Target) -> None:
+        """Follows the backend's handshake session (a GET, or a listen on a 2026-07-28-only
+        backend) and, on a dual-era backend, also its 2026-07-28 listen. Without a handshake
+        session on a backend known to serve 2026-07-28 it opens one first: only its answer
+        tells a 2026-07-28-only backend (whose listen is for every client) from a dual-era one."""
+        handshake = self._pool.current_session(target)
+        if handshake is None:
             self._spawn(self._open(target))
+            return
+        self._follow(target, handshake)
+        if self._pool.dual_era(target):
+            self._follow(target, MODERN_SESSION)
+        elif not handshake.modern and not self._pool.knows_era(target) and self._modern_streams(target.scope):
+            # Only initialize-era clients used this backend (or it was redeployed): a 2026-07-28
+            # stream wants its listen goods if it serves that era, so ask once (a yes starts it).
+            self._spawn(self._learn(target))
+
+    def _modern_streams(self, scope: str) -> bool:
+        return any(stream.era is Era.MODERN for stream in self._streams.get(scope, ()))
+
+    async def _learn(self, target: Target) -> None:
+        try:
+            await self._pool.serves_modern(target)  # a yes reaches `session_opened`
+        except Exception as exc:  # best effort: the next 2026-07-28 stream or call asks again
+            log.info("era of a backend of scope %s not learned: %s", target.scope, exc)
 
     async def _open(self, target: Target) -> None:
         try:
@@ -234,23 +261,35 @@ class StreamHub:
     def _follow(self, target: Target, session: Negotiated) -> None:
         if not session.modern and not session.session_id:
             return  # a session-less initialize-era backend has no standalone stream to follow
-        running = self._listeners.get(target.key)
+        key = (target.key, session.modern)
+        running = self._listeners.get(key)
         if running is not None and not running[1].done():
             if running[0] == session:
                 return
             running[1].cancel()  # a replaced session: its stream carries nothing of ours any more
-        wanted = listener.Wanted(lambda: self._wanted(target.scope))
-        task = asyncio.get_running_loop().create_task(
-            listener.listen(self._pool, target, session, self.deliver, wanted)
-        )
-        self._listeners[target.key] = (session, task, wanted)
+
+        async def heard(scope: str, message: dict[str, Any]) -> None:
+            await self.deliver(scope, message, self._audience(target, session))
+
+        wanted = listener.Wanted(lambda: self._wanted(target.scope, self._audience(target, session)))
+        task = asyncio.get_running_loop().create_task(listener.listen(self._pool, target, session, heard, wanted))
+        self._listeners[key] = (session, task, wanted)
 
         def finished(done: asyncio.Task[None]) -> None:
-            current = self._listeners.get(target.key)
+            current = self._listeners.get(key)
             if current is not None and current[1] is done:
-                del self._listeners[target.key]
+                del self._listeners[key]
 
         task.add_done_callback(finished)
+
+    def _audience(self, target: Target, session: Negotiated) -> Era | None:
+        """Who hears what one of the backend's streams sends (decided at each event, since the
+        front may learn the backend's eras after the stream opened): on a dual-era backend, the
+        clients of that stream's era, so nothing reaches a client twice or the way its era never
+        would; on any other, every client (it is the backend's only stream)."""
+        if not self._pool.dual_era(target):
+            return None
+        return Era.MODERN if session.modern else Era.INITIALIZE
 
     async def close(self) -> None:
         """At shutdown: no listener outlives the process's pool (it would hold a backend connection)."""
@@ -260,26 +299,27 @@ class StreamHub:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _unfollow(self, scope: str) -> None:
-        for key, (_, task, _) in list(self._listeners.items()):
+        for (key, _), (_, task, _) in list(self._listeners.items()):
             if key[0] == scope:
                 task.cancel()
 
-    async def deliver(self, scope: str, message: dict[str, Any]) -> None:
-        """A backend notification from the standalone stream of a session of `scope`."""
+    async def deliver(self, scope: str, message: dict[str, Any], era: Era | None = None) -> None:
+        """A backend notification from a stream of `scope`'s backends, for the client streams
+        of `era` (None: of either era)."""
         if message.get("method") not in _RELAYED:
             return
         raw = message.get("params")
         uri = raw.get("uri") if isinstance(raw, dict) else None
         subscribers = self._subscribers(scope, uri) if isinstance(uri, str) else []
-        self._put(scope, message, {owner_digest(o) for o in subscribers})
+        self._put(scope, message, {owner_digest(o) for o in subscribers}, era)
         if self.share is not None:
-            await self.share.notify(scope, message, sorted(owner_digest(o) for o in subscribers))
+            await self.share.notify(scope, message, sorted(owner_digest(o) for o in subscribers), era)
 
-    def deliver_shared(self, scope: str, message: dict[str, Any], subscribers: list[str]) -> None:
+    def deliver_shared(self, scope: str, message: dict[str, Any], subscribers: list[str], era: Era | None) -> None:
         """What another replica's listener heard (`subscribers`: digests of who subscribed there)."""
-        self._put(scope, message, set(subscribers))
+        self._put(scope, message, set(subscribers), era)
 
-    def _put(self, scope: str, message: dict[str, Any], subscribers: set[str]) -> None:
+    def _put(self, scope: str, message: dict[str, Any], subscribers: set[str], era: Era | None) -> None:
         method = message.get("method")
         raw = message.get("params")
         params: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -291,7 +331,7 @@ class StreamHub:
         elif method not in LIST_CHANGED:
             return
         for stream in streams:
-            if stream.kinds is not None and method not in stream.kinds:
+            if (era is not None and stream.era is not era) or (stream.kinds is not None and method not in stream.kinds):
                 continue
             stream.put({"jsonrpc": "2.0", "method": method, "params": params})
 
@@ -323,40 +363,4 @@ class StreamHub:
     async def serve(self, stream: ClientStream, receive: Receive, send: Send) -> None:
         """Writes `stream` as SSE until the client leaves (or stops reading)."""
         with self.attached(stream):
-            try:
-                await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-                await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-                async with asyncio.TaskGroup() as group:
-                    writer = group.create_task(_write(stream, send))
-                    await _disconnected(receive, stream)
-                    writer.cancel()
-            except OSError:
-                pass  # the client went away mid-write
-
-
-async def _disconnected(receive: Receive, stream: ClientStream) -> None:
-    """Returns when the client disconnects or its queue overflowed."""
-    overflow = asyncio.ensure_future(stream.overflowed.wait())
-    try:
-        while True:
-            message = asyncio.ensure_future(receive())
-            done, _ = await asyncio.wait({message, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
-                message.cancel()
-                return
-            if message.result()["type"] == "http.disconnect":
-                return
-    finally:
-        overflow.cancel()
-
-
-async def _write(stream: ClientStream, send: Send) -> None:
-    while True:
-        try:
-            async with asyncio.timeout(_KEEPALIVE_SECONDS):
-                message = await stream.queue.get()
-        except TimeoutError:
-            await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
-            continue
-        with contextlib.suppress(Exception):
-            await send({"type": "http.response.body", "body": sse_event(message), "more_body": True})
+            await write_sse(stream, receive, send)

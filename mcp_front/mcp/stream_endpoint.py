@@ -17,9 +17,10 @@ from mcp_front.edge.checks import edge_of
 from mcp_front.edge.refusals import RefusalRecorder
 from mcp_front.edge.request import header
 from mcp_front.mcp.audit import audit_request
+from mcp_front.mcp.client_stream import ClientStream
 from mcp_front.mcp.items import tenant_scope
 from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS
-from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, ClientStream, StreamHub
+from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, StreamHub
 from policy_service import errors
 from policy_service.client import PolicyClient
 

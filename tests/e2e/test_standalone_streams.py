@@ -230,13 +230,14 @@ async def test_the_python_sdk_client_gets_updates_and_logs_on_its_own_stream(
 
 async def test_a_2026_client_listens_for_updates_and_list_changes(notifying: Notifying, world: World) -> None:
     """`subscriptions/listen` (2026-07-28): each URI decided like a read (the blocked one is left
-    out of the acknowledgment), then the update and the list change the backend sends on its
-    standalone stream reach the listen stream, stamped with its subscription id.
+    out of the acknowledgment), then the update and the list change the backend publishes to its
+    listen streams reach the listen stream, stamped with its subscription id.
 
-    The announcing call comes from an initialize-era client of the same org: `announce` sends on
-    its call's session, and a 2026-07-28 client's call reaches this dual-era backend in its own
-    era, without a session (ADR 0032), so only a handshake-era call announces on the session
-    whose stream the front follows."""
+    `announce` (called by an initialize-era client of the same org) tells both eras, each its own
+    way: its session's GET and its listen streams. The front follows this dual-era backend both
+    ways and gives the 2026-07-28 client the listen's copy only (ADR 0053); the client's URI
+    travels as the filter of the front's listen, never as `resources/subscribe`, and that
+    listen ends with the client's stream."""
     async with world.client("acme:admin") as admin:
         await admin.set_role_override("member", "acme", "notifying", HIDDEN, "blocked", kind="resource")
     key = world.keys["acme:member"]
@@ -260,12 +261,12 @@ async def test_a_2026_client_listens_for_updates_and_list_changes(notifying: Not
                 await asyncio.sleep(0.05)
             await collector
     assert {getattr(e, "uri", None) for e in seen} <= {WATCHED, None}
-    assert notifying.backend.seen.subscribed == [WATCHED]
-    for _ in range(200):  # the stream's end ends its subscription, on the backend too
-        if notifying.backend.seen.unsubscribed == [WATCHED]:
+    assert notifying.backend.seen.subscribed == []  # that era's way: the filter of the front's listen
+    for _ in range(200):  # the stream's end ends the front's listen toward the backend
+        if notifying.backend.bus.listening == 0:
             break
         await asyncio.sleep(0.05)
-    assert notifying.backend.seen.unsubscribed == [WATCHED]
+    assert notifying.backend.bus.listening == 0
     async with world.client("acme:admin") as admin:
         rows = (await admin.query_audit("acme", toolkit="notifying", page_size=200)).records
     audited = {(r.method, r.tool, r.status) for r in rows}

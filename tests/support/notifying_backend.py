@@ -1,7 +1,9 @@
 """A real stateful MCP backend (the SDK's MCPServer over streamable HTTP with sessions) that
 sends notifications outside any request, on its standalone GET stream: resource updates for
-what was subscribed, log messages and list changes. Records the subscriptions it was sent,
-so tests can prove a refused subscription never reached it."""
+what was subscribed, log messages and list changes. It serves 2026-07-28 too (every `mcp` 2.x
+server does), and `announce` tells that era's clients the same on their `subscriptions/listen`
+streams (its bus counts them). Records the subscriptions it was sent, so tests can prove a
+refused subscription never reached it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPDeprecationWarning
 from starlette.types import ASGIApp
+
+from tests.support.listening_backend import CountingBus
 
 WATCHED = "test://watched"
 HIDDEN = "test://hidden"
@@ -28,7 +32,8 @@ class Seen:
 class NotifyingBackend:
     def __init__(self) -> None:
         self.seen = Seen()
-        self.server = MCPServer("notifying-backend")
+        self.bus = CountingBus()
+        self.server = MCPServer("notifying-backend", subscriptions=self.bus)
         server, seen = self.server, self.seen
 
         @server.resource(WATCHED, name="watched", description="Changes when announced", mime_type="text/plain")
@@ -47,6 +52,9 @@ class NotifyingBackend:
                 warnings.simplefilter("ignore", MCPDeprecationWarning)  # 2025's logging, still the era's way
                 await session.send_log_message("warning", {"announced": uri}, logger="notifying")
             await session.send_tool_list_changed()
+            # 2026-07-28's way (the SDK's docstring: each era is told its own way): listen streams only.
+            await ctx.notify_resource_updated(uri)
+            await ctx.notify_tools_changed()
             return "announced"
 
         async def subscribe(ctx: Any, params: types.SubscribeRequestParams) -> types.EmptyResult:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 from mcp_front.backends.upstream import UpstreamPool
+from mcp_front.mcp.client_stream import ClientStream, Era
 from mcp_front.mcp.relay import RelayHub, owner_digest
 from mcp_front.mcp.relay_routing import SharedRelays
-from mcp_front.mcp.standalone import ClientStream, StreamHub
+from mcp_front.mcp.standalone import StreamHub
 
 SCOPE = "acme/docs|acme"
 
@@ -59,3 +60,25 @@ def test_a_shared_unsubscribe_drops_only_that_credentials_subscription() -> None
     assert shared.receive(json.dumps(routed))
     assert not streams.unsubscribe("key-c", SCOPE, "file:///x")  # key-b still wants it
     assert streams.unsubscribe("key-b", SCOPE, "file:///x")  # and key-a no longer did
+
+
+def test_a_shared_notification_keeps_its_era() -> None:
+    """What one era's stream of a dual-era backend carried reaches only that era's streams on
+    another replica (ADR 0053); without `era` (an older replica's message) it reaches both; an
+    era this replica does not know is dropped."""
+    hub = RelayHub()
+    streams = StreamHub(hub, UpstreamPool())
+    shared = SharedRelays(hub, "redis://127.0.0.1:1/0", streams)
+    changed = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    old = ClientStream("key-a", "acme/docs", SCOPE)
+    new = ClientStream("key-a", "acme/docs", SCOPE, frozenset({changed["method"]}), Era.MODERN)
+    streams._streams[SCOPE] = {old, new}
+    routed = {"kind": "notify", "scope": SCOPE, "subscribers": [], "message": changed}
+    assert shared.receive(json.dumps({**routed, "era": "2026-07-28"}))
+    assert (old.queue.qsize(), new.queue.qsize()) == (0, 1)
+    assert shared.receive(json.dumps({**routed, "era": "initialize"}))
+    assert (old.queue.qsize(), new.queue.qsize()) == (1, 1)
+    assert shared.receive(json.dumps(routed))
+    assert (old.queue.qsize(), new.queue.qsize()) == (2, 2)
+    assert not shared.receive(json.dumps({**routed, "era": "2030-01-01"}))
+    assert (old.queue.qsize(), new.queue.qsize()) == (2, 2)

@@ -7,10 +7,12 @@ from typing import Any
 
 from mcp_front.backends.upstream import UpstreamPool
 from mcp_front.mcp import standalone
+from mcp_front.mcp.client_stream import ClientStream, Era
 from mcp_front.mcp.relay import RelayHub
-from mcp_front.mcp.standalone import MAX_URIS_PER_SUBSCRIBER, ClientStream, StreamHub
+from mcp_front.mcp.standalone import MAX_URIS_PER_SUBSCRIBER, StreamHub
 
 SCOPE = "acme/docs|acme"
+LISTS = "notifications/tools/list_changed"
 
 
 def _drained(stream: ClientStream) -> list[dict[str, Any]]:
@@ -91,3 +93,30 @@ async def test_an_update_whose_uri_is_not_a_string_reaches_nobody_and_breaks_not
     await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": ["file:///x"]}})
     await hub.deliver(SCOPE, {"method": "notifications/resources/updated", "params": {"uri": "file:///x"}})
     assert [m["params"]["uri"] for m in _drained(a)] == ["file:///x"]
+
+
+async def test_an_event_for_one_era_reaches_only_that_eras_streams_and_none_twice() -> None:
+    """A dual-era backend's GET event is the initialize era's, its listen event 2026-07-28's
+    (ADR 0053); any other backend's event (no era) reaches both."""
+    old = ClientStream("key-a", "acme/docs", SCOPE)
+    new = ClientStream("key-a", "acme/docs", SCOPE, frozenset({LISTS}), Era.MODERN)
+    hub, _ = _hub_with(old, new)
+    await hub.deliver(SCOPE, {"method": LISTS}, Era.INITIALIZE)
+    await hub.deliver(SCOPE, {"method": LISTS, "params": {"from": "listen"}}, Era.MODERN)
+    await hub.deliver(SCOPE, {"method": LISTS, "params": {"from": "any"}})
+    assert [m["params"] for m in _drained(old)] == [{}, {"from": "any"}]
+    assert [m["params"] for m in _drained(new)] == [{"from": "listen"}, {"from": "any"}]
+
+
+def test_each_era_asks_for_the_uris_subscribed_in_it() -> None:
+    """A dual-era backend's listen carries the 2026-07-28 subscriptions, its handshake session
+    the initialize era's; any other backend's one wire carries both."""
+    hub, _ = _hub_with()
+    hub.subscribe("key-a", SCOPE, "file:///old")
+    hub.subscribe("key-b", SCOPE, "file:///new", Era.MODERN)
+    hub.subscribe("key-c", SCOPE, "file:///old", Era.MODERN)
+    assert hub._wanted(SCOPE, Era.MODERN) == ["file:///new", "file:///old"]
+    assert hub._wanted(SCOPE, Era.INITIALIZE) == ["file:///old"]
+    assert hub._wanted(SCOPE) == ["file:///new", "file:///old"]
+    assert hub.unsubscribe("key-b", SCOPE, "file:///new")
+    assert hub._wanted(SCOPE, Era.MODERN) == ["file:///old"]
