@@ -152,6 +152,16 @@ async def hold_answer(size: int) -> None:
         await holding.raise_to(size)
 
 
+def unheld_context() -> contextvars.Context:
+    """A copy of the current context that holds nothing, for a task a request starts that is no
+    part of its answer (a backend's standalone stream, which may outlive it or be started by a
+    client's GET that lasts for hours): it must neither pin the request's share nor wait for
+    room nor fail for want of it."""
+    context = contextvars.copy_context()
+    context.run(_current.set, None)
+    return context
+
+
 @contextlib.contextmanager
 def own_holding() -> Iterator[None]:
     """For a call that may outlive the request that started it (an approved task's run): it

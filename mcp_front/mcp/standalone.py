@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from starlette.types import Receive, Send
 
 from mcp_front.backends import listener
+from mcp_front.backends.answer_budget import unheld_context
 from mcp_front.backends.negotiation import MODERN_SESSION
 from mcp_front.mcp.client_stream import ClientStream, Era, write_sse
 from mcp_front.mcp.relay import LOG_LEVELS, RelayHub, levels_from, owner_digest
@@ -195,7 +196,7 @@ class StreamHub:
                 self._spawn(self._send(target, "resources/unsubscribe", uri))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+        task = asyncio.get_running_loop().create_task(work, context=unheld_context())  # no request's answer
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -272,7 +273,9 @@ class StreamHub:
             await self.deliver(scope, message, self._audience(target, session))
 
         wanted = listener.Wanted(lambda: self._wanted(target.scope, self._audience(target, session)))
-        task = asyncio.get_running_loop().create_task(listener.listen(self._pool, target, session, heard, wanted))
+        # Outside any request's answer budget: the GET or call that starts it may last for hours (ADR 50).
+        following = listener.listen(self._pool, target, session, heard, wanted)
+        task = asyncio.get_running_loop().create_task(following, context=unheld_context())
         self._listeners[key] = (session, task, wanted)
 
         def finished(done: asyncio.Task[None]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from mcp import types
+from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_front.app import build_app
@@ -300,3 +301,56 @@ async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
     assert {"jsonrpc": "2.0", "method": UPDATED, "params": {"uri": WATCHED}} in seen
     # The front that held the subscription dropped it and told the backend on its own session.
     assert notifying.backend.seen.unsubscribed == [WATCHED, WATCHED]
+
+
+async def _held_answer_bytes(front: str) -> float:
+    """The front's `monomcp_front_answer_bytes_held` gauge (docs/adr/0050)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{front}/metrics")).text
+    held = [line.split(" ")[1] for line in text.splitlines() if line.startswith("monomcp_front_answer_bytes_held ")]
+    return float(held[0])
+
+
+async def _lean_call(url: str, key: str, tool: str, arguments: dict[str, Any]) -> None:
+    """A tools/call without a handshake (the lean path): no SDK client, so no standalone stream of its own."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(url, json=body, headers=headers)
+    assert response.status_code == 200 and "result" in response.text, response.text[:200]
+
+
+async def test_a_standalone_stream_holds_no_answer_budget(notifying: Notifying, world: World, front: str) -> None:
+    """Red team (ADR 50): the backend listener a client's GET starts inherited that request's
+    answer holding, so one large event on the backend's stream pinned its size of the process's
+    budget for as long as the client stayed: a few such streams starved every tenant's large
+    answers (and an event larger than the budget killed the listener)."""
+    big = "x" * (3 * 1_048_576)
+
+    @notifying.backend.server.tool(description="Sends a large log message outside this request.")
+    async def shout(ctx: Context) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.request_context.session.send_log_message("warning", {"big": big}, logger="notifying")
+        return "shouted"
+
+    await sync_catalogue(world.operator, "acme", "notifying", True, EgressPolicy(allow_private=True))
+    await world.operator.set_tool_default("acme", "notifying", "shout", "always_allow")
+    member = world.keys["acme:member"]
+    await _lean_call(notifying.url, member, "announce", {"uri": WATCHED})  # the tenant's backend session exists
+    async with standalone(notifying.url, member) as stream:  # so this GET starts the listener itself
+        logs = 0
+        for _ in range(200):  # until the listener's own GET to the backend is open
+            await _lean_call(notifying.url, member, "announce", {"uri": WATCHED})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    logs = sum(m["method"] == LOG for m in await stream.until(LOG))
+                    break
+        await _lean_call(notifying.url, member, "shout", {})
+        seen = await stream.until(LOG, count=logs + 1)
+        assert seen[-1]["params"]["data"] == {"big": big}
+        assert await _held_answer_bytes(front) == 0  # no call in flight: nothing held
