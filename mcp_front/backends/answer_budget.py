@@ -129,6 +129,9 @@ class Holding:
                     f"its answer ({_mib(size)} MiB or more) was not read: the gateway was holding too many "
                     "large answers at once"
                 ) from None
+            if self._closed:  # its request ended while this waited: it holds nothing any more
+                budget._give_back(extra)
+                return
         else:
             budget.in_use += extra
         self.held = size

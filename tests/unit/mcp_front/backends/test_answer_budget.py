@@ -111,3 +111,18 @@ async def test_work_a_request_started_holds_nothing_once_the_request_ended() -> 
     ended.set()
     await reader
     assert budget.in_use == 0
+
+
+async def test_a_holding_that_ends_while_a_task_of_its_request_waits_leaks_nothing() -> None:
+    """Red team (review 2): a task its request started (the SDK's handler, a relayed call)
+    may still wait for room when the request ends and gives its holding back; admitted later,
+    its share was counted on a closed holding and never given back (in_use never reached 0)."""
+    budget = AnswerBudget(4 * MIB, wait_seconds=3600.0)
+    with budget.holding() as first:
+        await hold_answer(3 * MIB)
+        with budget.holding():
+            waiting = asyncio.ensure_future(hold_answer(2 * MIB))  # shares the second request's holding
+            await asyncio.sleep(0)
+        first.close()  # the first answer is written: room for the one still waiting
+        await waiting
+    assert budget.in_use == 0
