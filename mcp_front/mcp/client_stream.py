@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from enum import StrEnum
 from typing import Any
 
@@ -15,6 +16,10 @@ from starlette.types import Receive, Send
 from mcp_front.mcp.relay import SSE_HEADERS, owner_digest, sse_event
 
 _QUEUE = 256
+# Bytes of messages one stream may have waiting: room for two of the largest events a backend
+# may send (15 MiB, ADR 30), far below 256 of them (3.75 GB) a client that stops reading could
+# otherwise make the front hold for its tenant's backend (red team, review 2).
+_QUEUE_BYTES = 32 * 1_048_576
 _KEEPALIVE_SECONDS = 25.0
 
 
@@ -36,12 +41,27 @@ class ClientStream:
         self.kinds = kinds  # a 2026-07-28 listen stream takes only what it asked for (None: the GET's all)
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)
         self.overflowed = asyncio.Event()
+        self._sizes: deque[int] = deque()  # of the queued messages, in order
+        self._queued_bytes = 0
 
-    def put(self, message: dict[str, Any]) -> None:
+    def put(self, message: dict[str, Any], size: int = 0) -> None:
+        """Queues `message` (`size`: its encoded bytes, about) unless the stream is too far behind."""
+        if self._queued_bytes + size > _QUEUE_BYTES:
+            self.overflowed.set()  # a client that does not read loses its stream, not the tenant's
+            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.overflowed.set()  # a client that does not read loses its stream, not the tenant's
+            self.overflowed.set()
+            return
+        self._sizes.append(size)
+        self._queued_bytes += size
+
+    async def get(self) -> dict[str, Any]:
+        message = await self.queue.get()
+        if self._sizes:
+            self._queued_bytes -= self._sizes.popleft()
+        return message
 
 
 async def write_sse(stream: ClientStream, receive: Receive, send: Send) -> None:
@@ -77,7 +97,7 @@ async def _write(stream: ClientStream, send: Send) -> None:
     while True:
         try:
             async with asyncio.timeout(_KEEPALIVE_SECONDS):
-                message = await stream.queue.get()
+                message = await stream.get()
         except TimeoutError:
             await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
             continue

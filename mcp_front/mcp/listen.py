@@ -113,7 +113,7 @@ class ListenHandler:
                     types.SubscriptionsAcknowledgedNotification(params=ack), related_request_id=ctx.request_id
                 )
                 while not stream.overflowed.is_set():  # a client that does not read loses its stream
-                    message = await stream.queue.get()
+                    message = await stream.get()
                     event = event_from_wire(str(message.get("method")), message.get("params"))
                     if event is None or (isinstance(event, ResourceUpdated) and event.uri not in uris):
                         continue

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
@@ -60,6 +61,7 @@ MAX_URIS_PER_SUBSCRIBER = 1_000
 _MAX_SUBSCRIBERS = 10_000
 _MAX_LISTENED_URIS = 10_000  # per 2026-07-28 listen toward one backend (the scope's union)
 _FORWARD_SECONDS = 10.0
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Sharing(Protocol):
@@ -333,10 +335,12 @@ class StreamHub:
             streams = [s for s in streams if params.get("level") in self._levels(s)]
         elif method not in LIST_CHANGED:
             return
+        size = 0
         for stream in streams:
             if (era is not None and stream.era is not era) or (stream.kinds is not None and method not in stream.kinds):
                 continue
-            stream.put({"jsonrpc": "2.0", "method": method, "params": params})
+            size = size or len(_compact(params))  # once per event: what a stream that lags holds
+            stream.put({"jsonrpc": "2.0", "method": method, "params": params}, size)
 
     def _levels(self, stream: ClientStream) -> frozenset[str]:
         level = self._relays.level(stream.owner, stream.toolkit)

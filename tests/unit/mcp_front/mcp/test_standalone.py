@@ -120,3 +120,25 @@ def test_each_era_asks_for_the_uris_subscribed_in_it() -> None:
     assert hub._wanted(SCOPE) == ["file:///new", "file:///old"]
     assert hub.unsubscribe("key-b", SCOPE, "file:///new")
     assert hub._wanted(SCOPE, Era.MODERN) == ["file:///old"]
+
+
+async def test_a_stream_that_does_not_read_is_dropped_by_the_bytes_it_holds_not_only_their_count() -> None:
+    """Red team (review 2): the queue was bounded at 256 messages of any size, so a client that
+    stopped reading let its tenant's backend make the front hold 256 events of up to 15 MiB
+    each (3.75 GB) before its stream was dropped; the answer budget (ADR 50) does not see them."""
+    idle = ClientStream("key-a", "acme/docs", SCOPE)
+    hub, _ = _hub_with(idle)
+    big = {"method": "notifications/message", "params": {"level": "info", "data": "x" * 3_000_000}}
+    for _ in range(20):  # 60 MB: far fewer than 256 events
+        await hub.deliver(SCOPE, big)
+    assert idle.overflowed.is_set() and idle.queue.qsize() < 20
+
+
+async def test_a_stream_that_reads_keeps_up_with_large_events() -> None:
+    reading = ClientStream("key-b", "acme/docs", SCOPE)
+    hub, _ = _hub_with(reading)
+    big = {"method": "notifications/message", "params": {"level": "info", "data": "x" * 3_000_000}}
+    for _ in range(20):
+        await hub.deliver(SCOPE, big)
+        assert (await reading.get())["params"] == big["params"]
+    assert not reading.overflowed.is_set()
