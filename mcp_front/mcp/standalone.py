@@ -181,9 +181,10 @@ class StreamHub:
             if key[0] == scope and modern:
                 wanted.changed.set()
 
-    def _subscribers(self, scope: str, uri: str) -> list[str]:
-        """The credentials of `scope` subscribed to `uri`."""
-        return [owner for owner, uris in self._subscriptions.get(scope, {}).items() if uri in uris]
+    def _subscribers(self, scope: str, uri: str, era: Era | None = None) -> list[str]:
+        """The credentials of `scope` subscribed to `uri` (in `era`; None: in either)."""
+        owners = self._subscriptions.get(scope, {}).items()
+        return [owner for owner, uris in owners if uri in uris and (era is None or era in uris[uri])]
 
     def _interested(self, scope: str) -> bool:
         if scope in self._streams:
@@ -315,7 +316,8 @@ class StreamHub:
             return
         raw = message.get("params")
         uri = raw.get("uri") if isinstance(raw, dict) else None
-        subscribers = self._subscribers(scope, uri) if isinstance(uri, str) else []
+        # One era's wire carries the updates of that era's subscriptions only (ADR 0053).
+        subscribers = self._subscribers(scope, uri, era) if isinstance(uri, str) else []
         self._put(scope, message, {owner_digest(o) for o in subscribers}, era)
         if self.share is not None:
             await self.share.notify(scope, message, sorted(owner_digest(o) for o in subscribers), era)

@@ -13,6 +13,7 @@ from mcp_front.mcp.standalone import MAX_URIS_PER_SUBSCRIBER, StreamHub
 
 SCOPE = "acme/docs|acme"
 LISTS = "notifications/tools/list_changed"
+UPDATED = "notifications/resources/updated"
 
 
 def _drained(stream: ClientStream) -> list[dict[str, Any]]:
@@ -142,3 +143,22 @@ async def test_a_stream_that_reads_keeps_up_with_large_events() -> None:
         await hub.deliver(SCOPE, big)
         assert (await reading.get())["params"] == big["params"]
     assert not reading.overflowed.is_set()
+
+
+async def test_an_update_on_one_eras_wire_reaches_only_that_eras_subscribers() -> None:
+    """Red team (review 2): on a dual-era backend the handshake session's GET carries the
+    updates of initialize-era subscriptions; a credential that subscribed to the URI only on
+    its 2026-07-28 listen heard them on its initialize-era GET stream too (a subscription of
+    one era leaking into the other's streams)."""
+    a_get = ClientStream("key-a", "acme/docs", SCOPE)
+    b_get = ClientStream("key-b", "acme/docs", SCOPE)
+    b_listen = ClientStream("key-b", "acme/docs", SCOPE, frozenset({UPDATED}), Era.MODERN)
+    hub, _ = _hub_with(a_get, b_get, b_listen)
+    hub.subscribe("key-a", SCOPE, "file:///x", Era.INITIALIZE)
+    hub.subscribe("key-b", SCOPE, "file:///x", Era.MODERN)
+    updated = {"method": UPDATED, "params": {"uri": "file:///x"}}
+    await hub.deliver(SCOPE, updated, Era.INITIALIZE)  # heard on the handshake session's GET
+    await hub.deliver(SCOPE, updated, Era.MODERN)  # heard on the front's listen
+    assert [m["params"]["uri"] for m in _drained(a_get)] == ["file:///x"]
+    assert _drained(b_get) == []
+    assert [m["params"]["uri"] for m in _drained(b_listen)] == ["file:///x"]
