@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from mcp_front.backends import negotiation, streaming
+from mcp_front.backends.answer_budget import AnswerOverBudget
 from mcp_front.backends.http11 import (
     EgressRefused,
     Http11Client,
@@ -285,9 +286,12 @@ class UpstreamPool:
         the handshake whatever the client speaks (ADR 0032)."""
         if is_stdio(target.url):
             return await self._stdio.session(target)
-        if modern and await self._serves_modern(target):
-            return negotiation.MODERN_SESSION
-        return await self._once(self._sessions, target, self._initialize, self._opened)
+        try:
+            if modern and await self._serves_modern(target):
+                return negotiation.MODERN_SESSION
+            return await self._once(self._sessions, target, self._initialize, self._opened)
+        except AnswerOverBudget as exc:  # refused before the request was sent: it did not run (ADR 50)
+            raise UpstreamError(f"handshake: answer budget: {exc}", f"the handshake failed: {exc}") from None
 
     def _opened(self, target: Target, session: Negotiated) -> None:
         """A new session, told to `on_session` once remembered (so it is the current one)."""

@@ -283,7 +283,7 @@ class ToolCaller:
         message = {"jsonrpc": "2.0", "id": 0, "method": "logging/setLevel", "params": {"level": level}}
         try:
             await self._upstreams.forward(url, headers, scope, message, timeout_seconds)
-        except UpstreamError as exc:  # a backend without logging still runs the call
+        except (UpstreamError, AnswerOverBudget) as exc:  # a backend without logging still runs the call
             log.info("logging/setLevel not forwarded: %s", exc)
             return
         self._backend_levels[key] = level

@@ -191,3 +191,57 @@ async def test_an_answer_larger_than_the_whole_budget_is_refused_at_once(stack: 
     assert "larger than this gateway holds for all answers at once (6 MiB)" in answer["error"]["message"]
     assert victim["result"]["content"][0]["text"] == "small"
     assert [r["status"] for r in await stack.audit_rows(mark)] == ["started", "error"]
+
+
+class BigHandshake:
+    """The test upstream, except that its answer to `initialize` is larger than the budget:
+    the front refuses it before any tools/call reaches the backend."""
+
+    def __init__(self) -> None:
+        self.inner = Upstream().app(any_host=True)
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.inner(scope, receive, send)
+        body = await read_body(receive)
+        request = json.loads(body or b"{}")
+        self.calls += request.get("method") == "tools/call"
+        if request.get("method") == "initialize":
+            result = {
+                "protocolVersion": LEGACY,
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "big", "version": "1"},
+                "instructions": "x" * (BUDGET + MIB),
+            }
+            data = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+            return None
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.inner(scope, replay, send)
+
+
+async def test_a_handshake_answer_refused_by_the_budget_never_says_the_tool_ran(stack: Stack) -> None:
+    """Red team (review 2): the budget refused the backend's answer to the front's own
+    `initialize`, before the tools/call was sent, and the client was told "The tool ran, but
+    its answer … was not read" (a caller then treats a call that never ran as one that did)."""
+    backend = BigHandshake()
+    async with serve_asgi(backend) as base:
+        await stack.operator.upsert_toolkit("acme", "big", name="big", backend_url=f"{base}/mcp")
+        await stack.operator.sync_tools("acme", "big", await Upstream().catalogue())
+        mark = new_request_id("budget-handshake")
+        answer = await _big_call(stack, mark)
+    assert backend.calls == 0
+    text = json.dumps(answer)
+    assert "The tool ran" not in text and "was not read" in text and "handshake" in text
+    assert [r["status"] for r in await stack.audit_rows(mark)] == ["started", "backend_error"]
