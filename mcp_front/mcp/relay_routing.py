@@ -104,7 +104,7 @@ class SharedRelays:
             scope, subscribers, era = routed.get("scope"), routed.get("subscribers"), routed.get("era")
             if self._streams is None or not isinstance(scope, str) or not isinstance(subscribers, list):
                 return False
-            if era is not None and era not in _ERAS:
+            if era is not None and (not isinstance(era, str) or era not in _ERAS):
                 return False  # for streams of an era this replica does not know
             digests = [d for d in subscribers if isinstance(d, str)]
             self._streams.deliver_shared(scope, message, digests, Era(era) if era is not None else None)

@@ -82,3 +82,16 @@ def test_a_shared_notification_keeps_its_era() -> None:
     assert (old.queue.qsize(), new.queue.qsize()) == (2, 2)
     assert not shared.receive(json.dumps({**routed, "era": "2030-01-01"}))
     assert (old.queue.qsize(), new.queue.qsize()) == (2, 2)
+
+
+def test_a_shared_notification_with_a_malformed_era_is_dropped_not_raised() -> None:
+    """Red team (review 2): an `era` that is not a string (a list) raised TypeError out of
+    `receive`, which ended the replica's Redis listener for good (answers, cancellations and
+    notifications from every other replica lost)."""
+    hub = RelayHub()
+    streams = StreamHub(hub, UpstreamPool())
+    shared = SharedRelays(hub, "redis://127.0.0.1:1/0", streams)
+    changed = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    routed = {"kind": "notify", "scope": SCOPE, "subscribers": [], "message": changed}
+    assert not shared.receive(json.dumps({**routed, "era": ["initialize"]}))
+    assert not shared.receive(json.dumps({**routed, "era": {"x": 1}}))
