@@ -132,6 +132,10 @@ class Holding:
             if self._closed:  # its request ended while this waited: it holds nothing any more
                 budget._give_back(extra)
                 return
+            if self.held > size - extra:  # another read of this request was admitted meanwhile
+                budget._give_back(min(extra, self.held - (size - extra)))
+                self.held = max(self.held, size)
+                return
         else:
             budget.in_use += extra
         self.held = size

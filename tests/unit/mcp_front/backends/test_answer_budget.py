@@ -126,3 +126,19 @@ async def test_a_holding_that_ends_while_a_task_of_its_request_waits_leaks_nothi
         first.close()  # the first answer is written: room for the one still waiting
         await waiting
     assert budget.in_use == 0
+
+
+async def test_two_reads_of_one_request_waiting_at_once_leak_nothing() -> None:
+    """Red team (review 2): two reads sharing a request's holding (a task it started, such as a
+    backend listener before review 2, beside its own answer) both waited for room from the same
+    high-water mark; each took its own `extra` but the holding kept only the larger size, so
+    the other's share was never given back."""
+    budget = AnswerBudget(8 * MIB, wait_seconds=3600.0)
+    with budget.holding() as first:
+        await hold_answer(7 * MIB)
+        with budget.holding():
+            both = asyncio.gather(hold_answer(3 * MIB), hold_answer(2 * MIB))
+            await asyncio.sleep(0)
+            first.close()
+            await both
+    assert budget.in_use == 0
