@@ -36,22 +36,30 @@ class AnswerOverBudget(Exception):
 
 
 class AnswerBudget:
-    """Bytes of backend answers held by this process, shared by every tenant."""
+    """Bytes of backend answers held by this process, shared by every tenant.
 
-    def __init__(self, total_bytes: int, wait_seconds: float) -> None:
+    Per toolkit org (whose backend sends the answers): seen from any other org, one org's
+    holding counts at most `share` of the budget, so an org whose backend announces big answers
+    and sends nothing (or its many callers) cannot leave the others no room; alone, an org may
+    use it all. The cost is bounded: memory may pass the budget by the one org's excess over
+    its share (at most 1.5x the budget at the default half), and only while others need room."""
+
+    def __init__(self, total_bytes: int, wait_seconds: float, share: float = 0.5) -> None:
         if total_bytes < SMALL_ANSWER_BYTES:
             raise ValueError(f"an answer budget under {SMALL_ANSWER_BYTES} bytes would refuse ordinary answers")
         self.total_bytes = total_bytes
         self.wait_seconds = wait_seconds
+        self.share_bytes = int(total_bytes * share)
         self.in_use = 0
         self.refused = 0  # answers not read for want of room (a metric)
-        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._by_org: dict[str, int] = {}
+        self._waiting: deque[tuple[int, str, asyncio.Future[None]]] = deque()
 
     @contextlib.contextmanager
-    def holding(self) -> Iterator[Holding]:
-        """What one request (or one call outliving its request) holds; all of it is given back
-        on exit, whatever happened."""
-        holding = Holding(self)
+    def holding(self, org: str = "") -> Iterator[Holding]:
+        """What one request (or one call outliving its request) holds, counted for the org whose
+        toolkit answers it; all of it is given back on exit, whatever happened."""
+        holding = Holding(self, org)
         reset = _current.set(holding)
         try:
             yield holding
@@ -59,50 +67,67 @@ class AnswerBudget:
             _current.reset(reset)
             holding.close()
 
-    async def _take(self, size: int) -> None:
-        """Admit `size` more bytes first come, first served; AnswerOverBudget after the wait."""
-        if not self._waiting and self.in_use + size <= self.total_bytes:
-            self.in_use += size
-            return
+    async def _take(self, size: int, org: str) -> None:
+        """Admit `size` more bytes for `org`, first come first served within the org; another
+        org's line never blocks it. AnswerOverBudget after the wait."""
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (size, turn)
+        entry = (size, org, turn)
         self._waiting.append(entry)
+        self._admit_waiting()
+        if turn.done():
+            return
         try:
             async with asyncio.timeout(self.wait_seconds):
                 await turn  # `_admit_waiting` counted us in before waking us
         except BaseException:
             if turn.done() and not turn.cancelled():
-                self.in_use -= size  # admitted just as the wait ended: give it back
+                self._count(org, -size)  # admitted just as the wait ended: give it back
             elif entry in self._waiting:
                 self._waiting.remove(entry)
             self._admit_waiting()  # we may have been what the next in line waited behind
             raise
 
-    def _give_back(self, size: int) -> None:
-        self.in_use -= size
+    def _count(self, org: str, size: int) -> None:
+        self.in_use += size
+        left = self._by_org.get(org, 0) + size
+        if left:
+            self._by_org[org] = left
+        else:
+            self._by_org.pop(org, None)
+
+    def _give_back(self, size: int, org: str) -> None:
+        self._count(org, -size)
         self._admit_waiting()
 
+    def _fits(self, size: int, org: str) -> bool:
+        """Room for `size` more of `org`'s, counting every other org at most at its share."""
+        share = self.share_bytes
+        others = sum(min(held, share) for owner, held in self._by_org.items() if owner != org)
+        return self._by_org.get(org, 0) + size + others <= self.total_bytes
+
     def _admit_waiting(self) -> None:
-        while self._waiting:
-            size, turn = self._waiting[0]
+        blocked: set[str] = set()  # orgs whose head of line does not fit: the rest of theirs waits
+        for entry in list(self._waiting):
+            size, org, turn = entry
             if turn.done():  # its wait ended (cancelled): it is leaving the line
-                self._waiting.popleft()
-                continue
-            if self.in_use + size > self.total_bytes:
-                return
-            self._waiting.popleft()
-            self.in_use += size
-            turn.set_result(None)
+                self._waiting.remove(entry)
+            elif org not in blocked and self._fits(size, org):
+                self._waiting.remove(entry)
+                self._count(org, size)
+                turn.set_result(None)
+            else:
+                blocked.add(org)
 
 
 class Holding:
     """One request's share: the size of the largest answer it is holding (its high-water mark,
     so handshakes, retries and a stream's progress notes never add up)."""
 
-    __slots__ = ("_budget", "_closed", "held")
+    __slots__ = ("_budget", "_closed", "held", "org")
 
-    def __init__(self, budget: AnswerBudget) -> None:
+    def __init__(self, budget: AnswerBudget, org: str = "") -> None:
         self._budget = budget
+        self.org = org
         self.held = 0
         self._closed = False
 
@@ -122,7 +147,7 @@ class Holding:
                     f"holds for all answers at once ({_mib(budget.total_bytes)} MiB)"
                 )
             try:
-                await budget._take(extra)
+                await budget._take(extra, self.org)
             except TimeoutError:
                 budget.refused += 1
                 raise AnswerOverBudget(
@@ -130,20 +155,20 @@ class Holding:
                     "large answers at once"
                 ) from None
             if self._closed:  # its request ended while this waited: it holds nothing any more
-                budget._give_back(extra)
+                budget._give_back(extra, self.org)
                 return
             if self.held > size - extra:  # another read of this request was admitted meanwhile
-                budget._give_back(min(extra, self.held - (size - extra)))
+                budget._give_back(min(extra, self.held - (size - extra)), self.org)
                 self.held = max(self.held, size)
                 return
         else:
-            budget.in_use += extra
+            budget._count(self.org, extra)
         self.held = size
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._budget._give_back(self.held)
+            self._budget._give_back(self.held, self.org)
 
 
 _current: contextvars.ContextVar[Holding | None] = contextvars.ContextVar("monomcp_answer_holding", default=None)
@@ -177,7 +202,7 @@ def own_holding() -> Iterator[None]:
     if holding is None:
         yield
         return
-    with holding._budget.holding():
+    with holding._budget.holding(holding.org):
         yield
 
 

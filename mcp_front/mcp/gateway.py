@@ -136,7 +136,9 @@ class McpGateway:
             edge.resource_metadata = self.oauth.metadata_url(route.endpoint)
         reset = request_base_url.set(route.base_url)
         try:
-            with self._answers.holding():  # the answers this request reads count until its response is written
+            # The answers this request reads count, for the org whose toolkit answers, until its
+            # response is written.
+            with self._answers.holding(route.org):
                 await self._checks(scope, receive, send)
         finally:
             request_base_url.reset(reset)

@@ -6,6 +6,7 @@ tests/security/test_answer_budget.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -142,3 +143,44 @@ async def test_two_reads_of_one_request_waiting_at_once_leak_nothing() -> None:
             first.close()
             await both
     assert budget.in_use == 0
+
+
+async def test_one_orgs_answers_leave_another_org_room() -> None:
+    """A backend that announces big answers (or many small ones) and sends nothing pins only
+    its own org's share, as others see it: another org's large answer still gets in at once."""
+    budget = AnswerBudget(8 * MIB, wait_seconds=0.0)
+    with contextlib.ExitStack() as held:
+        for _ in range(8):  # small answers never wait: they fill the whole budget
+            held.enter_context(budget.holding("noisy"))
+            await hold_answer(MIB)
+        assert budget.in_use == 8 * MIB
+        with budget.holding("quiet"):
+            await hold_answer(3 * MIB)  # the noisy org counts as its half (4 MiB) here
+            with budget.holding("quiet"), pytest.raises(AnswerOverBudget):
+                await hold_answer(2 * MIB)  # but the quiet org's own answers still count in full
+    assert budget.in_use == 0
+
+
+async def test_an_orgs_waiting_line_never_blocks_another_org() -> None:
+    budget = AnswerBudget(8 * MIB, wait_seconds=3600.0)
+    release = asyncio.Event()
+    admitted = [asyncio.Event() for _ in range(4)]
+    order: list[int] = []
+
+    async def held(org: str, size: int, n: int) -> None:
+        with budget.holding(org):
+            await hold_answer(size)
+            order.append(size)
+            admitted[n].set()
+            await release.wait()
+
+    runs = [asyncio.ensure_future(held("noisy", 3 * MIB, n)) for n in range(2)]
+    await asyncio.gather(admitted[0].wait(), admitted[1].wait())
+    runs.append(asyncio.ensure_future(held("noisy", 3 * MIB, 2)))  # 9 MiB would pass the budget: it waits
+    await asyncio.sleep(0)
+    assert not admitted[2].is_set()
+    with budget.holding("quiet"):
+        await hold_answer(2 * MIB)  # not behind the noisy org's line
+    release.set()
+    await asyncio.gather(*runs)
+    assert order == [3 * MIB, 3 * MIB, 3 * MIB] and budget.in_use == 0
