@@ -206,6 +206,7 @@ def build_app(settings: Settings, policy_addr: str | None = None) -> FrontApp:
         failures,
         org_limiter=build_limiter(settings, "organization"),
         person_limiter=build_limiter(settings, "account"),
+        max_streams_per_org=settings.max_streams_per_org,
     )
     oauth = ResourceServer.from_settings(settings)
     gateway = McpGateway(

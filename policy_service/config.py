@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     org_rate_limit_per_second: float = Field(1000.0, alias="MONOMCP_ORG_RATE_LIMIT_PER_SECOND")
     org_rate_limit_burst: int = Field(2000, alias="MONOMCP_ORG_RATE_LIMIT_BURST")
     max_concurrent_per_org: int = Field(512, alias="MONOMCP_MAX_CONCURRENT_PER_ORG")
+    # Standing streams (GET, 2026-07-28 listen) one org's callers may hold open on one front.
+    max_streams_per_org: int = Field(256, alias="MONOMCP_MAX_STREAMS_PER_ORG")
     # Bytes of backend answers one front process holds at once, across every tenant
     # (docs/adr/0050): a large answer waits up to the wait for room, then its call fails.
     # Answers of 1 MiB or less never wait. At least 1 MiB.

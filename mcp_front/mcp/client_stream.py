@@ -34,9 +34,16 @@ class ClientStream:
     """One client's open GET (or listen): a bounded queue of messages to write."""
 
     def __init__(
-        self, owner: str, toolkit: str, scope: str, kinds: frozenset[str] | None = None, era: Era = Era.INITIALIZE
+        self,
+        owner: str,
+        toolkit: str,
+        scope: str,
+        kinds: frozenset[str] | None = None,
+        era: Era = Era.INITIALIZE,
+        org: str = "",
     ) -> None:
         self.owner, self.toolkit, self.scope, self.era = owner, toolkit, scope, era
+        self.org = org  # the caller's own org (its streams count against the org's bound)
         self.digest = owner_digest(owner)  # what subscriber sets hold, computed once per stream
         self.kinds = kinds  # a 2026-07-28 listen stream takes only what it asked for (None: the GET's all)
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(_QUEUE)

@@ -52,6 +52,7 @@ class EdgeLimits:
         failures: CredentialFailures | None = None,
         org_limiter: KeyLimiter | None = None,
         person_limiter: KeyLimiter | None = None,
+        max_streams_per_org: int = 0,
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.body_timeout_seconds = body_timeout_seconds
@@ -59,6 +60,7 @@ class EdgeLimits:
         self.failures = failures or CredentialFailures()
         self.org_limiter = org_limiter or LocalLimiter(LimitSettings(0, 0, 0, "organization"))
         self.person_limiter = person_limiter or LocalLimiter(LimitSettings(0, 0, 0, "account"))
+        self.max_streams_per_org = max_streams_per_org
 
 
 class McpGateway:
@@ -81,7 +83,7 @@ class McpGateway:
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
         self._identified_limiters = (limits.person_limiter, limits.org_limiter)
-        self.streams = StreamHub(caller.relays, caller._upstreams)
+        self.streams = StreamHub(caller.relays, caller._upstreams, limits.max_streams_per_org)
         self._manager = StreamableHTTPSessionManager(
             app=build_server(caller, tasks, policy, self.streams),
             json_response=True,

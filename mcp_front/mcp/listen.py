@@ -26,7 +26,7 @@ from mcp_front.mcp.sdk import (
     event_to_notification,
     types,
 )
-from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, MAX_URIS_PER_SUBSCRIBER, StreamHub
+from mcp_front.mcp.standalone import MAX_URIS_PER_SUBSCRIBER, StreamHub
 from policy_service import errors
 from policy_service.client import PolicyClient
 
@@ -79,8 +79,9 @@ class ListenHandler:
         if ctx.request_id is None:
             raise MCPError(types.INVALID_REQUEST, "subscriptions/listen requires a request id")
         scope, owner = await self._scope(req), req.credential
-        if self._hub.open_streams(owner, scope) >= MAX_STREAMS_PER_CREDENTIAL:
-            raise MCPError(types.INVALID_REQUEST, "Too many open streams for this credential")
+        org = req.access.principal_org
+        if reason := self._hub.refusal(owner, scope, org):
+            raise MCPError(types.INVALID_REQUEST, reason[0].upper() + reason[1:])
         wanted = params.notifications
         kinds = _kinds(wanted)
         meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
@@ -106,7 +107,7 @@ class ListenHandler:
                 ctx.protocol_version or req.protocol_version,
             )
             kinds |= {UPDATED} if uris else set()
-            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, frozenset(kinds), Era.MODERN)
+            stream = ClientStream(owner, f"{req.org}/{req.toolkit}", scope, frozenset(kinds), Era.MODERN, org)
             with self._hub.attached(stream):
                 ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
                 await ctx.session.send_notification(

@@ -73,9 +73,13 @@ class Sharing(Protocol):
 class StreamHub:
     """Per front process: client streams, subscriptions, and the backend listeners they need."""
 
-    def __init__(self, relays: RelayHub, pool: UpstreamPool) -> None:
+    def __init__(self, relays: RelayHub, pool: UpstreamPool, max_streams_per_org: int = 0) -> None:
         self._relays, self._pool = relays, pool
         self._streams: dict[str, set[ClientStream]] = {}
+        # Standing streams per caller org on this process (0 = no bound): minting keys or
+        # signing in again multiplies the per-credential bound, not this one.
+        self._max_per_org = max_streams_per_org
+        self._per_org: dict[str, int] = {}
         # scope -> owner -> URI -> the eras it was subscribed in (a dual-era backend hears each
         # era's subscriptions on that era's wire, ADR 0053)
         self._subscriptions: dict[str, dict[str, dict[str, set[Era]]]] = {}
@@ -353,14 +357,30 @@ class StreamHub:
     def open_streams(self, owner: str, scope: str) -> int:
         return sum(1 for s in self._streams.get(scope, ()) if s.owner == owner)
 
+    def refusal(self, owner: str, scope: str, org: str) -> str:
+        """Why one more standing stream is refused ('' when it is not)."""
+        if self.open_streams(owner, scope) >= MAX_STREAMS_PER_CREDENTIAL:
+            return "too many open streams for this credential"
+        if org and self._max_per_org and self._per_org.get(org, 0) >= self._max_per_org:
+            return "too many open streams for this organization"
+        return ""
+
     @contextlib.contextmanager
     def attached(self, stream: ClientStream) -> Iterator[None]:
         """`stream` hears its scope while inside (a GET, or a 2026-07-28 listen request)."""
         self._streams.setdefault(stream.scope, set()).add(stream)
+        if stream.org:
+            self._per_org[stream.org] = self._per_org.get(stream.org, 0) + 1
         self._follow_scope(stream.scope)
         try:
             yield
         finally:
+            if stream.org:
+                left = self._per_org.get(stream.org, 1) - 1
+                if left:
+                    self._per_org[stream.org] = left
+                else:
+                    self._per_org.pop(stream.org, None)
             streams = self._streams.get(stream.scope)
             if streams is not None:
                 streams.discard(stream)

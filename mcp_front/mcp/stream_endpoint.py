@@ -20,7 +20,7 @@ from mcp_front.mcp.audit import audit_request
 from mcp_front.mcp.client_stream import ClientStream
 from mcp_front.mcp.items import tenant_scope
 from mcp_front.mcp.sdk import MODERN_PROTOCOL_VERSIONS
-from mcp_front.mcp.standalone import MAX_STREAMS_PER_CREDENTIAL, StreamHub
+from mcp_front.mcp.standalone import StreamHub
 from policy_service import errors
 from policy_service.client import PolicyClient
 
@@ -51,8 +51,8 @@ class StreamEndpoint:
             await responses.policy_unavailable()(scope, receive, send)
             return
         tenant = tenant_scope(edge, listed)
-        if self._hub.open_streams(edge.token, tenant) >= MAX_STREAMS_PER_CREDENTIAL:
-            reason = "too many open streams for this credential"
+        org = edge.access.principal_org if edge.access is not None else ""
+        if reason := self._hub.refusal(edge.token, tenant, org):
             await self._recorder.record(edge, "rate_limited", reason, method="GET")
             await responses.too_many_requests(5.0, reason)(scope, receive, send)
             return
@@ -62,4 +62,5 @@ class StreamEndpoint:
         ):
             await responses.policy_unavailable()(scope, receive, send)
             return
-        await self._hub.serve(ClientStream(edge.token, f"{edge.org}/{edge.toolkit}", tenant), receive, send)
+        stream = ClientStream(edge.token, f"{edge.org}/{edge.toolkit}", tenant, org=org)
+        await self._hub.serve(stream, receive, send)

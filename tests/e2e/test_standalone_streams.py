@@ -354,3 +354,28 @@ async def test_a_standalone_stream_holds_no_answer_budget(notifying: Notifying, 
         seen = await stream.until(LOG, count=logs + 1)
         assert seen[-1]["params"]["data"] == {"big": big}
         assert await _held_answer_bytes(front) == 0  # no call in flight: nothing held
+
+
+async def test_an_organization_holds_a_bounded_number_of_streams(
+    world: World, settings: Settings, policy_addr: str, service_token: str
+) -> None:
+    """Minting keys or signing in again multiplies the per-credential bound on standing streams;
+    the org's bound is what one tenant can hold on a front."""
+    port = free_port()
+    tuned = settings.model_copy(
+        update={"public_url": f"http://127.0.0.1:{port}", "service_token": service_token, "max_streams_per_org": 2}
+    )
+    async with serve_asgi(build_app(tuned, policy_addr), port) as front:
+        url = f"{front}/acme/shared/mcp"
+        async with (
+            standalone(url, world.keys["acme:member"]) as first,
+            standalone(url, world.keys["acme:admin"]) as second,
+            standalone(url, world.keys["acme:admin2"]) as third,
+            standalone(url, world.keys["globex:member"]) as other_org,
+        ):
+            assert [first.status, second.status, third.status] == [200, 200, 429]
+            assert other_org.status == 200
+        async with standalone(url, world.keys["acme:admin2"]) as later:
+            assert later.status == 200  # the org's streams ended: room again
+    rows = (await world.operator.query_audit("", status="rate_limited")).records
+    assert [r.error for r in rows] == ["too many open streams for this organization"]
