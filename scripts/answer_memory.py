@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from mcp_front.edge.body import replay
 from policy_service.client import PolicyClient
 from policy_service.storage.migrate import upgrade_async
 from tests.support.fault_stack import make_processes, process_env
@@ -56,16 +57,7 @@ class Big:
             )
             await send({"type": "http.response.body", "body": answer})
             return
-        sent = False
-
-        async def replay() -> Any:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.inner(scope, replay, send)
+        return await self.inner(scope, replay(body, receive), send)
 
 
 def _hwm(pid: int) -> tuple[int, int]:

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from mcp_front.backends.http11 import _MAX_BODY_BYTES
+from mcp_front.edge.body import replay
 from tests.conftest import World, mcp_client
 from tests.support.servers import read_body, serve_asgi
 from tests.support.upstream import Upstream
@@ -74,16 +75,7 @@ class _Oversized:
                 await send({"type": "http.response.body", "body": _MIB, "more_body": True})
             await send({"type": "http.response.body", "body": b'"}'})
             return None
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.inner(scope, replay, send)
+        return await self.inner(scope, replay(body, receive), send)
 
 
 @pytest.fixture

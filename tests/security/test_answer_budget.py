@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from mcp_front.edge.body import replay
 from tests.conftest import make_settings
 from tests.support.attack_stack import (
     ACCEPT,
@@ -94,16 +95,7 @@ class GatedAnswers:
         request = json.loads(body or b"{}")
         if request.get("method") == "tools/call":
             return await self._answer_gated(request, send)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.inner(scope, replay, send)
+        return await self.inner(scope, replay(body, receive), send)
 
 
 async def _serve(stack: Stack, backend: GatedAnswers) -> AsyncIterator[None]:
@@ -219,16 +211,7 @@ class BigHandshake:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": data})
             return None
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return await self.inner(scope, replay, send)
+        return await self.inner(scope, replay(body, receive), send)
 
 
 async def test_a_handshake_answer_refused_by_the_budget_never_says_the_tool_ran(stack: Stack) -> None:

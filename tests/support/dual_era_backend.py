@@ -12,7 +12,7 @@ what belongs to no request each era's way (docs/adr/0053-per-era-routing-of-dual
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Scope, Send
 
 from tests.support.era_backends import PostFilter
-from tests.support.listening_backend import HIDDEN, OTHER, WATCHED, CountingBus
+from tests.support.listening_backend import CountingBus, add_resources
 from tests.support.servers import serve_asgi
 
 
@@ -43,20 +43,12 @@ class FilterRecorder(PostFilter):
         return [list(f.get("resourceSubscriptions") or []) for f in self.filters]
 
 
-def _text(value: str) -> Callable[[], str]:
-    def content() -> str:
-        return value
-
-    return content
-
-
 @asynccontextmanager
 async def serve() -> AsyncIterator[tuple[str, CountingBus, FilterRecorder]]:
     """The backend's URL, its subscription bus and the recorder of the listen filters it got."""
     bus = CountingBus()
     server = MCPServer("dual-era-backend", subscriptions=bus)
-    for uri in (WATCHED, OTHER, HIDDEN):
-        server.resource(uri, name=uri.rsplit("/", 1)[-1], mime_type="text/plain")(_text(uri))
+    add_resources(server)
 
     @server.tool(description="Tells listen streams the resource list changed.")
     async def announce_to_listeners(ctx: Context) -> str:

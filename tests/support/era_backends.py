@@ -7,23 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_front.edge.body import replay
 from tests.support.servers import read_body
-
-
-def _replay(body: bytes, rest: Receive) -> Receive:
-    """The body read already, then the connection as it is (a stream waits for its disconnect)."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return await rest()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 async def _answer(send: Send, status: int, payload: dict[str, Any]) -> None:
@@ -62,7 +49,7 @@ class PostFilter:
             return
         if forward is not message:
             body = json.dumps(forward).encode()
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def _error(request_id: Any, error: dict[str, Any]) -> dict[str, Any]:

@@ -68,13 +68,18 @@ def _text(value: str) -> Callable[[], str]:
     return content
 
 
+def add_resources(server: MCPServer) -> None:
+    """The three text resources the listening tests watch, each reading as its own URI."""
+    for uri in (WATCHED, OTHER, HIDDEN):
+        server.resource(uri, name=uri.rsplit("/", 1)[-1], mime_type="text/plain")(_text(uri))
+
+
 @asynccontextmanager
 async def serve() -> AsyncIterator[tuple[str, CountingBus, ListenRecorder]]:
     """The backend's URL, its bus (publish on it to send an event outside any request) and its recorder."""
     bus = CountingBus()
     server = MCPServer("listening-backend", subscriptions=bus)
-    for uri in (WATCHED, OTHER, HIDDEN):
-        server.resource(uri, name=uri.rsplit("/", 1)[-1], mime_type="text/plain")(_text(uri))
+    add_resources(server)
 
     @server.tool(description="Answers, nothing more.")
     def noop() -> str:
