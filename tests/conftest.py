@@ -4,6 +4,7 @@ MCP server and the front, all inside the test's event loop."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -226,6 +227,20 @@ async def front(settings: Settings, policy_addr: str, service_token: str) -> Asy
     )
     async with serve_asgi(build_app(front_settings, policy_addr), port) as base:
         yield base
+
+
+@contextlib.asynccontextmanager
+async def two_fronts_sharing_redis(settings: Settings, world: World) -> AsyncIterator[tuple[str, str]]:
+    """Two front replicas on the world's policy service that share Redis (relays, streams,
+    limits); yields their base URLs."""
+    ports = free_port(), free_port()
+    shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
+    apps = [
+        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
+        for p in ports
+    ]
+    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+        yield a, b
 
 
 def mcp_client(url: str, token: str | None, mode: str = "legacy", **kwargs: Any) -> Client:

@@ -21,15 +21,13 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
-from mcp_front.app import build_app
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
-from tests.conftest import World, mcp_client
+from tests.conftest import World, mcp_client, two_fronts_sharing_redis
 from tests.support import dual_era_backend
 from tests.support.dual_era_backend import FilterRecorder
 from tests.support.listening_backend import HIDDEN, OTHER, WATCHED, CountingBus
-from tests.support.servers import free_port, serve_asgi
 
 MODERN = "2026-07-28"
 TOOLS_CHANGED = "notifications/tools/list_changed"
@@ -201,15 +199,9 @@ async def test_with_redis_the_era_travels_with_what_another_replica_heard(
     client's call taught it the backend serves that era); front B follows nothing and holds
     both eras' streams. What A hears reaches B through Redis with its era: listen goods to
     B's 2026-07-28 listen only, the session's event to B's initialize-era GET only."""
-    ports = free_port(), free_port()
-    shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
-    apps = [
-        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
-        for p in ports
-    ]
     member, admin = world.keys["acme:member"], world.keys["acme:admin"]
     heard, theirs = Heard(), Heard()
-    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+    async with two_fronts_sharing_redis(settings, world) as (a, b):
         async with (
             mcp_client(a + dual.path, admin, message_handler=theirs) as old_on_a,
             mcp_client(a + dual.path, admin, MODERN) as new_on_a,

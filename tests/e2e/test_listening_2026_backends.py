@@ -20,15 +20,14 @@ from mcp import types
 from mcp.server.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from mcp_front.app import build_app
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
-from tests.conftest import World, mcp_client
+from tests.conftest import World, mcp_client, two_fronts_sharing_redis
 from tests.support import listening_backend
 from tests.support.listening_backend import HIDDEN, OTHER, WATCHED, CountingBus, ListenRecorder
-from tests.support.servers import free_port, serve_asgi
-from tests.support.standalone_client import standalone
+from tests.support.servers import serve_asgi
+from tests.support.standalone_client import Stream, standalone
 from tests.support.unruly_backend import UnrulyBackend
 
 UPDATED = "notifications/resources/updated"
@@ -178,6 +177,21 @@ async def test_a_listen_for_list_changes_alone_follows_a_backend_only_2026_clien
     assert listening.backend.filters and not listening.backend.uris()[-1]
 
 
+@contextlib.asynccontextmanager
+async def _unruly_tenant(world: World, front: str, unruly: UnrulyBackend) -> AsyncIterator[tuple[Stream, Any]]:
+    """acme/unruly on `unruly`, with acme:member's standalone stream open and one call made
+    (which opens the tenant's session, so the front starts listening)."""
+    member = world.keys["acme:member"]
+    async with serve_asgi(unruly) as base:
+        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
+        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
+        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
+        url = f"{front}/acme/unruly/mcp"
+        async with standalone(url, member) as stream, mcp_client(url, member) as client:
+            assert not (await client.call_tool("noop", {})).is_error
+            yield stream, client
+
+
 async def test_a_misbehaving_2026_backend_hurts_neither_its_tenant_nor_another(
     listening: Listening, world: World, front: str
 ) -> None:
@@ -187,26 +201,20 @@ async def test_a_misbehaving_2026_backend_hurts_neither_its_tenant_nor_another(
     another tenant's backend still reaches its subscriber."""
     unruly = UnrulyBackend()
     member = world.keys["acme:member"]
-    async with serve_asgi(unruly) as base:
-        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
-        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
-        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
-        url = f"{front}/acme/unruly/mcp"
-        async with standalone(url, member) as stream, mcp_client(url, member) as client:
-            assert not (await client.call_tool("noop", {})).is_error  # opens the tenant's session
-            # Bounded far above the ~1 s they take, so a broken front fails instead of hanging.
-            await asyncio.wait_for(stream.until(TOOLS_CHANGED), 120)
-            await asyncio.wait_for(unruly.silent.wait(), 120)  # the front listened again after the oversized event
-            updated: list[str] = []
+    async with _unruly_tenant(world, front, unruly) as (stream, client):
+        # Bounded far above the ~1 s they take, so a broken front fails instead of hanging.
+        await asyncio.wait_for(stream.until(TOOLS_CHANGED), 120)
+        await asyncio.wait_for(unruly.silent.wait(), 120)  # the front listened again after the oversized event
+        updated: list[str] = []
 
-            async def on_message(message: Any) -> None:
-                if isinstance(message, types.ResourceUpdatedNotification):
-                    updated.append(str(message.params.uri))
+        async def on_message(message: Any) -> None:
+            if isinstance(message, types.ResourceUpdatedNotification):
+                updated.append(str(message.params.uri))
 
-            async with mcp_client(listening.url, member, message_handler=on_message) as other:
-                await _subscribing(other.subscribe_resource)(WATCHED)
-                await _publish_until(listening.bus, [ResourceUpdated(WATCHED)], lambda: bool(updated))
-            assert not (await client.call_tool("noop", {})).is_error
+        async with mcp_client(listening.url, member, message_handler=on_message) as other:
+            await _subscribing(other.subscribe_resource)(WATCHED)
+            await _publish_until(listening.bus, [ResourceUpdated(WATCHED)], lambda: bool(updated))
+        assert not (await client.call_tool("noop", {})).is_error
     assert unruly.listens >= 2
 
 
@@ -216,14 +224,8 @@ async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
 ) -> None:
     """The subscription, so the listen toward the backend, is on one front; the client's
     stream is on the other, and hears the update through Redis (ADR 25's sharing)."""
-    ports = free_port(), free_port()
-    shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
-    apps = [
-        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
-        for p in ports
-    ]
     path, member = "/acme/listening/mcp", world.keys["acme:member"]
-    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+    async with two_fronts_sharing_redis(settings, world) as (a, b):
         async with standalone(b + path, member) as stream, mcp_client(a + path, member) as client:
             await _subscribing(client.subscribe_resource)(WATCHED)
 
@@ -240,17 +242,9 @@ async def test_a_flood_of_identical_list_changes_does_not_cost_the_tenant_its_st
     """5,000 identical `tools/list_changed` in one write: level triggers ("this changed, list
     again"), so the front relays each once per read instead of filling the client's queue
     (256) until its stream is closed; the event after the flood still arrives."""
-    unruly = UnrulyBackend(flood=True)
-    member = world.keys["acme:member"]
-    async with serve_asgi(unruly) as base:
-        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
-        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
-        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
-        url = f"{front}/acme/unruly/mcp"
-        async with standalone(url, member) as stream, mcp_client(url, member) as client:
-            assert not (await client.call_tool("noop", {})).is_error  # opens the tenant's session
-            # Bounded far above the ~1 s it takes, so a closed stream fails instead of hanging.
-            seen = await asyncio.wait_for(stream.until("notifications/prompts/list_changed"), 120)
+    async with _unruly_tenant(world, front, UnrulyBackend(flood=True)) as (stream, _client):
+        # Bounded far above the ~1 s it takes, so a closed stream fails instead of hanging.
+        seen = await asyncio.wait_for(stream.until("notifications/prompts/list_changed"), 120)
     assert 1 <= sum(m["method"] == TOOLS_CHANGED for m in seen) < 256
 
 
@@ -258,14 +252,6 @@ async def test_an_event_whose_method_or_uri_is_an_array_does_not_end_the_listen(
     """A backend's event with `"method": [...]` or `"uri": [...]` (unhashable) is skipped like
     any other odd event: the list change after it still arrives. Before, folding level
     triggers raised TypeError, which killed the tenant's listener until its session changed."""
-    unruly = UnrulyBackend(unhashable=True)
-    member = world.keys["acme:member"]
-    async with serve_asgi(unruly) as base:
-        await world.operator.upsert_toolkit("acme", "unruly", name="unruly", visibility="private", backend_url=base)
-        await sync_catalogue(world.operator, "acme", "unruly", True, EgressPolicy(allow_private=True))
-        await world.operator.set_tool_default("acme", "unruly", "noop", "always_allow")
-        url = f"{front}/acme/unruly/mcp"
-        async with standalone(url, member) as stream, mcp_client(url, member) as client:
-            assert not (await client.call_tool("noop", {})).is_error  # opens the tenant's session
-            # Bounded far above the ~1 s it takes, so a dead listener fails instead of hanging.
-            await asyncio.wait_for(stream.until(TOOLS_CHANGED), 60)
+    async with _unruly_tenant(world, front, UnrulyBackend(unhashable=True)) as (stream, _client):
+        # Bounded far above the ~1 s it takes, so a dead listener fails instead of hanging.
+        await asyncio.wait_for(stream.until(TOOLS_CHANGED), 60)

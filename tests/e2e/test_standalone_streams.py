@@ -24,7 +24,7 @@ from mcp_front.app import build_app
 from mcp_front.backends.catalogue_sync import sync_catalogue
 from policy_service.config import Settings
 from policy_service.toolkits.egress import EgressPolicy
-from tests.conftest import World, mcp_client
+from tests.conftest import World, mcp_client, two_fronts_sharing_redis
 from tests.support import ts_client
 from tests.support.notifying_backend import HIDDEN, WATCHED, NotifyingBackend
 from tests.support.servers import free_port, serve_asgi
@@ -281,14 +281,8 @@ async def test_with_redis_an_update_reaches_a_stream_held_by_another_replica(
 ) -> None:
     """The subscription and the backend session are on one front, the client's stream and its
     unsubscribe on the other."""
-    ports = free_port(), free_port()
-    shared = {"service_token": world.service_token, "redis_url": "redis://127.0.0.1:6379/0"}
-    apps = [
-        build_app(settings.model_copy(update={"public_url": f"http://127.0.0.1:{p}", **shared}), world.policy_addr)
-        for p in ports
-    ]
     path, member = "/acme/notifying/mcp", world.keys["acme:member"]
-    async with serve_asgi(apps[0], ports[0]) as a, serve_asgi(apps[1], ports[1]) as b:
+    async with two_fronts_sharing_redis(settings, world) as (a, b):
         async with standalone(b + path, member) as stream, mcp_client(a + path, member) as client:
             await _subscribe(client, WATCHED)
             seen = await _announce_until(client, stream, UPDATED)
