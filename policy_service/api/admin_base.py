@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
 
 import grpc
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.api.metadata import admin_principal
@@ -19,8 +17,6 @@ from policy_service.identity.logins import Logins
 from policy_service.identity.principal import Principal
 from policy_service.identity.services import ServiceDirectory
 from policy_service.toolkits.egress import EgressPolicy
-
-T = TypeVar("T")
 
 
 class AdminBase:
@@ -55,14 +51,3 @@ class AdminBase:
         self._gate.catalogue.forget_cached()
         self._gate.conditions.forget_cached()
         self._gate.authenticator.forget_cached()
-
-    async def _tx_once_more(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Runs `work` in a transaction, and once more in a new one after a unique-key conflict:
-        two concurrent calls that each found no row (say, no account for a new email) both
-        insert, and the loser's second run finds the winner's row instead of failing INTERNAL."""
-        try:
-            async with self._tx() as session:
-                return await work(session)
-        except IntegrityError:
-            async with self._tx() as session:
-                return await work(session)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, validation
@@ -85,15 +84,12 @@ class DirectoryRpcs(AdminBase):
         principal = await self._principal(context)
         validation.text(request.email, "email", 320)
         validation.text(request.role, "role")
-
-        async def add(session: AsyncSession) -> admin_pb2.Member:
+        async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             user, role = await directory.add_member(
                 session, org.id, request.email, request.role or "member", by_operator=principal.is_operator
             )
-            return admin_pb2.Member(org_slug=org.slug, user_id=user.id, email=user.email, role=role.name)
-
-        return await self._tx_once_more(add)
+        return admin_pb2.Member(org_slug=org.slug, user_id=user.id, email=user.email, role=role.name)
 
     @translated
     async def ListMembers(

@@ -5,7 +5,6 @@ and identity/logins.py; this layer validates, authorizes and translates."""
 from __future__ import annotations
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from policy_service._generated.monomcp.policy.v1 import admin_pb2
 from policy_service.api import convert, metadata, validation
@@ -66,8 +65,7 @@ class PeopleRpcs(AdminBase):
         validation.text(request.role, "role")
         generated = "" if request.password else passwords.generate()
         password_hash = await passwords.hash_password(passwords.check_strength(request.password or generated))
-
-        async def create(session: AsyncSession) -> admin_pb2.CreatePersonResponse:
+        async with self._tx() as session:
             org = await admin_org(session, principal, request.org_slug)
             view = await people.create(
                 session,
@@ -79,10 +77,8 @@ class PeopleRpcs(AdminBase):
                 by_operator=principal.is_operator,
             )
             message = person_message(view, org.slug)
-            fresh = message.has_password and view.user.password_hash == password_hash
-            return admin_pb2.CreatePersonResponse(person=message, generated_password=generated if fresh else "")
-
-        return await self._tx_once_more(create)
+        fresh = message.has_password and view.user.password_hash == password_hash
+        return admin_pb2.CreatePersonResponse(person=message, generated_password=generated if fresh else "")
 
     @translated
     async def ListPeople(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,9 @@ def check_slug(value: str, what: str) -> str:
     if not SLUG.match(value or ""):
         raise InvalidArgument(f"invalid {what} {value!r}: lowercase letters, digits and dashes", "BAD_SLUG")
     return value
+
+
+_Row = TypeVar("_Row", User, Membership)
 
 
 async def create_org(session: AsyncSession, slug: str, name: str) -> Organization:
@@ -67,6 +71,22 @@ def normalise_email(email: str) -> str:
     return value
 
 
+async def _inserted_or_found(session: AsyncSession, existing: Select[_Row], new: _Row) -> _Row:
+    """The row `existing` selects, or `new` inserted when there is none. Two concurrent calls
+    (an account and a membership for a new email) both find none and both insert: a unique
+    index refuses the second, whose savepoint rolls back, and it takes the first's row."""
+    found = (await session.execute(existing)).scalar_one_or_none()
+    if found is not None:
+        return found
+    try:
+        async with session.begin_nested():
+            session.add(new)
+            await session.flush()
+        return new
+    except IntegrityError:
+        return (await session.execute(existing)).scalar_one()
+
+
 async def add_member(
     session: AsyncSession, org_id: str, email: str, role_name: str, *, by_operator: bool
 ) -> tuple[User, Role]:
@@ -79,24 +99,19 @@ async def add_member(
     operator added them) keeps having their role here set by this org's admins."""
     email = normalise_email(email)
     target_role = await role(session, org_id, role_name)
-    user = (await session.execute(select(User).where(func.lower(User.email) == email))).scalar_one_or_none()
-    if user is not None and not by_operator:
+    user = await _inserted_or_found(session, select(User).where(func.lower(User.email) == email), User(email=email))
+    if not by_operator:
         orgs = set((await session.execute(select(Membership.org_id).where(Membership.user_id == user.id))).scalars())
         if orgs and org_id not in orgs:  # a member here already: only their role here changes
             raise PermissionDenied(
                 "this person already belongs to another org: ask the operator to add them", "PERSON_IN_OTHER_ORGS"
             )
-    if user is None:
-        user = User(email=email)
-        session.add(user)
-        await session.flush()
-    membership = (
-        await session.execute(select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id))
-    ).scalar_one_or_none()
-    if membership is None:
-        session.add(Membership(org_id=org_id, user_id=user.id, role_id=target_role.id))
-    else:
-        membership.role_id = target_role.id
+    membership = await _inserted_or_found(
+        session,
+        select(Membership).where(Membership.org_id == org_id, Membership.user_id == user.id),
+        Membership(org_id=org_id, user_id=user.id, role_id=target_role.id),
+    )
+    membership.role_id = target_role.id
     return user, target_role
 
 

@@ -71,6 +71,8 @@ async def create(
     user, role = await directory.add_member(
         session, org_id, existing.email if existing else email, role_name, by_operator=by_operator
     )
+    if password_hash and user.password_hash:  # given one by a concurrent call meanwhile
+        raise AlreadyExists("this person already has an account with a password; add them without one", "PERSON_EXISTS")
     if display_name:
         user.display_name = display_name
     if password_hash and not user.password_hash:
