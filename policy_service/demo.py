@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policy_service.identity import directory, passwords, people
 from policy_service.permissions import rules
-from policy_service.storage.models import ApiKey, Organization, utcnow
+from policy_service.storage.models import Organization
 
 ORGS = {"mono": "Mono", "acme": "Acme Corp", "globex": "Globex"}
 TOOLKITS = [
@@ -60,19 +60,6 @@ async def _org(session: AsyncSession, slug: str) -> Organization:
     return org if org is not None else await directory.create_org(session, slug, ORGS[slug])
 
 
-async def _retire_earlier_demo_keys(session: AsyncSession, org_ids: list[str]) -> None:
-    """The last run's demo keys are revoked (kept, so `keys list` and a client still holding
-    one say "revoked" rather than "unknown"); the runs' before it, revoked already, are deleted
-    (their audit rows keep the key's id and name), so keys never pile up."""
-    seeded = (
-        ApiKey.org_id.in_(org_ids),
-        ApiKey.name.in_(list(DEMO_KEY_NAMES.values())),
-        ApiKey.owner_user_id.is_(None),
-    )
-    await session.execute(delete(ApiKey).where(*seeded, ApiKey.revoked_at.is_not(None)))
-    await session.execute(update(ApiKey).where(*seeded, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
-
-
 async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, public_url: str) -> dict[str, Any]:
     catalogue = await demo_catalogue()
     keys: dict[str, str] = {}
@@ -109,7 +96,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], backend_url: str, pub
         # acme does not let anyone publish through mono's public toolkit.
         mono_publish = await rules.find_tool(session, toolkits[("mono", "seo")], "publish_page")
         await rules.set_org_default(session, orgs["acme"].id, mono_publish, "blocked")
-        await _retire_earlier_demo_keys(session, [org.id for org in orgs.values()])
+        await directory.retire_unowned_keys(session, [org.id for org in orgs.values()], list(DEMO_KEY_NAMES.values()))
         for slug, org in orgs.items():
             for role_name, key_name in DEMO_KEY_NAMES.items():
                 issued = await directory.create_api_key(session, org.id, key_name, role_name, 0)

@@ -29,6 +29,8 @@ UNSUPPORTED_PROTOCOL_VERSION = -32022
 # Versions before the MCP-Protocol-Version header existed: send none (the backend assumes them).
 _NO_HEADER_VERSIONS = ("2024-11-05", "2025-03-26")
 
+LISTEN = "subscriptions/listen"  # 2026-07-28's standing stream, a POST
+
 PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
 CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
 CLIENT_INFO_META_KEY = "io.modelcontextprotocol/clientInfo"
@@ -128,7 +130,7 @@ def listen_request(request_id: int, uris: list[str]) -> dict[str, Any]:
     clients subscribed to."""
     wanted: dict[str, Any] = dict(_LIST_CHANGES) | ({"resourceSubscriptions": uris} if uris else {})
     params = envelope(MODERN_SESSION, {"notifications": wanted})
-    return {"jsonrpc": "2.0", "id": request_id, "method": "subscriptions/listen", "params": params}
+    return {"jsonrpc": "2.0", "id": request_id, "method": LISTEN, "params": params}
 
 
 def refused_version(session: Negotiated, message: Any) -> bool:

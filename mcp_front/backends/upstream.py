@@ -59,7 +59,7 @@ class _CatalogueBudget:
         self._spent = 0
 
     def spend(self, page: Any) -> None:
-        self._spent += len(json.dumps(page or [], separators=(",", ":")))
+        self._spent += len(_compact(page or []))
         if self._spent > CATALOGUE_MAX_BYTES:
             limit = CATALOGUE_MAX_BYTES // (1024 * 1024)
             raise UpstreamError(f"{self._method} lists more than {limit} MiB: too large a catalogue to sync")

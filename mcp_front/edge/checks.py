@@ -14,7 +14,6 @@ resumption of the request's coroutine, and ten calls on the way in (docs/adr/004
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect, Request
@@ -22,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_front.access import AccessCache
+from mcp_front.backends.negotiation import LISTEN
 from mcp_front.edge import responses
 from mcp_front.edge.body import BodyTimeout, BodyTooLarge, read_body, replay
 from mcp_front.edge.failures import CredentialFailures
@@ -48,7 +48,7 @@ def _standing(message: object) -> bool:
     """2026-07-28's standing stream (`subscriptions/listen`, the initialize era's GET): open as
     long as the client listens and bounded per credential by the stream hub, so, like a GET,
     it gives its in-flight slots back (the rate limits counted it)."""
-    return isinstance(message, dict) and message.get("method") == "subscriptions/listen"
+    return isinstance(message, dict) and message.get("method") == LISTEN
 
 
 async def _give_back(edge: EdgeRequest) -> None:
@@ -180,16 +180,13 @@ class EdgeChecks:
         # Limit slots (per key now; per person and org once the credential is known) are held
         # until the response is sent, and given back earlier for a standing stream.
         try:
-            if await self._took(edge, self._parts.limiter.admit(edge.key), scope, receive, send):
+            if await self._took(edge, await self._parts.limiter.admit(edge.key), scope, receive, send):
                 await self._admitted(edge, scope, receive, send)
         finally:
             await _give_back(edge)
 
-    async def _took(
-        self, edge: EdgeRequest, admitting: Awaitable[Admission], scope: Scope, receive: Receive, send: Send
-    ) -> bool:
-        """Takes one limit's slot for this request, or answers 429 (audited) and says no."""
-        admission = await admitting
+    async def _took(self, edge: EdgeRequest, admission: Admission, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Holds an admitted limit slot for this request, or answers 429 (audited) and says no."""
         if admission.allowed:
             edge.slots.append(admission.release)
             return True
@@ -207,7 +204,7 @@ class EdgeChecks:
         # Who is calling is known now: a signed-in person's limits bound all their sessions'
         # tokens together, the org's every key and person of that org together.
         for limiter, holder in self._identified_limits(edge):
-            if not await self._took(edge, limiter.admit(holder), scope, receive, send):
+            if not await self._took(edge, await limiter.admit(holder), scope, receive, send):
                 return
         if scope["method"] == "GET":
             await _give_back(edge)

@@ -62,6 +62,10 @@ class EdgeLimits:
         self.person_limiter = person_limiter or LocalLimiter(LimitSettings(0, 0, 0, "account"))
         self.max_streams_per_org = max_streams_per_org
 
+    async def close(self) -> None:
+        for limiter in (self.limiter, self.person_limiter, self.org_limiter):
+            await limiter.close()
+
 
 class McpGateway:
     def __init__(
@@ -82,7 +86,7 @@ class McpGateway:
         self._redis_url = redis_url  # shared by replicas: misrouted relay answers find their call
         self.recorder = RefusalRecorder(policy)
         self.limiter = limits.limiter
-        self._identified_limiters = (limits.person_limiter, limits.org_limiter)
+        self._limits = limits
         self.streams = StreamHub(caller.relays, caller._upstreams, limits.max_streams_per_org)
         self._manager = StreamableHTTPSessionManager(
             app=build_server(caller, tasks, policy, self.streams),
@@ -127,9 +131,7 @@ class McpGateway:
         finally:
             await self.streams.close()
             await self.recorder.close()
-            await self.limiter.close()
-            for limiter in self._identified_limiters:
-                await limiter.close()
+            await self._limits.close()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, route: Route) -> None:
         edge = scope[EDGE_KEY] = EdgeRequest.from_scope(scope, route.org, route.toolkit)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_front.backends.negotiation import LISTEN
 from mcp_front.mcp.audit import audit_request
 from mcp_front.mcp.client_stream import ClientStream, Era
 from mcp_front.mcp.context import GatewayRequest, from_handler_context
@@ -31,7 +32,7 @@ from policy_service import errors
 from policy_service.client import PolicyClient
 
 UPDATED = "notifications/resources/updated"
-LISTEN = "subscriptions/listen"  # audited here when the stream opens (the generic audit would write at its end)
+# LISTEN is audited here when the stream opens (the generic audit would write at its end).
 
 
 def _kinds(wanted: types.SubscriptionFilter) -> set[str]:

@@ -11,12 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 from mcp_front.access import ToolkitAccess, tools_page
+from mcp_front.backends.negotiation import LISTEN
 from mcp_front.mcp import items
 from mcp_front.mcp.approval_flows import APPROVAL_INPUT
 from mcp_front.mcp.audit import audit_request as audit_request  # lean.py imports it from here
 from mcp_front.mcp.calls import CallFlow, ToolCaller
 from mcp_front.mcp.context import current_request, from_handler_context
-from mcp_front.mcp.listen import LISTEN, ListenHandler
+from mcp_front.mcp.listen import ListenHandler
 from mcp_front.mcp.relay import RelayHub, relay_for
 from mcp_front.mcp.sdk import (
     MODERN_PROTOCOL_VERSIONS,

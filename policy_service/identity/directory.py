@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -152,6 +152,16 @@ async def revoke_api_key(session: AsyncSession, org_id: str, key_id: str) -> Api
     if key.revoked_at is None:
         key.revoked_at = utcnow()
     return key
+
+
+async def retire_unowned_keys(session: AsyncSession, org_ids: list[str], names: list[str]) -> None:
+    """Unowned keys of these names in these orgs (a seed's own, minted afresh on every run):
+    the live ones are revoked (kept, so `keys list` and a client still holding one say
+    "revoked" rather than "unknown"); those revoked already are deleted (their audit rows keep
+    the key's id and name), so keys never pile up."""
+    seeded = (ApiKey.org_id.in_(org_ids), ApiKey.name.in_(names), ApiKey.owner_user_id.is_(None))
+    await session.execute(delete(ApiKey).where(*seeded, ApiKey.revoked_at.is_not(None)))
+    await session.execute(update(ApiKey).where(*seeded, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
 
 async def person_of(session: AsyncSession, kind: str, principal_id: str) -> str:
